@@ -1,0 +1,88 @@
+"""The ``suite`` command line. Each command is a short adapter over one public function."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from suite import __version__
+from suite.common.cli_utils import SuiteGroup, backbone_option, compute_options, weights_option
+from suite.common.device import quiet_backend_logs
+
+quiet_backend_logs()
+
+
+@click.group(cls=SuiteGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="suite")
+def main():
+    """Keras 3 computer-vision suite: shared VGG16/VGG19/MobileNetV2 backbones,
+    U-Net segmentation and Gatys neural style transfer.
+
+    Offline, VGG16 loads the embedded weights; see `suite backbones`.
+    """
+
+
+@main.command()
+def backbones():
+    """Table of the registered backbones: size, pyramid, receptive fields, offline weights."""
+    from rich.table import Table
+
+    from suite.common.backbones import backbone_summary, backbone_names
+    from suite.common.progress import console
+
+    from suite.common.device import import_backend_quietly
+
+    import_backend_quietly()
+    table = Table(title="Backbones: Pn is the feature map at stride 2^n; RF is its receptive field in pixels")
+    for col, justify in (("backbone", "left"), ("params", "right"), ("level", "left"), ("layer", "left"),
+                         ("stride", "right"), ("channels", "right"), ("RF", "right"), ("offline weights (auto)", "left")):
+        table.add_column(col, justify=justify)
+    for name in backbone_names():
+        s = backbone_summary(name)
+        for i, (level, lv) in enumerate(s["pyramid"].items()):
+            first = i == 0
+            table.add_row(
+                name if first else "", f"{s['parameters']:,}" if first else "", level, lv["layer"],
+                str(lv["stride"]), str(lv["channels"]), str(lv["receptive_field"]),
+                s["offline_weights"] if first else "", end_section=i == len(s["pyramid"]) - 1,
+            )
+    console.print(table)
+
+
+@main.command()
+@click.argument("image", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@backbone_option(default="vgg16")
+@click.option("--layer", default="block3_conv1", show_default=True, help="Layer whose activations to show.")
+@weights_option()
+@click.option("--size", default=256, show_default=True, type=click.IntRange(16, 4096), help="Resize the long side to this.")
+@click.option("--max-maps", default=64, show_default=True, type=click.IntRange(1, 1024), help="Channels to show.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("features.png"), show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@compute_options
+def features(image, backbone, layer, weights, size, max_maps, output, overwrite):
+    """Grid of one layer's activation maps for IMAGE: low layers show edges, deep layers parts."""
+    from suite.common.features import feature_grid
+    from suite.common.image_io import save_image
+
+    grid = feature_grid(image, backbone=backbone, layer=layer, weights=weights, size=size, max_maps=max_maps)
+    save_image(grid, output, overwrite=overwrite)
+    click.echo(f"wrote {output}")
+
+
+# Task commands live with their tasks; importing registers them on `main`.
+for _module in (
+    "suite.style.cli",
+    "suite.unet.cli.train",
+    "suite.unet.cli.evaluate",
+    "suite.unet.cli.segment",
+):
+    try:
+        __import__(_module)
+    except ModuleNotFoundError as _e:
+        if _e.name != _module:
+            raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""Device and precision setup, done once before the first tensor is made.
+
+``--device cpu`` hides GPUs from every backend (it must run before TensorFlow
+or JAX initialise, which is why the CLI imports them lazily). Mixed precision
+is a GPU feature: on CPU it is slower (no bf16/fp16 matrix units here), so the
+suite warns and keeps float32.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+
+from suite.common.log import note
+
+DEVICE_CHOICES = ("auto", "cpu", "gpu")
+
+
+def quiet_backend_logs() -> None:
+    """Silences TensorFlow's C++ start-up chatter unless the user set a level."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
+
+@contextlib.contextmanager
+def silenced_stderr_fd():
+    """Sends file descriptor 2 to /dev/null for the duration.
+
+    TensorFlow's C++ runtime writes start-up lines (oneDNN, CUDA probing)
+    straight to fd 2, ignoring ``TF_CPP_MIN_LOG_LEVEL`` in recent versions.
+    Python-level output is flushed first so nothing of ours is lost.
+    """
+    if os.environ.get("SUITE_DEBUG"):
+        yield
+        return
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def import_backend_quietly() -> None:
+    """Imports Keras and its backend without the C++ start-up noise (CLI use)."""
+    quiet_backend_logs()
+    with silenced_stderr_fd():
+        import keras
+
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            tf.config.list_physical_devices("GPU")
+
+
+def hide_gpus() -> None:
+    """Makes every backend see only the CPU. Call before importing the backend."""
+    os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+
+def gpu_names() -> list[str]:
+    """Names of the GPUs the active Keras backend can use."""
+    import keras
+
+    backend = keras.backend.backend()
+    try:
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            return [d.name for d in tf.config.list_physical_devices("GPU")]
+        if backend == "jax":
+            import jax
+
+            return [str(d) for d in jax.devices() if d.platform == "gpu"]
+        if backend == "torch":
+            import torch
+
+            return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    except Exception:  # a broken driver means no usable GPU
+        return []
+    return []
+
+
+def setup_device(device: str = "auto", mixed_precision: bool = False) -> str:
+    """Selects the compute device and precision policy.
+
+    Args:
+        device: ``"auto"`` (GPU if present), ``"cpu"`` or ``"gpu"``.
+        mixed_precision: Use ``mixed_float16`` on GPU; ignored with a warning on CPU.
+
+    Returns:
+        ``"gpu"`` or ``"cpu"``, what will actually be used.
+
+    Raises:
+        RuntimeError: ``device="gpu"`` but no GPU is visible.
+    """
+    if device not in DEVICE_CHOICES:
+        raise ValueError(f"Expected device in {DEVICE_CHOICES}. Received: device={device!r}")
+    quiet_backend_logs()
+    if device == "cpu":
+        hide_gpus()
+    import_backend_quietly()
+    import keras
+
+    gpus = [] if device == "cpu" else gpu_names()
+    if device == "gpu" and not gpus:
+        raise RuntimeError("--device gpu was asked for, but no GPU is visible to the Keras backend")
+    used = "gpu" if gpus else "cpu"
+    if used == "gpu" and keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        for d in tf.config.list_physical_devices("GPU"):
+            try:
+                tf.config.experimental.set_memory_growth(d, True)
+            except RuntimeError:
+                pass
+    if mixed_precision:
+        if used == "gpu":
+            keras.mixed_precision.set_global_policy("mixed_float16")
+            note("mixed precision on (mixed_float16)")
+        else:
+            note("--mixed-precision is for GPUs; on CPU it is slower, so it is ignored (float32)")
+    return used

@@ -1,0 +1,44 @@
+"""Looking at what a layer extracts: activation maps of one image."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def resize_long_side(image: np.ndarray, size: int) -> np.ndarray:
+    """Resizes an ``(H, W, 3)`` float image so its long side is ``size``, keeping the aspect ratio."""
+    from PIL import Image
+
+    h, w = image.shape[:2]
+    scale = size / max(h, w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    if (nh, nw) == (h, w):
+        return image.astype(np.float32)
+    channels = [
+        np.asarray(Image.fromarray(image[..., c].astype(np.float32), mode="F").resize((nw, nh), Image.BICUBIC))
+        for c in range(image.shape[-1])
+    ]
+    return np.clip(np.stack(channels, axis=-1), 0, 255).astype(np.float32)
+
+
+def layer_activations(image, backbone="vgg16", layer="block3_conv1", weights="auto", size=256) -> np.ndarray:
+    """Activations ``(H', W', C)`` of ``layer`` for an image file or ``(H, W, 3)`` array in ``[0, 255]``."""
+    from suite.common.backbones import feature_extractor, get_backbone
+    from suite.common.image_io import load_image
+
+    arr = load_image(image) if not isinstance(image, np.ndarray) else image.astype(np.float32)
+    arr = resize_long_side(arr, size)
+    model = backbone if hasattr(backbone, "pyramid_outputs") else get_backbone(backbone, weights=weights)
+    extractor = feature_extractor(model, [layer])
+    out = extractor(arr[None])[layer]
+    return np.asarray(out)[0]
+
+
+def feature_grid(image, backbone="vgg16", layer="block3_conv1", weights="auto", size=256, max_maps=64):
+    """A PIL grid of ``layer``'s activation maps for ``image``, strongest channels first."""
+    from suite.common.viz import activation_grid
+
+    acts = layer_activations(image, backbone=backbone, layer=layer, weights=weights, size=size)
+    name = backbone if isinstance(backbone, str) else backbone.name
+    title = f"{name} {layer}: {acts.shape[-1]} maps of {acts.shape[0]}x{acts.shape[1]} (top {min(max_maps, acts.shape[-1])} by mean activation)"
+    return activation_grid(acts, max_maps=max_maps, title=title)

@@ -1,0 +1,340 @@
+"""Image input and output at the edges of the suite.
+
+Reading handles what real folders contain: EXIF orientation, grayscale,
+palette, RGBA (composited on white), CMYK and 16-bit files, and refuses
+decompression bombs. Every failure is one :class:`ImageReadError` with a
+one-line reason. Writing is atomic and never overwrites unless asked.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+# Pillow's own bomb check is global and warns below its hard limit; the suite
+# applies its own per-call limit instead (see ``load_image(max_pixels=...)``).
+Image.MAX_IMAGE_PIXELS = None
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+#: Default pixel limit: a 11585 x 11585 image. An 8000 x 8000 photo passes.
+DEFAULT_MAX_PIXELS = 134_217_728
+
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".jfif"}
+)
+
+# Leading bytes of the formats Pillow reads here, for finding images by content.
+_MAGIC = (
+    b"\xff\xd8\xff",  # JPEG
+    b"\x89PNG\r\n\x1a\n",
+    b"GIF87a",
+    b"GIF89a",
+    b"BM",
+    b"II*\x00",  # TIFF little-endian
+    b"MM\x00*",  # TIFF big-endian
+    b"P1", b"P2", b"P3", b"P4", b"P5", b"P6",
+)
+
+
+class ImageReadError(ValueError):
+    """An input file could not be read as an image. ``str(err)`` is a one-line reason."""
+
+    def __init__(self, path, reason: str):
+        self.path = Path(path) if path is not None else None
+        self.reason = reason
+        where = f"{self.path}: " if self.path is not None else ""
+        super().__init__(f"{where}{reason}")
+
+
+class OutputExistsError(FileExistsError):
+    """An output file exists and overwriting was not requested."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        super().__init__(f"{self.path} exists (use --overwrite to replace it)")
+
+
+def _looks_like_image(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError:
+        return False
+    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+        return True
+    return any(head.startswith(m) for m in _MAGIC)
+
+
+def is_image_file(path) -> bool:
+    """True if ``path`` has an image extension or starts like an image file."""
+    path = Path(path)
+    return path.is_file() and (path.suffix.lower() in IMAGE_EXTENSIONS or _looks_like_image(path))
+
+
+def list_images(folder, recursive: bool = False) -> list[Path]:
+    """Image files in ``folder``, sorted, found by extension or by content.
+
+    Files that are neither are skipped (see :func:`scan_folder` for the list of
+    skipped files). With ``recursive``, symlinked folders are followed once:
+    a symlink loop cannot make the walk run forever.
+
+    Args:
+        folder: A directory.
+        recursive: Descend into sub-folders.
+
+    Returns:
+        Sorted list of paths.
+    """
+    return scan_folder(folder, recursive=recursive)[0]
+
+
+def scan_folder(folder, recursive: bool = False) -> tuple[list[Path], list[Path]]:
+    """Like :func:`list_images`, but also returns the files that were skipped."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise NotADirectoryError(f"{folder} is not a folder")
+    images, skipped = [], []
+    seen_dirs = set()
+    for root, dirs, files in os.walk(folder, followlinks=recursive):
+        real = os.path.realpath(root)
+        if real in seen_dirs:
+            dirs[:] = []
+            continue
+        seen_dirs.add(real)
+        dirs.sort()
+        for name in files:
+            p = Path(root) / name
+            if name.startswith("."):
+                continue
+            (images if is_image_file(p) else skipped).append(p)
+        if not recursive:
+            break
+    return sorted(images), sorted(skipped)
+
+
+def collect_inputs(inputs: Iterable, recursive: bool = False) -> tuple[list[tuple[Path, Path]], list[Path]]:
+    """Expands a mix of files and folders into image paths.
+
+    Returns:
+        ``(items, skipped)`` where items are ``(path, relative_path)`` pairs
+        (relative to the folder it came from, or just the name for files) and
+        skipped are non-image files found in folders.
+    """
+    items, skipped = [], []
+    for inp in inputs:
+        inp = Path(inp)
+        if inp.is_dir():
+            found, skip = scan_folder(inp, recursive=recursive)
+            items.extend((p, p.relative_to(inp)) for p in found)
+            skipped.extend(skip)
+        elif inp.exists():
+            items.append((inp, Path(inp.name)))
+        else:
+            raise FileNotFoundError(f"{inp} does not exist")
+    return items, skipped
+
+
+def _to_rgb_array(img: Image.Image) -> np.ndarray:
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        peak = 65535.0 if mode.startswith("I;16") or arr.max() > 255 else 255.0
+        arr = np.clip(arr / peak * 255.0, 0, 255).astype(np.float32)
+        return np.repeat(arr[..., None], 3, axis=-1)
+    if mode == "F":
+        arr = np.asarray(img, dtype=np.float32)
+        peak = 1.0 if arr.max() <= 1.0 else 255.0
+        arr = np.clip(arr / peak * 255.0, 0, 255)
+        return np.repeat(arr[..., None], 3, axis=-1)
+    has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or (mode == "P" and "transparency" in img.info)
+    if has_alpha:
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, rgba).convert("RGB")
+    elif mode != "RGB":
+        img = img.convert("RGB")
+    return np.asarray(img, dtype=np.float32)
+
+
+def open_image(path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Opens, checks and fully decodes an image with Pillow, EXIF-transposed.
+
+    Raises:
+        ImageReadError: for missing, empty, truncated, oversized or non-image files.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise ImageReadError(path, "file not found") from None
+    except OSError as e:
+        raise ImageReadError(path, f"cannot read file ({e.strerror or e})") from None
+    if path.is_dir():
+        raise ImageReadError(path, "is a folder, not an image")
+    if size == 0:
+        raise ImageReadError(path, "empty file (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            img = Image.open(path)
+            w, h = img.size
+            if w < 1 or h < 1:
+                raise ImageReadError(path, f"image has no pixels ({w}x{h})")
+            if max_pixels is not None and w * h > max_pixels:
+                raise ImageReadError(
+                    path,
+                    f"{w}x{h} = {w * h:,} pixels is over the limit of {max_pixels:,} "
+                    "(possible decompression bomb; raise it with --max-pixels)",
+                )
+            img.load()
+            img = ImageOps.exif_transpose(img)
+    except ImageReadError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageReadError(path, "not an image file (unrecognised format)") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if "truncated" in msg.lower() or isinstance(e, EOFError):
+            msg = f"truncated or corrupt image ({msg})"
+        else:
+            msg = f"corrupt image ({msg})"
+        raise ImageReadError(path, msg) from None
+    except Image.DecompressionBombError as e:  # pragma: no cover - disabled globally above
+        raise ImageReadError(path, str(e)) from None
+    return img
+
+
+def load_image(path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Reads an image file as an upright RGB ``float32`` array in ``[0, 255]``.
+
+    Handles EXIF orientation, grayscale, palette, RGBA/LA (alpha composited on
+    white), CMYK and 16-bit files (scaled to the 8-bit range, keeping the extra
+    precision as fractions).
+
+    Args:
+        path: The image file.
+        max_pixels: Refuse images with more pixels than this (decompression
+            bombs). ``None`` disables the check.
+
+    Returns:
+        Array of shape ``(H, W, 3)``, dtype float32, values in ``[0, 255]``.
+
+    Raises:
+        ImageReadError: with a one-line reason, for any unreadable input.
+
+    Example:
+        >>> img = load_image("assets/photos/astronaut.jpg")
+        >>> img.shape[-1]
+        3
+    """
+    img = open_image(path, max_pixels=max_pixels)
+    try:
+        return _to_rgb_array(img)
+    except (OSError, ValueError) as e:
+        raise ImageReadError(path, f"cannot convert to RGB ({e})") from None
+
+
+def image_size(path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
+    """(width, height) of an image after EXIF orientation, reading only the header."""
+    try:
+        with Image.open(path) as img:
+            w, h = img.size
+            orientation = img.getexif().get(0x0112, 1)
+    except FileNotFoundError:
+        raise ImageReadError(path, "file not found") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise ImageReadError(path, f"not a readable image ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    if orientation in (5, 6, 7, 8):
+        w, h = h, w
+    return w, h
+
+
+def to_uint8(array) -> np.ndarray:
+    """Rounds and clips a ``[0, 255]`` float array to uint8."""
+    array = np.asarray(array)
+    if array.dtype == np.uint8:
+        return array
+    return np.clip(np.rint(array), 0, 255).astype(np.uint8)
+
+
+def atomic_write(path, write: Callable[[io.BufferedWriter], None], overwrite: bool = False) -> Path:
+    """Writes a file through ``write(fh)`` into a temporary file, then moves it into place.
+
+    A crash at any point leaves either no file or the complete file. Without
+    ``overwrite`` an existing file is never replaced, even if it appears while
+    writing (the final step is a hard link, which fails on an existing name).
+
+    Raises:
+        OutputExistsError: if ``path`` exists and ``overwrite`` is false.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise OutputExistsError(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise OutputExistsError(path) from None
+            except OSError:
+                # File systems without hard links: fall back to a checked rename.
+                if path.exists():
+                    raise OutputExistsError(path) from None
+                os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def _format_for(path: Path) -> str:
+    ext = path.suffix.lower()
+    formats = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP"}
+    if ext not in formats:
+        raise ValueError(f"Unsupported output extension '{ext}' for {path}; use one of {sorted(formats)}")
+    return formats[ext]
+
+
+def save_image(array_or_image, path, overwrite: bool = False, quality: int = 95) -> Path:
+    """Saves an RGB (or grayscale) array in ``[0, 255]``, or a PIL image, atomically.
+
+    Args:
+        array_or_image: ``(H, W, 3)``/``(H, W)`` array or a ``PIL.Image``.
+        path: Output file; the format follows the extension.
+        overwrite: Replace an existing file.
+        quality: JPEG quality.
+
+    Raises:
+        OutputExistsError: if the file exists and ``overwrite`` is false.
+    """
+    path = Path(path)
+    fmt = _format_for(path)
+    img = array_or_image if isinstance(array_or_image, Image.Image) else Image.fromarray(to_uint8(array_or_image))
+    if fmt == "JPEG" and img.mode not in ("RGB", "L"):
+        img = img.convert("RGB")
+    kwargs = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+    return atomic_write(path, lambda fh: img.save(fh, format=fmt, **kwargs), overwrite=overwrite)
+
+
+def save_json(obj, path, overwrite: bool = False) -> Path:
+    """Writes ``obj`` as indented JSON, atomically."""
+    data = (json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n").encode()
+    return atomic_write(path, lambda fh: fh.write(data), overwrite=overwrite)

@@ -1,0 +1,1 @@
+"""Gatys neural style transfer on the shared backbones."""

@@ -1,0 +1,1 @@
+"""U-Net semantic segmentation on the shared backbones."""
