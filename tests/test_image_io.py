@@ -126,6 +126,9 @@ def test_save_is_atomic_and_refuses_overwrite(tmp_path):
     out = tmp_path / "o" / "x.png"
     save_image(_rgb(), out)
     assert load_image(out).shape == (8, 12, 3)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's private 0600
     with pytest.raises(OutputExistsError, match="--overwrite"):
         save_image(np.zeros((2, 2, 3)), out)
     assert load_image(out).shape == (8, 12, 3)  # untouched

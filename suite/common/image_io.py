@@ -27,6 +27,9 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False
 #: Default pixel limit: a 11585 x 11585 image. An 8000 x 8000 photo passes.
 DEFAULT_MAX_PIXELS = 134_217_728
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".jfif"}
 )
@@ -282,6 +285,7 @@ def atomic_write(path, write: Callable[[io.BufferedWriter], None], overwrite: bo
         raise IsADirectoryError(f"{path} is a folder")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; outputs get the usual permissions
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
