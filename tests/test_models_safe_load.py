@@ -1,0 +1,37 @@
+import numpy as np
+import pytest
+
+from suite.common.models import ModelLoadError, load_model
+
+
+def test_lambda_model_is_refused(tmp_path):
+    import keras
+
+    inp = keras.Input((4,))
+    out = keras.layers.Lambda(lambda t: t * 2)(inp)
+    path = tmp_path / "evil.keras"
+    keras.Model(inp, out).save(path)
+    with pytest.raises(ModelLoadError, match="Lambda") as e:
+        load_model(path)
+    assert "\n" not in str(e.value)
+
+
+def test_plain_model_loads(tmp_path):
+    import keras
+
+    inp = keras.Input((None, None, 3))
+    out = keras.layers.Conv2D(2, 1)(inp)
+    m = keras.Model(inp, out)
+    m.save(tmp_path / "ok.keras")
+    again = load_model(tmp_path / "ok.keras")
+    x = np.ones((1, 4, 4, 3), "float32")
+    np.testing.assert_allclose(np.asarray(m(x)), np.asarray(again(x)))
+
+
+@pytest.mark.parametrize("name,content,reason", [("none.keras", None, "not found"), ("bad.keras", b"junk", "corrupt"),
+                                                 ("m.h5", b"junk", "expected a .keras")])
+def test_bad_model_files(tmp_path, name, content, reason):
+    if content is not None:
+        (tmp_path / name).write_bytes(content)
+    with pytest.raises(ModelLoadError, match=reason):
+        load_model(tmp_path / name)
