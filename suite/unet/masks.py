@@ -1,0 +1,181 @@
+"""Reading segmentation masks as class indices, checking their labels, and pairing them with images.
+
+A mask is a single-channel array of class indices, one per pixel:
+
+* palette PNGs (Pascal VOC's ``SegmentationClass``) are read by **index**,
+  never by colour;
+* grayscale PNGs (8 or 16 bit) are read as values;
+* RGB masks whose three channels are equal are read as grayscale; RGB
+  *colour* masks are refused with a message, because the colour -> class
+  mapping is not in the file;
+* ``binary=True`` maps 0/255 masks to 0/1 (masks already 0/1 are kept).
+
+Pixels equal to the ignore index (255 by default, Pascal VOC's "void")
+contribute to no loss and no metric.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+#: Extensions a mask may have; the pairing expects ``.png``.
+MASK_EXTENSIONS = (".png",)
+
+
+class MaskError(ValueError):
+    """A mask cannot be used as class indices; ``str(err)`` is one line naming the file."""
+
+
+def _mask_array(img, path) -> np.ndarray:
+    mode = img.mode
+    if mode in ("P", "L", "1"):
+        # "P" keeps the palette indices; converting would turn them into colours.
+        return np.asarray(img).astype(np.uint8)
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        return np.asarray(img).astype(np.int32)
+    if mode in ("LA", "PA"):
+        return np.asarray(img)[..., 0].astype(np.uint8)
+    if mode in ("RGB", "RGBA", "RGBX", "CMYK", "YCbCr"):
+        rgb = np.asarray(img.convert("RGB"))
+        if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2]):
+            return rgb[..., 0].astype(np.uint8)
+        colours = np.unique(rgb.reshape(-1, 3), axis=0)
+        shown = ", ".join(str(tuple(int(v) for v in c)) for c in colours[:4])
+        more = f" and {len(colours) - 4} more" if len(colours) > 4 else ""
+        raise MaskError(
+            f"{path}: RGB colour mask (colours {shown}{more}); masks must hold class indices: "
+            "save a palette PNG or a grayscale PNG whose values are the class numbers"
+        )
+    raise MaskError(f"{path}: unsupported mask mode {mode!r}; expected a palette or grayscale PNG")
+
+
+def load_mask(path, binary: bool = False) -> np.ndarray:
+    """Reads a mask file as an ``(H, W)`` array of class indices.
+
+    Args:
+        path: A PNG (palette, grayscale 8/16-bit, or gray-valued RGB).
+        binary: Map a 0/255 mask to 0/1; a mask already in {0, 1} is kept.
+
+    Returns:
+        ``(H, W)`` uint8 array (int32 for 16-bit masks).
+
+    Raises:
+        MaskError: RGB colour masks, non-binary values with ``binary=True``.
+        suite.common.image_io.ImageReadError: unreadable files.
+
+    Example:
+        >>> mask = load_mask("annotations/trimaps/Abyssinian_1.png")
+        >>> mask.ndim
+        2
+    """
+    from suite.common.image_io import open_image
+
+    img = open_image(path, max_pixels=None)
+    mask = _mask_array(img, path)
+    if binary:
+        values = np.unique(mask)
+        if np.isin(values, (0, 255)).all():
+            mask = (mask == 255).astype(np.uint8)
+        elif not np.isin(values, (0, 1)).all():
+            bad = [int(v) for v in values if v not in (0, 1, 255)]
+            raise MaskError(
+                f"{path}: --binary expects a 0/255 (or 0/1) mask, found values {_show(bad)}; "
+                "threshold the mask first, or drop --binary for class-index masks"
+            )
+        else:
+            mask = mask.astype(np.uint8)
+    return mask
+
+
+def _show(values, limit=10) -> str:
+    values = [int(v) for v in values]
+    text = ", ".join(str(v) for v in values[:limit])
+    return text + (f" ... ({len(values)} values)" if len(values) > limit else "")
+
+
+def invalid_labels(mask: np.ndarray, num_classes: int, ignore_index: int | None = 255) -> list[int]:
+    """The distinct labels in ``mask`` that are neither a class nor the ignore index."""
+    values = np.unique(np.asarray(mask))
+    bad = (values < 0) | (values >= num_classes)
+    if ignore_index is not None:
+        bad &= values != ignore_index
+    return [int(v) for v in values[bad]]
+
+
+def validate_mask(mask: np.ndarray, num_classes: int, ignore_index: int | None = 255, path=None) -> np.ndarray:
+    """Checks that every label is a class index (``0..num_classes-1``) or the ignore index.
+
+    Args:
+        mask: ``(H, W)`` integer array.
+        num_classes: Number of classes.
+        ignore_index: Label that is ignored (``None``: none).
+        path: The file, for the message.
+
+    Returns:
+        ``mask``, unchanged.
+
+    Raises:
+        MaskError: naming the file and the offending values.
+    """
+    bad = invalid_labels(mask, num_classes, ignore_index)
+    if bad:
+        where = f"{path}: " if path is not None else ""
+        ignore = f" and not the ignore index {ignore_index}" if ignore_index is not None else ""
+        raise MaskError(
+            f"{where}labels {_show(bad)} are outside 0..{num_classes - 1}{ignore} "
+            f"(num_classes={num_classes}); check --num-classes, --ignore-index or --binary"
+        )
+    return mask
+
+
+def check_same_size(image_shape, mask_shape, image_path, mask_path) -> None:
+    """Raises :class:`MaskError` naming the pair when image and mask sizes differ."""
+    if tuple(image_shape[:2]) != tuple(mask_shape[:2]):
+        ih, iw = image_shape[:2]
+        mh, mw = mask_shape[:2]
+        raise MaskError(
+            f"size mismatch: image {image_path} is {iw}x{ih} but mask {mask_path} is {mw}x{mh}"
+        )
+
+
+def find_pairs(images_dir, masks_dir, mask_extensions=MASK_EXTENSIONS):
+    """Pairs images with masks by basename (image extension free, masks ``.png``).
+
+    ``cat.jpg`` pairs with ``cat.png``. Hidden files are skipped. Names are
+    compared without extension, case-sensitively.
+
+    Args:
+        images_dir: Folder of images (any format :func:`suite.common.image_io.list_images` finds).
+        masks_dir: Folder of masks.
+        mask_extensions: Mask file extensions to accept.
+
+    Returns:
+        ``(pairs, unpaired_images, unpaired_masks)``: ``pairs`` is a sorted
+        list of ``(image_path, mask_path)``; the other two list the files
+        without a partner (worth a warning).
+
+    Raises:
+        NotADirectoryError: a folder that does not exist.
+        MaskError: two images with the same basename (e.g. ``a.jpg`` and ``a.png``).
+    """
+    from suite.common.image_io import list_images
+
+    images_dir, masks_dir = Path(images_dir), Path(masks_dir)
+    if not masks_dir.is_dir():
+        raise NotADirectoryError(f"{masks_dir} is not a folder")
+    images = {}
+    for p in list_images(images_dir):
+        if p.stem in images:
+            raise MaskError(f"two images share the basename {p.stem!r}: {images[p.stem].name} and {p.name}")
+        images[p.stem] = p
+    masks = {
+        p.stem: p
+        for p in sorted(masks_dir.iterdir())
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in mask_extensions
+    }
+    pairs = [(images[k], masks[k]) for k in sorted(images.keys() & masks.keys())]
+    unpaired_images = [images[k] for k in sorted(images.keys() - masks.keys())]
+    unpaired_masks = [masks[k] for k in sorted(masks.keys() - images.keys())]
+    return pairs, unpaired_images, unpaired_masks

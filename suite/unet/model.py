@@ -1,0 +1,410 @@
+"""The U-Net: an encoder pyramid, a transposed-convolution decoder with skips, a 1x1 head to logits.
+
+Two families share one class, :class:`UNet`:
+
+* ``backbone=None`` is the paper's U-Net (Ronneberger et al. 2015): two 3x3
+  convolutions per level with 64-128-256-512-1024 filters, 2x2 max-pooling,
+  2x2 up-convolutions, a 1x1 head. With ``padding="valid"``, a 1-channel
+  572x572 input and 2 classes it gives 388x388x2 logits and has exactly
+  31,030,658 parameters. The model starts with ``Rescaling(1/255)``, so it too
+  takes pixels in ``[0, 255]``.
+* ``backbone="vgg16"|"vgg19"|"mobilenetv2"`` (or any backbone model from
+  :func:`suite.common.backbones.get_backbone`) reads the backbone's
+  ``pyramid_outputs`` as the encoder. The backbone carries its own
+  preprocessing, so the model takes RGB pixels in ``[0, 255]``.
+
+The encoder is a nested functional model named ``"encoder"`` returning the
+pyramid ``{"Pn": features}``, so freezing it for transfer learning is one flag
+(:func:`set_encoder_trainable`). The logits are float32 even under a
+``mixed_float16`` policy. The model's config records ``num_classes``,
+``class_names``, the backbone and the total ``stride`` the input must be
+divisible by (the predict path pads to it), and it reloads with plain
+``keras.saving.load_model``.
+
+Reference:
+    Ronneberger, Fischer, Brox. U-Net: Convolutional Networks for Biomedical
+    Image Segmentation. MICCAI 2015. https://arxiv.org/abs/1505.04597
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import keras
+
+from suite.common.api import suite_export
+
+PAPER_ENCODER_FILTERS = (64, 128, 256, 512, 1024)
+#: Decoder widths for backbone encoders, deepest first (segmentation_models.pytorch's defaults).
+BACKBONE_DECODER_FILTERS = (256, 128, 64, 32, 16)
+PADDINGS = ("same", "valid")
+
+
+def _conv_block(x, filters, padding, batch_norm, prefix):
+    """Two 3x3 convolutions, each followed by (BatchNorm and) ReLU."""
+    for j in (1, 2):
+        x = keras.layers.Conv2D(
+            filters, 3, padding=padding, use_bias=not batch_norm, kernel_initializer="he_normal", name=f"{prefix}_conv{j}"
+        )(x)
+        if batch_norm:
+            x = keras.layers.BatchNormalization(name=f"{prefix}_bn{j}")(x)
+        x = keras.layers.ReLU(name=f"{prefix}_relu{j}")(x)
+    return x
+
+
+def _center_crop_to(skip, target, name):
+    """Crops ``skip`` to ``target``'s spatial size around its centre (the paper's valid-padding copy-and-crop)."""
+    sh, sw = skip.shape[1], skip.shape[2]
+    th, tw = target.shape[1], target.shape[2]
+    if None in (sh, sw, th, tw):
+        raise ValueError(
+            "padding='valid' needs a fixed input size, because the skips are centre-cropped. "
+            "Pass input_shape=(H, W, C), e.g. (572, 572, 1). Received: input_shape with None"
+        )
+    dh, dw = sh - th, sw - tw
+    if dh < 0 or dw < 0 or dh % 2 or dw % 2:
+        raise ValueError(
+            f"Cannot centre-crop a {sh}x{sw} skip to {th}x{tw}; with padding='valid' the input size must "
+            "keep every max-pool input even (e.g. 572)."
+        )
+    return keras.layers.Cropping2D(((dh // 2, dh // 2), (dw // 2, dw // 2)), name=name)(skip)
+
+
+def _paper_encoder(input_shape, filters, padding, batch_norm):
+    """The contracting path as a functional model ``image -> {"P0": ..., "Pn": ...}``."""
+    inputs = keras.Input(shape=input_shape, name="image")
+    # Pixels come in [0, 255] like every suite model; the paper net learns from [0, 1].
+    x = keras.layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
+    features = {}
+    for i, f in enumerate(filters):
+        if i > 0:
+            x = keras.layers.MaxPooling2D(2, name=f"enc{i}_pool")(x)
+        x = _conv_block(x, f, padding, batch_norm, prefix=f"enc{i}")
+        features[f"P{i}"] = x
+    return keras.Model(inputs, features, name="encoder")
+
+
+def _level(key):
+    return int(key[1:])
+
+
+@suite_export
+class UNet(keras.Model):
+    """U-Net with a transposed-convolution decoder, on the paper's encoder or a registry backbone.
+
+    Use :func:`build_unet`, which takes the same arguments.
+
+    Args:
+        backbone: ``None`` for the paper's encoder, a registry name
+            (``"vgg16"``, ``"vgg19"``, ``"mobilenetv2"``), or a backbone
+            ``keras.Model`` with ``pyramid_layers`` (as made by
+            :func:`suite.common.backbones.get_backbone`) or explicit
+            ``pyramid_layers``.
+        num_classes: Number of classes (logit channels), >= 2 (use 2 for
+            binary masks: background and foreground).
+        input_shape: ``(H, W, C)``; ``None`` sizes accept any input size
+            divisible by ``stride`` (the predict path pads). Backbones need
+            ``C == 3``.
+        weights: Encoder weights for a registry backbone: ``"auto"``,
+            ``"imagenet"``, ``"embedded"``, ``"none"``/``None`` or a file. Not
+            part of the config: a reloaded model has its own trained weights.
+        freeze_encoder: Make the encoder non-trainable (transfer learning).
+        decoder_filters: Widths of the up-steps, deepest first. Defaults to
+            the mirror of ``encoder_filters`` for the paper's U-Net and to
+            ``(256, 128, 64, 32, 16)`` for backbones.
+        encoder_filters: Widths of the paper encoder's levels (``backbone=None``
+            only); defaults to ``(64, 128, 256, 512, 1024)``.
+        padding: ``"same"`` (the everyday default; output size = input size)
+            or ``"valid"`` (the paper: unpadded convolutions and cropped skips;
+            ``backbone=None`` with a fixed ``input_shape`` only).
+        batch_norm: BatchNorm after each decoder (and paper encoder)
+            convolution. Defaults to ``False`` for the paper's U-Net and
+            ``True`` for backbones.
+        class_names: Optional list of ``num_classes`` names, stored with the
+            model for reports.
+        pyramid_layers: ``{"Pn": layer_name}`` for a custom backbone model
+            without a ``pyramid_layers`` attribute.
+        name: Model name.
+        **kwargs: Standard ``keras.Model`` arguments.
+
+    Attributes:
+        stride: Input sizes must be multiples of this (``2**deepest_level``).
+        backbone_name: ``"unet"`` for the paper encoder, else the backbone's name.
+
+    Example:
+        >>> model = UNet(backbone="vgg16", num_classes=3, weights="none")
+        >>> model.stride
+        32
+    """
+
+    def __init__(
+        self,
+        backbone=None,
+        num_classes=2,
+        input_shape=(None, None, 3),
+        weights="auto",
+        freeze_encoder=False,
+        decoder_filters=None,
+        encoder_filters=None,
+        padding="same",
+        batch_norm=None,
+        class_names=None,
+        pyramid_layers=None,
+        name=None,
+        **kwargs,
+    ):
+        # --- validate -------------------------------------------------------
+        if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 2:
+            raise ValueError(
+                "num_classes must be an integer >= 2 (use 2 for binary masks). " f"Received: num_classes={num_classes!r}"
+            )
+        input_shape = tuple(input_shape)
+        if len(input_shape) != 3:
+            raise ValueError(f"input_shape must be (H, W, C). Received: input_shape={input_shape}")
+        if padding not in PADDINGS:
+            raise ValueError(f"padding must be one of {PADDINGS}. Received: padding={padding!r}")
+        if class_names is not None:
+            class_names = [str(c) for c in class_names]
+            if len(class_names) != num_classes:
+                raise ValueError(
+                    f"class_names must have num_classes={num_classes} entries. Received: class_names={class_names}"
+                )
+        backbone_config = backbone
+        if isinstance(backbone, dict):  # a serialized backbone model, from get_config
+            # deserialize_keras_object consumes the dict it is given; keep the caller's config intact.
+            backbone = keras.saving.deserialize_keras_object(copy.deepcopy(backbone))
+        elif isinstance(backbone, str) and backbone.lower() in ("none", "unet"):
+            backbone = backbone_config = None
+
+        # --- encoder --------------------------------------------------------
+        if backbone is None:
+            if weights not in (None, "auto", "none"):
+                raise ValueError(
+                    "The paper U-Net (backbone=None) has no pretrained encoder weights. "
+                    f"Received: weights={weights!r}"
+                )
+            encoder_filters = tuple(int(f) for f in (encoder_filters or PAPER_ENCODER_FILTERS))
+            if len(encoder_filters) < 2 or min(encoder_filters) < 1:
+                raise ValueError(
+                    f"encoder_filters needs >= 2 positive widths. Received: encoder_filters={encoder_filters}"
+                )
+            batch_norm = False if batch_norm is None else bool(batch_norm)
+            encoder = _paper_encoder(input_shape, encoder_filters, padding, batch_norm)
+            backbone_name = "unet"
+            pyramid_layers = None
+        else:
+            if encoder_filters is not None:
+                raise ValueError(
+                    f"encoder_filters is for backbone=None only. Received: encoder_filters={encoder_filters}"
+                )
+            if padding != "same":
+                raise ValueError(
+                    "padding='valid' is only for the paper U-Net (backbone=None); backbones pad 'same'. "
+                    f"Received: padding={padding!r}"
+                )
+            batch_norm = True if batch_norm is None else bool(batch_norm)
+            if isinstance(backbone, str):
+                from suite.common.backbones import get_backbone, get_backbone_spec
+
+                backbone_name = get_backbone_spec(backbone).name
+                backbone_config = backbone_name
+                # weights=None (not "none") comes from from_config: rebuilding for a load, say nothing.
+                model = get_backbone(backbone_name, weights=weights, input_shape=input_shape, quiet=weights is None)
+                pyramid_layers = None  # the registry knows them
+                layers_by_level = dict(model.pyramid_layers)
+            elif isinstance(backbone, keras.Model):
+                model = backbone
+                layers_by_level = dict(pyramid_layers or getattr(model, "pyramid_layers", None) or {})
+                if not layers_by_level:
+                    raise ValueError(
+                        "A backbone model needs its pyramid: use suite.common.backbones.get_backbone, or pass "
+                        "pyramid_layers={'P1': layer_name, ...}. Received: pyramid_layers=None"
+                    )
+                pyramid_layers = layers_by_level
+                backbone_name = getattr(model, "backbone_name", model.name)
+                backbone_config = keras.saving.serialize_keras_object(model)
+            else:
+                raise ValueError(
+                    "backbone must be None, a registry name or a keras.Model. " f"Received: backbone={backbone!r}"
+                )
+            try:
+                outputs = {k: model.get_layer(v).output for k, v in layers_by_level.items()}
+            except ValueError as e:
+                raise ValueError(f"pyramid_layers do not match the backbone: {e}") from None
+            encoder = keras.Model(model.input, outputs, name="encoder")
+
+        # --- decoder --------------------------------------------------------
+        levels = sorted((_level(k) for k in encoder.output), reverse=True)
+        deepest, skips = levels[0], levels[1:]
+        # Up-steps: one per skip, plus plain ones while the shallowest skip is coarser than the input.
+        n_up = len(skips) + (skips[-1] if skips else deepest)
+        if decoder_filters is None:
+            if backbone is None:
+                decoder_filters = tuple(reversed(encoder_filters[:-1]))
+            else:
+                decoder_filters = BACKBONE_DECODER_FILTERS
+        decoder_filters = tuple(int(f) for f in decoder_filters)
+        if len(decoder_filters) != n_up or min(decoder_filters) < 1:
+            raise ValueError(
+                f"decoder_filters needs {n_up} positive widths for this encoder (one per up-step, deepest first). "
+                f"Received: decoder_filters={decoder_filters}"
+            )
+
+        inputs = keras.Input(shape=input_shape, name="image")
+        features = encoder(inputs)
+        x = features[f"P{deepest}"]
+        targets = [f"P{s}" for s in skips] + [None] * (n_up - len(skips))
+        for i, (f, skip_key) in enumerate(zip(decoder_filters, targets), start=1):
+            x = keras.layers.Conv2DTranspose(f, 2, strides=2, kernel_initializer="he_normal", name=f"dec{i}_up")(x)
+            if skip_key is not None:
+                skip = features[skip_key]
+                if padding == "valid":
+                    skip = _center_crop_to(skip, x, name=f"dec{i}_crop")
+                x = keras.layers.Concatenate(name=f"dec{i}_concat")([x, skip])
+            x = _conv_block(x, f, padding, batch_norm, prefix=f"dec{i}")
+        # float32 logits under mixed precision: softmax/CE on float16 logits overflows.
+        outputs = keras.layers.Conv2D(num_classes, 1, dtype="float32", name="logits")(x)
+
+        super().__init__(inputs=inputs, outputs=outputs, name=name or f"unet_{backbone_name}", **kwargs)
+
+        # --- config = constructor arguments (weights excluded: saved models carry their own) ---
+        # JSON text: Keras' attribute tracking would rewrite a nested dict of a serialized model.
+        self._backbone_json = json.dumps(backbone_config)
+        self.backbone_name = backbone_name
+        self.num_classes = num_classes
+        self._input_shape_arg = input_shape
+        self.freeze_encoder = bool(freeze_encoder)
+        self.decoder_filters = decoder_filters
+        self.encoder_filters = encoder_filters
+        self.padding = padding
+        self.batch_norm = batch_norm
+        self.class_names = class_names
+        self.pyramid_layers = pyramid_layers
+        self.stride = 2**deepest
+        if freeze_encoder:
+            set_encoder_trainable(self, False)
+
+    @property
+    def backbone(self):
+        """The ``backbone`` argument as stored: ``None``, a registry name, or a serialized backbone model."""
+        return json.loads(self._backbone_json)
+
+    @property
+    def encoder(self):
+        """The nested encoder model, ``image -> {"Pn": features}``."""
+        return self.get_layer("encoder")
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "backbone": self.backbone,
+            "num_classes": self.num_classes,
+            "input_shape": list(self._input_shape_arg),
+            "freeze_encoder": self.freeze_encoder,
+            "decoder_filters": list(self.decoder_filters),
+            "encoder_filters": None if self.encoder_filters is None else list(self.encoder_filters),
+            "padding": self.padding,
+            "batch_norm": self.batch_norm,
+            "class_names": None if self.class_names is None else list(self.class_names),
+            "pyramid_layers": None if self.pyramid_layers is None else dict(self.pyramid_layers),
+            # Derived, read by the predict path; ignored by from_config.
+            "stride": self.stride,
+            "backbone_name": self.backbone_name,
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        config.pop("stride", None)
+        config.pop("backbone_name", None)
+        # Weights come from the saved file, so rebuilding must not load (or announce) any.
+        return cls(**config, weights=None)
+
+
+def build_unet(
+    backbone=None,
+    num_classes=2,
+    input_shape=(None, None, 3),
+    weights="auto",
+    freeze_encoder=False,
+    decoder_filters=None,
+    encoder_filters=None,
+    padding="same",
+    batch_norm=None,
+    class_names=None,
+    pyramid_layers=None,
+    name=None,
+):
+    """Builds a U-Net; see :class:`UNet` for the arguments.
+
+    Returns:
+        A functional :class:`UNet` (a ``keras.Model``) from pixels in
+        ``[0, 255]`` of shape ``(N, H, W, C)`` to float32 logits
+        ``(N, H, W, num_classes)`` (smaller than the input only with
+        ``padding="valid"``).
+
+    Example:
+        >>> paper = build_unet(None, num_classes=2, input_shape=(572, 572, 1), padding="valid")
+        >>> paper.count_params(), paper.output.shape
+        (31030658, (None, 388, 388, 2))
+    """
+    if isinstance(backbone, str) and backbone.lower() in ("none", "unet"):
+        backbone = None
+    return UNet(
+        backbone=backbone,
+        num_classes=num_classes,
+        input_shape=input_shape,
+        weights=weights,
+        freeze_encoder=freeze_encoder,
+        decoder_filters=decoder_filters,
+        encoder_filters=encoder_filters,
+        padding=padding,
+        batch_norm=batch_norm,
+        class_names=class_names,
+        pyramid_layers=pyramid_layers,
+        name=name,
+    )
+
+
+def set_encoder_trainable(model, trainable: bool) -> None:
+    """Freezes (``False``) or unfreezes (``True``) the encoder of a suite U-Net.
+
+    BatchNorm layers inside a frozen encoder run in inference mode. Recompile
+    the model afterwards so the change takes effect in ``fit``.
+
+    Args:
+        model: A :class:`UNet` (or any model with a nested layer named ``"encoder"``).
+        trainable: The new trainable state of the encoder.
+    """
+    try:
+        encoder = model.get_layer("encoder")
+    except ValueError:
+        raise ValueError(f"Model {model.name!r} has no layer named 'encoder'; is it a suite U-Net?") from None
+    encoder.trainable = bool(trainable)
+    if hasattr(model, "freeze_encoder"):
+        model.freeze_encoder = not trainable
+
+
+def model_info(model) -> dict:
+    """What evaluate/segment need to know about a loaded segmentation model.
+
+    Returns:
+        ``{"num_classes", "class_names", "stride", "backbone"}``; for models
+        that are not suite U-Nets, read from the output shape (stride 32).
+    """
+    config = {}
+    try:
+        config = model.get_config() or {}
+    except Exception:
+        pass
+    num_classes = config.get("num_classes") or getattr(model, "num_classes", None)
+    if num_classes is None:
+        num_classes = int(model.output.shape[-1])
+    return {
+        "num_classes": int(num_classes),
+        "class_names": config.get("class_names") or getattr(model, "class_names", None),
+        "stride": int(config.get("stride") or getattr(model, "stride", None) or 32),
+        "backbone": config.get("backbone_name") or getattr(model, "backbone_name", None),
+    }
