@@ -1,0 +1,395 @@
+"""Segmentation data sets on disk: layouts, image/mask pairing and mask label mapping.
+
+Three layouts are understood, all paired by basename (any image extension,
+masks are ``.png``):
+
+* **folders**: ``--images DIR --masks DIR``;
+* **Oxford-IIIT Pet**: a root with ``images/`` and ``annotations/trimaps/``.
+  Trimap values 1 = pet, 2 = background, 3 = border become classes
+  1 (pet) and 0 (background); the border becomes the ignore index unless
+  ``trimap_border`` says otherwise;
+* **Pascal VOC**: a root (``VOC2012/`` or the ``VOCdevkit`` above it) with
+  ``JPEGImages/``, ``SegmentationClass/`` (palette PNGs, read by index) and
+  ``ImageSets/Segmentation/{train,val,trainval}.txt``; 255 is the ignore label.
+
+Nothing here imports a deep-learning backend: this module finds files and
+reads masks with numpy/Pillow. The ``tf.data`` pipeline is in
+:mod:`suite.unet.tfdata`.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from suite.common.image_io import ImageReadError, image_size, load_image, scan_folder
+from suite.common.log import note
+
+LAYOUTS = ("auto", "folders", "oxford-pet", "voc")
+TRIMAP_BORDER = ("ignore", "pet", "background")
+
+
+class DatasetError(ValueError):
+    """A data set that cannot be used as given; ``str(err)`` is a one-line reason."""
+
+
+@dataclass
+class SegmentationSource:
+    """A list of image/mask pairs and how to turn a mask file into class indices.
+
+    Attributes:
+        pairs: ``[(image_path, mask_path)]``, sorted by basename.
+        layout: ``"folders"``, ``"oxford-pet"`` or ``"voc"``.
+        lut: ``None``, or a 256-entry uint8/int32 lookup table applied to the
+            raw mask values (trimaps, ``binary`` masks).
+        binary: Masks are 0/255 and were mapped to 0/1.
+        unpaired_images: Images without a mask.
+        unpaired_masks: Masks without an image.
+        root: The folder the pairs came from (for messages).
+    """
+
+    pairs: list
+    layout: str = "folders"
+    lut: np.ndarray | None = None
+    binary: bool = False
+    unpaired_images: list = field(default_factory=list)
+    unpaired_masks: list = field(default_factory=list)
+    root: Path | None = None
+
+    def __len__(self):
+        return len(self.pairs)
+
+    @property
+    def image_paths(self):
+        return [str(p[0]) for p in self.pairs]
+
+    @property
+    def mask_paths(self):
+        return [str(p[1]) for p in self.pairs]
+
+    def read_mask(self, path) -> np.ndarray:
+        """Class indices ``(H, W)`` int32 for one of this source's masks."""
+        return read_mask(path, lut=self.lut, binary=self.binary)
+
+    def subset(self, indices) -> "SegmentationSource":
+        """A source with only the pairs at ``indices`` (same mapping)."""
+        return SegmentationSource(
+            [self.pairs[i] for i in indices], self.layout, self.lut, self.binary, root=self.root
+        )
+
+
+def read_mask(path, lut=None, binary: bool = False) -> np.ndarray:
+    """Reads a mask PNG as class indices, applying a layout's lookup table.
+
+    Palette PNGs are read by index, never by colour (see
+    :func:`suite.unet.masks.load_mask`).
+
+    Args:
+        path: The mask file.
+        lut: Optional 256-entry table mapping raw values to class indices.
+        binary: Map 0/255 masks to 0/1 (any non-zero value becomes 1).
+
+    Returns:
+        ``(H, W)`` int32 array.
+    """
+    from suite.unet.masks import load_mask
+
+    mask = np.asarray(load_mask(path, binary=binary))
+    if mask.ndim == 3:
+        mask = mask[..., 0]
+    mask = mask.astype(np.int32)
+    if lut is not None:
+        if mask.min() < 0 or mask.max() >= len(lut):
+            raise ImageReadError(path, f"mask values {sorted(set(np.unique(mask).tolist()) - set(range(len(lut))))[:8]} outside the layout's range")
+        mask = lut[mask].astype(np.int32)
+    return mask
+
+
+def trimap_lut(border: str = "ignore", ignore_index: int = 255) -> np.ndarray:
+    """Lookup table for Oxford-IIIT Pet trimaps: 1 pet -> 1, 2 background -> 0, 3 border -> ``border``.
+
+    Args:
+        border: ``"ignore"`` (the default: the ignore index), ``"pet"`` or ``"background"``.
+        ignore_index: The label that losses and metrics skip.
+    """
+    if border not in TRIMAP_BORDER:
+        raise ValueError(f"Expected border in {TRIMAP_BORDER}. Received: border={border!r}")
+    lut = np.full(256, ignore_index, np.int32)
+    lut[1], lut[2] = 1, 0
+    lut[3] = {"ignore": ignore_index, "pet": 1, "background": 0}[border]
+    return lut
+
+
+def _index_by_stem(paths, what, folder):
+    index = {}
+    for p in paths:
+        if p.stem in index:
+            raise DatasetError(f"two {what} files in {folder} share the name '{p.stem}': {index[p.stem].name} and {p.name}")
+        index[p.stem] = p
+    return index
+
+
+def pair_folders(images_dir, masks_dir, recursive: bool = False):
+    """Pairs images with ``.png`` masks of the same basename.
+
+    Args:
+        images_dir: Folder of images (any extension).
+        masks_dir: Folder of ``.png`` masks.
+        recursive: Also look in sub-folders (pairs by relative path).
+
+    Returns:
+        ``(pairs, unpaired_images, unpaired_masks)``.
+    """
+    images_dir, masks_dir = Path(images_dir), Path(masks_dir)
+    for d, what in ((images_dir, "images"), (masks_dir, "masks")):
+        if not d.is_dir():
+            raise DatasetError(f"{what} folder {d} does not exist or is not a folder")
+    images = scan_folder(images_dir, recursive=recursive)[0]
+    masks = [p for p in scan_folder(masks_dir, recursive=recursive)[0] if p.suffix.lower() == ".png"]
+
+    def key(p, root):
+        rel = p.relative_to(root)
+        return str(rel.with_suffix(""))
+
+    img_index = {}
+    for p in images:
+        k = key(p, images_dir)
+        if k in img_index:
+            raise DatasetError(f"two images in {images_dir} share the name '{k}': {img_index[k].name} and {p.name}")
+        img_index[k] = p
+    mask_index = {key(p, masks_dir): p for p in masks}
+    common = sorted(set(img_index) & set(mask_index))
+    pairs = [(img_index[k], mask_index[k]) for k in common]
+    unpaired_images = sorted(img_index[k] for k in set(img_index) - set(mask_index))
+    unpaired_masks = sorted(mask_index[k] for k in set(mask_index) - set(img_index))
+    return pairs, unpaired_images, unpaired_masks
+
+
+def _find_voc_root(root: Path) -> Path | None:
+    for cand in (root, root / "VOC2012", root / "VOCdevkit" / "VOC2012"):
+        if (cand / "JPEGImages").is_dir() and (cand / "SegmentationClass").is_dir():
+            return cand
+    return None
+
+
+def _is_pet_root(root: Path) -> bool:
+    return (root / "images").is_dir() and (root / "annotations" / "trimaps").is_dir()
+
+
+def detect_layout(images, masks=None) -> str:
+    """``"folders"`` when masks are given, else ``"oxford-pet"`` or ``"voc"`` by the root's sub-folders."""
+    if masks is not None:
+        return "folders"
+    root = Path(images)
+    if _is_pet_root(root):
+        return "oxford-pet"
+    if _find_voc_root(root) is not None:
+        return "voc"
+    raise DatasetError(
+        f"{root}: give --masks DIR, or point --images at an Oxford-IIIT Pet root "
+        "(images/ + annotations/trimaps/) or a Pascal VOC root (JPEGImages/ + SegmentationClass/)"
+    )
+
+
+def _voc_ids(voc: Path, split: str) -> list[str]:
+    index = voc / "ImageSets" / "Segmentation" / f"{split}.txt"
+    if not index.is_file():
+        available = sorted(p.stem for p in (voc / "ImageSets" / "Segmentation").glob("*.txt"))
+        raise DatasetError(f"VOC split '{split}' not found: {index} (available: {', '.join(available) or 'none'})")
+    ids = []
+    root = voc.resolve()
+    for n, line in enumerate(index.read_text().splitlines(), 1):
+        name = line.strip().split()[0] if line.strip() else ""
+        if not name:
+            continue
+        # An index line is a file stem; anything that would leave the data set is refused.
+        for sub, ext in (("JPEGImages", ".jpg"), ("SegmentationClass", ".png")):
+            target = (voc / sub / f"{name}{ext}").resolve()
+            if root / sub not in target.parents:
+                raise DatasetError(f"{index}:{n}: '{name}' points outside the data set root {voc}")
+        ids.append(name)
+    return ids
+
+
+def open_source(
+    images,
+    masks=None,
+    layout: str = "auto",
+    split: str | None = None,
+    binary: bool = False,
+    ignore_index: int = 255,
+    trimap_border: str = "ignore",
+    recursive: bool = False,
+    warn: bool = True,
+) -> SegmentationSource:
+    """Finds the image/mask pairs of a data set in any supported layout.
+
+    Args:
+        images: Images folder, or a data set root (Oxford-IIIT Pet, Pascal VOC).
+        masks: Masks folder (``folders`` layout).
+        layout: ``"auto"``, ``"folders"``, ``"oxford-pet"`` or ``"voc"``.
+        split: VOC index file (``train``, ``val``, ``trainval``); default ``train``.
+        binary: Masks are 0/255; map them to 0/1.
+        ignore_index: The label losses and metrics skip (trimap borders map here).
+        trimap_border: What Oxford-IIIT Pet's border class becomes; see :func:`trimap_lut`.
+        recursive: Look into sub-folders (``folders`` layout).
+        warn: Print a note listing unpaired files.
+
+    Returns:
+        A :class:`SegmentationSource`.
+
+    Raises:
+        DatasetError: for missing folders, an unknown layout or no pairs at all.
+    """
+    if layout not in LAYOUTS:
+        raise ValueError(f"Expected layout in {LAYOUTS}. Received: layout={layout!r}")
+    if layout == "auto":
+        layout = detect_layout(images, masks)
+    root = Path(images)
+    lut = None
+    if layout == "folders":
+        if masks is None:
+            raise DatasetError("the folders layout needs --masks DIR")
+        pairs, un_i, un_m = pair_folders(images, masks, recursive=recursive)
+    elif layout == "oxford-pet":
+        if not _is_pet_root(root):
+            raise DatasetError(f"{root} is not an Oxford-IIIT Pet root (images/ + annotations/trimaps/)")
+        pairs, un_i, un_m = pair_folders(root / "images", root / "annotations" / "trimaps")
+        lut = trimap_lut(trimap_border, ignore_index)
+    else:
+        voc = _find_voc_root(root)
+        if voc is None:
+            raise DatasetError(f"{root} is not a Pascal VOC root (JPEGImages/ + SegmentationClass/)")
+        ids = _voc_ids(voc, split or "train")
+        pairs, un_i, un_m = [], [], []
+        for name in ids:
+            img, msk = voc / "JPEGImages" / f"{name}.jpg", voc / "SegmentationClass" / f"{name}.png"
+            if img.is_file() and msk.is_file():
+                pairs.append((img, msk))
+            elif img.is_file():
+                un_i.append(img)
+            else:
+                un_m.append(msk if msk.is_file() else img)
+        root = voc
+    if binary and lut is not None:
+        raise DatasetError("--binary applies to 0/255 masks in the folders layout, not to trimaps")
+    if warn and (un_i or un_m):
+        _warn_unpaired(un_i, un_m)
+    if not pairs:
+        raise DatasetError(f"no image/mask pairs found in {root}" + (f" and {masks}" if masks else ""))
+    return SegmentationSource(pairs, layout, lut, binary, un_i, un_m, root)
+
+
+def _warn_unpaired(images, masks, show: int = 5):
+    for what, files in (("images without a mask", images), ("masks without an image", masks)):
+        if files:
+            names = ", ".join(p.name for p in files[:show]) + (f", ... ({len(files) - show} more)" if len(files) > show else "")
+            note(f"warning: {len(files)} {what} (skipped): {names}")
+
+
+def split_source(source: SegmentationSource, val_fraction: float, seed: int = 0):
+    """A seeded random train/validation split of one source.
+
+    Returns:
+        ``(train, val)`` sources; ``val`` has at least one pair.
+    """
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"Expected 0 < val_fraction < 1. Received: val_fraction={val_fraction}")
+    if len(source) < 2:
+        raise DatasetError(f"cannot split {len(source)} pair(s) into training and validation sets")
+    order = list(range(len(source)))
+    random.Random(seed).shuffle(order)
+    n_val = min(len(source) - 1, max(1, round(len(source) * val_fraction)))
+    return source.subset(sorted(order[n_val:])), source.subset(sorted(order[:n_val]))
+
+
+@dataclass
+class SourceStats:
+    """What a check of every pair found: class pixel counts and image sizes."""
+
+    class_pixels: np.ndarray
+    ignored_pixels: int
+    sizes: list
+    bad: list = field(default_factory=list)
+
+    @property
+    def max_size(self):
+        return (max(s[0] for s in self.sizes), max(s[1] for s in self.sizes)) if self.sizes else (0, 0)
+
+
+def check_source(source: SegmentationSource, num_classes: int, ignore_index: int = 255, progress: bool = True) -> SourceStats:
+    """Reads every mask once: labels in range, mask size equal to image size.
+
+    Errors are collected over the whole set and raised together, each naming
+    its file, so one run shows every problem.
+
+    Args:
+        source: The pairs to check.
+        num_classes: Valid labels are ``0 .. num_classes - 1`` and ``ignore_index``.
+        ignore_index: The label losses and metrics skip.
+        progress: Show a progress bar.
+
+    Returns:
+        :class:`SourceStats` with per-class pixel counts and ``(H, W)`` sizes.
+
+    Raises:
+        DatasetError: listing the bad files (labels out of range, size mismatches, unreadable files).
+    """
+    counts = np.zeros(num_classes, np.int64)
+    ignored = 0
+    sizes, problems = [], []
+    ctx = None
+    if progress and len(source) > 50:
+        from suite.common.progress import make_progress
+
+        ctx = make_progress(transient=True)
+        ctx.start()
+        task = ctx.add_task("checking masks", total=len(source))
+    try:
+        for img_path, mask_path in source.pairs:
+            try:
+                mask = source.read_mask(mask_path)
+                w, h = image_size(img_path)
+            except ImageReadError as e:
+                problems.append(str(e))
+                continue
+            if mask.shape != (h, w):
+                problems.append(
+                    f"size mismatch: image {img_path} is {w}x{h} but mask {mask_path} is {mask.shape[1]}x{mask.shape[0]}"
+                )
+                continue
+            values = np.bincount(mask.ravel() if mask.min() >= 0 else np.clip(mask.ravel(), 0, None), minlength=num_classes)
+            bad_values = [v for v in np.nonzero(values)[0].tolist() if v >= num_classes and v != ignore_index]
+            if mask.min() < 0:
+                bad_values = sorted(set(np.unique(mask[mask < 0]).tolist())) + bad_values
+            if bad_values:
+                problems.append(
+                    f"{mask_path}: labels {bad_values[:10]} are not classes 0..{num_classes - 1} "
+                    f"nor the ignore index {ignore_index}"
+                )
+                continue
+            counts += values[:num_classes]
+            if ignore_index < len(values):
+                ignored += int(values[ignore_index]) if ignore_index >= num_classes else 0
+            sizes.append((h, w))
+            if ctx is not None:
+                ctx.advance(task)
+    finally:
+        if ctx is not None:
+            ctx.stop()
+    if problems:
+        more = f" (and {len(problems) - 1} more problem(s); first ones: {'; '.join(problems[1:4])})" if len(problems) > 1 else ""
+        raise DatasetError(problems[0] + more)
+    if counts[1:].sum() == 0 and ignored > 0 and not source.binary:
+        note(f"warning: the masks hold only class 0 and the ignore index {ignore_index}; "
+             "if 255 marks the foreground of 0/255 masks, use --binary")
+    return SourceStats(counts, ignored, sizes)
+
+
+def load_pair(source: SegmentationSource, index: int):
+    """``(image float32 (H, W, 3) in [0, 255], mask int32 (H, W))`` for one pair, through the suite's readers."""
+    img_path, mask_path = source.pairs[index]
+    return load_image(img_path), source.read_mask(mask_path)
