@@ -66,3 +66,203 @@ def predict_mask(model, image: np.ndarray, stride: int | None = None) -> np.ndar
     logits = predict_logits(model, image, stride=stride)
     mask = logits.argmax(axis=-1)
     return mask.astype(np.uint8 if logits.shape[-1] <= 256 else np.int32)
+
+
+def model_classes(model) -> tuple[int, list[str]]:
+    """Number of classes and their names for a segmentation model.
+
+    Names come from a ``class_names`` attribute or config key when the model
+    has one (suite U-Nets do), else ``"class 0"``, ``"class 1"``, ...
+    """
+    num_classes = int(model.output_shape[-1])
+    names = getattr(model, "class_names", None)
+    if names is None:
+        try:
+            names = model.get_config().get("class_names")
+        except Exception:
+            names = None
+    names = [str(n) for n in names] if names else []
+    if len(names) != num_classes:
+        names = [f"class {k}" for k in range(num_classes)]
+    return num_classes, names
+
+
+def fixed_input_size(model) -> tuple[int, int] | None:
+    """``(H, W)`` if the model only accepts one input size, else ``None``."""
+    try:
+        shape = model.input_shape
+    except (AttributeError, ValueError):
+        return None
+    if isinstance(shape, list):
+        shape = shape[0]
+    h, w = shape[1], shape[2]
+    return (int(h), int(w)) if h is not None and w is not None else None
+
+
+def logits_to_probabilities(logits: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis (a sigmoid for one-channel binary models), float32."""
+    logits = np.asarray(logits, dtype=np.float32)
+    if logits.shape[-1] == 1:
+        return 1.0 / (1.0 + np.exp(-logits))
+    z = logits - logits.max(axis=-1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=-1, keepdims=True)
+    return z
+
+
+def scores_to_mask(scores: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """Class-index mask from per-class scores (argmax; ``> threshold`` for one channel).
+
+    ``threshold`` applies to one-channel *probabilities*; pass ``0.0`` for
+    one-channel logits.
+    """
+    dtype = np.uint8 if scores.shape[-1] <= 256 else np.int32
+    if scores.shape[-1] == 1:
+        return (scores[..., 0] > threshold).astype(dtype)
+    return scores.argmax(axis=-1).astype(dtype)
+
+
+def predict_batch(model, images, stride: int | None = None, target: tuple[int, int] | None = None) -> list[np.ndarray]:
+    """Logits for several images in one model call.
+
+    Each image is padded (reflect) to a common size, at least its own size
+    rounded up to ``stride``, and its logits are cropped back.
+
+    Args:
+        model: Segmentation model, ``(N, H, W, 3)`` in ``[0, 255]`` to ``(N, H, W, C)`` logits.
+        images: Sequence of ``(H_i, W_i, 3)`` arrays.
+        stride: The model's total stride (:func:`model_stride` by default).
+        target: Pad every image to this ``(H, W)``; by default the largest
+            padded size in the batch.
+
+    Returns:
+        A list of ``(H_i, W_i, C)`` float32 logits, one per image.
+    """
+    stride = stride or model_stride(model)
+    sizes = [(im.shape[0], im.shape[1]) for im in images]
+    if target is None:
+        target = (
+            max(math.ceil(h / stride) * stride for h, _ in sizes),
+            max(math.ceil(w / stride) * stride for _, w in sizes),
+        )
+    th, tw = target
+    batch = np.empty((len(images), th, tw, 3), dtype=np.float32)
+    for i, im in enumerate(images):
+        batch[i] = _pad_to(np.asarray(im, dtype=np.float32), th, tw)
+    logits = np.asarray(_call(model, batch), dtype=np.float32)
+    return [logits[i, :h, :w] for i, (h, w) in enumerate(sizes)]
+
+
+def _call(model, batch):
+    if hasattr(model, "predict_on_batch"):
+        return model.predict_on_batch(batch)
+    return model(batch)
+
+
+def _pad_to(image: np.ndarray, th: int, tw: int) -> np.ndarray:
+    """Pads ``(H, W, C)`` bottom/right to ``(th, tw)``: reflect when it can, else edge."""
+    h, w = image.shape[:2]
+    if (h, w) == (th, tw):
+        return image
+    ph, pw = th - h, tw - w
+    mode = "reflect" if ph < h and pw < w else "edge"
+    return np.pad(image, ((0, ph), (0, pw), (0, 0)), mode=mode)
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Start offsets of tiles of size ``tile`` covering ``length`` with at least ``overlap`` shared.
+
+    The last tile is aligned with the end, so every tile is full-size.
+
+    Example:
+        >>> tile_starts(1000, 512, 64)
+        [0, 448, 488]
+    """
+    if length <= tile:
+        return [0]
+    step = tile - overlap
+    if step <= 0:
+        raise ValueError(f"Expected overlap < tile. Received: tile={tile}, overlap={overlap}")
+    starts = list(range(0, length - tile, step))
+    starts.append(length - tile)
+    return starts
+
+
+def blend_ramp(size: int, overlap: int, before: bool, after: bool) -> np.ndarray:
+    """1-D blending weights of one tile: 1 in the middle, a raised-cosine ramp into each shared side.
+
+    The first quarter of each ramp is (almost) zero: those pixels see the
+    tile's padded border, so their predictions are the least trustworthy and
+    the neighbouring tile, which sees them from its middle, should decide.
+    Sides without a neighbour (the image border) keep weight 1.
+    """
+    w = np.ones(size, dtype=np.float32)
+    if overlap <= 0:
+        return w
+    ov = min(overlap, size // 2)
+    dead = ov // 4
+    ramp_len = ov - dead
+    t = (np.arange(ramp_len, dtype=np.float32) + 0.5) / max(ramp_len, 1)
+    ramp = np.concatenate([np.full(dead, 1e-3, np.float32), np.maximum(np.sin(0.5 * np.pi * t) ** 2, 1e-3)])
+    if before:
+        w[:ov] = ramp
+    if after:
+        w[size - ov:] = ramp[::-1]
+    return w
+
+
+def predict_tiled(model, image: np.ndarray, tile: int = 512, overlap: int = 64, stride: int | None = None,
+                  tiles_per_batch: int = 4, probabilities: bool = True):
+    """Per-class scores of a large image, from overlapping tiles, yielded in row bands.
+
+    Tiles are predicted in batches, turned into probabilities, weighted by a
+    smooth window (:func:`blend_ramp`) and accumulated; as soon as no later
+    tile can touch a row, the normalised rows are yielded. Memory is one band
+    of ``tile`` rows, whatever the image height.
+
+    Args:
+        model: Segmentation model.
+        image: ``(H, W, 3)`` array in ``[0, 255]`` (may be uint8 or float32).
+        tile: Tile side in pixels (rounded up to ``stride``).
+        overlap: Pixels shared by neighbouring tiles; at most ``tile // 2``.
+        stride: The model's total stride.
+        tiles_per_batch: Tiles per model call.
+        probabilities: Blend softmax probabilities (default); ``False`` blends raw logits.
+
+    Yields:
+        ``(y0, scores)``: rows ``y0 .. y0 + len(scores)`` of ``(rows, W, C)`` float32 scores,
+        in order, covering the image exactly once.
+    """
+    stride = stride or model_stride(model)
+    tile = math.ceil(tile / stride) * stride
+    if not 0 <= overlap <= tile // 2:
+        raise ValueError(f"Expected 0 <= overlap <= tile // 2. Received: tile={tile}, overlap={overlap}")
+    h, w = image.shape[:2]
+    th, tw = min(tile, h), min(tile, w)
+    ys, xs = tile_starts(h, th, overlap), tile_starts(w, tw, overlap)
+    wxs = [blend_ramp(tw, overlap, i > 0, i < len(xs) - 1) for i in range(len(xs))]
+    acc = wsum = None
+    prev_y0 = carry = 0
+    for r, y0 in enumerate(ys):
+        wy = blend_ramp(th, overlap, r > 0, r < len(ys) - 1)
+        new_acc, new_wsum = None, np.zeros((th, w), dtype=np.float32)
+        if wsum is not None:
+            carry = prev_y0 + th - y0  # rows the previous band left open
+            new_wsum[:carry] = wsum[th - carry:]
+        for c0 in range(0, len(xs), tiles_per_batch):
+            chunk = xs[c0:c0 + tiles_per_batch]
+            crops = [image[y0:y0 + th, x0:x0 + tw] for x0 in chunk]
+            outs = predict_batch(model, crops, stride=stride)
+            for k, (x0, out) in enumerate(zip(chunk, outs)):
+                if probabilities:
+                    out = logits_to_probabilities(out)
+                if new_acc is None:
+                    new_acc = np.zeros((th, w, out.shape[-1]), dtype=np.float32)
+                    if acc is not None:
+                        new_acc[:carry] = acc[th - carry:]
+                weight = wy[:, None] * wxs[c0 + k][None, :]
+                new_acc[:, x0:x0 + tw] += out * weight[..., None]
+                new_wsum[:, x0:x0 + tw] += weight
+        acc, wsum, prev_y0 = new_acc, new_wsum, y0
+        stop = (ys[r + 1] if r + 1 < len(ys) else h) - y0
+        yield y0, acc[:stop] / wsum[:stop, :, None]

@@ -1,0 +1,109 @@
+"""``suite segment`` and ``suite export``: thin adapters over :mod:`suite.unet.segment` and :mod:`suite.unet.export`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from suite.cli import main
+from suite.common.cli_utils import compute_options
+from suite.common.image_io import DEFAULT_MAX_PIXELS
+
+_MODEL = click.option(
+    "--model", "-m", "model", required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A trained segmentation model (.keras), e.g. assets/demo_unet.keras.",
+)
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@_MODEL
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder: <stem>.png masks (palette PNG of class indices) and report.json.")
+@click.option("--overlay", is_flag=True, help="Also write <stem>_overlay.jpg: the image with class colours and a legend.")
+@click.option("--probabilities", is_flag=True, help="Also write <stem>.npy: (H, W, C) float16 class probabilities.")
+@click.option("--batch-size", default=8, show_default=True, type=click.IntRange(1, 1024),
+              help="Images of similar size per model call.")
+@click.option("--tile", default=None, type=click.IntRange(16, 16384),
+              help="Run images larger than this as overlapping tiles of this size "
+                   "(default: only images over ~2.1 megapixels, with 512 px tiles).")
+@click.option("--overlap", default=64, show_default=True, type=click.IntRange(0, 8192),
+              help="Pixels shared by neighbouring tiles (at most half the tile).")
+@click.option("--overwrite", is_flag=True, help="Replace existing outputs (by default they are skipped, so a re-run resumes).")
+@click.option("--recursive", "-r", is_flag=True, help="Descend into sub-folders, mirroring them in the output folder.")
+@click.option("--max-pixels", default=DEFAULT_MAX_PIXELS, show_default=True, type=click.IntRange(1, None),
+              help="Refuse images with more pixels than this (decompression bombs).")
+@click.option("--workers", default=None, type=click.IntRange(1, 64), help="Decoding threads (default: up to 4).")
+@compute_options
+def segment(inputs, model, output, overlay, probabilities, batch_size, tile, overlap, overwrite, recursive,
+            max_pixels, workers):
+    """Segment images: INPUTS are any mix of image files and folders.
+
+    Writes OUTPUT/<stem>.png for each image: the class index of every pixel at the
+    image's own (upright) size, with a colour palette so it is viewable. Existing
+    outputs are skipped, so re-running an interrupted command finishes the rest.
+    Unreadable images are listed with a reason in OUTPUT/report.json, and the exit
+    status is 1 if any image failed.
+
+    Example: suite segment photos/ --model assets/demo_unet.keras -o masks --overlay
+    """
+    from suite.common.progress import console
+    from suite.unet.segment import segment_folder
+
+    if tile is not None and 2 * overlap > tile:
+        raise click.BadParameter(f"--overlap {overlap} is more than half of --tile {tile}", param_hint="--overlap")
+    report = segment_folder(
+        list(inputs), output, model, overlay=overlay, probabilities=probabilities, batch_size=batch_size,
+        tile=tile, overlap=overlap, overwrite=overwrite, recursive=recursive, max_pixels=max_pixels,
+        workers=workers, progress=True,
+    )
+    summary = (f"done {len(report.done)}, skipped {len(report.skipped)} (already there), "
+               f"failed {len(report.failed)} in {report.seconds:.1f} s")
+    if report.done:
+        summary += f" ({report.images_per_second:.1f} images/s)"
+    console.print(summary)
+    for f in report.failed[:20]:
+        console.print(f"  [red]failed[/red] {f['input']}: {f['reason']}", markup=True, highlight=False)
+    if len(report.failed) > 20:
+        console.print(f"  ... and {len(report.failed) - 20} more")
+    console.print(f"report: {Path(output) / 'report.json'}")
+    if not report.ok:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", required=True, type=click.Choice(["saved_model", "onnx", "litert"]),
+              help="saved_model: TensorFlow SavedModel folder; onnx: .onnx file (needs the 'onnx' extra); "
+                   "litert: .tflite file.")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="Where to write the artefact (a folder for saved_model).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing artefact.")
+@click.option("--size", default=256, show_default=True, type=click.IntRange(16, 4096),
+              help="Side of the random sample image used for the parity check.")
+@click.option("--atol", default=1e-4, show_default=True, type=float, help="Largest accepted |exported - Keras|.")
+def export(model, fmt, output, overwrite, size, atol):
+    """Export MODEL to SavedModel, ONNX or LiteRT, then check it against Keras.
+
+    The exported artefact is run on a sample image with its own runtime
+    (tf.saved_model, onnxruntime, the LiteRT interpreter) and the largest absolute
+    difference from the Keras model is reported; the exit status is 1 if it is
+    over --atol.
+    """
+    from suite.common.device import import_backend_quietly
+    from suite.unet.export import MissingExtraError, export_model
+
+    import_backend_quietly()
+    try:
+        result = export_model(model, fmt, output, overwrite=overwrite, sample_size=size, atol=atol)
+    except MissingExtraError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"wrote {result.path} ({result.format}, {result.size_bytes / 1e6:.1f} MB)")
+    click.echo(f"parity on a {result.sample_shape[1]}x{result.sample_shape[2]} sample with {result.runtime}: "
+               f"max |exported - keras| = {result.max_abs_diff:.3g} (tolerance {atol:g})")
+    if not result.ok:
+        click.echo("parity check FAILED", err=True)
+        sys.exit(1)

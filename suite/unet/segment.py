@@ -1,0 +1,685 @@
+"""Segment images and whole folders with a trained model: batched, tiled, resumable.
+
+:func:`segment_image` turns one image (array or file) into a class-index mask,
+tiling it when it is large. :func:`segment_folder` runs a model over any mix of
+files and folders and writes, for each image, ``OUT/<stem>.png`` (a palette PNG
+of class indices at the image's own size), and optionally an overlay JPEG and
+float16 probabilities. It is the library behind ``suite segment``.
+
+How the folder run is fast and safe:
+
+- Image sizes are read from the file headers first, so images of similar size
+  are sorted next to each other and predicted in batches (padded to a shared
+  size, each cropped back).
+- Decoding runs in a thread pool ahead of prediction, and post-processing plus
+  PNG/JPEG encoding in writer threads behind it; the model is called through
+  ``predict_on_batch``, whose compiled function is traced once per size class.
+- Large images (or all, with ``tile``) go through overlapping tiles blended
+  with a smooth window, one row band at a time, so memory stays flat.
+- Outputs that exist are skipped unless ``overwrite``; every file is written
+  atomically, so a killed run leaves no half-written file and re-running the
+  same command finishes the rest.
+- A bad file gets a one-line reason in ``OUT/report.json`` and the run goes on.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from collections import defaultdict, deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+from rich.progress import ProgressColumn
+from rich.text import Text
+
+from suite.common.image_io import (
+    DEFAULT_MAX_PIXELS,
+    ImageReadError,
+    OutputExistsError,
+    atomic_write,
+    collect_inputs,
+    image_size,
+    is_image_file,
+    load_image,
+    save_json,
+    to_uint8,
+)
+from suite.common.log import note
+from suite.common.palette import class_colors, pil_palette
+from suite.unet import predict as P
+
+#: Images with more pixels than this are tiled even without ``tile`` (about 1448 x 1448;
+#: a 1920 x 1080 frame still runs whole).
+DEFAULT_MAX_UNTILED_PIXELS = 2_100_000
+#: Default tile side and overlap for large images.
+DEFAULT_TILE = 512
+DEFAULT_OVERLAP = 64
+#: Upper bound on the pixels of one batch (all images padded), to bound activation memory.
+DEFAULT_BATCH_PIXELS = 2 ** 21
+#: A batch may pad its images up to this much more area than their own padded area.
+_BATCH_WASTE = 1.25
+
+MASK_SUFFIX = ".png"
+OVERLAY_SUFFIX = "_overlay.jpg"
+PROBABILITIES_SUFFIX = ".npy"
+REPORT_NAME = "report.json"
+
+
+# --------------------------------------------------------------------------- model
+
+
+def load_segmentation_model(path):
+    """Loads a ``.keras`` segmentation model safely, ready for prediction.
+
+    The model is loaded with ``safe_mode=True`` (no arbitrary Python code) and
+    without its training configuration: prediction needs neither the loss nor
+    the optimizer, so models trained with custom losses load anywhere.
+
+    Raises:
+        ValueError: a one-line reason: missing or corrupt file, a ``Lambda``
+            layer (refused in safe mode; see :func:`suite.common.models.load_model`),
+            or not a segmentation model.
+    """
+    from suite.common.models import load_model
+
+    model = load_model(path, compile=False)
+    check_segmentation_model(model)
+    return model
+
+
+def check_segmentation_model(model) -> None:
+    """Raises ``ValueError`` unless ``model`` maps ``(N, H, W, 3)`` images to ``(N, H, W, C)`` scores."""
+    try:
+        in_shape, out_shape = model.input_shape, model.output_shape
+    except (AttributeError, ValueError):
+        return  # a subclassed model that was never built: trust it and let prediction tell
+    if isinstance(in_shape, list) or isinstance(out_shape, list):
+        raise ValueError("Expected a segmentation model with one image input and one output. "
+                         f"Received: input_shape={in_shape}, output_shape={out_shape}")
+    if len(in_shape) != 4 or in_shape[-1] != 3 or len(out_shape) != 4:
+        raise ValueError("Expected a segmentation model mapping (N, H, W, 3) images to (N, H, W, C) scores. "
+                         f"Received: input_shape={in_shape}, output_shape={out_shape}")
+    if P.fixed_input_size(model) is not None:
+        raise ValueError(f"The model only accepts {in_shape[1]}x{in_shape[2]} inputs; segment needs a "
+                         "fully convolutional model built with input_shape=(None, None, 3)")
+
+
+def _resolve_model(model):
+    if isinstance(model, (str, os.PathLike)):
+        return load_segmentation_model(model)
+    return model
+
+
+# --------------------------------------------------------------------------- one image
+
+
+def segment_image(
+    model,
+    image,
+    *,
+    tile: int | None = None,
+    overlap: int = DEFAULT_OVERLAP,
+    max_untiled_pixels: int = DEFAULT_MAX_UNTILED_PIXELS,
+    probabilities: bool = False,
+    tiles_per_batch: int = 4,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+):
+    """Segments one image into a class-index mask at the image's own size.
+
+    Small images run whole (padded to the model's stride and cropped back);
+    images over ``max_untiled_pixels``, or larger than ``tile`` when it is
+    given, run as overlapping tiles blended with a smooth window.
+
+    Args:
+        model: A segmentation model (``(N, H, W, 3)`` RGB in ``[0, 255]`` to
+            ``(N, H, W, C)`` logits) or the path of a ``.keras`` file.
+        image: ``(H, W, 3)`` RGB array in ``[0, 255]``, or an image file
+            (EXIF orientation applied).
+        tile: Tile side in pixels; ``None`` tiles only large images (with
+            :data:`DEFAULT_TILE`).
+        overlap: Pixels shared by neighbouring tiles.
+        max_untiled_pixels: Tile automatically above this many pixels.
+        probabilities: Also return the per-class probabilities.
+        tiles_per_batch: Tiles per model call.
+        max_pixels: Refuse image files with more pixels than this.
+
+    Returns:
+        The ``(H, W)`` uint8 mask, or ``(mask, probabilities)`` with
+        ``(H, W, C)`` float32 probabilities if ``probabilities``.
+
+    Example:
+        >>> mask = segment_image("demo_unet.keras", "photo.jpg")  # doctest: +SKIP
+    """
+    model = _resolve_model(model)
+    if not isinstance(image, np.ndarray):
+        image = load_image(image, max_pixels=max_pixels)
+    h, w = image.shape[:2]
+    stride = P.model_stride(model)
+    if _needs_tiling(h, w, tile, max_untiled_pixels):
+        mask = np.empty((h, w), dtype=np.uint8)
+        probs = None
+        for y0, band in P.predict_tiled(model, image, tile=tile or DEFAULT_TILE, overlap=overlap,
+                                        stride=stride, tiles_per_batch=tiles_per_batch):
+            if probabilities and probs is None:
+                probs = np.empty((h, w, band.shape[-1]), dtype=np.float32)
+            mask = _grow_mask_dtype(mask, band.shape[-1])
+            mask[y0:y0 + len(band)] = P.scores_to_mask(band)
+            if probabilities:
+                probs[y0:y0 + len(band)] = band
+        return (mask, probs) if probabilities else mask
+    logits = P.predict_batch(model, [image], stride=stride)[0]
+    if probabilities:
+        probs = P.logits_to_probabilities(logits)
+        return P.scores_to_mask(probs), probs
+    return P.scores_to_mask(logits, threshold=0.0)
+
+
+def _grow_mask_dtype(mask, num_classes):
+    return mask if num_classes <= 256 or mask.dtype == np.int32 else mask.astype(np.int32)
+
+
+def _needs_tiling(h: int, w: int, tile: int | None, max_untiled_pixels: int) -> bool:
+    if tile is not None:
+        return h > tile or w > tile
+    return h * w > max_untiled_pixels
+
+
+# --------------------------------------------------------------------------- pictures
+
+
+def mask_image(mask: np.ndarray):
+    """A ``PIL.Image`` of a class-index mask: palette PNG (mode ``P``) up to 256 classes, else 16-bit."""
+    from PIL import Image
+
+    mask = np.asarray(mask)
+    if mask.max(initial=0) > 255:
+        return Image.fromarray(mask.astype(np.uint16))
+    img = Image.fromarray(mask.astype(np.uint8, copy=False))
+    img.putpalette(pil_palette())
+    return img
+
+
+def overlay(image: np.ndarray, mask: np.ndarray, class_names: Sequence[str] | None = None,
+            alpha: float = 0.45, legend: bool = True):
+    """The image with translucent class colours, plus a legend of the classes present.
+
+    Class 0 (black in the palette, usually background) is left unpainted.
+
+    Args:
+        image: ``(H, W, 3)`` RGB in ``[0, 255]``.
+        mask: ``(H, W)`` class indices.
+        class_names: Names for the legend; defaults to ``class k``.
+        alpha: Opacity of the class colours.
+        legend: Draw the legend in the top-left corner.
+
+    Returns:
+        A ``PIL.Image`` in RGB.
+    """
+    from PIL import Image
+
+    img = to_uint8(image)
+    mask = np.asarray(mask)
+    n = max(int(mask.max(initial=0)) + 1, len(class_names or ()), 2)
+    colors = class_colors(n)
+    painted = colors.any(axis=1)
+    a = int(round(alpha * 256))
+    out = np.empty_like(img)
+    # Row bands keep the temporary uint16 arrays small for very large images.
+    for y in range(0, img.shape[0], 1024):
+        m, im = mask[y:y + 1024], img[y:y + 1024]
+        blend = ((im.astype(np.uint16) * (256 - a) + colors[m].astype(np.uint16) * a) >> 8).astype(np.uint8)
+        out[y:y + 1024] = np.where(painted[m][..., None], blend, im)
+    pil = Image.fromarray(out)
+    if legend:
+        counts = np.bincount(mask.reshape(-1).astype(np.int64), minlength=n)
+        _draw_legend(pil, counts, colors, class_names)
+    return pil
+
+
+def _draw_legend(pil, counts, colors, class_names, max_entries: int = 10):
+    from PIL import Image, ImageDraw, ImageFont
+
+    total = max(int(counts.sum()), 1)
+    present = [k for k in np.argsort(-counts, kind="stable") if counts[k] > 0]
+    names = list(class_names or [])
+    label = lambda k: names[k] if k < len(names) else f"class {k}"  # noqa: E731
+    rows = [(k, f"{label(k)}  {100 * counts[k] / total:.0f}%") for k in present[:max_entries]]
+    if len(present) > max_entries:
+        rows.append((None, f"+{len(present) - max_entries} more"))
+    size = int(np.clip(min(pil.size) / 28, 11, 48))
+    try:
+        font = ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1
+        font = ImageFont.load_default()
+    draw = ImageDraw.Draw(pil)
+    pad, sw = max(3, size // 3), size
+    widths = [draw.textlength(text, font=font) for _, text in rows]
+    box_w = int(pad * 3 + sw + max(widths, default=0))
+    line = int(size * 1.35)
+    box_h = pad * 2 + line * len(rows)
+    box = Image.new("RGBA", (box_w, box_h), (0, 0, 0, 150))
+    bd = ImageDraw.Draw(box)
+    for i, (k, text) in enumerate(rows):
+        y = pad + i * line + (line - sw) // 2
+        if k is not None:
+            bd.rectangle([pad, y, pad + sw, y + sw], fill=tuple(int(c) for c in colors[k]) + (255,),
+                         outline=(230, 230, 230, 255))
+        bd.text((pad * 2 + sw, pad + i * line), text, fill=(255, 255, 255, 255), font=font)
+    pil.paste(box, (pad, pad), box)
+
+
+# --------------------------------------------------------------------------- folders
+
+
+@dataclass
+class SegmentReport:
+    """What a :func:`segment_folder` run did. ``OUT/report.json`` holds :meth:`to_dict`."""
+
+    output: str
+    model: str
+    done: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)
+    failed: list = field(default_factory=list)
+    not_images: list = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True if no image failed."""
+        return not self.failed
+
+    @property
+    def images_per_second(self) -> float:
+        return len(self.done) / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict:
+        return {
+            "output": self.output,
+            "model": self.model,
+            "counts": {"done": len(self.done), "skipped": len(self.skipped), "failed": len(self.failed),
+                       "not_images": len(self.not_images)},
+            "seconds": round(self.seconds, 3),
+            "images_per_second": round(self.images_per_second, 3),
+            "failed": self.failed,
+            "done": self.done,
+            "skipped": self.skipped,
+            "not_images": self.not_images,
+        }
+
+
+@dataclass
+class _Item:
+    path: Path
+    stem: Path  # output path without suffix, relative to OUT
+    todo: tuple  # which outputs to write: "mask", "overlay", "probabilities"
+    size: tuple = (0, 0)  # (H, W) from the header
+
+
+def output_stems(rel_paths: Sequence[Path]) -> list[Path]:
+    """Distinct output stems (relative paths without suffix) for input relative paths.
+
+    Names that would collide (``a.jpg`` and ``a.png``, or two inputs named the
+    same) get their extension appended (``a_jpg``, ``a_png``), then a counter
+    (``a_jpg_2``) if that still collides. Comparison ignores case, so outputs do
+    not overwrite each other on case-insensitive file systems either. The result
+    depends only on the input list, so re-running a command finds the same names.
+    """
+    stems = [Path(r).with_suffix("") for r in rel_paths]
+    keys = [str(s).lower() for s in stems]
+    count = defaultdict(int)
+    for k in keys:
+        count[k] += 1
+    used = {k for k in keys if count[k] == 1}
+    out = []
+    for rel, stem, key in zip(rel_paths, stems, keys):
+        if count[key] == 1:
+            out.append(stem)
+            continue
+        ext = Path(rel).suffix.lstrip(".").lower() or "noext"
+        base = stem.with_name(f"{stem.name}_{ext}")
+        cand, i = base, 2
+        while str(cand).lower() in used:
+            cand, i = base.with_name(f"{base.name}_{i}"), i + 1
+        used.add(str(cand).lower())
+        out.append(cand)
+    return out
+
+
+def _outputs_for(out_dir: Path, stem: Path) -> dict:
+    base = out_dir / stem
+    return {
+        "mask": base.with_name(base.name + MASK_SUFFIX),
+        "overlay": base.with_name(base.name + OVERLAY_SUFFIX),
+        "probabilities": base.with_name(base.name + PROBABILITIES_SUFFIX),
+    }
+
+
+def _reason(e: BaseException) -> str:
+    if isinstance(e, ImageReadError):
+        return e.reason
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return f"{type(e).__name__}: {msg}" if msg else type(e).__name__
+
+
+def _plan_batches(items: list, stride: int, batch_size: int, batch_pixels: int) -> list:
+    """Groups items (sorted by padded size) into batches of similar size.
+
+    Returns:
+        A list of ``(items, (H, W))``: the images and the size they are padded to.
+    """
+    def padded(it):
+        h, w = it.size
+        return math.ceil(h / stride) * stride, math.ceil(w / stride) * stride
+
+    order = sorted(items, key=lambda it: (padded(it), str(it.path)))
+    batches, cur, th, tw, own = [], [], 0, 0, 0
+    for it in order:
+        ph, pw = padded(it)
+        nh, nw = max(th, ph), max(tw, pw)
+        cost = (len(cur) + 1) * nh * nw
+        if cur and (len(cur) >= batch_size or cost > batch_pixels or cost > _BATCH_WASTE * (own + ph * pw)):
+            batches.append((cur, (th, tw)))
+            cur, th, tw, own = [], 0, 0, 0
+            nh, nw = ph, pw
+        cur.append(it)
+        th, tw, own = nh, nw, own + ph * pw
+    if cur:
+        batches.append((cur, (th, tw)))
+    return batches
+
+
+class _Run:
+    """The state of one folder run, shared by the reader, predictor and writer threads."""
+
+    def __init__(self, report, model, out_dir, class_names, overwrite, progress, task):
+        self.report, self.model, self.out_dir = report, model, out_dir
+        self.class_names, self.overwrite = class_names, overwrite
+        self.progress, self.task = progress, task
+        self.lock = threading.Lock()
+
+    def fail(self, item, e):
+        with self.lock:
+            self.report.failed.append({"input": str(item.path), "reason": _reason(e)})
+        self._advance()
+
+    def finish(self, item, skipped=False):
+        with self.lock:
+            (self.report.skipped if skipped else self.report.done).append(str(item.path))
+        self._advance()
+
+    def _advance(self):
+        if self.progress is not None:
+            self.progress.advance(self.task)
+
+    # Runs in a writer thread: argmax, softmax and encoding release the GIL for
+    # most of their time, so they overlap with the next batch's prediction.
+    def write(self, item, image, logits=None, mask=None, probs_written=False):
+        try:
+            outs = _outputs_for(self.out_dir, item.stem)
+            if mask is None:
+                probs = P.logits_to_probabilities(logits) if "probabilities" in item.todo else None
+                mask = P.scores_to_mask(probs) if probs is not None else P.scores_to_mask(logits, threshold=0.0)
+                if probs is not None:
+                    data = probs.astype(np.float16)
+                    atomic_write(outs["probabilities"], lambda fh: np.save(fh, data), overwrite=self.overwrite)
+            if "overlay" in item.todo:
+                ov = overlay(image, mask, self.class_names)
+                atomic_write(outs["overlay"], lambda fh: ov.save(fh, format="JPEG", quality=90),
+                             overwrite=self.overwrite)
+            # The mask is written last: its presence marks the image as finished for a re-run.
+            if "mask" in item.todo:
+                img = mask_image(mask)
+                atomic_write(outs["mask"], lambda fh: img.save(fh, format="PNG", compress_level=1),
+                             overwrite=self.overwrite)
+        except OutputExistsError:
+            # Another run wrote it between our check and now: theirs is as good as ours.
+            self.finish(item, skipped=True)
+        except Exception as e:
+            self.fail(item, e)
+        else:
+            self.finish(item)
+
+
+def segment_folder(
+    inputs,
+    output,
+    model,
+    *,
+    overlay: bool = False,
+    probabilities: bool = False,
+    batch_size: int = 8,
+    tile: int | None = None,
+    overlap: int = DEFAULT_OVERLAP,
+    overwrite: bool = False,
+    recursive: bool = False,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    max_untiled_pixels: int = DEFAULT_MAX_UNTILED_PIXELS,
+    batch_pixels: int = DEFAULT_BATCH_PIXELS,
+    workers: int | None = None,
+    progress: bool = True,
+) -> SegmentReport:
+    """Segments every image in ``inputs`` and writes masks (and more) into ``output``.
+
+    For each image ``OUT/<stem>.png`` is a palette PNG of class indices at the
+    image's upright size. Folders are scanned for images by content; other
+    files are listed as not images. Unreadable images are recorded with a
+    one-line reason and the run continues. The run ends by writing
+    ``OUT/report.json``.
+
+    Args:
+        inputs: A file or folder, or a sequence of them.
+        output: The output folder (created if missing). Files inside it are
+            never taken as inputs.
+        model: A segmentation model or the path of a ``.keras`` file.
+        overlay: Also write ``<stem>_overlay.jpg``: the image with translucent
+            class colours and a legend.
+        probabilities: Also write ``<stem>.npy``: ``(H, W, C)`` float16
+            class probabilities.
+        batch_size: At most this many images per model call.
+        tile: Tile side; images larger than this run as overlapping tiles.
+            ``None`` tiles only images over ``max_untiled_pixels``.
+        overlap: Pixels shared by neighbouring tiles.
+        overwrite: Replace existing outputs; by default they are skipped, so
+            an interrupted run can be finished by running it again.
+        recursive: Descend into sub-folders, mirroring them in ``output``.
+        max_pixels: Refuse images with more pixels than this (decompression bombs).
+        max_untiled_pixels: Tile images above this many pixels.
+        batch_pixels: At most this many (padded) pixels per model call.
+        workers: Decoding threads (default: up to 4, one per core).
+        progress: Show a progress bar with images per second.
+
+    Returns:
+        A :class:`SegmentReport`; ``report.ok`` is false if any image failed.
+
+    Example:
+        >>> report = segment_folder("photos", "masks", "demo_unet.keras", overlay=True)  # doctest: +SKIP
+        >>> report.to_dict()["counts"]  # doctest: +SKIP
+        {'done': 4, 'skipped': 0, 'failed': 0, 'not_images': 0}
+    """
+    if batch_size < 1:
+        raise ValueError(f"Expected batch_size >= 1. Received: batch_size={batch_size}")
+    if tile is not None and tile < 16:
+        raise ValueError(f"Expected tile >= 16. Received: tile={tile}")
+    if overlap < 0 or (tile is not None and 2 * overlap > tile):
+        raise ValueError(f"Expected 0 <= overlap <= tile / 2. Received: overlap={overlap}, tile={tile}")
+    start = time.perf_counter()
+    out_dir = Path(output)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(f"{out_dir} exists and is not a folder")
+    model_name = str(model) if isinstance(model, (str, os.PathLike)) else getattr(model, "name", "model")
+    model = _resolve_model(model)
+    stride = P.model_stride(model)
+    num_classes, class_names = P.model_classes(model)
+    report = SegmentReport(output=str(out_dir), model=model_name)
+
+    # ---- what to do
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    found, not_images = collect_inputs(inputs, recursive=recursive)
+    out_real = os.path.realpath(out_dir)
+    pairs = []
+    for path, rel in found:
+        real = os.path.realpath(path)
+        if real == out_real or real.startswith(out_real + os.sep):
+            continue  # our own outputs from an earlier run
+        if not is_image_file(path):
+            not_images.append(path)
+            continue
+        pairs.append((path, rel))
+    report.not_images = [str(p) for p in not_images]
+    if not_images:
+        shown = ", ".join(p.name for p in not_images[:5]) + (" ..." if len(not_images) > 5 else "")
+        note(f"skipped {len(not_images)} file(s) that are not images: {shown}")
+    wanted = ("mask",) + (("overlay",) if overlay else ()) + (("probabilities",) if probabilities else ())
+    small, large = [], []
+    for (path, rel), stem in zip(pairs, output_stems([rel for _, rel in pairs])):
+        outs = _outputs_for(out_dir, stem)
+        todo = tuple(k for k in wanted if overwrite or not outs[k].exists())
+        item = _Item(path=path, stem=stem, todo=todo)
+        if not todo:
+            report.skipped.append(str(path))
+            continue
+        try:
+            w, h = image_size(path)
+        except ImageReadError as e:
+            report.failed.append({"input": str(path), "reason": e.reason})
+            continue
+        item.size = (h, w)
+        (large if _needs_tiling(h, w, tile, max_untiled_pixels) else small).append(item)
+
+    # ---- run
+    from suite.common.progress import make_progress
+
+    n_todo = len(small) + len(large)
+    bar = make_progress(_RateColumn()) if progress and n_todo else None
+    task = bar.add_task(f"segment ({len(report.skipped)} already done)" if report.skipped else "segment",
+                        total=n_todo) if bar else None
+    run = _Run(report, model, out_dir, class_names, overwrite, bar, task)
+    workers = workers or max(1, min(4, os.cpu_count() or 1))
+    try:
+        if bar:
+            bar.start()
+        with ThreadPoolExecutor(workers, thread_name_prefix="segment-read") as readers, \
+                ThreadPoolExecutor(2, thread_name_prefix="segment-write") as writers:
+            _run_batches(run, _plan_batches(small, stride, batch_size, batch_pixels), readers, writers,
+                         stride, max_pixels, max_pending=2 * batch_size)
+            for item in sorted(large, key=lambda it: str(it.path)):
+                _run_tiled(run, item, writers, tile or DEFAULT_TILE, overlap, stride, batch_size, max_pixels)
+    finally:
+        if bar:
+            bar.stop()
+        report.seconds = time.perf_counter() - start
+        report.failed.sort(key=lambda f: f["input"])
+        report.done.sort()
+        report.skipped.sort()
+        save_json(report.to_dict(), out_dir / REPORT_NAME, overwrite=True)
+    return report
+
+
+def _read(path, max_pixels):
+    return load_image(path, max_pixels=max_pixels)
+
+
+def _run_batches(run, batches, readers, writers, stride, max_pixels, max_pending, prefetch=2):
+    queue = deque()
+    batch_iter = iter(batches)
+
+    def submit_next():
+        nxt = next(batch_iter, None)
+        if nxt is not None:
+            items, target = nxt
+            queue.append((items, target, [readers.submit(_read, it.path, max_pixels) for it in items]))
+
+    for _ in range(prefetch):
+        submit_next()
+    pending = deque()
+    while queue:
+        items, target, futures = queue.popleft()
+        submit_next()
+        good, images = [], []
+        for it, fut in zip(items, futures):
+            try:
+                images.append(fut.result())
+                good.append(it)
+            except Exception as e:
+                run.fail(it, e)
+        if not images:
+            continue
+        fits = all(im.shape[0] <= target[0] and im.shape[1] <= target[1] for im in images)
+        try:
+            logits = P.predict_batch(run.model, images, stride=stride, target=target if fits else None)
+        except Exception as e:
+            if len(images) == 1:
+                run.fail(good[0], RuntimeError(f"prediction failed: {_reason(e)}"))
+                continue
+            logits = []
+            for it, im in zip(good, images):  # e.g. out of memory: one at a time
+                try:
+                    logits.append(P.predict_batch(run.model, [im], stride=stride)[0])
+                except Exception as e1:
+                    logits.append(e1)
+        for it, im, lg in zip(good, images, logits):
+            if isinstance(lg, Exception):
+                run.fail(it, RuntimeError(f"prediction failed: {_reason(lg)}"))
+                continue
+            pending.append(writers.submit(run.write, it, im, lg))
+        while len(pending) > max_pending:
+            pending.popleft().result()
+    for fut in pending:
+        fut.result()
+
+
+def _run_tiled(run, item, writers, tile, overlap, stride, tiles_per_batch, max_pixels):
+    """One large image: tiles in row bands, probabilities streamed to disk, memory flat."""
+    try:
+        image = load_image(item.path, max_pixels=max_pixels)
+    except Exception as e:
+        run.fail(item, e)
+        return
+    try:
+        h, w = image.shape[:2]
+        mask = np.empty((h, w), dtype=np.uint8)
+        bands = P.predict_tiled(run.model, image, tile=tile, overlap=overlap, stride=stride,
+                                tiles_per_batch=max(1, min(tiles_per_batch, DEFAULT_BATCH_PIXELS // (tile * tile))))
+        holder = {"mask": mask}
+
+        def consume(fh=None):
+            for y0, band in bands:
+                holder["mask"] = m = _grow_mask_dtype(holder["mask"], band.shape[-1])
+                m[y0:y0 + len(band)] = P.scores_to_mask(band)
+                if fh is not None:
+                    if y0 == 0:
+                        np.lib.format.write_array_header_1_0(
+                            fh, {"descr": np.lib.format.dtype_to_descr(np.dtype("<f2")),
+                                 "fortran_order": False, "shape": (h, w, band.shape[-1])})
+                    fh.write(np.ascontiguousarray(band, dtype="<f2").tobytes())
+
+        if "probabilities" in item.todo:
+            atomic_write(_outputs_for(run.out_dir, item.stem)["probabilities"], consume, overwrite=run.overwrite)
+        else:
+            consume()
+        mask = holder["mask"]
+        image = to_uint8(image) if "overlay" in item.todo else None  # drop the float copy early
+    except OutputExistsError:
+        run.finish(item, skipped=True)
+        return
+    except Exception as e:
+        run.fail(item, RuntimeError(f"prediction failed: {_reason(e)}"))
+        return
+    todo = tuple(k for k in item.todo if k != "probabilities")
+    writers.submit(run.write, _Item(item.path, item.stem, todo, item.size), image, None, mask).result()
+
+
+class _RateColumn(ProgressColumn):
+    """Images per second since the start."""
+
+    def render(self, task):
+        elapsed = task.elapsed or 0.0
+        rate = task.completed / elapsed if elapsed > 0 else 0.0
+        return Text(f"{rate:.1f} img/s", style="progress.data.speed")

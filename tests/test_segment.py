@@ -1,0 +1,257 @@
+"""suite segment: odd files and sizes, resume, naming, tiling, the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from suite.common.image_io import load_image
+from suite.unet import predict as P
+from suite.unet.segment import output_stems, overlay, segment_folder, segment_image
+
+
+def _tiny_model(num_classes=4, seed=0):
+    """A few convolutions: any size in, per-pixel logits out, receptive field 5 px."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input((None, None, 3))
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1, name="scale")(inp)
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="c1")(x)
+    x = keras.layers.Conv2D(num_classes, 3, padding="same", name="logits")(x)
+    return keras.Model(inp, x, name="tiny_seg")
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "tiny.keras"
+    _tiny_model().save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def model(model_path):
+    from suite.unet.segment import load_segmentation_model
+
+    return load_segmentation_model(model_path)
+
+
+def _smooth_image(h, w, seed=0):
+    """Blobs rather than noise, so argmax decisions are not all near-ties."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w] / 23.0
+    img = np.stack([np.sin(xx + rng.uniform(0, 6)) * np.cos(yy * (c + 1) * 0.7) for c in range(3)], -1)
+    return ((img + 1) * 127.5).astype(np.uint8)
+
+
+def _save(arr_or_img, path, **kw):
+    img = arr_or_img if isinstance(arr_or_img, Image.Image) else Image.fromarray(arr_or_img)
+    img.save(path, **kw)
+    return path
+
+
+def _mask(path):
+    with Image.open(path) as im:
+        return im.mode, np.asarray(im)
+
+
+def test_modes_sizes_and_exif(tmp_path, model):
+    src = tmp_path / "in"
+    src.mkdir()
+    rgb = _smooth_image(37, 53)
+    _save(rgb, src / "odd.jpg")
+    _save(_smooth_image(1, 1), src / "one_pixel.png")
+    _save(Image.fromarray(rgb).convert("L"), src / "grey.png")
+    _save(Image.fromarray(np.dstack([rgb, np.full(rgb.shape[:2], 128, np.uint8)])), src / "rgba.png")
+    _save(Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE), src / "palette.png")
+    _save(Image.fromarray((rgb[..., 0].astype(np.uint16) * 257)), src / "sixteen.png")
+    # Stored 40 wide x 24 high, EXIF orientation 6: upright it is 24 wide x 40 high.
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    _save(_smooth_image(24, 40), src / "rotated.jpg", exif=exif.tobytes())
+
+    report = segment_folder(src, tmp_path / "out", model, progress=False)
+    assert report.ok and len(report.done) == 7, report.to_dict()
+    expected = {"odd": (37, 53), "one_pixel": (1, 1), "grey": (37, 53), "rgba": (37, 53), "palette": (37, 53),
+                "sixteen": (37, 53), "rotated": (40, 24)}
+    for stem, shape in expected.items():
+        mode, mask = _mask(tmp_path / "out" / f"{stem}.png")
+        assert mode == "P" and mask.shape == shape, stem
+        assert mask.max() < 4
+    # The EXIF photo is segmented upright: same mask as the upright pixels segmented directly.
+    upright = load_image(src / "rotated.jpg")
+    assert upright.shape[:2] == (40, 24)
+    np.testing.assert_array_equal(_mask(tmp_path / "out" / "rotated.png")[1], segment_image(model, upright))
+
+
+def test_cli_corrupt_file_among_good_ones(tmp_path, model_path):
+    from suite.cli import main
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(3):
+        _save(_smooth_image(30 + i, 40, seed=i), src / f"good{i}.jpg")
+    good = (src / "good0.jpg").read_bytes()
+    (src / "truncated.jpg").write_bytes(good[: len(good) // 2])
+    (src / "empty.png").write_bytes(b"")
+    (src / "readme.txt").write_text("not an image")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["segment", str(src), "--model", str(model_path), "-o", str(out), "--overlay"])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["counts"] == {"done": 3, "skipped": 0, "failed": 2, "not_images": 1}
+    reasons = {Path_name(f["input"]): f["reason"] for f in report["failed"]}
+    assert "empty" in reasons["empty.png"]
+    assert "truncated" in reasons["truncated.jpg"].lower() or "corrupt" in reasons["truncated.jpg"].lower()
+    for i in range(3):
+        assert (out / f"good{i}.png").is_file() and (out / f"good{i}_overlay.jpg").is_file()
+    assert not list(out.glob(".*.part")), "no temporary files left behind"
+    with Image.open(out / "good1_overlay.jpg") as ov:
+        assert ov.size == (40, 31) and ov.mode == "RGB"
+
+
+def Path_name(p):
+    from pathlib import Path
+
+    return Path(p).name
+
+
+def test_resume_skips_existing_and_overwrite_replaces(tmp_path, model):
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    for i in range(4):
+        _save(_smooth_image(32, 48, seed=i), src / f"im{i}.png")
+    first = segment_folder(src, out, model, progress=False)
+    assert len(first.done) == 4
+    # A killed run: one mask missing, one stale file that must not be touched.
+    (out / "im2.png").unlink()
+    (out / "im0.png").write_bytes(b"stale")
+    second = segment_folder(src, out, model, progress=False)
+    assert [Path_name(p) for p in second.done] == ["im2.png"]
+    assert len(second.skipped) == 3
+    assert (out / "im0.png").read_bytes() == b"stale"
+    assert _mask(out / "im2.png")[1].shape == (32, 48)
+    third = segment_folder(src, out, model, overwrite=True, progress=False)
+    assert len(third.done) == 4 and not third.skipped
+    assert _mask(out / "im0.png")[1].shape == (32, 48)
+    # Asking for more outputs later computes only what is missing.
+    fourth = segment_folder(src, out, model, overlay=True, progress=False)
+    assert len(fourth.done) == 4 and all((out / f"im{i}_overlay.jpg").exists() for i in range(4))
+
+
+def test_collision_naming_and_recursive_mirror(tmp_path, model):
+    a, b, out = tmp_path / "a", tmp_path / "b", tmp_path / "out"
+    (a / "sub").mkdir(parents=True)
+    b.mkdir()
+    _save(_smooth_image(20, 20, 1), a / "x.jpg")
+    _save(_smooth_image(20, 24, 2), a / "x.png")
+    _save(_smooth_image(20, 28, 3), a / "sub" / "y.jpg")
+    _save(_smooth_image(20, 32, 4), b / "x.jpg")
+    report = segment_folder([a, b / "x.jpg"], out, model, recursive=True, progress=False)
+    assert report.ok and len(report.done) == 4
+    names = sorted(str(p.relative_to(out)) for p in out.rglob("*.png"))
+    assert names == ["sub/y.png", "x_jpg.png", "x_jpg_2.png", "x_png.png"]
+    widths = sorted(_mask(out / n)[1].shape[1] for n in names if n != "sub/y.png")
+    assert widths == [20, 24, 32], "each input has its own output"
+    # Names only depend on the inputs, so a re-run finds everything done.
+    again = segment_folder([a, b / "x.jpg"], out, model, recursive=True, progress=False)
+    assert len(again.skipped) == 4 and not again.done
+
+
+def test_output_stems_case_insensitive():
+    from pathlib import Path
+
+    stems = output_stems([Path("A.JPG"), Path("a.png"), Path("b.jpg"), Path("a_png.png")])
+    assert len({str(s).lower() for s in stems}) == 4
+    assert stems[2] == Path("b")
+
+
+def test_outputs_inside_input_folder_are_not_inputs(tmp_path, model):
+    src = tmp_path / "in"
+    src.mkdir()
+    _save(_smooth_image(20, 20), src / "p.jpg")
+    segment_folder(src, src / "masks", model, recursive=True, progress=False)
+    report = segment_folder(src, src / "masks", model, recursive=True, progress=False)
+    assert report.skipped == [str(src / "p.jpg")] and not report.done and not report.failed
+
+
+def test_tiled_matches_untiled_away_from_edges(model):
+    image = _smooth_image(300, 260).astype(np.float32)
+    mask_full, prob_full = segment_image(model, image, probabilities=True)
+    mask_tiled, prob_tiled = segment_image(model, image, tile=128, overlap=32, probabilities=True)
+    assert prob_tiled.shape == prob_full.shape == (300, 260, 4)
+    inner = (slice(8, -8), slice(8, -8))
+    np.testing.assert_allclose(prob_tiled[inner], prob_full[inner], atol=2e-3)
+    top2 = np.sort(prob_full[inner], axis=-1)[..., -2:]
+    decided = (top2[..., 1] - top2[..., 0]) > 5e-3  # beyond twice the tolerance
+    assert decided.mean() > 0.8
+    np.testing.assert_array_equal(mask_tiled[inner][decided], mask_full[inner][decided])
+
+
+def test_tiled_folder_streams_probabilities(tmp_path, model):
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    img = _smooth_image(200, 170)
+    _save(img, src / "big.png")
+    _save(_smooth_image(50, 40), src / "small.png")
+    report = segment_folder(src, out, model, tile=64, overlap=16, probabilities=True, overlay=True, progress=False)
+    assert report.ok and len(report.done) == 2
+    probs = np.load(out / "big.npy")
+    assert probs.shape == (200, 170, 4) and probs.dtype == np.float16
+    np.testing.assert_allclose(probs.astype(np.float32).sum(-1), 1.0, atol=5e-3)
+    mask, ref = segment_image(model, img.astype(np.float32), tile=64, overlap=16, probabilities=True)
+    np.testing.assert_array_equal(_mask(out / "big.png")[1], mask)
+    np.testing.assert_allclose(probs, ref, atol=1e-3)
+    small = np.load(out / "small.npy")
+    assert small.shape == (50, 40, 4)
+    np.testing.assert_array_equal(small.astype(np.float32).argmax(-1), _mask(out / "small.png")[1])
+
+
+def test_batched_equals_one_at_a_time(model):
+    images = [_smooth_image(64, 64, s).astype(np.float32) for s in range(3)] + [_smooth_image(60, 50).astype(np.float32)]
+    batched = P.predict_batch(model, images, stride=32)
+    for im, lg in zip(images, batched):
+        assert lg.shape[:2] == im.shape[:2]
+        np.testing.assert_allclose(lg, P.predict_logits(model, im, stride=32), atol=1e-4)
+
+
+def test_tile_starts_cover_and_blend_weights():
+    assert P.tile_starts(100, 128, 32) == [0]
+    starts = P.tile_starts(1000, 512, 64)
+    assert starts[0] == 0 and starts[-1] == 1000 - 512
+    assert all(b - a <= 512 - 64 for a, b in zip(starts, starts[1:]))
+    w = P.blend_ramp(128, 32, before=True, after=False)
+    assert w[-1] == 1 and w[0] < 0.01 and np.all(np.diff(w[:32]) >= 0)
+
+
+def test_lambda_model_is_refused(tmp_path):
+    import keras
+
+    from suite.cli import main
+
+    inp = keras.Input((None, None, 3))
+    x = keras.layers.Lambda(lambda t: t / 255.0)(inp)
+    bad = keras.Model(inp, keras.layers.Conv2D(2, 1)(x))
+    bad.save(tmp_path / "lambda.keras")
+    _save(_smooth_image(8, 8), tmp_path / "p.png")
+    result = CliRunner().invoke(main, ["segment", str(tmp_path / "p.png"), "--model", str(tmp_path / "lambda.keras"),
+                                       "-o", str(tmp_path / "out")])
+    assert result.exit_code != 0
+    assert "Lambda" in result.output and "Traceback" not in result.output
+
+
+def test_overlay_paints_classes_and_keeps_background():
+    image = np.full((60, 80, 3), 200, np.uint8)
+    mask = np.zeros((60, 80), np.uint8)
+    mask[30:, 40:] = 1
+    pic = np.asarray(overlay(image, mask, ["background", "cat"], legend=False))
+    assert pic.shape == (60, 80, 3)
+    np.testing.assert_array_equal(pic[:30, :40], image[:30, :40])
+    assert pic[50, 70, 0] > pic[50, 70, 1] + 50  # class 1 is red in the VOC palette
+    with_legend = np.asarray(overlay(image, mask, ["background", "cat"]))
+    assert (with_legend != pic).any()
