@@ -1,4 +1,4 @@
-"""Reading segmentation masks as class indices, checking their labels, and pairing them with images.
+"""Reading segmentation masks as class indices and checking their labels.
 
 A mask is a single-channel array of class indices, one per pixel:
 
@@ -12,20 +12,24 @@ A mask is a single-channel array of class indices, one per pixel:
 
 Pixels equal to the ignore index (255 by default, Pascal VOC's "void")
 contribute to no loss and no metric.
+
+Pairing images with masks (by basename, in the folders / Oxford-IIIT Pet /
+Pascal VOC layouts) is :func:`suite.unet.data.open_source`.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-#: Extensions a mask may have; the pairing expects ``.png``.
-MASK_EXTENSIONS = (".png",)
+from suite.common.image_io import ImageReadError
 
 
-class MaskError(ValueError):
-    """A mask cannot be used as class indices; ``str(err)`` is one line naming the file."""
+class MaskError(ImageReadError):
+    """A mask cannot be used as class indices; ``str(err)`` is one line naming the file.
+
+    A subclass of :class:`~suite.common.image_io.ImageReadError`, so loops that
+    skip unreadable files with a one-line reason skip bad masks the same way.
+    """
 
 
 def _mask_array(img, path) -> np.ndarray:
@@ -45,10 +49,11 @@ def _mask_array(img, path) -> np.ndarray:
         shown = ", ".join(str(tuple(int(v) for v in c)) for c in colours[:4])
         more = f" and {len(colours) - 4} more" if len(colours) > 4 else ""
         raise MaskError(
-            f"{path}: RGB colour mask (colours {shown}{more}); masks must hold class indices: "
+            path,
+            f"RGB colour mask (colours {shown}{more}); masks must hold class indices: "
             "save a palette PNG or a grayscale PNG whose values are the class numbers"
         )
-    raise MaskError(f"{path}: unsupported mask mode {mode!r}; expected a palette or grayscale PNG")
+    raise MaskError(path, f"unsupported mask mode {mode!r}; expected a palette or grayscale PNG")
 
 
 def load_mask(path, binary: bool = False) -> np.ndarray:
@@ -81,7 +86,8 @@ def load_mask(path, binary: bool = False) -> np.ndarray:
         elif not np.isin(values, (0, 1)).all():
             bad = [int(v) for v in values if v not in (0, 1, 255)]
             raise MaskError(
-                f"{path}: --binary expects a 0/255 (or 0/1) mask, found values {_show(bad)}; "
+                path,
+                f"--binary expects a 0/255 (or 0/1) mask, found values {_show(bad)}; "
                 "threshold the mask first, or drop --binary for class-index masks"
             )
         else:
@@ -121,10 +127,10 @@ def validate_mask(mask: np.ndarray, num_classes: int, ignore_index: int | None =
     """
     bad = invalid_labels(mask, num_classes, ignore_index)
     if bad:
-        where = f"{path}: " if path is not None else ""
         ignore = f" and not the ignore index {ignore_index}" if ignore_index is not None else ""
         raise MaskError(
-            f"{where}labels {_show(bad)} are outside 0..{num_classes - 1}{ignore} "
+            path,
+            f"labels {_show(bad)} are outside 0..{num_classes - 1}{ignore} "
             f"(num_classes={num_classes}); check --num-classes, --ignore-index or --binary"
         )
     return mask
@@ -136,46 +142,6 @@ def check_same_size(image_shape, mask_shape, image_path, mask_path) -> None:
         ih, iw = image_shape[:2]
         mh, mw = mask_shape[:2]
         raise MaskError(
+            None,
             f"size mismatch: image {image_path} is {iw}x{ih} but mask {mask_path} is {mw}x{mh}"
         )
-
-
-def find_pairs(images_dir, masks_dir, mask_extensions=MASK_EXTENSIONS):
-    """Pairs images with masks by basename (image extension free, masks ``.png``).
-
-    ``cat.jpg`` pairs with ``cat.png``. Hidden files are skipped. Names are
-    compared without extension, case-sensitively.
-
-    Args:
-        images_dir: Folder of images (any format :func:`suite.common.image_io.list_images` finds).
-        masks_dir: Folder of masks.
-        mask_extensions: Mask file extensions to accept.
-
-    Returns:
-        ``(pairs, unpaired_images, unpaired_masks)``: ``pairs`` is a sorted
-        list of ``(image_path, mask_path)``; the other two list the files
-        without a partner (worth a warning).
-
-    Raises:
-        NotADirectoryError: a folder that does not exist.
-        MaskError: two images with the same basename (e.g. ``a.jpg`` and ``a.png``).
-    """
-    from suite.common.image_io import list_images
-
-    images_dir, masks_dir = Path(images_dir), Path(masks_dir)
-    if not masks_dir.is_dir():
-        raise NotADirectoryError(f"{masks_dir} is not a folder")
-    images = {}
-    for p in list_images(images_dir):
-        if p.stem in images:
-            raise MaskError(f"two images share the basename {p.stem!r}: {images[p.stem].name} and {p.name}")
-        images[p.stem] = p
-    masks = {
-        p.stem: p
-        for p in sorted(masks_dir.iterdir())
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in mask_extensions
-    }
-    pairs = [(images[k], masks[k]) for k in sorted(images.keys() & masks.keys())]
-    unpaired_images = [images[k] for k in sorted(images.keys() - masks.keys())]
-    unpaired_masks = [masks[k] for k in sorted(masks.keys() - images.keys())]
-    return pairs, unpaired_images, unpaired_masks

@@ -73,6 +73,29 @@ def confusion_matrix(y_true, y_pred, num_classes, ignore_index=255, sample_weigh
     return ops.scatter(indices, weights, (num_classes, num_classes))
 
 
+def confusion_counts(y_true, y_pred, num_classes, ignore_index=255):
+    """The numpy twin of :func:`confusion_matrix` for label arrays: exact int64 counts.
+
+    Used by ``evaluate``, which works image by image on the host. Truth labels
+    outside ``0..num_classes-1`` (or equal to ``ignore_index``) are left out;
+    predictions must be class indices.
+
+    Returns:
+        ``(num_classes, num_classes)`` int64 array, rows = truth.
+    """
+    import numpy as np
+
+    t = np.asarray(y_true).astype(np.int64).ravel()
+    p = np.asarray(y_pred).astype(np.int64).ravel()
+    if t.shape != p.shape:
+        raise ValueError(f"y_true and y_pred must have the same size. Received: {t.size} and {p.size} labels")
+    valid = (t >= 0) & (t < num_classes) & (p >= 0) & (p < num_classes)
+    if ignore_index is not None:
+        valid &= t != ignore_index
+    counts = np.bincount(t[valid] * num_classes + p[valid], minlength=num_classes * num_classes)
+    return counts.reshape(num_classes, num_classes)
+
+
 def iou_from_confusion(cm):
     """Per-class IoU ``TP / (TP + FP + FN)``; ``NaN`` for classes absent from truth and prediction.
 
@@ -198,6 +221,10 @@ class PixelAccuracy(ConfusionMatrixMetric):
 def get_metrics(num_classes, ignore_index=255):
     """The suite's training metrics: ``[MeanIoU (miou), PixelAccuracy (pixel_accuracy)]``."""
     return [MeanIoU(num_classes, ignore_index), PixelAccuracy(num_classes, ignore_index)]
+
+
+#: The name ``suite.unet.train`` uses.
+segmentation_metrics = get_metrics
 
 
 def scores_from_confusion(cm, class_names=None) -> dict:

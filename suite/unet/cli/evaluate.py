@@ -1,0 +1,97 @@
+"""``suite evaluate``: a thin adapter over :func:`suite.unet.evaluate.evaluate_model` / ``evaluate_predictions``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from suite.cli import main
+from suite.common.cli_utils import compute_options
+
+
+def _print_table(report: dict) -> None:
+    from rich.table import Table
+
+    from suite.common.progress import console
+
+    source = report.get("model") or report.get("predictions")
+    table = Table(title=f"{Path(str(source)).name} on {report['images']} images")
+    for col, justify in (("class", "right"), ("name", "left"), ("IoU", "right"), ("accuracy", "right"), ("pixels", "right")):
+        table.add_column(col, justify=justify)
+    for c in report["per_class"]:
+        fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731 - absent classes show a dash
+        table.add_row(str(c["class"]), c["name"], fmt(c["iou"]), fmt(c["accuracy"]), f"{c['pixels']:,}")
+    table.add_section()
+    table.add_row("", "[b]mean IoU[/b]", f"[b]{report['mean_iou']:.4f}[/b]", "", "")
+    table.add_row("", "pixel accuracy", f"{report['pixel_accuracy']:.4f}", "", f"{report['scored_pixels']:,}")
+    table.add_row("", "images", str(report["images"]), "", "")
+    console.print(table)
+    absent = [c["name"] for c in report["per_class"] if c["iou"] is None]
+    if absent:
+        console.print(f"classes absent from truth and prediction (left out of the mean): {', '.join(absent)}")
+    for s in report["skipped"][:20]:
+        console.print(f"[yellow]skipped[/yellow] {s['image']}: {s['reason']}", highlight=False)
+    if len(report["skipped"]) > 20:
+        console.print(f"... and {len(report['skipped']) - 20} more skipped (listed in the report)")
+
+
+@main.command()
+@click.option("--model", "-m", "model", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A trained segmentation model (.keras). Loaded in safe mode: Lambda layers are refused.")
+@click.option("--predictions", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Instead of --model: a folder of predicted masks <name>.png (e.g. from `suite segment`).")
+@click.option("--images", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Images folder, or an Oxford-IIIT Pet / Pascal VOC root.")
+@click.option("--masks", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Ground-truth masks folder (<name>.png, class indices), paired with --images by basename.")
+@click.option("--layout", type=click.Choice(["auto", "folders", "oxford-pet", "voc"]), default="auto", show_default=True,
+              help="Data set layout; auto detects Pet/VOC roots when --masks is not given.")
+@click.option("--split", default="val", show_default=True, help="Pascal VOC index file to score (ImageSets/Segmentation/<split>.txt).")
+@click.option("--num-classes", type=click.IntRange(2, None), default=None,
+              help="Number of classes (default: the model's; required with --predictions).")
+@click.option("--ignore-index", default=255, show_default=True, type=int, help="Truth label left out of the scores.")
+@click.option("--binary", is_flag=True, help="Masks are 0/255: map them to 0/1.")
+@click.option("--class-names", default=None, help="Comma-separated class names for the table (default: the model's).")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the scores as JSON here, and the confusion matrix as <report>_confusion.png next to it.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing report.")
+@compute_options
+def evaluate(model, predictions, images, masks, layout, split, num_classes, ignore_index, binary, class_names,
+             report, overwrite):
+    """Score a model (or predicted masks) against ground-truth masks.
+
+    Prints per-class IoU, mean IoU (from one confusion matrix over every pixel of
+    the data set, ignore-label pixels left out) and pixel accuracy.
+
+    Example: suite evaluate --model model.keras --images data/val/images --masks data/val/masks --report eval.json
+    """
+    from suite.common.device import import_backend_quietly
+    from suite.unet.data import open_source
+    from suite.unet.evaluate import evaluate_model, evaluate_predictions, write_report
+
+    if (model is None) == (predictions is None):
+        raise click.UsageError("give exactly one of --model and --predictions")
+    if predictions is not None and num_classes is None:
+        raise click.UsageError("--predictions needs --num-classes")
+    if report is not None and not overwrite:
+        png = report.with_name(f"{report.stem}_confusion.png")
+        for p in (report, png):
+            if p.exists():
+                raise click.UsageError(f"{p} exists (use --overwrite to replace it)")
+    names = [n.strip() for n in class_names.split(",")] if class_names else None
+    if names is not None and num_classes is not None and len(names) != num_classes:
+        raise click.BadParameter(f"{len(names)} names for {num_classes} classes", param_hint="--class-names")
+
+    source = open_source(images, masks, layout=layout, split=split, binary=binary, ignore_index=ignore_index)
+    if predictions is not None:
+        result = evaluate_predictions(predictions, source, num_classes, ignore_index, binary, names)
+    else:
+        import_backend_quietly()
+        result = evaluate_model(model, source, num_classes, ignore_index, binary, names)
+    _print_table(result)
+    if report is not None:
+        json_path, png_path = write_report(result, report, overwrite=overwrite)
+        click.echo(f"wrote {json_path}")
+        click.echo(f"wrote {png_path}")
+    click.echo(f"mIoU {result['mean_iou']:.4f}  pixel accuracy {result['pixel_accuracy']:.4f}  images {result['images']}")
