@@ -1,0 +1,757 @@
+"""Training a U-Net on image/mask folders: Keras ``compile`` and ``fit`` with callbacks.
+
+:func:`train` is the one public entry point (``suite train`` is a thin adapter
+over it). It
+
+* reads any supported layout (:mod:`suite.unet.data`) and checks every mask
+  up front, so a bad label fails in seconds rather than after an hour;
+* streams batches through a ``tf.data`` pipeline (:mod:`suite.unet.tfdata`)
+  with mask-safe augmentation (:mod:`suite.unet.augment`);
+* keeps the best model by validation mIoU in ``out`` (written atomically),
+  backs up the training state every epoch in ``logdir`` so ``resume`` goes on
+  at the same epoch with the same optimizer state, stops early, logs CSV and
+  TensorBoard, draws training curves, and stops with a message on NaN while
+  keeping the last good checkpoint;
+* optionally trains the decoder first on a frozen encoder, then fine-tunes
+  everything at a lower learning rate;
+* can stop on a wall-clock budget, with the learning rate following a cosine
+  over that budget;
+* runs under ``tf.distribute`` strategies (mirrored GPUs, multi-worker).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from suite.common.log import note
+
+STRATEGIES = ("default", "mirrored", "multiworker")
+LR_SCHEDULES = ("cosine", "constant")
+CLASS_WEIGHTING = ("none", "balanced")
+
+#: Defaults chosen by measurement (see docs/unet_train.md, benchmarks/bench_unet_quality.py).
+DEFAULTS = dict(
+    backbone="vgg16",
+    image_size=256,
+    batch_size=8,
+    lr=1e-3,
+    loss="ce+dice",
+    epochs=50,
+    lr_schedule="cosine",
+    warmup_epochs=1,
+    decoder_filters=(256, 128, 64, 32, 16),
+    freeze_encoder_epochs=0,
+    finetune_lr_factor=0.1,
+    patience=15,
+    val_split=0.15,
+)
+
+
+class TrainingError(RuntimeError):
+    """Training could not run or had to stop; ``str(err)`` says why in one line."""
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced.
+
+    Attributes:
+        model_path: The best model by validation mIoU (``None`` if no epoch finished cleanly).
+        best_miou: Its validation mIoU.
+        best_epoch: Its epoch (1-based).
+        epochs_run: Epochs completed in total (including those before a resume).
+        stopped: ``"completed"``, ``"early_stopping"``, ``"time_budget"`` or ``"nan"``.
+        history: Per-epoch logs (``loss``, ``miou``, ``val_loss``, ``val_miou``, ``lr``...).
+        logdir: Where the CSV log, curves PNG, TensorBoard files and backups are.
+        message: One line for the user.
+    """
+
+    model_path: Path | None
+    best_miou: float | None
+    best_epoch: int | None
+    epochs_run: int
+    stopped: str
+    history: list = field(default_factory=list)
+    logdir: Path | None = None
+    message: str = ""
+    train_seconds: float = 0.0
+
+
+# --------------------------------------------------------------------------- callbacks
+
+
+def _keras():
+    import keras
+
+    return keras
+
+
+def _make_callback_classes():
+    keras = _keras()
+
+    class NanGuard(keras.callbacks.Callback):
+        """Stops training at the first non-finite loss and remembers where."""
+
+        def __init__(self):
+            super().__init__()
+            self.tripped = None
+
+        def on_train_batch_end(self, batch, logs=None):
+            loss = (logs or {}).get("loss")
+            if loss is not None and not math.isfinite(float(loss)) and self.tripped is None:
+                self.tripped = (self._epoch + 1, batch + 1)
+                self.model.stop_training = True
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._epoch = epoch
+
+        def on_epoch_end(self, epoch, logs=None):
+            # Weights can blow up in the last step of an epoch: the validation loss shows it.
+            for key in ("loss", "val_loss"):
+                value = (logs or {}).get(key)
+                if value is not None and not math.isfinite(float(value)) and self.tripped is None:
+                    self.tripped = (epoch + 1, None)
+                    self.model.stop_training = True
+
+    class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
+        """BackupAndRestore that never backs up the weights of an epoch that went NaN."""
+
+        def __init__(self, backup_dir, guard, **kwargs):
+            super().__init__(backup_dir, **kwargs)
+            self.guard = guard
+
+        def on_epoch_end(self, epoch, logs=None):
+            if self.guard.tripped is None:
+                super().on_epoch_end(epoch, logs)
+
+    class BestCheckpoint(keras.callbacks.Callback):
+        """Saves the model to ``path`` atomically whenever the monitored value improves.
+
+        Only the chief writes ``path``; other workers write to a temporary
+        folder (every worker must take part in saving a distributed model).
+        """
+
+        def __init__(self, path, monitor, guard, best=None, is_chief=True):
+            super().__init__()
+            self.path = Path(path)
+            self.monitor = monitor
+            self.guard = guard
+            self.best = best
+            self.best_epoch = None
+            self.is_chief = is_chief
+
+        def on_epoch_end(self, epoch, logs=None):
+            value = (logs or {}).get(self.monitor)
+            if self.guard.tripped is not None or value is None or not math.isfinite(float(value)):
+                return
+            loss = (logs or {}).get("loss")
+            if loss is not None and not math.isfinite(float(loss)):
+                return
+            if self.best is not None and float(value) <= self.best:
+                return
+            self.best, self.best_epoch = float(value), epoch + 1
+            if self.is_chief:
+                target_dir = self.path.parent
+            else:
+                target_dir = Path(tempfile.mkdtemp(prefix="suite-worker-"))
+            target_dir.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=".keras", dir=target_dir)
+            os.close(fd)
+            try:
+                self.model.save(tmp, overwrite=True)
+                if self.is_chief:
+                    os.replace(tmp, self.path)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+                if not self.is_chief:
+                    shutil.rmtree(target_dir, ignore_errors=True)
+
+    class TimeBudget(keras.callbacks.Callback):
+        """Stops training when the wall-clock budget would be exceeded by one more epoch's validation."""
+
+        def __init__(self, seconds, start=None):
+            super().__init__()
+            self.seconds = float(seconds)
+            self.start = start or time.monotonic()
+            self.val_seconds = 0.0
+            self.tripped = False
+            self._epoch_end_at = None
+
+        def elapsed(self):
+            return time.monotonic() - self.start
+
+        def on_train_batch_end(self, batch, logs=None):
+            self._last_batch = time.monotonic()
+            if self.elapsed() + self.val_seconds >= self.seconds:
+                self.tripped = True
+                self.model.stop_training = True
+
+        def on_test_begin(self, logs=None):
+            self._test_start = time.monotonic()
+
+        def on_test_end(self, logs=None):
+            self.val_seconds = time.monotonic() - self._test_start
+
+        def on_epoch_end(self, epoch, logs=None):
+            if self.elapsed() >= self.seconds:
+                self.tripped = True
+                self.model.stop_training = True
+
+    class TimeCosine(keras.callbacks.Callback):
+        """Learning rate on a cosine over the wall-clock budget (with a short linear warm-up)."""
+
+        def __init__(self, budget, base_lr, warmup=0.03, floor=0.01):
+            super().__init__()
+            self.budget, self.base_lr, self.warmup, self.floor = budget, base_lr, warmup, floor
+
+        def on_train_batch_begin(self, batch, logs=None):
+            t = min(1.0, self.budget.elapsed() / self.budget.seconds)
+            if t < self.warmup:
+                lr = self.base_lr * max(t / self.warmup, 0.05)
+            else:
+                u = (t - self.warmup) / (1 - self.warmup)
+                lr = self.base_lr * (self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * u)))
+            self.model.optimizer.learning_rate.assign(lr)
+
+    class EpochCosine(keras.callbacks.Callback):
+        """Learning rate on a per-step cosine over the planned epochs, after a linear warm-up.
+
+        A callback rather than an optimizer schedule, so the rate is a plain
+        variable that ``BackupAndRestore`` and the phase switch can handle.
+        """
+
+        def __init__(self, base_lr, steps_per_epoch, first_epoch, last_epoch, warmup_epochs=0, floor=0.01):
+            super().__init__()
+            self.base_lr, self.spe = base_lr, max(1, steps_per_epoch)
+            self.first, self.last, self.warmup, self.floor = first_epoch, last_epoch, warmup_epochs, floor
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._epoch = epoch
+
+        def on_train_batch_begin(self, batch, logs=None):
+            total = max(1, (self.last - self.first) * self.spe)
+            step = (self._epoch - self.first) * self.spe + batch
+            warm = self.warmup * self.spe
+            if step < warm:
+                lr = self.base_lr * (step + 1) / (warm + 1)
+            else:
+                u = min(1.0, (step - warm) / max(1, total - warm))
+                lr = self.base_lr * (self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * u)))
+            self.model.optimizer.learning_rate.assign(lr)
+
+    class LogLearningRate(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is not None:
+                logs["lr"] = float(np.asarray(self.model.optimizer.learning_rate))
+
+    class CurvesPlot(keras.callbacks.Callback):
+        """Redraws ``curves.png`` (loss and mIoU per epoch) from the CSV log after every epoch."""
+
+        def __init__(self, csv_path, png_path, is_chief=True):
+            super().__init__()
+            self.csv_path, self.png_path, self.is_chief = Path(csv_path), Path(png_path), is_chief
+
+        def on_epoch_end(self, epoch, logs=None):
+            if self.is_chief:
+                try:
+                    plot_curves(read_csv_log(self.csv_path), self.png_path)
+                except Exception as e:  # a plot must never stop training
+                    note(f"could not draw training curves: {e}")
+
+    class RichProgress(keras.callbacks.Callback):
+        """Epoch and batch bars with the latest loss and mIoU (suite.common.progress)."""
+
+        def __init__(self, epochs, steps, monitor="miou"):
+            super().__init__()
+            self.epochs, self.steps, self.monitor = epochs, steps, monitor
+            self.progress = None
+            self.best = None
+
+        def _ensure(self):
+            if self.progress is None:
+                from rich.progress import TextColumn
+
+                from suite.common.progress import make_progress
+
+                self.progress = make_progress(TextColumn("{task.fields[info]}"))
+                self.progress.start()
+                self.epoch_task = self.progress.add_task("epochs", total=self.epochs, info="")
+                self.batch_task = self.progress.add_task("batches", total=self.steps, info="")
+
+        def on_train_begin(self, logs=None):
+            self._ensure()
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._ensure()
+            self.progress.update(self.epoch_task, completed=epoch, description=f"epoch {epoch + 1}/{self.epochs}")
+            self.progress.reset(self.batch_task, total=self.steps, info="")
+
+        def on_train_batch_end(self, batch, logs=None):
+            logs = logs or {}
+            info = "  ".join(f"{k} {float(logs[k]):.4f}" for k in ("loss", self.monitor) if k in logs)
+            self.progress.update(self.batch_task, completed=batch + 1, info=info)
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            v = logs.get(f"val_{self.monitor}")
+            if v is not None and (self.best is None or v > self.best):
+                self.best = float(v)
+            parts = [f"{k} {float(logs[k]):.4f}" for k in ("loss", "val_loss", self.monitor, f"val_{self.monitor}") if k in logs]
+            if self.best is not None:
+                parts.append(f"best val_{self.monitor} {self.best:.4f}")
+            self.progress.update(self.epoch_task, completed=epoch + 1, info="  ".join(parts))
+            self.progress.console.print(f"epoch {epoch + 1}: " + "  ".join(parts))
+
+        def close(self):
+            if self.progress is not None:
+                self.progress.stop()
+                self.progress = None
+
+        def on_train_end(self, logs=None):
+            pass
+
+    return dict(
+        NanGuard=NanGuard,
+        SafeBackupAndRestore=SafeBackupAndRestore,
+        BestCheckpoint=BestCheckpoint,
+        TimeBudget=TimeBudget,
+        TimeCosine=TimeCosine,
+        EpochCosine=EpochCosine,
+        LogLearningRate=LogLearningRate,
+        CurvesPlot=CurvesPlot,
+        RichProgress=RichProgress,
+    )
+
+
+# --------------------------------------------------------------------------- logs and curves
+
+
+def read_csv_log(path) -> list[dict]:
+    """Rows of a Keras CSVLogger file as dicts of floats (``epoch`` 0-based, as Keras writes it)."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    rows = []
+    with open(path, newline="") as fh:
+        for row in csv.DictReader(fh):
+            out = {}
+            for k, v in row.items():
+                try:
+                    out[k] = float(v)
+                except (TypeError, ValueError):
+                    out[k] = float("nan")
+            rows.append(out)
+    # A resumed run appends; keep the last row written for each epoch.
+    by_epoch = {int(r.get("epoch", i)): r for i, r in enumerate(rows)}
+    return [by_epoch[k] for k in sorted(by_epoch)]
+
+
+def plot_curves(rows, png_path, title="training curves") -> Path | None:
+    """Draws loss (left) and mIoU (right) per epoch, training and validation, into a PNG (atomically)."""
+    if not rows:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from suite.common.image_io import atomic_write
+
+    epochs = [int(r["epoch"]) + 1 for r in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
+    for ax, key, label in ((axes[0], "loss", "loss"), (axes[1], "miou", "mIoU")):
+        for prefix, style in (("", "-"), ("val_", "--")):
+            k = prefix + key
+            if any(k in r for r in rows):
+                ax.plot(epochs, [r.get(k, float("nan")) for r in rows], style, marker="o", markersize=3,
+                        label=("validation " if prefix else "training ") + label)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    axes[1].set_ylim(0, 1)
+    best = max((r for r in rows if math.isfinite(r.get("val_miou", float("nan")))), key=lambda r: r["val_miou"], default=None)
+    if best is not None:
+        axes[1].axvline(int(best["epoch"]) + 1, color="grey", alpha=0.4)
+        axes[1].set_title(f"best validation mIoU {best['val_miou']:.3f} (epoch {int(best['epoch']) + 1})")
+    axes[0].set_title(title)
+    fig.tight_layout()
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    atomic_write(png_path, lambda fh: fh.write(buf.getvalue()), overwrite=True)
+    return Path(png_path)
+
+
+# --------------------------------------------------------------------------- strategy
+
+
+def make_strategy(name: str = "default"):
+    """A ``tf.distribute`` strategy: ``default`` (one device), ``mirrored`` (all local GPUs) or
+    ``multiworker`` (``MultiWorkerMirroredStrategy`` configured from ``TF_CONFIG``).
+
+    Returns:
+        ``(strategy, is_chief, worker_index)``.
+    """
+    import tensorflow as tf
+
+    if name not in STRATEGIES:
+        raise ValueError(f"Expected strategy in {STRATEGIES}. Received: strategy={name!r}")
+    if name == "default":
+        return tf.distribute.get_strategy(), True, 0
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy(), True, 0
+    tf_config = os.environ.get("TF_CONFIG")
+    if not tf_config:
+        raise TrainingError("--strategy multiworker needs TF_CONFIG (cluster and task) in the environment")
+    try:
+        cfg = json.loads(tf_config)
+        task = cfg.get("task", {})
+        kind, index = task.get("type", "worker"), int(task.get("index", 0))
+    except (ValueError, TypeError, AttributeError) as e:
+        raise TrainingError(f"TF_CONFIG is not valid JSON with a task: {e}") from None
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    is_chief = kind == "chief" or (kind == "worker" and index == 0 and "chief" not in cfg.get("cluster", {}))
+    return strategy, is_chief, index
+
+
+# --------------------------------------------------------------------------- train
+
+
+def _resolve_class_weights(class_weights, stats, num_classes):
+    if class_weights is None or class_weights == "none":
+        return None
+    if class_weights == "balanced":
+        from suite.unet.losses import class_weights_from_counts
+
+        return [float(v) for v in class_weights_from_counts(stats.class_pixels)]
+    w = [float(v) for v in class_weights]
+    if len(w) != num_classes:
+        raise ValueError(f"Expected {num_classes} class weights. Received: class_weights={class_weights}")
+    return w
+
+
+def _backup_epoch(backup_dir: Path):
+    meta = backup_dir / "training_metadata.json"
+    try:
+        return int(json.loads(meta.read_text())["epoch"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def train(
+    images,
+    masks=None,
+    num_classes: int = 2,
+    *,
+    layout: str = "auto",
+    split: str | None = None,
+    val_images=None,
+    val_masks=None,
+    val_split: float | None = None,
+    binary: bool = False,
+    ignore_index: int = 255,
+    class_names=None,
+    backbone: str | None = DEFAULTS["backbone"],
+    weights="auto",
+    decoder_filters=None,
+    encoder_filters=None,
+    image_size: int = DEFAULTS["image_size"],
+    resize_mode: str = "crop",
+    epochs: int = DEFAULTS["epochs"],
+    batch_size: int = DEFAULTS["batch_size"],
+    lr: float = DEFAULTS["lr"],
+    lr_schedule: str = DEFAULTS["lr_schedule"],
+    warmup_epochs: int = DEFAULTS["warmup_epochs"],
+    loss: str = DEFAULTS["loss"],
+    class_weights=None,
+    augment: bool = True,
+    augment_options: dict | None = None,
+    freeze_encoder_epochs: int = DEFAULTS["freeze_encoder_epochs"],
+    finetune_lr_factor: float = DEFAULTS["finetune_lr_factor"],
+    patience: int | None = DEFAULTS["patience"],
+    time_budget: float | None = None,
+    out="model.keras",
+    logdir=None,
+    resume: bool = False,
+    overwrite: bool = False,
+    seed: int = 0,
+    strategy: str = "default",
+    steps_per_epoch: int | None = None,
+    progress: bool = True,
+    callbacks=None,
+    tensorboard: bool = True,
+) -> TrainResult:
+    """Trains a U-Net on image/mask pairs and keeps the best model by validation mIoU.
+
+    Args:
+        images: Images folder, or an Oxford-IIIT Pet / Pascal VOC root.
+        masks: Masks folder (``.png`` class indices, paired by basename).
+        num_classes: Number of classes, including the background.
+        layout: ``"auto"``, ``"folders"``, ``"oxford-pet"`` or ``"voc"``.
+        split: VOC split for training (default ``train``; validation uses ``val``).
+        val_images: Validation images (or data set root); else ``val_split``.
+        val_masks: Validation masks.
+        val_split: Fraction of the training pairs held out (seeded) when no
+            validation set is given; default 0.15 (VOC: the ``val`` split).
+        binary: Masks are 0/255; map them to 0/1.
+        ignore_index: Label skipped by loss and metrics (padding and
+            out-of-image pixels from augmentation get it too).
+        class_names: Optional names, stored in the model.
+        backbone: ``"vgg16"``, ``"vgg19"``, ``"mobilenetv2"`` or ``None`` (paper U-Net).
+        weights: Encoder weights (``auto`` = cached ImageNet, else embedded VGG16, else none).
+        decoder_filters: Decoder widths, deepest first (default: the model's).
+        encoder_filters: Paper U-Net encoder widths (``backbone=None`` only;
+            default 64-128-256-512-1024).
+        image_size: Side of the training crops. With ``resize_mode="crop"``
+            it is capped at the largest image (rounded up to the stride), so
+            small images are not padded needlessly.
+        resize_mode: ``"crop"`` (random windows at the original scale) or ``"resize"``.
+        epochs: Maximum epochs (early stopping and ``time_budget`` may end sooner).
+        batch_size: Images per batch (per replica under a distribution strategy).
+        lr: Peak learning rate (Adam).
+        lr_schedule: ``"cosine"`` (warm-up, then cosine to 1% over the run or
+            the time budget) or ``"constant"``.
+        warmup_epochs: Linear warm-up length for the epoch cosine.
+        loss: ``"ce"``, ``"dice"``, ``"focal"`` or ``"ce+dice"``.
+        class_weights: ``None``/``"none"``, ``"balanced"`` (square root of
+            median frequency, capped; :func:`suite.unet.losses.class_weights_from_counts`)
+            or one weight per class; the loss weighs each pixel by its class.
+        augment: Mask-safe random geometry and colour.
+        augment_options: Keyword arguments for :class:`suite.unet.augment.SegmentationAugmenter`.
+        freeze_encoder_epochs: Train only the decoder for this many epochs,
+            then unfreeze and fine-tune at ``lr * finetune_lr_factor``.
+        finetune_lr_factor: Learning-rate factor for the fine-tuning phase.
+        patience: Early-stopping patience in epochs on validation mIoU (``None``: off).
+        time_budget: Stop after this many seconds of training (checked each batch).
+        out: The best model, a ``.keras`` file (written atomically).
+        logdir: CSV log, curves, TensorBoard and backups; default ``<out stem>_logs``.
+        resume: Continue an interrupted run from the backup in ``logdir``.
+        overwrite: Replace an existing ``out`` and discard an old backup.
+        seed: Seeds weights, the validation split, shuffling and augmentation.
+        strategy: ``"default"``, ``"mirrored"`` or ``"multiworker"`` (``TF_CONFIG``).
+        steps_per_epoch: Batches per epoch (default: one pass over the training set).
+        progress: Rich progress bars.
+        callbacks: Extra Keras callbacks.
+        tensorboard: Write TensorBoard logs.
+
+    Returns:
+        A :class:`TrainResult`.
+
+    Raises:
+        suite.unet.data.DatasetError: unusable data (bad labels, size mismatches...).
+        suite.common.image_io.OutputExistsError: ``out`` exists without ``overwrite``/``resume``.
+        TrainingError: an old backup without ``resume``/``overwrite``; NaN before any good epoch.
+
+    Example:
+        >>> result = train("data/images", "data/masks", num_classes=3, epochs=20)
+        >>> result.best_miou
+    """
+    if num_classes < 2:
+        raise ValueError(f"Expected num_classes >= 2 (use 2 for binary masks). Received: num_classes={num_classes}")
+    if epochs < 1:
+        raise ValueError(f"Expected epochs >= 1. Received: epochs={epochs}")
+    if not 0 <= freeze_encoder_epochs <= epochs:
+        raise ValueError(f"Expected 0 <= freeze_encoder_epochs <= epochs. Received: freeze_encoder_epochs={freeze_encoder_epochs}")
+    if lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"Expected lr_schedule in {LR_SCHEDULES}. Received: lr_schedule={lr_schedule!r}")
+    if backbone is None and freeze_encoder_epochs:
+        raise ValueError("freeze_encoder_epochs needs a pretrained backbone; the paper U-Net has none to freeze")
+    t_start = time.monotonic()
+    from suite.common.image_io import OutputExistsError
+    from suite.unet import data as sdata
+
+    out = Path(out)
+    logdir = Path(logdir) if logdir is not None else out.with_name(out.stem + "_logs")
+    backup_root = logdir / "backup"
+    if out.exists() and not (overwrite or resume):
+        raise OutputExistsError(out)
+    if backup_root.exists() and any(backup_root.rglob("training_metadata.json")) and not resume:
+        if overwrite:
+            shutil.rmtree(backup_root)
+        else:
+            raise TrainingError(
+                f"{logdir} holds the backup of an interrupted run: add --resume to continue it, or --overwrite to start over"
+            )
+    if resume and not backup_root.exists():
+        note(f"nothing to resume in {logdir}; starting a new run")
+
+    # ---- data
+    train_src = sdata.open_source(images, masks, layout=layout, split=split, binary=binary, ignore_index=ignore_index)
+    if val_images is not None:
+        val_src = sdata.open_source(val_images, val_masks, layout=layout, split=split or "val", binary=binary, ignore_index=ignore_index)
+    elif train_src.layout == "voc" and val_split is None:
+        val_src = sdata.open_source(images, layout="voc", split="val", ignore_index=ignore_index)
+    else:
+        train_src, val_src = sdata.split_source(train_src, val_split or DEFAULTS["val_split"], seed=seed)
+    train_stats = sdata.check_source(train_src, num_classes, ignore_index, progress=progress)
+    val_stats = sdata.check_source(val_src, num_classes, ignore_index, progress=progress)
+    weights_per_class = _resolve_class_weights(class_weights, train_stats, num_classes)
+
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    import tensorflow as tf
+
+    from suite.unet.augment import SegmentationAugmenter
+    from suite.unet.losses import get_loss
+    from suite.unet.metrics import segmentation_metrics
+    from suite.unet.model import build_unet, set_encoder_trainable
+    from suite.unet.tfdata import make_dataset
+
+    dist, is_chief, worker = make_strategy(strategy)
+    replicas = dist.num_replicas_in_sync
+    global_batch = batch_size * replicas
+
+    # ---- model
+    with dist.scope():
+        model = build_unet(backbone=backbone, num_classes=num_classes, weights=weights,
+                           freeze_encoder=freeze_encoder_epochs > 0, decoder_filters=decoder_filters,
+                           encoder_filters=encoder_filters,
+                           class_names=list(class_names) if class_names else None)
+
+    # ---- pipeline
+    stride = int(getattr(model, "stride", 32))
+    if resize_mode == "crop":
+        mh, mw = train_stats.max_size
+        cap = lambda s: int(math.ceil(s / stride) * stride)  # noqa: E731
+        crop = (min(image_size, cap(mh)), min(image_size, cap(mw)))
+    else:
+        crop = (image_size, image_size)
+    crop = tuple(max(stride, int(math.ceil(c / stride) * stride)) for c in crop)
+    aug = SegmentationAugmenter(ignore_index=ignore_index, seed=seed, **(augment_options or {})) if augment else None
+    train_ds = make_dataset(train_src, crop, global_batch, training=True, augmenter=aug, ignore_index=ignore_index,
+                            resize_mode=resize_mode, seed=seed, sizes=train_stats.sizes,
+                            drop_remainder=len(train_src) >= global_batch)
+    val_ds = make_dataset(val_src, crop, global_batch, training=False, ignore_index=ignore_index,
+                          resize_mode=resize_mode, seed=seed, sizes=val_stats.sizes)
+    if strategy == "multiworker":
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        train_ds, val_ds = train_ds.with_options(options), val_ds.with_options(options)
+    n_batches = max(1, len(train_src) // global_batch) if len(train_src) >= global_batch else 1
+    if steps_per_epoch:
+        train_ds = train_ds.repeat()
+        n_batches = int(steps_per_epoch)
+
+
+    classes = _make_callback_classes()
+    guard = classes["NanGuard"]()
+    budget = classes["TimeBudget"](time_budget) if time_budget else None
+    logdir.mkdir(parents=True, exist_ok=True)
+    csv_path, curves_path = logdir / "log.csv", logdir / "curves.png"
+    if not resume and csv_path.exists():
+        csv_path.unlink()
+    previous = read_csv_log(csv_path) if resume else []
+    prev_best = max((r["val_miou"] for r in previous if math.isfinite(r.get("val_miou", float("nan")))), default=None)
+    ckpt = classes["BestCheckpoint"](out, "val_miou", guard, best=prev_best if out.exists() else None, is_chief=is_chief)
+    rich = classes["RichProgress"](epochs, n_batches) if progress and is_chief else None
+
+    def compile_for(phase_lr):
+        with dist.scope():
+            model.compile(
+                optimizer=keras.optimizers.Adam(learning_rate=phase_lr),
+                loss=get_loss(loss, num_classes=num_classes, ignore_index=ignore_index, class_weights=weights_per_class),
+                metrics=segmentation_metrics(num_classes, ignore_index),
+            )
+
+    def callbacks_for(phase, first_epoch, last_epoch, phase_lr, final_phase):
+        backup = classes["SafeBackupAndRestore"](str(backup_root / f"phase{phase}"), guard, double_checkpoint=True,
+                                                 delete_checkpoint=False)
+        cbs = [guard, backup]
+        if budget is not None:
+            cbs.append(budget)
+            if lr_schedule == "cosine":
+                cbs.append(classes["TimeCosine"](budget, phase_lr))
+        elif lr_schedule == "cosine":
+            cbs.append(classes["EpochCosine"](phase_lr, n_batches, first_epoch, last_epoch,
+                                              warmup_epochs if phase == 1 else 0))
+        cbs += [classes["LogLearningRate"](), ckpt]
+        if patience:
+            cbs.append(keras.callbacks.EarlyStopping(monitor="val_miou", mode="max", patience=patience))
+        cbs.append(keras.callbacks.CSVLogger(str(csv_path), append=True))
+        cbs.append(classes["CurvesPlot"](csv_path, curves_path, is_chief=is_chief))
+        if tensorboard and is_chief:
+            cbs.append(keras.callbacks.TensorBoard(str(logdir / "tensorboard"), write_graph=False))
+        if rich is not None:
+            cbs.append(rich)
+        return cbs + list(callbacks or [])
+
+    phases = []
+    if freeze_encoder_epochs:
+        phases.append((1, 0, freeze_encoder_epochs, lr))
+        if freeze_encoder_epochs < epochs:
+            phases.append((2, freeze_encoder_epochs, epochs, lr * finetune_lr_factor))
+    else:
+        phases.append((1, 0, epochs, lr))
+    if resume and len(phases) == 2 and _backup_epoch(backup_root / "phase2") is not None:
+        phases = phases[1:]
+
+    stopped = "completed"
+    history = []
+    try:
+        for i, (phase, first, last, phase_lr) in enumerate(phases):
+            if phase == 2:
+                set_encoder_trainable(model, True)
+                note(f"epoch {first + 1}: encoder unfrozen; fine-tuning everything at lr {phase_lr:g}")
+            compile_for(phase_lr)
+            hist = model.fit(
+                train_ds,
+                validation_data=val_ds,
+                epochs=last,
+                initial_epoch=first,
+                steps_per_epoch=n_batches if steps_per_epoch else None,
+                callbacks=callbacks_for(phase, first, last, phase_lr, i == len(phases) - 1),
+                verbose=0,
+                shuffle=False,  # the pipeline shuffles
+            )
+            history.extend(hist.history and [dict(zip(hist.history, v)) for v in zip(*hist.history.values())])
+            if guard.tripped is not None:
+                stopped = "nan"
+                break
+            if budget is not None and budget.tripped:
+                stopped = "time_budget"
+                break
+            if model.stop_training:
+                stopped = "early_stopping"
+                break
+    finally:
+        if rich is not None:
+            rich.close()
+
+    rows = read_csv_log(csv_path)
+    if is_chief and rows:
+        plot_curves(rows, curves_path)
+    epochs_run = len(rows)
+    best_epoch = ckpt.best_epoch
+    if best_epoch is None and prev_best is not None:
+        best_epoch = next((int(r["epoch"]) + 1 for r in rows if r.get("val_miou") == prev_best), None)
+    model_path = out if out.exists() and is_chief else (out if ckpt.best is not None else None)
+    train_seconds = time.monotonic() - t_start
+    if stopped == "nan":
+        ep, batch = guard.tripped
+        keep = f"the last good model (epoch {best_epoch}, val mIoU {ckpt.best:.4f}) is kept in {out}" if ckpt.best is not None else "no epoch finished cleanly, so no model was saved"
+        where = f"epoch {ep}, batch {batch}" if batch is not None else f"epoch {ep} (validation)"
+        message = f"training stopped: the loss became NaN at {where} (try a lower --lr); {keep}"
+    else:
+        why = {"completed": "finished", "early_stopping": f"stopped early (no val mIoU gain in {patience} epochs)",
+               "time_budget": f"stopped at the time budget ({time_budget or 0:g} s)"}[stopped]
+        message = (f"training {why} after {epochs_run} epoch(s); best val mIoU {ckpt.best:.4f} at epoch {best_epoch}; "
+                   f"model: {out}; logs and curves: {logdir}") if ckpt.best is not None else f"training {why}; no model saved"
+    if backup_root.exists():
+        # The run is over (the best model is in `out`); the backup is only for interrupted runs.
+        shutil.rmtree(backup_root, ignore_errors=True)
+    return TrainResult(model_path, ckpt.best, best_epoch, epochs_run, stopped, rows, logdir, message, train_seconds)

@@ -1,0 +1,172 @@
+"""`suite train` / `train()`: a tiny run end to end, resume after an interruption, NaN handling."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+TINY = dict(backbone=None, encoder_filters=(4, 8, 16), image_size=32, batch_size=2, lr=3e-3,
+            progress=False, tensorboard=False, val_split=0.25, augment=False)
+
+
+def _dataset(root, n=8, size=40, seed=0):
+    """Bright squares (class 1) and dark discs (class 2) on noise."""
+    rng = np.random.default_rng(seed)
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir(parents=True)
+    yy, xx = np.mgrid[:size, :size]
+    for i in range(n):
+        img = rng.integers(60, 120, (size, size, 3)).astype(np.uint8)
+        mask = np.zeros((size, size), np.uint8)
+        cy, cx = rng.integers(10, size - 10, 2)
+        if i % 2:
+            sel = (abs(yy - cy) < 7) & (abs(xx - cx) < 7)
+            img[sel], mask[sel] = 230, 1
+        else:
+            sel = (yy - cy) ** 2 + (xx - cx) ** 2 < 49
+            img[sel], mask[sel] = 10, 2
+        Image.fromarray(img).save(root / "images" / f"{i:02d}.png")
+        Image.fromarray(mask).save(root / "masks" / f"{i:02d}.png")
+    return root / "images", root / "masks"
+
+
+def _csv_epochs(path):
+    with open(path) as fh:
+        return [int(r["epoch"]) for r in csv.DictReader(fh)]
+
+
+def test_cli_train_tiny_end_to_end(tmp_path):
+    import keras
+
+    from suite.cli import main
+
+    images, masks = _dataset(tmp_path / "data")
+    out, logdir = tmp_path / "m.keras", tmp_path / "logs"
+    args = ["train", "--images", str(images), "--masks", str(masks), "--num-classes", "3", "--backbone", "none",
+            "--encoder-filters", "4,8,16", "--image-size", "32", "--epochs", "2", "--batch-size", "2",
+            "--val-split", "0.25", "--out", str(out), "--logdir", str(logdir), "--no-tensorboard", "--device", "cpu"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "best val mIoU" in result.output and str(out) in result.output
+    model = keras.saving.load_model(out)
+    y = model(np.zeros((1, 32, 48, 3), np.float32))
+    assert tuple(y.shape) == (1, 32, 48, 3)
+    assert _csv_epochs(logdir / "log.csv") == [0, 1]
+    header = open(logdir / "log.csv").readline()
+    for col in ("loss", "miou", "val_loss", "val_miou", "lr"):
+        assert col in header
+    png = Image.open(logdir / "curves.png")
+    assert png.size[0] > 400
+    assert not (logdir / "backup").exists()  # a finished run leaves no backup behind
+    # the same command again refuses to overwrite the model
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code != 0 and "exists" in again.output
+
+
+def test_resume_continues_at_the_same_epoch_and_optimizer_state(tmp_path):
+    import keras
+
+    from suite.unet.train import train
+
+    images, masks = _dataset(tmp_path / "data")
+    out, logdir = tmp_path / "m.keras", tmp_path / "logs"
+
+    class Crash(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                self.iterations = int(self.model.optimizer.iterations)
+                self.kernel = np.asarray(self.model.trainable_weights[0]).copy()
+                raise KeyboardInterrupt  # a kill after epoch 2 was backed up
+
+    class Watch(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.seen = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.seen.append((epoch, int(self.model.optimizer.iterations), np.asarray(self.model.trainable_weights[0]).copy()))
+
+    crash = Crash()
+    with pytest.raises(KeyboardInterrupt):
+        train(images, masks, 3, epochs=4, out=out, logdir=logdir, callbacks=[crash], **TINY)
+    assert (logdir / "backup").exists()
+    # Without --resume the old backup is not silently discarded.
+    from suite.unet.train import TrainingError
+
+    with pytest.raises(TrainingError, match="--resume"):
+        train(images, masks, 3, epochs=4, out=tmp_path / "other.keras", logdir=logdir, **TINY)
+
+    watch = Watch()
+    result = train(images, masks, 3, epochs=4, out=out, logdir=logdir, resume=True, callbacks=[watch], **TINY)
+    first_epoch, iterations, kernel = watch.seen[0]
+    assert first_epoch == 2  # continues at epoch 3 (0-based 2), not from scratch
+    assert iterations == crash.iterations > 0  # same optimizer state
+    np.testing.assert_array_equal(kernel, crash.kernel)
+    assert [e for e, _, _ in watch.seen] == [2, 3]
+    assert _csv_epochs(logdir / "log.csv") == [0, 1, 2, 3]
+    assert result.epochs_run == 4 and result.model_path == out
+    keras.saving.load_model(out)
+
+
+def test_nan_stops_with_message_and_keeps_last_good_model(tmp_path):
+    import keras
+
+    from suite.unet.train import train
+
+    images, masks = _dataset(tmp_path / "data")
+    out = tmp_path / "m.keras"
+
+    class Poison(keras.callbacks.Callback):
+        """From epoch 2 on the learning rate is absurd, so the weights blow up."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                self.good = [np.asarray(w).copy() for w in self.model.weights]
+
+        def on_train_batch_begin(self, batch, logs=None):
+            if self._epoch >= 1:
+                self.model.optimizer.learning_rate.assign(1e30)
+                w = self.model.trainable_weights[0]
+                w.assign(w * np.float32("inf"))
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._epoch = epoch
+
+    poison = Poison()
+    result = train(images, masks, 3, epochs=4, out=out, logdir=tmp_path / "logs", lr_schedule="constant",
+                   callbacks=[poison], **TINY)
+    assert result.stopped == "nan"
+    assert "NaN at epoch 2" in result.message and "kept" in result.message and "--lr" in result.message
+    assert result.best_epoch == 1
+    model = keras.saving.load_model(out)
+    for saved, good in zip(model.weights, poison.good):
+        np.testing.assert_array_equal(np.asarray(saved), good)
+    assert np.isfinite(np.asarray(model(np.zeros((1, 32, 32, 3), np.float32)))).all()
+
+
+def test_cli_nan_exit_status(tmp_path):
+    from suite.cli import main
+
+    images, masks = _dataset(tmp_path / "data", n=4)
+    result = CliRunner().invoke(main, [
+        "train", "--images", str(images), "--masks", str(masks), "--num-classes", "3", "--backbone", "none",
+        "--encoder-filters", "4,8", "--image-size", "32", "--epochs", "2", "--batch-size", "2", "--lr", "1e38",
+        "--lr-schedule", "constant", "--no-augment", "--out", str(tmp_path / "m.keras"), "--no-tensorboard"])
+    if result.exit_code == 0:
+        pytest.skip("the absurd learning rate did not overflow on this platform")
+    assert result.exit_code == 3, result.output
+    assert "NaN" in result.output and "no epoch finished cleanly" in result.output
+
+
+def test_bad_labels_fail_before_training(tmp_path):
+    from suite.cli import main
+
+    images, masks = _dataset(tmp_path / "data", n=4)
+    result = CliRunner().invoke(main, ["train", "--images", str(images), "--masks", str(masks), "--num-classes", "2",
+                                       "--backbone", "none", "--out", str(tmp_path / "m.keras")])
+    assert result.exit_code != 0
+    assert "labels [2]" in result.output and ".png" in result.output
+    assert not (tmp_path / "m.keras").exists()
