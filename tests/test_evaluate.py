@@ -215,3 +215,32 @@ def test_cli_refuses_lambda_model_and_bad_options(tmp_path):
     r = _cli(["evaluate", "--predictions", tmp_path / "preds", "--images", tmp_path / "images",
               "--masks", tmp_path / "masks"])
     assert r.exit_code == 2 and "--num-classes" in r.output
+
+
+def test_cli_scores_an_oxford_pet_root_through_its_trimap_mapping(tmp_path):
+    root = tmp_path / "pets"
+    trimap = np.array([[1, 1, 2, 2], [3, 1, 2, 2], [3, 3, 2, 1]])  # 1 pet, 2 background, 3 border (ignored)
+    _img(root / "images" / "Abyssinian_1.jpg", 3, 4)
+    _png(root / "annotations" / "trimaps" / "Abyssinian_1.png", trimap)
+    pred = np.array([[1, 0, 0, 0], [1, 1, 0, 1], [0, 0, 0, 1]])
+    _png(tmp_path / "preds" / "Abyssinian_1.png", pred)
+    r = _cli(["evaluate", "--predictions", tmp_path / "preds", "--images", root, "--num-classes", 2,
+              "--report", tmp_path / "r.json"])
+    assert r.exit_code == 0, r.output
+    data = json.loads((tmp_path / "r.json").read_text())
+    truth = np.select([trimap == 1, trimap == 2], [1, 0], 255)
+    valid = truth != 255
+    expected = [[np.sum((truth == t) & (pred == p) & valid) for p in range(2)] for t in range(2)]
+    assert data["confusion_matrix"] == expected
+    assert data["ignored_pixels"] == 3
+
+
+def test_metric_and_evaluate_count_the_same(rng):
+    from suite.unet.metrics import confusion_counts, confusion_matrix
+
+    labels = rng.integers(0, 4, size=(3, 9, 11))
+    labels[rng.random(labels.shape) < 0.25] = 255
+    logits = rng.normal(size=labels.shape + (4,)).astype("float32")
+    a = np.asarray(confusion_matrix(labels, logits, 4, 255))
+    b = confusion_counts(labels, logits.argmax(-1), 4, 255)
+    np.testing.assert_array_equal(a, b)
