@@ -214,8 +214,9 @@ def confusion_figure_png(report: dict, title: str | None = None) -> bytes:
     """A row-normalised, annotated confusion-matrix picture of a report, as PNG bytes.
 
     Each row (a true class) sums to 100%: the diagonal is the class's recall,
-    and off-diagonal cells show what it is mistaken for. Rows of absent
-    classes stay empty.
+    and off-diagonal cells show what it is mistaken for. Blank cells are 0
+    (with over 10 classes, under 1%); rows of classes absent from the truth
+    are marked "(absent)".
     """
     import matplotlib
 
@@ -223,32 +224,35 @@ def confusion_figure_png(report: dict, title: str | None = None) -> bytes:
     import matplotlib.pyplot as plt
 
     cm = np.asarray(report["confusion_matrix"], dtype=np.float64)
-    names = report.get("class_names") or [str(i) for i in range(len(cm))]
+    n = len(cm)
+    names = report.get("class_names") or [c["name"] for c in report.get("per_class", [])] or [str(i) for i in range(n)]
     rows = cm.sum(axis=1, keepdims=True)
     norm = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
-    n = len(cm)
-    size = max(4.5, 0.6 * n + 2.5)
-    fig, ax = plt.subplots(figsize=(size + 1.2, size), dpi=110)
+    size = max(4.5, 0.42 * n + 2.8)
+    fig, ax = plt.subplots(figsize=(size + 1.4, size), dpi=110)
     im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of the true class's pixels")
-    ax.set_xticks(range(n), labels=names, rotation=45 if n > 4 or max(map(len, names)) > 6 else 0, ha="right" if n > 4 else "center")
-    ax.set_yticks(range(n), labels=names)
+    slanted = n > 4 or max(map(len, names)) > 6
+    ax.set_xticks(range(n), labels=names, rotation=45 if slanted else 0, ha="right" if slanted else "center")
+    ax.set_yticks(range(n), labels=[f"{name} (absent)" if rows[i, 0] == 0 else name for i, name in enumerate(names)])
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
-    if n <= 25:
-        fontsize = 9 if n <= 10 else 6
+    if n <= 30:
+        fontsize = 9 if n <= 10 else 7 if n <= 20 else 6
+        # With many classes only cells of 1% or more are written; blank cells are (near) zero.
+        smallest = 0.0005 if n <= 10 else 0.01
         for t in range(n):
             for p in range(n):
-                if rows[t, 0] == 0:
-                    continue
                 value = norm[t, p]
-                ax.text(p, t, f"{100 * value:.0f}%" if value >= 0.005 or value == 0 else "<1%", ha="center",
+                if rows[t, 0] == 0 or value < smallest:
+                    continue
+                ax.text(p, t, f"{100 * value:.0f}%" if value >= 0.005 else "<1%", ha="center",
                         va="center", fontsize=fontsize, color="white" if value > 0.55 else "black")
     ax.set_title(title or f"mIoU {report['mean_iou']:.3f}, pixel accuracy {report['pixel_accuracy']:.3f} "
                  f"({report['images']} images)", fontsize=10)
     fig.tight_layout()
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
+    fig.savefig(buffer, format="png", bbox_inches="tight")
     plt.close(fig)
     return buffer.getvalue()
 
