@@ -89,14 +89,14 @@ def make_sample(rng, photos, size):
     band = np.zeros((h, w), bool)
     for _ in range(rng.integers(1, 5)):
         cls = int(rng.integers(1, len(CLASSES)))
-        r = rng.uniform(0.07, 0.22) * min(h, w)
+        r = rng.uniform(0.10, 0.24) * min(h, w)
         cx, cy = rng.uniform(0.1, 0.9) * w, rng.uniform(0.1, 0.9) * h
         shape = _shape_mask(CLASSES[cls], h, w, cx, cy, r, rng.uniform(0, 2 * math.pi))
         if shape.sum() < 30:
             continue
         colour = rng.uniform(0, 255, size=3).astype(np.float32)
         texture = _crop(rng, photos[rng.integers(len(photos))], h, w)
-        fill = 0.55 * colour + 0.45 * texture
+        fill = 0.6 * colour + 0.4 * texture
         # A slightly soft edge, so boundaries look photographed rather than drawn.
         alpha = np.asarray(Image.fromarray((shape * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(0.7)), np.float32)[..., None] / 255
         image = image * (1 - alpha) + fill * alpha

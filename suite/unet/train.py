@@ -444,6 +444,51 @@ def _resolve_class_weights(class_weights, stats, num_classes):
     return w
 
 
+def _work_around_multiworker_build(model, dist, dataset, compile_for, lr):
+    """Builds model, loss and metrics on one local batch, then skips Keras' own symbolic build.
+
+    Keras 3.15's ``fit`` reduces the first distributed batch with
+    ``strategy.reduce("MEAN", ...)`` to learn its shapes, which fails under
+    ``MultiWorkerMirroredStrategy`` ("Attempt to convert a value (PerReplica...)").
+    Shapes are all it needs, and a local batch has them.
+    """
+    compile_for(lr)
+    batch = next(iter(dataset.take(1)))
+    with dist.scope():
+        model._symbolic_build(data_batch=batch)
+    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+    _patch_keras_multiworker_reduce()
+
+
+def _patch_keras_multiworker_reduce():
+    """Reduces scalar step logs across workers with ``axis=None``.
+
+    Keras 3 reduces every log under ``MultiWorkerMirroredStrategy`` with
+    ``strategy.reduce("MEAN", v, axis=0)``, which fails on the scalar loss and
+    metrics ("Invalid reduction dimension 0 for input with 0 dimensions",
+    tensorflow/tensorflow#72388). Patched once, only for multi-worker runs.
+    """
+    from keras.src import tree
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    if getattr(tf_trainer.reduce_per_replica, "_suite_patched", False):
+        return
+    original = tf_trainer.reduce_per_replica
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction in ("auto", "mean") and tf_trainer._collective_all_reduce_multi_worker(strategy):
+            def _reduce(v):
+                rank = getattr(v, "shape", None)
+                axis = None if rank is None or len(rank) == 0 else 0
+                return strategy.reduce("MEAN", v, axis=axis)
+
+            return tree.map_structure(_reduce, values)
+        return original(values, strategy, reduction)
+
+    reduce_per_replica._suite_patched = True
+    tf_trainer.reduce_per_replica = reduce_per_replica
+
+
 def _backup_epoch(backup_dir: Path):
     meta = backup_dir / "training_metadata.json"
     try:
@@ -615,6 +660,13 @@ def train(
     dist, is_chief, worker = make_strategy(strategy)
     replicas = dist.num_replicas_in_sync
     global_batch = batch_size * replicas
+    if strategy != "default":
+        note(f"{strategy} strategy: worker {worker}{' (chief)' if is_chief else ''}, "
+             f"{replicas} replicas in sync, global batch {global_batch}")
+    if not is_chief:
+        # Other workers keep their own logs and backups; only the chief writes `out` and the curves.
+        logdir = logdir / "workers" / f"worker{worker}"
+        backup_root = logdir / "backup"
 
     # ---- model
     with dist.scope():
@@ -699,6 +751,9 @@ def train(
         phases.append((1, 0, epochs, lr))
     if resume and len(phases) == 2 and _backup_epoch(backup_root / "phase2") is not None:
         phases = phases[1:]
+
+    if strategy == "multiworker":
+        _work_around_multiworker_build(model, dist, train_ds, compile_for, lr)
 
     stopped = "completed"
     history = []
