@@ -19,7 +19,9 @@ pyramid ``{"Pn": features}``, so freezing it for transfer learning is one flag
 ``mixed_float16`` policy. The model's config records ``num_classes``,
 ``class_names``, the backbone and the total ``stride`` the input must be
 divisible by (the predict path pads to it), and it reloads with plain
-``keras.saving.load_model``.
+``keras.saving.load_model`` and no ``custom_objects`` once this module is
+imported (importing it registers the suite's model, layer, loss and metric
+classes; :func:`suite.common.models.load_model` does that for you).
 
 Reference:
     Ronneberger, Fischer, Brox. U-Net: Convolutional Networks for Biomedical
@@ -34,6 +36,11 @@ import json
 import keras
 
 from suite.common.api import suite_export
+from suite.common.layers import ImagePreprocessing  # noqa: F401 - registers what backbone models contain
+# Registered alongside the model, so that `import suite.unet.model` is all a script needs before
+# keras.saving.load_model on a compiled checkpoint (its loss and metrics are suite classes too).
+from suite.unet import losses as _losses  # noqa: F401
+from suite.unet import metrics as _metrics  # noqa: F401
 
 PAPER_ENCODER_FILTERS = (64, 128, 256, 512, 1024)
 #: Decoder widths for backbone encoders, deepest first (segmentation_models.pytorch's defaults).
