@@ -3,9 +3,12 @@
 Every image is a random crop of one of the bundled photos (``assets/photos``,
 public domain / CC0) with 1 to 4 objects pasted on it. Each object is a disc,
 square, triangle or star of random size, rotation and colour, filled with a
-tinted crop of another photo, so that the class is told by *shape* rather than
-by colour. Masks are single-channel PNGs of class indices with an ignore band
+tinted crop of another photo. Masks are single-channel PNGs of class indices with an ignore band
 (255) two pixels wide around every object border, as in Pascal VOC.
+
+Like real classes (sky, grass), each class has a typical hue, but the hue
+families overlap (centres 90 degrees apart, +-50 degrees of jitter), so the
+colour alone is not enough near the overlaps and the shape has to decide.
 
 Classes: 0 background, 1 disc, 2 square, 3 triangle, 4 star (``classes.json``).
 
@@ -80,6 +83,19 @@ def _shape_mask(kind, h, w, cx, cy, r, angle):
     return np.asarray(img, dtype=bool)
 
 
+#: Typical hue per object class, in degrees; jitter makes neighbouring families overlap.
+HUE_CENTRES = {1: 0.0, 2: 90.0, 3: 180.0, 4: 270.0}
+HUE_JITTER = 50.0
+
+
+def _class_colour(rng, cls):
+    import colorsys
+
+    hue = (HUE_CENTRES[cls] + rng.uniform(-HUE_JITTER, HUE_JITTER)) % 360
+    rgb = colorsys.hsv_to_rgb(hue / 360, rng.uniform(0.45, 0.9), rng.uniform(0.5, 0.95))
+    return np.array(rgb, np.float32) * 255
+
+
 def make_sample(rng, photos, size):
     """One (image uint8 HxWx3, mask uint8 HxW) pair."""
     h, w = size
@@ -94,7 +110,7 @@ def make_sample(rng, photos, size):
         shape = _shape_mask(CLASSES[cls], h, w, cx, cy, r, rng.uniform(0, 2 * math.pi))
         if shape.sum() < 30:
             continue
-        colour = rng.uniform(0, 255, size=3).astype(np.float32)
+        colour = _class_colour(rng, cls)
         texture = _crop(rng, photos[rng.integers(len(photos))], h, w)
         fill = 0.6 * colour + 0.4 * texture
         # A slightly soft edge, so boundaries look photographed rather than drawn.

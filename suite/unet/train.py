@@ -43,14 +43,15 @@ CLASS_WEIGHTING = ("none", "balanced")
 DEFAULTS = dict(
     backbone="vgg16",
     image_size=256,
-    batch_size=8,
-    lr=1e-3,
+    batch_size=4,
+    lr=2e-3,
     loss="ce+dice",
     epochs=50,
     lr_schedule="cosine",
     warmup_epochs=1,
     decoder_filters=(256, 128, 64, 32, 16),
-    freeze_encoder_epochs=0,
+    freeze_encoder_epochs="auto",
+    class_weights="balanced",
     finetune_lr_factor=0.1,
     patience=15,
     val_split=0.15,
@@ -489,6 +490,20 @@ def _patch_keras_multiworker_reduce():
     tf_trainer.reduce_per_replica = reduce_per_replica
 
 
+def _has_pretrained_weights(backbone, weights) -> bool:
+    from suite.common.backbones import get_backbone_spec
+    from suite.common.weights import WeightsError, resolve_weights
+
+    if weights is None or str(weights).lower() == "none":
+        return False
+    if str(weights).lower() == "imagenet":
+        return True
+    try:
+        return resolve_weights(get_backbone_spec(backbone), weights).kind != "none"
+    except WeightsError:
+        return False
+
+
 def _backup_epoch(backup_dir: Path):
     meta = backup_dir / "training_metadata.json"
     try:
@@ -522,10 +537,10 @@ def train(
     lr_schedule: str = DEFAULTS["lr_schedule"],
     warmup_epochs: int = DEFAULTS["warmup_epochs"],
     loss: str = DEFAULTS["loss"],
-    class_weights=None,
+    class_weights=DEFAULTS["class_weights"],
     augment: bool = True,
     augment_options: dict | None = None,
-    freeze_encoder_epochs: int = DEFAULTS["freeze_encoder_epochs"],
+    freeze_encoder_epochs: int | str = DEFAULTS["freeze_encoder_epochs"],
     finetune_lr_factor: float = DEFAULTS["finetune_lr_factor"],
     patience: int | None = DEFAULTS["patience"],
     time_budget: float | None = None,
@@ -562,8 +577,8 @@ def train(
         encoder_filters: Paper U-Net encoder widths (``backbone=None`` only;
             default 64-128-256-512-1024).
         image_size: Side of the training crops. With ``resize_mode="crop"``
-            it is capped at the largest image (rounded up to the stride), so
-            small images are not padded needlessly.
+            it is capped at the median image size (rounded up to the
+            stride), so small images are not padded needlessly.
         resize_mode: ``"crop"`` (random windows at the original scale) or ``"resize"``.
         epochs: Maximum epochs (early stopping and ``time_budget`` may end sooner).
         batch_size: Images per batch (per replica under a distribution strategy).
@@ -572,13 +587,16 @@ def train(
             the time budget) or ``"constant"``.
         warmup_epochs: Linear warm-up length for the epoch cosine.
         loss: ``"ce"``, ``"dice"``, ``"focal"`` or ``"ce+dice"``.
-        class_weights: ``None``/``"none"``, ``"balanced"`` (square root of
+        class_weights: ``"balanced"`` (the default: square root of
             median frequency, capped; :func:`suite.unet.losses.class_weights_from_counts`)
-            or one weight per class; the loss weighs each pixel by its class.
+            ``None``/``"none"``, or one weight per class; the loss weighs each pixel by its class.
         augment: Mask-safe random geometry and colour.
         augment_options: Keyword arguments for :class:`suite.unet.augment.SegmentationAugmenter`.
         freeze_encoder_epochs: Train only the decoder for this many epochs,
             then unfreeze and fine-tune at ``lr * finetune_lr_factor``.
+            ``"auto"``: half the epochs when the encoder has pretrained
+            weights (so a short or time-limited run trains the decoder on
+            the pretrained features), else 0.
         finetune_lr_factor: Learning-rate factor for the fine-tuning phase.
         patience: Early-stopping patience in epochs on validation mIoU (``None``: off).
         time_budget: Stop after this many seconds of training (checked each batch).
@@ -609,6 +627,8 @@ def train(
         raise ValueError(f"Expected num_classes >= 2 (use 2 for binary masks). Received: num_classes={num_classes}")
     if epochs < 1:
         raise ValueError(f"Expected epochs >= 1. Received: epochs={epochs}")
+    if freeze_encoder_epochs == "auto":
+        freeze_encoder_epochs = epochs // 2 if backbone is not None and _has_pretrained_weights(backbone, weights) else 0
     if not 0 <= freeze_encoder_epochs <= epochs:
         raise ValueError(f"Expected 0 <= freeze_encoder_epochs <= epochs. Received: freeze_encoder_epochs={freeze_encoder_epochs}")
     if lr_schedule not in LR_SCHEDULES:
@@ -678,7 +698,9 @@ def train(
     # ---- pipeline
     stride = int(getattr(model, "stride", 32))
     if resize_mode == "crop":
-        mh, mw = train_stats.max_size
+        # Crops no larger than a typical image: padding small images up to the
+        # largest one would spend most of a step on ignored pixels.
+        mh, mw = (int(np.median([s[i] for s in train_stats.sizes])) for i in (0, 1))
         cap = lambda s: int(math.ceil(s / stride) * stride)  # noqa: E731
         crop = (min(image_size, cap(mh)), min(image_size, cap(mw)))
     else:

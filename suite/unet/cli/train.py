@@ -22,6 +22,18 @@ def _floats(ctx, param, value):
         raise click.BadParameter("expected none, balanced or comma-separated numbers, e.g. 0.5,1,2") from None
 
 
+def _auto_int(ctx, param, value):
+    if value == "auto":
+        return value
+    try:
+        v = int(value)
+    except ValueError:
+        raise click.BadParameter("expected auto or a number of epochs") from None
+    if v < 0:
+        raise click.BadParameter("expected auto or a number >= 0")
+    return v
+
+
 def _ints(ctx, param, value):
     if value is None:
         return None
@@ -52,19 +64,20 @@ def _ints(ctx, param, value):
 @click.option("--encoder-filters", callback=_ints, default=None,
               help="Paper U-Net (--backbone none) encoder widths, comma-separated [64,128,256,512,1024].")
 @click.option("--image-size", default=256, show_default=True, type=click.IntRange(16, 8192),
-              help="Training crop side (capped at the largest image).")
+              help="Training crop side (capped at the median image size).")
 @click.option("--resize-mode", type=click.Choice(["crop", "resize"]), default="crop", show_default=True,
               help="crop: random windows at the original scale; resize: scale every image to --image-size.")
 @click.option("--epochs", default=50, show_default=True, type=click.IntRange(1))
-@click.option("--batch-size", default=8, show_default=True, type=click.IntRange(1))
-@click.option("--lr", default=1e-3, show_default=True, type=click.FloatRange(0, min_open=True), help="Peak learning rate (Adam).")
+@click.option("--batch-size", default=4, show_default=True, type=click.IntRange(1), help="Images per batch (per replica).")
+@click.option("--lr", default=2e-3, show_default=True, type=click.FloatRange(0, min_open=True), help="Peak learning rate (Adam).")
 @click.option("--lr-schedule", type=click.Choice(["cosine", "constant"]), default="cosine", show_default=True)
 @click.option("--loss", type=click.Choice(["ce", "dice", "focal", "ce+dice"]), default="ce+dice", show_default=True)
-@click.option("--class-weights", callback=_floats, default=None, metavar="none|balanced|W0,W1,...",
+@click.option("--class-weights", callback=_floats, default="balanced", show_default=True, metavar="none|balanced|W0,W1,...",
               help="Per-class loss weights (balanced = sqrt median frequency).")
 @click.option("--augment/--no-augment", default=True, show_default=True, help="Mask-safe random geometry and colour.")
-@click.option("--freeze-encoder-epochs", default=0, show_default=True, type=click.IntRange(0),
-              help="Train the decoder alone this many epochs, then fine-tune everything at lr/10.")
+@click.option("--freeze-encoder-epochs", default="auto", show_default=True, callback=_auto_int,
+              help="Train the decoder alone this many epochs, then fine-tune everything at lr/10 "
+                   "(auto: half the epochs with pretrained encoder weights, else 0).")
 @click.option("--patience", default=15, show_default=True, type=click.IntRange(0), help="Early stopping on val mIoU (0 = off).")
 @click.option("--time-budget", type=click.FloatRange(0, min_open=True), default=None, metavar="SECONDS",
               help="Stop training after this much wall-clock time (the LR cosine follows it).")
