@@ -1,0 +1,320 @@
+"""Style transfer: the suite's default optimizer against the TF tutorial's loop, on one objective.
+
+    flock /tmp/suite-heavy.lock .venv/bin/python benchmarks/bench_style.py            # time-to-quality
+    flock /tmp/suite-heavy.lock .venv/bin/python benchmarks/bench_style.py --flops    # FLOP efficiency
+    flock /tmp/suite-heavy.lock .venv/bin/python benchmarks/bench_style.py --memory   # peak memory by size
+
+Time-to-quality (default): in one process, on the same content/style at 256 px,
+
+1. the baseline, written as the TensorFlow style-transfer tutorial does it:
+   ``tf.Variable`` image in [0, 1] initialised to the content, Keras Adam
+   (lr 0.02, beta_1 0.99, epsilon 0.1), clip to [0, 1] after each step,
+   style weight 1e-2, content weight 1e4, Gram / (H*W), content block5_conv2,
+   1000 steps. TV weight 1 instead of the tutorial's 30 (DESIGN.md: with the
+   embedded VGG16, TV 30 dominates and the output is a blur);
+2. the suite's default ``StyleTransfer`` optimizer and schedule, given options
+   that express that same objective.
+
+Both outputs are scored by one referee, that objective (TV included) on the
+same features at 256 px. Printed: the ratio of wall times suite / baseline,
+both referee losses, and the time at which the suite's best-so-far referee
+loss first reached the baseline's final one.
+
+The features: the style extractor the suite builds offline (embedded VGG16,
+style block1_conv1..block5_conv1, content block5_conv2), shared by both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+
+STYLE_LAYERS = ["block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1"]
+CONTENT_LAYERS = ["block5_conv2"]
+STYLE_W, CONTENT_W, TV_W = 1e-2, 1e4, 1.0
+
+
+def load_pair(content_path, style_path, size):
+    from suite.common.image_io import load_image
+    from suite.style.transfer import long_side_shape, resize_image
+
+    content = load_image(content_path)
+    style = load_image(style_path)
+    content = resize_image(content, *long_side_shape(content.shape, size))
+    style = resize_image(style, *long_side_shape(style.shape, size))
+    return np.clip(content, 0, 255), np.clip(style, 0, 255)
+
+
+def tutorial_baseline(extractor, content, style, steps, trace):
+    """The TF tutorial's loop, kept as the tutorial writes it (image in [0, 1], Keras Adam, clip)."""
+    import tensorflow as tf
+
+    def gram_matrix(input_tensor):
+        result = tf.linalg.einsum("bijc,bijd->bcd", input_tensor, input_tensor)
+        input_shape = tf.shape(input_tensor)
+        num_locations = tf.cast(input_shape[1] * input_shape[2], tf.float32)
+        return result / num_locations
+
+    def features(image01):  # the tutorial's StyleContentModel: 255 * image, then VGG preprocessing inside
+        out = extractor(image01 * 255.0)
+        return {n: gram_matrix(out[n]) for n in STYLE_LAYERS}, {n: out[n] for n in CONTENT_LAYERS}
+
+    style_targets = features(tf.constant(style[None] / 255.0))[0]
+    content_targets = features(tf.constant(content[None] / 255.0))[1]
+    image = tf.Variable(content[None] / 255.0, dtype=tf.float32)
+    opt = tf.keras.optimizers.Adam(learning_rate=0.02, beta_1=0.99, epsilon=1e-1)
+
+    def style_content_loss(outputs):
+        style_outputs, content_outputs = outputs
+        style_loss = tf.add_n([tf.reduce_mean((style_outputs[n] - style_targets[n]) ** 2) for n in STYLE_LAYERS])
+        style_loss *= STYLE_W / len(STYLE_LAYERS)
+        content_loss = tf.add_n([tf.reduce_mean((content_outputs[n] - content_targets[n]) ** 2) for n in CONTENT_LAYERS])
+        content_loss *= CONTENT_W / len(CONTENT_LAYERS)
+        return style_loss + content_loss
+
+    @tf.function()
+    def train_step(image):
+        with tf.GradientTape() as tape:
+            outputs = features(image)
+            loss = style_content_loss(outputs)
+            loss += TV_W * tf.image.total_variation(image)
+        grad = tape.gradient(loss, image)
+        opt.apply_gradients([(grad, image)])
+        image.assign(tf.clip_by_value(image, 0.0, 1.0))
+        return loss
+
+    start = time.perf_counter()
+    for i in range(steps):
+        loss = train_step(image)
+        if trace is not None and (i % 10 == 0 or i == steps - 1):
+            trace.append((time.perf_counter() - start, float(np.asarray(loss).reshape(-1)[0])))
+    seconds = time.perf_counter() - start
+    return image.numpy()[0] * 255.0, seconds
+
+
+def make_referee(extractor, content, style):
+    """The objective both runs are scored by: ``J(x)`` for an image in [0, 255]."""
+    from suite.style.losses import gram_matrix, style_transfer_objective
+
+    cf = extractor(content[None])
+    sf = extractor(style[None])
+    content_targets = {n: cf[n] for n in CONTENT_LAYERS}
+    style_targets = [{n: gram_matrix(sf[n], "mean") for n in STYLE_LAYERS}]
+
+    def referee(image):
+        x = np.clip(np.asarray(image, np.float32), 0, 255)[None]
+        total, terms = style_transfer_objective(
+            x, extractor(x), content_targets, style_targets, STYLE_W, CONTENT_W, TV_W
+        )
+        return float(total), {k: float(v) for k, v in terms.items()}
+
+    return referee
+
+
+def suite_run(extractor, content, style, size, trace, referee_every=0, **overrides):
+    from suite.style.transfer import StyleTransfer
+
+    kwargs = dict(
+        style_layers=STYLE_LAYERS, content_layers=CONTENT_LAYERS, style_weight=STYLE_W, content_weight=CONTENT_W,
+        tv_weight=TV_W, normalization="mean", content_normalization="mean", tv_power=1.0, size=size,
+        extractor=extractor,
+    )
+    kwargs.update(overrides)
+    st = StyleTransfer(style, **kwargs)
+    st.style_targets(round(size * st.scales[0]))  # compile-free warm cache is part of the run anyway
+    start = [None]
+
+    def cb(info):
+        if trace is not None and info["scale"] == info["scales"] - 1 and info["step"] % 10 == 0:
+            trace.append((time.perf_counter() - start[0], info["loss"]))
+
+    start[0] = time.perf_counter()
+    result = st.transfer(content, callback=cb)
+    return result, st.get_options()
+
+
+def warm_up(extractor, size):
+    """Builds the graphs once so neither contestant pays TensorFlow's first-call costs."""
+    x = np.zeros((1, size, size, 3), np.float32)
+    extractor(x)
+
+
+def time_to_quality(args):
+    from suite.style.extractor import build_style_extractor
+
+    extractor = build_style_extractor("vgg16", "embedded", STYLE_LAYERS, CONTENT_LAYERS, quiet=True)
+    content, style = load_pair(args.content, args.style, args.size)
+    referee = make_referee(extractor, content, style)
+    warm_up(extractor, args.size)
+    overrides = json.loads(args.suite_options) if args.suite_options else {}
+
+    # The suite's run is measured twice (first includes tracing); the baseline's tf.function traces on step 1 too.
+    s_trace = []
+    t0 = time.perf_counter()
+    result, options = suite_run(extractor, content, style, args.size, s_trace, **overrides)
+    suite_seconds = time.perf_counter() - t0
+    suite_ref, suite_terms = referee(result.image)
+    print(f"suite   : {suite_seconds:7.1f} s  referee J = {suite_ref:,.0f}  {suite_terms}  evaluations={result.evaluations} sizes={result.sizes}", flush=True)
+
+    if args.baseline_json and Path(args.baseline_json).is_file():
+        base = json.loads(Path(args.baseline_json).read_text())
+        print(f"baseline: (from {args.baseline_json}, measured in an earlier process)")
+    else:
+        b_trace = []
+        image, seconds = tutorial_baseline(extractor, content, style, args.steps, b_trace)
+        ref, terms = referee(image)
+        base = {"seconds": seconds, "referee": ref, "terms": terms, "trace": b_trace, "steps": args.steps}
+        if args.out:
+            from suite.common.image_io import save_image
+
+            save_image(image, Path(args.out) / "baseline.png", overwrite=True)
+        if args.baseline_json:
+            Path(args.baseline_json).write_text(json.dumps(base))
+    print(f"baseline: {base['seconds']:7.1f} s  referee J = {base['referee']:,.0f}  {base['terms']}", flush=True)
+    if args.out:
+        from suite.common.image_io import save_image
+
+        save_image(result.image, Path(args.out) / "suite.png", overwrite=True)
+    reached = next((t for t, loss in s_trace if loss <= base["referee"]), None)
+    ratio = suite_seconds / base["seconds"]
+    print(f"time ratio suite/baseline = {ratio:.3f}  (goal <= 0.25);  referee suite/baseline = {suite_ref / base['referee']:.3f}  (goal <= 1)")
+    if reached is not None:
+        print(f"the suite's last-scale loss first reached the baseline's final J after {reached:.1f} s of its last scale")
+    baseline_at = {}
+    for frac in (0.25, 0.5):
+        t_lim = frac * base["seconds"]
+        seen = [loss for t, loss in base["trace"] if t <= t_lim]
+        if seen:
+            baseline_at[frac] = seen[-1]
+    print("baseline J at 0.25 / 0.5 of its time:", {k: f"{v:,.0f}" for k, v in baseline_at.items()})
+    print("suite options:", json.dumps({k: options[k] for k in ("optimizer", "iterations", "scales", "parametrization", "step_size", "corrections", "learning_rate", "beta_1", "epsilon")}))
+
+
+def conv_flops(extractor, h, w):
+    """Multiply-adds x2 of every conv in the extractor for one forward pass at (h, w)."""
+    import keras
+
+    x = keras.Input((h, w, 3))
+    total = 0
+    for layer in extractor.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            out_shape = layer.output.shape
+            k = layer.kernel.shape
+            total += 2 * int(np.prod(out_shape[1:3])) * 0  # placeholder, replaced below
+    del x
+    # Shapes are symbolic (None); compute by propagating sizes through the VGG blocks.
+    total = 0
+    hh, ww = h, w
+    for layer in extractor.layers:
+        if isinstance(layer, keras.layers.MaxPooling2D):
+            hh, ww = hh // 2, ww // 2
+        elif isinstance(layer, keras.layers.Conv2D):
+            kh, kw, cin, cout = layer.kernel.shape
+            total += 2 * hh * ww * kh * kw * cin * cout
+    return total
+
+
+def flop_efficiency(args):
+    """Per-evaluation FLOP rate of the suite's loss-and-gradient vs the machine's measured conv peak."""
+    import tensorflow as tf
+
+    from suite.style.extractor import build_style_extractor
+    from suite.style.transfer import StyleTransfer
+
+    size = args.size
+    extractor = build_style_extractor("vgg16", "embedded", quiet=True)  # the suite's default layers
+    # Peak: the best of a few large 3x3 convs (the shapes VGG is made of), forward only, timed after warm-up.
+    peak = 0.0
+    for (hw, cin, cout) in ((128, 128, 128), (64, 256, 256), (32, 512, 512)):
+        x = tf.random.normal((1, hw, hw, cin))
+        k = tf.random.normal((3, 3, cin, cout))
+        f = tf.function(lambda a, b: tf.nn.conv2d(a, b, 1, "SAME"))
+        f(x, k)
+        reps = 20
+        t = time.perf_counter()
+        for _ in range(reps):
+            y = f(x, k)
+        _ = y.numpy()
+        dt = (time.perf_counter() - t) / reps
+        peak = max(peak, 2 * hw * hw * 9 * cin * cout / dt)
+    content = np.random.default_rng(0).uniform(0, 255, (size, size, 3)).astype(np.float32)
+    st = StyleTransfer(content, size=size, scales=(1.0,), iterations=1, extractor=extractor)
+    vg = st._objective()
+    from suite.style.grad import to_backend
+
+    feats = st._features(content)
+    args_ = (to_backend({n: feats[n] for n in st.content_layers}), to_backend(st.style_targets(size)), [1.0], None)
+    x = content[None]
+    vg(x, *args_)
+    reps = 5
+    t = time.perf_counter()
+    for _ in range(reps):
+        vg(x, *args_)
+    dt = (time.perf_counter() - t) / reps
+    fwd = conv_flops(extractor, size, size)
+    # backward of a conv w.r.t. its input costs one forward's FLOPs (the weight gradient is not needed),
+    # except the first conv, whose input gradient is needed too (for the pixels): 2x forward in total.
+    useful = 2 * fwd
+    print(f"conv peak (best of 3 VGG-shaped convs): {peak / 1e9:.1f} GFLOP/s")
+    print(f"suite loss+gradient at {size} px: {dt * 1e3:.0f} ms, conv FLOPs {useful / 1e9:.1f} G -> {useful / dt / 1e9:.1f} GFLOP/s")
+    print(f"efficiency = {useful / dt / peak:.2f} (goal >= 0.85)")
+
+
+def peak_memory(args):
+    """Peak resident memory of one process running coarse-to-fine stylize at the given sizes."""
+    import resource
+    import subprocess
+
+    for size in args.sizes:
+        code = (
+            "import sys, resource, numpy as np; sys.path.insert(0, %r);"
+            "from suite.style.transfer import StyleTransfer;"
+            "rng=np.random.default_rng(0); c=rng.uniform(0,255,(%d,%d,3)).astype('f4'); s=rng.uniform(0,255,(256,256,3)).astype('f4');"
+            "st=StyleTransfer(s, size=%d, scales=(0.25,0.5,1.0), iterations=(2,2,2), backbone='vgg16', weights='embedded', quiet=True);"
+            "st.transfer(c);"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+        ) % (str(ROOT), size, size, size)
+        t = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        dt = time.perf_counter() - t
+        if proc.returncode != 0:
+            print(f"{size} px: failed ({proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode})")
+            continue
+        kib = int(proc.stdout.strip().splitlines()[-1])
+        print(f"{size} px (square, 2+2+2 evaluations at 1/4, 1/2, 1): peak RSS {kib / 2**20:.2f} GiB, {dt:.0f} s", flush=True)
+    del resource
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--content", default=str(ROOT / "assets/photos/astronaut.jpg"))
+    p.add_argument("--style", default=str(ROOT / "assets/styles/mosaic.jpg"))
+    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--steps", type=int, default=1000, help="baseline Adam steps")
+    p.add_argument("--suite-options", default="", help="JSON overrides for StyleTransfer (experiments)")
+    p.add_argument("--baseline-json", default="", help="cache the baseline's result here (experiments only)")
+    p.add_argument("--out", default="", help="folder to save both outputs")
+    p.add_argument("--flops", action="store_true", help="measure FLOP efficiency instead")
+    p.add_argument("--memory", action="store_true", help="measure peak memory instead")
+    p.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048])
+    args = p.parse_args()
+    if args.flops:
+        flop_efficiency(args)
+    elif args.memory:
+        peak_memory(args)
+    else:
+        time_to_quality(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""``suite stylize``: a thin adapter over :func:`suite.style.files.stylize_paths`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from suite.cli import main
+from suite.common.cli_utils import compute_options, weights_option
+
+# Mirrors suite.style.transfer.DEFAULTS without importing Keras at `suite --help` time.
+_DEF_SIZE = 512
+_DEF_SCALES = "0.5,1"
+_DEF_ITERATIONS = "300,100"
+
+
+def _floats(ctx, param, value):
+    if value is None or value == "":
+        return None
+    try:
+        return [float(v) for v in str(value).split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated numbers, got {value!r}") from None
+
+
+def _ints(ctx, param, value):
+    try:
+        vals = [int(v) for v in str(value).split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers, got {value!r}") from None
+    if not vals or any(v < 0 for v in vals):
+        raise click.BadParameter(f"expected non-negative integers, got {value!r}")
+    return vals
+
+
+def _names(ctx, param, value):
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+@main.command()
+@click.argument("content", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("-s", "--style", "styles", multiple=True, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Artwork image; repeat to blend several styles.")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="Output image file (one content) or folder (one result per content).")
+@click.option("--blend", callback=_floats, default=None, metavar="W1,W2,...",
+              help="Blend weights, one per --style (normalised to sum 1). [default: equal]")
+@click.option("--mask", "masks", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Region mask image per --style (white = this style). Give one per style or none.")
+@click.option("--size", default=_DEF_SIZE, show_default=True, type=click.IntRange(16, 8192), help="Output long side in pixels (aspect ratio kept).")
+@click.option("--scales", default=_DEF_SCALES, show_default=True, callback=_floats, metavar="F1,F2,...",
+              help="Coarse-to-fine: fractions of --size to optimize at, ending at 1.")
+@click.option("--iterations", default=_DEF_ITERATIONS, show_default=True, callback=_ints, metavar="N|N1,N2,...",
+              help="Loss-and-gradient evaluations per scale (one number for every scale, or one per scale).")
+@click.option("--optimizer", type=click.Choice(["lbfgs", "adam"]), default="lbfgs", show_default=True)
+@click.option("--content-weight", default=1e4, show_default=True, type=click.FloatRange(0), help="Weight of the content loss.")
+@click.option("--style-weight", default=1e-2, show_default=True, type=click.FloatRange(0), help="Weight of the style loss.")
+@click.option("--tv-weight", default=1.0, show_default=True, type=click.FloatRange(0), help="Weight of total variation (smoothness).")
+@click.option("--init", type=click.Choice(["content", "noise", "style"]), default="content", show_default=True, help="Starting image.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed for --init noise.")
+@click.option("--preserve-colors", is_flag=True, help="Keep the photo's colours: transfer luminance only.")
+@click.option("--style-scale", default=1.0, show_default=True, type=click.FloatRange(0.05, 8), help="Style image size relative to the output (bigger = bigger strokes).")
+@click.option("--backbone", type=click.Choice(["vgg19", "vgg16"]), default="vgg19", show_default=True,
+              help="Feature network (VGG19 offline falls back to the embedded VGG16, with a note).")
+@weights_option()
+@click.option("--style-layers", default="block1_conv1,block2_conv1,block3_conv1,block4_conv1,block5_conv1", show_default=True, callback=_names)
+@click.option("--content-layers", default="block4_conv2", show_default=True, callback=_names)
+@click.option("--normalization", type=click.Choice(["mean", "gatys"]), default="mean", show_default=True,
+              help="Gram normalization: mean = tutorial's mean((G-A)^2) with G/(HW); gatys = 1/(2 nH nW nC)^2 sum((G-A)^2).")
+@click.option("--lr", "learning_rate", default=0.02, show_default=True, type=click.FloatRange(0, min_open=True), help="Adam learning rate ([0, 1] image units).")
+@click.option("--save-every", default=0, show_default=True, type=click.IntRange(0), help="Write an intermediate image every N evaluations (0 = off).")
+@click.option("--compare", is_flag=True, help="Also write <name>_compare.jpg: content | style | result.")
+@click.option("--ext", type=click.Choice(["png", "jpg"]), default="png", show_default=True, help="Output format when -o is a folder.")
+@click.option("--recursive", is_flag=True, help="Descend into sub-folders of CONTENT folders.")
+@click.option("--overwrite", is_flag=True, help="Replace existing outputs (default: skip them, so re-runs resume).")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@compute_options
+def stylize(content, styles, output, blend, masks, size, scales, iterations, optimizer, content_weight, style_weight,
+            tv_weight, init, seed, preserve_colors, style_scale, backbone, weights, style_layers, content_layers,
+            normalization, learning_rate, save_every, compare, ext, recursive, overwrite, no_progress):
+    """Paint CONTENT photos (files or folders) in the style of one or more artworks (Gatys et al.).
+
+    \b
+    Examples:
+      suite stylize photo.jpg --style art.jpg -o out.png
+      suite stylize photos/ --style a.jpg --style b.jpg --blend 0.7,0.3 -o results/
+      suite stylize photo.jpg --style art.jpg --preserve-colors --size 1024 -o big.png
+    """
+    if blend is not None and len(blend) != len(styles):
+        raise click.UsageError(f"--blend has {len(blend)} weights for {len(styles)} --style images")
+    if blend is not None and (any(b < 0 for b in blend) or sum(blend) <= 0):
+        raise click.UsageError("--blend weights must be >= 0 with a positive sum")
+    if masks and len(masks) != len(styles):
+        raise click.UsageError(f"--mask given {len(masks)} times for {len(styles)} --style images; give one per style")
+    if not scales or any(not 0 < s <= 1 for s in scales) or scales != sorted(scales):
+        raise click.UsageError(f"--scales must increase within (0, 1], got {scales}")
+    if len(iterations) not in (1, len(scales)):
+        raise click.UsageError(f"--iterations needs 1 or {len(scales)} numbers (one per scale), got {len(iterations)}")
+    if sum(iterations) == 0:
+        raise click.UsageError("--iterations are all 0")
+
+    from suite.style.files import stylize_paths
+
+    report = stylize_paths(
+        list(content), list(styles), output, masks=list(masks) or None, overwrite=overwrite, compare=compare,
+        save_every=save_every, ext="." + ext, recursive=recursive, progress=not no_progress,
+        on_message=lambda m: click.echo(m, err=True),
+        blend=blend, size=size, scales=scales, iterations=iterations if len(iterations) > 1 else iterations[0],
+        optimizer=optimizer, content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
+        init=init, seed=seed, preserve_colors=preserve_colors, style_scale=style_scale, backbone=backbone,
+        weights=weights, style_layers=style_layers, content_layers=content_layers, normalization=normalization,
+        learning_rate=learning_rate,
+    )
+    for p in report.written:
+        click.echo(f"wrote {p}")
+    summary = f"{len(report.written)} written, {len(report.skipped)} skipped (exist), {len(report.failed)} failed"
+    click.echo(summary, err=True)
+    if report.failed:
+        sys.exit(1)

@@ -1,0 +1,71 @@
+"""The style feature extractor: a backbone from the registry, cut at the deepest layer the loss reads."""
+
+from __future__ import annotations
+
+from suite.common.log import note
+
+DEFAULT_STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
+DEFAULT_CONTENT_LAYERS = ("block4_conv2",)
+
+
+def build_style_extractor(
+    backbone="vgg19",
+    weights="auto",
+    style_layers=DEFAULT_STYLE_LAYERS,
+    content_layers=DEFAULT_CONTENT_LAYERS,
+    quiet: bool = False,
+):
+    """A model from RGB pixels in ``[0, 255]`` to ``{layer: features}`` for the style and content layers.
+
+    The functional model keeps only the layers its outputs depend on, so it
+    stops at the deepest requested layer: with the defaults, VGG19 ends at
+    ``block5_conv1`` and its last three convolutions are never run.
+
+    Weights: style transfer with random weights only smooths the photo, so it
+    never happens silently. With ``weights="auto"`` and no ImageNet file for
+    the chosen backbone (VGG19 offline), the embedded VGG16 is used instead and
+    a note says so. ``weights="none"`` is honoured (for tests) with a note.
+
+    Args:
+        backbone: A registry name (``"vgg19"``, ``"vgg16"``, ...) or a built backbone.
+        weights: As :func:`suite.common.backbones.get_backbone`.
+        style_layers: Layer names for the Gram matrices.
+        content_layers: Layer names for the content loss.
+        quiet: Suppress notes about which weights were loaded.
+
+    Returns:
+        A ``keras.Model`` with an extra attribute ``weights_description``.
+
+    Raises:
+        ValueError: a layer the backbone does not have (the message lists valid ones).
+
+    Example:
+        >>> ex = build_style_extractor("vgg16", weights="none", quiet=True)
+        >>> sorted(ex.output)[:2]
+        ['block1_conv1', 'block2_conv1']
+    """
+    from suite.common.backbones import feature_extractor, get_backbone
+
+    if not style_layers:
+        raise ValueError(f"At least one style layer is needed. Received: style_layers={style_layers!r}")
+    if isinstance(backbone, str):
+        model = get_backbone(backbone, weights=weights, quiet=True)
+        if model.weights_kind == "none" and str(weights).lower() == "auto":
+            if not quiet:
+                note(
+                    f"no ImageNet weights for {backbone} offline (put the Keras file in the Keras cache "
+                    "or pass --weights FILE); using the embedded VGG16 for style transfer"
+                )
+            model = get_backbone("vgg16", weights="embedded", quiet=True)
+        elif model.weights_kind == "none" and not quiet:
+            note(f"{backbone} with random weights: style transfer will only smooth the image")
+        elif not quiet:
+            note(f"style features: {model.backbone_name} with {model.weights_description}")
+    else:
+        model = backbone
+    layers = list(dict.fromkeys([*style_layers, *content_layers]))
+    extractor = feature_extractor(model, layers, name=f"{model.name}_style_features")
+    extractor.trainable = False
+    extractor.weights_description = f"{getattr(model, 'backbone_name', model.name)}: {getattr(model, 'weights_description', 'given model')}"
+    extractor.backbone_name = getattr(model, "backbone_name", model.name)
+    return extractor

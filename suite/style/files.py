@@ -1,0 +1,193 @@
+"""Style transfer over files and folders: the I/O edge the ``suite stylize`` command adapts.
+
+Outputs are written atomically with a JSON sidecar each; existing outputs are
+skipped unless ``overwrite``, so re-running a command resumes it. A bad input
+file gets a one-line error and the rest continue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from suite.common.image_io import IMAGE_EXTENSIONS
+
+
+@dataclass
+class BatchReport:
+    """What :func:`stylize_paths` did.
+
+    Attributes:
+        written: Output image paths written.
+        skipped: Outputs that existed (not overwritten).
+        failed: ``(input path, one-line reason)`` pairs.
+    """
+
+    written: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)
+    failed: list = field(default_factory=list)
+
+
+def plan_outputs(contents, output, ext: str = ".png", recursive: bool = False):
+    """Pairs each content image with its output path.
+
+    One content file and an ``output`` with an image extension: that file.
+    Otherwise ``output`` is a folder with one ``<stem><ext>`` per content,
+    keeping sub-folders of folder inputs.
+
+    Returns:
+        ``(pairs, skipped_non_images)`` with pairs ``[(content, output)]``.
+    """
+    from suite.common.image_io import collect_inputs
+
+    items, skipped = collect_inputs(contents, recursive=recursive)
+    output = Path(output)
+    single_file = (
+        len(contents) == 1 and Path(contents[0]).is_file() and output.suffix.lower() in IMAGE_EXTENSIONS and not output.is_dir()
+    )
+    if single_file:
+        return [(items[0][0], output)], skipped
+    if output.suffix.lower() in IMAGE_EXTENSIONS and not output.is_dir():
+        raise ValueError(f"{output} looks like an image file, but there are {len(items)} content images; give a folder")
+    pairs = [(path, output / rel.with_suffix(ext)) for path, rel in items]
+    seen = {}
+    for src, dst in pairs:
+        if dst in seen:
+            raise ValueError(f"{src} and {seen[dst]} would both write {dst}; rename one")
+        seen[dst] = src
+    return pairs, skipped
+
+
+def sidecar_path(output: Path) -> Path:
+    """``result.png`` -> ``result.json``."""
+    return Path(output).with_suffix(".json")
+
+
+def stylize_paths(
+    contents,
+    styles,
+    output,
+    masks=None,
+    overwrite: bool = False,
+    compare: bool = False,
+    save_every: int = 0,
+    ext: str = ".png",
+    recursive: bool = False,
+    progress: bool = True,
+    on_message=None,
+    **options,
+) -> BatchReport:
+    """Stylizes image files and folders with one set of styles (Gram targets computed once).
+
+    Args:
+        contents: Files and/or folders of content images.
+        styles: Style image files.
+        output: An image file (one content) or a folder.
+        masks: ``None`` or one mask image file per style (white = apply the style).
+        overwrite: Replace existing outputs (default: skip them, so re-runs resume).
+        compare: Also write ``<name>_compare.jpg``: content | style(s) | result.
+        save_every: Write an intermediate every N evaluations (``<name>_scale<k>_<step>.jpg``).
+        ext: Output extension when ``output`` is a folder.
+        recursive: Descend into sub-folders of folder inputs.
+        progress: Show a rich progress bar on stderr.
+        on_message: ``f(str)`` for one-line messages (default: print to stderr).
+        **options: :class:`suite.style.transfer.StyleTransfer` arguments.
+
+    Returns:
+        A :class:`BatchReport`.
+    """
+    import sys
+    import time
+
+    from suite.common.image_io import ImageReadError, OutputExistsError, load_image, save_image, save_json
+    from suite.style.optimize import StyleTransferError
+    from suite.style.transfer import StyleTransfer
+
+    say = on_message or (lambda m: print(m, file=sys.stderr))
+    report = BatchReport()
+    pairs, skipped_files = plan_outputs(contents, output, ext=ext, recursive=recursive)
+    for p in skipped_files:
+        say(f"skipped {p}: not an image")
+    todo = []
+    for src, dst in pairs:
+        if dst.exists() and not overwrite:
+            report.skipped.append(dst)
+            say(f"skipped {src}: {dst} exists (use --overwrite to replace it)")
+        else:
+            todo.append((src, dst))
+    if not todo:
+        return report
+
+    style_images = [load_image(s) for s in styles]
+    mask_images = None
+    if masks:
+        mask_images = [load_image(m).mean(axis=-1) / 255.0 for m in masks]
+    st = StyleTransfer(style_images, **options)
+    total_steps = sum(st.iterations)
+
+    from suite.common.progress import make_progress
+    from rich.progress import TextColumn
+
+    bar = make_progress(TextColumn("{task.fields[info]}"), transient=False) if progress else None
+    if bar is not None:
+        bar.start()
+    try:
+        overall = bar.add_task("images", total=len(todo), info="") if bar is not None and len(todo) > 1 else None
+        for src, dst in todo:
+            task = bar.add_task(src.name, total=total_steps, info="") if bar is not None else None
+            done_before = [0]
+
+            def callback(info, _task=task, _dst=dst, _done=done_before):
+                step = sum(st.iterations[: info["scale"]]) + info["step"]
+                if bar is not None:
+                    h, w = info["size"]
+                    bar.update(_task, completed=min(step, total_steps),
+                               info=f"scale {info['scale'] + 1}/{info['scales']} {w}x{h}  loss {info['loss']:.4g}")
+                if save_every and info["step"] % save_every == 0:
+                    inter = _dst.with_name(f"{_dst.stem}_scale{info['scale'] + 1}_{info['step']:04d}.jpg")
+                    save_image(info["image"], inter, overwrite=True, quality=90)
+
+            try:
+                content = load_image(src)
+                mk = mask_images
+                result = st.transfer(content, masks=mk, callback=callback)
+                save_image(result.image, dst, overwrite=overwrite)
+                sidecar = {
+                    "content": str(src),
+                    "styles": [str(s) for s in styles],
+                    "masks": [str(m) for m in masks] if masks else None,
+                    "output": str(dst),
+                    "output_size": [int(result.image.shape[1]), int(result.image.shape[0])],
+                    "options": st.get_options(),
+                    "losses": result.losses,
+                    "seconds": round(result.seconds, 2),
+                    "evaluations": result.evaluations,
+                    "scale_sizes": [[w, h] for h, w in result.sizes],
+                    "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                }
+                save_json(sidecar, sidecar_path(dst), overwrite=True)
+                if compare:
+                    from suite.common.viz import labelled_row
+
+                    names = ["content"] + [f"style {Path(s).stem}" for s in styles] + ["result"]
+                    row = labelled_row([content, *style_images, result.image], names, height=min(384, result.image.shape[0]))
+                    save_image(row, dst.with_name(f"{dst.stem}_compare.jpg"), overwrite=True, quality=90)
+                report.written.append(dst)
+            except (ImageReadError, StyleTransferError, OutputExistsError, ValueError, OSError) as e:
+                if isinstance(e, ImageReadError):
+                    reason = e.reason
+                else:
+                    reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                report.failed.append((src, reason))
+                say(f"error {src}: {reason}")
+            finally:
+                if bar is not None:
+                    bar.update(task, completed=total_steps)
+                    if overall is not None:
+                        bar.advance(overall)
+    finally:
+        if bar is not None:
+            bar.stop()
+    return report

@@ -1,0 +1,176 @@
+"""Optimizers for the pixels of one image: L-BFGS (through scipy) and Adam, both backend-neutral.
+
+Both drive ``value_and_grad(x) -> (loss, aux, grad)`` over an image ``x`` in
+``[0, 255]`` (see :mod:`suite.style.grad`) and count cost in loss-and-gradient
+evaluations: one evaluation is one forward and backward pass, whichever
+optimizer asks for it.
+
+L-BFGS parametrizations (``parametrization=``):
+
+* ``"scaled"`` (default): unbounded variables ``z = x / s`` with
+  ``s = step_size * sqrt(n_pixels)``. scipy's L-BFGS-B takes its first step
+  with unit length in ``z``; this makes that first step move every pixel by
+  about ``step_size`` grey levels (RMS) instead of ``1 / sqrt(n)``, so the
+  first iterations are not wasted in line-search extrapolation. After the first
+  pair of gradients L-BFGS sets its own scale. Pixels may leave ``[0, 255]``
+  during the run (as in jcjohnson/neural-style) and are clipped at the end.
+* ``"sigmoid"``: ``x = 255 * sigmoid(z)``, unbounded and always in range.
+* ``"bounded"``: the scaled variables with L-BFGS-B box constraints that keep
+  ``x`` in ``[0, 255]``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+LBFGS_PARAMETRIZATIONS = ("scaled", "sigmoid", "bounded")
+
+
+class StyleTransferError(RuntimeError):
+    """An image could not be stylized (the loss became NaN/Inf, ...); the message says why."""
+
+
+class _Budget(Exception):
+    """Internal: the evaluation budget is spent (stops scipy mid line-search)."""
+
+
+def _check_finite(loss, where):
+    if not math.isfinite(loss):
+        raise StyleTransferError(
+            f"the loss became {loss} {where}; lower --lr or the style/content weights, or use --optimizer lbfgs"
+        )
+
+
+def lbfgs(
+    value_and_grad,
+    x0: np.ndarray,
+    evaluations: int,
+    callback=None,
+    parametrization: str = "scaled",
+    step_size: float = 2.0,
+    corrections: int = 20,
+    where: str = "",
+):
+    """Minimizes over the image with scipy's L-BFGS-B.
+
+    Args:
+        value_and_grad: ``f(x) -> (loss, aux, grad)`` for ``x`` in pixel units.
+        x0: Initial image ``(1, H, W, 3)`` in ``[0, 255]``.
+        evaluations: Budget of loss-and-gradient evaluations.
+        callback: ``callback(evaluation, loss, aux, x)`` after each evaluation.
+        parametrization: ``"scaled"``, ``"sigmoid"`` or ``"bounded"`` (module docstring).
+        step_size: RMS grey-level change of the first step (``"scaled"``).
+        corrections: L-BFGS memory (``maxcor``).
+        where: Context for error messages.
+
+    Returns:
+        ``(x, loss, aux)``: the best image seen (clipped to ``[0, 255]``) and its loss terms.
+    """
+    from scipy.optimize import minimize
+
+    if parametrization not in LBFGS_PARAMETRIZATIONS:
+        raise ValueError(f"Expected parametrization in {LBFGS_PARAMETRIZATIONS}. Received: parametrization={parametrization!r}")
+    shape = x0.shape
+    n = x0.size
+    # Every parametrization is scaled so that scipy's unit-length first step moves
+    # the pixels by about ``step_size`` grey levels RMS (see the module docstring).
+    s = step_size * math.sqrt(n)
+    bounds = None
+    if parametrization == "scaled":
+        to_x = lambda z: z * s  # noqa: E731
+        to_z = lambda x: x / s  # noqa: E731
+        dx_dz = lambda z, x: s  # noqa: E731
+    elif parametrization == "sigmoid":
+        eps = 0.5
+        s = s / 63.75  # the sigmoid's slope at mid-grey is 255 / 4
+        to_x = lambda z: 255.0 / (1.0 + np.exp(-z * s))  # noqa: E731
+        to_z = lambda x: np.log(np.clip(x, eps, 255 - eps) / (255.0 - np.clip(x, eps, 255 - eps))) / s  # noqa: E731
+        dx_dz = lambda z, x: s * x * (1.0 - x / 255.0)  # noqa: E731
+    else:
+        to_x = lambda z: z * s  # noqa: E731
+        to_z = lambda x: x / s  # noqa: E731
+        dx_dz = lambda z, x: s  # noqa: E731
+        bounds = [(0.0, 255.0 / s)] * n
+    best = {"loss": math.inf, "x": np.clip(x0, 0, 255), "aux": {}}
+    count = [0]
+
+    def fun(z):
+        if count[0] >= evaluations:
+            raise _Budget
+        zz = z.reshape(shape)
+        x = to_x(zz).astype(np.float32)
+        loss, aux, grad = value_and_grad(x)
+        count[0] += 1
+        _check_finite(loss, f"{where} at evaluation {count[0]}")
+        if loss < best["loss"]:
+            best.update(loss=loss, x=x, aux=aux)
+        if callback is not None:
+            callback(count[0], loss, aux, x)
+        g = (grad * dx_dz(zz, x)).astype(np.float64).ravel()
+        return float(loss), g
+
+    try:
+        minimize(
+            fun,
+            to_z(x0.astype(np.float64)).ravel(),
+            jac=True,
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={"maxiter": 10 * evaluations + 10, "maxfun": evaluations + 5, "maxcor": corrections,
+                     "ftol": 0.0, "gtol": 0.0},
+        )
+    except _Budget:
+        pass
+    return np.clip(best["x"], 0, 255), best["loss"], best["aux"]
+
+
+def adam(
+    value_and_grad,
+    x0: np.ndarray,
+    evaluations: int,
+    callback=None,
+    learning_rate: float = 0.02,
+    beta_1: float = 0.9,
+    beta_2: float = 0.999,
+    epsilon: float = 1e-3,
+    decay_to: float = 1.0,
+    where: str = "",
+):
+    """Adam on the image in ``[0, 1]`` units, clipped to range after every step (as the TF tutorial).
+
+    Hyper-parameters are in the tutorial's units: the image is ``x / 255`` and
+    gradients are taken with respect to it, so ``learning_rate=0.02,
+    beta_1=0.99, epsilon=0.1`` reproduces the tutorial exactly.
+
+    Args:
+        value_and_grad: ``f(x) -> (loss, aux, grad)`` for ``x`` in pixel units.
+        x0: Initial image ``(1, H, W, 3)`` in ``[0, 255]``.
+        evaluations: Number of steps (one evaluation each).
+        callback: ``callback(step, loss, aux, x)`` after each step.
+        learning_rate, beta_1, beta_2, epsilon: Adam's.
+        decay_to: Cosine-decay the learning rate to this fraction of itself by the last step.
+        where: Context for error messages.
+
+    Returns:
+        ``(x, loss, aux)``: the final image and the loss terms at its last evaluation.
+    """
+    u = np.clip(x0, 0, 255).astype(np.float32) / 255.0
+    m = np.zeros_like(u)
+    v = np.zeros_like(u)
+    loss, aux = math.inf, {}
+    for t in range(1, evaluations + 1):
+        loss, aux, grad = value_and_grad(u * 255.0)
+        _check_finite(loss, f"{where} at step {t}")
+        g = grad * 255.0  # d loss / d u
+        m = beta_1 * m + (1 - beta_1) * g
+        v = beta_2 * v + (1 - beta_2) * g * g
+        # Keras' Adam folds the bias corrections into the learning rate, epsilon stays outside.
+        frac = (t - 1) / max(1, evaluations - 1)
+        lr = learning_rate * (decay_to + (1 - decay_to) * 0.5 * (1 + math.cos(math.pi * frac)))
+        alpha = lr * math.sqrt(1 - beta_2**t) / (1 - beta_1**t)
+        u = np.clip(u - alpha * m / (np.sqrt(v) + epsilon), 0.0, 1.0)
+        if callback is not None:
+            callback(t, loss, aux, u * 255.0)
+    return u * 255.0, loss, aux
