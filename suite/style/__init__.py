@@ -1,1 +1,28 @@
-"""Gatys neural style transfer on the shared backbones."""
+"""Gatys neural style transfer on the shared backbones.
+
+Public API (imported lazily, so ``import suite.style`` does not start Keras):
+
+* :class:`StyleTransfer`, :func:`stylize` (:mod:`suite.style.transfer`);
+* :func:`build_style_extractor` (:mod:`suite.style.extractor`);
+* the losses in :mod:`suite.style.losses`;
+* :func:`stylize_paths` (:mod:`suite.style.files`), what ``suite stylize`` runs.
+"""
+
+_LAZY = {
+    "StyleTransfer": "suite.style.transfer",
+    "StyleResult": "suite.style.transfer",
+    "stylize": "suite.style.transfer",
+    "StyleTransferError": "suite.style.optimize",
+    "build_style_extractor": "suite.style.extractor",
+    "stylize_paths": "suite.style.files",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'suite.style' has no attribute {name!r}")

@@ -13,7 +13,7 @@ from suite.common.cli_utils import compute_options, weights_option
 # Mirrors suite.style.transfer.DEFAULTS without importing Keras at `suite --help` time.
 _DEF_SIZE = 512
 _DEF_SCALES = "0.5,1"
-_DEF_ITERATIONS = "300,100"
+_DEF_ITERATIONS = "100,300"
 
 
 def _floats(ctx, param, value):

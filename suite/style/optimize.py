@@ -7,7 +7,7 @@ optimizer asks for it.
 
 L-BFGS parametrizations (``parametrization=``):
 
-* ``"scaled"`` (default): unbounded variables ``z = x / s`` with
+* ``"scaled"``: unbounded variables ``z = x / s`` with
   ``s = step_size * sqrt(n_pixels)``. scipy's L-BFGS-B takes its first step
   with unit length in ``z``; this makes that first step move every pixel by
   about ``step_size`` grey levels (RMS) instead of ``1 / sqrt(n)``, so the
@@ -15,8 +15,11 @@ L-BFGS parametrizations (``parametrization=``):
   pair of gradients L-BFGS sets its own scale. Pixels may leave ``[0, 255]``
   during the run (as in jcjohnson/neural-style) and are clipped at the end.
 * ``"sigmoid"``: ``x = 255 * sigmoid(z)``, unbounded and always in range.
-* ``"bounded"``: the scaled variables with L-BFGS-B box constraints that keep
-  ``x`` in ``[0, 255]``.
+* ``"bounded"`` (default): the scaled variables with L-BFGS-B box constraints
+  that keep ``x`` in ``[0, 255]``. Measured at 256 px (benchmarks/bench_style.py):
+  after 200 evaluations the unbounded run's loss was lower, but clipping its
+  out-of-range pixels at the end raised it from 22.6k to 36.9k; bounded ended
+  at 24.6k, sigmoid at 25.7k.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ def lbfgs(
     x0: np.ndarray,
     evaluations: int,
     callback=None,
-    parametrization: str = "scaled",
+    parametrization: str = "bounded",
     step_size: float = 2.0,
     corrections: int = 20,
     where: str = "",

@@ -31,7 +31,7 @@ INITS = ("content", "noise", "style")
 DEFAULTS = dict(
     size=512,
     scales=(0.5, 1.0),
-    iterations=(300, 100),
+    iterations=(100, 300),
     optimizer="lbfgs",
     content_weight=1e4,
     style_weight=1e-2,
@@ -202,7 +202,7 @@ class StyleTransfer:
         beta_1=0.9,
         epsilon=1e-3,
         decay_to=1.0,
-        parametrization="scaled",
+        parametrization="bounded",
         step_size=2.0,
         corrections=20,
         extractor=None,
