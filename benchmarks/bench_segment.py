@@ -60,6 +60,13 @@ def make_folder(folder: Path, n: int, size: tuple[int, int]):
         Image.fromarray(_smooth(size[0], size[1], i)).save(folder / f"img{i:04d}.jpg", quality=90)
 
 
+def _device_name():
+    from suite.common.device import gpu_names
+
+    gpus = gpu_names()
+    return f"GPU: {gpus[0]}" if gpus else "no GPU"
+
+
 def get_model(path: Path | None, workdir: Path):
     from suite.unet.segment import load_segmentation_model
 
@@ -144,7 +151,6 @@ def main():
 
     import_backend_quietly()
     import keras
-    import tensorflow as tf
 
     work = Path(tempfile.mkdtemp(prefix="bench_segment_"))
     try:
@@ -173,7 +179,8 @@ def main():
         print()
         print(f"model: {model_desc} ({model.count_params():,} parameters, stride {stride})")
         print(f"folder: {args.n} JPEGs of {args.size[0]}x{args.size[1]}, batch size {args.batch_size}, "
-              f"keras {keras.__version__}, tensorflow {tf.__version__}, {os.cpu_count()} CPU cores")
+              f"keras {keras.__version__} ({keras.backend.backend()} backend), {os.cpu_count()} CPU cores, "
+              f"{_device_name()}")
         print(f"medians of {args.repeats} passes (images/s):")
         print(f"  model alone (preloaded arrays, batched predict_on_batch): {med['model']:.2f}")
         print(f"  suite segment (segment_folder: decode + predict + write PNG): {med['segment']:.2f}")

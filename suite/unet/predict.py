@@ -62,10 +62,12 @@ def predict_logits(model, image: np.ndarray, stride: int | None = None) -> np.nd
 
 
 def predict_mask(model, image: np.ndarray, stride: int | None = None) -> np.ndarray:
-    """Class-index mask ``(H, W)`` uint8 (int32 if more than 256 classes) for one image."""
-    logits = predict_logits(model, image, stride=stride)
-    mask = logits.argmax(axis=-1)
-    return mask.astype(np.uint8 if logits.shape[-1] <= 256 else np.int32)
+    """Class-index mask ``(H, W)`` uint8 (int32 if more than 256 classes) for one image.
+
+    The argmax runs inside the compiled model (see :func:`with_head`); a
+    one-channel model gives ``logit > 0``.
+    """
+    return predict_batch(model, [image], stride=stride, head="mask")[0]
 
 
 def model_classes(model) -> tuple[int, list[str]]:
@@ -122,21 +124,88 @@ def scores_to_mask(scores: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     return scores.argmax(axis=-1).astype(dtype)
 
 
-def predict_batch(model, images, stride: int | None = None, target: tuple[int, int] | None = None) -> list[np.ndarray]:
-    """Logits for several images in one model call.
+HEADS = ("logits", "probabilities", "mask", "mask+probabilities")
+_HEADS_CACHE: dict = {}
+
+
+def with_head(model, head: str = "logits"):
+    """The model with its post-processing compiled in: probabilities, mask, or both.
+
+    Softmax and argmax over a handful of channels are slow in NumPy (a strided
+    reduction per pixel) but nearly free inside the compiled graph, and a
+    uint8 mask is 4 x C times less to copy back from a GPU than float logits.
+    The wrapped model is built once per ``(model, head)`` and reuses the
+    model's layers (no weight copies).
+
+    Args:
+        model: A segmentation model with ``(N, H, W, C)`` logits.
+        head: ``"logits"`` (the model itself), ``"probabilities"`` (softmax, or
+            a sigmoid for one channel), ``"mask"`` (argmax as uint8, int32 past
+            256 classes; ``logit > 0`` for one channel) or
+            ``"mask+probabilities"`` (both, as two outputs).
+
+    Returns:
+        A ``keras.Model``; the model itself for ``"logits"`` or when it cannot
+        be wrapped (then :func:`predict_batch` post-processes in NumPy).
+    """
+    if head not in HEADS:
+        raise ValueError(f"Expected head in {HEADS}. Received: head={head!r}")
+    if head == "logits":
+        return model
+    key = (id(model), head)
+    cached = _HEADS_CACHE.get(key)
+    if cached is not None and cached[0] is model:
+        return cached[1]
+    try:
+        import keras
+        from keras import ops
+
+        inp = keras.Input(shape=tuple(model.input_shape[1:]), name="image")
+        logits = ops.cast(model(inp), "float32")
+        channels = logits.shape[-1]
+        probs = ops.sigmoid(logits) if channels == 1 else ops.softmax(logits, axis=-1)
+        if channels == 1:
+            mask = ops.cast(logits[..., 0] > 0, "uint8")
+        else:
+            mask = ops.cast(ops.argmax(logits, axis=-1), "uint8" if channels <= 256 else "int32")
+        outputs = {"probabilities": probs, "mask": mask, "mask+probabilities": [mask, probs]}[head]
+        wrapped = keras.Model(inp, outputs, name=f"{model.name}_{head.replace('+', '_and_')}")
+    except Exception:  # e.g. a subclassed model that was never built: NumPy does the work instead
+        wrapped = None
+    _HEADS_CACHE[key] = (model, wrapped)
+    return wrapped
+
+
+def _numpy_head(logits: np.ndarray, head: str):
+    if head == "probabilities":
+        return logits_to_probabilities(logits)
+    if head == "mask":
+        return scores_to_mask(logits, threshold=0.0)
+    if head == "mask+probabilities":
+        return [scores_to_mask(logits, threshold=0.0), logits_to_probabilities(logits)]
+    return logits
+
+
+def predict_batch(model, images, stride: int | None = None, target: tuple[int, int] | None = None,
+                  head: str = "logits") -> list:
+    """Predicts several images in one model call.
 
     Each image is padded (reflect) to a common size, at least its own size
-    rounded up to ``stride``, and its logits are cropped back.
+    rounded up to ``stride``, and its outputs are cropped back.
 
     Args:
         model: Segmentation model, ``(N, H, W, 3)`` in ``[0, 255]`` to ``(N, H, W, C)`` logits.
-        images: Sequence of ``(H_i, W_i, 3)`` arrays.
+        images: Sequence of ``(H_i, W_i, 3)`` arrays (uint8 or float).
         stride: The model's total stride (:func:`model_stride` by default).
         target: Pad every image to this ``(H, W)``; by default the largest
             padded size in the batch.
+        head: What to return per image (see :func:`with_head`): ``"logits"``
+            ``(H_i, W_i, C)`` float32, ``"probabilities"`` likewise,
+            ``"mask"`` ``(H_i, W_i)`` uint8, or ``"mask+probabilities"`` a
+            ``(mask, probabilities)`` pair.
 
     Returns:
-        A list of ``(H_i, W_i, C)`` float32 logits, one per image.
+        A list with one entry per image.
     """
     stride = stride or model_stride(model)
     sizes = [(im.shape[0], im.shape[1]) for im in images]
@@ -148,9 +217,19 @@ def predict_batch(model, images, stride: int | None = None, target: tuple[int, i
     th, tw = target
     batch = np.empty((len(images), th, tw, 3), dtype=np.float32)
     for i, im in enumerate(images):
-        batch[i] = _pad_to(np.asarray(im, dtype=np.float32), th, tw)
-    logits = np.asarray(_call(model, batch), dtype=np.float32)
-    return [logits[i, :h, :w] for i, (h, w) in enumerate(sizes)]
+        batch[i] = _pad_to(np.asarray(im), th, tw)
+    wrapped = with_head(model, head)
+    if wrapped is None:
+        outs = _numpy_head(np.asarray(_call(model, batch), dtype=np.float32), head)
+    else:
+        outs = _call(wrapped, batch)
+    if isinstance(outs, (list, tuple)):
+        outs = [np.asarray(o) for o in outs]
+        return [tuple(o[i, :h, :w] for o in outs) for i, (h, w) in enumerate(sizes)]
+    outs = np.asarray(outs)
+    if head == "logits":
+        outs = outs.astype(np.float32, copy=False)
+    return [outs[i, :h, :w] for i, (h, w) in enumerate(sizes)]
 
 
 def _call(model, batch):
@@ -252,16 +331,15 @@ def predict_tiled(model, image: np.ndarray, tile: int = 512, overlap: int = 64, 
         for c0 in range(0, len(xs), tiles_per_batch):
             chunk = xs[c0:c0 + tiles_per_batch]
             crops = [image[y0:y0 + th, x0:x0 + tw] for x0 in chunk]
-            outs = predict_batch(model, crops, stride=stride)
+            outs = predict_batch(model, crops, stride=stride, head="probabilities" if probabilities else "logits")
             for k, (x0, out) in enumerate(zip(chunk, outs)):
-                if probabilities:
-                    out = logits_to_probabilities(out)
                 if new_acc is None:
                     new_acc = np.zeros((th, w, out.shape[-1]), dtype=np.float32)
                     if acc is not None:
                         new_acc[:carry] = acc[th - carry:]
                 weight = wy[:, None] * wxs[c0 + k][None, :]
-                new_acc[:, x0:x0 + tw] += out * weight[..., None]
+                out = np.multiply(out, weight[..., None], dtype=np.float32)
+                new_acc[:, x0:x0 + tw] += out
                 new_wsum[:, x0:x0 + tw] += weight
         acc, wsum, prev_y0 = new_acc, new_wsum, y0
         stop = (ys[r + 1] if r + 1 < len(ys) else h) - y0

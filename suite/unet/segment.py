@@ -174,11 +174,10 @@ def segment_image(
             if probabilities:
                 probs[y0:y0 + len(band)] = band
         return (mask, probs) if probabilities else mask
-    logits = P.predict_batch(model, [image], stride=stride)[0]
     if probabilities:
-        probs = P.logits_to_probabilities(logits)
-        return P.scores_to_mask(probs), probs
-    return P.scores_to_mask(logits, threshold=0.0)
+        mask, probs = P.predict_batch(model, [image], stride=stride, head="mask+probabilities")[0]
+        return mask, probs
+    return P.predict_batch(model, [image], stride=stride, head="mask")[0]
 
 
 def _grow_mask_dtype(mask, num_classes):
@@ -418,17 +417,16 @@ class _Run:
         if self.progress is not None:
             self.progress.advance(self.task)
 
-    # Runs in a writer thread: argmax, softmax and encoding release the GIL for
-    # most of their time, so they overlap with the next batch's prediction.
-    def write(self, item, image, logits=None, mask=None, probs_written=False):
+    # Runs in a writer thread: PNG/JPEG encoding and file writes release the
+    # GIL, so they overlap with the next batch's prediction.
+    def write(self, item, image, prediction):
+        """Writes an image's outputs; ``prediction`` is a mask or a ``(mask, probabilities)`` pair."""
         try:
             outs = _outputs_for(self.out_dir, item.stem)
-            if mask is None:
-                probs = P.logits_to_probabilities(logits) if "probabilities" in item.todo else None
-                mask = P.scores_to_mask(probs) if probs is not None else P.scores_to_mask(logits, threshold=0.0)
-                if probs is not None:
-                    data = probs.astype(np.float16)
-                    atomic_write(outs["probabilities"], lambda fh: np.save(fh, data), overwrite=self.overwrite)
+            mask, probs = prediction if isinstance(prediction, tuple) else (prediction, None)
+            if probs is not None and "probabilities" in item.todo:
+                data = probs.astype(np.float16)
+                atomic_write(outs["probabilities"], lambda fh: np.save(fh, data), overwrite=self.overwrite)
             if "overlay" in item.todo:
                 ov = overlay(image, mask, self.class_names)
                 atomic_write(outs["overlay"], lambda fh: ov.save(fh, format="JPEG", quality=90),
@@ -567,7 +565,7 @@ def segment_folder(
         if bar:
             bar.start()
         with ThreadPoolExecutor(workers, thread_name_prefix="segment-read") as readers, \
-                ThreadPoolExecutor(2, thread_name_prefix="segment-write") as writers:
+                ThreadPoolExecutor(4, thread_name_prefix="segment-write") as writers:
             _run_batches(run, _plan_batches(small, stride, batch_size, batch_pixels), readers, writers,
                          stride, max_pixels, max_pending=2 * batch_size)
             for item in sorted(large, key=lambda it: str(it.path)):
@@ -630,23 +628,24 @@ def _run_batches(run, batches, readers, writers, stride, max_pixels, max_pending
         if not images:
             continue
         fits = all(im.shape[0] <= target[0] and im.shape[1] <= target[1] for im in images)
+        head = "mask+probabilities" if any("probabilities" in it.todo for it in good) else "mask"
         try:
-            logits = P.predict_batch(run.model, images, stride=stride, target=target if fits else None)
+            preds = P.predict_batch(run.model, images, stride=stride, target=target if fits else None, head=head)
         except Exception as e:
             if len(images) == 1:
                 run.fail(good[0], RuntimeError(f"prediction failed: {_reason(e)}"))
                 continue
-            logits = []
+            preds = []
             for it, im in zip(good, images):  # e.g. out of memory: one at a time
                 try:
-                    logits.append(P.predict_batch(run.model, [im], stride=stride)[0])
+                    preds.append(P.predict_batch(run.model, [im], stride=stride, head=head)[0])
                 except Exception as e1:
-                    logits.append(e1)
-        for it, im, lg in zip(good, images, logits):
-            if isinstance(lg, Exception):
-                run.fail(it, RuntimeError(f"prediction failed: {_reason(lg)}"))
+                    preds.append(e1)
+        for it, im, pred in zip(good, images, preds):
+            if isinstance(pred, Exception):
+                run.fail(it, RuntimeError(f"prediction failed: {_reason(pred)}"))
                 continue
-            pending.append(writers.submit(run.write, it, im, lg))
+            pending.append(writers.submit(run.write, it, im if "overlay" in it.todo else None, pred))
         while len(pending) > max_pending:
             pending.popleft().result()
     for fut in pending:
@@ -692,7 +691,7 @@ def _run_tiled(run, item, writers, tile, overlap, stride, tiles_per_batch, max_p
         run.fail(item, RuntimeError(f"prediction failed: {_reason(e)}"))
         return
     todo = tuple(k for k in item.todo if k != "probabilities")
-    writers.submit(run.write, _Item(item.path, item.stem, todo, item.size), image, None, mask).result()
+    writers.submit(run.write, _Item(item.path, item.stem, todo, item.size), image, mask).result()
 
 
 class _RateColumn(ProgressColumn):
