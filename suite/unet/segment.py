@@ -522,11 +522,14 @@ def segment_folder(
         inputs = [inputs]
     found, not_images = collect_inputs(inputs, recursive=recursive)
     out_real = os.path.realpath(out_dir)
-    pairs = []
+    pairs, seen = [], set()
     for path, rel in found:
         real = os.path.realpath(path)
         if real == out_real or real.startswith(out_real + os.sep):
             continue  # our own outputs from an earlier run
+        if real in seen:
+            continue  # the same file named twice (a folder and a file in it, a symlink)
+        seen.add(real)
         if not is_image_file(path):
             not_images.append(path)
             continue
