@@ -2,7 +2,8 @@
 
 Both train for the same budget (240 s by default) on the generated data set
 (``assets/segdata/train``, made by ``assets/make_segdata.py``) and are scored
-the way ``suite evaluate`` scores: one confusion matrix over every pixel of
+by ``suite evaluate``'s function (the suite model) or the same computation
+(the tutorial model, predicted at 128x128 as the tutorial does): one confusion matrix over every pixel of
 the held-out split (``assets/segdata/val``, at full resolution), ignore pixels
 excluded, mIoU = mean over classes of TP / (TP + FP + FN).
 
@@ -73,9 +74,6 @@ def _pairs(split):
 
 
 def run_suite(budget, num_classes, workdir, extra=None):
-    import keras
-
-    from suite.unet.predict import predict_mask
     from suite.unet.train import train
 
     out = Path(workdir) / "suite_model.keras"
@@ -84,8 +82,12 @@ def run_suite(budget, num_classes, workdir, extra=None):
                    out=out, time_budget=budget, epochs=1000, progress=False, tensorboard=False,
                    overwrite=True, **(extra or {}))
     wall = time.monotonic() - t0
-    model = keras.saving.load_model(out)
-    cm = confusion(num_classes, _pairs("val"), lambda im: predict_mask(model, im))
+    from suite.unet.evaluate import evaluate_model
+
+    # Scored by `suite evaluate`'s own function (the predict path at full resolution).
+    report = evaluate_model(out, _pairs("val"), progress=False)
+    cm = np.asarray(report["confusion_matrix"])
+    assert abs(scores(cm)["miou"] - report["mean_iou"]) < 1e-6
     return {"recipe": "suite defaults", "train_wall_s": round(wall, 1), "epochs": result.epochs_run,
             "best_epoch": result.best_epoch, "val_miou_during_training": result.best_miou, **scores(cm)}
 
