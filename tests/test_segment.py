@@ -112,7 +112,8 @@ def test_cli_corrupt_file_among_good_ones(tmp_path, model_path):
         assert (out / f"good{i}.png").is_file() and (out / f"good{i}_overlay.jpg").is_file()
     assert not list(out.glob(".*.part")), "no temporary files left behind"
     with Image.open(out / "good1_overlay.jpg") as ov:
-        assert ov.size == (40, 31) and ov.mode == "RGB"
+        # Small images get the legend in a panel on the right, the image itself left whole.
+        assert ov.size[0] > 40 and ov.size[1] >= 31 and ov.mode == "RGB"
 
 
 def Path_name(p):
@@ -269,5 +270,11 @@ def test_overlay_paints_classes_and_keeps_background():
     assert pic.shape == (60, 80, 3)
     np.testing.assert_array_equal(pic[:30, :40], image[:30, :40])
     assert pic[50, 70, 0] > pic[50, 70, 1] + 50  # class 1 is red in the VOC palette
-    with_legend = np.asarray(overlay(image, mask, ["background", "cat"]))
-    assert (with_legend != pic).any()
+    small = np.asarray(overlay(image, mask, ["background", "cat"]))
+    assert small.shape[0] == 60 and small.shape[1] > 80, "legend panel beside a small image"
+    np.testing.assert_array_equal(small[:, :80], pic)
+    big_image = np.full((600, 800, 3), 200, np.uint8)
+    big_mask = np.kron(mask, np.ones((10, 10), np.uint8))
+    big = np.asarray(overlay(big_image, big_mask, ["background", "cat"]))
+    assert big.shape == (600, 800, 3), "legend drawn in the corner of a large image"
+    assert (big[:40, :40] != 200).any() and (big[300:, :400] == 200).all()
