@@ -278,3 +278,33 @@ def test_overlay_paints_classes_and_keeps_background():
     big = np.asarray(overlay(big_image, big_mask, ["background", "cat"]))
     assert big.shape == (600, 800, 3), "legend drawn in the corner of a large image"
     assert (big[:40, :40] != 200).any() and (big[300:, :400] == 200).all()
+
+
+def test_suite_unet_end_to_end(tmp_path):
+    """A real suite U-Net (stride from its config, class names in the legend) through the CLI."""
+    from suite.cli import main
+    from suite.unet.model import build_unet
+
+    model = build_unet(None, num_classes=3, encoder_filters=(4, 8, 16), class_names=["bg", "cat", "dog"])
+    assert P.model_stride(model) == model.stride and P.model_classes(model)[1] == ["bg", "cat", "dog"]
+    model.save(tmp_path / "unet.keras")
+    src = tmp_path / "in"
+    src.mkdir()
+    _save(_smooth_image(45, 70), src / "a.jpg")
+    _save(_smooth_image(33, 17, 1), src / "b.png")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["segment", str(src), "-m", str(tmp_path / "unet.keras"), "-o", str(out),
+                                       "--overlay", "--probabilities", "--batch-size", "2"])
+    assert result.exit_code == 0, result.output
+    assert _mask(out / "a.png")[1].shape == (45, 70) and _mask(out / "b.png")[1].shape == (33, 17)
+    assert np.load(out / "b.npy").shape == (33, 17, 3)
+
+
+def test_max_pixels_refuses_with_reason(tmp_path, model):
+    src = tmp_path / "in"
+    src.mkdir()
+    _save(_smooth_image(20, 20), src / "big.png")
+    _save(_smooth_image(8, 8), src / "small.png")
+    report = segment_folder(src, tmp_path / "out", model, max_pixels=100, progress=False)
+    assert [Path_name(p) for p in report.done] == ["small.png"]
+    assert len(report.failed) == 1 and "over the limit" in report.failed[0]["reason"]
