@@ -549,6 +549,7 @@ def segment_folder(
             not_images.append(path)
             continue
         pairs.append((path, rel))
+    not_images = list({os.path.realpath(p): p for p in not_images}.values())
     report.not_images = [str(p) for p in not_images]
     if not_images:
         shown = ", ".join(p.name for p in not_images[:5]) + (" ..." if len(not_images) > 5 else "")
