@@ -4,6 +4,13 @@ Models take RGB pixels in ``[0, 255]`` of any size; encoders need sizes that
 are multiples of their total stride, so inputs are padded (reflect) up to the
 next multiple and the logits are cropped back to the original size. Nothing is
 ever rejected for its size.
+
+- :func:`predict_batch`: several images in one call, padded to a shared size;
+  ``head=`` returns logits, probabilities or masks, with softmax/argmax
+  compiled into the model (:func:`with_head`).
+- :func:`predict_tiled`: large images as overlapping tiles blended with a
+  smooth window (:func:`blend_ramp`), yielded in row bands so memory stays flat.
+- :func:`predict_logits` / :func:`predict_mask`: one image.
 """
 
 from __future__ import annotations
