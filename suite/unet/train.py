@@ -171,6 +171,9 @@ def _make_callback_classes():
             try:
                 self.model.save(tmp, overwrite=True)
                 if self.is_chief:
+                    umask = os.umask(0)
+                    os.umask(umask)
+                    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a model is an ordinary file
                     os.replace(tmp, self.path)
             finally:
                 if os.path.exists(tmp):
@@ -381,6 +384,7 @@ def plot_curves(rows, png_path, title="training curves") -> Path | None:
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.legend()
+    axes[0].set_yscale("log")  # early validation spikes would flatten the rest
     axes[1].set_ylim(0, 1)
     best = max((r for r in rows if math.isfinite(r.get("val_miou", float("nan")))), key=lambda r: r["val_miou"], default=None)
     if best is not None:
@@ -529,6 +533,7 @@ def train(
     weights="auto",
     decoder_filters=None,
     encoder_filters=None,
+    batch_norm: bool | None = None,
     image_size: int = DEFAULTS["image_size"],
     resize_mode: str = "crop",
     epochs: int = DEFAULTS["epochs"],
@@ -576,6 +581,7 @@ def train(
         decoder_filters: Decoder widths, deepest first (default: the model's).
         encoder_filters: Paper U-Net encoder widths (``backbone=None`` only;
             default 64-128-256-512-1024).
+        batch_norm: BatchNorm in the decoder (and paper encoder); default: the model's.
         image_size: Side of the training crops. With ``resize_mode="crop"``
             it is capped at the median image size (rounded up to the
             stride), so small images are not padded needlessly.
@@ -692,7 +698,7 @@ def train(
     with dist.scope():
         model = build_unet(backbone=backbone, num_classes=num_classes, weights=weights,
                            freeze_encoder=freeze_encoder_epochs > 0, decoder_filters=decoder_filters,
-                           encoder_filters=encoder_filters,
+                           encoder_filters=encoder_filters, batch_norm=batch_norm,
                            class_names=list(class_names) if class_names else None)
 
     # ---- pipeline

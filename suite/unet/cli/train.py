@@ -63,6 +63,8 @@ def _ints(ctx, param, value):
               help="Decoder widths, deepest first, comma-separated [256,128,64,32,16].")
 @click.option("--encoder-filters", callback=_ints, default=None,
               help="Paper U-Net (--backbone none) encoder widths, comma-separated [64,128,256,512,1024].")
+@click.option("--batch-norm/--no-batch-norm", default=None,
+              help="BatchNorm after decoder (and paper encoder) convolutions [on for backbones, off for none].")
 @click.option("--image-size", default=256, show_default=True, type=click.IntRange(16, 8192),
               help="Training crop side (capped at the median image size).")
 @click.option("--resize-mode", type=click.Choice(["crop", "resize"]), default="crop", show_default=True,
@@ -93,7 +95,7 @@ def _ints(ctx, param, value):
 @click.option("--no-tensorboard", is_flag=True, help="Skip TensorBoard logs.")
 @compute_options
 def train(images, masks, num_classes, layout, split, val_images, val_masks, val_split, binary, ignore_index, class_names,
-          backbone, weights, decoder_filters, encoder_filters, image_size, resize_mode, epochs, batch_size, lr, lr_schedule, loss,
+          backbone, weights, decoder_filters, encoder_filters, batch_norm, image_size, resize_mode, epochs, batch_size, lr, lr_schedule, loss,
           class_weights, augment, freeze_encoder_epochs, patience, time_budget, steps_per_epoch, out, logdir, resume,
           overwrite, seed, strategy, no_tensorboard):
     """Train a U-Net on image/mask folders (or Oxford-IIIT Pet / Pascal VOC) and keep the best by val mIoU.
@@ -113,7 +115,7 @@ def train(images, masks, num_classes, layout, split, val_images, val_masks, val_
         images, masks, num_classes, layout=layout, split=split, val_images=val_images, val_masks=val_masks,
         val_split=val_split, binary=binary, ignore_index=ignore_index, class_names=names,
         backbone=None if backbone.lower() == "none" else backbone.lower(), weights=weights,
-        decoder_filters=decoder_filters, encoder_filters=encoder_filters, image_size=image_size, resize_mode=resize_mode, epochs=epochs,
+        decoder_filters=decoder_filters, encoder_filters=encoder_filters, batch_norm=batch_norm, image_size=image_size, resize_mode=resize_mode, epochs=epochs,
         batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, loss=loss, class_weights=class_weights,
         augment=augment, freeze_encoder_epochs=freeze_encoder_epochs, patience=patience or None,
         time_budget=time_budget, steps_per_epoch=steps_per_epoch, out=out, logdir=logdir, resume=resume,
