@@ -227,7 +227,7 @@ def style_transfer_objective(
     blend = style_blend if style_blend is not None else [1.0 / n] * n
     style = 0.0
     for k in range(n):
-        if blend[k] == 0:
+        if isinstance(blend[k], (int, float)) and blend[k] == 0:  # static skip; traced weights always count
             continue
         mask = None if style_masks is None else style_masks[k]
         style = style + blend[k] * style_loss(features, style_targets[k], style_layer_weights, normalization, mask=mask)
