@@ -3,7 +3,7 @@
     flock /tmp/suite-heavy.lock .venv/bin/python docs/make_style_grid.py [--size 256]
 
 Rows are photos; columns are the photo, then one result per setting:
-a style, a style with --preserve-colors, and a 50/50 blend of two styles.
+styles, a style with --preserve-colors, and a 50/50 blend of two styles.
 Each panel is labelled with what made it.
 """
 
@@ -21,14 +21,15 @@ import numpy as np  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
 ROWS = {
-    "chelsea.jpg": [("mosaic",), ("swirls",), ("swirls", "preserve"), ("strokes", "mosaic")],
-    "astronaut.jpg": [("strokes",), ("fields",), ("strokes", "preserve"), ("swirls", "fields")],
+    "chelsea.jpg": [("mosaic",), ("mosaic", "preserve"), ("mosaic", "swirls")],
+    "astronaut.jpg": [("strokes",), ("fields",), ("swirls",)],
 }
 
 
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--size", type=int, default=256)
+    p.add_argument("--iterations", default="", help="per scale, e.g. 100,200 (default: the suite's)")
     p.add_argument("--out", default=str(ROOT / "docs/style_grid.jpg"))
     args = p.parse_args()
 
@@ -51,8 +52,9 @@ def main():
             names = [s for s in setting if s != "preserve"]
             key = (tuple(names), preserve)
             if key not in cache:
+                extra = {"iterations": [int(v) for v in args.iterations.split(",")]} if args.iterations else {}
                 cache[key] = StyleTransfer([styles[n] for n in names], size=args.size, preserve_colors=preserve,
-                                           extractor=extractor)
+                                           extractor=extractor, **extra)
             t = time.perf_counter()
             result = cache[key].transfer(content)
             label = " + ".join(names) + (" (preserve colours)" if preserve else "")

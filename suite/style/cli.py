@@ -55,7 +55,7 @@ def _names(ctx, param, value):
 @click.option("--iterations", default=_DEF_ITERATIONS, show_default=True, callback=_ints, metavar="N|N1,N2,...",
               help="Loss-and-gradient evaluations per scale (one number for every scale, or one per scale).")
 @click.option("--optimizer", type=click.Choice(["lbfgs", "adam"]), default="lbfgs", show_default=True)
-@click.option("--content-weight", default=1e4, show_default=True, type=click.FloatRange(0), help="Weight of the content loss.")
+@click.option("--content-weight", default=1e3, show_default=True, type=click.FloatRange(0), help="Weight of the content loss.")
 @click.option("--style-weight", default=1e-2, show_default=True, type=click.FloatRange(0), help="Weight of the style loss.")
 @click.option("--tv-weight", default=1.0, show_default=True, type=click.FloatRange(0), help="Weight of total variation (smoothness).")
 @click.option("--init", type=click.Choice(["content", "noise", "style"]), default="content", show_default=True, help="Starting image.")

@@ -33,7 +33,7 @@ DEFAULTS = dict(
     scales=(0.5, 1.0),
     iterations=(100, 300),
     optimizer="lbfgs",
-    content_weight=1e4,
+    content_weight=1e3,
     style_weight=1e-2,
     tv_weight=1.0,
 )
