@@ -13,8 +13,9 @@ import json
 import os
 import tempfile
 import warnings
+from collections import defaultdict
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
@@ -145,6 +146,36 @@ def collect_inputs(inputs: Iterable, recursive: bool = False) -> tuple[list[tupl
     return items, skipped
 
 
+def output_stems(rel_paths: Sequence[Path]) -> list[Path]:
+    """Distinct output stems (relative paths without suffix) for input relative paths.
+
+    Names that would collide (``a.jpg`` and ``a.png``, or two inputs named the
+    same) get their extension appended (``a_jpg``, ``a_png``), then a counter
+    (``a_jpg_2``) if that still collides. Comparison ignores case, so outputs do
+    not overwrite each other on case-insensitive file systems either. The result
+    depends only on the input list, so re-running a command finds the same names.
+    """
+    stems = [Path(r).with_suffix("") for r in rel_paths]
+    keys = [str(s).lower() for s in stems]
+    count = defaultdict(int)
+    for k in keys:
+        count[k] += 1
+    used = {k for k in keys if count[k] == 1}
+    out = []
+    for rel, stem, key in zip(rel_paths, stems, keys):
+        if count[key] == 1:
+            out.append(stem)
+            continue
+        ext = Path(rel).suffix.lstrip(".").lower() or "noext"
+        base = stem.with_name(f"{stem.name}_{ext}")
+        cand, i = base, 2
+        while str(cand).lower() in used:
+            cand, i = base.with_name(f"{base.name}_{i}"), i + 1
+        used.add(str(cand).lower())
+        out.append(cand)
+    return out
+
+
 def _to_rgb_array(img: Image.Image) -> np.ndarray:
     mode = img.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
@@ -246,15 +277,42 @@ def load_image(path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
 
 
 def image_size(path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
-    """(width, height) of an image after EXIF orientation, reading only the header."""
+    """(width, height) of an image after EXIF orientation, reading only the header.
+
+    Raises:
+        ImageReadError: with the same one-line reasons as :func:`load_image`
+            for missing, empty, non-image and oversized files.
+    """
+    path = Path(path)
     try:
-        with Image.open(path) as img:
-            w, h = img.size
-            orientation = img.getexif().get(0x0112, 1)
+        if path.stat().st_size == 0:
+            raise ImageReadError(path, "empty file (0 bytes)")
     except FileNotFoundError:
         raise ImageReadError(path, "file not found") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise ImageReadError(path, f"not a readable image ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as img:
+                w, h = img.size
+                # PNG's getexif() decodes the whole image to find a trailing eXIf
+                # chunk; JPEG/TIFF/WebP keep EXIF in the header, so read it there only.
+                if max_pixels is not None and w * h > max_pixels:
+                    orientation = 1
+                elif img.format in ("JPEG", "MPO", "TIFF", "WEBP"):
+                    orientation = img.getexif().get(0x0112, 1)
+                else:
+                    orientation = 1
+    except UnidentifiedImageError:
+        raise ImageReadError(path, "not an image file (unrecognised format)") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ImageReadError(path, f"truncated or corrupt image ({msg})") from None
+    if max_pixels is not None and w * h > max_pixels:
+        raise ImageReadError(
+            path,
+            f"{w}x{h} = {w * h:,} pixels is over the limit of {max_pixels:,} "
+            "(possible decompression bomb; raise it with --max-pixels)",
+        )
     if orientation in (5, 6, 7, 8):
         w, h = h, w
     return w, h

@@ -40,7 +40,7 @@ def plan_outputs(contents, output, ext: str = ".png", recursive: bool = False):
     Returns:
         ``(pairs, skipped_non_images)`` with pairs ``[(content, output)]``.
     """
-    from suite.common.image_io import collect_inputs
+    from suite.common.image_io import collect_inputs, output_stems
 
     items, skipped = collect_inputs(contents, recursive=recursive)
     output = Path(output)
@@ -51,12 +51,9 @@ def plan_outputs(contents, output, ext: str = ".png", recursive: bool = False):
         return [(items[0][0], output)], skipped
     if output.suffix.lower() in IMAGE_EXTENSIONS and not output.is_dir():
         raise ValueError(f"{output} looks like an image file, but there are {len(items)} content images; give a folder")
-    pairs = [(path, output / rel.with_suffix(ext)) for path, rel in items]
-    seen = {}
-    for src, dst in pairs:
-        if dst in seen:
-            raise ValueError(f"{src} and {seen[dst]} would both write {dst}; rename one")
-        seen[dst] = src
+    # Inputs whose names would collide (a.jpg and a.png) get distinct outputs, never an overwrite.
+    stems = output_stems([rel for _, rel in items])
+    pairs = [(path, output / stem.with_name(stem.name + ext)) for (path, _), stem in zip(items, stems)]
     return pairs, skipped
 
 

@@ -28,6 +28,9 @@ OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "noise", "style")
 
 #: Defaults chosen by benchmarks/bench_style.py (see docs/style.md for the measurement).
+#: VGG pools four times before block5: smaller sides vanish on the way.
+MIN_SIDE = 16
+
 DEFAULTS = dict(
     size=512,
     scales=(0.5, 1.0),
@@ -436,6 +439,12 @@ class StyleTransfer:
         for si, (frac, steps) in enumerate(zip(self.scales, self.iterations)):
             long_side = max(16, round(self.size * frac))
             h, w = long_side_shape(content.shape, long_side)
+            if min(h, w) < MIN_SIDE:
+                raise StyleTransferError(
+                    f"too small for style transfer: {w}x{h} px at this scale, and the network needs at least "
+                    f"{MIN_SIDE} px per side (the image is {content.shape[1]}x{content.shape[0]}; use a larger --size "
+                    "or a less elongated image)"
+                )
             content_s = resize_image(content, h, w)
             feats = self._features(content_s)
             content_targets = {name: feats[name] for name in self.content_layers}

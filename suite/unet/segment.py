@@ -45,6 +45,7 @@ from suite.common.image_io import (
     atomic_write,
     collect_inputs,
     image_size,
+    output_stems,
     is_image_file,
     load_image,
     open_image,
@@ -336,36 +337,6 @@ class _Item:
     size: tuple = (0, 0)  # (H, W) from the header
 
 
-def output_stems(rel_paths: Sequence[Path]) -> list[Path]:
-    """Distinct output stems (relative paths without suffix) for input relative paths.
-
-    Names that would collide (``a.jpg`` and ``a.png``, or two inputs named the
-    same) get their extension appended (``a_jpg``, ``a_png``), then a counter
-    (``a_jpg_2``) if that still collides. Comparison ignores case, so outputs do
-    not overwrite each other on case-insensitive file systems either. The result
-    depends only on the input list, so re-running a command finds the same names.
-    """
-    stems = [Path(r).with_suffix("") for r in rel_paths]
-    keys = [str(s).lower() for s in stems]
-    count = defaultdict(int)
-    for k in keys:
-        count[k] += 1
-    used = {k for k in keys if count[k] == 1}
-    out = []
-    for rel, stem, key in zip(rel_paths, stems, keys):
-        if count[key] == 1:
-            out.append(stem)
-            continue
-        ext = Path(rel).suffix.lstrip(".").lower() or "noext"
-        base = stem.with_name(f"{stem.name}_{ext}")
-        cand, i = base, 2
-        while str(cand).lower() in used:
-            cand, i = base.with_name(f"{base.name}_{i}"), i + 1
-        used.add(str(cand).lower())
-        out.append(cand)
-    return out
-
-
 def _outputs_for(out_dir: Path, stem: Path) -> dict:
     base = out_dir / stem
     return {
@@ -564,7 +535,7 @@ def segment_folder(
             report.skipped.append(str(path))
             continue
         try:
-            w, h = image_size(path)
+            w, h = image_size(path, max_pixels=max_pixels)
         except ImageReadError as e:
             report.failed.append({"input": str(path), "reason": e.reason})
             continue

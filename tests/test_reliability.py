@@ -1,0 +1,178 @@
+"""The hostile corpus against the user-facing commands: good files right, bad ones named with a reason,
+the exit status honest, no traceback, nothing partial left behind."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from hostile import make_corpus, photo
+from suite.cli import main
+
+
+def _tiny_segmenter(path, classes=3):
+    """A small fully-convolutional model: RGB in [0, 255] to per-pixel logits, stride 4."""
+    import keras
+
+    inp = keras.Input((None, None, 3))
+    x = keras.layers.Rescaling(1 / 255.0)(inp)
+    x = keras.layers.Conv2D(4, 3, strides=2, padding="same", activation="relu")(x)
+    x = keras.layers.Conv2D(4, 3, strides=2, padding="same", activation="relu")(x)
+    x = keras.layers.UpSampling2D(4)(x)
+    out = keras.layers.Conv2D(classes, 1)(x)
+    keras.Model(inp, out).save(path)
+    return path
+
+
+def _no_partials(folder):
+    return [p for p in Path(folder).rglob("*") if p.name.endswith(".part")]
+
+
+def test_segment_on_hostile_corpus(tmp_path):
+    expect = make_corpus(tmp_path / "in")
+    model = _tiny_segmenter(tmp_path / "m.keras")
+    out = tmp_path / "out"
+    r = CliRunner().invoke(main, ["segment", str(tmp_path / "in"), "-m", str(model), "-o", str(out), "-r", "--device", "cpu"])
+    assert r.exit_code == 1, r.output  # some inputs failed: a script can tell
+    assert "Traceback" not in r.output
+    report = json.loads((out / "report.json").read_text())
+    failed = {Path(f["input"]).name: f["reason"] for f in report["failed"]}
+    for rel, (kind, what) in expect.items():
+        name = Path(rel).name
+        if kind == "ok":
+            mask = Image.open(out / Path(rel).with_suffix(".png"))
+            assert (mask.height, mask.width) == what, rel  # original (upright) size
+            assert mask.mode == "P"
+        else:
+            assert re.search(what, failed[name]), (rel, failed.get(name))
+            assert "\n" not in failed[name]
+    assert not _no_partials(out)
+    # Re-running skips what is done and fails the same bad files again, no more.
+    r2 = CliRunner().invoke(main, ["segment", str(tmp_path / "in"), "-m", str(model), "-o", str(out), "-r", "--device", "cpu"])
+    report2 = json.loads((out / "report.json").read_text())
+    assert report2["counts"]["done"] == 0 and report2["counts"]["failed"] == len(failed)
+
+
+def test_segment_output_path_is_a_file(tmp_path):
+    Image.fromarray(photo()).save(tmp_path / "a.png")
+    model = _tiny_segmenter(tmp_path / "m.keras")
+    (tmp_path / "taken").write_text("I am a file")
+    r = CliRunner().invoke(main, ["segment", str(tmp_path / "a.png"), "-m", str(model), "-o", str(tmp_path / "taken")])
+    assert r.exit_code != 0 and "taken" in r.output and "Traceback" not in r.output
+    assert (tmp_path / "taken").read_text() == "I am a file"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores folder permissions")
+def test_segment_read_only_output_folder(tmp_path):
+    Image.fromarray(photo()).save(tmp_path / "a.png")
+    model = _tiny_segmenter(tmp_path / "m.keras")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    r = CliRunner().invoke(main, ["segment", str(tmp_path / "a.png"), "-m", str(model), "-o", str(ro)])
+    ro.chmod(0o755)
+    assert r.exit_code != 0 and "Traceback" not in r.output
+
+
+def test_segment_colliding_outputs_get_distinct_names(tmp_path):
+    (tmp_path / "x").mkdir()
+    (tmp_path / "y").mkdir()
+    Image.fromarray(photo(20, 30)).save(tmp_path / "x" / "same.png")
+    Image.fromarray(photo(24, 16)).save(tmp_path / "y" / "same.jpg")
+    model = _tiny_segmenter(tmp_path / "m.keras")
+    out = tmp_path / "out"
+    r = CliRunner().invoke(main, ["segment", str(tmp_path / "x"), str(tmp_path / "y"), "-m", str(model), "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    sizes = sorted(Image.open(p).size for p in out.glob("*.png"))
+    assert sizes == [(16, 24), (30, 20)]
+
+
+def test_stylize_on_hostile_corpus(tmp_path):
+    expect = make_corpus(tmp_path / "in", with_symlink_loop=False)
+    Image.fromarray(photo(32, 32, 9)).save(tmp_path / "art.png")
+    out = tmp_path / "out"
+    args = ["stylize", str(tmp_path / "in"), "--style", str(tmp_path / "art.png"), "-o", str(out),
+            "--size", "24", "--scales", "1", "--iterations", "2", "--weights", "none", "--backbone", "vgg16",
+            "--no-progress", "--device", "cpu"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 1, r.output
+    assert "Traceback" not in r.output
+    for rel, (kind, what) in expect.items():
+        name = Path(rel).name
+        h, w = what if kind == "ok" else (0, 0)
+        if kind == "ok" and min(h, w) * 24 / max(h, w) < 16:  # too thin for VGG at --size 24
+            assert re.search(rf"{re.escape(name)}: too small", r.output), name
+            assert not (out / Path(rel).with_suffix(".png")).exists()
+        elif kind == "ok":
+            produced = out / Path(rel).with_suffix(".png")
+            assert produced.is_file(), rel
+            img = Image.open(produced)
+            # the long side is --size, and the aspect ratio is kept
+            assert max(img.size) == 24 or max(h, w) < 24
+            assert abs(img.width / img.height - w / h) < 0.35 or min(img.size) <= 2, (rel, img.size, what)
+        else:
+            assert name in r.output, name
+            assert not (out / Path(rel).with_suffix(".png")).exists()
+    assert not _no_partials(out)
+
+
+@pytest.mark.slow
+def test_kill_9_during_segment_then_resume(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(60):
+        Image.fromarray(photo(256, 256, i)).save(src / f"im{i:03d}.png")
+    model = _tiny_segmenter(tmp_path / "m.keras")
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "suite", "segment", str(src), "-m", str(model), "-o", str(out), "--overlay",
+           "--batch-size", "1", "--device", "cpu"]
+    env = dict(os.environ, SUITE_QUIET="1")
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(out.glob("*_overlay.jpg"))) < 3:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    masks = sorted(out.glob("im*.png"))
+    assert 0 < len(masks) < 60, "the kill should land mid-run"
+    for m in masks:  # every mask that exists under its final name is complete
+        Image.open(m).load()
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    report = json.loads((out / "report.json").read_text())
+    assert report["counts"]["done"] + report["counts"]["skipped"] == 60
+    assert report["counts"]["done"] < 60  # the finished ones were not redone
+    assert not _no_partials(out)
+    assert len(list(out.glob("im*.png"))) == 60
+
+
+@pytest.mark.slow
+def test_sigint_during_segment_is_a_clean_message(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(40):
+        Image.fromarray(photo(256, 256, i)).save(src / f"im{i:03d}.png")
+    model = _tiny_segmenter(tmp_path / "m.keras")
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "suite", "segment", str(src), "-m", str(model), "-o", str(out), "--overlay",
+           "--batch-size", "1", "--device", "cpu"]
+    proc = subprocess.Popen(cmd, env=dict(os.environ, SUITE_QUIET="1"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(out.glob("*_overlay.jpg"))) < 2:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert "Traceback" not in err and "Interrupted" in err
+    for m in out.glob("im*.png"):
+        Image.open(m).load()
+    assert not _no_partials(out)
