@@ -142,3 +142,13 @@ def test_save_is_atomic_and_refuses_overwrite(tmp_path):
     with pytest.raises(RuntimeError):
         atomic_write(tmp_path / "y.bin", crash)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o"]  # no partial file, no temp left
+
+
+def test_partial_files_of_a_killed_write_are_cleaned(tmp_path):
+    from suite.common.image_io import remove_partial_files
+
+    (tmp_path / ".x.png.abc123.part").write_bytes(b"half")
+    (tmp_path / "keep.part").write_bytes(b"not ours")
+    (tmp_path / "x.png").write_bytes(b"done")
+    assert [p.name for p in remove_partial_files(tmp_path)] == [".x.png.abc123.part"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.part", "x.png"]

@@ -176,3 +176,33 @@ def test_sigint_during_segment_is_a_clean_message(tmp_path):
     for m in out.glob("im*.png"):
         Image.open(m).load()
     assert not _no_partials(out)
+
+
+@pytest.mark.slow
+def test_kill_9_during_stylize_then_resume(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(6):
+        Image.fromarray(photo(48, 64, i)).save(src / f"p{i}.png")
+    Image.fromarray(photo(48, 48, 99)).save(tmp_path / "art.png")
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "suite", "stylize", str(src), "--style", str(tmp_path / "art.png"), "-o", str(out),
+           "--size", "64", "--scales", "1", "--iterations", "40", "--weights", "none", "--backbone", "vgg16",
+           "--no-progress", "--device", "cpu"]
+    env = dict(os.environ, SUITE_QUIET="1")
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 180
+    while time.time() < deadline and len(list(out.glob("p*.json"))) < 1:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished = sorted(p.name for p in out.glob("p?.png"))
+    assert 0 < len(finished) < 6
+    for name in finished:
+        Image.open(out / name).load()
+    stamps = {name: (out / name).stat().st_mtime_ns for name in finished}
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert sorted(p.name for p in out.glob("p?.png")) == [f"p{i}.png" for i in range(6)]
+    assert all((out / name).stat().st_mtime_ns == t for name, t in stamps.items())  # kept, not redone
+    assert not _no_partials(out)

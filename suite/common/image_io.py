@@ -367,6 +367,31 @@ def atomic_write(path, write: Callable[[io.BufferedWriter], None], overwrite: bo
     return path
 
 
+def remove_partial_files(folder, recursive: bool = True) -> list[Path]:
+    """Deletes the temporary files that a killed :func:`atomic_write` left behind.
+
+    They are named ``.<name>.<random>.part``; nothing else is touched. Commands
+    that write into an output folder call this first, so a re-run after
+    ``kill -9`` leaves no partial file at all.
+
+    Returns:
+        The removed paths.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    found = folder.rglob(".*.part") if recursive else folder.glob(".*.part")
+    removed = []
+    for p in found:
+        if p.is_file() and not p.is_symlink():
+            try:
+                p.unlink()
+                removed.append(p)
+            except OSError:
+                pass
+    return removed
+
+
 def _format_for(path: Path) -> str:
     ext = path.suffix.lower()
     formats = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP"}

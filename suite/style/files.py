@@ -105,6 +105,10 @@ def stylize_paths(
     say = on_message or (lambda m: print(m, file=sys.stderr))
     report = BatchReport()
     pairs, skipped_files = plan_outputs(contents, output, ext=ext, recursive=recursive)
+    from suite.common.image_io import remove_partial_files
+
+    for folder in {dst.parent for _, dst in pairs}:
+        remove_partial_files(folder, recursive=False)  # what a killed earlier run was writing
     for p in skipped_files:
         say(f"skipped {p}: not an image")
     todo = []

@@ -46,6 +46,7 @@ from suite.common.image_io import (
     collect_inputs,
     image_size,
     output_stems,
+    remove_partial_files,
     is_image_file,
     load_image,
     open_image,
@@ -497,6 +498,7 @@ def segment_folder(
     out_dir = Path(output)
     if out_dir.exists() and not out_dir.is_dir():
         raise NotADirectoryError(f"{out_dir} exists and is not a folder")
+    remove_partial_files(out_dir)  # what a killed earlier run was writing
     model_name = str(model) if isinstance(model, (str, os.PathLike)) else getattr(model, "name", "model")
     model = _resolve_model(model)
     stride = P.model_stride(model)
