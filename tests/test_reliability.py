@@ -125,22 +125,33 @@ def test_stylize_on_hostile_corpus(tmp_path):
     assert not _no_partials(out)
 
 
-@pytest.mark.slow
-def test_kill_9_during_segment_then_resume(tmp_path):
+def _segment_job(tmp_path, n):
+    """A folder of n 256 px photos, a tiny model, and the `suite segment` command line over them."""
     src = tmp_path / "in"
     src.mkdir()
-    for i in range(60):
+    for i in range(n):
         Image.fromarray(photo(256, 256, i)).save(src / f"im{i:03d}.png")
     model = _tiny_segmenter(tmp_path / "m.keras")
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "suite", "segment", str(src), "-m", str(model), "-o", str(out), "--overlay",
            "--batch-size", "1", "--device", "cpu"]
+    return cmd, out
+
+
+def _signal_when(proc, out, pattern, count, sig, timeout=120):
+    """Sends ``sig`` to ``proc`` once ``count`` files matching ``pattern`` exist in ``out``."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and len(list(out.glob(pattern))) < count:
+        time.sleep(0.05)
+    proc.send_signal(sig)
+
+
+@pytest.mark.slow
+def test_kill_9_during_segment_then_resume(tmp_path):
+    cmd, out = _segment_job(tmp_path, 60)
     env = dict(os.environ, SUITE_QUIET="1")
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline and len(list(out.glob("*_overlay.jpg"))) < 3:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
+    _signal_when(proc, out, "*_overlay.jpg", 3, signal.SIGKILL)
     proc.wait()
     masks = sorted(out.glob("im*.png"))
     assert 0 < len(masks) < 60, "the kill should land mid-run"
@@ -157,19 +168,9 @@ def test_kill_9_during_segment_then_resume(tmp_path):
 
 @pytest.mark.slow
 def test_sigint_during_segment_is_a_clean_message(tmp_path):
-    src = tmp_path / "in"
-    src.mkdir()
-    for i in range(40):
-        Image.fromarray(photo(256, 256, i)).save(src / f"im{i:03d}.png")
-    model = _tiny_segmenter(tmp_path / "m.keras")
-    out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "suite", "segment", str(src), "-m", str(model), "-o", str(out), "--overlay",
-           "--batch-size", "1", "--device", "cpu"]
+    cmd, out = _segment_job(tmp_path, 40)
     proc = subprocess.Popen(cmd, env=dict(os.environ, SUITE_QUIET="1"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while time.time() < deadline and len(list(out.glob("*_overlay.jpg"))) < 2:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    _signal_when(proc, out, "*_overlay.jpg", 2, signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode != 0
     assert "Traceback" not in err and "Interrupted" in err
@@ -191,10 +192,7 @@ def test_kill_9_during_stylize_then_resume(tmp_path):
            "--no-progress", "--device", "cpu"]
     env = dict(os.environ, SUITE_QUIET="1")
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 180
-    while time.time() < deadline and len(list(out.glob("p*.json"))) < 1:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
+    _signal_when(proc, out, "p*.json", 1, signal.SIGKILL, timeout=180)
     proc.wait()
     finished = sorted(p.name for p in out.glob("p?.png"))
     assert 0 < len(finished) < 6
