@@ -20,13 +20,27 @@ demo: venv
 	$(BIN)/suite backbones
 	$(BIN)/suite features assets/photos/astronaut.jpg --backbone vgg16 --layer block1_conv2 -o demo_out/features_block1_conv2.png --overwrite
 	$(BIN)/suite features assets/photos/astronaut.jpg --backbone vgg16 --layer block4_conv3 -o demo_out/features_block4_conv3.png --overwrite
-	@echo "Demo outputs are in demo_out/"
+	$(BIN)/suite stylize assets/photos/chelsea.jpg --style assets/styles/mosaic.jpg --size 256 --compare \
+		-o demo_out/stylized/chelsea_mosaic.png --overwrite
+	$(BIN)/suite segment assets/photos assets/segdata/val/images --model assets/demo_unet.keras \
+		-o demo_out/segment --overlay --overwrite
+	$(BIN)/suite evaluate --model assets/demo_unet.keras --images assets/segdata/val/images \
+		--masks assets/segdata/val/masks --report demo_out/evaluate/report.json --overwrite
+	@echo "Demo outputs are in demo_out/: features grids, stylized/ (result, side-by-side, JSON sidecar),"
+	@echo "segment/ (masks, overlays, report.json) and evaluate/ (report.json, confusion matrix)."
 
 test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: venv
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# Regenerates the bundled photos, artworks and segmentation data set (needs the `assets` extra).
+assets: venv
+	$(BIN)/python -m pip install -e ".[assets]"
+	$(BIN)/python assets/make_photos.py
+	$(BIN)/python assets/make_styles.py
+	$(BIN)/python assets/make_segdata.py
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache
