@@ -95,15 +95,15 @@ def test_gradient_matches_finite_differences(tiny):
 def test_tiny_stylize_lowers_the_loss_and_keeps_aspect(tiny, optimizer):
     content, style = _images()
     seen = []
-    st = StyleTransfer(style, extractor=tiny, style_layers=TINY_STYLE, content_layers=TINY_CONTENT, size=40,
+    st = StyleTransfer(style, extractor=tiny, style_layers=TINY_STYLE, content_layers=TINY_CONTENT, size=64,
                        scales=(0.5, 1.0), iterations=(8, 25), optimizer=optimizer, learning_rate=0.002)
     result = st.transfer(content, callback=lambda info: seen.append((info["scale"], info["step"], info["loss"])))
-    assert result.image.shape == (30, 40, 3)  # 24x32 content -> long side 40
+    assert result.image.shape == (48, 64, 3)  # 24x32 content -> long side 64
     assert result.image.min() >= 0 and result.image.max() <= 255
     last = [loss for s, _, loss in seen if s == 1]
     assert len(last) == 25 and min(last[1:]) < last[0]
     assert result.losses["total"] < last[0]
-    assert result.sizes == [(15, 20), (30, 40)]
+    assert result.sizes == [(24, 32), (48, 64)]
     assert set(result.losses) == {"total", "content", "style", "tv"}
 
 
