@@ -204,3 +204,48 @@ def test_kill_9_during_stylize_then_resume(tmp_path):
     assert sorted(p.name for p in out.glob("p?.png")) == [f"p{i}.png" for i in range(6)]
     assert all((out / name).stat().st_mtime_ns == t for name, t in stamps.items())  # kept, not redone
     assert not _no_partials(out)
+
+
+@pytest.mark.slow
+def test_kill_9_during_train_then_resume(tmp_path):
+    """A real `kill -9` mid-training; `--resume` continues after the last finished epoch and ends usable."""
+    import csv
+
+    from test_train import _dataset
+
+    images, masks = _dataset(tmp_path / "data", n=8)
+    out, logdir = tmp_path / "m.keras", tmp_path / "logs"
+    cmd = [sys.executable, "-m", "suite", "train", "--images", str(images), "--masks", str(masks), "--num-classes", "3",
+           "--backbone", "none", "--encoder-filters", "4,8,16", "--image-size", "32", "--epochs", "40",
+           "--batch-size", "2", "--val-split", "0.25", "--patience", "0", "--out", str(out), "--logdir", str(logdir),
+           "--no-tensorboard", "--device", "cpu", "--seed", "0"]
+    env = dict(os.environ, SUITE_QUIET="1")
+
+    def epochs_logged():
+        try:
+            with open(logdir / "log.csv") as fh:
+                return [int(r["epoch"]) for r in csv.DictReader(fh)]
+        except (FileNotFoundError, KeyError, ValueError):
+            return []
+
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline and len(epochs_logged()) < 3 and proc.poll() is None:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = epochs_logged()
+    assert 3 <= len(done) < 40, done
+    assert (logdir / "backup").exists()
+    r = subprocess.run(cmd + ["--resume", "--epochs", str(len(done) + 2)], env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    resumed = epochs_logged()
+    assert resumed[: len(done)] == done and resumed[len(done):] and resumed[len(done)] >= done[-1]
+    assert resumed[-1] == len(done) + 1  # went on to the requested last epoch instead of starting over
+    import keras
+
+    import suite.unet.model  # noqa: F401
+
+    model = keras.saving.load_model(out)
+    assert tuple(model(np.zeros((1, 32, 32, 3), "float32")).shape) == (1, 32, 32, 3)
