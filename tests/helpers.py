@@ -34,3 +34,12 @@ def check_layer_roundtrip(layer, x):
     rebuilt = layer.__class__.from_config(config)
     assert rebuilt.get_config() == config
     return y
+
+
+def write_random_image(path, h=20, w=24, seed=0):
+    """Writes a seeded random RGB image, creating the folder."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(path)

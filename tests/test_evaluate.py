@@ -6,14 +6,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image
+from helpers import write_random_image as _img
 
 NUM_CLASSES = 3
-
-
-def _img(path, h=20, w=24, seed=0):
-    rng = np.random.default_rng(seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(path)
 
 
 def _png(path, array, palette=False):

@@ -7,12 +7,7 @@ import pytest
 from PIL import Image
 
 from suite.unet import data as sdata
-
-
-def _img(path, h=20, w=24, seed=0):
-    rng = np.random.default_rng(seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(path)
+from helpers import write_random_image as _img
 
 
 def _mask(path, array, palette=False):
