@@ -87,3 +87,48 @@ def make_corpus(folder, with_symlink_loop: bool = True) -> dict:
         if not (folder / "sub" / "loop").exists():
             os.symlink(folder, folder / "sub" / "loop")
     return expect
+
+
+def make_training_corpus(root) -> tuple[Path, Path, set, dict]:
+    """The image corpus as a segmentation data set, plus the mask-side hostile cases.
+
+    Every image gets a mask of its upright size (labels 0..2), so the usable
+    ones (CMYK, 16-bit, palette, grey, RGBA, EXIF-rotated, odd names, tiny and
+    wide) must all be trained on: a reader that got the orientation or the size
+    wrong would show up as a size mismatch. Bad images get a mask too, so they
+    are refused for the image, and three good images get a bad mask each.
+
+    Returns:
+        ``(images_dir, masks_dir, used_stems, refused)`` where ``refused`` maps a
+        stem to a regex its one-line reason must match. ``truncated.jpg`` and
+        ``truncated.png`` share a stem, so neither can be paired: they are
+        reported as ambiguous, not refused one by one.
+    """
+    root = Path(root)
+    images, masks = root / "images", root / "masks"
+    expect = make_corpus(images, with_symlink_loop=False)
+    masks.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    used, refused = set(), {}
+    for name, (kind, what) in expect.items():
+        stem = Path(name).stem
+        if kind == "ok":
+            h, w = what
+            Image.fromarray(rng.integers(0, 3, (h, w)).astype(np.uint8)).save(masks / f"{stem}.png")
+            used.add(stem)
+        else:
+            Image.fromarray(np.zeros((16, 16), np.uint8)).save(masks / f"{stem}.png")
+            if stem != "truncated":
+                refused[stem] = what
+    for stem, mask, reason in (
+        ("labels_out", np.full((20, 20), 7, np.uint8), r"labels 7 are outside 0..2"),
+        ("wrong_size", np.zeros((10, 12), np.uint8), r"size mismatch: .*wrong_size.* is 20x20 but mask .* is 12x10"),
+        ("rgb_mask", np.stack([np.zeros((20, 20)), np.full((20, 20), 128), np.zeros((20, 20))], -1).astype(np.uint8),
+         r"RGB colour mask"),
+    ):
+        Image.fromarray(photo(20, 20)).save(images / f"{stem}.png")
+        Image.fromarray(mask).save(masks / f"{stem}.png")
+        refused[stem] = reason
+    Image.fromarray(photo(20, 20)).save(images / "no_mask.png")  # an image without a mask
+    Image.fromarray(np.zeros((20, 20), np.uint8)).save(masks / "no_image.png")  # a mask without an image
+    return images, masks, used, refused

@@ -1,6 +1,7 @@
 """Mask reading, `evaluate_model`/`evaluate_predictions` and the `suite evaluate` CLI on tiny generated files."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -164,7 +165,7 @@ def test_cli_model_binary_masks_and_unreadable_image_skipped(tmp_path):
     build_unet(None, num_classes=2, encoder_filters=(4, 8)).save(tmp_path / "m.keras")
     r = _cli(["evaluate", "--model", tmp_path / "m.keras", "--images", tmp_path / "images",
               "--masks", tmp_path / "masks", "--binary", "--report", tmp_path / "r.json"])
-    assert r.exit_code == 0, r.output
+    assert r.exit_code == 1, r.output  # scored, but not everything: a script can tell
     data = json.loads((tmp_path / "r.json").read_text())
     assert data["images"] == 2 and len(data["skipped"]) == 1
     assert "broken.jpg" in data["skipped"][0]["image"]
@@ -172,26 +173,38 @@ def test_cli_model_binary_masks_and_unreadable_image_skipped(tmp_path):
     assert sum(c["pixels"] for c in data["per_class"]) == 2 * 19 * 23
 
 
-def test_cli_size_mismatch_names_the_pair(tmp_path):
+def _skipped_lines(output):
+    return [line for line in output.splitlines() if line.startswith("skipped")]
+
+
+def test_cli_size_mismatch_skips_that_pair_only(tmp_path):
     _dataset(tmp_path)
     _png(tmp_path / "masks" / "s1.png", np.zeros((10, 10)))
-    r = _cli(["evaluate", "--predictions", tmp_path / "preds", "--images", tmp_path / "images",
-              "--masks", tmp_path / "masks", "--num-classes", NUM_CLASSES])
-    assert r.exit_code != 0
-    line = r.output.strip().splitlines()[-1]
-    assert "size mismatch" in line and "s1.png" in line and "10x10" in line and "Traceback" not in r.output
+    args = ["evaluate", "--predictions", tmp_path / "preds", "--images", tmp_path / "images",
+            "--masks", tmp_path / "masks", "--num-classes", NUM_CLASSES]
+    r = _cli(args)
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    (line,) = _skipped_lines(r.output)
+    assert "size mismatch" in line and "s1.png" in line and "10x10" in line
+    assert "images 2 (1 skipped)" in r.output  # the other pairs are scored
+    strict = _cli(args + ["--strict"])
+    assert strict.exit_code == 1 and "mIoU" not in strict.output
+    last = strict.output.strip().splitlines()[-1]
+    assert "size mismatch" in last and "s1.png" in last and "Traceback" not in strict.output
 
 
-def test_cli_bad_label_names_file_and_values(tmp_path):
+def test_cli_bad_label_skips_that_mask_and_names_values(tmp_path):
     _dataset(tmp_path)
     bad = np.zeros((20, 24))
     bad[0, 0], bad[1, 1] = 5, 9
     _png(tmp_path / "masks" / "s2.png", bad)
     r = _cli(["evaluate", "--predictions", tmp_path / "preds", "--images", tmp_path / "images",
-              "--masks", tmp_path / "masks", "--num-classes", NUM_CLASSES])
-    assert r.exit_code != 0
-    line = r.output.strip().splitlines()[-1]
-    assert "s2.png" in line and "labels 5, 9" in line and "Traceback" not in r.output
+              "--masks", tmp_path / "masks", "--num-classes", NUM_CLASSES, "--report", tmp_path / "r.json"])
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    (line,) = _skipped_lines(r.output)
+    assert "s2.png" in line and "labels 5, 9" in line
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["images"] == 2 and [Path(s["mask"]).name for s in data["skipped"]] == ["s2.png"]
 
 
 def test_cli_refuses_lambda_model_and_bad_options(tmp_path):

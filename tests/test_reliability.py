@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from hostile import make_corpus, photo
+from hostile import make_corpus, make_training_corpus, photo
 from suite.cli import main
 
 
@@ -123,6 +123,124 @@ def test_stylize_on_hostile_corpus(tmp_path):
             assert name in r.output, name
             assert not (out / Path(rel).with_suffix(".png")).exists()
     assert not _no_partials(out)
+
+
+TINY_TRAIN = ["--num-classes", "3", "--backbone", "none", "--encoder-filters", "4,8", "--image-size", "32",
+              "--epochs", "1", "--batch-size", "2", "--no-tensorboard", "--device", "cpu"]
+
+
+def _assert_refused_exactly(skipped, refused):
+    """``skipped`` ({image, mask, reason} dicts) is exactly the refused stems, each with its one-line reason."""
+    by_stem = {Path(s["image"]).stem: s["reason"] for s in skipped}
+    assert set(by_stem) == set(refused), sorted(set(by_stem) ^ set(refused))
+    for stem, pattern in refused.items():
+        assert re.search(pattern, by_stem[stem]), (stem, by_stem[stem])
+        assert "\n" not in by_stem[stem] and stem in by_stem[stem]  # one line, naming the file
+
+
+def test_train_on_hostile_corpus(tmp_path, monkeypatch):
+    """Bad pairs are left out one by one with a reason; every usable image is trained on; exit status 1."""
+    import keras
+
+    monkeypatch.delenv("SUITE_QUIET", raising=False)  # the skip notes are part of what is checked
+
+    import suite.unet.model  # noqa: F401
+
+    images, masks, used, refused = make_training_corpus(tmp_path / "data")
+    out, logdir = tmp_path / "m.keras", tmp_path / "logs"
+    r = CliRunner().invoke(main, ["train", "--images", str(images), "--masks", str(masks), "--out", str(out),
+                                  "--logdir", str(logdir), "--val-split", "0.2", *TINY_TRAIN])
+    assert r.exit_code == 1, r.output  # trained, but part of the data was unusable: a script can tell
+    assert "Traceback" not in r.output
+    skipped = json.loads((logdir / "skipped.json").read_text())
+    _assert_refused_exactly(skipped, refused)
+    for stem in refused:
+        assert any(line.startswith("suite: skipped") and stem in line for line in r.output.splitlines()), stem
+    assert "no_mask.png" in r.output and "no_image.png" in r.output  # unpaired files are named
+    assert "truncated.jpg" in r.output and "truncated.png" in r.output  # two images, one mask: ambiguous
+    assert "best val mIoU" in r.output
+    model = keras.saving.load_model(out)
+    assert tuple(model(np.zeros((1, 32, 32, 3), "float32")).shape) == (1, 32, 32, 3)
+    # Every usable image (CMYK, 16-bit, EXIF-rotated...) went into training or validation:
+    # a reader that got a size or the orientation wrong would have made its mask a mismatch.
+    from suite.unet import data as sdata
+
+    src = sdata.open_source(images, masks, warn=False)
+    stats = sdata.check_source(src, 3, skip_bad=True, progress=False)
+    assert {Path(src.pairs[i][0]).stem for i in stats.kept} == used
+
+    # --strict stops before training on the first bad pair, and writes no model.
+    strict_out = tmp_path / "strict.keras"
+    r2 = CliRunner().invoke(main, ["train", "--images", str(images), "--masks", str(masks), "--out", str(strict_out),
+                                   "--strict", *TINY_TRAIN])
+    assert r2.exit_code == 1 and "Traceback" not in r2.output and not strict_out.exists()
+    assert any(stem in r2.output.strip().splitlines()[-1] for stem in refused)
+
+
+def test_train_with_nothing_usable_or_an_empty_folder(tmp_path):
+    images, masks = tmp_path / "i", tmp_path / "m"
+    images.mkdir(), masks.mkdir()
+    r = CliRunner().invoke(main, ["train", "--images", str(images), "--masks", str(masks), *TINY_TRAIN,
+                                  "--out", str(tmp_path / "a.keras")])
+    assert r.exit_code != 0 and "no image/mask pairs" in r.output and "Traceback" not in r.output
+    for i in range(3):
+        (images / f"z{i}.png").write_bytes(b"")
+        Image.fromarray(np.zeros((8, 8), np.uint8)).save(masks / f"z{i}.png")
+    r = CliRunner().invoke(main, ["train", "--images", str(images), "--masks", str(masks), *TINY_TRAIN,
+                                  "--out", str(tmp_path / "b.keras")])
+    assert r.exit_code != 0 and "Traceback" not in r.output
+    assert "none of the 3 training pairs is usable" in r.output and "z0.png: empty file" in r.output
+    assert not (tmp_path / "b.keras").exists()
+
+
+def test_evaluate_on_hostile_corpus(tmp_path):
+    images, masks, used, refused = make_training_corpus(tmp_path / "data")
+    model = _tiny_segmenter(tmp_path / "m.keras")
+    report = tmp_path / "eval.json"
+    r = CliRunner().invoke(main, ["evaluate", "--model", str(model), "--images", str(images), "--masks", str(masks),
+                                  "--report", str(report), "--device", "cpu"])
+    assert r.exit_code == 1, r.output
+    assert "Traceback" not in r.output
+    data = json.loads(report.read_text())
+    _assert_refused_exactly(data["skipped"], refused)
+    assert data["images"] == len(used)  # every usable pair scored, at its own size
+    expected_pixels = 0
+    for stem in used:
+        (mask,) = masks.glob(f"{stem}.png")
+        expected_pixels += Image.open(mask).size[0] * Image.open(mask).size[1]
+    assert data["scored_pixels"] == expected_pixels
+    lines = [line for line in r.output.splitlines() if line.startswith("skipped")]
+    assert len(lines) == len(refused)
+
+
+def test_max_pixels_is_on_by_default_and_can_be_raised(tmp_path):
+    """`--max-pixels` on every command that reads images; masks are held to the limit too."""
+    from hostile import bomb_png
+
+    from suite.common.image_io import DEFAULT_MAX_PIXELS
+    from suite.unet import data as sdata
+
+    for command in ("segment", "stylize", "train", "evaluate"):
+        r = CliRunner().invoke(main, [command, "--help"])
+        assert "--max-pixels" in r.output and f"{DEFAULT_MAX_PIXELS}" in r.output, command
+    images, masks = tmp_path / "i", tmp_path / "m"
+    images.mkdir(), masks.mkdir()
+    Image.fromarray(photo(30, 40)).save(images / "a.png")
+    Image.fromarray(np.zeros((30, 40), np.uint8)).save(masks / "a.png")
+    Image.fromarray(photo(30, 40)).save(images / "b.png")
+    (masks / "b.png").write_bytes(bomb_png())
+    with pytest.raises(sdata.DatasetError, match=r"none of the 2 pairs is usable: .*a\.png: 40x30 = 1,200 pixels is over "
+                                                 r"the limit of 1,000 .*--max-pixels"):
+        sdata.check_source(sdata.open_source(images, masks, max_pixels=1000), 2, skip_bad=True, progress=False)
+    stats = sdata.check_source(sdata.open_source(images, masks), 2, skip_bad=True, progress=False)
+    assert stats.kept == [0] and "over the limit" in stats.bad[0]["reason"]  # the mask bomb
+    assert Path(stats.bad[0]["image"]).name == "b.png"
+    model = _tiny_segmenter(tmp_path / "model.keras", classes=2)
+    args = ["evaluate", "--model", str(model), "--images", str(images), "--masks", str(masks), "--device", "cpu"]
+    r = CliRunner().invoke(main, args + ["--max-pixels", "1000"])
+    assert r.exit_code != 0 and "no image could be scored" in r.output and "Traceback" not in r.output
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 1 and "images 1 (1 skipped)" in r.output  # a.png scored, the mask bomb refused
 
 
 def _segment_job(tmp_path, n):

@@ -161,12 +161,13 @@ def test_cli_nan_exit_status(tmp_path):
     assert "NaN" in result.output and "no epoch finished cleanly" in result.output
 
 
-def test_bad_labels_fail_before_training(tmp_path):
+def test_bad_labels_with_strict_fail_before_training(tmp_path):
     from suite.cli import main
 
     images, masks = _dataset(tmp_path / "data", n=4)
     result = CliRunner().invoke(main, ["train", "--images", str(images), "--masks", str(masks), "--num-classes", "2",
-                                       "--backbone", "none", "--out", str(tmp_path / "m.keras")])
+                                       "--backbone", "none", "--out", str(tmp_path / "m.keras"), "--strict"])
     assert result.exit_code != 0
-    assert "labels [2]" in result.output and ".png" in result.output
+    assert "labels 2 are outside 0..1" in result.output and ".png" in result.output
+    assert "epoch" not in result.output
     assert not (tmp_path / "m.keras").exists()

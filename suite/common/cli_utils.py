@@ -85,3 +85,16 @@ def weights_option(default="auto", help_extra=""):
         help="Backbone weights: auto = Keras cache, else the embedded VGG16, else none. "
         "imagenet downloads (needs the network)." + help_extra,
     )
+
+
+def max_pixels_option():
+    """``--max-pixels``: the decompression-bomb limit, on by default, raised for huge scans."""
+    from suite.common.image_io import DEFAULT_MAX_PIXELS
+
+    return click.option(
+        "--max-pixels",
+        default=DEFAULT_MAX_PIXELS,
+        show_default=True,
+        type=click.IntRange(1, None),
+        help="Refuse image files with more pixels than this (decompression bombs); raise it for huge scans.",
+    )

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from suite.cli import main
-from suite.common.cli_utils import compute_options, weights_option
+from suite.common.cli_utils import compute_options, max_pixels_option, weights_option
 
 # Mirrors suite.style.transfer.DEFAULTS without importing Keras at `suite --help` time.
 _DEF_SIZE = 512
@@ -76,10 +76,11 @@ def _names(ctx, param, value):
 @click.option("--recursive", is_flag=True, help="Descend into sub-folders of CONTENT folders.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (default: skip them, so re-runs resume).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
+@max_pixels_option()
 @compute_options
 def stylize(content, styles, output, blend, masks, size, scales, iterations, optimizer, content_weight, style_weight,
             tv_weight, init, seed, preserve_colors, style_scale, backbone, weights, style_layers, content_layers,
-            normalization, learning_rate, save_every, compare, ext, recursive, overwrite, no_progress):
+            normalization, learning_rate, save_every, compare, ext, recursive, overwrite, no_progress, max_pixels):
     """Paint CONTENT photos (files or folders) in the style of one or more artworks (Gatys et al.).
 
     \b
@@ -106,7 +107,7 @@ def stylize(content, styles, output, blend, masks, size, scales, iterations, opt
     report = stylize_paths(
         list(content), list(styles), output, masks=list(masks) or None, overwrite=overwrite, compare=compare,
         save_every=save_every, ext="." + ext, recursive=recursive, progress=not no_progress,
-        on_message=lambda m: click.echo(m, err=True),
+        on_message=lambda m: click.echo(m, err=True), max_pixels=max_pixels,
         blend=blend, size=size, scales=scales, iterations=iterations if len(iterations) > 1 else iterations[0],
         optimizer=optimizer, content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
         init=init, seed=seed, preserve_colors=preserve_colors, style_scale=style_scale, backbone=backbone,

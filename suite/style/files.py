@@ -74,6 +74,7 @@ def stylize_paths(
     recursive: bool = False,
     progress: bool = True,
     on_message=None,
+    max_pixels: int | None = None,
     **options,
 ) -> BatchReport:
     """Stylizes image files and folders with one set of styles (Gram targets computed once).
@@ -90,6 +91,8 @@ def stylize_paths(
         recursive: Descend into sub-folders of folder inputs.
         progress: Show a rich progress bar on stderr.
         on_message: ``f(str)`` for one-line messages (default: print to stderr).
+        max_pixels: Refuse image files with more pixels than this
+            (decompression bombs); default the suite's limit.
         **options: :class:`suite.style.transfer.StyleTransfer` arguments.
 
     Returns:
@@ -102,7 +105,10 @@ def stylize_paths(
     from suite.style.optimize import StyleTransferError
     from suite.style.transfer import StyleTransfer
 
+    from suite.common.image_io import DEFAULT_MAX_PIXELS
+
     say = on_message or (lambda m: print(m, file=sys.stderr))
+    limit = max_pixels or DEFAULT_MAX_PIXELS
     report = BatchReport()
     pairs, skipped_files = plan_outputs(contents, output, ext=ext, recursive=recursive)
     from suite.common.image_io import remove_partial_files
@@ -121,10 +127,10 @@ def stylize_paths(
     if not todo:
         return report
 
-    style_images = [load_image(s) for s in styles]
+    style_images = [load_image(s, max_pixels=limit) for s in styles]
     mask_images = None
     if masks:
-        mask_images = [load_image(m).mean(axis=-1) / 255.0 for m in masks]
+        mask_images = [load_image(m, max_pixels=limit).mean(axis=-1) / 255.0 for m in masks]
     st = StyleTransfer(style_images, **options)
     total_steps = sum(st.iterations)
 
@@ -151,7 +157,7 @@ def stylize_paths(
                     save_image(info["image"], inter, overwrite=True, quality=90)
 
             try:
-                content = load_image(src)
+                content = load_image(src, max_pixels=limit)
                 mk = mask_images
                 result = st.transfer(content, masks=mk, callback=callback)
                 save_image(result.image, dst, overwrite=overwrite)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from suite.common.image_io import ImageReadError, image_size, load_image, scan_folder
+from suite.common.image_io import DEFAULT_MAX_PIXELS, ImageReadError, load_image, scan_folder
 from suite.common.log import note
 
 LAYOUTS = ("auto", "folders", "oxford-pet", "voc")
@@ -49,6 +49,8 @@ class SegmentationSource:
         unpaired_images: Images without a mask.
         unpaired_masks: Masks without an image.
         root: The folder the pairs came from (for messages).
+        ambiguous: Images left out because another image has the same basename.
+        max_pixels: Image and mask files with more pixels are refused (decompression bombs).
     """
 
     pairs: list
@@ -58,6 +60,8 @@ class SegmentationSource:
     unpaired_images: list = field(default_factory=list)
     unpaired_masks: list = field(default_factory=list)
     root: Path | None = None
+    ambiguous: list = field(default_factory=list)
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
 
     def __len__(self):
         return len(self.pairs)
@@ -72,16 +76,17 @@ class SegmentationSource:
 
     def read_mask(self, path) -> np.ndarray:
         """Class indices ``(H, W)`` int32 for one of this source's masks."""
-        return read_mask(path, lut=self.lut, binary=self.binary)
+        return read_mask(path, lut=self.lut, binary=self.binary, max_pixels=self.max_pixels)
 
     def subset(self, indices) -> "SegmentationSource":
         """A source with only the pairs at ``indices`` (same mapping)."""
         return SegmentationSource(
-            [self.pairs[i] for i in indices], self.layout, self.lut, self.binary, root=self.root
+            [self.pairs[i] for i in indices], self.layout, self.lut, self.binary, root=self.root,
+            max_pixels=self.max_pixels,
         )
 
 
-def read_mask(path, lut=None, binary: bool = False) -> np.ndarray:
+def read_mask(path, lut=None, binary: bool = False, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Reads a mask PNG as class indices, applying a layout's lookup table.
 
     Palette PNGs are read by index, never by colour (see
@@ -91,13 +96,14 @@ def read_mask(path, lut=None, binary: bool = False) -> np.ndarray:
         path: The mask file.
         lut: Optional 256-entry table mapping raw values to class indices.
         binary: Map 0/255 masks to 0/1 (any non-zero value becomes 1).
+        max_pixels: Refuse files with more pixels than this (decompression bombs).
 
     Returns:
         ``(H, W)`` int32 array.
     """
     from suite.unet.masks import load_mask
 
-    mask = np.asarray(load_mask(path, binary=binary))
+    mask = np.asarray(load_mask(path, binary=binary, max_pixels=max_pixels))
     if mask.ndim == 3:
         mask = mask[..., 0]
     mask = mask.astype(np.int32)
@@ -123,15 +129,6 @@ def trimap_lut(border: str = "ignore", ignore_index: int = 255) -> np.ndarray:
     return lut
 
 
-def _index_by_stem(paths, what, folder):
-    index = {}
-    for p in paths:
-        if p.stem in index:
-            raise DatasetError(f"two {what} files in {folder} share the name '{p.stem}': {index[p.stem].name} and {p.name}")
-        index[p.stem] = p
-    return index
-
-
 def pair_folders(images_dir, masks_dir, recursive: bool = False):
     """Pairs images with ``.png`` masks of the same basename.
 
@@ -141,7 +138,9 @@ def pair_folders(images_dir, masks_dir, recursive: bool = False):
         recursive: Also look in sub-folders (pairs by relative path).
 
     Returns:
-        ``(pairs, unpaired_images, unpaired_masks)``.
+        ``(pairs, unpaired_images, unpaired_masks, ambiguous)``; ``ambiguous``
+        lists images that share a basename with another image (``a.jpg`` and
+        ``a.png``): a mask cannot be assigned to one of them, so none is used.
     """
     images_dir, masks_dir = Path(images_dir), Path(masks_dir)
     for d, what in ((images_dir, "images"), (masks_dir, "masks")):
@@ -154,18 +153,17 @@ def pair_folders(images_dir, masks_dir, recursive: bool = False):
         rel = p.relative_to(root)
         return str(rel.with_suffix(""))
 
-    img_index = {}
+    by_key = {}
     for p in images:
-        k = key(p, images_dir)
-        if k in img_index:
-            raise DatasetError(f"two images in {images_dir} share the name '{k}': {img_index[k].name} and {p.name}")
-        img_index[k] = p
+        by_key.setdefault(key(p, images_dir), []).append(p)
+    img_index = {k: v[0] for k, v in by_key.items() if len(v) == 1}
+    ambiguous = sorted(p for v in by_key.values() if len(v) > 1 for p in v)
     mask_index = {key(p, masks_dir): p for p in masks}
     common = sorted(set(img_index) & set(mask_index))
     pairs = [(img_index[k], mask_index[k]) for k in common]
     unpaired_images = sorted(img_index[k] for k in set(img_index) - set(mask_index))
-    unpaired_masks = sorted(mask_index[k] for k in set(mask_index) - set(img_index))
-    return pairs, unpaired_images, unpaired_masks
+    unpaired_masks = sorted(mask_index[k] for k in set(mask_index) - set(by_key))
+    return pairs, unpaired_images, unpaired_masks, ambiguous
 
 
 def _find_voc_root(root: Path) -> Path | None:
@@ -224,6 +222,7 @@ def open_source(
     trimap_border: str = "ignore",
     recursive: bool = False,
     warn: bool = True,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> SegmentationSource:
     """Finds the image/mask pairs of a data set in any supported layout.
 
@@ -237,6 +236,8 @@ def open_source(
         trimap_border: What Oxford-IIIT Pet's border class becomes; see :func:`trimap_lut`.
         recursive: Look into sub-folders (``folders`` layout).
         warn: Print a note listing unpaired files.
+        max_pixels: Refuse image and mask files with more pixels than this
+            (decompression bombs); ``None`` disables the check.
 
     Returns:
         A :class:`SegmentationSource`.
@@ -250,14 +251,15 @@ def open_source(
         layout = detect_layout(images, masks)
     root = Path(images)
     lut = None
+    ambiguous = []
     if layout == "folders":
         if masks is None:
             raise DatasetError("the folders layout needs --masks DIR")
-        pairs, un_i, un_m = pair_folders(images, masks, recursive=recursive)
+        pairs, un_i, un_m, ambiguous = pair_folders(images, masks, recursive=recursive)
     elif layout == "oxford-pet":
         if not _is_pet_root(root):
             raise DatasetError(f"{root} is not an Oxford-IIIT Pet root (images/ + annotations/trimaps/)")
-        pairs, un_i, un_m = pair_folders(root / "images", root / "annotations" / "trimaps")
+        pairs, un_i, un_m, ambiguous = pair_folders(root / "images", root / "annotations" / "trimaps")
         lut = trimap_lut(trimap_border, ignore_index)
     else:
         voc = _find_voc_root(root)
@@ -276,18 +278,31 @@ def open_source(
         root = voc
     if binary and lut is not None:
         raise DatasetError("--binary applies to 0/255 masks in the folders layout, not to trimaps")
-    if warn and (un_i or un_m):
-        _warn_unpaired(un_i, un_m)
+    if warn and (un_i or un_m or ambiguous):
+        _warn_unpaired(un_i, un_m, ambiguous)
     if not pairs:
         raise DatasetError(f"no image/mask pairs found in {root}" + (f" and {masks}" if masks else ""))
-    return SegmentationSource(pairs, layout, lut, binary, un_i, un_m, root)
+    return SegmentationSource(pairs, layout, lut, binary, un_i, un_m, root, ambiguous, max_pixels)
 
 
-def _warn_unpaired(images, masks, show: int = 5):
-    for what, files in (("images without a mask", images), ("masks without an image", masks)):
+def _warn_unpaired(images, masks, ambiguous=(), show: int = 5):
+    for what, files in (("images without a mask", images), ("masks without an image", masks),
+                        ("images sharing a basename with another image, so no mask can be assigned", ambiguous)):
         if files:
             names = ", ".join(p.name for p in files[:show]) + (f", ... ({len(files) - show} more)" if len(files) > show else "")
             note(f"warning: {len(files)} {what} (skipped): {names}")
+
+
+def split_indices(n: int, val_fraction: float, seed: int = 0):
+    """A seeded random split of ``range(n)``: ``(train_indices, val_indices)``, both sorted, ``val`` non-empty."""
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"Expected 0 < val_fraction < 1. Received: val_fraction={val_fraction}")
+    if n < 2:
+        raise DatasetError(f"cannot split {n} pair(s) into training and validation sets")
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    n_val = min(n - 1, max(1, round(n * val_fraction)))
+    return sorted(order[n_val:]), sorted(order[:n_val])
 
 
 def split_source(source: SegmentationSource, val_fraction: float, seed: int = 0):
@@ -296,97 +311,143 @@ def split_source(source: SegmentationSource, val_fraction: float, seed: int = 0)
     Returns:
         ``(train, val)`` sources; ``val`` has at least one pair.
     """
-    if not 0 < val_fraction < 1:
-        raise ValueError(f"Expected 0 < val_fraction < 1. Received: val_fraction={val_fraction}")
-    if len(source) < 2:
-        raise DatasetError(f"cannot split {len(source)} pair(s) into training and validation sets")
-    order = list(range(len(source)))
-    random.Random(seed).shuffle(order)
-    n_val = min(len(source) - 1, max(1, round(len(source) * val_fraction)))
-    return source.subset(sorted(order[n_val:])), source.subset(sorted(order[:n_val]))
+    train_idx, val_idx = split_indices(len(source), val_fraction, seed)
+    return source.subset(train_idx), source.subset(val_idx)
 
 
 @dataclass
 class SourceStats:
-    """What a check of every pair found: class pixel counts and image sizes."""
+    """What a check of every pair found.
+
+    Attributes:
+        class_pixels: Pixels per class over the usable pairs.
+        ignored_pixels: Pixels with the ignore index.
+        sizes: ``(H, W)`` of every usable pair, in order.
+        bad: ``[{"image", "mask", "reason"}]`` for the pairs that cannot be used.
+        kept: Indices (into the checked source) of the usable pairs.
+        pair_pixels: Per usable pair, its class pixel counts (for :meth:`subset`).
+        pair_ignored: Per usable pair, its ignored pixels.
+    """
 
     class_pixels: np.ndarray
     ignored_pixels: int
     sizes: list
     bad: list = field(default_factory=list)
+    kept: list = field(default_factory=list)
+    pair_pixels: list = field(default_factory=list, repr=False)
+    pair_ignored: list = field(default_factory=list, repr=False)
 
     @property
     def max_size(self):
         return (max(s[0] for s in self.sizes), max(s[1] for s in self.sizes)) if self.sizes else (0, 0)
 
+    def subset(self, positions) -> "SourceStats":
+        """The statistics of the usable pairs at ``positions`` (indices into ``kept``, like ``source.subset``)."""
+        positions = list(positions)
+        pixels = [self.pair_pixels[i] for i in positions]
+        counts = np.sum(pixels, axis=0) if pixels else np.zeros_like(self.class_pixels)
+        return SourceStats(
+            counts.astype(np.int64), int(sum(self.pair_ignored[i] for i in positions)),
+            [self.sizes[i] for i in positions], [], list(range(len(positions))), pixels,
+            [self.pair_ignored[i] for i in positions],
+        )
 
-def check_source(source: SegmentationSource, num_classes: int, ignore_index: int = 255, progress: bool = True) -> SourceStats:
-    """Reads every mask once: labels in range, mask size equal to image size.
 
-    Errors are collected over the whole set and raised together, each naming
-    its file, so one run shows every problem.
+def _check_pair(source: SegmentationSource, img_path, mask_path, num_classes: int, ignore_index: int):
+    """``(class_pixels, ignored, (H, W))`` for one pair, or a one-line reason (``str``) it cannot be used."""
+    from suite.common.image_io import open_image
+    from suite.unet.masks import validate_mask
+
+    try:
+        mask = source.read_mask(mask_path)
+        # A full decode: a truncated file passes a header read but would stop training at its first epoch.
+        with open_image(img_path, max_pixels=source.max_pixels) as img:
+            w, h = img.size
+    except ImageReadError as e:
+        return str(e)
+    if mask.shape != (h, w):
+        return f"size mismatch: image {img_path} is {w}x{h} but mask {mask_path} is {mask.shape[1]}x{mask.shape[0]}"
+    try:
+        validate_mask(mask, num_classes, ignore_index, mask_path)  # the same message as evaluate's
+    except ImageReadError as e:
+        return str(e)
+    flat = mask.ravel()
+    ignored = int(np.count_nonzero(flat == ignore_index)) if not 0 <= ignore_index < num_classes else 0
+    values = np.bincount(flat[(flat >= 0) & (flat < num_classes)], minlength=num_classes)
+    return values[:num_classes].astype(np.int64), ignored, (h, w)
+
+
+def check_source(
+    source: SegmentationSource,
+    num_classes: int,
+    ignore_index: int = 255,
+    progress: bool = True,
+    skip_bad: bool = False,
+    what: str = "pairs",
+) -> SourceStats:
+    """Reads every pair once: the image decodes, labels are in range, the mask has the image's size.
+
+    Files are decoded in a few threads (Pillow releases the GIL while decoding).
 
     Args:
         source: The pairs to check.
         num_classes: Valid labels are ``0 .. num_classes - 1`` and ``ignore_index``.
         ignore_index: The label losses and metrics skip.
         progress: Show a progress bar.
+        skip_bad: Collect unusable pairs in ``stats.bad`` (each with a one-line
+            reason naming the file) and keep the others. Without it, any bad
+            pair raises, listing the problems of the whole set.
+        what: What the pairs are, for messages (``"training pairs"``).
 
     Returns:
-        :class:`SourceStats` with per-class pixel counts and ``(H, W)`` sizes.
+        :class:`SourceStats` for the usable pairs; ``stats.kept`` indexes them
+        in ``source`` (``source.subset(stats.kept)``).
 
     Raises:
-        DatasetError: listing the bad files (labels out of range, size mismatches, unreadable files).
+        DatasetError: bad pairs without ``skip_bad``, or no usable pair at all.
     """
-    counts = np.zeros(num_classes, np.int64)
-    ignored = 0
-    sizes, problems = [], []
+    from concurrent.futures import ThreadPoolExecutor
+
+    n = len(source)
     ctx = None
-    if progress and len(source) > 50:
+    if progress and n > 50:
         from suite.common.progress import make_progress
 
         ctx = make_progress(transient=True)
         ctx.start()
-        task = ctx.add_task("checking masks", total=len(source))
+        task = ctx.add_task(f"checking {what}", total=n)
+    results = []
     try:
-        for img_path, mask_path in source.pairs:
-            try:
-                mask = source.read_mask(mask_path)
-                w, h = image_size(img_path)
-            except ImageReadError as e:
-                problems.append(str(e))
-                continue
-            if mask.shape != (h, w):
-                problems.append(
-                    f"size mismatch: image {img_path} is {w}x{h} but mask {mask_path} is {mask.shape[1]}x{mask.shape[0]}"
-                )
-                continue
-            values = np.bincount(mask.ravel() if mask.min() >= 0 else np.clip(mask.ravel(), 0, None), minlength=num_classes)
-            bad_values = [v for v in np.nonzero(values)[0].tolist() if v >= num_classes and v != ignore_index]
-            if mask.min() < 0:
-                bad_values = sorted(set(np.unique(mask[mask < 0]).tolist())) + bad_values
-            if bad_values:
-                problems.append(
-                    f"{mask_path}: labels {bad_values[:10]} are not classes 0..{num_classes - 1} "
-                    f"nor the ignore index {ignore_index}"
-                )
-                continue
-            counts += values[:num_classes]
-            if ignore_index < len(values):
-                ignored += int(values[ignore_index]) if ignore_index >= num_classes else 0
-            sizes.append((h, w))
-            if ctx is not None:
-                ctx.advance(task)
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            jobs = pool.map(lambda p: _check_pair(source, p[0], p[1], num_classes, ignore_index), source.pairs)
+            for result in jobs:
+                results.append(result)
+                if ctx is not None:
+                    ctx.advance(task)
     finally:
         if ctx is not None:
             ctx.stop()
-    if problems:
+    bad = [
+        {"image": str(img), "mask": str(msk), "reason": r}
+        for (img, msk), r in zip(source.pairs, results) if isinstance(r, str)
+    ]
+    kept = [i for i, r in enumerate(results) if not isinstance(r, str)]
+    if bad and (not skip_bad or not kept):
+        problems = [b["reason"] for b in bad]
         more = f" (and {len(problems) - 1} more problem(s); first ones: {'; '.join(problems[1:4])})" if len(problems) > 1 else ""
+        if skip_bad:
+            raise DatasetError(f"none of the {n} {what} is usable: {problems[0]}{more}")
         raise DatasetError(problems[0] + more)
-    if counts[1:].sum() == 0 and ignored > 0 and not source.binary:
+    good = [results[i] for i in kept]
+    stats = SourceStats(
+        np.sum([g[0] for g in good], axis=0).astype(np.int64) if good else np.zeros(num_classes, np.int64),
+        int(sum(g[1] for g in good)), [g[2] for g in good], bad, kept,
+        [g[0] for g in good], [g[1] for g in good],
+    )
+    if stats.class_pixels[1:].sum() == 0 and stats.ignored_pixels > 0 and not source.binary:
         note(f"warning: the masks hold only class 0 and the ignore index {ignore_index}; "
              "if 255 marks the foreground of 0/255 masks, use --binary")
-    return SourceStats(counts, ignored, sizes)
+    return stats
 
 
 def load_pair(source: SegmentationSource, index: int):

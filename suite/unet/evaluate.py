@@ -7,11 +7,13 @@ predicted at their own size through the shared predict path
 (:func:`suite.unet.predict.predict_logits`: pad to the encoder stride, crop
 back), so the score is for the full-resolution masks, not for resized ones.
 
-Unreadable files are skipped and listed in the report's ``skipped`` (the CLI
-prints one line each); a mask whose size
-differs from its image, or labels that are neither a class nor the ignore
-index, stop the run with a message naming the files, because they mean the
-data or ``--num-classes`` is wrong rather than one file being damaged.
+A pair that cannot be scored (an unreadable image or mask, an RGB colour mask,
+labels that are neither a class nor the ignore index, a mask whose size
+differs from its image) is skipped and listed in the report's ``skipped`` with
+a one-line reason naming the file; the CLI prints them and exits with status
+1, and ``strict=True`` stops at the first one instead. When no pair can be
+scored, the error gives the first reason (often a wrong ``--num-classes`` or
+``--binary`` rather than damaged files).
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from suite.common.image_io import ImageReadError
-from suite.unet.masks import MaskError, check_same_size, load_mask, validate_mask
+from suite.common.image_io import DEFAULT_MAX_PIXELS, ImageReadError
+from suite.unet.masks import check_same_size, load_mask, validate_mask
 from suite.unet.metrics import confusion_counts, scores_from_confusion
 
 
@@ -57,7 +59,7 @@ def _progress(total, description, enabled):
     return bar, bar.add_task(description, total=total)
 
 
-def _score(items: _Pairs, predict, num_classes, ignore_index, description, progress, class_names):
+def _score(items: _Pairs, predict, num_classes, ignore_index, description, progress, class_names, strict=False):
     """The shared loop: read truth, predict (or read) a mask, count, report skips."""
     cm = np.zeros((num_classes, num_classes), dtype=np.int64)
     skipped, scored, ignored = [], 0, 0
@@ -68,24 +70,20 @@ def _score(items: _Pairs, predict, num_classes, ignore_index, description, progr
                 truth = np.asarray(items.read_mask(mask_path))
                 if truth.ndim == 3:
                     truth = truth[..., 0]
-            except ImageReadError as e:  # includes masks that cannot be class indices (RGB colour masks)
+                validate_mask(truth, num_classes, ignore_index, mask_path)
+                pred = predict(image_path, mask_path, truth.shape)
+            except ImageReadError as e:
+                # Unreadable files, RGB colour masks, labels outside the classes, size
+                # mismatches (MaskError is an ImageReadError): this pair only.
+                if strict:
+                    raise EvaluationError(str(e)) from None
                 skipped.append({"image": str(image_path), "mask": str(mask_path), "reason": str(e)})
             else:
-                validate_mask(truth, num_classes, ignore_index, mask_path)
-                try:
-                    pred = predict(image_path, mask_path, truth.shape)
-                except MaskError:
-                    raise  # size mismatch or a broken prediction: the data is wrong, not one file
-                except ImageReadError as e:
-                    skipped.append({"image": str(image_path), "mask": str(mask_path), "reason": str(e)})
-                else:
-                    cm += confusion_counts(truth, pred, num_classes, ignore_index)
-                    ignored += int(np.count_nonzero(truth == ignore_index)) if ignore_index is not None else 0
-                    scored += 1
+                cm += confusion_counts(truth, pred, num_classes, ignore_index)
+                ignored += int(np.count_nonzero(truth == ignore_index)) if ignore_index is not None else 0
+                scored += 1
             if bar is not None:
                 bar.advance(task)
-    except MaskError as e:
-        raise EvaluationError(str(e)) from None
     finally:
         if bar is not None:
             bar.stop()
@@ -100,7 +98,8 @@ def _score(items: _Pairs, predict, num_classes, ignore_index, description, progr
     return report
 
 
-def evaluate_model(model, pairs, num_classes=None, ignore_index=255, binary=False, class_names=None, progress=True):
+def evaluate_model(model, pairs, num_classes=None, ignore_index=255, binary=False, class_names=None, progress=True,
+                   strict=False):
     """Scores a segmentation model on image/mask pairs.
 
     Args:
@@ -114,6 +113,7 @@ def evaluate_model(model, pairs, num_classes=None, ignore_index=255, binary=Fals
         binary: Masks are 0/255 (mapped to 0/1), for plain pair lists.
         class_names: Names for the report; defaults to the model's.
         progress: Show a progress bar.
+        strict: Stop at the first pair that cannot be scored instead of skipping it.
 
     Returns:
         The report dict: ``images``, ``mean_iou``, ``pixel_accuracy``,
@@ -123,8 +123,9 @@ def evaluate_model(model, pairs, num_classes=None, ignore_index=255, binary=Fals
         ``ignore_index``, ``scored_pixels``, ``ignored_pixels``.
 
     Raises:
-        EvaluationError: size mismatches, bad labels, a class-count
-            mismatch, or nothing that could be scored.
+        EvaluationError: a class-count mismatch, a model whose output is not
+            the image size, nothing that could be scored, or (``strict``) any
+            pair that cannot be scored.
 
     Example:
         >>> from suite.unet.data import open_source
@@ -152,8 +153,10 @@ def evaluate_model(model, pairs, num_classes=None, ignore_index=255, binary=Fals
     if class_names is None and model_names and len(model_names) == num_classes:
         class_names = model_names
 
+    max_pixels = getattr(pairs, "max_pixels", DEFAULT_MAX_PIXELS)  # a SegmentationSource carries --max-pixels
+
     def predict(image_path, mask_path, truth_shape):
-        image = load_image(image_path)
+        image = load_image(image_path, max_pixels=max_pixels)
         check_same_size(image.shape, truth_shape, image_path, mask_path)
         logits = predict_logits(model, image)
         if logits.shape[:2] != tuple(truth_shape):
@@ -164,12 +167,13 @@ def evaluate_model(model, pairs, num_classes=None, ignore_index=255, binary=Fals
         # threshold 0 on one-channel logits = probability 0.5
         return scores_to_mask(logits, threshold=0.0)
 
-    report = _score(_as_pairs(pairs, binary), predict, num_classes, ignore_index, "evaluating", progress, class_names)
+    report = _score(_as_pairs(pairs, binary), predict, num_classes, ignore_index, "evaluating", progress, class_names, strict)
     report["model"] = model_path or model.name
     return report
 
 
-def evaluate_predictions(pred_dir, pairs, num_classes, ignore_index=255, binary=False, class_names=None, progress=True):
+def evaluate_predictions(pred_dir, pairs, num_classes, ignore_index=255, binary=False, class_names=None, progress=True,
+                         strict=False):
     """Scores existing predicted masks (e.g. from ``suite segment``) against the truth.
 
     The prediction for a pair is ``pred_dir/<mask basename>.png``: a palette
@@ -185,6 +189,7 @@ def evaluate_predictions(pred_dir, pairs, num_classes, ignore_index=255, binary=
         binary: Truth and predictions are 0/255 masks.
         class_names: Optional names for the report.
         progress: Show a progress bar.
+        strict: Stop at the first pair that cannot be scored instead of skipping it.
 
     Returns:
         The report dict of :func:`evaluate_model`, with ``predictions``.
@@ -205,7 +210,7 @@ def evaluate_predictions(pred_dir, pairs, num_classes, ignore_index=255, binary=
         validate_mask(pred, num_classes, None, pred_path)
         return pred
 
-    report = _score(_as_pairs(pairs, binary), predict, num_classes, ignore_index, "scoring", progress, class_names)
+    report = _score(_as_pairs(pairs, binary), predict, num_classes, ignore_index, "scoring", progress, class_names, strict)
     report["predictions"] = str(pred_dir)
     return report
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from suite.common.image_io import ImageReadError
+from suite.common.image_io import DEFAULT_MAX_PIXELS, ImageReadError
 
 
 class MaskError(ImageReadError):
@@ -56,12 +56,14 @@ def _mask_array(img, path) -> np.ndarray:
     raise MaskError(path, f"unsupported mask mode {mode!r}; expected a palette or grayscale PNG")
 
 
-def load_mask(path, binary: bool = False) -> np.ndarray:
+def load_mask(path, binary: bool = False, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Reads a mask file as an ``(H, W)`` array of class indices.
 
     Args:
         path: A PNG (palette, grayscale 8/16-bit, or gray-valued RGB).
         binary: Map a 0/255 mask to 0/1; a mask already in {0, 1} is kept.
+        max_pixels: Refuse files with more pixels than this (decompression
+            bombs); ``None`` disables the check.
 
     Returns:
         ``(H, W)`` uint8 array (int32 for 16-bit masks).
@@ -77,7 +79,7 @@ def load_mask(path, binary: bool = False) -> np.ndarray:
     """
     from suite.common.image_io import open_image
 
-    img = open_image(path, max_pixels=None)
+    img = open_image(path, max_pixels=max_pixels)
     mask = _mask_array(img, path)
     if binary:
         values = np.unique(mask)

@@ -26,7 +26,7 @@ def _decoder(source: SegmentationSource):
     from suite.common.image_io import load_image
 
     def decode(image_path, mask_path):
-        image = load_image(image_path.decode())
+        image = load_image(image_path.decode(), max_pixels=source.max_pixels)
         mask = source.read_mask(mask_path.decode())
         if mask.shape != image.shape[:2]:
             raise ValueError(f"size mismatch: {image_path.decode()} is {image.shape[1]}x{image.shape[0]}, "

@@ -75,6 +75,8 @@ class TrainResult:
         history: Per-epoch logs (``loss``, ``miou``, ``val_loss``, ``val_miou``, ``lr``...).
         logdir: Where the CSV log, curves PNG, TensorBoard files and backups are.
         message: One line for the user.
+        train_seconds: Wall-clock time spent in ``fit``.
+        skipped: ``[{"image", "mask", "reason"}]`` for the pairs left out.
     """
 
     model_path: Path | None
@@ -86,6 +88,7 @@ class TrainResult:
     logdir: Path | None = None
     message: str = ""
     train_seconds: float = 0.0
+    skipped: list = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- callbacks
@@ -516,6 +519,24 @@ def _backup_epoch(backup_dir: Path):
         return None
 
 
+def _report_skipped(skipped, logdir, show: int = 10):
+    """One line per skipped pair (the first ``show``), and all of them in ``<logdir>/skipped.json``."""
+    from suite.common.image_io import save_json
+
+    for item in skipped[:show]:
+        note(f"skipped {item['reason']}")
+    listing = Path(logdir) / "skipped.json"
+    try:
+        Path(logdir).mkdir(parents=True, exist_ok=True)
+        save_json(skipped, listing, overwrite=True)
+    except OSError as e:
+        note(f"warning: cannot write {listing} ({e.strerror or e})")
+        listing = None
+    more = f"; {len(skipped) - show} more" if len(skipped) > show else ""
+    where = f", all listed in {listing}" if listing is not None else ""
+    note(f"warning: {len(skipped)} unusable pair(s) left out of training{more}{where}")
+
+
 def train(
     images,
     masks=None,
@@ -559,6 +580,8 @@ def train(
     progress: bool = True,
     callbacks=None,
     tensorboard: bool = True,
+    strict: bool = False,
+    max_pixels: int | None = None,
 ) -> TrainResult:
     """Trains a U-Net on image/mask pairs and keeps the best model by validation mIoU.
 
@@ -616,12 +639,17 @@ def train(
         progress: Rich progress bars.
         callbacks: Extra Keras callbacks.
         tensorboard: Write TensorBoard logs.
+        strict: Stop on the first unusable pair (unreadable image, bad labels,
+            size mismatch) instead of skipping it; skipped pairs are listed
+            one line each and in ``<logdir>/skipped.json``.
+        max_pixels: Refuse image and mask files with more pixels than this
+            (decompression bombs); default the suite's limit.
 
     Returns:
-        A :class:`TrainResult`.
+        A :class:`TrainResult`; ``skipped`` lists the pairs left out.
 
     Raises:
-        suite.unet.data.DatasetError: unusable data (bad labels, size mismatches...).
+        suite.unet.data.DatasetError: no usable pair, or any bad pair with ``strict``.
         suite.common.image_io.OutputExistsError: ``out`` exists without ``overwrite``/``resume``.
         TrainingError: an old backup without ``resume``/``overwrite``; NaN before any good epoch.
 
@@ -661,15 +689,33 @@ def train(
         note(f"nothing to resume in {logdir}; starting a new run")
 
     # ---- data
-    train_src = sdata.open_source(images, masks, layout=layout, split=split, binary=binary, ignore_index=ignore_index)
-    if val_images is not None:
-        val_src = sdata.open_source(val_images, val_masks, layout=layout, split=split or "val", binary=binary, ignore_index=ignore_index)
-    elif train_src.layout == "voc" and val_split is None:
-        val_src = sdata.open_source(images, layout="voc", split="val", ignore_index=ignore_index)
+    # Every pair is decoded and checked once; unusable ones are skipped with a
+    # reason each (strict: any of them stops the run), so one damaged file in a
+    # folder of thousands does not cost the whole job.
+    def usable(src, what):
+        stats = sdata.check_source(src, num_classes, ignore_index, progress=progress, skip_bad=not strict, what=what)
+        return src.subset(stats.kept), stats
+
+    from suite.common.image_io import DEFAULT_MAX_PIXELS
+
+    limit = dict(max_pixels=max_pixels or DEFAULT_MAX_PIXELS)
+    train_src = sdata.open_source(images, masks, layout=layout, split=split, binary=binary, ignore_index=ignore_index, **limit)
+    train_src, train_stats = usable(train_src, "training pairs")
+    skipped = list(train_stats.bad)
+    if val_images is not None or (train_src.layout == "voc" and val_split is None):
+        if val_images is not None:
+            val_src = sdata.open_source(val_images, val_masks, layout=layout, split=split or "val", binary=binary,
+                                        ignore_index=ignore_index, **limit)
+        else:
+            val_src = sdata.open_source(images, layout="voc", split="val", ignore_index=ignore_index, **limit)
+        val_src, val_stats = usable(val_src, "validation pairs")
+        skipped += val_stats.bad
     else:
-        train_src, val_src = sdata.split_source(train_src, val_split or DEFAULTS["val_split"], seed=seed)
-    train_stats = sdata.check_source(train_src, num_classes, ignore_index, progress=progress)
-    val_stats = sdata.check_source(val_src, num_classes, ignore_index, progress=progress)
+        train_idx, val_idx = sdata.split_indices(len(train_src), val_split or DEFAULTS["val_split"], seed=seed)
+        val_src, val_stats = train_src.subset(val_idx), train_stats.subset(val_idx)
+        train_src, train_stats = train_src.subset(train_idx), train_stats.subset(train_idx)
+    if skipped:
+        _report_skipped(skipped, logdir)
     weights_per_class = _resolve_class_weights(class_weights, train_stats, num_classes)
 
     import keras
@@ -837,4 +883,4 @@ def train(
     if backup_root.exists():
         # The run is over (the best model is in `out`); the backup is only for interrupted runs.
         shutil.rmtree(backup_root, ignore_errors=True)
-    return TrainResult(model_path, ckpt.best, best_epoch, epochs_run, stopped, rows, logdir, message, train_seconds)
+    return TrainResult(model_path, ckpt.best, best_epoch, epochs_run, stopped, rows, logdir, message, train_seconds, skipped)

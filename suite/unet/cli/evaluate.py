@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from suite.cli import main
-from suite.common.cli_utils import compute_options
+from suite.common.cli_utils import compute_options, max_pixels_option
 
 
 def _print_table(report: dict) -> None:
@@ -30,10 +30,11 @@ def _print_table(report: dict) -> None:
     absent = [c["name"] for c in report["per_class"] if c["iou"] is None]
     if absent:
         console.print(f"classes absent from truth and prediction (left out of the mean): {', '.join(absent)}")
+    # Plain echo, not rich: one line per file whatever the terminal width, so it can be grepped.
     for s in report["skipped"][:20]:
-        console.print(f"[yellow]skipped[/yellow] {s['image']}: {s['reason']}", highlight=False)
+        click.echo(f"skipped {s['reason']}")
     if len(report["skipped"]) > 20:
-        console.print(f"... and {len(report['skipped']) - 20} more skipped (listed in the report)")
+        click.echo(f"... and {len(report['skipped']) - 20} more skipped (listed in the report)")
 
 
 @main.command()
@@ -56,13 +57,17 @@ def _print_table(report: dict) -> None:
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the scores as JSON here, and the confusion matrix as <report>_confusion.png next to it.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing report.")
+@click.option("--strict", is_flag=True, help="Stop at the first pair that cannot be scored instead of skipping it.")
+@max_pixels_option()
 @compute_options
 def evaluate(model, predictions, images, masks, layout, split, num_classes, ignore_index, binary, class_names,
-             report, overwrite):
+             report, overwrite, strict, max_pixels):
     """Score a model (or predicted masks) against ground-truth masks.
 
     Prints per-class IoU, mean IoU (from one confusion matrix over every pixel of
-    the data set, ignore-label pixels left out) and pixel accuracy.
+    the data set, ignore-label pixels left out) and pixel accuracy. A pair that
+    cannot be scored (unreadable file, labels outside the classes, a mask of
+    another size) is skipped with a one-line reason and the exit status is 1.
 
     Example: suite evaluate --model model.keras --images data/val/images --masks data/val/masks --report eval.json
     """
@@ -83,15 +88,19 @@ def evaluate(model, predictions, images, masks, layout, split, num_classes, igno
     if names is not None and num_classes is not None and len(names) != num_classes:
         raise click.BadParameter(f"{len(names)} names for {num_classes} classes", param_hint="--class-names")
 
-    source = open_source(images, masks, layout=layout, split=split, binary=binary, ignore_index=ignore_index)
+    source = open_source(images, masks, layout=layout, split=split, binary=binary, ignore_index=ignore_index,
+                         max_pixels=max_pixels)
     if predictions is not None:
-        result = evaluate_predictions(predictions, source, num_classes, ignore_index, binary, names)
+        result = evaluate_predictions(predictions, source, num_classes, ignore_index, binary, names, strict=strict)
     else:
         import_backend_quietly()
-        result = evaluate_model(model, source, num_classes, ignore_index, binary, names)
+        result = evaluate_model(model, source, num_classes, ignore_index, binary, names, strict=strict)
     _print_table(result)
     if report is not None:
         json_path, png_path = write_report(result, report, overwrite=overwrite)
         click.echo(f"wrote {json_path}")
         click.echo(f"wrote {png_path}")
-    click.echo(f"mIoU {result['mean_iou']:.4f}  pixel accuracy {result['pixel_accuracy']:.4f}  images {result['images']}")
+    click.echo(f"mIoU {result['mean_iou']:.4f}  pixel accuracy {result['pixel_accuracy']:.4f}  images {result['images']}" + (f" ({len(result['skipped'])} skipped)" if result['skipped'] else ""))
+    if result["skipped"]:
+        # The scores cover only part of the data: a script must be able to tell.
+        raise SystemExit(1)

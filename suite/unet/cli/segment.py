@@ -8,8 +8,7 @@ from pathlib import Path
 import click
 
 from suite.cli import main
-from suite.common.cli_utils import compute_options
-from suite.common.image_io import DEFAULT_MAX_PIXELS
+from suite.common.cli_utils import compute_options, max_pixels_option
 
 _MODEL = click.option(
     "--model", "-m", "model", required=True,
@@ -34,8 +33,7 @@ _MODEL = click.option(
               help="Pixels shared by neighbouring tiles (at most half the tile).")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (by default they are skipped, so a re-run resumes).")
 @click.option("--recursive", "-r", is_flag=True, help="Descend into sub-folders, mirroring them in the output folder.")
-@click.option("--max-pixels", default=DEFAULT_MAX_PIXELS, show_default=True, type=click.IntRange(1, None),
-              help="Refuse images with more pixels than this (decompression bombs).")
+@max_pixels_option()
 @click.option("--workers", default=None, type=click.IntRange(1, 64), help="Decoding threads (default: up to 4).")
 @compute_options
 def segment(inputs, model, output, overlay, probabilities, batch_size, tile, overlap, overwrite, recursive,

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from suite.cli import main
-from suite.common.cli_utils import compute_options, weights_option
+from suite.common.cli_utils import compute_options, max_pixels_option, weights_option
 
 _BACKBONES = ["vgg16", "vgg19", "mobilenetv2", "none"]
 _DIR = click.Path(exists=True, file_okay=False, path_type=Path)
@@ -93,12 +93,20 @@ def _ints(ctx, param, value):
 @click.option("--strategy", type=click.Choice(["default", "mirrored", "multiworker"]), default="default", show_default=True,
               help="mirrored: all local GPUs; multiworker: MultiWorkerMirroredStrategy from TF_CONFIG.")
 @click.option("--no-tensorboard", is_flag=True, help="Skip TensorBoard logs.")
+@click.option("--strict", is_flag=True,
+              help="Stop on the first unusable pair instead of skipping it (skipped pairs make the exit status 1).")
+@max_pixels_option()
 @compute_options
 def train(images, masks, num_classes, layout, split, val_images, val_masks, val_split, binary, ignore_index, class_names,
           backbone, weights, decoder_filters, encoder_filters, batch_norm, image_size, resize_mode, epochs, batch_size, lr, lr_schedule, loss,
           class_weights, augment, freeze_encoder_epochs, patience, time_budget, steps_per_epoch, out, logdir, resume,
-          overwrite, seed, strategy, no_tensorboard):
+          overwrite, seed, strategy, no_tensorboard, strict, max_pixels):
     """Train a U-Net on image/mask folders (or Oxford-IIIT Pet / Pascal VOC) and keep the best by val mIoU.
+
+    Unusable pairs (an unreadable image, labels outside the classes, a mask of
+    another size) are left out with a one-line reason each and listed in
+    <logdir>/skipped.json; the exit status is then 1 (--strict stops instead).
+    A NaN loss stops the run, keeping the last good model, with exit status 3.
 
     \b
     Example:
@@ -119,8 +127,13 @@ def train(images, masks, num_classes, layout, split, val_images, val_masks, val_
         batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, loss=loss, class_weights=class_weights,
         augment=augment, freeze_encoder_epochs=freeze_encoder_epochs, patience=patience or None,
         time_budget=time_budget, steps_per_epoch=steps_per_epoch, out=out, logdir=logdir, resume=resume,
-        overwrite=overwrite, seed=seed, strategy=strategy, tensorboard=not no_tensorboard,
+        overwrite=overwrite, seed=seed, strategy=strategy, tensorboard=not no_tensorboard, strict=strict,
+        max_pixels=max_pixels,
     )
     click.echo(result.message)
     if result.stopped == "nan":
         raise SystemExit(3)
+    if result.skipped:
+        # The model is usable, but a script should know that part of the data was not.
+        click.echo(f"{len(result.skipped)} unusable pair(s) were left out (see {result.logdir / 'skipped.json'})", err=True)
+        raise SystemExit(1)
