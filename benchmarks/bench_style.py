@@ -2,7 +2,8 @@
 
     flock /tmp/suite-heavy.lock .venv/bin/python benchmarks/bench_style.py            # time-to-quality
     flock /tmp/suite-heavy.lock .venv/bin/python benchmarks/bench_style.py --flops    # FLOP efficiency
-    flock /tmp/suite-heavy.lock .venv/bin/python benchmarks/bench_style.py --memory   # peak memory by size
+    flock /tmp/suite-heavy.lock .venv/bin/python benchmarks/bench_style.py --memory --sizes 1024 2048
+                                                                               # peak memory by size
 
 Time-to-quality (default): in one process, on the same content/style at 256 px,
 
@@ -29,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -273,29 +275,133 @@ def flop_efficiency(args):
     print(f"efficiency = {useful / dt / peak:.2f} (goal >= 0.85)")
 
 
-def peak_memory(args):
-    """Peak resident memory of one process running coarse-to-fine stylize at the given sizes."""
-    import resource
-    import subprocess
+def _rss_bytes(pid="self"):
+    """Current resident set size of a process (Linux ``/proc``), in bytes; 0 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, IndexError, ValueError):
+        return 0
 
+
+def _mem_available_bytes():
+    with open("/proc/meminfo") as fh:
+        for line in fh:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _memory_child(args):
+    """One measured run, in its own process: the user's path at ``--size``, progress on stderr, result on stdout."""
+    import resource
+
+    t_start = time.perf_counter()
+    from suite.common.image_io import load_image
+    from suite.style.transfer import DEFAULTS, StyleTransfer
+
+    content = load_image(args.content)
+    style = load_image(args.style)
+    coarse = len(DEFAULTS["scales"]) - 1
+    # Defaults throughout (L-BFGS-B, bounded, 20 corrections, scales 0.5 then 1) except the
+    # evaluation counts: enough at the last scale to fill the L-BFGS history.
+    st = StyleTransfer(style, backbone="vgg16", weights="embedded", size=args.size, quiet=True,
+                       iterations=[args.coarse_evaluations] * coarse + [args.final_evaluations])
+    maxrss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # noqa: E731  (KiB on Linux)
+    t_setup = time.perf_counter() - t_start
+    log = {"scale_peak": {}, "scale_seconds": {}}
+    last = [time.perf_counter()]
+
+    def cb(info):
+        now = time.perf_counter()
+        k = info["scale"]
+        log["scale_peak"][k] = maxrss()
+        log["scale_seconds"][k] = log["scale_seconds"].get(k, 0.0) + now - last[0]
+        last[0] = now
+        h, w = info["size"]
+        print(f"  [{args.size} px] scale {k + 1}/{info['scales']} {w}x{h} evaluation {info['step']}/{info['steps']}: "
+              f"{now - t_start:6.0f} s, RSS {_rss_bytes() / 2**30:5.2f} GiB, peak {maxrss() / 2**30:5.2f} GiB",
+              file=sys.stderr, flush=True)
+
+    last[0] = time.perf_counter()
+    result = st.transfer(content, callback=cb)
+    out = {
+        "size": args.size, "sizes": result.sizes, "evaluations": result.evaluations,
+        "seconds_total": time.perf_counter() - t_start, "seconds_setup": t_setup, "seconds_transfer": result.seconds,
+        "scale_seconds": log["scale_seconds"], "scale_peak": log["scale_peak"], "peak": maxrss(),
+        "corrections": st.corrections, "parametrization": st.parametrization, "optimizer": st.optimizer,
+    }
+    print("RESULT " + json.dumps(out), flush=True)
+
+
+def peak_memory(args):
+    """Peak resident memory and wall time of the user's stylize path, one child process per size.
+
+    Each size runs the defaults (L-BFGS-B with its default corrections, scales
+    0.5 then 1, embedded VGG16, a real photo and artwork) with
+    ``--coarse-evaluations`` at half size and ``--final-evaluations`` at full
+    size; the default for the latter is corrections + 5, so L-BFGS's history
+    (``corrections`` pairs of float64 vectors the size of the image) is full
+    when the peak is read. The peak is the child's ``ru_maxrss``. The parent
+    watches the child's RSS and the machine's free memory and kills the child
+    before it can push the shared machine into swap or the OOM killer.
+    """
+    from suite.style.transfer import DEFAULTS, StyleTransfer  # noqa: F401  (fail early if the suite is broken)
+
+    limit = args.memory_limit_gib * 2**30
+    rows = []
     for size in args.sizes:
-        code = (
-            "import sys, resource, numpy as np; sys.path.insert(0, %r);"
-            "from suite.style.transfer import StyleTransfer;"
-            "rng=np.random.default_rng(0); c=rng.uniform(0,255,(%d,%d,3)).astype('f4'); s=rng.uniform(0,255,(256,256,3)).astype('f4');"
-            "st=StyleTransfer(s, size=%d, scales=(0.25,0.5,1.0), iterations=(2,2,2), backbone='vgg16', weights='embedded', quiet=True);"
-            "st.transfer(c);"
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
-        ) % (str(ROOT), size, size, size)
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--_memory-child", "--size", str(size),
+               "--content", args.content, "--style", args.style,
+               "--coarse-evaluations", str(args.coarse_evaluations), "--final-evaluations", str(args.final_evaluations)]
+        print(f"{size} px: running {' '.join(cmd[1:])}", flush=True)
         t = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        killed = None
+        watched_peak = 0
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            rss = _rss_bytes(proc.pid)
+            watched_peak = max(watched_peak, rss)
+            if killed is None and (rss > limit or _mem_available_bytes() < args.min_free_gib * 2**30):
+                killed = (f"killed at RSS {rss / 2**30:.1f} GiB (limit {args.memory_limit_gib} GiB, "
+                          f"machine's available memory {_mem_available_bytes() / 2**30:.1f} GiB)")
+                proc.kill()
+            time.sleep(0.1)
         dt = time.perf_counter() - t
-        if proc.returncode != 0:
-            print(f"{size} px: failed ({proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode})")
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out = proc.stdout.read()
+        result = next((json.loads(line[7:]) for line in out.splitlines() if line.startswith("RESULT ")), None)
+        if killed or result is None:
+            print(f"{size} px: did not finish: {killed or f'exit status {proc.returncode}'}; "
+                  f"child peak RSS {usage.ru_maxrss / 2**20:.2f} GiB after {dt:.0f} s", flush=True)
+            rows.append((size, None, dt, killed or "failed"))
             continue
-        kib = int(proc.stdout.strip().splitlines()[-1])
-        print(f"{size} px (square, 2+2+2 evaluations at 1/4, 1/2, 1): peak RSS {kib / 2**20:.2f} GiB, {dt:.0f} s", flush=True)
-    del resource
+        peak = usage.ru_maxrss * 1024
+        rows.append((size, peak, dt, result))
+        per_scale = ", ".join(
+            f"{w}x{h}: {n} evaluations in {result['scale_seconds'].get(str(i), 0):.0f} s, peak so far "
+            f"{result['scale_peak'].get(str(i), 0) / 2**30:.2f} GiB"
+            for i, ((h, w), n) in enumerate(zip(result["sizes"], result["evaluations"])))
+        print(f"{size} px: peak RSS {peak / 2**30:.2f} GiB, wall {dt:.0f} s (setup {result['seconds_setup']:.0f} s, "
+              f"transfer {result['seconds_transfer']:.0f} s); {per_scale}", flush=True)
+    print()
+    print(f"Peak memory of stylize (embedded VGG16, L-BFGS-B, {args.coarse_evaluations} evaluations at half size + "
+          f"{args.final_evaluations} at full size, {Path(args.content).name} + {Path(args.style).name}):")
+    for size, peak, dt, result in rows:
+        if peak is None:
+            print(f"  {size:5d} px: did not finish ({result}), {dt:.0f} s")
+        else:
+            (h, w) = result["sizes"][-1]
+            print(f"  {size:5d} px ({w}x{h}): peak RSS {peak / 2**30:6.2f} GiB, wall {dt:6.0f} s")
+    at_1024 = next((peak for size, peak, _, _ in rows if size == 1024 and peak is not None), None)
+    if at_1024 is not None:
+        print(f"goal: peak at 1024 px under 8 GiB: {at_1024 / 2**30:.2f} GiB -> {'met' if at_1024 < 8 * 2**30 else 'NOT met'}")
+    done = [size for size, peak, _, _ in rows if peak is not None and peak < 24 * 2**30]
+    if done:
+        print(f"largest size measured that finished within 24 GiB: {max(done)} px")
 
 
 def main():
@@ -310,9 +416,18 @@ def main():
     p.add_argument("--also", default="", help="JSON list of extra StyleTransfer overrides to run in the same process")
     p.add_argument("--flops", action="store_true", help="measure FLOP efficiency instead")
     p.add_argument("--memory", action="store_true", help="measure peak memory instead")
-    p.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048])
+    p.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048], help="--memory: long sides to run")
+    p.add_argument("--coarse-evaluations", type=int, default=5, help="--memory: evaluations at half size")
+    p.add_argument("--final-evaluations", type=int, default=25,
+                   help="--memory: evaluations at full size (default: 20 corrections + 5, a full L-BFGS history)")
+    p.add_argument("--memory-limit-gib", type=float, default=20.0, help="--memory: kill a child whose RSS passes this")
+    p.add_argument("--min-free-gib", type=float, default=1.0,
+                   help="--memory: kill the child when the machine's available memory drops below this")
+    p.add_argument("--_memory-child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
-    if args.flops:
+    if args._memory_child:
+        _memory_child(args)
+    elif args.flops:
         flop_efficiency(args)
     elif args.memory:
         peak_memory(args)
