@@ -4,6 +4,7 @@ the exit status honest, no traceback, nothing partial left behind."""
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -58,6 +59,7 @@ def test_segment_on_hostile_corpus(tmp_path):
     assert not _no_partials(out)
     # Re-running skips what is done and fails the same bad files again, no more.
     r2 = CliRunner().invoke(main, ["segment", str(tmp_path / "in"), "-m", str(model), "-o", str(out), "-r", "--device", "cpu"])
+    assert r2.exit_code == 1 and "Traceback" not in r2.output
     report2 = json.loads((out / "report.json").read_text())
     assert report2["counts"]["done"] == 0 and report2["counts"]["failed"] == len(failed)
 
@@ -71,16 +73,59 @@ def test_segment_output_path_is_a_file(tmp_path):
     assert (tmp_path / "taken").read_text() == "I am a file"
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores folder permissions")
-def test_segment_read_only_output_folder(tmp_path):
+def _without_permission_override(probe_dir):
+    """A command prefix under which folder permissions apply, even for root (CI runs as root).
+
+    Root ignores permission bits through CAP_DAC_OVERRIDE; dropping it from the
+    bounding set makes a read-only folder read-only for the child process.
+    """
+    prefix = []
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root without setpriv: cannot make a folder read-only")
+        prefix = [setpriv, "--bounding-set", "-dac_override,-dac_read_search"]
+    probe = subprocess.run(prefix + ["touch", str(probe_dir / "probe")], capture_output=True)
+    if probe.returncode == 0:
+        pytest.skip("this platform does not enforce the read-only folder")
+    return prefix
+
+
+def test_read_only_output_folder_fails_before_any_work(tmp_path):
+    """segment, stylize, train and evaluate refuse a read-only destination at once, in one line, writing nothing."""
+    from test_train import _dataset
+
     Image.fromarray(photo()).save(tmp_path / "a.png")
     model = _tiny_segmenter(tmp_path / "m.keras")
+    images, masks = _dataset(tmp_path / "data", n=4)
     ro = tmp_path / "ro"
     ro.mkdir()
     ro.chmod(0o555)
-    r = CliRunner().invoke(main, ["segment", str(tmp_path / "a.png"), "-m", str(model), "-o", str(ro)])
-    ro.chmod(0o755)
-    assert r.exit_code != 0 and "Traceback" not in r.output
+    prefix = _without_permission_override(ro)
+    env = dict(os.environ, SUITE_QUIET="1", PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    jobs = {
+        "segment": ["segment", str(tmp_path / "a.png"), "-m", str(model), "-o", str(ro)],
+        "segment into a new sub-folder": ["segment", str(tmp_path / "a.png"), "-m", str(model), "-o", str(ro / "sub")],
+        "stylize": ["stylize", str(tmp_path / "a.png"), "--style", str(tmp_path / "a.png"), "-o", str(ro / "x.png"),
+                    "--size", "32", "--iterations", "2", "--scales", "1", "--weights", "none"],
+        "train": ["train", "--images", str(images), "--masks", str(masks), "--out", str(ro / "m.keras"), *TINY_TRAIN],
+        "evaluate": ["evaluate", "--model", str(model), "--images", str(images), "--masks", str(masks),
+                     "--num-classes", "3", "--report", str(ro / "r.json")],
+    }
+    try:
+        for what, args in jobs.items():
+            t0 = time.monotonic()
+            r = subprocess.run(prefix + [sys.executable, "-m", "suite", *args, "--device", "cpu"], env=env,
+                               capture_output=True, text=True, timeout=120)
+            err = [line for line in r.stderr.splitlines() if line.startswith("Error:")]
+            assert r.returncode == 1, (what, r.stderr[-1500:])
+            assert "Traceback" not in r.stderr and len(err) == 1, (what, r.stderr[-1500:])
+            assert "cannot write to" in err[0] and "permission denied" in err[0], (what, err)
+            assert "epoch" not in r.stderr + r.stdout, what  # refused before any training
+            assert time.monotonic() - t0 < 60, what
+        assert list(ro.iterdir()) == []
+    finally:
+        ro.chmod(0o755)
 
 
 def test_segment_colliding_outputs_get_distinct_names(tmp_path):
@@ -142,9 +187,9 @@ def test_train_on_hostile_corpus(tmp_path, monkeypatch):
     """Bad pairs are left out one by one with a reason; every usable image is trained on; exit status 1."""
     import keras
 
-    monkeypatch.delenv("SUITE_QUIET", raising=False)  # the skip notes are part of what is checked
+    import suite.unet.model  # noqa: F401  (registers the suite's layers for keras.saving)
 
-    import suite.unet.model  # noqa: F401
+    monkeypatch.delenv("SUITE_QUIET", raising=False)  # the skip notes are part of what is checked
 
     images, masks, used, refused = make_training_corpus(tmp_path / "data")
     out, logdir = tmp_path / "m.keras", tmp_path / "logs"
@@ -299,15 +344,7 @@ def test_sigint_during_segment_is_a_clean_message(tmp_path):
 
 @pytest.mark.slow
 def test_kill_9_during_stylize_then_resume(tmp_path):
-    src = tmp_path / "in"
-    src.mkdir()
-    for i in range(6):
-        Image.fromarray(photo(48, 64, i)).save(src / f"p{i}.png")
-    Image.fromarray(photo(48, 48, 99)).save(tmp_path / "art.png")
-    out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "suite", "stylize", str(src), "--style", str(tmp_path / "art.png"), "-o", str(out),
-           "--size", "64", "--scales", "1", "--iterations", "40", "--weights", "none", "--backbone", "vgg16",
-           "--no-progress", "--device", "cpu"]
+    cmd, out = _stylize_job(tmp_path)
     env = dict(os.environ, SUITE_QUIET="1")
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _signal_when(proc, out, "p*.json", 1, signal.SIGKILL, timeout=180)
@@ -324,9 +361,8 @@ def test_kill_9_during_stylize_then_resume(tmp_path):
     assert not _no_partials(out)
 
 
-@pytest.mark.slow
-def test_kill_9_during_train_then_resume(tmp_path):
-    """A real `kill -9` mid-training; `--resume` continues after the last finished epoch and ends usable."""
+def _train_job(tmp_path):
+    """A tiny 40-epoch `suite train` command line, its model path, and a reader of the epochs logged so far."""
     import csv
 
     from test_train import _dataset
@@ -337,7 +373,6 @@ def test_kill_9_during_train_then_resume(tmp_path):
            "--backbone", "none", "--encoder-filters", "4,8,16", "--image-size", "32", "--epochs", "40",
            "--batch-size", "2", "--val-split", "0.25", "--patience", "0", "--out", str(out), "--logdir", str(logdir),
            "--no-tensorboard", "--device", "cpu", "--seed", "0"]
-    env = dict(os.environ, SUITE_QUIET="1")
 
     def epochs_logged():
         try:
@@ -345,6 +380,15 @@ def test_kill_9_during_train_then_resume(tmp_path):
                 return [int(r["epoch"]) for r in csv.DictReader(fh)]
         except (FileNotFoundError, KeyError, ValueError):
             return []
+
+    return cmd, out, epochs_logged
+
+
+@pytest.mark.slow
+def test_kill_9_during_train_then_resume(tmp_path):
+    """A real `kill -9` mid-training; `--resume` continues after the last finished epoch and ends usable."""
+    cmd, out, epochs_logged = _train_job(tmp_path)
+    env = dict(os.environ, SUITE_QUIET="1")
 
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
@@ -354,7 +398,7 @@ def test_kill_9_during_train_then_resume(tmp_path):
     proc.wait()
     done = epochs_logged()
     assert 3 <= len(done) < 40, done
-    assert (logdir / "backup").exists()
+    assert (out.parent / "logs" / "backup").exists()
     r = subprocess.run(cmd + ["--resume", "--epochs", str(len(done) + 2)], env=env, capture_output=True, text=True,
                        timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -367,3 +411,60 @@ def test_kill_9_during_train_then_resume(tmp_path):
 
     model = keras.saving.load_model(out)
     assert tuple(model(np.zeros((1, 32, 32, 3), "float32")).shape) == (1, 32, 32, 3)
+
+
+def _stylize_job(tmp_path, n=6):
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(n):
+        Image.fromarray(photo(48, 64, i)).save(src / f"p{i}.png")
+    Image.fromarray(photo(48, 48, 99)).save(tmp_path / "art.png")
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "suite", "stylize", str(src), "--style", str(tmp_path / "art.png"), "-o", str(out),
+           "--size", "64", "--scales", "1", "--iterations", "40", "--weights", "none", "--backbone", "vgg16",
+           "--no-progress", "--device", "cpu"]
+    return cmd, out
+
+
+@pytest.mark.slow
+def test_sigint_during_stylize_keeps_finished_outputs(tmp_path):
+    cmd, out = _stylize_job(tmp_path)
+    env = dict(os.environ, SUITE_QUIET="1")
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _signal_when(proc, out, "p*.json", 1, signal.SIGINT, timeout=180)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and "Interrupted. Finished outputs are kept" in err
+    finished = sorted(p.name for p in out.glob("p?.png"))
+    assert 0 < len(finished) < 6
+    for name in finished:
+        Image.open(out / name).load()
+    assert not _no_partials(out)
+    stamps = {name: (out / name).stat().st_mtime_ns for name in finished}
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert sorted(p.name for p in out.glob("p?.png")) == [f"p{i}.png" for i in range(6)]
+    assert all((out / name).stat().st_mtime_ns == t for name, t in stamps.items())
+
+
+@pytest.mark.slow
+def test_sigint_during_train_then_resume(tmp_path):
+    """Ctrl-C mid-training: a clean message that says how to continue, and `--resume` does continue."""
+    cmd, out, epochs_logged = _train_job(tmp_path)
+    env = dict(os.environ, SUITE_QUIET="1")
+
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and len(epochs_logged()) < 2 and proc.poll() is None:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and "Interrupted." in err and "--resume" in err
+    done = epochs_logged()
+    assert 2 <= len(done) < 40, done
+    r = subprocess.run(cmd + ["--resume", "--epochs", str(len(done) + 2)], env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    resumed = epochs_logged()
+    assert resumed[: len(done)] == done and resumed[-1] == len(done) + 1

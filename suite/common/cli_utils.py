@@ -11,6 +11,10 @@ import click
 from suite.common.device import DEVICE_CHOICES
 
 
+#: ``ctx.meta`` key: what a command tells the user after Ctrl-C (how to continue).
+INTERRUPT_HINT = "suite.interrupt_hint"
+
+
 class SuiteGroup(click.Group):
     """A Click group that turns every failure into a one-line message and an exit status.
 
@@ -23,7 +27,8 @@ class SuiteGroup(click.Group):
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
             raise
         except KeyboardInterrupt:
-            click.echo("\nInterrupted. Finished outputs are kept; re-run the same command to continue.", err=True)
+            hint = ctx.meta.get(INTERRUPT_HINT, "Finished outputs are kept; re-run the same command to continue.")
+            click.echo(f"\nInterrupted. {hint}", err=True)
             sys.exit(130)
         except Exception as e:  # the last line of defence: a traceback in front of a user is a bug
             if os.environ.get("SUITE_DEBUG"):

@@ -326,6 +326,38 @@ def to_uint8(array) -> np.ndarray:
     return np.clip(np.rint(array), 0, 255).astype(np.uint8)
 
 
+class OutputFolderError(PermissionError):
+    """An output folder cannot be created or written to. ``str(err)`` is a one-line reason."""
+
+    def __init__(self, path, reason: str):
+        self.path = Path(path)
+        super().__init__(f"cannot write to {self.path}: {reason}")
+
+
+def ensure_writable_folder(folder) -> Path:
+    """Creates ``folder`` if needed and proves a file can be written there.
+
+    Called before any long computation, so a read-only or full destination is
+    a one-line error at the start, not after an hour of work. The probe is a
+    real (hidden, removed) file, because permission bits say nothing about
+    read-only mounts, ACLs or quotas.
+
+    Raises:
+        OutputFolderError: the folder cannot be created or written to.
+        NotADirectoryError: ``folder`` is an existing file.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"{folder} exists and is not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(prefix=".suite-write-test.", suffix=".part", dir=folder):
+            pass
+    except OSError as e:
+        raise OutputFolderError(folder, e.strerror.lower() if e.strerror else type(e).__name__) from None
+    return folder
+
+
 def atomic_write(path, write: Callable[[io.BufferedWriter], None], overwrite: bool = False) -> Path:
     """Writes a file through ``write(fh)`` into a temporary file, then moves it into place.
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from suite.common.image_io import IMAGE_EXTENSIONS
 
 
@@ -111,9 +109,10 @@ def stylize_paths(
     limit = max_pixels or DEFAULT_MAX_PIXELS
     report = BatchReport()
     pairs, skipped_files = plan_outputs(contents, output, ext=ext, recursive=recursive)
-    from suite.common.image_io import remove_partial_files
+    from suite.common.image_io import ensure_writable_folder, remove_partial_files
 
-    for folder in {dst.parent for _, dst in pairs}:
+    for folder in sorted({dst.parent for _, dst in pairs}):
+        ensure_writable_folder(folder)  # a read-only destination fails now, not after the optimization
         remove_partial_files(folder, recursive=False)  # what a killed earlier run was writing
     for p in skipped_files:
         say(f"skipped {p}: not an image")

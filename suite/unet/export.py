@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from suite.common.image_io import OutputExistsError
+from suite.common.image_io import OutputExistsError, ensure_writable_folder
 
 FORMATS = ("saved_model", "onnx", "litert")
 _KERAS_FORMAT = {"saved_model": "tf_saved_model", "onnx": "onnx", "litert": "litert"}
@@ -185,7 +185,7 @@ def export_model(model, fmt: str, output, *, overwrite: bool = False, sample_siz
 
     x = sample_input(model, size=sample_size)
     expected = np.asarray(model.predict_on_batch(x))
-    output.parent.mkdir(parents=True, exist_ok=True)
+    ensure_writable_folder(output.parent)
     tmp_dir = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".part", dir=output.parent))
     try:
         tmp = tmp_dir / output.name

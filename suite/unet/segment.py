@@ -28,11 +28,11 @@ import math
 import os
 import threading
 import time
-from collections import defaultdict, deque
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 from rich.progress import ProgressColumn
@@ -44,6 +44,7 @@ from suite.common.image_io import (
     OutputExistsError,
     atomic_write,
     collect_inputs,
+    ensure_writable_folder,
     image_size,
     output_stems,
     remove_partial_files,
@@ -495,9 +496,7 @@ def segment_folder(
     if overlap < 0 or (tile is not None and 2 * overlap > tile):
         raise ValueError(f"Expected 0 <= overlap <= tile / 2. Received: overlap={overlap}, tile={tile}")
     start = time.perf_counter()
-    out_dir = Path(output)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise NotADirectoryError(f"{out_dir} exists and is not a folder")
+    out_dir = ensure_writable_folder(output)  # before the model is even loaded
     remove_partial_files(out_dir)  # what a killed earlier run was writing
     model_name = str(model) if isinstance(model, (str, os.PathLike)) else getattr(model, "name", "model")
     model = _resolve_model(model)

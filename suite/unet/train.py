@@ -670,7 +670,7 @@ def train(
     if backbone is None and freeze_encoder_epochs:
         raise ValueError("freeze_encoder_epochs needs a pretrained backbone; the paper U-Net has none to freeze")
     t_start = time.monotonic()
-    from suite.common.image_io import OutputExistsError
+    from suite.common.image_io import OutputExistsError, ensure_writable_folder
     from suite.unet import data as sdata
 
     out = Path(out)
@@ -687,6 +687,8 @@ def train(
             )
     if resume and not backup_root.exists():
         note(f"nothing to resume in {logdir}; starting a new run")
+    ensure_writable_folder(out.parent)  # a read-only destination fails now, not after the last epoch
+    ensure_writable_folder(logdir)
 
     # ---- data
     # Every pair is decoded and checked once; unusable ones are skipped with a

@@ -84,6 +84,10 @@ def evaluate(model, predictions, images, masks, layout, split, num_classes, igno
         for p in (report, png):
             if p.exists():
                 raise click.UsageError(f"{p} exists (use --overwrite to replace it)")
+    if report is not None:
+        from suite.common.image_io import ensure_writable_folder
+
+        ensure_writable_folder(report.parent)  # fail before scoring, not after
     names = [n.strip() for n in class_names.split(",")] if class_names else None
     if names is not None and num_classes is not None and len(names) != num_classes:
         raise click.BadParameter(f"{len(names)} names for {num_classes} classes", param_hint="--class-names")

@@ -112,7 +112,12 @@ def train(images, masks, num_classes, layout, split, val_images, val_masks, val_
     Example:
       suite train --images data/images --masks data/masks --num-classes 3 --epochs 30
     """
+    from suite.common.cli_utils import INTERRUPT_HINT
     from suite.unet.train import train as run
+
+    click.get_current_context().meta[INTERRUPT_HINT] = (
+        "The last finished epoch is backed up; run the same command with --resume to continue from it."
+    )
 
     if (val_images is None) != (val_masks is None) and layout == "folders":
         raise click.UsageError("--val-images and --val-masks go together")
