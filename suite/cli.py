@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from suite import __version__
-from suite.common.cli_utils import SuiteGroup, backbone_option, compute_options, weights_option
+from suite.common.cli_utils import SuiteGroup, backbone_option, compute_options, max_pixels_option, weights_option
 from suite.common.device import quiet_backend_logs
 
 quiet_backend_logs()
@@ -59,13 +59,18 @@ def backbones():
 @click.option("--max-maps", default=64, show_default=True, type=click.IntRange(1, 1024), help="Channels to show.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("features.png"), show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@max_pixels_option()
 @compute_options
-def features(image, backbone, layer, weights, size, max_maps, output, overwrite):
+def features(image, backbone, layer, weights, size, max_maps, output, overwrite, max_pixels):
     """Grid of one layer's activation maps for IMAGE: low layers show edges, deep layers parts."""
     from suite.common.features import feature_grid
-    from suite.common.image_io import save_image
+    from suite.common.image_io import OutputExistsError, ensure_writable_folder, load_image, save_image
 
-    grid = feature_grid(image, backbone=backbone, layer=layer, weights=weights, size=size, max_maps=max_maps)
+    if output.exists() and not overwrite:
+        raise OutputExistsError(output)
+    ensure_writable_folder(output.parent)
+    pixels = load_image(image, max_pixels=max_pixels)
+    grid = feature_grid(pixels, backbone=backbone, layer=layer, weights=weights, size=size, max_maps=max_maps)
     save_image(grid, output, overwrite=overwrite)
     click.echo(f"wrote {output}")
 

@@ -273,7 +273,7 @@ def test_max_pixels_is_on_by_default_and_can_be_raised(tmp_path):
     from suite.common.image_io import DEFAULT_MAX_PIXELS
     from suite.unet import data as sdata
 
-    for command in ("segment", "stylize", "train", "evaluate"):
+    for command in ("segment", "stylize", "train", "evaluate", "features"):
         r = CliRunner().invoke(main, [command, "--help"])
         assert "--max-pixels" in r.output and f"{DEFAULT_MAX_PIXELS}" in r.output, command
     images, masks = tmp_path / "i", tmp_path / "m"
