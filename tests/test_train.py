@@ -171,3 +171,17 @@ def test_bad_labels_with_strict_fail_before_training(tmp_path):
     assert "labels 2 are outside 0..1" in result.output and ".png" in result.output
     assert "epoch" not in result.output
     assert not (tmp_path / "m.keras").exists()
+
+
+def test_cli_defaults_match_library_defaults():
+    from suite.unet.cli.train import train as command
+    from suite.unet.train import DEFAULTS
+
+    cli = {p.name: p.default for p in command.params}
+    checked = 0
+    for key, value in DEFAULTS.items():
+        # None on both sides means "the library decides": the model's widths, the 0.15 split (VOC: its val split).
+        if key in cli and key not in ("decoder_filters", "val_split"):
+            assert cli[key] == value, f"--{key.replace('_', '-')} defaults to {cli[key]!r}, train() to {value!r}"
+            checked += 1
+    assert checked >= 8

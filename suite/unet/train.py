@@ -42,7 +42,7 @@ CLASS_WEIGHTING = ("none", "balanced")
 #: Defaults chosen by measurement (see docs/unet_train.md, benchmarks/bench_unet_quality.py).
 DEFAULTS = dict(
     backbone="vgg16",
-    image_size=256,
+    image_size=128,
     batch_size=4,
     lr=2e-3,
     loss="ce+dice",

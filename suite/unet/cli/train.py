@@ -65,7 +65,7 @@ def _ints(ctx, param, value):
               help="Paper U-Net (--backbone none) encoder widths, comma-separated [64,128,256,512,1024].")
 @click.option("--batch-norm/--no-batch-norm", default=None,
               help="BatchNorm after decoder (and paper encoder) convolutions [on for backbones, off for none].")
-@click.option("--image-size", default=256, show_default=True, type=click.IntRange(16, 8192),
+@click.option("--image-size", default=128, show_default=True, type=click.IntRange(16, 8192),
               help="Training crop side (capped at the median image size).")
 @click.option("--resize-mode", type=click.Choice(["crop", "resize"]), default="crop", show_default=True,
               help="crop: random windows at the original scale; resize: scale every image to --image-size.")
