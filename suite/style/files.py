@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from suite.common.image_io import IMAGE_EXTENSIONS
+from suite.common.image_io import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS
 
 
 @dataclass
@@ -72,7 +72,7 @@ def stylize_paths(
     recursive: bool = False,
     progress: bool = True,
     on_message=None,
-    max_pixels: int | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
     **options,
 ) -> BatchReport:
     """Stylizes image files and folders with one set of styles (Gram targets computed once).
@@ -90,7 +90,7 @@ def stylize_paths(
         progress: Show a rich progress bar on stderr.
         on_message: ``f(str)`` for one-line messages (default: print to stderr).
         max_pixels: Refuse image files with more pixels than this
-            (decompression bombs); default the suite's limit.
+            (decompression bombs); ``None`` disables the check.
         **options: :class:`suite.style.transfer.StyleTransfer` arguments.
 
     Returns:
@@ -99,18 +99,15 @@ def stylize_paths(
     import sys
     import time
 
-    from suite.common.image_io import ImageReadError, OutputExistsError, load_image, save_image, save_json
+    from suite.common.image_io import (
+        ImageReadError, OutputExistsError, ensure_writable_folder, load_image, remove_partial_files, save_image, save_json,
+    )
     from suite.style.optimize import StyleTransferError
     from suite.style.transfer import StyleTransfer
 
-    from suite.common.image_io import DEFAULT_MAX_PIXELS
-
     say = on_message or (lambda m: print(m, file=sys.stderr))
-    limit = max_pixels or DEFAULT_MAX_PIXELS
     report = BatchReport()
     pairs, skipped_files = plan_outputs(contents, output, ext=ext, recursive=recursive)
-    from suite.common.image_io import ensure_writable_folder, remove_partial_files
-
     for folder in sorted({dst.parent for _, dst in pairs}):
         ensure_writable_folder(folder)  # a read-only destination fails now, not after the optimization
         remove_partial_files(folder, recursive=False)  # what a killed earlier run was writing
@@ -126,10 +123,10 @@ def stylize_paths(
     if not todo:
         return report
 
-    style_images = [load_image(s, max_pixels=limit) for s in styles]
+    style_images = [load_image(s, max_pixels=max_pixels) for s in styles]
     mask_images = None
     if masks:
-        mask_images = [load_image(m, max_pixels=limit).mean(axis=-1) / 255.0 for m in masks]
+        mask_images = [load_image(m, max_pixels=max_pixels).mean(axis=-1) / 255.0 for m in masks]
     st = StyleTransfer(style_images, **options)
     total_steps = sum(st.iterations)
 
@@ -156,7 +153,7 @@ def stylize_paths(
                     save_image(info["image"], inter, overwrite=True, quality=90)
 
             try:
-                content = load_image(src, max_pixels=limit)
+                content = load_image(src, max_pixels=max_pixels)
                 mk = mask_images
                 result = st.transfer(content, masks=mk, callback=callback)
                 save_image(result.image, dst, overwrite=overwrite)

@@ -356,25 +356,22 @@ class SourceStats:
 def _check_pair(source: SegmentationSource, img_path, mask_path, num_classes: int, ignore_index: int):
     """``(class_pixels, ignored, (H, W))`` for one pair, or a one-line reason (``str``) it cannot be used."""
     from suite.common.image_io import open_image
-    from suite.unet.masks import validate_mask
+    from suite.unet.masks import check_same_size, validate_mask
 
     try:
         mask = source.read_mask(mask_path)
         # A full decode: a truncated file passes a header read but would stop training at its first epoch.
         with open_image(img_path, max_pixels=source.max_pixels) as img:
             w, h = img.size
-    except ImageReadError as e:
-        return str(e)
-    if mask.shape != (h, w):
-        return f"size mismatch: image {img_path} is {w}x{h} but mask {mask_path} is {mask.shape[1]}x{mask.shape[0]}"
-    try:
-        validate_mask(mask, num_classes, ignore_index, mask_path)  # the same message as evaluate's
+        # evaluate's checks, so both commands give the same reasons
+        check_same_size((h, w), mask.shape, img_path, mask_path)
+        validate_mask(mask, num_classes, ignore_index, mask_path)
     except ImageReadError as e:
         return str(e)
     flat = mask.ravel()
     ignored = int(np.count_nonzero(flat == ignore_index)) if not 0 <= ignore_index < num_classes else 0
     values = np.bincount(flat[(flat >= 0) & (flat < num_classes)], minlength=num_classes)
-    return values[:num_classes].astype(np.int64), ignored, (h, w)
+    return values.astype(np.int64), ignored, (h, w)
 
 
 def check_source(

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from suite.common.image_io import DEFAULT_MAX_PIXELS
 from suite.common.log import note
 
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -527,7 +528,6 @@ def _report_skipped(skipped, logdir, show: int = 10):
         note(f"skipped {item['reason']}")
     listing = Path(logdir) / "skipped.json"
     try:
-        Path(logdir).mkdir(parents=True, exist_ok=True)
         save_json(skipped, listing, overwrite=True)
     except OSError as e:
         note(f"warning: cannot write {listing} ({e.strerror or e})")
@@ -581,7 +581,7 @@ def train(
     callbacks=None,
     tensorboard: bool = True,
     strict: bool = False,
-    max_pixels: int | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> TrainResult:
     """Trains a U-Net on image/mask pairs and keeps the best model by validation mIoU.
 
@@ -643,7 +643,7 @@ def train(
             size mismatch) instead of skipping it; skipped pairs are listed
             one line each and in ``<logdir>/skipped.json``.
         max_pixels: Refuse image and mask files with more pixels than this
-            (decompression bombs); default the suite's limit.
+            (decompression bombs); ``None`` disables the check.
 
     Returns:
         A :class:`TrainResult`; ``skipped`` lists the pairs left out.
@@ -698,9 +698,7 @@ def train(
         stats = sdata.check_source(src, num_classes, ignore_index, progress=progress, skip_bad=not strict, what=what)
         return src.subset(stats.kept), stats
 
-    from suite.common.image_io import DEFAULT_MAX_PIXELS
-
-    limit = dict(max_pixels=max_pixels or DEFAULT_MAX_PIXELS)
+    limit = dict(max_pixels=max_pixels)
     train_src = sdata.open_source(images, masks, layout=layout, split=split, binary=binary, ignore_index=ignore_index, **limit)
     train_src, train_stats = usable(train_src, "training pairs")
     skipped = list(train_stats.bad)
