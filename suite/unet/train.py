@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import json
+import importlib.util
 import math
 import os
 import shutil
@@ -669,6 +670,10 @@ def train(
         raise ValueError(f"Expected lr_schedule in {LR_SCHEDULES}. Received: lr_schedule={lr_schedule!r}")
     if backbone is None and freeze_encoder_epochs:
         raise ValueError("freeze_encoder_epochs needs a pretrained backbone; the paper U-Net has none to freeze")
+    if tensorboard and importlib.util.find_spec("tensorboard") is None:
+        # A declared dependency, but a trimmed environment may lack it: train anyway, and say so.
+        note("TensorBoard logs are off: the tensorboard package is not installed (pip install tensorboard)")
+        tensorboard = False
     t_start = time.monotonic()
     from suite.common.image_io import OutputExistsError, ensure_writable_folder
     from suite.unet import data as sdata
