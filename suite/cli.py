@@ -7,7 +7,15 @@ from pathlib import Path
 import click
 
 from suite import __version__
-from suite.common.cli_utils import SuiteGroup, backbone_option, compute_options, max_pixels_option, weights_option
+from suite.common.cli_utils import (
+    SuiteGroup,
+    backbone_option,
+    compute_options,
+    echo_json,
+    max_pixels_option,
+    output_options,
+    weights_option,
+)
 from suite.common.device import quiet_backend_logs
 
 quiet_backend_logs()
@@ -24,22 +32,29 @@ def main():
 
 
 @main.command()
-def backbones():
-    """Table of the registered backbones: size, pyramid, receptive fields, offline weights."""
+@output_options()
+def backbones(as_json):
+    """Table of the registered backbones: size, pyramid, receptive fields, offline weights.
+
+    The table goes to stdout at its full width (pipe it, grep it); --json prints
+    the same facts as one JSON object.
+    """
     from rich.table import Table
 
-    from suite.common.backbones import backbone_summary, backbone_names
-    from suite.common.progress import console
-
+    from suite.common.backbones import backbone_names, backbone_summary
     from suite.common.device import import_backend_quietly
+    from suite.common.progress import print_table
 
     import_backend_quietly()
+    summaries = {name: backbone_summary(name) for name in backbone_names()}
+    if as_json:
+        echo_json({"backbones": summaries})
+        return
     table = Table(title="Backbones: Pn is the feature map at stride 2^n; RF is its receptive field in pixels")
     for col, justify in (("backbone", "left"), ("params", "right"), ("level", "left"), ("layer", "left"),
                          ("stride", "right"), ("channels", "right"), ("RF", "right"), ("offline weights (auto)", "left")):
-        table.add_column(col, justify=justify)
-    for name in backbone_names():
-        s = backbone_summary(name)
+        table.add_column(col, justify=justify, no_wrap=True)
+    for name, s in summaries.items():
         for i, (level, lv) in enumerate(s["pyramid"].items()):
             first = i == 0
             table.add_row(
@@ -47,7 +62,7 @@ def backbones():
                 str(lv["stride"]), str(lv["channels"]), str(lv["receptive_field"]),
                 s["offline_weights"] if first else "", end_section=i == len(s["pyramid"]) - 1,
             )
-    console.print(table)
+    print_table(table)
 
 
 @main.command()
@@ -61,6 +76,7 @@ def backbones():
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @max_pixels_option()
 @compute_options
+@output_options(json_output=False)
 def features(image, backbone, layer, weights, size, max_maps, output, overwrite, max_pixels):
     """Grid of one layer's activation maps for IMAGE: low layers show edges, deep layers parts."""
     from suite.common.features import feature_grid

@@ -138,7 +138,7 @@ def test_cli_predictions_report_json_and_confusion_png(tmp_path):
     truths, preds = _dataset(tmp_path)
     report = tmp_path / "out" / "eval.json"
     r = _cli(["evaluate", "--predictions", tmp_path / "preds", "--images", tmp_path / "images",
-              "--masks", tmp_path / "masks", "--num-classes", NUM_CLASSES, "--report", report])
+              "--masks", tmp_path / "masks", "--num-classes", NUM_CLASSES, "--output", report])
     assert r.exit_code == 0, r.output
     data = json.loads(report.read_text())
     miou, acc, _ = _expected_miou(truths, preds)
@@ -149,7 +149,7 @@ def test_cli_predictions_report_json_and_confusion_png(tmp_path):
         assert im.format == "PNG" and im.size[0] > 300
     # never overwrites unless asked
     again = _cli(["evaluate", "--predictions", tmp_path / "preds", "--images", tmp_path / "images",
-                  "--masks", tmp_path / "masks", "--num-classes", NUM_CLASSES, "--report", report])
+                  "--masks", tmp_path / "masks", "--num-classes", NUM_CLASSES, "--output", report])
     assert again.exit_code != 0 and "--overwrite" in again.output
 
 
@@ -164,7 +164,7 @@ def test_cli_model_binary_masks_and_unreadable_image_skipped(tmp_path):
     _png(tmp_path / "masks" / "broken.png", np.zeros((19, 23)))
     build_unet(None, num_classes=2, encoder_filters=(4, 8)).save(tmp_path / "m.keras")
     r = _cli(["evaluate", "--model", tmp_path / "m.keras", "--images", tmp_path / "images",
-              "--masks", tmp_path / "masks", "--binary", "--report", tmp_path / "r.json"])
+              "--masks", tmp_path / "masks", "--binary", "--output", tmp_path / "r.json"])
     assert r.exit_code == 1, r.output  # scored, but not everything: a script can tell
     data = json.loads((tmp_path / "r.json").read_text())
     assert data["images"] == 2 and len(data["skipped"]) == 1
@@ -199,7 +199,7 @@ def test_cli_bad_label_skips_that_mask_and_names_values(tmp_path):
     bad[0, 0], bad[1, 1] = 5, 9
     _png(tmp_path / "masks" / "s2.png", bad)
     r = _cli(["evaluate", "--predictions", tmp_path / "preds", "--images", tmp_path / "images",
-              "--masks", tmp_path / "masks", "--num-classes", NUM_CLASSES, "--report", tmp_path / "r.json"])
+              "--masks", tmp_path / "masks", "--num-classes", NUM_CLASSES, "--output", tmp_path / "r.json"])
     assert r.exit_code == 1 and "Traceback" not in r.output
     (line,) = _skipped_lines(r.output)
     assert "s2.png" in line and "labels 5, 9" in line
@@ -233,7 +233,7 @@ def test_cli_scores_an_oxford_pet_root_through_its_trimap_mapping(tmp_path):
     pred = np.array([[1, 0, 0, 0], [1, 1, 0, 1], [0, 0, 0, 1]])
     _png(tmp_path / "preds" / "Abyssinian_1.png", pred)
     r = _cli(["evaluate", "--predictions", tmp_path / "preds", "--images", root, "--num-classes", 2,
-              "--report", tmp_path / "r.json"])
+              "--output", tmp_path / "r.json"])
     assert r.exit_code == 0, r.output
     data = json.loads((tmp_path / "r.json").read_text())
     truth = np.select([trimap == 1, trimap == 2], [1, 0], 255)

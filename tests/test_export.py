@@ -64,10 +64,10 @@ def test_cli_export_saved_model_and_refuses_overwrite(tmp_path, model_path):
 
     out = tmp_path / "sm"
     runner = CliRunner()
-    result = runner.invoke(main, ["export", str(model_path), "--format", "saved_model", "-o", str(out), "--size", "32"])
+    result = runner.invoke(main, ["export", "-m", str(model_path), "--format", "saved_model", "-o", str(out), "--size", "32"])
     assert result.exit_code == 0, result.output
     assert "max |exported - keras|" in result.output and (out / "saved_model.pb").is_file()
-    again = runner.invoke(main, ["export", str(model_path), "--format", "saved_model", "-o", str(out), "--size", "32"])
+    again = runner.invoke(main, ["export", "-m", str(model_path), "--format", "saved_model", "-o", str(out), "--size", "32"])
     assert again.exit_code != 0 and "--overwrite" in again.output
 
 
@@ -78,5 +78,5 @@ def test_missing_extra_names_the_extra(tmp_path, model_path, monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a, **k: None if name == "tf2onnx" else real(name, *a, **k))
     with pytest.raises(MissingExtraError, match=r"keras-cv-suite\[onnx\]"):
         export_model(model_path, "onnx", tmp_path / "m.onnx")
-    result = CliRunner().invoke(main, ["export", str(model_path), "--format", "onnx", "-o", str(tmp_path / "m.onnx")])
+    result = CliRunner().invoke(main, ["export", "-m", str(model_path), "--format", "onnx", "-o", str(tmp_path / "m.onnx")])
     assert result.exit_code != 0 and "[onnx]" in result.output and "Traceback" not in result.output

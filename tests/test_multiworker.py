@@ -47,7 +47,7 @@ def test_two_workers_train_together_and_chief_saves(tmp_path):
         cmd = [sys.executable, "-m", "suite", "train", "--images", str(images), "--masks", str(masks),
                "--num-classes", "3", "--backbone", "none", "--encoder-filters", "4,8", "--image-size", "32",
                "--epochs", "2", "--batch-size", "2", "--val-split", "0.25", "--no-augment", "--no-tensorboard",
-               "--strategy", "multiworker", "--out", str(out), "--logdir", str(logdir)]
+               "--strategy", "multiworker", "--output", str(out), "--logdir", str(logdir)]
         procs.append(subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     outputs = []
     for p in procs:

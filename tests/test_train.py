@@ -48,7 +48,7 @@ def test_cli_train_tiny_end_to_end(tmp_path):
     out, logdir = tmp_path / "m.keras", tmp_path / "logs"
     args = ["train", "--images", str(images), "--masks", str(masks), "--num-classes", "3", "--backbone", "none",
             "--encoder-filters", "4,8,16", "--image-size", "32", "--epochs", "2", "--batch-size", "2",
-            "--val-split", "0.25", "--out", str(out), "--logdir", str(logdir), "--no-tensorboard", "--device", "cpu"]
+            "--val-split", "0.25", "--output", str(out), "--logdir", str(logdir), "--no-tensorboard", "--device", "cpu"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert "best val mIoU" in result.output and str(out) in result.output
@@ -154,7 +154,7 @@ def test_cli_nan_exit_status(tmp_path):
     result = CliRunner().invoke(main, [
         "train", "--images", str(images), "--masks", str(masks), "--num-classes", "3", "--backbone", "none",
         "--encoder-filters", "4,8", "--image-size", "32", "--epochs", "2", "--batch-size", "2", "--lr", "1e38",
-        "--lr-schedule", "constant", "--no-augment", "--out", str(tmp_path / "m.keras"), "--no-tensorboard"])
+        "--lr-schedule", "constant", "--no-augment", "--output", str(tmp_path / "m.keras"), "--no-tensorboard"])
     if result.exit_code == 0:
         pytest.skip("the absurd learning rate did not overflow on this platform")
     assert result.exit_code == 3, result.output
@@ -166,7 +166,7 @@ def test_bad_labels_with_strict_fail_before_training(tmp_path):
 
     images, masks = _dataset(tmp_path / "data", n=4)
     result = CliRunner().invoke(main, ["train", "--images", str(images), "--masks", str(masks), "--num-classes", "2",
-                                       "--backbone", "none", "--out", str(tmp_path / "m.keras"), "--strict"])
+                                       "--backbone", "none", "--output", str(tmp_path / "m.keras"), "--strict"])
     assert result.exit_code != 0
     assert "labels 2 are outside 0..1" in result.output and ".png" in result.output
     assert "epoch" not in result.output

@@ -1,9 +1,12 @@
-"""What every CLI command shares: the device options and one-line errors instead of tracebacks."""
+"""What every CLI command shares: one-line errors instead of tracebacks, signals, and the
+common options (``--device``, ``-q/--quiet``, ``-v/--verbose``, ``--no-progress``, ``--json``)."""
 
 from __future__ import annotations
 
 import functools
+import json
 import os
+import signal
 import sys
 
 import click
@@ -22,19 +25,48 @@ class SuiteGroup(click.Group):
     """
 
     def invoke(self, ctx):
+        previous = _install_sigterm_handler()
         try:
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
             raise
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, Terminated) as e:
             hint = ctx.meta.get(INTERRUPT_HINT, "Finished outputs are kept; re-run the same command to continue.")
-            click.echo(f"\nInterrupted. {hint}", err=True)
-            sys.exit(130)
+            what = "Terminated" if isinstance(e, Terminated) else "Interrupted"
+            click.echo(f"\n{what}. {hint}", err=True)
+            # The shell's convention: 128 + the signal number (130 for SIGINT, 143 for SIGTERM).
+            sys.exit(128 + (signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT))
         except Exception as e:  # the last line of defence: a traceback in front of a user is a bug
             if os.environ.get("SUITE_DEBUG"):
                 raise
-            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise click.ClickException(f"{msg}") from None
+            raise click.ClickException(first_line(e)) from None
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(BaseException):
+    """Raised in the main thread on SIGTERM, so a job scheduler's stop unwinds like Ctrl-C.
+
+    A ``BaseException``, as ``KeyboardInterrupt`` is, so that code catching
+    ``Exception`` (to skip one bad file) does not swallow it.
+    """
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+def _install_sigterm_handler():
+    """Turns SIGTERM into :class:`Terminated` (main thread only); returns the old handler."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        return signal.signal(signal.SIGTERM, _raise_terminated)
+    except (ValueError, OSError):  # not allowed here (embedded interpreters)
+        return None
 
 
 def compute_options(func):
@@ -64,6 +96,68 @@ def compute_options(func):
         return func(*args, **kwargs)
 
     return wrapper
+
+
+def output_options(json_output: bool = True):
+    """Adds ``-q/--quiet``, ``-v/--verbose``, ``--no-progress`` and, optionally, ``--json``.
+
+    With ``json_output`` the command receives ``as_json``; it then prints one JSON
+    object on stdout (:func:`echo_json`) and its human-readable lines go to stderr.
+    """
+
+    def decorate(func):
+        @click.option("-q", "--quiet", is_flag=True, help="Only errors and the result; no notes or progress bars.")
+        @click.option("-v", "--verbose", is_flag=True, help="More detail: backend (TensorFlow) logs, and one line per written file where a command writes many.")
+        @click.option("--no-progress", is_flag=True, help="No progress bars (notes and results still print).")
+        @functools.wraps(func)
+        def wrapper(*args, quiet, verbose, no_progress, **kwargs):
+            from suite.common.log import output_settings
+
+            if quiet and verbose:
+                raise click.UsageError("-q/--quiet and -v/--verbose exclude each other")
+            if verbose:
+                os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+            with output_settings(quiet=quiet, verbose=verbose, progress=not no_progress):
+                return func(*args, **kwargs)
+
+        if json_output:
+            wrapper = click.option(
+                "--json", "as_json", is_flag=True,
+                help="Print one JSON object on stdout (the summary), for scripts; messages go to stderr.",
+            )(wrapper)
+        return wrapper
+
+    return decorate
+
+
+def echo_json(obj) -> None:
+    """Prints ``obj`` as one JSON object on stdout (paths and numpy numbers made plain)."""
+    click.echo(json.dumps(obj, default=_json_default, ensure_ascii=False))
+
+
+def _json_default(o):
+    from pathlib import PurePath
+
+    if isinstance(o, PurePath):
+        return str(o)
+    if hasattr(o, "item"):  # numpy scalars
+        return o.item()
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    if isinstance(o, (set, tuple)):
+        return list(o)
+    raise TypeError(f"not JSON serializable: {type(o).__name__}")
+
+
+def say(message: str, as_json: bool = False) -> None:
+    """A human-readable result line: stdout normally, stderr when stdout carries JSON."""
+    click.echo(message, err=as_json)
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message, or its class name when it has none."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def backbone_option(default="vgg16", allow_none=False, **kwargs):

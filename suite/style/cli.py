@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from suite.cli import main
-from suite.common.cli_utils import compute_options, max_pixels_option, weights_option
+from suite.common.cli_utils import compute_options, echo_json, max_pixels_option, output_options, say, weights_option
 
 # Mirrors suite.style.transfer.DEFAULTS without importing Keras at `suite --help` time.
 _DEF_SIZE = 512
@@ -75,12 +75,12 @@ def _names(ctx, param, value):
 @click.option("--ext", type=click.Choice(["png", "jpg"]), default="png", show_default=True, help="Output format when -o is a folder.")
 @click.option("--recursive", is_flag=True, help="Descend into sub-folders of CONTENT folders.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (default: skip them, so re-runs resume).")
-@click.option("--no-progress", is_flag=True, help="No progress bar.")
 @max_pixels_option()
 @compute_options
+@output_options()
 def stylize(content, styles, output, blend, masks, size, scales, iterations, optimizer, content_weight, style_weight,
             tv_weight, init, seed, preserve_colors, style_scale, backbone, weights, style_layers, content_layers,
-            normalization, learning_rate, save_every, compare, ext, recursive, overwrite, no_progress, max_pixels):
+            normalization, learning_rate, save_every, compare, ext, recursive, overwrite, max_pixels, as_json):
     """Paint CONTENT photos (files or folders) in the style of one or more artworks (Gatys et al.).
 
     \b
@@ -102,11 +102,12 @@ def stylize(content, styles, output, blend, masks, size, scales, iterations, opt
     if sum(iterations) == 0:
         raise click.UsageError("--iterations are all 0")
 
+    from suite.common.log import progress_enabled
     from suite.style.files import stylize_paths
 
     report = stylize_paths(
         list(content), list(styles), output, masks=list(masks) or None, overwrite=overwrite, compare=compare,
-        save_every=save_every, ext="." + ext, recursive=recursive, progress=not no_progress,
+        save_every=save_every, ext="." + ext, recursive=recursive, progress=progress_enabled(),
         on_message=lambda m: click.echo(m, err=True), max_pixels=max_pixels,
         blend=blend, size=size, scales=scales, iterations=iterations if len(iterations) > 1 else iterations[0],
         optimizer=optimizer, content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
@@ -114,9 +115,13 @@ def stylize(content, styles, output, blend, masks, size, scales, iterations, opt
         weights=weights, style_layers=style_layers, content_layers=content_layers, normalization=normalization,
         learning_rate=learning_rate,
     )
-    for p in report.written:
-        click.echo(f"wrote {p}")
-    summary = f"{len(report.written)} written, {len(report.skipped)} skipped (exist), {len(report.failed)} failed"
-    click.echo(summary, err=True)
+    if as_json:
+        echo_json({"written": report.written, "skipped": report.skipped,
+                   "failed": [{"input": i, "reason": r} for i, r in report.failed]})
+    else:
+        for p in report.written:
+            say(f"wrote {p}")
+        click.echo(f"{len(report.written)} written, {len(report.skipped)} skipped (exist), {len(report.failed)} failed",
+                   err=True)
     if report.failed:
         sys.exit(1)

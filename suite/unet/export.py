@@ -149,7 +149,8 @@ def export_model(model, fmt: str, output, *, overwrite: bool = False, sample_siz
     leaves nothing behind.
 
     Args:
-        model: A Keras model or the path of a ``.keras`` file (loaded with ``safe_mode``).
+        model: A Keras model, or the path of a segmentation model's ``.keras`` file
+            (loaded with ``safe_mode`` and checked to map images to per-pixel scores).
         fmt: ``"saved_model"`` (a folder), ``"onnx"`` (``.onnx``) or ``"litert"`` (``.tflite``).
         output: Where to write; the extension is added for files if missing.
         overwrite: Replace an existing artefact.
@@ -169,14 +170,9 @@ def export_model(model, fmt: str, output, *, overwrite: bool = False, sample_siz
     if isinstance(model, (str, os.PathLike)):
         from suite.unet.segment import load_segmentation_model
 
-        try:
-            model = load_segmentation_model(model)
-        except ValueError as e:
-            if "Expected a segmentation model" not in str(e) and "only accepts" not in str(e):
-                raise
-            import keras  # not a segmentation model: still exportable
-
-            model = keras.saving.load_model(model, compile=False, safe_mode=True)
+        # A file is checked to be a segmentation model (what `suite export` is for);
+        # any other Keras model can still be exported by passing the model object.
+        model = load_segmentation_model(model)
     output = Path(output)
     if fmt in _EXTENSION and output.suffix.lower() != _EXTENSION[fmt]:
         output = output.with_name(output.name + _EXTENSION[fmt])

@@ -7,18 +7,18 @@ from pathlib import Path
 import click
 
 from suite.cli import main
-from suite.common.cli_utils import compute_options, max_pixels_option
+from suite.common.cli_utils import compute_options, echo_json, max_pixels_option, output_options, say
 
 
 def _print_table(report: dict) -> None:
     from rich.table import Table
 
-    from suite.common.progress import console
+    from suite.common.progress import print_table
 
     source = report.get("model") or report.get("predictions")
     table = Table(title=f"{Path(str(source)).name} on {report['images']} images")
     for col, justify in (("class", "right"), ("name", "left"), ("IoU", "right"), ("accuracy", "right"), ("pixels", "right")):
-        table.add_column(col, justify=justify)
+        table.add_column(col, justify=justify, no_wrap=True)
     for c in report["per_class"]:
         fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731 - absent classes show a dash
         table.add_row(str(c["class"]), c["name"], fmt(c["iou"]), fmt(c["accuracy"]), f"{c['pixels']:,}")
@@ -26,15 +26,18 @@ def _print_table(report: dict) -> None:
     table.add_row("", "[b]mean IoU[/b]", f"[b]{report['mean_iou']:.4f}[/b]", "", "")
     table.add_row("", "pixel accuracy", f"{report['pixel_accuracy']:.4f}", "", f"{report['scored_pixels']:,}")
     table.add_row("", "images", str(report["images"]), "", "")
-    console.print(table)
+    print_table(table)
     absent = [c["name"] for c in report["per_class"] if c["iou"] is None]
     if absent:
-        console.print(f"classes absent from truth and prediction (left out of the mean): {', '.join(absent)}")
-    # Plain echo, not rich: one line per file whatever the terminal width, so it can be grepped.
+        click.echo(f"classes absent from truth and prediction (left out of the mean): {', '.join(absent)}")
+
+
+def _print_skipped(report: dict) -> None:
+    # Messages, on stderr: one line per file whatever the terminal width, so it can be grepped.
     for s in report["skipped"][:20]:
-        click.echo(f"skipped {s['reason']}")
+        click.echo(f"skipped {s['reason']}", err=True)
     if len(report["skipped"]) > 20:
-        click.echo(f"... and {len(report['skipped']) - 20} more skipped (listed in the report)")
+        click.echo(f"... and {len(report['skipped']) - 20} more skipped (listed in the report)", err=True)
 
 
 @main.command()
@@ -42,10 +45,10 @@ def _print_table(report: dict) -> None:
               help="A trained segmentation model (.keras). Loaded in safe mode: Lambda layers are refused.")
 @click.option("--predictions", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Instead of --model: a folder of predicted masks <name>.png (e.g. from `suite segment`).")
-@click.option("--images", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Images folder, or an Oxford-IIIT Pet / Pascal VOC root.")
+@click.option("--images", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Images folder, or an Oxford-IIIT Pet / Pascal VOC root (not needed with --predictions).")
 @click.option("--masks", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Ground-truth masks folder (<name>.png, class indices), paired with --images by basename.")
+              help="Ground-truth masks folder (<name>.png, class indices), paired with --images (or --predictions) by basename.")
 @click.option("--layout", type=click.Choice(["auto", "folders", "oxford-pet", "voc"]), default="auto", show_default=True,
               help="Data set layout; auto detects Pet/VOC roots when --masks is not given.")
 @click.option("--split", default="val", show_default=True, help="Pascal VOC index file to score (ImageSets/Segmentation/<split>.txt).")
@@ -54,14 +57,15 @@ def _print_table(report: dict) -> None:
 @click.option("--ignore-index", default=255, show_default=True, type=int, help="Truth label left out of the scores.")
 @click.option("--binary", is_flag=True, help="Masks are 0/255: map them to 0/1.")
 @click.option("--class-names", default=None, help="Comma-separated class names for the table (default: the model's).")
-@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the scores as JSON here, and the confusion matrix as <report>_confusion.png next to it.")
+@click.option("-o", "--output", "report", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the scores as JSON here, and the confusion matrix as <output>_confusion.png next to it.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing report.")
 @click.option("--strict", is_flag=True, help="Stop at the first pair that cannot be scored instead of skipping it.")
 @max_pixels_option()
 @compute_options
+@output_options()
 def evaluate(model, predictions, images, masks, layout, split, num_classes, ignore_index, binary, class_names,
-             report, overwrite, strict, max_pixels):
+             report, overwrite, strict, max_pixels, as_json):
     """Score a model (or predicted masks) against ground-truth masks.
 
     Prints per-class IoU, mean IoU (from one confusion matrix over every pixel of
@@ -69,16 +73,22 @@ def evaluate(model, predictions, images, masks, layout, split, num_classes, igno
     cannot be scored (unreadable file, labels outside the classes, a mask of
     another size) is skipped with a one-line reason and the exit status is 1.
 
-    Example: suite evaluate --model model.keras --images data/val/images --masks data/val/masks --report eval.json
+    \b
+    Examples:
+      suite evaluate --model model.keras --images data/val/images --masks data/val/masks -o eval.json
+      suite evaluate --predictions masks/ --masks data/val/masks --num-classes 5
     """
     from suite.common.device import import_backend_quietly
-    from suite.unet.data import open_source
+    from suite.unet.data import masks_only, open_source
     from suite.unet.evaluate import evaluate_model, evaluate_predictions, write_report
 
     if (model is None) == (predictions is None):
         raise click.UsageError("give exactly one of --model and --predictions")
     if predictions is not None and num_classes is None:
         raise click.UsageError("--predictions needs --num-classes")
+    if images is None and (model is not None or masks is None):
+        raise click.UsageError("--images is required with --model" if model is not None
+                               else "--predictions needs --masks (the ground truth), or --images for a data set root")
     if report is not None and not overwrite:
         png = report.with_name(f"{report.stem}_confusion.png")
         for p in (report, png):
@@ -92,19 +102,28 @@ def evaluate(model, predictions, images, masks, layout, split, num_classes, igno
     if names is not None and num_classes is not None and len(names) != num_classes:
         raise click.BadParameter(f"{len(names)} names for {num_classes} classes", param_hint="--class-names")
 
-    source = open_source(images, masks, layout=layout, split=split, binary=binary, ignore_index=ignore_index,
-                         max_pixels=max_pixels)
+    if images is None:
+        source = masks_only(masks)  # predictions are named after the masks; no image is needed
+    else:
+        source = open_source(images, masks, layout=layout, split=split, binary=binary, ignore_index=ignore_index,
+                             max_pixels=max_pixels)
     if predictions is not None:
         result = evaluate_predictions(predictions, source, num_classes, ignore_index, binary, names, strict=strict)
     else:
         import_backend_quietly()
         result = evaluate_model(model, source, num_classes, ignore_index, binary, names, strict=strict)
-    _print_table(result)
+    if not as_json:
+        _print_table(result)
+    _print_skipped(result)
     if report is not None:
         json_path, png_path = write_report(result, report, overwrite=overwrite)
-        click.echo(f"wrote {json_path}")
-        click.echo(f"wrote {png_path}")
-    click.echo(f"mIoU {result['mean_iou']:.4f}  pixel accuracy {result['pixel_accuracy']:.4f}  images {result['images']}" + (f" ({len(result['skipped'])} skipped)" if result['skipped'] else ""))
+        click.echo(f"wrote {json_path}", err=True)
+        click.echo(f"wrote {png_path}", err=True)
+    if as_json:
+        echo_json(result)
+    else:
+        say(f"mIoU {result['mean_iou']:.4f}  pixel accuracy {result['pixel_accuracy']:.4f}  images {result['images']}"
+            + (f" ({len(result['skipped'])} skipped)" if result["skipped"] else ""))
     if result["skipped"]:
         # The scores cover only part of the data: a script must be able to tell.
         raise SystemExit(1)

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from suite.cli import main
-from suite.common.cli_utils import compute_options, max_pixels_option
+from suite.common.cli_utils import compute_options, echo_json, max_pixels_option, output_options, say
 
 _MODEL = click.option(
     "--model", "-m", "model", required=True,
@@ -36,8 +36,9 @@ _MODEL = click.option(
 @max_pixels_option()
 @click.option("--workers", default=None, type=click.IntRange(1, 64), help="Decoding threads (default: up to 4).")
 @compute_options
+@output_options()
 def segment(inputs, model, output, overlay, probabilities, batch_size, tile, overlap, overwrite, recursive,
-            max_pixels, workers):
+            max_pixels, workers, as_json):
     """Segment images: INPUTS are any mix of image files and folders.
 
     Writes OUTPUT/<stem>.png for each image: the class index of every pixel at the
@@ -48,7 +49,7 @@ def segment(inputs, model, output, overlay, probabilities, batch_size, tile, ove
 
     Example: suite segment photos/ --model assets/demo_unet.keras -o masks --overlay
     """
-    from suite.common.progress import console
+    from suite.common.log import progress_enabled
     from suite.unet.segment import segment_folder
 
     if tile is not None and 2 * overlap > tile:
@@ -56,24 +57,31 @@ def segment(inputs, model, output, overlay, probabilities, batch_size, tile, ove
     report = segment_folder(
         list(inputs), output, model, overlay=overlay, probabilities=probabilities, batch_size=batch_size,
         tile=tile, overlap=overlap, overwrite=overwrite, recursive=recursive, max_pixels=max_pixels,
-        workers=workers, progress=True,
+        workers=workers, progress=progress_enabled(),
     )
-    summary = (f"done {len(report.done)}, skipped {len(report.skipped)} (already there), "
-               f"failed {len(report.failed)} in {report.seconds:.1f} s")
-    if report.done:
-        summary += f" ({report.images_per_second:.1f} images/s)"
-    console.print(summary)
+    from suite.common.log import detail
+
+    for d in report.done:
+        detail(f"wrote {d}")
     for f in report.failed[:20]:
-        console.print(f"  [red]failed[/red] {f['input']}: {f['reason']}", markup=True, highlight=False)
+        click.echo(f"failed {f['input']}: {f['reason']}", err=True)
     if len(report.failed) > 20:
-        console.print(f"  ... and {len(report.failed) - 20} more")
-    console.print(f"report: {Path(output) / 'report.json'}")
+        click.echo(f"... and {len(report.failed) - 20} more failed (listed in {Path(output) / 'report.json'})", err=True)
+    if as_json:
+        echo_json(report.to_dict())
+    else:
+        summary = (f"done {len(report.done)}, skipped {len(report.skipped)} (already there), "
+                   f"failed {len(report.failed)} in {report.seconds:.1f} s")
+        if report.done:
+            summary += f" ({report.images_per_second:.1f} images/s)"
+        say(summary)
+        say(f"report: {Path(output) / 'report.json'}")
     if not report.ok:
         sys.exit(1)
 
 
 @main.command()
-@click.argument("model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_MODEL
 @click.option("--format", "fmt", required=True, type=click.Choice(["saved_model", "onnx", "litert"]),
               help="saved_model: TensorFlow SavedModel folder; onnx: .onnx file (needs the 'onnx' extra); "
                    "litert: .tflite file.")
@@ -83,8 +91,10 @@ def segment(inputs, model, output, overlay, probabilities, batch_size, tile, ove
 @click.option("--size", default=256, show_default=True, type=click.IntRange(16, 4096),
               help="Side of the random sample image used for the parity check.")
 @click.option("--atol", default=1e-4, show_default=True, type=float, help="Largest accepted |exported - Keras|.")
-def export(model, fmt, output, overwrite, size, atol):
-    """Export MODEL to SavedModel, ONNX or LiteRT, then check it against Keras.
+@compute_options
+@output_options()
+def export(model, fmt, output, overwrite, size, atol, as_json):
+    """Export a segmentation model to SavedModel, ONNX or LiteRT, then check it against Keras.
 
     The exported artefact is run on a sample image with its own runtime
     (tf.saved_model, onnxruntime, the LiteRT interpreter) and the largest absolute
@@ -99,9 +109,14 @@ def export(model, fmt, output, overwrite, size, atol):
         result = export_model(model, fmt, output, overwrite=overwrite, sample_size=size, atol=atol)
     except MissingExtraError as e:
         raise click.ClickException(str(e)) from None
-    click.echo(f"wrote {result.path} ({result.format}, {result.size_bytes / 1e6:.1f} MB)")
-    click.echo(f"parity on a {result.sample_shape[1]}x{result.sample_shape[2]} sample with {result.runtime}: "
-               f"max |exported - keras| = {result.max_abs_diff:.3g} (tolerance {atol:g})")
+    if as_json:
+        echo_json({"path": result.path, "format": result.format, "size_bytes": result.size_bytes,
+                   "runtime": result.runtime, "sample_shape": list(result.sample_shape),
+                   "max_abs_diff": float(result.max_abs_diff), "atol": atol, "ok": bool(result.ok)})
+    else:
+        say(f"wrote {result.path} ({result.format}, {result.size_bytes / 1e6:.1f} MB)")
+        say(f"parity on a {result.sample_shape[1]}x{result.sample_shape[2]} sample with {result.runtime}: "
+            f"max |exported - keras| = {result.max_abs_diff:.3g} (tolerance {atol:g})")
     if not result.ok:
         click.echo("parity check FAILED", err=True)
         sys.exit(1)

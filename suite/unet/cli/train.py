@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from suite.cli import main
-from suite.common.cli_utils import compute_options, max_pixels_option, weights_option
+from suite.common.cli_utils import compute_options, echo_json, max_pixels_option, output_options, say, weights_option
 
 _BACKBONES = ["vgg16", "vgg19", "mobilenetv2", "none"]
 _DIR = click.Path(exists=True, file_okay=False, path_type=Path)
@@ -84,11 +84,12 @@ def _ints(ctx, param, value):
 @click.option("--time-budget", type=click.FloatRange(0, min_open=True), default=None, metavar="SECONDS",
               help="Stop training after this much wall-clock time (the LR cosine follows it).")
 @click.option("--steps-per-epoch", type=click.IntRange(1), default=None, help="Batches per epoch [one pass].")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("model.keras"), show_default=True)
+@click.option("-o", "--output", "out", type=click.Path(dir_okay=False, path_type=Path), default=Path("model.keras"),
+              show_default=True, help="Where to write the best model (.keras).")
 @click.option("--logdir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="CSV log, curves.png, TensorBoard, backups [<out>_logs].")
+              help="CSV log, curves.png, TensorBoard, backups [<output>_logs].")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from the backup in --logdir.")
-@click.option("--overwrite", is_flag=True, help="Replace --out and discard an old backup.")
+@click.option("--overwrite", is_flag=True, help="Replace --output and discard an old backup.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--strategy", type=click.Choice(["default", "mirrored", "multiworker"]), default="default", show_default=True,
               help="mirrored: all local GPUs; multiworker: MultiWorkerMirroredStrategy from TF_CONFIG.")
@@ -97,10 +98,11 @@ def _ints(ctx, param, value):
               help="Stop on the first unusable pair instead of skipping it (skipped pairs make the exit status 1).")
 @max_pixels_option()
 @compute_options
+@output_options()
 def train(images, masks, num_classes, layout, split, val_images, val_masks, val_split, binary, ignore_index, class_names,
           backbone, weights, decoder_filters, encoder_filters, batch_norm, image_size, resize_mode, epochs, batch_size, lr, lr_schedule, loss,
           class_weights, augment, freeze_encoder_epochs, patience, time_budget, steps_per_epoch, out, logdir, resume,
-          overwrite, seed, strategy, no_tensorboard, strict, max_pixels):
+          overwrite, seed, strategy, no_tensorboard, strict, max_pixels, as_json):
     """Train a U-Net on image/mask folders (or Oxford-IIIT Pet / Pascal VOC) and keep the best by val mIoU.
 
     Unusable pairs (an unreadable image, labels outside the classes, a mask of
@@ -135,7 +137,14 @@ def train(images, masks, num_classes, layout, split, val_images, val_masks, val_
         overwrite=overwrite, seed=seed, strategy=strategy, tensorboard=not no_tensorboard, strict=strict,
         max_pixels=max_pixels,
     )
-    click.echo(result.message)
+    if as_json:
+        echo_json({
+            "model": result.model_path, "best_miou": result.best_miou, "best_epoch": result.best_epoch,
+            "epochs_run": result.epochs_run, "stopped": result.stopped, "train_seconds": round(result.train_seconds, 2),
+            "logdir": result.logdir, "skipped": result.skipped, "history": result.history, "message": result.message,
+        })
+    else:
+        say(result.message)
     if result.stopped == "nan":
         raise SystemExit(3)
     if result.skipped:
