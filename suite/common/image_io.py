@@ -32,8 +32,12 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".jfif"}
+    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".jfif",
+     ".heic", ".heif", ".avif"}
 )
+
+# ISO-BMFF brands of HEIF files (iPhone photos); Pillow reads them only with the pillow-heif plugin.
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
 
 # Leading bytes of the formats Pillow reads here, for finding images by content.
 _MAGIC = (
@@ -74,7 +78,38 @@ def _looks_like_image(path: Path) -> bool:
         return False
     if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
         return True
+    if head[4:8] == b"ftyp" and (head[8:12] in _HEIF_BRANDS or head[8:12] in (b"avif", b"avis")):
+        return True
     return any(head.startswith(m) for m in _MAGIC)
+
+
+def _is_heif(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+    except OSError:
+        return False
+    return head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS
+
+
+_heif_state = {"tried": False}
+
+
+def _register_heif() -> bool:
+    """Lets Pillow read HEIC/HEIF when the optional ``pillow-heif`` plugin is installed.
+
+    Returns True only the first time it registers the plugin, so a file that
+    still cannot be read is not retried.
+    """
+    if _heif_state["tried"]:
+        return False
+    _heif_state["tried"] = True
+    try:
+        import pillow_heif
+    except ImportError:
+        return False
+    pillow_heif.register_heif_opener()
+    return True
 
 
 def is_image_file(path) -> bool:
@@ -233,6 +268,15 @@ def open_image(path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image
     except ImageReadError:
         raise
     except UnidentifiedImageError:
+        if _is_heif(path):
+            if _register_heif():
+                return open_image(path, max_pixels=max_pixels)
+            import importlib.util
+
+            if importlib.util.find_spec("pillow_heif") is None:
+                raise ImageReadError(path, "HEIC/HEIF image, which needs the pillow-heif plugin: "
+                                           "pip install 'keras-cv-suite[heic]' (or convert it to JPEG)") from None
+            raise ImageReadError(path, "corrupt HEIC/HEIF image") from None
         raise ImageReadError(path, "not an image file (unrecognised format)") from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
@@ -303,6 +347,15 @@ def image_size(path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[int, 
                 else:
                     orientation = 1
     except UnidentifiedImageError:
+        if _is_heif(path):
+            if _register_heif():
+                return open_image(path, max_pixels=max_pixels)
+            import importlib.util
+
+            if importlib.util.find_spec("pillow_heif") is None:
+                raise ImageReadError(path, "HEIC/HEIF image, which needs the pillow-heif plugin: "
+                                           "pip install 'keras-cv-suite[heic]' (or convert it to JPEG)") from None
+            raise ImageReadError(path, "corrupt HEIC/HEIF image") from None
         raise ImageReadError(path, "not an image file (unrecognised format)") from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
@@ -374,7 +427,9 @@ def atomic_write(path, write: Callable[[io.BufferedWriter], None], overwrite: bo
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a folder")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    # The writer's PID is in the name, so that a second run on the same folder can tell
+    # a killed run's leftovers (removable) from a live run's file in progress (not).
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".part", dir=path.parent)
     os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; outputs get the usual permissions
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -399,12 +454,32 @@ def atomic_write(path, write: Callable[[io.BufferedWriter], None], overwrite: bo
     return path
 
 
+def _writer_alive(name: str) -> bool:
+    """Whether the process that is writing temporary file ``name`` still runs."""
+    import re
+
+    m = re.search(r"\.(\d+)-[^.]*\.part$", name)
+    if not m:
+        return False  # an older naming, or not ours: a leftover
+    pid = int(m.group(1))
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
+
+
 def remove_partial_files(folder, recursive: bool = True) -> list[Path]:
     """Deletes the temporary files that a killed :func:`atomic_write` left behind.
 
-    They are named ``.<name>.<random>.part``; nothing else is touched. Commands
-    that write into an output folder call this first, so a re-run after
-    ``kill -9`` leaves no partial file at all.
+    They are named ``.<name>.<pid>-<random>.part``; nothing else is touched,
+    and a file whose writer process is still alive (another run on the same
+    folder, at the same time) is left alone. Commands that write into an output
+    folder call this first, so a re-run after ``kill -9`` leaves no partial file.
 
     Returns:
         The removed paths.
@@ -415,6 +490,8 @@ def remove_partial_files(folder, recursive: bool = True) -> list[Path]:
     found = folder.rglob(".*.part") if recursive else folder.glob(".*.part")
     removed = []
     for p in found:
+        if _writer_alive(p.name):
+            continue
         if p.is_file() and not p.is_symlink():
             try:
                 p.unlink()

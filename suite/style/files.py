@@ -7,6 +7,7 @@ file gets a one-line error and the rest continue.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +50,11 @@ def plan_outputs(contents, output, ext: str = ".png", recursive: bool = False):
         return [(items[0][0], output)], skipped
     if output.suffix.lower() in IMAGE_EXTENSIONS and not output.is_dir():
         raise ValueError(f"{output} looks like an image file, but there are {len(items)} content images; give a folder")
+    # An output folder inside an input folder: its results (and compare sheets) are never
+    # taken as new content on the next, recursive, run.
+    out_real = os.path.realpath(output)
+    items = [(p, rel) for p, rel in items
+             if not (os.path.realpath(p) + os.sep).startswith(out_real + os.sep)]
     # Inputs whose names would collide (a.jpg and a.png) get distinct outputs, never an overwrite.
     stems = output_stems([rel for _, rel in items])
     pairs = [(path, output / stem.with_name(stem.name + ext)) for (path, _), stem in zip(items, stems)]
@@ -178,7 +184,11 @@ def stylize_paths(
                     row = labelled_row([content, *style_images, result.image], names, height=min(384, result.image.shape[0]))
                     save_image(row, dst.with_name(f"{dst.stem}_compare.jpg"), overwrite=True, quality=90)
                 report.written.append(dst)
-            except (ImageReadError, StyleTransferError, OutputExistsError, ValueError, OSError) as e:
+            except OutputExistsError:
+                # Another run on the same folder finished this one first: theirs is as good as ours.
+                report.skipped.append(dst)
+                say(f"skipped {dst}: another run wrote it first")
+            except (ImageReadError, StyleTransferError, ValueError, OSError) as e:
                 if isinstance(e, ImageReadError):
                     reason = e.reason
                 else:

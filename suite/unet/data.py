@@ -129,25 +129,38 @@ def trimap_lut(border: str = "ignore", ignore_index: int = 255) -> np.ndarray:
     return lut
 
 
+#: Mask formats that store class indices exactly.
+LOSSLESS_MASK_EXTENSIONS = frozenset({".png", ".bmp", ".tif", ".tiff", ".gif", ".pgm", ".ppm", ".pbm"})
+#: Formats whose compression changes pixel values, so a mask in them no longer holds exact labels.
+LOSSY_MASK_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jfif", ".webp"})
+
+
 def pair_folders(images_dir, masks_dir, recursive: bool = False):
-    """Pairs images with ``.png`` masks of the same basename.
+    """Pairs images with masks of the same basename.
+
+    Masks are read from lossless formats (PNG, BMP, TIFF, GIF, PNM). A JPEG or
+    WebP mask is not used, since lossy compression changes the labels at every
+    edge; it is returned in ``lossy_masks`` so the caller can say so.
 
     Args:
         images_dir: Folder of images (any extension).
-        masks_dir: Folder of ``.png`` masks.
+        masks_dir: Folder of masks.
         recursive: Also look in sub-folders (pairs by relative path).
 
     Returns:
-        ``(pairs, unpaired_images, unpaired_masks, ambiguous)``; ``ambiguous``
-        lists images that share a basename with another image (``a.jpg`` and
-        ``a.png``): a mask cannot be assigned to one of them, so none is used.
+        ``(pairs, unpaired_images, unpaired_masks, ambiguous, lossy_masks)``;
+        ``ambiguous`` lists images that share a basename with another image
+        (``a.jpg`` and ``a.png``): a mask cannot be assigned to one of them, so
+        none is used.
     """
     images_dir, masks_dir = Path(images_dir), Path(masks_dir)
     for d, what in ((images_dir, "images"), (masks_dir, "masks")):
         if not d.is_dir():
             raise DatasetError(f"{what} folder {d} does not exist or is not a folder")
     images = scan_folder(images_dir, recursive=recursive)[0]
-    masks = [p for p in scan_folder(masks_dir, recursive=recursive)[0] if p.suffix.lower() == ".png"]
+    all_masks = scan_folder(masks_dir, recursive=recursive)[0]
+    masks = [p for p in all_masks if p.suffix.lower() in LOSSLESS_MASK_EXTENSIONS]
+    lossy = [p for p in all_masks if p.suffix.lower() in LOSSY_MASK_EXTENSIONS]
 
     def key(p, root):
         rel = p.relative_to(root)
@@ -158,12 +171,19 @@ def pair_folders(images_dir, masks_dir, recursive: bool = False):
         by_key.setdefault(key(p, images_dir), []).append(p)
     img_index = {k: v[0] for k, v in by_key.items() if len(v) == 1}
     ambiguous = sorted(p for v in by_key.values() if len(v) > 1 for p in v)
-    mask_index = {key(p, masks_dir): p for p in masks}
+    mask_index = {}
+    for p in masks:
+        # a.png beside a.tif: PNG wins, the usual mask format
+        k = key(p, masks_dir)
+        if k not in mask_index or p.suffix.lower() == ".png":
+            mask_index[k] = p
     common = sorted(set(img_index) & set(mask_index))
     pairs = [(img_index[k], mask_index[k]) for k in common]
-    unpaired_images = sorted(img_index[k] for k in set(img_index) - set(mask_index))
+    lossy_masks = sorted(p for p in lossy if key(p, masks_dir) in by_key and key(p, masks_dir) not in mask_index)
+    lossy_keys = {key(p, masks_dir) for p in lossy_masks}
+    unpaired_images = sorted(img_index[k] for k in set(img_index) - set(mask_index) - lossy_keys)
     unpaired_masks = sorted(mask_index[k] for k in set(mask_index) - set(by_key))
-    return pairs, unpaired_images, unpaired_masks, ambiguous
+    return pairs, unpaired_images, unpaired_masks, ambiguous, lossy_masks
 
 
 def _find_voc_root(root: Path) -> Path | None:
@@ -251,15 +271,15 @@ def open_source(
         layout = detect_layout(images, masks)
     root = Path(images)
     lut = None
-    ambiguous = []
+    ambiguous, lossy = [], []
     if layout == "folders":
         if masks is None:
             raise DatasetError("the folders layout needs --masks DIR")
-        pairs, un_i, un_m, ambiguous = pair_folders(images, masks, recursive=recursive)
+        pairs, un_i, un_m, ambiguous, lossy = pair_folders(images, masks, recursive=recursive)
     elif layout == "oxford-pet":
         if not _is_pet_root(root):
             raise DatasetError(f"{root} is not an Oxford-IIIT Pet root (images/ + annotations/trimaps/)")
-        pairs, un_i, un_m, ambiguous = pair_folders(root / "images", root / "annotations" / "trimaps")
+        pairs, un_i, un_m, ambiguous, lossy = pair_folders(root / "images", root / "annotations" / "trimaps")
         lut = trimap_lut(trimap_border, ignore_index)
     else:
         voc = _find_voc_root(root)
@@ -278,11 +298,46 @@ def open_source(
         root = voc
     if binary and lut is not None:
         raise DatasetError("--binary applies to 0/255 masks in the folders layout, not to trimaps")
+    if lossy and not pairs:
+        raise DatasetError(_lossy_message(lossy, masks if masks is not None else root))
+    if warn and lossy:
+        note(f"warning: {_lossy_message(lossy, masks if masks is not None else root)}")
     if warn and (un_i or un_m or ambiguous):
         _warn_unpaired(un_i, un_m, ambiguous)
     if not pairs:
         raise DatasetError(f"no image/mask pairs found in {root}" + (f" and {masks}" if masks else ""))
     return SegmentationSource(pairs, layout, lut, binary, un_i, un_m, root, ambiguous, max_pixels)
+
+
+def masks_only(masks_dir, recursive: bool = False) -> list:
+    """``(mask, mask)`` pairs for scoring predicted masks against truth without the images.
+
+    ``suite evaluate --predictions`` needs only the truth masks: a prediction is
+    found by the mask's name and must have its size.
+
+    Raises:
+        DatasetError: no usable mask (with the reason when they are JPEG).
+    """
+    masks_dir = Path(masks_dir)
+    if not masks_dir.is_dir():
+        raise DatasetError(f"masks folder {masks_dir} does not exist or is not a folder")
+    found = scan_folder(masks_dir, recursive=recursive)[0]
+    masks = [p for p in found if p.suffix.lower() in LOSSLESS_MASK_EXTENSIONS]
+    lossy = [p for p in found if p.suffix.lower() in LOSSY_MASK_EXTENSIONS]
+    if lossy and not masks:
+        raise DatasetError(_lossy_message(lossy, masks_dir))
+    if lossy:
+        note(f"warning: {_lossy_message(lossy, masks_dir)}")
+    if not masks:
+        raise DatasetError(f"no mask files found in {masks_dir}")
+    return [(p, p) for p in masks]
+
+
+def _lossy_message(lossy, folder) -> str:
+    kinds = sorted({p.suffix.lower().lstrip(".").upper().replace("JPG", "JPEG") for p in lossy})
+    return (f"{len(lossy)} mask(s) in {folder} are {'/'.join(kinds)} ({lossy[0].name}, ...): lossy compression "
+            "changes the class labels at every edge, so they are not used; save masks as PNG "
+            "(class indices, or a palette PNG)")
 
 
 def _warn_unpaired(images, masks, ambiguous=(), show: int = 5):
