@@ -118,9 +118,9 @@ def test_read_only_output_folder_fails_before_any_work(tmp_path):
         "segment into a new sub-folder": ["segment", str(tmp_path / "a.png"), "-m", str(model), "-o", str(ro / "sub")],
         "stylize": ["stylize", str(tmp_path / "a.png"), "--style", str(tmp_path / "a.png"), "-o", str(ro / "x.png"),
                     "--size", "32", "--iterations", "2", "--scales", "1", "--weights", "none"],
-        "train": ["train", "--images", str(images), "--masks", str(masks), "--out", str(ro / "m.keras"), *TINY_TRAIN],
+        "train": ["train", "--images", str(images), "--masks", str(masks), "--output", str(ro / "m.keras"), *TINY_TRAIN],
         "evaluate": ["evaluate", "--model", str(model), "--images", str(images), "--masks", str(masks),
-                     "--num-classes", "3", "--report", str(ro / "r.json")],
+                     "--num-classes", "3", "--output", str(ro / "r.json")],
     }
     try:
         for what, args in jobs.items():
@@ -203,7 +203,7 @@ def test_train_on_hostile_corpus(tmp_path, monkeypatch):
 
     images, masks, used, refused = make_training_corpus(tmp_path / "data")
     out, logdir = tmp_path / "m.keras", tmp_path / "logs"
-    r = CliRunner().invoke(main, ["train", "--images", str(images), "--masks", str(masks), "--out", str(out),
+    r = CliRunner().invoke(main, ["train", "--images", str(images), "--masks", str(masks), "--output", str(out),
                                   "--logdir", str(logdir), "--val-split", "0.2", *TINY_TRAIN])
     assert r.exit_code == 1, r.output  # trained, but part of the data was unusable: a script can tell
     assert "Traceback" not in r.output
@@ -226,7 +226,7 @@ def test_train_on_hostile_corpus(tmp_path, monkeypatch):
 
     # --strict stops before training on the first bad pair, and writes no model.
     strict_out = tmp_path / "strict.keras"
-    r2 = CliRunner().invoke(main, ["train", "--images", str(images), "--masks", str(masks), "--out", str(strict_out),
+    r2 = CliRunner().invoke(main, ["train", "--images", str(images), "--masks", str(masks), "--output", str(strict_out),
                                    "--strict", *TINY_TRAIN])
     assert r2.exit_code == 1 and "Traceback" not in r2.output and not strict_out.exists()
     assert any(stem in r2.output.strip().splitlines()[-1] for stem in refused)
@@ -236,13 +236,13 @@ def test_train_with_nothing_usable_or_an_empty_folder(tmp_path):
     images, masks = tmp_path / "i", tmp_path / "m"
     images.mkdir(), masks.mkdir()
     r = CliRunner().invoke(main, ["train", "--images", str(images), "--masks", str(masks), *TINY_TRAIN,
-                                  "--out", str(tmp_path / "a.keras")])
+                                  "--output", str(tmp_path / "a.keras")])
     assert r.exit_code != 0 and "no image/mask pairs" in r.output and "Traceback" not in r.output
     for i in range(3):
         (images / f"z{i}.png").write_bytes(b"")
         Image.fromarray(np.zeros((8, 8), np.uint8)).save(masks / f"z{i}.png")
     r = CliRunner().invoke(main, ["train", "--images", str(images), "--masks", str(masks), *TINY_TRAIN,
-                                  "--out", str(tmp_path / "b.keras")])
+                                  "--output", str(tmp_path / "b.keras")])
     assert r.exit_code != 0 and "Traceback" not in r.output
     assert "none of the 3 training pairs is usable" in r.output and "z0.png: empty file" in r.output
     assert not (tmp_path / "b.keras").exists()
@@ -253,7 +253,7 @@ def test_evaluate_on_hostile_corpus(tmp_path):
     model = _tiny_segmenter(tmp_path / "m.keras")
     report = tmp_path / "eval.json"
     r = CliRunner().invoke(main, ["evaluate", "--model", str(model), "--images", str(images), "--masks", str(masks),
-                                  "--report", str(report), "--device", "cpu"])
+                                  "--output", str(report), "--device", "cpu"])
     assert r.exit_code == 1, r.output
     assert "Traceback" not in r.output
     data = json.loads(report.read_text())
@@ -386,7 +386,7 @@ def _train_job(tmp_path):
     out, logdir = tmp_path / "m.keras", tmp_path / "logs"
     cmd = [sys.executable, "-m", "suite", "train", "--images", str(images), "--masks", str(masks), "--num-classes", "3",
            "--backbone", "none", "--encoder-filters", "4,8,16", "--image-size", "32", "--epochs", "40",
-           "--batch-size", "2", "--val-split", "0.25", "--patience", "0", "--out", str(out), "--logdir", str(logdir),
+           "--batch-size", "2", "--val-split", "0.25", "--patience", "0", "--output", str(out), "--logdir", str(logdir),
            "--no-tensorboard", "--device", "cpu", "--seed", "0"]
 
     def epochs_logged():
