@@ -124,7 +124,7 @@ def run_tutorial(budget, num_classes, size=128, batch=64):
 
     from suite.common.image_io import load_image
     from suite.unet.masks import load_mask
-    from suite.unet.train import _make_callback_classes
+    from suite.unet.callbacks import TimeBudget
 
     keras.utils.set_random_seed(0)
     t0 = time.monotonic()
@@ -146,8 +146,8 @@ def run_tutorial(budget, num_classes, size=128, batch=64):
     model = tutorial_model(num_classes, size)
     model.compile(optimizer=keras.optimizers.Adam(1e-3),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    classes = _make_callback_classes()
-    budget_cb = classes["TimeBudget"](budget)
+
+    budget_cb = TimeBudget(budget)
     steps = max(1, math.ceil(len(x) / batch))
     model.fit(ds, epochs=100000, steps_per_epoch=steps, callbacks=[budget_cb], verbose=0)
     wall = time.monotonic() - t0

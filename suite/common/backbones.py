@@ -34,6 +34,8 @@ class BackboneSpec:
         pyramid: ``{"Pn": layer_name}``, ``Pn`` at stride ``2**n``.
         imagenet_file, imagenet_url, imagenet_hash: Keras' ImageNet no-top file.
         has_embedded: Whether offline weights ship with the suite.
+        gatys_layers: Whether it has Gatys' VGG layer names (``block1_conv1`` ...
+            ``block5_conv1``, ``block4_conv2``), so style transfer can use it.
     """
 
     name: str
@@ -45,6 +47,7 @@ class BackboneSpec:
     imagenet_hash: str | None = None
     has_embedded: bool = False
     description: str = ""
+    gatys_layers: bool = False
 
 
 _REGISTRY: dict[str, BackboneSpec] = {}
@@ -59,6 +62,11 @@ def register_backbone(spec: BackboneSpec) -> BackboneSpec:
 def backbone_names() -> list[str]:
     """Names of the registered backbones, in registration order."""
     return list(_REGISTRY)
+
+
+def style_backbone_names() -> list[str]:
+    """Registered backbones that Gatys style transfer can read its layers from."""
+    return [name for name, spec in _REGISTRY.items() if spec.gatys_layers]
 
 
 def get_backbone_spec(name: str) -> BackboneSpec:
@@ -112,6 +120,7 @@ register_backbone(
         imagenet_hash="6d6bbae143d832006294945121d1f1fc",
         has_embedded=True,
         description="VGG16: 13 3x3 convs in 5 blocks (Simonyan & Zisserman 2014)",
+        gatys_layers=True,
     )
 )
 register_backbone(
@@ -131,6 +140,7 @@ register_backbone(
         imagenet_url=_KERAS_APPS + "vgg19/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5",
         imagenet_hash="253f8cb515780f3b799900260a226db6",
         description="VGG19: 16 3x3 convs in 5 blocks",
+        gatys_layers=True,
     )
 )
 register_backbone(

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from suite.cli import main
+from suite.common.backbones import style_backbone_names
 from suite.common.cli_utils import compute_options, echo_json, max_pixels_option, output_options, say, weights_option
 
 # Mirrors suite.style.transfer.DEFAULTS without importing Keras at `suite --help` time.
@@ -62,7 +63,7 @@ def _names(ctx, param, value):
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for --init noise.")
 @click.option("--preserve-colors", is_flag=True, help="Keep the photo's colours: transfer luminance only.")
 @click.option("--style-scale", default=1.0, show_default=True, type=click.FloatRange(0.05, 8), help="Style image size relative to the output (bigger = bigger strokes).")
-@click.option("--backbone", type=click.Choice(["vgg19", "vgg16"]), default="vgg19", show_default=True,
+@click.option("--backbone", type=click.Choice(style_backbone_names(), case_sensitive=False), default="vgg19", show_default=True,
               help="Feature network (VGG19 offline falls back to the embedded VGG16, with a note).")
 @weights_option()
 @click.option("--style-layers", default="block1_conv1,block2_conv1,block3_conv1,block4_conv1,block5_conv1", show_default=True, callback=_names)

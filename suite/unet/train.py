@@ -21,13 +21,10 @@ over it). It
 
 from __future__ import annotations
 
-import csv
 import json
 import importlib.util
 import math
-import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,9 +33,12 @@ import numpy as np
 
 from suite.common.image_io import DEFAULT_MAX_PIXELS
 from suite.common.log import note
+from suite.unet.distribute import STRATEGIES, make_strategy  # noqa: F401 - STRATEGIES is public here too
+from suite.unet.train_logs import plot_curves, read_csv_log  # noqa: F401 - public here too
 
-STRATEGIES = ("default", "mirrored", "multiworker")
 LR_SCHEDULES = ("cosine", "constant")
+#: The names of :func:`suite.unet.losses.get_loss`, here without importing Keras (tested equal).
+LOSSES = ("ce", "dice", "focal", "ce+dice")
 CLASS_WEIGHTING = ("none", "balanced")
 
 #: Defaults chosen by measurement (see docs/unet_train.md, benchmarks/bench_unet_quality.py).
@@ -93,353 +93,7 @@ class TrainResult:
     skipped: list = field(default_factory=list)
 
 
-# --------------------------------------------------------------------------- callbacks
-
-
-def _keras():
-    import keras
-
-    return keras
-
-
-def _make_callback_classes():
-    keras = _keras()
-
-    class NanGuard(keras.callbacks.Callback):
-        """Stops training at the first non-finite loss and remembers where."""
-
-        def __init__(self):
-            super().__init__()
-            self.tripped = None
-
-        def on_train_batch_end(self, batch, logs=None):
-            loss = (logs or {}).get("loss")
-            if loss is not None and not math.isfinite(float(loss)) and self.tripped is None:
-                self.tripped = (self._epoch + 1, batch + 1)
-                self.model.stop_training = True
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._epoch = epoch
-
-        def on_epoch_end(self, epoch, logs=None):
-            # Weights can blow up in the last step of an epoch: the validation loss shows it.
-            for key in ("loss", "val_loss"):
-                value = (logs or {}).get(key)
-                if value is not None and not math.isfinite(float(value)) and self.tripped is None:
-                    self.tripped = (epoch + 1, None)
-                    self.model.stop_training = True
-
-    class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
-        """BackupAndRestore that never backs up the weights of an epoch that went NaN."""
-
-        def __init__(self, backup_dir, guard, **kwargs):
-            super().__init__(backup_dir, **kwargs)
-            self.guard = guard
-
-        def on_epoch_end(self, epoch, logs=None):
-            if self.guard.tripped is None:
-                super().on_epoch_end(epoch, logs)
-
-    class BestCheckpoint(keras.callbacks.Callback):
-        """Saves the model to ``path`` atomically whenever the monitored value improves.
-
-        Only the chief writes ``path``; other workers write to a temporary
-        folder (every worker must take part in saving a distributed model).
-        """
-
-        def __init__(self, path, monitor, guard, best=None, is_chief=True):
-            super().__init__()
-            self.path = Path(path)
-            self.monitor = monitor
-            self.guard = guard
-            self.best = best
-            self.best_epoch = None
-            self.is_chief = is_chief
-
-        def on_epoch_end(self, epoch, logs=None):
-            value = (logs or {}).get(self.monitor)
-            if self.guard.tripped is not None or value is None or not math.isfinite(float(value)):
-                return
-            loss = (logs or {}).get("loss")
-            if loss is not None and not math.isfinite(float(loss)):
-                return
-            if self.best is not None and float(value) <= self.best:
-                return
-            self.best, self.best_epoch = float(value), epoch + 1
-            if self.is_chief:
-                target_dir = self.path.parent
-            else:
-                target_dir = Path(tempfile.mkdtemp(prefix="suite-worker-"))
-            target_dir.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=".keras", dir=target_dir)
-            os.close(fd)
-            try:
-                self.model.save(tmp, overwrite=True)
-                if self.is_chief:
-                    umask = os.umask(0)
-                    os.umask(umask)
-                    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a model is an ordinary file
-                    os.replace(tmp, self.path)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-                if not self.is_chief:
-                    shutil.rmtree(target_dir, ignore_errors=True)
-
-    class TimeBudget(keras.callbacks.Callback):
-        """Stops training when the wall-clock budget would be exceeded by one more epoch's validation."""
-
-        def __init__(self, seconds, start=None):
-            super().__init__()
-            self.seconds = float(seconds)
-            self.start = start or time.monotonic()
-            self.val_seconds = 0.0
-            self.tripped = False
-            self._epoch_end_at = None
-
-        def elapsed(self):
-            return time.monotonic() - self.start
-
-        def on_train_batch_end(self, batch, logs=None):
-            self._last_batch = time.monotonic()
-            if self.elapsed() + self.val_seconds >= self.seconds:
-                self.tripped = True
-                self.model.stop_training = True
-
-        def on_test_begin(self, logs=None):
-            self._test_start = time.monotonic()
-
-        def on_test_end(self, logs=None):
-            self.val_seconds = time.monotonic() - self._test_start
-
-        def on_epoch_end(self, epoch, logs=None):
-            if self.elapsed() >= self.seconds:
-                self.tripped = True
-                self.model.stop_training = True
-
-    class TimeCosine(keras.callbacks.Callback):
-        """Learning rate on a cosine over the wall-clock budget (with a short linear warm-up)."""
-
-        def __init__(self, budget, base_lr, warmup=0.03, floor=0.01):
-            super().__init__()
-            self.budget, self.base_lr, self.warmup, self.floor = budget, base_lr, warmup, floor
-
-        def on_train_batch_begin(self, batch, logs=None):
-            t = min(1.0, self.budget.elapsed() / self.budget.seconds)
-            if t < self.warmup:
-                lr = self.base_lr * max(t / self.warmup, 0.05)
-            else:
-                u = (t - self.warmup) / (1 - self.warmup)
-                lr = self.base_lr * (self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * u)))
-            self.model.optimizer.learning_rate.assign(lr)
-
-    class EpochCosine(keras.callbacks.Callback):
-        """Learning rate on a per-step cosine over the planned epochs, after a linear warm-up.
-
-        A callback rather than an optimizer schedule, so the rate is a plain
-        variable that ``BackupAndRestore`` and the phase switch can handle.
-        """
-
-        def __init__(self, base_lr, steps_per_epoch, first_epoch, last_epoch, warmup_epochs=0, floor=0.01):
-            super().__init__()
-            self.base_lr, self.spe = base_lr, max(1, steps_per_epoch)
-            self.first, self.last, self.warmup, self.floor = first_epoch, last_epoch, warmup_epochs, floor
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._epoch = epoch
-
-        def on_train_batch_begin(self, batch, logs=None):
-            total = max(1, (self.last - self.first) * self.spe)
-            step = (self._epoch - self.first) * self.spe + batch
-            warm = self.warmup * self.spe
-            if step < warm:
-                lr = self.base_lr * (step + 1) / (warm + 1)
-            else:
-                u = min(1.0, (step - warm) / max(1, total - warm))
-                lr = self.base_lr * (self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * u)))
-            self.model.optimizer.learning_rate.assign(lr)
-
-    class LogLearningRate(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if logs is not None:
-                logs["lr"] = float(np.asarray(self.model.optimizer.learning_rate))
-
-    class CurvesPlot(keras.callbacks.Callback):
-        """Redraws ``curves.png`` (loss and mIoU per epoch) from the CSV log after every epoch."""
-
-        def __init__(self, csv_path, png_path, is_chief=True):
-            super().__init__()
-            self.csv_path, self.png_path, self.is_chief = Path(csv_path), Path(png_path), is_chief
-
-        def on_epoch_end(self, epoch, logs=None):
-            if self.is_chief:
-                try:
-                    plot_curves(read_csv_log(self.csv_path), self.png_path)
-                except Exception as e:  # a plot must never stop training
-                    note(f"could not draw training curves: {e}")
-
-    class RichProgress(keras.callbacks.Callback):
-        """Epoch and batch bars with the latest loss and mIoU (suite.common.progress)."""
-
-        def __init__(self, epochs, steps, monitor="miou"):
-            super().__init__()
-            self.epochs, self.steps, self.monitor = epochs, steps, monitor
-            self.progress = None
-            self.best = None
-
-        def _ensure(self):
-            if self.progress is None:
-                from rich.progress import TextColumn
-
-                from suite.common.progress import make_progress
-
-                self.progress = make_progress(TextColumn("{task.fields[info]}"))
-                self.progress.start()
-                self.epoch_task = self.progress.add_task("epochs", total=self.epochs, info="")
-                self.batch_task = self.progress.add_task("batches", total=self.steps, info="")
-
-        def on_train_begin(self, logs=None):
-            self._ensure()
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._ensure()
-            self.progress.update(self.epoch_task, completed=epoch, description=f"epoch {epoch + 1}/{self.epochs}")
-            self.progress.reset(self.batch_task, total=self.steps, info="")
-
-        def on_train_batch_end(self, batch, logs=None):
-            logs = logs or {}
-            info = "  ".join(f"{k} {float(logs[k]):.4f}" for k in ("loss", self.monitor) if k in logs)
-            self.progress.update(self.batch_task, completed=batch + 1, info=info)
-
-        def on_epoch_end(self, epoch, logs=None):
-            logs = logs or {}
-            v = logs.get(f"val_{self.monitor}")
-            if v is not None and (self.best is None or v > self.best):
-                self.best = float(v)
-            parts = [f"{k} {float(logs[k]):.4f}" for k in ("loss", "val_loss", self.monitor, f"val_{self.monitor}") if k in logs]
-            if self.best is not None:
-                parts.append(f"best val_{self.monitor} {self.best:.4f}")
-            self.progress.update(self.epoch_task, completed=epoch + 1, info="  ".join(parts))
-            self.progress.console.print(f"epoch {epoch + 1}: " + "  ".join(parts))
-
-        def close(self):
-            if self.progress is not None:
-                self.progress.stop()
-                self.progress = None
-
-        def on_train_end(self, logs=None):
-            pass
-
-    return dict(
-        NanGuard=NanGuard,
-        SafeBackupAndRestore=SafeBackupAndRestore,
-        BestCheckpoint=BestCheckpoint,
-        TimeBudget=TimeBudget,
-        TimeCosine=TimeCosine,
-        EpochCosine=EpochCosine,
-        LogLearningRate=LogLearningRate,
-        CurvesPlot=CurvesPlot,
-        RichProgress=RichProgress,
-    )
-
-
-# --------------------------------------------------------------------------- logs and curves
-
-
-def read_csv_log(path) -> list[dict]:
-    """Rows of a Keras CSVLogger file as dicts of floats (``epoch`` 0-based, as Keras writes it)."""
-    path = Path(path)
-    if not path.is_file():
-        return []
-    rows = []
-    with open(path, newline="") as fh:
-        for row in csv.DictReader(fh):
-            out = {}
-            for k, v in row.items():
-                try:
-                    out[k] = float(v)
-                except (TypeError, ValueError):
-                    out[k] = float("nan")
-            rows.append(out)
-    # A resumed run appends; keep the last row written for each epoch.
-    by_epoch = {int(r.get("epoch", i)): r for i, r in enumerate(rows)}
-    return [by_epoch[k] for k in sorted(by_epoch)]
-
-
-def plot_curves(rows, png_path, title="training curves") -> Path | None:
-    """Draws loss (left) and mIoU (right) per epoch, training and validation, into a PNG (atomically)."""
-    if not rows:
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    from suite.common.image_io import atomic_write
-
-    epochs = [int(r["epoch"]) + 1 for r in rows]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
-    for ax, key, label in ((axes[0], "loss", "loss"), (axes[1], "miou", "mIoU")):
-        for prefix, style in (("", "-"), ("val_", "--")):
-            k = prefix + key
-            if any(k in r for r in rows):
-                ax.plot(epochs, [r.get(k, float("nan")) for r in rows], style, marker="o", markersize=3,
-                        label=("validation " if prefix else "training ") + label)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    axes[0].set_yscale("log")  # early validation spikes would flatten the rest
-    axes[1].set_ylim(0, 1)
-    best = max((r for r in rows if math.isfinite(r.get("val_miou", float("nan")))), key=lambda r: r["val_miou"], default=None)
-    if best is not None:
-        axes[1].axvline(int(best["epoch"]) + 1, color="grey", alpha=0.4)
-        axes[1].set_title(f"best validation mIoU {best['val_miou']:.3f} (epoch {int(best['epoch']) + 1})")
-    axes[0].set_title(title)
-    fig.tight_layout()
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    atomic_write(png_path, lambda fh: fh.write(buf.getvalue()), overwrite=True)
-    return Path(png_path)
-
-
-# --------------------------------------------------------------------------- strategy
-
-
-def make_strategy(name: str = "default"):
-    """A ``tf.distribute`` strategy: ``default`` (one device), ``mirrored`` (all local GPUs) or
-    ``multiworker`` (``MultiWorkerMirroredStrategy`` configured from ``TF_CONFIG``).
-
-    Returns:
-        ``(strategy, is_chief, worker_index)``.
-    """
-    import tensorflow as tf
-
-    if name not in STRATEGIES:
-        raise ValueError(f"Expected strategy in {STRATEGIES}. Received: strategy={name!r}")
-    if name == "default":
-        return tf.distribute.get_strategy(), True, 0
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy(), True, 0
-    tf_config = os.environ.get("TF_CONFIG")
-    if not tf_config:
-        raise TrainingError("--strategy multiworker needs TF_CONFIG (cluster and task) in the environment")
-    try:
-        cfg = json.loads(tf_config)
-        task = cfg.get("task", {})
-        kind, index = task.get("type", "worker"), int(task.get("index", 0))
-    except (ValueError, TypeError, AttributeError) as e:
-        raise TrainingError(f"TF_CONFIG is not valid JSON with a task: {e}") from None
-    strategy = tf.distribute.MultiWorkerMirroredStrategy()
-    is_chief = kind == "chief" or (kind == "worker" and index == 0 and "chief" not in cfg.get("cluster", {}))
-    return strategy, is_chief, index
-
-
 # --------------------------------------------------------------------------- train
-
 
 def _resolve_class_weights(class_weights, stats, num_classes):
     if class_weights is None or class_weights == "none":
@@ -452,51 +106,6 @@ def _resolve_class_weights(class_weights, stats, num_classes):
     if len(w) != num_classes:
         raise ValueError(f"Expected {num_classes} class weights. Received: class_weights={class_weights}")
     return w
-
-
-def _work_around_multiworker_build(model, dist, dataset, compile_for, lr):
-    """Builds model, loss and metrics on one local batch, then skips Keras' own symbolic build.
-
-    Keras 3.15's ``fit`` reduces the first distributed batch with
-    ``strategy.reduce("MEAN", ...)`` to learn its shapes, which fails under
-    ``MultiWorkerMirroredStrategy`` ("Attempt to convert a value (PerReplica...)").
-    Shapes are all it needs, and a local batch has them.
-    """
-    compile_for(lr)
-    batch = next(iter(dataset.take(1)))
-    with dist.scope():
-        model._symbolic_build(data_batch=batch)
-    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
-    _patch_keras_multiworker_reduce()
-
-
-def _patch_keras_multiworker_reduce():
-    """Reduces scalar step logs across workers with ``axis=None``.
-
-    Keras 3 reduces every log under ``MultiWorkerMirroredStrategy`` with
-    ``strategy.reduce("MEAN", v, axis=0)``, which fails on the scalar loss and
-    metrics ("Invalid reduction dimension 0 for input with 0 dimensions",
-    tensorflow/tensorflow#72388). Patched once, only for multi-worker runs.
-    """
-    from keras.src import tree
-    from keras.src.backend.tensorflow import trainer as tf_trainer
-
-    if getattr(tf_trainer.reduce_per_replica, "_suite_patched", False):
-        return
-    original = tf_trainer.reduce_per_replica
-
-    def reduce_per_replica(values, strategy, reduction):
-        if reduction in ("auto", "mean") and tf_trainer._collective_all_reduce_multi_worker(strategy):
-            def _reduce(v):
-                rank = getattr(v, "shape", None)
-                axis = None if rank is None or len(rank) == 0 else 0
-                return strategy.reduce("MEAN", v, axis=axis)
-
-            return tree.map_structure(_reduce, values)
-        return original(values, strategy, reduction)
-
-    reduce_per_replica._suite_patched = True
-    tf_trainer.reduce_per_replica = reduce_per_replica
 
 
 def _has_pretrained_weights(backbone, weights) -> bool:
@@ -779,17 +388,17 @@ def train(
         n_batches = int(steps_per_epoch)
 
 
-    classes = _make_callback_classes()
-    guard = classes["NanGuard"]()
-    budget = classes["TimeBudget"](time_budget) if time_budget else None
+    from suite.unet import callbacks as classes
+    guard = classes.NanGuard()
+    budget = classes.TimeBudget(time_budget) if time_budget else None
     logdir.mkdir(parents=True, exist_ok=True)
     csv_path, curves_path = logdir / "log.csv", logdir / "curves.png"
     if not resume and csv_path.exists():
         csv_path.unlink()
     previous = read_csv_log(csv_path) if resume else []
     prev_best = max((r["val_miou"] for r in previous if math.isfinite(r.get("val_miou", float("nan")))), default=None)
-    ckpt = classes["BestCheckpoint"](out, "val_miou", guard, best=prev_best if out.exists() else None, is_chief=is_chief)
-    rich = classes["RichProgress"](epochs, n_batches) if progress and is_chief else None
+    ckpt = classes.BestCheckpoint(out, "val_miou", guard, best=prev_best if out.exists() else None, is_chief=is_chief)
+    rich = classes.RichProgress(epochs, n_batches) if progress and is_chief else None
 
     def compile_for(phase_lr):
         with dist.scope():
@@ -800,21 +409,21 @@ def train(
             )
 
     def callbacks_for(phase, first_epoch, last_epoch, phase_lr, final_phase):
-        backup = classes["SafeBackupAndRestore"](str(backup_root / f"phase{phase}"), guard, double_checkpoint=True,
+        backup = classes.SafeBackupAndRestore(str(backup_root / f"phase{phase}"), guard, double_checkpoint=True,
                                                  delete_checkpoint=False)
         cbs = [guard, backup]
         if budget is not None:
             cbs.append(budget)
             if lr_schedule == "cosine":
-                cbs.append(classes["TimeCosine"](budget, phase_lr))
+                cbs.append(classes.TimeCosine(budget, phase_lr))
         elif lr_schedule == "cosine":
-            cbs.append(classes["EpochCosine"](phase_lr, n_batches, first_epoch, last_epoch,
+            cbs.append(classes.EpochCosine(phase_lr, n_batches, first_epoch, last_epoch,
                                               warmup_epochs if phase == 1 else 0))
-        cbs += [classes["LogLearningRate"](), ckpt]
+        cbs += [classes.LogLearningRate(), ckpt]
         if patience:
             cbs.append(keras.callbacks.EarlyStopping(monitor="val_miou", mode="max", patience=patience))
         cbs.append(keras.callbacks.CSVLogger(str(csv_path), append=True))
-        cbs.append(classes["CurvesPlot"](csv_path, curves_path, is_chief=is_chief))
+        cbs.append(classes.CurvesPlot(csv_path, curves_path, is_chief=is_chief))
         if tensorboard and is_chief:
             cbs.append(keras.callbacks.TensorBoard(str(logdir / "tensorboard"), write_graph=False))
         if rich is not None:
@@ -832,7 +441,9 @@ def train(
         phases = phases[1:]
 
     if strategy == "multiworker":
-        _work_around_multiworker_build(model, dist, train_ds, compile_for, lr)
+        from suite.unet.distribute import work_around_multiworker_build
+
+        work_around_multiworker_build(model, dist, train_ds, compile_for, lr)
 
     stopped = "completed"
     history = []

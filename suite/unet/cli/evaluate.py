@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from suite.cli import main
+from suite.unet.data import LAYOUTS
 from suite.common.cli_utils import compute_options, echo_json, max_pixels_option, output_options, say
 
 
@@ -49,7 +50,7 @@ def _print_skipped(report: dict) -> None:
               help="Images folder, or an Oxford-IIIT Pet / Pascal VOC root (not needed with --predictions).")
 @click.option("--masks", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Ground-truth masks folder (<name>.png, class indices), paired with --images (or --predictions) by basename.")
-@click.option("--layout", type=click.Choice(["auto", "folders", "oxford-pet", "voc"]), default="auto", show_default=True,
+@click.option("--layout", type=click.Choice(LAYOUTS), default="auto", show_default=True,
               help="Data set layout; auto detects Pet/VOC roots when --masks is not given.")
 @click.option("--split", default="val", show_default=True, help="Pascal VOC index file to score (ImageSets/Segmentation/<split>.txt).")
 @click.option("--num-classes", type=click.IntRange(2, None), default=None,

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from suite.cli import main
+from suite.unet.export import FORMATS as EXPORT_FORMATS
 from suite.common.cli_utils import compute_options, echo_json, max_pixels_option, output_options, say
 
 _MODEL = click.option(
@@ -82,7 +83,7 @@ def segment(inputs, model, output, overlay, probabilities, batch_size, tile, ove
 
 @main.command()
 @_MODEL
-@click.option("--format", "fmt", required=True, type=click.Choice(["saved_model", "onnx", "litert"]),
+@click.option("--format", "fmt", required=True, type=click.Choice(EXPORT_FORMATS),
               help="saved_model: TensorFlow SavedModel folder; onnx: .onnx file (needs the 'onnx' extra); "
                    "litert: .tflite file.")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),

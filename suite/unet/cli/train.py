@@ -7,9 +7,11 @@ from pathlib import Path
 import click
 
 from suite.cli import main
-from suite.common.cli_utils import compute_options, echo_json, max_pixels_option, output_options, say, weights_option
+from suite.unet.data import LAYOUTS
+from suite.unet.distribute import STRATEGIES
+from suite.unet.train import LOSSES, LR_SCHEDULES
+from suite.common.cli_utils import backbone_option, compute_options, echo_json, max_pixels_option, output_options, say, weights_option
 
-_BACKBONES = ["vgg16", "vgg19", "mobilenetv2", "none"]
 _DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 
 
@@ -47,7 +49,7 @@ def _ints(ctx, param, value):
 @click.option("--images", required=True, type=_DIR, help="Images folder, or an Oxford-IIIT Pet / Pascal VOC root.")
 @click.option("--masks", type=_DIR, help="Masks folder: PNG class indices, paired with images by basename.")
 @click.option("--num-classes", required=True, type=click.IntRange(2, 65535), help="Number of classes, background included.")
-@click.option("--layout", type=click.Choice(["auto", "folders", "oxford-pet", "voc"]), default="auto", show_default=True)
+@click.option("--layout", type=click.Choice(LAYOUTS), default="auto", show_default=True)
 @click.option("--split", default=None, help="VOC split to train on (ImageSets/Segmentation/<split>.txt) [train].")
 @click.option("--val-images", type=_DIR, help="Validation images (else --val-split of the training set).")
 @click.option("--val-masks", type=_DIR, help="Validation masks.")
@@ -56,8 +58,7 @@ def _ints(ctx, param, value):
 @click.option("--binary", is_flag=True, help="Masks are 0/255: map them to 0/1.")
 @click.option("--ignore-index", default=255, show_default=True, type=int, help="Mask label skipped by loss and metrics.")
 @click.option("--class-names", default=None, help="Comma-separated class names, stored in the model.")
-@click.option("--backbone", type=click.Choice(_BACKBONES, case_sensitive=False), default="vgg16", show_default=True,
-              help="Encoder; none = the paper's U-Net.")
+@backbone_option(default="vgg16", allow_none=True, help="Encoder from the backbone registry; none = the paper's U-Net.")
 @weights_option()
 @click.option("--decoder-filters", callback=_ints, default=None,
               help="Decoder widths, deepest first, comma-separated [256,128,64,32,16].")
@@ -72,8 +73,8 @@ def _ints(ctx, param, value):
 @click.option("--epochs", default=50, show_default=True, type=click.IntRange(1))
 @click.option("--batch-size", default=4, show_default=True, type=click.IntRange(1), help="Images per batch (per replica).")
 @click.option("--lr", default=2e-3, show_default=True, type=click.FloatRange(0, min_open=True), help="Peak learning rate (Adam).")
-@click.option("--lr-schedule", type=click.Choice(["cosine", "constant"]), default="cosine", show_default=True)
-@click.option("--loss", type=click.Choice(["ce", "dice", "focal", "ce+dice"]), default="ce+dice", show_default=True)
+@click.option("--lr-schedule", type=click.Choice(LR_SCHEDULES), default="cosine", show_default=True)
+@click.option("--loss", type=click.Choice(LOSSES), default="ce+dice", show_default=True)
 @click.option("--class-weights", callback=_floats, default="balanced", show_default=True, metavar="none|balanced|W0,W1,...",
               help="Per-class loss weights (balanced = sqrt median frequency).")
 @click.option("--augment/--no-augment", default=True, show_default=True, help="Mask-safe random geometry and colour.")
@@ -91,7 +92,7 @@ def _ints(ctx, param, value):
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from the backup in --logdir.")
 @click.option("--overwrite", is_flag=True, help="Replace --output and discard an old backup.")
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--strategy", type=click.Choice(["default", "mirrored", "multiworker"]), default="default", show_default=True,
+@click.option("--strategy", type=click.Choice(STRATEGIES), default="default", show_default=True,
               help="mirrored: all local GPUs; multiworker: MultiWorkerMirroredStrategy from TF_CONFIG.")
 @click.option("--no-tensorboard", is_flag=True, help="Skip TensorBoard logs.")
 @click.option("--strict", is_flag=True,

@@ -1,0 +1,247 @@
+"""The callbacks of :func:`suite.unet.train.train`, one class each.
+
+They guard against NaN, keep the best model, back up the training state,
+hold a wall-clock budget, set the learning rate, log it, draw the curves and
+show progress. Each is an ordinary ``keras.callbacks.Callback``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from suite.common.log import note
+from suite.unet.train_logs import plot_curves, read_csv_log
+
+
+class NanGuard(keras.callbacks.Callback):
+    """Stops training at the first non-finite loss and remembers where."""
+
+    def __init__(self):
+        super().__init__()
+        self.tripped = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)) and self.tripped is None:
+            self.tripped = (self._epoch + 1, batch + 1)
+            self.model.stop_training = True
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        # Weights can blow up in the last step of an epoch: the validation loss shows it.
+        for key in ("loss", "val_loss"):
+            value = (logs or {}).get(key)
+            if value is not None and not math.isfinite(float(value)) and self.tripped is None:
+                self.tripped = (epoch + 1, None)
+                self.model.stop_training = True
+
+class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """BackupAndRestore that never backs up the weights of an epoch that went NaN."""
+
+    def __init__(self, backup_dir, guard, **kwargs):
+        super().__init__(backup_dir, **kwargs)
+        self.guard = guard
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.guard.tripped is None:
+            super().on_epoch_end(epoch, logs)
+
+class BestCheckpoint(keras.callbacks.Callback):
+    """Saves the model to ``path`` atomically whenever the monitored value improves.
+
+    Only the chief writes ``path``; other workers write to a temporary
+    folder (every worker must take part in saving a distributed model).
+    """
+
+    def __init__(self, path, monitor, guard, best=None, is_chief=True):
+        super().__init__()
+        self.path = Path(path)
+        self.monitor = monitor
+        self.guard = guard
+        self.best = best
+        self.best_epoch = None
+        self.is_chief = is_chief
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if self.guard.tripped is not None or value is None or not math.isfinite(float(value)):
+            return
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            return
+        if self.best is not None and float(value) <= self.best:
+            return
+        self.best, self.best_epoch = float(value), epoch + 1
+        if self.is_chief:
+            target_dir = self.path.parent
+        else:
+            target_dir = Path(tempfile.mkdtemp(prefix="suite-worker-"))
+        target_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=".keras", dir=target_dir)
+        os.close(fd)
+        try:
+            self.model.save(tmp, overwrite=True)
+            if self.is_chief:
+                umask = os.umask(0)
+                os.umask(umask)
+                os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a model is an ordinary file
+                os.replace(tmp, self.path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            if not self.is_chief:
+                shutil.rmtree(target_dir, ignore_errors=True)
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training when the wall-clock budget would be exceeded by one more epoch's validation."""
+
+    def __init__(self, seconds, start=None):
+        super().__init__()
+        self.seconds = float(seconds)
+        self.start = start or time.monotonic()
+        self.val_seconds = 0.0
+        self.tripped = False
+        self._epoch_end_at = None
+
+    def elapsed(self):
+        return time.monotonic() - self.start
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._last_batch = time.monotonic()
+        if self.elapsed() + self.val_seconds >= self.seconds:
+            self.tripped = True
+            self.model.stop_training = True
+
+    def on_test_begin(self, logs=None):
+        self._test_start = time.monotonic()
+
+    def on_test_end(self, logs=None):
+        self.val_seconds = time.monotonic() - self._test_start
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.elapsed() >= self.seconds:
+            self.tripped = True
+            self.model.stop_training = True
+
+class TimeCosine(keras.callbacks.Callback):
+    """Learning rate on a cosine over the wall-clock budget (with a short linear warm-up)."""
+
+    def __init__(self, budget, base_lr, warmup=0.03, floor=0.01):
+        super().__init__()
+        self.budget, self.base_lr, self.warmup, self.floor = budget, base_lr, warmup, floor
+
+    def on_train_batch_begin(self, batch, logs=None):
+        t = min(1.0, self.budget.elapsed() / self.budget.seconds)
+        if t < self.warmup:
+            lr = self.base_lr * max(t / self.warmup, 0.05)
+        else:
+            u = (t - self.warmup) / (1 - self.warmup)
+            lr = self.base_lr * (self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * u)))
+        self.model.optimizer.learning_rate.assign(lr)
+
+class EpochCosine(keras.callbacks.Callback):
+    """Learning rate on a per-step cosine over the planned epochs, after a linear warm-up.
+
+    A callback rather than an optimizer schedule, so the rate is a plain
+    variable that ``BackupAndRestore`` and the phase switch can handle.
+    """
+
+    def __init__(self, base_lr, steps_per_epoch, first_epoch, last_epoch, warmup_epochs=0, floor=0.01):
+        super().__init__()
+        self.base_lr, self.spe = base_lr, max(1, steps_per_epoch)
+        self.first, self.last, self.warmup, self.floor = first_epoch, last_epoch, warmup_epochs, floor
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        total = max(1, (self.last - self.first) * self.spe)
+        step = (self._epoch - self.first) * self.spe + batch
+        warm = self.warmup * self.spe
+        if step < warm:
+            lr = self.base_lr * (step + 1) / (warm + 1)
+        else:
+            u = min(1.0, (step - warm) / max(1, total - warm))
+            lr = self.base_lr * (self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * u)))
+        self.model.optimizer.learning_rate.assign(lr)
+
+class LogLearningRate(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["lr"] = float(np.asarray(self.model.optimizer.learning_rate))
+
+class CurvesPlot(keras.callbacks.Callback):
+    """Redraws ``curves.png`` (loss and mIoU per epoch) from the CSV log after every epoch."""
+
+    def __init__(self, csv_path, png_path, is_chief=True):
+        super().__init__()
+        self.csv_path, self.png_path, self.is_chief = Path(csv_path), Path(png_path), is_chief
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.is_chief:
+            try:
+                plot_curves(read_csv_log(self.csv_path), self.png_path)
+            except Exception as e:  # a plot must never stop training
+                note(f"could not draw training curves: {e}")
+
+class RichProgress(keras.callbacks.Callback):
+    """Epoch and batch bars with the latest loss and mIoU (suite.common.progress)."""
+
+    def __init__(self, epochs, steps, monitor="miou"):
+        super().__init__()
+        self.epochs, self.steps, self.monitor = epochs, steps, monitor
+        self.progress = None
+        self.best = None
+
+    def _ensure(self):
+        if self.progress is None:
+            from rich.progress import TextColumn
+
+            from suite.common.progress import make_progress
+
+            self.progress = make_progress(TextColumn("{task.fields[info]}"))
+            self.progress.start()
+            self.epoch_task = self.progress.add_task("epochs", total=self.epochs, info="")
+            self.batch_task = self.progress.add_task("batches", total=self.steps, info="")
+
+    def on_train_begin(self, logs=None):
+        self._ensure()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._ensure()
+        self.progress.update(self.epoch_task, completed=epoch, description=f"epoch {epoch + 1}/{self.epochs}")
+        self.progress.reset(self.batch_task, total=self.steps, info="")
+
+    def on_train_batch_end(self, batch, logs=None):
+        logs = logs or {}
+        info = "  ".join(f"{k} {float(logs[k]):.4f}" for k in ("loss", self.monitor) if k in logs)
+        self.progress.update(self.batch_task, completed=batch + 1, info=info)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        v = logs.get(f"val_{self.monitor}")
+        if v is not None and (self.best is None or v > self.best):
+            self.best = float(v)
+        parts = [f"{k} {float(logs[k]):.4f}" for k in ("loss", "val_loss", self.monitor, f"val_{self.monitor}") if k in logs]
+        if self.best is not None:
+            parts.append(f"best val_{self.monitor} {self.best:.4f}")
+        self.progress.update(self.epoch_task, completed=epoch + 1, info="  ".join(parts))
+        self.progress.console.print(f"epoch {epoch + 1}: " + "  ".join(parts))
+
+    def close(self):
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+    def on_train_end(self, logs=None):
+        pass
