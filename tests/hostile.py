@@ -81,9 +81,9 @@ def make_corpus(folder, with_symlink_loop: bool = True) -> dict:
     save("naïve ünïcode.png", Image.fromarray(photo(16, 16, 2)), (16, 16))
     save("-leading-dash.png", Image.fromarray(photo(16, 16, 3)), (16, 16))
     # The formats people have besides JPEG and PNG.
-    save("photo.webp", Image.fromarray(photo(22, 30, 5)), (22, 30), quality=90)
-    save("photo.tiff", Image.fromarray(photo(18, 26, 6)), (18, 26))
-    save("photo.bmp", Image.fromarray(photo(14, 20, 7)), (14, 20))
+    save("webp.webp", Image.fromarray(photo(22, 30, 5)), (22, 30), quality=90)
+    save("tiff.tiff", Image.fromarray(photo(18, 26, 6)), (18, 26))
+    save("bmp.bmp", Image.fromarray(photo(14, 20, 7)), (14, 20))
     frames = [Image.fromarray(photo(16, 24, 8 + k)).convert("P") for k in range(3)]
     frames[0].save(folder / "animated.gif", save_all=True, append_images=frames[1:], duration=50)
     expect["animated.gif"] = ("ok", (16, 24))  # the first frame

@@ -152,3 +152,20 @@ def test_partial_files_of_a_killed_write_are_cleaned(tmp_path):
     (tmp_path / "x.png").write_bytes(b"done")
     assert [p.name for p in remove_partial_files(tmp_path)] == [".x.png.abc123.part"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.part", "x.png"]
+
+
+def test_heic_is_read_with_the_heic_extra(tmp_path):
+    """An iPhone photo (HEIC) reads like any other image when pillow-heif is installed."""
+    pillow_heif = pytest.importorskip("pillow_heif")
+    from suite.common.image_io import image_size, list_images, load_image
+
+    yy, xx = np.mgrid[0:20, 0:30]
+    pixels = np.stack([xx * 8, yy * 12, 255 - xx * 8], -1).astype("uint8")  # smooth, as photos are
+    heif = pillow_heif.from_bytes(mode="RGB", size=(30, 20), data=pixels.tobytes())
+    heif.save(tmp_path / "iphone.heic", quality=95)
+    (tmp_path / "no_extension").write_bytes((tmp_path / "iphone.heic").read_bytes())
+    img = load_image(tmp_path / "iphone.heic")
+    assert img.shape == (20, 30, 3)
+    assert np.abs(img - pixels).mean() < 12  # lossy, but the same picture
+    assert image_size(tmp_path / "iphone.heic") == image_size(tmp_path / "no_extension")
+    assert [p.name for p in list_images(tmp_path)] == ["iphone.heic", "no_extension"]

@@ -233,6 +233,20 @@ def _to_rgb_array(img: Image.Image) -> np.ndarray:
     return np.asarray(img, dtype=np.float32)
 
 
+def _unidentified(path: Path) -> ImageReadError | None:
+    """Why Pillow could not identify ``path``; ``None`` if a HEIF plugin was just registered (try again)."""
+    if not _is_heif(path):
+        return ImageReadError(path, "not an image file (unrecognised format)")
+    if _register_heif():
+        return None
+    import importlib.util
+
+    if importlib.util.find_spec("pillow_heif") is None:
+        return ImageReadError(path, "HEIC/HEIF image, which needs the pillow-heif plugin: "
+                                    "pip install 'keras-cv-suite[heic]' (or convert it to JPEG)")
+    return ImageReadError(path, "corrupt HEIC/HEIF image")
+
+
 def open_image(path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image:
     """Opens, checks and fully decodes an image with Pillow, EXIF-transposed.
 
@@ -268,16 +282,10 @@ def open_image(path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image
     except ImageReadError:
         raise
     except UnidentifiedImageError:
-        if _is_heif(path):
-            if _register_heif():
-                return open_image(path, max_pixels=max_pixels)
-            import importlib.util
-
-            if importlib.util.find_spec("pillow_heif") is None:
-                raise ImageReadError(path, "HEIC/HEIF image, which needs the pillow-heif plugin: "
-                                           "pip install 'keras-cv-suite[heic]' (or convert it to JPEG)") from None
-            raise ImageReadError(path, "corrupt HEIC/HEIF image") from None
-        raise ImageReadError(path, "not an image file (unrecognised format)") from None
+        error = _unidentified(path)
+        if error is None:  # a HEIF plugin was just registered: read it with that
+            return open_image(path, max_pixels=max_pixels)
+        raise error from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         if "truncated" in msg.lower() or isinstance(e, EOFError):
@@ -347,16 +355,10 @@ def image_size(path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[int, 
                 else:
                     orientation = 1
     except UnidentifiedImageError:
-        if _is_heif(path):
-            if _register_heif():
-                return open_image(path, max_pixels=max_pixels)
-            import importlib.util
-
-            if importlib.util.find_spec("pillow_heif") is None:
-                raise ImageReadError(path, "HEIC/HEIF image, which needs the pillow-heif plugin: "
-                                           "pip install 'keras-cv-suite[heic]' (or convert it to JPEG)") from None
-            raise ImageReadError(path, "corrupt HEIC/HEIF image") from None
-        raise ImageReadError(path, "not an image file (unrecognised format)") from None
+        error = _unidentified(path)
+        if error is None:
+            return image_size(path, max_pixels=max_pixels)
+        raise error from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ImageReadError(path, f"truncated or corrupt image ({msg})") from None
