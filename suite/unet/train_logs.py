@@ -34,6 +34,7 @@ def plot_curves(rows, png_path, title="training curves") -> Path | None:
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     from suite.common.image_io import atomic_write
 
@@ -46,6 +47,7 @@ def plot_curves(rows, png_path, title="training curves") -> Path | None:
                 ax.plot(epochs, [r.get(k, float("nan")) for r in rows], style, marker="o", markersize=3,
                         label=("validation " if prefix else "training ") + label)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.legend()
