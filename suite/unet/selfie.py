@@ -150,6 +150,36 @@ def build_selfie_network(input_shape=(256, 256, 3), name="selfie_network"):
     return keras.Model(inputs, x, name=name)
 
 
+def _interpolation_matrix(out_size, in_size: int):
+    """``(out_size, in_size)`` weights of 1-D linear interpolation with half-pixel centres.
+
+    The same sampling as ``tf.image.resize(..., "bilinear")`` and OpenCV's
+    ``INTER_LINEAR``. Built from ``keras.ops`` so that ``out_size`` may be a
+    dynamic (traced) size: ``keras.ops.image.resize`` needs Python ints.
+    """
+    out_f = ops.cast(out_size, "float32")
+    src = (ops.cast(ops.arange(out_size), "float32") + 0.5) * (in_size / out_f) - 0.5
+    src = ops.clip(src, 0.0, in_size - 1.0)
+    lo = ops.floor(src)
+    frac = ops.expand_dims(src - lo, -1)
+    lo = ops.cast(lo, "int32")
+    hi = ops.minimum(lo + 1, in_size - 1)
+    return (1.0 - frac) * ops.one_hot(lo, in_size) + frac * ops.one_hot(hi, in_size)
+
+
+def bilinear_resize(images, height, width):
+    """Bilinear resize of ``(N, h, w, C)`` to ``(N, height, width, C)``, sizes possibly dynamic.
+
+    Separable: two small matrix products with :func:`_interpolation_matrix`,
+    which also export to ONNX and LiteRT as plain matmuls.
+    """
+    h, w = images.shape[1], images.shape[2]
+    ry = _interpolation_matrix(height, h)
+    rx = _interpolation_matrix(width, w)
+    x = ops.einsum("Hh,nhwc->nHwc", ry, images)
+    return ops.einsum("Ww,nHwc->nHWc", rx, x)
+
+
 @suite_export
 class ProbabilityUpsampling(keras.layers.Layer):
     """Resizes a one-channel probability to a reference image's size and returns two-class logits.
@@ -159,20 +189,21 @@ class ProbabilityUpsampling(keras.layers.Layer):
     argmax gives ``p > 0.5``.
 
     Args:
-        interpolation: ``"bilinear"`` (default) or any
-            ``keras.ops.image.resize`` interpolation.
+        interpolation: ``"bilinear"`` (the only one so far).
         **kwargs: Standard layer arguments.
     """
 
     def __init__(self, interpolation="bilinear", **kwargs):
         super().__init__(**kwargs)
+        if interpolation != "bilinear":
+            raise ValueError(f"Expected interpolation='bilinear'. Received: interpolation={interpolation!r}")
         self.interpolation = interpolation
 
     def call(self, inputs):
         prob, image = inputs
         shape = ops.shape(image)
-        prob = ops.image.resize(prob, (shape[1], shape[2]), interpolation=self.interpolation)
-        prob = ops.clip(ops.cast(prob, "float32"), EPS, 1.0 - EPS)
+        prob = bilinear_resize(ops.cast(prob, "float32"), shape[1], shape[2])
+        prob = ops.clip(prob, EPS, 1.0 - EPS)
         return ops.concatenate([ops.log(1.0 - prob), ops.log(prob)], axis=-1)
 
     def compute_output_shape(self, input_shape):

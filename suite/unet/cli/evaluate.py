@@ -8,6 +8,7 @@ import click
 
 from suite.cli import main
 from suite.common.cli_utils import compute_options, max_pixels_option
+from suite.unet.cli.segment import MODEL_OR_PRESET
 
 
 def _print_table(report: dict) -> None:
@@ -38,8 +39,9 @@ def _print_table(report: dict) -> None:
 
 
 @main.command()
-@click.option("--model", "-m", "model", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A trained segmentation model (.keras). Loaded in safe mode: Lambda layers are refused.")
+@click.option("--model", "-m", "model", type=MODEL_OR_PRESET,
+              help="A trained segmentation model (.keras; loaded in safe mode: Lambda layers are refused) "
+                   "or a preset (person, person-landscape).")
 @click.option("--predictions", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Instead of --model: a folder of predicted masks <name>.png (e.g. from `suite segment`).")
 @click.option("--images", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),

@@ -10,10 +10,30 @@ import click
 from suite.cli import main
 from suite.common.cli_utils import compute_options, max_pixels_option
 
+class ModelOrPreset(click.ParamType):
+    """A ``.keras`` file that exists, or a preset name (suite.unet.presets) when no such file exists."""
+
+    name = "MODEL|PRESET"
+
+    def convert(self, value, param, ctx):
+        from suite.unet.presets import PRESETS, is_preset
+
+        if isinstance(value, Path) or is_preset(value):
+            return value if isinstance(value, Path) else str(value)
+        path = Path(value)
+        if path.is_file():
+            return path
+        if path.exists():
+            self.fail(f"{value!r} is a folder, not a model file", param, ctx)
+        self.fail(f"{value!r} is neither a model file nor a preset ({', '.join(sorted(PRESETS))})", param, ctx)
+
+
+MODEL_OR_PRESET = ModelOrPreset()
+
 _MODEL = click.option(
-    "--model", "-m", "model", required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="A trained segmentation model (.keras), e.g. assets/demo_unet.keras.",
+    "--model", "-m", "model", required=True, type=MODEL_OR_PRESET,
+    help="A trained segmentation model (.keras), e.g. assets/demo_unet.keras, or a preset: "
+         "person (MediaPipe selfie segmentation: background, person), person-landscape.",
 )
 
 
@@ -73,7 +93,7 @@ def segment(inputs, model, output, overlay, probabilities, batch_size, tile, ove
 
 
 @main.command()
-@click.argument("model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("model", type=MODEL_OR_PRESET)
 @click.option("--format", "fmt", required=True, type=click.Choice(["saved_model", "onnx", "litert"]),
               help="saved_model: TensorFlow SavedModel folder; onnx: .onnx file (needs the 'onnx' extra); "
                    "litert: .tflite file.")
@@ -84,7 +104,7 @@ def segment(inputs, model, output, overlay, probabilities, batch_size, tile, ove
               help="Side of the random sample image used for the parity check.")
 @click.option("--atol", default=1e-4, show_default=True, type=float, help="Largest accepted |exported - Keras|.")
 def export(model, fmt, output, overwrite, size, atol):
-    """Export MODEL to SavedModel, ONNX or LiteRT, then check it against Keras.
+    """Export MODEL (a .keras file or a preset such as person) to SavedModel, ONNX or LiteRT, then check it against Keras.
 
     The exported artefact is run on a sample image with its own runtime
     (tf.saved_model, onnxruntime, the LiteRT interpreter) and the largest absolute
