@@ -119,6 +119,21 @@ def test_segmenter_roundtrip_and_any_size(tmp_path):
         SelfieSegmenter(variant="portrait")
 
 
+def test_saved_person_model_loads_in_a_fresh_process(tmp_path):
+    """As README promises: plain keras.saving.load_model after `import suite.unet.model`."""
+    import subprocess
+
+    from suite.unet.presets import load_preset
+
+    path = tmp_path / "person.keras"
+    load_preset("person-landscape").save(path)
+    code = ("import keras, numpy as np, suite.unet.model; m = keras.saving.load_model(%r); "
+            "print(type(m).__name__, m.class_names, m(np.zeros((1, 40, 50, 3), 'float32')).shape)" % str(path))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "SelfieSegmenter ['background', 'person'] (1, 40, 50, 2)" in out.stdout
+
+
 def test_presets_resolve_in_one_place(tmp_path, monkeypatch):
     from suite.unet.presets import PresetError, is_preset, list_presets, load_preset
 
