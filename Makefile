@@ -26,6 +26,7 @@ demo: venv
 		--time-budget 45 -o demo_out/train/model.keras --overwrite
 	$(BIN)/suite segment assets/photos assets/segdata/val/images --model assets/demo_unet.keras \
 		-o demo_out/segment --overlay --overwrite
+	$(BIN)/suite segment assets/photos --model person -o demo_out/person --overlay --overwrite
 	$(BIN)/suite evaluate --model assets/demo_unet.keras --images assets/segdata/val/images \
 		--masks assets/segdata/val/masks -o demo_out/evaluate/report.json --overwrite
 	@echo "Demo outputs are in demo_out/: features grids, stylized/ (result, side-by-side, JSON sidecar),"

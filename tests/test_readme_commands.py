@@ -66,8 +66,11 @@ def input_paths(args: list[str]) -> list[str]:
                 skip_next = True
             elif a not in FLAGS:
                 value = args[i + 1] if i + 1 < len(args) else ""
-                if "/" in value or re.search(r"\.(keras|jpg|png|h5)$", value):
-                    paths.append(value)
+                # CLASS=FILE,CLASS=FILE values (--class-style) name one file per item
+                for item in value.split(",") if "=" in value else [value]:
+                    item = item.split("=", 1)[-1]
+                    if "/" in item or re.search(r"\.(keras|jpg|png|h5)$", item):
+                        paths.append(item)
                 skip_next = True
             continue
         if "/" in a or re.search(r"\.(keras|jpg|jpeg|png|h5)$", a):
@@ -80,6 +83,7 @@ def test_readme_commands_are_parsed():
     assert {c.split()[1] for c in cmds} >= DOCUMENTED
     assert input_paths(["stylize", "a/b.jpg", "--style", "c.jpg", "-o", "out.png", "--compare"]) == ["a/b.jpg", "c.jpg"]
     assert input_paths(["train", "--images", "x/y", "--num-classes", "5"]) == ["x/y"]
+    assert input_paths(["stylize", "p.jpg", "--class-style", "a=x/b.jpg,c=d.png", "-o", "o.png"]) == ["p.jpg", "x/b.jpg", "d.png"]
 
 
 @pytest.mark.slow
@@ -109,3 +113,4 @@ def test_every_readme_command_runs(tmp_path):
     assert (work / "chelsea_mosaic.png").is_file() and (work / "chelsea_mosaic.json").is_file()
     assert (work / "masks" / "report.json").is_file()
     assert (work / "model.tflite").is_file()
+    assert (work / "person_masks" / "astronaut_overlay.jpg").is_file() and (work / "astronaut_regions.png").is_file()

@@ -42,14 +42,21 @@ def _names(ctx, param, value):
 
 @main.command()
 @click.argument("content", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("-s", "--style", "styles", multiple=True, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Artwork image; repeat to blend several styles.")
+@click.option("-s", "--style", "styles", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Artwork image; repeat to blend several styles (or, with --mask-from, one per class).")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
               help="Output image file (one content) or folder (one result per content).")
 @click.option("--blend", callback=_floats, default=None, metavar="W1,W2,...",
               help="Blend weights, one per --style (normalised to sum 1). [default: equal]")
 @click.option("--mask", "masks", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Region mask image per --style (white = this style). Give one per style or none.")
+@click.option("--mask-from", default=None, metavar="MODEL|PRESET",
+              help="Segment each photo with this model (.keras or a preset: person) and give each style its "
+                   "class's region, with feathered edges. Without --class-style, --style k goes to class k.")
+@click.option("--class-style", default=None, metavar="CLASS=FILE,...",
+              help="With --mask-from: which artwork paints which class, e.g. background=b.jpg,person=a.jpg.")
+@click.option("--feather", default=0.01, show_default=True, type=click.FloatRange(0, 0.25),
+              help="With --mask-from: blur of the region edges (Gaussian sigma, fraction of the long side).")
 @click.option("--size", default=_DEF_SIZE, show_default=True, type=click.IntRange(16, 8192), help="Output long side in pixels (aspect ratio kept).")
 @click.option("--scales", default=_DEF_SCALES, show_default=True, callback=_floats, metavar="F1,F2,...",
               help="Coarse-to-fine: fractions of --size to optimize at, ending at 1.")
@@ -79,7 +86,7 @@ def _names(ctx, param, value):
 @max_pixels_option()
 @compute_options
 @output_options()
-def stylize(content, styles, output, blend, masks, size, scales, iterations, optimizer, content_weight, style_weight,
+def stylize(content, styles, output, blend, masks, mask_from, class_style, feather, size, scales, iterations, optimizer, content_weight, style_weight,
             tv_weight, init, seed, preserve_colors, style_scale, backbone, weights, style_layers, content_layers,
             normalization, learning_rate, save_every, compare, ext, recursive, overwrite, max_pixels, as_json):
     """Paint CONTENT photos (files or folders) in the style of one or more artworks (Gatys et al.).
@@ -89,7 +96,26 @@ def stylize(content, styles, output, blend, masks, size, scales, iterations, opt
       suite stylize photo.jpg --style art.jpg -o out.png
       suite stylize photos/ --style a.jpg --style b.jpg --blend 0.7,0.3 -o results/
       suite stylize photo.jpg --style art.jpg --preserve-colors --size 1024 -o big.png
+      suite stylize photo.jpg --mask-from person --class-style background=b.jpg,person=a.jpg -o out.png
     """
+    regions = None
+    if class_style is not None and mask_from is None:
+        raise click.UsageError("--class-style needs --mask-from")
+    if mask_from is not None:
+        if masks:
+            raise click.UsageError("give either --mask (hand-drawn) or --mask-from (segmented), not both")
+        from suite.style.regions import parse_class_styles, region_masks
+
+        try:
+            pairs = parse_class_styles(class_style) if class_style is not None else None
+            for _, f in pairs or ():
+                if not Path(f).is_file():
+                    raise click.BadParameter(f"{f}: no such file", param_hint="--class-style")
+            styles, regions = region_masks(mask_from, styles, pairs, feather=feather)
+        except ValueError as e:
+            raise click.UsageError(str(e)) from None
+    if not styles:
+        raise click.UsageError("give at least one --style (or --mask-from with --class-style)")
     if blend is not None and len(blend) != len(styles):
         raise click.UsageError(f"--blend has {len(blend)} weights for {len(styles)} --style images")
     if blend is not None and (any(b < 0 for b in blend) or sum(blend) <= 0):
@@ -107,7 +133,7 @@ def stylize(content, styles, output, blend, masks, size, scales, iterations, opt
     from suite.style.files import stylize_paths
 
     report = stylize_paths(
-        list(content), list(styles), output, masks=list(masks) or None, overwrite=overwrite, compare=compare,
+        list(content), list(styles), output, masks=list(masks) or None, region_masks=regions, overwrite=overwrite, compare=compare,
         save_every=save_every, ext="." + ext, recursive=recursive, progress=progress_enabled(),
         on_message=lambda m: click.echo(m, err=True), max_pixels=max_pixels,
         blend=blend, size=size, scales=scales, iterations=iterations if len(iterations) > 1 else iterations[0],

@@ -79,6 +79,7 @@ def stylize_paths(
     progress: bool = True,
     on_message=None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    region_masks=None,
     **options,
 ) -> BatchReport:
     """Stylizes image files and folders with one set of styles (Gram targets computed once).
@@ -97,6 +98,9 @@ def stylize_paths(
         on_message: ``f(str)`` for one-line messages (default: print to stderr).
         max_pixels: Refuse image files with more pixels than this
             (decompression bombs); ``None`` disables the check.
+        region_masks: Instead of ``masks``: a callable giving one mask per
+            style for each content image, e.g. a
+            :class:`suite.style.regions.RegionMasks` (styles per segmented class).
         **options: :class:`suite.style.transfer.StyleTransfer` arguments.
 
     Returns:
@@ -160,13 +164,14 @@ def stylize_paths(
 
             try:
                 content = load_image(src, max_pixels=max_pixels)
-                mk = mask_images
+                mk = region_masks(content) if region_masks is not None else mask_images
                 result = st.transfer(content, masks=mk, callback=callback)
                 save_image(result.image, dst, overwrite=overwrite)
                 sidecar = {
                     "content": str(src),
                     "styles": [str(s) for s in styles],
                     "masks": [str(m) for m in masks] if masks else None,
+                    **({"mask_from": region_masks.describe()} if hasattr(region_masks, "describe") else {}),
                     "output": str(dst),
                     "output_size": [int(result.image.shape[1]), int(result.image.shape[0])],
                     "options": st.get_options(),

@@ -41,6 +41,7 @@ from suite.common.layers import ImagePreprocessing  # noqa: F401 - registers wha
 # keras.saving.load_model on a compiled checkpoint (its loss and metrics are suite classes too).
 from suite.unet import losses as _losses  # noqa: F401
 from suite.unet import metrics as _metrics  # noqa: F401
+from suite.unet import selfie as _selfie  # noqa: F401 - the person preset's model, saved as .keras
 
 PAPER_ENCODER_FILTERS = (64, 128, 256, 512, 1024)
 #: Decoder widths for backbone encoders, deepest first (segmentation_models.pytorch's defaults).

@@ -34,6 +34,16 @@ def model_stride(model) -> int:
     return int(stride or 32)
 
 
+def whole_image(model) -> bool:
+    """True for models that must see each image whole and unpadded (they resize it themselves).
+
+    Such models (:class:`suite.unet.selfie.SelfieSegmenter`) set
+    ``whole_image = True``; the predict path then neither tiles them nor pads
+    an image inside a batch of larger ones.
+    """
+    return bool(getattr(model, "whole_image", False))
+
+
 def pad_to_multiple(image: np.ndarray, multiple: int, mode: str = "reflect"):
     """Pads ``(H, W, C)`` (or ``(N, H, W, C)``) bottom/right to a multiple of ``multiple``.
 

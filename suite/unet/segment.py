@@ -79,7 +79,10 @@ REPORT_NAME = "report.json"
 
 
 def load_segmentation_model(path):
-    """Loads a ``.keras`` segmentation model safely, ready for prediction.
+    """Loads a ``.keras`` segmentation model safely, or a preset by name, ready for prediction.
+
+    A preset name (``"person"``; see :mod:`suite.unet.presets`) builds that
+    pretrained model, unless a file of that name exists.
 
     The model is loaded with ``safe_mode=True`` (no arbitrary Python code) and
     without its training configuration: prediction needs neither the loss nor
@@ -91,8 +94,9 @@ def load_segmentation_model(path):
             or not a segmentation model.
     """
     from suite.common.models import load_model
+    from suite.unet.presets import is_preset, load_preset
 
-    model = load_model(path, compile=False)
+    model = load_preset(path) if is_preset(path) else load_model(path, compile=False)
     check_segmentation_model(model)
     return model
 
@@ -165,6 +169,8 @@ def segment_image(
         image = load_image(image, max_pixels=max_pixels)
     h, w = image.shape[:2]
     stride = P.model_stride(model)
+    if P.whole_image(model):
+        tile, max_untiled_pixels = None, math.inf
     if _needs_tiling(h, w, tile, max_untiled_pixels):
         mask = np.empty((h, w), dtype=np.uint8)
         probs = None
@@ -355,8 +361,10 @@ def _reason(e: BaseException) -> str:
     return f"{type(e).__name__}: {msg}" if msg else type(e).__name__
 
 
-def _plan_batches(items: list, stride: int, batch_size: int, batch_pixels: int) -> list:
+def _plan_batches(items: list, stride: int, batch_size: int, batch_pixels: int, waste: float = _BATCH_WASTE) -> list:
     """Groups items (sorted by padded size) into batches of similar size.
+
+    ``waste=1.0`` batches only images of the same padded size.
 
     Returns:
         A list of ``(items, (H, W))``: the images and the size they are padded to.
@@ -371,7 +379,7 @@ def _plan_batches(items: list, stride: int, batch_size: int, batch_pixels: int) 
         ph, pw = padded(it)
         nh, nw = max(th, ph), max(tw, pw)
         cost = (len(cur) + 1) * nh * nw
-        if cur and (len(cur) >= batch_size or cost > batch_pixels or cost > _BATCH_WASTE * (own + ph * pw)):
+        if cur and (len(cur) >= batch_size or cost > batch_pixels or cost > waste * (own + ph * pw)):
             batches.append((cur, (th, tw)))
             cur, th, tw, own = [], 0, 0, 0
             nh, nw = ph, pw
@@ -502,6 +510,11 @@ def segment_folder(
     model = _resolve_model(model)
     stride = P.model_stride(model)
     num_classes, class_names = P.model_classes(model)
+    whole = P.whole_image(model)
+    if whole:
+        # The model resizes each image to its network's input: tiles would each be segmented
+        # alone, and padding inside a batch would show it content that is not in the image.
+        tile, max_untiled_pixels = None, math.inf
     report = SegmentReport(output=str(out_dir), model=model_name)
 
     # ---- what to do
@@ -557,7 +570,7 @@ def segment_folder(
             bar.start()
         with ThreadPoolExecutor(workers, thread_name_prefix="segment-read") as readers, \
                 ThreadPoolExecutor(4, thread_name_prefix="segment-write") as writers:
-            _run_batches(run, _plan_batches(small, stride, batch_size, batch_pixels), readers, writers,
+            _run_batches(run, _plan_batches(small, stride, batch_size, batch_pixels, waste=1.0 if whole else _BATCH_WASTE), readers, writers,
                          stride, max_pixels, max_pending=2 * batch_size)
             for item in sorted(large, key=lambda it: str(it.path)):
                 _run_tiled(run, item, writers, tile or DEFAULT_TILE, overlap, stride, batch_size, max_pixels)

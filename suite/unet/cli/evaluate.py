@@ -7,8 +7,9 @@ from pathlib import Path
 import click
 
 from suite.cli import main
-from suite.unet.data import LAYOUTS
 from suite.common.cli_utils import compute_options, echo_json, max_pixels_option, output_options, say
+from suite.unet.cli.segment import MODEL_OR_PRESET
+from suite.unet.data import LAYOUTS
 
 
 def _print_table(report: dict) -> None:
@@ -42,8 +43,9 @@ def _print_skipped(report: dict) -> None:
 
 
 @main.command()
-@click.option("--model", "-m", "model", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A trained segmentation model (.keras). Loaded in safe mode: Lambda layers are refused.")
+@click.option("--model", "-m", "model", type=MODEL_OR_PRESET,
+              help="A trained segmentation model (.keras; loaded in safe mode: Lambda layers are refused) "
+                   "or a preset (person, person-landscape).")
 @click.option("--predictions", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Instead of --model: a folder of predicted masks <name>.png (e.g. from `suite segment`).")
 @click.option("--images", type=click.Path(exists=True, file_okay=False, path_type=Path),

@@ -11,10 +11,30 @@ from suite.cli import main
 from suite.unet.export import FORMATS as EXPORT_FORMATS
 from suite.common.cli_utils import compute_options, echo_json, max_pixels_option, output_options, say
 
+class ModelOrPreset(click.ParamType):
+    """A ``.keras`` file that exists, or a preset name (suite.unet.presets) when no such file exists."""
+
+    name = "MODEL|PRESET"
+
+    def convert(self, value, param, ctx):
+        from suite.unet.presets import PRESETS, is_preset
+
+        if isinstance(value, Path) or is_preset(value):
+            return value if isinstance(value, Path) else str(value)
+        path = Path(value)
+        if path.is_file():
+            return path
+        if path.exists():
+            self.fail(f"{value!r} is a folder, not a model file", param, ctx)
+        self.fail(f"{value!r} is neither a model file nor a preset ({', '.join(sorted(PRESETS))})", param, ctx)
+
+
+MODEL_OR_PRESET = ModelOrPreset()
+
 _MODEL = click.option(
-    "--model", "-m", "model", required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="A trained segmentation model (.keras), e.g. assets/demo_unet.keras.",
+    "--model", "-m", "model", required=True, type=MODEL_OR_PRESET,
+    help="A trained segmentation model (.keras), e.g. assets/demo_unet.keras, or a preset: "
+         "person (MediaPipe selfie segmentation: background, person), person-landscape.",
 )
 
 
@@ -95,7 +115,7 @@ def segment(inputs, model, output, overlay, probabilities, batch_size, tile, ove
 @compute_options
 @output_options()
 def export(model, fmt, output, overwrite, size, atol, as_json):
-    """Export a segmentation model to SavedModel, ONNX or LiteRT, then check it against Keras.
+    """Export a segmentation model (a .keras file or a preset such as person) to SavedModel, ONNX or LiteRT, then check it.
 
     The exported artefact is run on a sample image with its own runtime
     (tf.saved_model, onnxruntime, the LiteRT interpreter) and the largest absolute
