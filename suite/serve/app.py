@@ -102,6 +102,10 @@ def create_app(folders=(), *, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, max_
     def index():
         return render_template("style.html", page="style")
 
+    @app.get("/favicon.ico")
+    def favicon():
+        return "", 204  # no icon; an answer keeps the browser's console free of 404s
+
     @app.get("/segment")
     def segment_page():
         return render_template("segment.html", page="segment")
@@ -109,7 +113,7 @@ def create_app(folders=(), *, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, max_
     # ------------------------------------------------------------ catalog, uploads, thumbnails
     @app.get("/api/catalog")
     def catalog():
-        return jsonify({**files.catalog(), "models": model_choices(files), "style": style_choices(), "limits": limits})
+        return jsonify({**files.catalog(), "models": model_choices(files), "style": style_choices(max_size), "limits": limits})
 
     @app.post("/api/uploads")
     def upload():

@@ -24,11 +24,12 @@ class BadRequest(ValueError):
 
 
 # ---------------------------------------------------------------- choices from the library
-def style_choices() -> dict:
+def style_choices(max_size: int | None = None) -> dict:
     """What the style page offers, read from :mod:`suite.style.transfer`.
 
     ``methods`` is the library's ``METHODS`` list when it has one (a new
     method appears on the page by being added there), else Gatys alone.
+    The default size is the library's, capped at the server's ``max_size``.
     """
     from suite.style import transfer as T
 
@@ -38,7 +39,7 @@ def style_choices() -> dict:
         "inits": list(T.INITS),
         "defaults": {
             "method": list(getattr(T, "METHODS", ("gatys",)))[0],
-            "size": T.DEFAULTS["size"],
+            "size": min(T.DEFAULTS["size"], max_size or T.DEFAULTS["size"]),
             "scales": ",".join(f"{s:g}" for s in T.DEFAULTS["scales"]),
             "iterations": ",".join(str(i) for i in T.DEFAULTS["iterations"]),
             "optimizer": T.DEFAULTS["optimizer"],
@@ -122,7 +123,7 @@ def style_job(params: dict, files, queue, max_size: int):
     Raises:
         BadRequest: an option out of range or a file id that names nothing.
     """
-    choices = style_choices()
+    choices = style_choices(max_size)
     d = choices["defaults"]
     photo = params.get("photo")
     artworks = params.get("artworks") or []
