@@ -10,6 +10,7 @@ folders the server was started with.
 from __future__ import annotations
 
 import io
+import os
 import re
 import secrets
 import threading
@@ -69,7 +70,8 @@ class ServedFiles:
 
     def __init__(self, folders, upload_dir, max_pixels: int, max_uploads: int = 200, bundled: Path | None = BUNDLED_ASSETS):
         roots = []
-        if bundled is not None and Path(bundled).is_dir():
+        self.has_bundled = bundled is not None and Path(bundled).is_dir()
+        if self.has_bundled:
             roots.append(("bundled", Path(bundled).resolve()))
         for f in folders:
             f = Path(f)
@@ -85,16 +87,17 @@ class ServedFiles:
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------ catalog
-    def _files(self, k: int, root: Path, extensions) -> list[Path]:
+    def _files(self, root: Path, extensions, start: Path | None = None) -> list[Path]:
+        # os.walk stops early and skips hidden folders: a big folder served by mistake lists quickly.
         found = []
-        for p in sorted(root.rglob("*")):
-            if len(found) >= MAX_LISTED:
-                break
-            rel = p.relative_to(root)
-            if any(part.startswith(".") for part in rel.parts) or p.suffix.lower() not in extensions:
-                continue
-            if self._inside(root, p):
-                found.append(p)
+        for folder, dirs, names in os.walk(start or root):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(names):
+                p = Path(folder) / name
+                if not name.startswith(".") and p.suffix.lower() in extensions and self._inside(root, p):
+                    found.append(p)
+                    if len(found) >= MAX_LISTED:
+                        return found
         return found
 
     def catalog(self) -> dict:
@@ -106,18 +109,13 @@ class ServedFiles:
         """
         photos, artworks, models = [], [], []
         for k, (label, root) in enumerate(self.roots):
-            for p in self._files(k, root, IMAGE_EXTENSIONS):
-                rel = p.relative_to(root).as_posix()
-                e = Entry(f"f{k}/{rel}", rel, label).to_dict()
-                if label == "bundled" and k == 0:
-                    if rel.startswith("photos/"):
-                        photos.append(e)
-                    elif rel.startswith("styles/"):
-                        artworks.append(e)
-                else:
-                    photos.append(e)
-                    artworks.append(e)
-            for p in self._files(k, root, MODEL_EXTENSIONS):
+            bundled = k == 0 and self.has_bundled
+            for sub, lists in ((("photos", [photos]), ("styles", [artworks])) if bundled else ((None, [photos, artworks]),)):
+                for p in self._files(root, IMAGE_EXTENSIONS, root / sub if sub else None):
+                    rel = p.relative_to(root).as_posix()
+                    for lst in lists:
+                        lst.append(Entry(f"f{k}/{rel}", rel, label).to_dict())
+            for p in self._files(root, MODEL_EXTENSIONS):
                 rel = p.relative_to(root).as_posix()
                 models.append(Entry(f"f{k}/{rel}", rel, label).to_dict())
         return {"photos": photos, "artworks": artworks, "models": models}

@@ -53,15 +53,19 @@ def style_choices(max_size: int | None = None) -> dict:
 
 
 def model_choices(files) -> list[dict]:
-    """Segmentation models: the library's presets when it has them, then ``.keras`` files in the served folders."""
+    """Segmentation models: the library's presets, then ``.keras`` files in the bundled and served folders.
+
+    Presets are listed when :mod:`suite.unet.presets` exists with ``preset_names()``
+    and ``load_preset(name)``; until then the page offers files only.
+    """
     models = []
     try:
         from suite.unet import presets  # a later addition to the library; the page lists whatever it registers
     except ImportError:
         presets = None
-    if presets is not None:
-        names = getattr(presets, "preset_names", None)
-        for name in (names() if callable(names) else getattr(presets, "PRESETS", {})):
+    if presets is not None and callable(getattr(presets, "preset_names", None)) and callable(
+            getattr(presets, "load_preset", None)):
+        for name in presets.preset_names():
             models.append({"id": f"preset/{name}", "name": name, "source": "preset"})
     return models + files.catalog()["models"]
 
