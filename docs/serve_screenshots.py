@@ -1,12 +1,12 @@
 """Makes docs/serve_style.jpg and docs/serve_segment.jpg: the two `suite serve` pages in headless Chromium.
 
-Run with a server started by `suite serve` (bundled assets only):
+Run with a server that also serves the demo model's validation images (the shapes it was trained on):
 
-    suite serve --port 8765 &
-    python docs/serve_screenshots.py http://127.0.0.1:8765
+    suite serve assets/segdata/val/images --port 8765 &
+    python docs/serve_screenshots.py http://127.0.0.1:8765            # or add: style / segment
 
 The style page is captured during the optimization (live view, scale and loss),
-the segment page after segmenting two bundled photos. Needs the `test` extra
+the segment page after segmenting two images from that served folder. Needs the `test` extra
 (Selenium) and Debian's chromium and chromium-driver.
 """
 
@@ -32,7 +32,40 @@ def _save(driver, name: str) -> None:
     Image.open(io.BytesIO(driver.get_screenshot_as_png())).convert("RGB").save(DOCS / name, quality=88)
 
 
-def main(base: str) -> None:
+def style_page(d, base, wait) -> None:
+    d.get(base + "/")
+    wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#artworks .thumb")) >= 4)
+    d.find_element(By.CSS_SELECTOR, '#photos .thumb[data-id="f0/photos/chelsea.jpg"]').click()
+    d.find_element(By.CSS_SELECTOR, "#artworks .thumb.selected").click()
+    d.find_element(By.CSS_SELECTOR, '#artworks .thumb[data-id="f0/styles/mosaic.jpg"]').click()
+    size = d.find_element(By.NAME, "size")
+    size.clear()
+    size.send_keys("320")
+    d.find_element(By.ID, "run").click()
+    d.execute_script("window.scrollTo(0, 0)")
+    # Mid-way through the second scale: the live view, its scale and loss, and the Cancel button.
+    wait(lambda d: "Scale 2/2" in d.find_element(By.ID, "status").text
+         and int(d.find_element(By.ID, "status").text.split("iteration ")[1].split("/")[0]) >= 150)
+    time.sleep(0.5)
+    _save(d, "serve_style.jpg")
+    d.find_element(By.ID, "cancel").click()
+    wait(lambda d: "Cancelled" in d.find_element(By.ID, "status").text)
+
+
+def segment_page(d, base, wait) -> None:
+    d.get(base + "/segment")
+    wait(lambda d: d.find_elements(By.CSS_SELECTOR, "#photos .thumb"))
+    d.find_element(By.CSS_SELECTOR, "#photos .thumb.selected").click()
+    for image in ("f1/0015.jpg", "f1/0021.jpg"):
+        d.find_element(By.CSS_SELECTOR, f'#photos .thumb[data-id="{image}"]').click()
+    d.find_element(By.ID, "run").click()
+    wait(lambda d: d.find_element(By.ID, "status").text.startswith("Done"))
+    d.execute_script("window.scrollTo(0, 0)")
+    time.sleep(1)
+    _save(d, "serve_segment.jpg")
+
+
+def main(base: str, pages=("style", "segment")) -> None:
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
     for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -40,36 +73,15 @@ def main(base: str) -> None:
                 "--hide-scrollbars", "--window-size=1400,980", f"--user-data-dir={tempfile.mkdtemp()}"):
         options.add_argument(arg)
     d = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    wait = lambda cond, t=900: WebDriverWait(d, t, poll_frequency=0.2).until(cond)  # noqa: E731
+    wait = lambda cond: WebDriverWait(d, 900, poll_frequency=0.2).until(cond)  # noqa: E731
     try:
-        d.get(base + "/")
-        wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#artworks .thumb")) >= 4)
-        d.find_element(By.CSS_SELECTOR, '#photos .thumb[data-id="f0/photos/chelsea.jpg"]').click()
-        d.find_element(By.CSS_SELECTOR, "#artworks .thumb.selected").click()
-        d.find_element(By.CSS_SELECTOR, '#artworks .thumb[data-id="f0/styles/mosaic.jpg"]').click()
-        size = d.find_element(By.NAME, "size")
-        size.clear()
-        size.send_keys("320")
-        d.find_element(By.ID, "run").click()
-        d.execute_script("window.scrollTo(0, 0)")
-        # Mid-way through the second scale: the live view, its scale and loss, and the Cancel button.
-        wait(lambda d: "Scale 2/2" in d.find_element(By.ID, "status").text
-             and int(d.find_element(By.ID, "status").text.split("iteration ")[1].split("/")[0]) >= 150)
-        time.sleep(0.5)
-        _save(d, "serve_style.jpg")
-        d.find_element(By.ID, "cancel").click()
-        wait(lambda d: "Cancelled" in d.find_element(By.ID, "status").text, 120)
-
-        d.get(base + "/segment")
-        wait(lambda d: d.find_elements(By.CSS_SELECTOR, "#photos .thumb"))
-        d.find_element(By.CSS_SELECTOR, '#photos .thumb[data-id="f0/photos/coffee.jpg"]').click()
-        d.find_element(By.ID, "run").click()
-        wait(lambda d: d.find_element(By.ID, "status").text.startswith("Done"), 300)
-        time.sleep(1)
-        _save(d, "serve_segment.jpg")
+        if "style" in pages:
+            style_page(d, base, wait)
+        if "segment" in pages:
+            segment_page(d, base, wait)
     finally:
         d.quit()
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:8765")
+    main(sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:8765", sys.argv[2:] or ("style", "segment"))

@@ -314,7 +314,8 @@ def segment_job(params: dict, files, queue):
                 stem = name.rsplit("/", 1)[-1].rsplit(".", 1)[0].removeprefix("upload:") or f"image{i}"
                 mask_png = _png(mask_image(mask))
                 zf.writestr(f"{i:02d}_{stem}.png", mask_png)
-                queue.update(job, None, {f"{i}_overlay.jpg": _jpeg(overlay(image, mask, class_names)),
+                # The page draws the legend and shares beside the picture, so the overlay itself has none.
+                queue.update(job, None, {f"{i}_overlay.jpg": _jpeg(overlay(image, mask, class_names, legend=False)),
                                          f"{i}_mask.png": mask_png})
                 items.append({"name": name, "index": i, "mask_name": f"{stem}_mask.png",
                               "width": int(mask.shape[1]), "height": int(mask.shape[0]), "classes": shares})
