@@ -315,3 +315,40 @@ def test_stylize_and_segment_jobs_end_to_end(served, tmp_path):
         time.sleep(0.05)
     client.post(f"/api/jobs/{job}/cancel")
     assert _wait(client, job)["state"] == "cancelled"
+
+
+# ---------------------------------------------------------------- more methods and models without page edits
+def test_methods_and_presets_listed_by_the_library_reach_the_page(served, tmp_path, monkeypatch):
+    import sys
+    import types
+
+    from suite.style import transfer as T
+
+    calls = {}
+
+    def fake_stylize(content, styles, blend=None, method=None, **kwargs):
+        calls.update(method=method, blend=blend, **kwargs)
+        return np.full((24, 32, 3), 200.0, np.float32)
+
+    monkeypatch.setattr(T, "METHODS", ("gatys", "quick"), raising=False)
+    monkeypatch.setattr(T, "stylize", fake_stylize)
+    presets = types.ModuleType("suite.unet.presets")
+    presets.preset_names = lambda: ["toy"]
+    presets.load_preset = lambda name: calls.setdefault("preset", name)
+    monkeypatch.setitem(sys.modules, "suite.unet.presets", presets)
+
+    client = create_app([served], upload_dir=tmp_path / "up").test_client()
+    cat = client.get("/api/catalog").json
+    assert cat["style"]["methods"] == ["gatys", "quick"]
+    assert cat["models"][0] == {"id": "preset/toy", "name": "toy", "source": "preset"}
+    r = client.post("/api/style", json={"photo": "f0/photos/chelsea.jpg", "artworks": ["f0/styles/mosaic.jpg"],
+                                        "method": "quick", "size": 32, "preserve_colors": True})
+    state = _wait(client, r.json["id"])
+    assert state["state"] == "done" and state["result"]["width"] == 32
+    assert calls["method"] == "quick" and calls["size"] == 32 and calls["preserve_colors"] is True
+    assert client.get(f"/api/jobs/{state['id']}/files/result.json").json["method"] == "quick"
+    r = client.post("/api/segment", json={"model": "preset/toy", "photos": ["f0/photos/chelsea.jpg"]})
+    assert r.status_code == 202
+    state = _wait(client, r.json["id"])  # the fake preset is no model: the job fails with one line, the server goes on
+    assert calls["preset"] == "toy" and state["state"] == "failed" and "\n" not in state["error"]
+    assert client.post("/api/segment", json={"model": "preset/other", "photos": ["f0/photos/chelsea.jpg"]}).status_code == 400

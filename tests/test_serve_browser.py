@@ -32,10 +32,13 @@ def server():
 
     from suite.serve.app import create_app
 
-    srv = make_server("127.0.0.1", 0, create_app(), threaded=True)
+    app = create_app()
+    srv = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{srv.server_port}"
+    srv.url = f"http://127.0.0.1:{srv.server_port}"
+    srv.queue = app.extensions["suite"]["queue"]
+    yield srv
     srv.shutdown()
     srv.server_close()
 
@@ -89,7 +92,7 @@ def _set(driver, name, value):
 
 def test_style_page_uploads_runs_and_offers_downloads(server, browser):
     d = browser
-    d.get(server + "/")
+    d.get(server.url + "/")
     _wait(d, lambda d: len(d.find_elements(*_by("#artworks .thumb"))) >= 4)
     d.find_element(*_by("#photo-upload")).send_keys(str(ASSETS / "photos" / "coffee.jpg"))
     _wait(d, lambda d: d.find_elements(*_by('#photos .thumb.selected[title^="coffee.jpg"]')))
@@ -116,7 +119,7 @@ def test_style_page_uploads_runs_and_offers_downloads(server, browser):
 
 def test_bad_upload_shows_a_message_and_the_server_goes_on(server, browser, tmp_path):
     d = browser
-    d.get(server + "/")
+    d.get(server.url + "/")
     _wait(d, lambda d: d.find_elements(*_by("#photos .thumb")))
     fake = tmp_path / "holiday.jpg"
     fake.write_text("this is a text file, not a photo")
@@ -125,12 +128,12 @@ def test_bad_upload_shows_a_message_and_the_server_goes_on(server, browser, tmp_
     _wait(d, lambda d: box.is_displayed())
     assert "holiday.jpg" in box.text and "not an image" in box.text
     assert not d.find_elements(*_by('#photos .thumb[title^="holiday.jpg"]'))
-    assert urllib.request.urlopen(server + "/api/catalog").status == 200
+    assert urllib.request.urlopen(server.url + "/api/catalog").status == 200
 
 
 def test_segment_page_shows_overlays_legend_and_masks(server, browser):
     d = browser
-    d.get(server + "/segment")
+    d.get(server.url + "/segment")
     _wait(d, lambda d: d.find_elements(*_by("#model option")) and d.find_elements(*_by("#photos .thumb")))
     assert "demo_unet.keras" in d.find_element(*_by("#model")).text
     d.find_element(*_by("#photos .thumb.selected")).click()  # deselect the default photo
@@ -148,3 +151,22 @@ def test_segment_page_shows_overlays_legend_and_masks(server, browser):
     with urllib.request.urlopen(mask_url) as r:
         assert r.headers["Content-Type"] == "image/png" and "attachment" in r.headers["Content-Disposition"]
     assert d.find_element(*_by("#download-all")).is_displayed()
+
+
+def test_a_waiting_job_shows_its_place_in_the_queue(server, browser):
+    d = browser
+    gate = threading.Event()
+    blocker = server.queue.submit("style", lambda job: gate.wait(30))  # another user's job, running
+    try:
+        d.get(server.url + "/")
+        _wait(d, lambda d: d.find_elements(*_by("#photos .thumb.selected")) and d.find_elements(*_by("#artworks .thumb.selected")))
+        _set(d, "size", 32)
+        _set(d, "scales", 1)
+        _set(d, "iterations", 2)
+        d.find_element(*_by("#run")).click()
+        _wait(d, lambda d: "position 2" in d.find_element(*_by("#status")).text)
+        assert d.find_element(*_by("#cancel")).is_enabled()
+    finally:
+        gate.set()
+    _wait(d, lambda d: d.find_element(*_by("#status")).text.startswith("Done"))
+    assert blocker.state == "done"

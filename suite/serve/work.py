@@ -247,10 +247,10 @@ def _load_model(model_id: str, files):
     if model_id.startswith("preset/"):
         from suite.unet import presets
 
-        key = model_id
-        if key not in _MODELS:
-            _MODELS[key] = presets.load_preset(model_id.split("/", 1)[1])
-        return _MODELS[key]
+        if model_id not in _MODELS:
+            _MODELS.clear()  # one model in memory at a time is plenty for a local page
+            _MODELS[model_id] = presets.load_preset(model_id.split("/", 1)[1])
+        return _MODELS[model_id]
     from suite.unet.segment import load_segmentation_model
 
     path = files.resolve(model_id, kind="model")
