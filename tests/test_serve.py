@@ -352,3 +352,17 @@ def test_methods_and_presets_listed_by_the_library_reach_the_page(served, tmp_pa
     state = _wait(client, r.json["id"])  # the fake preset is no model: the job fails with one line, the server goes on
     assert calls["preset"] == "toy" and state["state"] == "failed" and "\n" not in state["error"]
     assert client.post("/api/segment", json={"model": "preset/other", "photos": ["f0/photos/chelsea.jpg"]}).status_code == 400
+
+
+def test_other_hosts_and_cross_site_posts_are_refused(app, client):
+    app.config["SUITE_ALLOWED_HOSTS"] = {"127.0.0.1:8765", "localhost:8765"}
+    ok = client.get("/api/catalog", headers={"Host": "127.0.0.1:8765"})
+    assert ok.status_code == 200
+    r = client.get("/api/catalog", headers={"Host": "evil.example:8765"})  # DNS rebinding
+    assert r.status_code == 403 and "Host" in r.json["error"]
+    r = client.post("/api/uploads", headers={"Host": "127.0.0.1:8765", "Origin": "http://evil.example"},
+                    data={"file": (io.BytesIO(_png()), "a.png")}, content_type="multipart/form-data")
+    assert r.status_code == 403 and "cross-site" in r.json["error"]
+    r = client.post("/api/uploads", headers={"Host": "127.0.0.1:8765", "Origin": "http://127.0.0.1:8765"},
+                    data={"file": (io.BytesIO(_png()), "a.png")}, content_type="multipart/form-data")
+    assert r.status_code == 201

@@ -19,6 +19,7 @@ import json
 import re
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -55,6 +56,9 @@ def create_app(folders=(), *, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, max_
     Returns:
         A :class:`flask.Flask` app; ``app.extensions["suite"]`` holds the
         :class:`~suite.serve.files.ServedFiles` and the :class:`~suite.serve.jobs.JobQueue`.
+        Setting ``app.config["SUITE_ALLOWED_HOSTS"]`` to a set of ``host:port``
+        strings refuses requests for any other ``Host`` (``suite serve`` does so
+        on loopback addresses).
 
     Example:
         >>> app = create_app(["my_photos"])            # doctest: +SKIP
@@ -88,6 +92,18 @@ def create_app(folders=(), *, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, max_
         app.logger.error("error on %s: %s", request.path, msg)
         return _error(f"server error: {msg}", 500) if request.path.startswith("/api/") else (
             render_template("error.html", status=500, message=msg), 500)
+
+    @app.before_request
+    def same_origin_only():
+        # DNS rebinding: another site's name pointed at 127.0.0.1 would make its pages "same-origin" with this
+        # server; a Host check stops that. CSRF: another site's form could POST here; an Origin check stops that.
+        allowed = app.config.get("SUITE_ALLOWED_HOSTS")
+        if allowed and request.host.lower() not in allowed:
+            return _error(f"unexpected Host header {request.host!r}: open the address suite serve printed", 403)
+        origin = request.headers.get("Origin")
+        if request.method == "POST" and origin and urlsplit(origin).netloc.lower() != request.host.lower():
+            return _error("cross-site requests are refused", 403)
+        return None
 
     @app.after_request
     def headers(resp):

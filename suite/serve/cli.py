@@ -62,6 +62,10 @@ def serve(folders, host, port, max_upload_mb, max_pixels, max_size):
     app = create_app(folders, max_upload_mb=max_upload_mb, max_pixels=max_pixels, max_size=max_size)
     # make_server rather than app.run: no development-server banner, and a port in use is one OSError line.
     server = make_server(host, port, app, threaded=True)
+    if _is_loopback(host):
+        # Only the loopback names are expected in the Host header (no DNS rebinding to this port).
+        port_s = server.server_port
+        app.config["SUITE_ALLOWED_HOSTS"] = {f"{h}:{port_s}" for h in ("127.0.0.1", "localhost", "[::1]", host.lower())}
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"suite serve: http://{shown}:{server.server_port}/  (Ctrl-C stops)", err=True)
     try:
