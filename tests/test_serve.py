@@ -270,6 +270,10 @@ def test_serve_help_and_a_busy_port_is_one_line():
         r = CliRunner().invoke(main, ["serve", "--port", str(port)])
     assert r.exit_code == 1 and "Address already in use" in r.output
     assert "Traceback" not in r.output
+    from suite.serve.cli import _is_loopback
+
+    assert all(map(_is_loopback, ["127.0.0.1", "localhost", "::1", "127.0.0.2"]))
+    assert not any(map(_is_loopback, ["0.0.0.0", "::", "192.168.1.5", "example.org"]))  # these warn
 
 
 # ---------------------------------------------------------------- real jobs (TensorFlow)

@@ -15,8 +15,10 @@ API (every error is JSON ``{"error": "<one line>"}`` with a 4xx/5xx status):
 
 from __future__ import annotations
 
+import atexit
 import json
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -69,6 +71,7 @@ def create_app(folders=(), *, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, max_
     app.config["MAX_CONTENT_LENGTH"] = int(max_upload_mb * 1024 * 1024)
     if upload_dir is None:
         upload_dir = tempfile.mkdtemp(prefix="suite-serve-")
+        atexit.register(shutil.rmtree, upload_dir, ignore_errors=True)  # uploads do not outlive the server
     files = ServedFiles(folders, upload_dir, max_pixels=max_pixels, bundled=bundled)
     queue = JobQueue(max_waiting=max_waiting)
     app.extensions["suite"] = {"files": files, "queue": queue}

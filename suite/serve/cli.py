@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 from pathlib import Path
 
 import click
@@ -59,6 +60,8 @@ def serve(folders, host, port, max_upload_mb, max_pixels, max_size):
     if not _is_loopback(host):
         click.echo(f"warning: listening on {host}: anyone who can reach this machine can use the page "
                    "(and its CPU); there is no login.", err=True)
+    # One line per request (thumbnails, event streams) would bury the messages that matter.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     app = create_app(folders, max_upload_mb=max_upload_mb, max_pixels=max_pixels, max_size=max_size)
     # make_server rather than app.run: no development-server banner, and a port in use is one OSError line.
     server = make_server(host, port, app, threaded=True)

@@ -215,7 +215,10 @@ class ServedFiles:
                 status = 415
             else:
                 status = 400
-            reason = e.reason.replace("raise it with --max-pixels", "the server's --max-pixels")
+            # The library's hint names a CLI option the page's user cannot pass.
+            reason = e.reason.split(" (possible decompression bomb")[0]
+            if status == 413:
+                reason += " (the server's --max-pixels)"
             raise UploadRejected(f"{name}: {reason}", status) from None
         with self._lock:
             self._uploads[token] = (path, name)
