@@ -44,6 +44,11 @@ class PresetError(ValueError):
     """A preset name is unknown or its weights are missing; ``str(err)`` is one line."""
 
 
+def preset_names() -> list[str]:
+    """The preset names, for CLI choices and the web page."""
+    return list(PRESETS)
+
+
 def list_presets() -> dict:
     """``{name: description}`` of every preset."""
     return {name: p["description"] for name, p in PRESETS.items()}

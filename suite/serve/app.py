@@ -1,0 +1,245 @@
+"""The Flask application behind ``suite serve``: two pages and a small JSON API.
+
+API (every error is JSON ``{"error": "<one line>"}`` with a 4xx/5xx status):
+
+- ``GET /api/catalog``: photos, artworks, models, style choices and limits.
+- ``POST /api/uploads`` (multipart field ``file``): one image; 413 over the size
+  or pixel limit, 415 not an image, 400 damaged.
+- ``GET /api/thumb/<id>``: a small JPEG of a photo, artwork or upload.
+- ``POST /api/style``, ``POST /api/segment`` (JSON): queue a job; 202 with its state.
+- ``GET /api/jobs/<id>``: its state; ``GET /api/jobs/<id>/events``: the same as
+  server-sent events, one per change, until it ends.
+- ``POST /api/jobs/<id>/cancel``; ``GET /api/jobs/<id>/files/<name>``: preview,
+  result, sidecar, overlays and masks (``?download=1`` to save).
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from flask import Flask, Response, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from suite.serve.files import BUNDLED_ASSETS, NotFound, ServedFiles, UploadRejected
+from suite.serve.jobs import FINAL, JobQueue, QueueFull
+from suite.serve.work import BadRequest, model_choices, segment_job, style_choices, style_job
+
+#: Defaults of the server's limits (also the ``suite serve`` option defaults).
+DEFAULT_MAX_UPLOAD_MB = 20
+DEFAULT_MAX_PIXELS = 40_000_000
+DEFAULT_MAX_SIZE = 1024
+
+_MIME = {".jpg": "image/jpeg", ".png": "image/png", ".json": "application/json", ".zip": "application/zip"}
+
+
+def _error(message: str, status: int):
+    return jsonify(error=message), status
+
+
+def create_app(folders=(), *, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, max_pixels: int = DEFAULT_MAX_PIXELS,
+               max_size: int = DEFAULT_MAX_SIZE, upload_dir=None, bundled=BUNDLED_ASSETS, max_waiting: int = 8) -> Flask:
+    """Builds the app: pages, API, the served folders and the job queue.
+
+    Args:
+        folders: Extra folders whose images and ``.keras`` models the pages offer.
+        max_upload_mb: Largest upload body, in megabytes (413 above it).
+        max_pixels: Largest image, in pixels (uploads above it get 413).
+        max_size: Largest style output long side a page may ask for.
+        upload_dir: Where uploads are kept; default a new temporary folder.
+        bundled: The bundled assets folder (``None``: offer none).
+        max_waiting: Jobs allowed to wait in the queue at once.
+
+    Returns:
+        A :class:`flask.Flask` app; ``app.extensions["suite"]`` holds the
+        :class:`~suite.serve.files.ServedFiles` and the :class:`~suite.serve.jobs.JobQueue`.
+        Setting ``app.config["SUITE_ALLOWED_HOSTS"]`` to a set of ``host:port``
+        strings refuses requests for any other ``Host`` (``suite serve`` does so
+        on loopback addresses).
+
+    Example:
+        >>> app = create_app(["my_photos"])            # doctest: +SKIP
+        >>> app.test_client().get("/api/catalog").json  # doctest: +SKIP
+    """
+    app = Flask(__name__)
+    # Werkzeug answers 413 while parsing a body over this, before any of it is stored.
+    app.config["MAX_CONTENT_LENGTH"] = int(max_upload_mb * 1024 * 1024)
+    if upload_dir is None:
+        upload_dir = tempfile.mkdtemp(prefix="suite-serve-")
+        atexit.register(shutil.rmtree, upload_dir, ignore_errors=True)  # uploads do not outlive the server
+    files = ServedFiles(folders, upload_dir, max_pixels=max_pixels, bundled=bundled)
+    queue = JobQueue(max_waiting=max_waiting)
+    app.extensions["suite"] = {"files": files, "queue": queue}
+    limits = {"max_upload_bytes": app.config["MAX_CONTENT_LENGTH"], "max_pixels": int(max_pixels),
+              "max_size": int(max_size)}
+
+    # ------------------------------------------------------------ errors: one line, proper status, never a traceback
+    @app.errorhandler(HTTPException)
+    def http_error(e):
+        if isinstance(e, RequestEntityTooLarge):
+            msg = f"the upload is larger than the server's limit of {max_upload_mb:g} MB"
+        else:
+            msg = e.description.split("\n")[0] if e.description else e.name
+        if request.path.startswith("/api/"):
+            return _error(msg, e.code)
+        return render_template("error.html", status=e.code, message=msg), e.code
+
+    @app.errorhandler(Exception)
+    def server_error(e):
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        app.logger.error("error on %s: %s", request.path, msg)
+        return _error(f"server error: {msg}", 500) if request.path.startswith("/api/") else (
+            render_template("error.html", status=500, message=msg), 500)
+
+    @app.before_request
+    def same_origin_only():
+        # DNS rebinding: another site's name pointed at 127.0.0.1 would make its pages "same-origin" with this
+        # server; a Host check stops that. CSRF: another site's form could POST here; an Origin check stops that.
+        allowed = app.config.get("SUITE_ALLOWED_HOSTS")
+        if allowed and request.host.lower() not in allowed:
+            return _error(f"unexpected Host header {request.host!r}: open the address suite serve printed", 403)
+        origin = request.headers.get("Origin")
+        if request.method == "POST" and origin and urlsplit(origin).netloc.lower() != request.host.lower():
+            return _error("cross-site requests are refused", 403)
+        return None
+
+    @app.after_request
+    def headers(resp):
+        # The pages use only their own scripts and images: nothing injected can load or send elsewhere.
+        resp.headers.setdefault("Content-Security-Policy", "default-src 'self'; img-src 'self' blob: data:; "
+                                "style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'")
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return resp
+
+    # ------------------------------------------------------------ pages
+    @app.get("/")
+    def index():
+        return render_template("style.html", page="style")
+
+    @app.get("/favicon.ico")
+    def favicon():
+        return "", 204  # no icon; an answer keeps the browser's console free of 404s
+
+    @app.get("/segment")
+    def segment_page():
+        return render_template("segment.html", page="segment")
+
+    # ------------------------------------------------------------ catalog, uploads, thumbnails
+    @app.get("/api/catalog")
+    def catalog():
+        return jsonify({**files.catalog(), "models": model_choices(files), "style": style_choices(max_size), "limits": limits})
+
+    @app.post("/api/uploads")
+    def upload():
+        f = request.files.get("file")
+        if f is None:
+            return _error("no file in the upload (multipart field 'file')", 400)
+        try:
+            return jsonify(files.add_upload(f.read(), f.filename or "upload")), 201
+        except UploadRejected as e:
+            return _error(str(e), e.status)
+
+    @app.get("/api/thumb/<path:file_id>")
+    def thumb(file_id):
+        try:
+            data = files.thumbnail(file_id)
+        except NotFound as e:
+            return _error(str(e), 404)
+        except ValueError as e:
+            return _error(str(e), 422)
+        return Response(data, mimetype="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+
+    # ------------------------------------------------------------ jobs
+    def _json_body():
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            raise BadRequest("expected a JSON object")
+        return body
+
+    def _submit(kind, make):
+        try:
+            run = make(_json_body())
+            job = queue.submit(kind, run)
+        except BadRequest as e:
+            return _error(str(e), 400)
+        except NotFound as e:
+            return _error(str(e), 404)
+        except QueueFull as e:
+            return _error(str(e), 429)
+        return jsonify(queue.snapshot(job)), 202
+
+    @app.post("/api/style")
+    def style():
+        return _submit("style", lambda p: style_job(p, files, queue, max_size))
+
+    @app.post("/api/segment")
+    def segment():
+        return _submit("segment", lambda p: segment_job(p, files, queue))
+
+    def _job(job_id):
+        job = queue.get(job_id)
+        if job is None:
+            raise NotFound("no such job (the server keeps the latest ones only)")
+        return job
+
+    @app.get("/api/jobs/<job_id>")
+    def job_state(job_id):
+        try:
+            return jsonify(queue.snapshot(_job(job_id)))
+        except NotFound as e:
+            return _error(str(e), 404)
+
+    @app.post("/api/jobs/<job_id>/cancel")
+    def job_cancel(job_id):
+        try:
+            job = _job(job_id)
+        except NotFound as e:
+            return _error(str(e), 404)
+        queue.cancel(job_id)
+        return jsonify(queue.snapshot(job))
+
+    @app.get("/api/jobs/<job_id>/events")
+    def job_events(job_id):
+        try:
+            job = _job(job_id)
+        except NotFound as e:
+            return _error(str(e), 404)
+
+        def stream():
+            seen, last = 0, None
+            while True:
+                state = queue.snapshot(job)
+                text = json.dumps(state)
+                if text != last:
+                    yield f"data: {text}\n\n"
+                    last = text
+                elif seen:
+                    yield ": still here\n\n"  # a comment line keeps proxies and the browser from timing out
+                if state["state"] in FINAL:
+                    return
+                seen = queue.wait_for_change(seen, timeout=15.0)
+
+        return Response(stream(), mimetype="text/event-stream",
+                        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    @app.get("/api/jobs/<job_id>/files/<name>")
+    def job_file(job_id, name):
+        try:
+            job = _job(job_id)
+        except NotFound as e:
+            return _error(str(e), 404)
+        data = job.files.get(name)
+        if data is None or not re.fullmatch(r"[\w.]+", name):
+            return _error(f"no file {name!r} for this job (yet)", 404)
+        headers = {"Cache-Control": "no-store"}
+        if request.args.get("download"):
+            download = re.sub(r"[^\w.\-]", "_", request.args.get("as") or name)[:100] or name
+            headers["Content-Disposition"] = f'attachment; filename="{download}"'
+        return Response(data, mimetype=_MIME.get(Path(name).suffix, "application/octet-stream"), headers=headers)
+
+    return app

@@ -1,0 +1,327 @@
+"""The heavy work behind the pages: style transfer and segmentation over the library's public functions.
+
+Each ``*_job`` function validates the page's request at once (a bad option is a
+400 with a message, not a failed job) and returns the function the job queue
+runs later, one job at a time. Choices come from the library's own lists, so a
+method, optimizer or model added there shows up on the page without edits here.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import time
+import zipfile
+
+import numpy as np
+
+from suite.common.image_io import to_uint8
+
+
+class BadRequest(ValueError):
+    """A request the page should not have sent; ``str(err)`` is the one-line message."""
+
+
+# ---------------------------------------------------------------- choices from the library
+def style_choices(max_size: int | None = None) -> dict:
+    """What the style page offers, read from :mod:`suite.style.transfer`.
+
+    ``methods`` is the library's ``METHODS`` list when it has one (a new
+    method appears on the page by being added there), else Gatys alone.
+    The default size is the library's, capped at the server's ``max_size``.
+    """
+    from suite.style import transfer as T
+
+    return {
+        "methods": list(getattr(T, "METHODS", ("gatys",))),
+        "optimizers": list(T.OPTIMIZERS),
+        "inits": list(T.INITS),
+        "defaults": {
+            "method": list(getattr(T, "METHODS", ("gatys",)))[0],
+            "size": min(T.DEFAULTS["size"], max_size or T.DEFAULTS["size"]),
+            "scales": ",".join(f"{s:g}" for s in T.DEFAULTS["scales"]),
+            "iterations": ",".join(str(i) for i in T.DEFAULTS["iterations"]),
+            "optimizer": T.DEFAULTS["optimizer"],
+            "content_weight": T.DEFAULTS["content_weight"],
+            "style_weight": T.DEFAULTS["style_weight"],
+            "tv_weight": T.DEFAULTS["tv_weight"],
+            "init": T.INITS[0],
+        },
+        "min_side": T.MIN_SIDE,
+    }
+
+
+def model_choices(files) -> list[dict]:
+    """Segmentation models: the library's presets, then ``.keras`` files in the bundled and served folders.
+
+    Presets are listed when :mod:`suite.unet.presets` exists with ``preset_names()``
+    and ``load_preset(name)``; until then the page offers files only.
+    """
+    models = []
+    try:
+        from suite.unet import presets  # a later addition to the library; the page lists whatever it registers
+    except ImportError:
+        presets = None
+    if presets is not None and callable(getattr(presets, "preset_names", None)) and callable(
+            getattr(presets, "load_preset", None)):
+        for name in presets.preset_names():
+            models.append({"id": f"preset/{name}", "name": name, "source": "preset"})
+    return models + files.catalog()["models"]
+
+
+# ---------------------------------------------------------------- parsing helpers
+def _number(params, key, default, lo, hi, kind=float):
+    raw = params.get(key, default)
+    try:
+        value = kind(raw)
+    except (TypeError, ValueError):
+        raise BadRequest(f"{key} must be a number, got {raw!r}") from None
+    if not (math.isfinite(value) and lo <= value <= hi):
+        raise BadRequest(f"{key} must be between {lo:g} and {hi:g}, got {raw!r}")
+    return value
+
+
+def _number_list(params, key, default, kind=float):
+    raw = params.get(key, default)
+    items = raw if isinstance(raw, list) else str(raw).split(",")
+    try:
+        return [kind(v) for v in items if str(v).strip()]
+    except (TypeError, ValueError):
+        raise BadRequest(f"{key} must be comma-separated numbers, got {raw!r}") from None
+
+
+def _png(image) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    (image if isinstance(image, Image.Image) else Image.fromarray(to_uint8(image))).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _jpeg(image, quality=88) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    (image if isinstance(image, Image.Image) else Image.fromarray(to_uint8(image))).convert("RGB").save(
+        buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------- style
+_EXTRACTORS: dict = {}
+
+
+def style_job(params: dict, files, queue, max_size: int):
+    """Checks a style request and returns ``run(job)`` for the queue.
+
+    Args:
+        params: The page's JSON: ``photo`` and ``artworks`` (ids), ``blend``,
+            ``method``, ``size``, ``scales``, ``iterations``, ``optimizer``,
+            ``content_weight``, ``style_weight``, ``tv_weight``, ``init``,
+            ``preserve_colors``, ``preview_every``.
+        files: The server's :class:`suite.serve.files.ServedFiles`.
+        queue: The :class:`suite.serve.jobs.JobQueue` (for progress and cancel).
+        max_size: Largest output long side the server allows.
+
+    Raises:
+        BadRequest: an option out of range or a file id that names nothing.
+    """
+    choices = style_choices(max_size)
+    d = choices["defaults"]
+    photo = params.get("photo")
+    artworks = params.get("artworks") or []
+    if not photo:
+        raise BadRequest("pick or upload a photo")
+    if not isinstance(artworks, list) or not artworks:
+        raise BadRequest("pick or upload at least one artwork")
+    if len(artworks) > 4:
+        raise BadRequest(f"at most 4 artworks, got {len(artworks)}")
+    for fid in [photo, *artworks]:
+        files.resolve(fid)  # NotFound -> 404 now, not a failed job later
+    method = params.get("method", d["method"])
+    if method not in choices["methods"]:
+        raise BadRequest(f"method must be one of {', '.join(choices['methods'])}, got {method!r}")
+    blend = _number_list(params, "blend", [1.0] * len(artworks))
+    if len(blend) != len(artworks) or any(not (b >= 0 and math.isfinite(b)) for b in blend) or sum(blend) <= 0:
+        raise BadRequest("blend needs one weight >= 0 per artwork, with a positive sum")
+    size = int(_number(params, "size", d["size"], choices["min_side"], max_size, int))
+    scales = _number_list(params, "scales", d["scales"])
+    if not scales or any(not 0 < s <= 1 for s in scales) or scales != sorted(scales):
+        raise BadRequest(f"scales must increase within (0, 1], got {params.get('scales')!r}")
+    iterations = _number_list(params, "iterations", d["iterations"], int)
+    if len(iterations) == 1:
+        iterations = iterations * len(scales)
+    if len(iterations) != len(scales) or any(not 0 <= i <= 5000 for i in iterations) or sum(iterations) == 0:
+        raise BadRequest(f"iterations needs 1 or {len(scales)} numbers from 0 to 5000, not all 0")
+    optimizer = params.get("optimizer", d["optimizer"])
+    if optimizer not in choices["optimizers"]:
+        raise BadRequest(f"optimizer must be one of {', '.join(choices['optimizers'])}, got {optimizer!r}")
+    init = params.get("init", d["init"])
+    if init not in choices["inits"]:
+        raise BadRequest(f"init must be one of {', '.join(choices['inits'])}, got {init!r}")
+    options = dict(
+        size=size, scales=scales, iterations=iterations, optimizer=optimizer, init=init,
+        content_weight=_number(params, "content_weight", d["content_weight"], 0, 1e12),
+        style_weight=_number(params, "style_weight", d["style_weight"], 0, 1e12),
+        tv_weight=_number(params, "tv_weight", d["tv_weight"], 0, 1e12),
+        preserve_colors=bool(params.get("preserve_colors", False)),
+    )
+    preview_every = int(_number(params, "preview_every", 5, 1, 1000, int))
+    names = {"content": files.display_name(photo), "styles": [files.display_name(a) for a in artworks]}
+
+    def run(job):
+        content = files.load(photo)
+        styles = [files.load(a) for a in artworks]
+        queue.check_cancel(job)
+        if method != "gatys":
+            # Feed-forward methods answer in one call: the result is the preview.
+            from suite.style import stylize
+
+            start = time.perf_counter()
+            image = stylize(content, styles, blend=blend, method=method, size=size,
+                            preserve_colors=options["preserve_colors"])
+            sidecar = {**names, "method": method, "options": {"blend": blend, "size": size,
+                       "preserve_colors": options["preserve_colors"]},
+                       "seconds": round(time.perf_counter() - start, 2)}
+            return _finish_style(job, queue, image, sidecar)
+        from suite.style.transfer import StyleTransfer
+
+        queue.update(job, {"stage": "preparing the network"})
+        extractor = _EXTRACTORS.get("vgg19")
+        st = StyleTransfer(styles, blend=blend, extractor=extractor, quiet=True, **options)
+        _EXTRACTORS["vgg19"] = st.extractor  # built once per server: a few seconds saved on every later job
+        total = sum(st.iterations)
+
+        def callback(info):
+            queue.check_cancel(job)
+            step = info["step"]
+            done = sum(st.iterations[: info["scale"]]) + step
+            last = step == info["steps"]
+            h, w = info["size"]
+            progress = {
+                "stage": "optimizing", "scale": info["scale"] + 1, "scales": info["scales"], "size": [w, h],
+                "step": step, "steps": info["steps"], "done": done, "total": total,
+                "loss": float(info["loss"]),
+                "terms": {k: float(v) for k, v in info["terms"].items()},
+            }
+            if step == 1 or last or step % preview_every == 0:
+                progress["preview"] = done
+                queue.update(job, progress, {"preview.jpg": _jpeg(info["image"])})
+            else:
+                progress["preview"] = job.progress.get("preview")
+                queue.update(job, progress)
+
+        result = st.transfer(content, callback=callback)
+        sidecar = {
+            **names,
+            "method": "gatys",
+            "output_size": [int(result.image.shape[1]), int(result.image.shape[0])],
+            "options": st.get_options(),
+            "losses": result.losses,
+            "seconds": round(result.seconds, 2),
+            "evaluations": result.evaluations,
+            "scale_sizes": [[w, h] for h, w in result.sizes],
+        }
+        return _finish_style(job, queue, result.image, sidecar)
+
+    return run
+
+
+def _finish_style(job, queue, image, sidecar) -> dict:
+    sidecar["written"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    queue.update(job, None, {
+        "result.png": _png(image),
+        "preview.jpg": _jpeg(image),
+        "result.json": (json.dumps(sidecar, indent=2) + "\n").encode(),
+    })
+    return {"width": int(image.shape[1]), "height": int(image.shape[0]), "losses": sidecar.get("losses"),
+            "seconds": sidecar.get("seconds")}
+
+
+# ---------------------------------------------------------------- segment
+_MODELS: dict = {}
+
+
+def _load_model(model_id: str, files):
+    if model_id.startswith("preset/"):
+        from suite.unet import presets
+
+        if model_id not in _MODELS:
+            _MODELS.clear()  # one model in memory at a time is plenty for a local page
+            _MODELS[model_id] = presets.load_preset(model_id.split("/", 1)[1])
+        return _MODELS[model_id]
+    from suite.unet.segment import load_segmentation_model
+
+    path = files.resolve(model_id, kind="model")
+    key = (str(path), path.stat().st_mtime_ns)
+    if key not in _MODELS:
+        _MODELS.clear()  # one model in memory at a time is plenty for a local page
+        _MODELS[key] = load_segmentation_model(path)
+    return _MODELS[key]
+
+
+def segment_job(params: dict, files, queue):
+    """Checks a segment request and returns ``run(job)`` for the queue.
+
+    Args:
+        params: The page's JSON: ``model`` (an id from :func:`model_choices`) and ``photos`` (ids).
+
+    Raises:
+        BadRequest: no model or photos, too many photos, or ids that name nothing.
+    """
+    model_id = str(params.get("model") or "")
+    photos = params.get("photos") or []
+    if not model_id:
+        raise BadRequest("choose a model")
+    if model_id not in {m["id"] for m in model_choices(files)}:
+        raise BadRequest(f"no such model: {model_id!r}")
+    if not isinstance(photos, list) or not photos:
+        raise BadRequest("pick or upload at least one photo")
+    if len(photos) > 32:
+        raise BadRequest(f"at most 32 photos at a time, got {len(photos)}")
+    for fid in photos:
+        files.resolve(fid)
+
+    def run(job):
+        from suite.common.palette import class_colors
+        from suite.unet.predict import model_classes
+        from suite.unet.segment import mask_image, overlay, segment_image
+
+        queue.update(job, {"stage": "loading the model", "done": 0, "total": len(photos)})
+        model = _load_model(model_id, files)
+        _, class_names = model_classes(model)
+        colors = class_colors(max(len(class_names), 2)).astype(np.float32)
+        # The overlay's colours (full brightness), so the page's legend matches the picture.
+        colors = np.rint(colors * (255.0 / np.maximum(colors.max(axis=1, keepdims=True), 1))).astype(int)
+        items, zipped = [], io.BytesIO()
+        with zipfile.ZipFile(zipped, "w") as zf:
+            for i, fid in enumerate(photos):
+                queue.check_cancel(job)
+                queue.update(job, {"stage": "segmenting", "done": i, "total": len(photos)})
+                name = files.display_name(fid)
+                try:
+                    image = files.load(fid)
+                    mask = segment_image(model, image)
+                except ValueError as e:  # one bad photo is a line in the results; the others go on
+                    items.append({"name": name, "error": str(e).strip().splitlines()[0]})
+                    continue
+                counts = np.bincount(mask.reshape(-1).astype(np.int64), minlength=len(class_names))
+                shares = [{"class": k, "name": class_names[k] if k < len(class_names) else f"class {k}",
+                           "share": round(float(c) / mask.size, 4), "color": "#%02x%02x%02x" % tuple(colors[k % len(colors)])}
+                          for k, c in enumerate(counts) if c > 0]
+                shares.sort(key=lambda s: -s["share"])
+                stem = name.rsplit("/", 1)[-1].rsplit(".", 1)[0].removeprefix("upload:") or f"image{i}"
+                mask_png = _png(mask_image(mask))
+                zf.writestr(f"{i:02d}_{stem}.png", mask_png)
+                # The page draws the legend and shares beside the picture, so the overlay itself has none.
+                queue.update(job, None, {f"{i}_overlay.jpg": _jpeg(overlay(image, mask, class_names, legend=False)),
+                                         f"{i}_mask.png": mask_png})
+                items.append({"name": name, "index": i, "mask_name": f"{stem}_mask.png",
+                              "width": int(mask.shape[1]), "height": int(mask.shape[0]), "classes": shares})
+        if any("index" in it for it in items):
+            queue.update(job, None, {"masks.zip": zipped.getvalue()})
+        return {"items": items, "classes": class_names, "model": files.display_name(model_id)
+                if not model_id.startswith("preset/") else model_id}
+
+    return run

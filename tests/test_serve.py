@@ -1,0 +1,373 @@
+"""`suite serve`'s HTTP API through Flask's test client: limits, paths, the queue, events, one-line errors."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("flask", reason="suite serve needs the 'serve' extra")
+
+from click.testing import CliRunner  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from suite.serve.app import create_app  # noqa: E402
+from suite.serve.jobs import CANCELLED, DONE, FAILED, JobQueue, QueueFull  # noqa: E402
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+
+
+def _png(w=40, h=30, seed=0, flat=False) -> bytes:
+    rng = np.random.default_rng(seed)
+    pixels = np.full((h, w, 3), 128, np.uint8) if flat else rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def served(tmp_path):
+    folder = tmp_path / "served"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "a.png").write_bytes(_png())
+    (tmp_path / "secret.png").write_bytes(_png(seed=1))
+    (folder / "escape.png").symlink_to(tmp_path / "secret.png")  # a link out of the folder must not be followed
+    (folder / "notes.txt").write_text("not an image")
+    return folder
+
+
+@pytest.fixture
+def app(served, tmp_path):
+    return create_app([served], max_upload_mb=0.05, max_pixels=100_000, max_size=256, upload_dir=tmp_path / "up")
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def _upload(client, data: bytes, name="x.png"):
+    return client.post("/api/uploads", data={"file": (io.BytesIO(data), name)}, content_type="multipart/form-data")
+
+
+def _wait(client, job_id, timeout=60):
+    end = time.time() + timeout
+    while time.time() < end:
+        state = client.get(f"/api/jobs/{job_id}").json
+        if state["state"] in ("done", "failed", "cancelled"):
+            return state
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not finish: {state}")
+
+
+# ---------------------------------------------------------------- pages and catalog
+def test_pages_and_catalog_choices_come_from_the_library(client):
+    from suite.style import transfer as T
+
+    assert client.get("/").status_code == 200 and b"Stylize" in client.get("/").data
+    assert b"Segment" in client.get("/segment").data
+    cat = client.get("/api/catalog").json
+    assert {e["id"] for e in cat["photos"]} >= {"f0/photos/chelsea.jpg", "f1/sub/a.png"}
+    assert "f0/styles/mosaic.jpg" in {e["id"] for e in cat["artworks"]}
+    assert "f0/demo_unet.keras" in {m["id"] for m in cat["models"]}
+    assert cat["style"]["optimizers"] == list(T.OPTIMIZERS)
+    assert cat["style"]["methods"] == list(getattr(T, "METHODS", ("gatys",)))
+    assert cat["style"]["defaults"]["size"] == min(T.DEFAULTS["size"], 256)  # capped at the server's --max-size
+    ids = {e["id"] for e in cat["photos"]}
+    assert "f1/escape.png" not in ids and not any("notes" in i for i in ids)
+    assert cat["limits"] == {"max_upload_bytes": int(0.05 * 1024 * 1024), "max_pixels": 100_000, "max_size": 256}
+
+
+def test_unknown_page_is_html_and_unknown_api_is_json(client):
+    r = client.get("/nope")
+    assert r.status_code == 404 and r.mimetype == "text/html"
+    r = client.get("/api/nope")
+    assert r.status_code == 404 and "error" in r.json
+    assert client.get("/api/jobs/0123/files/result.png").status_code == 404
+
+
+# ---------------------------------------------------------------- uploads
+def test_upload_accepts_an_image_and_serves_a_thumbnail(client):
+    r = _upload(client, _png(), "My photo (1).png")
+    assert r.status_code == 201, r.json
+    assert r.json["width"] == 40 and r.json["height"] == 30 and r.json["id"].startswith("u/")
+    assert r.json["name"] == "My photo _1_.png"
+    t = client.get(f"/api/thumb/{r.json['id']}")
+    assert t.status_code == 200 and t.mimetype == "image/jpeg"
+
+
+@pytest.mark.parametrize("data,name,status,words", [
+    (b"hello, not an image", "fake.jpg", 415, "not an image"),
+    (b"", "empty.png", 400, "empty"),
+    (_png()[:200], "cut.png", 400, "corrupt"),
+])
+def test_bad_uploads_get_a_status_and_a_message(client, data, name, status, words):
+    r = _upload(client, data, name)
+    assert r.status_code == status
+    assert words in r.json["error"] and name in r.json["error"]
+    assert "Traceback" not in r.get_data(as_text=True)
+
+
+def test_upload_limits_are_413_with_a_message(client, app, tmp_path):
+    r = _upload(client, _png(400, 300, flat=True))  # 120,000 pixels > 100,000, in a small file
+    assert r.status_code == 413 and "over the limit of 100,000" in r.json["error"]
+    r = _upload(client, os.urandom(100_000), "big.bin")  # > 0.05 MB body
+    assert r.status_code == 413 and "larger than the server's limit of 0.05 MB" in r.json["error"]
+    assert client.post("/api/uploads", data={}).status_code == 400
+    assert not any(p.suffix for p in (tmp_path / "up").iterdir())  # nothing refused is kept
+
+
+# ---------------------------------------------------------------- paths
+@pytest.mark.parametrize("file_id", [
+    "f1/../secret.png", "f1/escape.png", "f1//etc/passwd", "f1/notes.txt", "f9/a.png", "f0/../README.md",
+    "f1/sub/../../secret.png", "u/deadbeef", "../secret.png", "/etc/passwd",
+])
+def test_no_id_leaves_the_served_folders(client, file_id):
+    r = client.get(f"/api/thumb/{file_id}", follow_redirects=True)  # Werkzeug first merges "//" with a redirect
+    assert r.status_code == 404, file_id
+    r = client.post("/api/style", json={"photo": file_id, "artworks": ["f0/styles/mosaic.jpg"]})
+    assert r.status_code == 404, file_id
+
+
+def test_model_must_be_one_offered(client):
+    for model in ["f1/sub/a.png", "f1/../x.keras", "/abs/model.keras", ""]:
+        r = client.post("/api/segment", json={"model": model, "photos": ["f0/photos/chelsea.jpg"]})
+        assert r.status_code == 400 and r.json["error"], model
+
+
+# ---------------------------------------------------------------- request checks
+@pytest.mark.parametrize("change,words", [
+    ({"size": 4096}, "size must be between 16 and 256"),
+    ({"size": "big"}, "size must be a number"),
+    ({"optimizer": "sgd"}, "optimizer must be one of"),
+    ({"method": "magic"}, "method must be one of"),
+    ({"artworks": []}, "at least one artwork"),
+    ({"photo": None}, "pick or upload a photo"),
+    ({"scales": "1,0.5"}, "scales must increase"),
+    ({"iterations": "0"}, "iterations needs"),
+    ({"blend": [1, 2]}, "blend needs one weight"),
+    ({"style_weight": -1}, "style_weight must be between"),
+])
+def test_bad_style_options_are_400_with_a_message(client, change, words):
+    body = {"photo": "f0/photos/chelsea.jpg", "artworks": ["f0/styles/mosaic.jpg"], **change}
+    r = client.post("/api/style", json=body)
+    assert r.status_code == 400 and words in r.json["error"], r.json
+
+
+def test_non_json_body_is_400(client):
+    r = client.post("/api/style", data="photo=1", content_type="application/x-www-form-urlencoded")
+    assert r.status_code == 400 and "JSON" in r.json["error"]
+
+
+# ---------------------------------------------------------------- the queue
+def test_queue_runs_one_at_a_time_with_positions_and_cancel():
+    q = JobQueue(max_waiting=3)
+    gate, running = threading.Event(), []
+
+    def slow(job):
+        running.append(job.id)
+        assert len(running) - len([j for j in running if q.get(j).state != "running"]) <= 1
+        while not gate.is_set():
+            q.check_cancel(job)
+            time.sleep(0.01)
+        return {"ok": True}
+
+    a = q.submit("style", slow)
+    b = q.submit("style", slow)
+    c = q.submit("style", slow)
+    for _ in range(200):
+        if q.snapshot(a)["state"] == "running":
+            break
+        time.sleep(0.01)
+    assert q.snapshot(a)["state"] == "running" and q.snapshot(a)["position"] is None
+    assert q.snapshot(b)["position"] == 2 and q.snapshot(c)["position"] == 3
+    q.cancel(b.id)
+    assert b.state == CANCELLED and q.snapshot(c)["position"] == 2
+    q.cancel(a.id)  # running: stops at its next check
+    for _ in range(200):
+        if a.state == CANCELLED and c.state == "running":
+            break
+        time.sleep(0.01)
+    assert a.state == CANCELLED and c.state == "running"
+    gate.set()
+    for _ in range(200):
+        if c.state == DONE:
+            break
+        time.sleep(0.01)
+    assert c.state == DONE and c.result == {"ok": True}
+
+
+def test_queue_refuses_beyond_its_limit_and_reports_failures_in_one_line():
+    q = JobQueue(max_waiting=1)
+    gate = threading.Event()
+    first = q.submit("x", lambda job: gate.wait(5))
+    for _ in range(200):
+        if first.state == "running":
+            break
+        time.sleep(0.01)
+    failing = q.submit("x", lambda job: (_ for _ in ()).throw(RuntimeError("broken\nsecond line")))
+    with pytest.raises(QueueFull):
+        q.submit("x", lambda job: None)
+    gate.set()
+    for _ in range(300):
+        if failing.state == FAILED:
+            break
+        time.sleep(0.01)
+    assert failing.state == FAILED and failing.error == "broken"
+
+
+def test_events_stream_every_change_until_the_end(app, client):
+    q = app.extensions["suite"]["queue"]
+
+    def run(job):
+        for i in range(3):
+            q.update(job, {"step": i})
+            time.sleep(0.02)
+        return {"n": 3}
+
+    job = q.submit("style", run)
+    r = client.get(f"/api/jobs/{job.id}/events")
+    assert r.mimetype == "text/event-stream"
+    events = [json.loads(line[6:]) for line in r.get_data(as_text=True).splitlines() if line.startswith("data: ")]
+    assert events[-1]["state"] == "done" and events[-1]["result"] == {"n": 3}
+    assert len(events) >= 2 and all(e["id"] == job.id for e in events)
+
+
+def test_job_queue_full_is_429(app, client):
+    q = app.extensions["suite"]["queue"]
+    gate = threading.Event()
+    q.submit("x", lambda job: gate.wait(5))
+    try:
+        statuses = [client.post("/api/segment", json={"model": "f0/demo_unet.keras", "photos": ["f0/photos/chelsea.jpg"]})
+                    for _ in range(10)]
+        last = statuses[-1]
+        assert last.status_code == 429 and "already waiting" in last.json["error"]
+        assert statuses[0].json["position"] >= 1
+    finally:
+        for s in statuses:
+            if s.status_code == 202:
+                q.cancel(s.json["id"])
+        gate.set()
+
+
+# ---------------------------------------------------------------- the command
+def test_serve_help_and_a_busy_port_is_one_line():
+    from suite.cli import main
+
+    r = CliRunner().invoke(main, ["serve", "--help"])
+    assert r.exit_code == 0 and "--host" in r.output and "127.0.0.1" in r.output
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = CliRunner().invoke(main, ["serve", "--port", str(port)])
+    assert r.exit_code == 1 and "Address already in use" in r.output
+    assert "Traceback" not in r.output
+    from suite.serve.cli import _is_loopback
+
+    assert all(map(_is_loopback, ["127.0.0.1", "localhost", "::1", "127.0.0.2"]))
+    assert not any(map(_is_loopback, ["0.0.0.0", "::", "192.168.1.5", "example.org"]))  # these warn
+
+
+# ---------------------------------------------------------------- real jobs (TensorFlow)
+@pytest.mark.slow
+def test_stylize_and_segment_jobs_end_to_end(served, tmp_path):
+    client = create_app([served], upload_dir=tmp_path / "up").test_client()  # default limits: a real photo fits
+    up = _upload(client, (ASSETS / "photos" / "coffee.jpg").read_bytes(), "coffee.jpg").json
+    r = client.post("/api/style", json={"photo": up["id"], "artworks": ["f0/styles/mosaic.jpg", "f1/sub/a.png"],
+                                        "blend": [3, 1], "size": 48, "scales": "1", "iterations": "4",
+                                        "preview_every": 2})
+    assert r.status_code == 202, r.json
+    events = client.get(f"/api/jobs/{r.json['id']}/events").get_data(as_text=True)
+    states = [json.loads(line[6:]) for line in events.splitlines() if line.startswith("data: ")]
+    assert states[-1]["state"] == "done", states[-1]
+    live = [s["progress"] for s in states if s["state"] == "running" and s["progress"].get("stage") == "optimizing"]
+    assert live and all(np.isfinite(p["loss"]) and p["scale"] == 1 for p in live)
+    job = r.json["id"]
+    img = Image.open(io.BytesIO(client.get(f"/api/jobs/{job}/files/result.png").data))
+    assert max(img.size) == 48
+    side = client.get(f"/api/jobs/{job}/files/result.json?download=1&as=x.json")
+    assert side.headers["Content-Disposition"] == 'attachment; filename="x.json"'
+    sidecar = side.json
+    assert sidecar["content"] == "upload:coffee.jpg" and sidecar["styles"] == ["styles/mosaic.jpg", "sub/a.png"]
+    assert sidecar["options"]["blend"] == [0.75, 0.25] and sidecar["losses"]["total"] > 0
+
+    r = client.post("/api/segment", json={"model": "f0/demo_unet.keras", "photos": ["f0/photos/chelsea.jpg", up["id"]]})
+    state = _wait(client, r.json["id"])
+    assert state["state"] == "done", state
+    items = state["result"]["items"]
+    assert [it["name"] for it in items] == ["photos/chelsea.jpg", "upload:coffee.jpg"]
+    assert abs(sum(c["share"] for c in items[0]["classes"]) - 1) < 1e-3
+    mask = Image.open(io.BytesIO(client.get(f"/api/jobs/{state['id']}/files/0_mask.png").data))
+    assert mask.mode == "P" and mask.size == (items[0]["width"], items[0]["height"])
+    assert client.get(f"/api/jobs/{state['id']}/files/masks.zip").data[:2] == b"PK"
+
+    # A running optimization stops when cancelled.
+    r = client.post("/api/style", json={"photo": "f0/photos/chelsea.jpg", "artworks": ["f0/styles/mosaic.jpg"],
+                                        "size": 48, "scales": "1", "iterations": "3000"})
+    job = r.json["id"]
+    for _ in range(600):
+        if client.get(f"/api/jobs/{job}").json["progress"].get("step"):
+            break
+        time.sleep(0.05)
+    client.post(f"/api/jobs/{job}/cancel")
+    assert _wait(client, job)["state"] == "cancelled"
+
+
+# ---------------------------------------------------------------- more methods and models without page edits
+def test_methods_and_presets_listed_by_the_library_reach_the_page(served, tmp_path, monkeypatch):
+    import sys
+    import types
+
+    from suite.style import transfer as T
+
+    calls = {}
+
+    def fake_stylize(content, styles, blend=None, method=None, **kwargs):
+        calls.update(method=method, blend=blend, **kwargs)
+        return np.full((24, 32, 3), 200.0, np.float32)
+
+    monkeypatch.setattr(T, "METHODS", ("gatys", "quick"), raising=False)
+    monkeypatch.setattr(T, "stylize", fake_stylize)
+    client = create_app([served], upload_dir=tmp_path / "up").test_client()
+    cat = client.get("/api/catalog").json
+    assert cat["style"]["methods"] == ["gatys", "quick"]
+    # The library's presets come first, as the library lists them.
+    from suite.unet.presets import preset_names
+
+    assert [m["name"] for m in cat["models"][:len(preset_names())]] == preset_names()
+    assert cat["models"][0] == {"id": "preset/person", "name": "person", "source": "preset"}
+    r = client.post("/api/style", json={"photo": "f0/photos/chelsea.jpg", "artworks": ["f0/styles/mosaic.jpg"],
+                                        "method": "quick", "size": 32, "preserve_colors": True})
+    state = _wait(client, r.json["id"])
+    assert state["state"] == "done" and state["result"]["width"] == 32
+    assert calls["method"] == "quick" and calls["size"] == 32 and calls["preserve_colors"] is True
+    assert client.get(f"/api/jobs/{state['id']}/files/result.json").json["method"] == "quick"
+    r = client.post("/api/segment", json={"model": "preset/person", "photos": ["f0/photos/astronaut.jpg"]})
+    assert r.status_code == 202
+    state = _wait(client, r.json["id"])  # the real pretrained preset: the astronaut is found
+    assert state["state"] == "done", state
+    shares = {c["name"]: c["share"] for c in state["result"]["items"][0]["classes"]}
+    assert 0.3 < shares["person"] < 0.8
+    assert client.post("/api/segment", json={"model": "preset/other", "photos": ["f0/photos/chelsea.jpg"]}).status_code == 400
+
+
+def test_other_hosts_and_cross_site_posts_are_refused(app, client):
+    app.config["SUITE_ALLOWED_HOSTS"] = {"127.0.0.1:8765", "localhost:8765"}
+    ok = client.get("/api/catalog", headers={"Host": "127.0.0.1:8765"})
+    assert ok.status_code == 200
+    r = client.get("/api/catalog", headers={"Host": "evil.example:8765"})  # DNS rebinding
+    assert r.status_code == 403 and "Host" in r.json["error"]
+    r = client.post("/api/uploads", headers={"Host": "127.0.0.1:8765", "Origin": "http://evil.example"},
+                    data={"file": (io.BytesIO(_png()), "a.png")}, content_type="multipart/form-data")
+    assert r.status_code == 403 and "cross-site" in r.json["error"]
+    r = client.post("/api/uploads", headers={"Host": "127.0.0.1:8765", "Origin": "http://127.0.0.1:8765"},
+                    data={"file": (io.BytesIO(_png()), "a.png")}, content_type="multipart/form-data")
+    assert r.status_code == 201
