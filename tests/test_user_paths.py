@@ -252,3 +252,31 @@ def test_two_runs_on_one_folder_at_once(tmp_path):
     assert len(list(out.glob("p*.png"))) == 60 and not list(out.rglob("*.part"))
     for p in out.glob("p*.png"):
         Image.open(p).load()
+
+
+@pytest.mark.slow
+def test_serve_as_the_readme_starts_it():
+    """`suite serve` with every default: the page answers on 127.0.0.1:8765, SIGTERM stops it cleanly."""
+    pytest.importorskip("flask")
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:
+        if s.connect_ex(("127.0.0.1", 8765)) == 0:
+            pytest.skip("port 8765 is taken on this machine")
+    proc = subprocess.Popen([sys.executable, "-m", "suite", "serve"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        deadline, page = time.monotonic() + 120, None
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                page = urllib.request.urlopen("http://127.0.0.1:8765/", timeout=2).read().decode()
+                break
+            except OSError:
+                time.sleep(0.3)
+        assert page is not None and "Keras CV suite" in page, proc.stderr.read() if proc.poll() is not None else ""
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    assert "Traceback" not in err, err
+    assert "http://127.0.0.1:8765/" in err
