@@ -366,7 +366,11 @@ def segment_beam(
     _check_path("model", model)
     if dead_letter is not None:
         _check_path("dead letter", dead_letter)
-    options = PipelineOptions(parse_beam_options(beam_options))
+    flags = parse_beam_options(beam_options)
+    if not any(f.split("=")[0] == "--default_sdk_harness_log_level" for f in flags):
+        # Workers log every bundle at INFO; the suite's summary and the dead letter say what matters.
+        flags.append("--default_sdk_harness_log_level=WARNING")
+    options = PipelineOptions(flags)
     unknown = _unknown_options(options)
     if unknown:
         note(f"Beam does not know the option(s) {', '.join(unknown)}; they are ignored")

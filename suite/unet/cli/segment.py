@@ -35,9 +35,17 @@ _MODEL = click.option(
 @click.option("--recursive", "-r", is_flag=True, help="Descend into sub-folders, mirroring them in the output folder.")
 @max_pixels_option()
 @click.option("--workers", default=None, type=click.IntRange(1, 64), help="Decoding threads (default: up to 4).")
+@click.option("--runner", type=click.Choice(["local", "beam"]), default="local", show_default=True,
+              help="local: this process. beam: an Apache Beam RunInference pipeline (DirectRunner by default; "
+                   "Dataflow, Flink or Spark with --beam-option runner=...); needs the 'beam' extra.")
+@click.option("--beam-option", "beam_options", multiple=True, metavar="KEY=VALUE",
+              help="A Beam pipeline option, repeatable, e.g. --beam-option direct_running_mode=multi_processing "
+                   "--beam-option direct_num_workers=2 (only with --runner beam).")
+@click.option("--dead-letter", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="With --runner beam: JSON-lines file of the images that failed (default OUTPUT/failed.jsonl).")
 @compute_options
 def segment(inputs, model, output, overlay, probabilities, batch_size, tile, overlap, overwrite, recursive,
-            max_pixels, workers):
+            max_pixels, workers, runner, beam_options, dead_letter):
     """Segment images: INPUTS are any mix of image files and folders.
 
     Writes OUTPUT/<stem>.png for each image: the class index of every pixel at the
@@ -53,6 +61,13 @@ def segment(inputs, model, output, overlay, probabilities, batch_size, tile, ove
 
     if tile is not None and 2 * overlap > tile:
         raise click.BadParameter(f"--overlap {overlap} is more than half of --tile {tile}", param_hint="--overlap")
+    if runner != "beam" and (beam_options or dead_letter):
+        raise click.UsageError("--beam-option and --dead-letter need --runner beam")
+    if runner == "beam":
+        _segment_beam(inputs, model, output, overlay=overlay, probabilities=probabilities, batch_size=batch_size,
+                      tile=tile, overlap=overlap, overwrite=overwrite, recursive=recursive, max_pixels=max_pixels,
+                      workers=workers, beam_options=beam_options, dead_letter=dead_letter)
+        return
     report = segment_folder(
         list(inputs), output, model, overlay=overlay, probabilities=probabilities, batch_size=batch_size,
         tile=tile, overlap=overlap, overwrite=overwrite, recursive=recursive, max_pixels=max_pixels,
@@ -68,6 +83,50 @@ def segment(inputs, model, output, overlay, probabilities, batch_size, tile, ove
     if len(report.failed) > 20:
         console.print(f"  ... and {len(report.failed) - 20} more")
     console.print(f"report: {Path(output) / 'report.json'}")
+    if not report.ok:
+        sys.exit(1)
+
+
+def _segment_beam(inputs, model, output, *, beam_options, dead_letter, **kwargs):
+    """``suite segment --runner beam``: the same outputs, made by an Apache Beam pipeline."""
+    import logging
+
+    from suite.common.device import import_backend_quietly
+    from suite.common.progress import console
+
+    import os
+
+    # Beam logs environment notes and every bundle through `logging`, in this process and
+    # in its workers; the suite's notes, the summary and the dead letter are what a user
+    # reads. Errors still show; SUITE_DEBUG=1 shows everything.
+    loggers = [logging.getLogger(), logging.getLogger("apache_beam")]
+    levels = [lg.level for lg in loggers]
+    if not os.environ.get("SUITE_DEBUG"):
+        for lg in loggers:
+            lg.setLevel(logging.ERROR)
+        if not any(o.lstrip("-").startswith("default_sdk_harness_log_level") for o in beam_options):
+            beam_options = (*beam_options, "default_sdk_harness_log_level=ERROR")
+    try:
+        try:
+            from suite.unet.beam_runner import segment_beam
+        except ImportError as e:  # beam_runner's own message names the extra to install
+            raise click.ClickException(str(e).splitlines()[0]) from None
+        import_backend_quietly()
+        report = segment_beam(list(inputs), output, model, beam_options=list(beam_options), dead_letter=dead_letter,
+                              **kwargs)
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+    summary = (f"done {report.done}, skipped {report.skipped} (already there), failed {len(report.failed)} "
+               f"in {report.seconds:.1f} s on Beam ({report.runner})")
+    if report.done:
+        summary += f" ({report.images_per_second:.1f} images/s)"
+    console.print(summary, highlight=False, soft_wrap=True)
+    for f in report.failed[:20]:
+        console.print(f"  [red]failed[/red] {f['input']}: {f['reason']}", markup=True, highlight=False)
+    if len(report.failed) > 20:
+        console.print(f"  ... and {len(report.failed) - 20} more")
+    console.print(f"report: {Path(output) / 'report.json'}; failures: {report.dead_letter}", highlight=False)
     if not report.ok:
         sys.exit(1)
 
