@@ -26,10 +26,14 @@ How the work is split:
   to a dead-letter file of JSON lines (``{"input": ..., "reason": ...}``) and
   the pipeline goes on. Counts come back through Beam metrics.
 
-Inputs and the output folder are paths that every worker can open: local paths
-for the DirectRunner, a shared mount (NFS, gcsfuse, ...) on a cluster. Cloud
-URLs (``gs://``, ``s3://``) are refused with a one-line error: the suite's
-readers and atomic writers work on paths.
+Inputs, the model and the output folder are local paths (DirectRunner, or a
+folder every worker mounts) or URLs of any file system Beam knows (``gs://``,
+``s3://``, ``hdfs://``... once Beam's extra for it is installed). For URLs,
+folders are listed with Beam's ``FileSystems`` and images are found by
+extension; each worker copies its images into a temporary folder, runs the
+same per-image code there, and uploads the finished files (mask last, so its
+presence still means the image is finished; object stores make an object
+visible only when it is complete).
 
 ``apache_beam`` is imported only when this module is; the rest of the suite
 works without the ``beam`` extra.
@@ -39,13 +43,23 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import re
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from suite.common.image_io import DEFAULT_MAX_PIXELS, ensure_writable_folder, remove_partial_files, save_json
+from suite.common.image_io import (
+    DEFAULT_MAX_PIXELS,
+    IMAGE_EXTENSIONS,
+    ensure_writable_folder,
+    output_stems,
+    remove_partial_files,
+    save_json,
+)
 from suite.common.log import note
 from suite.unet import segment as S
 
@@ -59,6 +73,8 @@ class MissingBeamError(ImportError):
 try:
     import apache_beam as beam
     from apache_beam.metrics.metric import Metrics, MetricsFilter
+    from apache_beam.io.filesystem import CompressionTypes
+    from apache_beam.io.filesystems import FileSystems
     from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
     from apache_beam.options.pipeline_options import PipelineOptions
 except ImportError as e:  # pragma: no cover - exercised in an environment without the extra
@@ -68,6 +84,7 @@ except ImportError as e:  # pragma: no cover - exercised in an environment witho
 DEAD_LETTER_NAME = "failed.jsonl"
 METRICS_NAMESPACE = "suite.segment"
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_GLOB = re.compile(r"[*?[]")
 _OPTION = re.compile(r"^-{0,2}([A-Za-z_][A-Za-z0-9_-]*)(?:=(.*))?$", re.S)
 
 
@@ -116,8 +133,8 @@ class SegmentationModelHandler(ModelHandler):
                              f"Received: min_batch_size={min_batch_size}, max_batch_size={max_batch_size}")
         super().__init__(min_batch_size=min_batch_size, max_batch_size=max_batch_size)
         # Absolute, because worker processes need not share the driver's working directory.
-        self.model_path = os.path.abspath(model_path)
-        self.output = os.path.abspath(output)
+        self.model_path = _absolute(model_path)
+        self.output = _absolute(output)
         self.overwrite = overwrite
         self.batch_size = batch_size
         self.tile = tile
@@ -132,21 +149,16 @@ class SegmentationModelHandler(ModelHandler):
         from suite.common.device import import_backend_quietly
 
         import_backend_quietly()
-        return S.load_segmentation_model(self.model_path)
+        return _load_model(self.model_path)
 
     def run_inference(self, batch: Sequence[dict], model, inference_args: dict | None = None) -> Iterable:
         """Segments a batch of records and writes their outputs; yields one result per record."""
-        from suite.unet import predict as P
-
-        items = [S._Item(path=Path(r["path"]), stem=Path(r["stem"]), todo=tuple(r["todo"])) for r in batch]
-        report = S.SegmentReport(output=self.output, model=self.model_path)
-        small, large = S.split_by_size(items, report, tile=self.tile, max_untiled_pixels=self.max_untiled_pixels,
-                                       max_pixels=self.max_pixels)
-        _, class_names = P.model_classes(model)
-        run = S._Run(report, model, Path(self.output), class_names, self.overwrite, None, None)
-        S.run_items(run, small, large, stride=P.model_stride(model), batch_size=self.batch_size,
-                    batch_pixels=self.batch_pixels, tile=self.tile, overlap=self.overlap,
-                    max_pixels=self.max_pixels, workers=self.workers)
+        remote_out = _is_url(self.output)
+        if not remote_out and not any(_is_url(r["path"]) for r in batch):
+            report = self._segment(batch, model, Path(self.output))
+        else:
+            with tempfile.TemporaryDirectory(prefix="suite-beam-") as tmp:
+                report = self._segment_staged(batch, model, Path(tmp), remote_out)
         status = {p: {"status": "done", "reason": None} for p in report.done}
         status.update({p: {"status": "skipped", "reason": None} for p in report.skipped})
         status.update({f["input"]: {"status": "failed", "reason": f["reason"]} for f in report.failed})
@@ -154,11 +166,181 @@ class SegmentationModelHandler(ModelHandler):
             yield PredictionResult(record, status.get(
                 record["path"], {"status": "failed", "reason": "no result (internal error)"}))
 
+    def _segment(self, records, model, out_dir: Path, report=None):
+        """The local runner's code on local files: decode, batch by size or tile, predict, write."""
+        from suite.unet import predict as P
+
+        items = [S._Item(path=Path(r["path"]), stem=Path(r["stem"]), todo=tuple(r["todo"])) for r in records]
+        report = report or S.SegmentReport(output=self.output, model=self.model_path)
+        small, large = S.split_by_size(items, report, tile=self.tile, max_untiled_pixels=self.max_untiled_pixels,
+                                       max_pixels=self.max_pixels)
+        _, class_names = P.model_classes(model)
+        run = S._Run(report, model, out_dir, class_names, self.overwrite, None, None)
+        S.run_items(run, small, large, stride=P.model_stride(model), batch_size=self.batch_size,
+                    batch_pixels=self.batch_pixels, tile=self.tile, overlap=self.overlap,
+                    max_pixels=self.max_pixels, workers=self.workers)
+        return report
+
+    def _segment_staged(self, records, model, tmp: Path, remote_out: bool):
+        """URLs: copy the images into ``tmp``, run :meth:`_segment` there, upload the outputs."""
+        report = S.SegmentReport(output=self.output, model=self.model_path)
+        local, origin = [], {}
+        for i, r in enumerate(records):
+            path = r["path"]
+            if _is_url(path):
+                dst = tmp / "in" / str(i) / posixpath.basename(path)
+                try:
+                    _download(path, dst)
+                except Exception as e:
+                    report.failed.append({"input": path, "reason": f"cannot read: {S._reason(e)}"})
+                    continue
+                path = str(dst)
+            origin[path] = r["path"]
+            local.append({**r, "path": path})
+        out_dir = tmp / "out" if remote_out else Path(self.output)
+        staged = self._segment(local, model, out_dir)
+        report.failed += [{"input": origin[f["input"]], "reason": f["reason"]} for f in staged.failed]
+        report.skipped += [origin[p] for p in staged.skipped]
+        if not remote_out:
+            report.done += [origin[p] for p in staged.done]
+            return report
+        todo = {origin[r["path"]]: r for r in local}
+        for path in (origin[p] for p in staged.done):
+            r = todo[path]
+            try:
+                written = _upload_outputs(out_dir, self.output, r["stem"], r["todo"], self.overwrite)
+            except Exception as e:
+                report.failed.append({"input": path, "reason": f"cannot write: {S._reason(e)}"})
+                continue
+            (report.done if written else report.skipped).append(path)
+        return report
+
     def get_num_bytes(self, batch: Sequence[dict]) -> int:
         return sum(len(r["path"]) + len(r["stem"]) for r in batch)
 
     def get_metrics_namespace(self) -> str:
         return "suite.segment.RunInference"
+
+
+# --------------------------------------------------------------------------- file systems
+
+
+def _is_url(path) -> bool:
+    return bool(_URL.match(str(path)))
+
+
+def _absolute(path) -> str:
+    return str(path) if _is_url(path) else os.path.abspath(path)
+
+
+def _download(url: str, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    # UNCOMPRESSED: Beam would otherwise gunzip a file named like an archive.
+    with FileSystems.open(url, compression_type=CompressionTypes.UNCOMPRESSED) as src, open(dst, "wb") as fh:
+        shutil.copyfileobj(src, fh, 1 << 20)
+
+
+def _write_url(url: str, data: bytes | None = None, src: Path | None = None) -> None:
+    with FileSystems.create(url, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
+        if src is not None:
+            with open(src, "rb") as f:
+                shutil.copyfileobj(f, fh, 1 << 20)
+        else:
+            fh.write(data)
+
+
+def _upload_outputs(staging: Path, output: str, stem: str, todo: Sequence[str], overwrite: bool) -> bool:
+    """Uploads one image's staged outputs; the mask last. False if the mask was there already."""
+    local = S._outputs_for(staging, Path(stem))
+    remote = {k: FileSystems.join(output, *Path(stem).parts[:-1], p.name) for k, p in local.items()}
+    for kind in ("probabilities", "overlay", "mask"):
+        if kind not in todo:
+            continue
+        if not overwrite and FileSystems.exists(remote[kind]):
+            if kind == "mask":
+                return False  # another run finished it meanwhile: theirs is as good as ours
+            continue
+        _write_url(remote[kind], src=local[kind])
+    return True
+
+
+def _check_file_systems(paths) -> None:
+    """A URL whose file system Beam lacks is a one-line error before anything is created."""
+    for path in paths:
+        if _is_url(path):
+            try:
+                FileSystems.get_filesystem(str(path))
+            except ValueError:
+                scheme = str(path).split("://", 1)[0]
+                raise ValueError(f"{path}: Beam has no file system for {scheme}:// here; install Beam's extra "
+                                 f"for it (gs:// needs apache-beam[gcp], s3:// apache-beam[aws])") from None
+
+
+def _load_model(path: str):
+    """The suite's safe loader; a model at a URL is copied to a temporary file first."""
+    if not _is_url(path):
+        return S.load_segmentation_model(path)
+    with tempfile.TemporaryDirectory(prefix="suite-beam-model-") as tmp:
+        local = Path(tmp) / posixpath.basename(path)
+        try:
+            _download(path, local)
+        except Exception as e:
+            raise ValueError(f"cannot read the model {path}: {S._reason(e)}") from None
+        return S.load_segmentation_model(local)
+
+
+def _list_input(inp: str, recursive: bool) -> list[tuple[str, str]]:
+    """``(path, relative name)`` of every file an input names: a file, a folder or a glob, on any Beam file system."""
+    inp = str(inp)
+    if _GLOB.search(inp):
+        prefix = re.match(r"^[^[*?]*", inp).group(0)
+        base, found = prefix.rsplit("/", 1)[0] if "/" in prefix else "", FileSystems.match([inp])[0].metadata_list
+    else:
+        base = inp.rstrip("/")
+        found = FileSystems.match([FileSystems.join(base, "**" if recursive else "*")])[0].metadata_list
+        if not found:  # not a folder (object stores have none): a single file
+            found = FileSystems.match([inp])[0].metadata_list
+            base = inp.rsplit("/", 1)[0] if "/" in inp else ""
+            if not found:
+                raise FileNotFoundError(f"{inp} does not exist (or matches no file)")
+    out = []
+    for m in found:
+        rel = m.path[len(base):].lstrip("/") if base and m.path.startswith(base) else posixpath.basename(m.path)
+        if posixpath.basename(rel).startswith("."):
+            continue  # hidden files, and the temporary files of an interrupted upload
+        out.append((m.path, rel))
+    return sorted(out)
+
+
+def _plan_urls(inputs, output: str, *, overlay, probabilities, overwrite, recursive):
+    """:func:`suite.unet.segment.plan_items` for URLs: images by extension, one listing of the output."""
+    found, seen = [], set()
+    for inp in inputs:
+        for path, rel in _list_input(inp, recursive):
+            if path not in seen and not path.startswith(output.rstrip("/") + "/"):
+                seen.add(path)
+                found.append((path, rel))
+    pairs, not_images = [], []
+    for path, rel in found:
+        (pairs if posixpath.splitext(path)[1].lower() in IMAGE_EXTENSIONS else not_images).append((path, rel))
+    if not_images:
+        shown = ", ".join(posixpath.basename(p) for p, _ in not_images[:5]) + (" ..." if len(not_images) > 5 else "")
+        note(f"skipped {len(not_images)} file(s) that are not images (by extension): {shown}")
+    try:
+        existing = {m.path for m in FileSystems.match([FileSystems.join(output, "**")])[0].metadata_list}
+    except Exception:
+        existing = set()
+    wanted = ("mask",) + (("overlay",) if overlay else ()) + (("probabilities",) if probabilities else ())
+    records, skipped = [], []
+    for (path, _), stem in zip(pairs, output_stems([Path(rel) for _, rel in pairs])):
+        names = {k: FileSystems.join(output, *stem.parts[:-1], p.name)
+                 for k, p in S._outputs_for(Path("."), stem).items()}
+        todo = [k for k in wanted if overwrite or names[k] not in existing]
+        if todo:
+            records.append({"path": path, "stem": stem.as_posix(), "todo": todo})
+        else:
+            skipped.append(path)
+    return records, skipped, [p for p, _ in not_images]
 
 
 # --------------------------------------------------------------------------- pipeline pieces
@@ -168,11 +350,20 @@ def plan_records(inputs, output, *, overlay: bool = False, probabilities: bool =
                  recursive: bool = False) -> tuple[list[dict], list[str], list[str]]:
     """What the pipeline must do, planned once in the driver exactly as the local runner plans it.
 
+    With URLs (or a URL output) the listing goes through Beam's ``FileSystems``
+    and images are recognised by extension, since sniffing millions of objects
+    from the driver would cost a read each.
+
     Returns:
         ``(records, skipped, not_images)``: one ``{"path", "stem", "todo"}``
         record per image that still needs an output, the inputs whose
         outputs all exist, and the files found in folders that are not images.
     """
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    if _is_url(output) or any(_is_url(i) for i in inputs):
+        return _plan_urls([str(i) for i in inputs], str(output), overlay=overlay, probabilities=probabilities,
+                          overwrite=overwrite, recursive=recursive)
     items, skipped, not_images = S.plan_items(inputs, output, overlay=overlay, probabilities=probabilities,
                                               overwrite=overwrite, recursive=recursive)
     records = [{"path": str(it.path), "stem": str(it.stem), "todo": list(it.todo)} for it in items]
@@ -246,12 +437,6 @@ def _unknown_options(options: PipelineOptions) -> list[str]:
     return sorted(set(every) - set(known))
 
 
-def _check_path(what: str, path) -> None:
-    if _URL.match(str(path)):
-        raise ValueError(f"{what} {path}: --runner beam reads and writes paths that every worker can open "
-                         "(local, or a shared mount such as NFS or gcsfuse); URLs are not supported yet")
-
-
 # --------------------------------------------------------------------------- the run
 
 
@@ -320,9 +505,10 @@ def segment_beam(
     """Segments every image in ``inputs`` on Apache Beam and writes the same files as :func:`~suite.unet.segment.segment_folder`.
 
     Args:
-        inputs: A file or folder, or a sequence of them (paths every worker can open).
-        output: The output folder (created if missing).
-        model: The path of a ``.keras`` segmentation model, readable by every worker.
+        inputs: A file, folder or glob, or a sequence of them: local paths, or
+            URLs of a file system Beam knows (``gs://bucket/photos``).
+        output: The output folder (created if missing), a local path or a URL.
+        model: The ``.keras`` segmentation model, a path or URL every worker can read.
         overlay: Also write ``<stem>_overlay.jpg``.
         probabilities: Also write ``<stem>.npy`` float16 probabilities.
         batch_size: At most this many images per model call.
@@ -337,14 +523,14 @@ def segment_beam(
         workers: Decoding threads per worker.
         beam_options: Beam pipeline options, as ``["runner=DirectRunner",
             "direct_num_workers=2"]`` or a mapping. Default: the DirectRunner.
-        dead_letter: JSON-lines file for failures (default ``OUT/failed.jsonl``).
+        dead_letter: JSON-lines file for failures (default ``OUT/failed.jsonl``); a path or URL.
 
     Returns:
         A :class:`BeamSegmentReport`; ``report.ok`` is false if any image failed.
 
     Raises:
         MissingBeamError: (on import) Apache Beam is not installed.
-        ValueError: a URL input or output, a bad option, or not a segmentation model.
+        ValueError: a bad option, or not a segmentation model.
 
     Example:
         >>> report = segment_beam("photos", "masks", "demo_unet.keras",
@@ -360,12 +546,7 @@ def segment_beam(
         raise ValueError(f"Expected 0 <= overlap <= tile / 2. Received: overlap={overlap}, tile={tile}")
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
-    for inp in inputs:
-        _check_path("input", inp)
-    _check_path("output", output)
-    _check_path("model", model)
-    if dead_letter is not None:
-        _check_path("dead letter", dead_letter)
+    _check_file_systems([*inputs, output, model] + ([dead_letter] if dead_letter is not None else []))
     flags = parse_beam_options(beam_options)
     if not any(f.split("=")[0] == "--default_sdk_harness_log_level" for f in flags):
         # Workers log every bundle at INFO; the suite's summary and the dead letter say what matters.
@@ -375,36 +556,41 @@ def segment_beam(
     if unknown:
         note(f"Beam does not know the option(s) {', '.join(unknown)}; they are ignored")
     runner = options.get_all_options().get("runner") or "DirectRunner"
-    out_dir = ensure_writable_folder(output)  # before the model is even loaded
-    remove_partial_files(out_dir)
+    if _is_url(output):
+        out = str(output).rstrip("/")
+    else:
+        out = str(ensure_writable_folder(output))  # before the model is even loaded
+        remove_partial_files(out)
     # Loaded here once so a wrong file is a one-line error now, not one per worker later.
-    S.load_segmentation_model(model)
-    dead_letter = Path(dead_letter) if dead_letter is not None else out_dir / DEAD_LETTER_NAME
-    records, skipped, not_images = plan_records(inputs, out_dir, overlay=overlay, probabilities=probabilities,
+    _load_model(_absolute(model))
+    dead_letter = str(dead_letter) if dead_letter is not None else FileSystems.join(out, DEAD_LETTER_NAME)
+    records, skipped, not_images = plan_records(inputs, out, overlay=overlay, probabilities=probabilities,
                                                 overwrite=overwrite, recursive=recursive)
-    report = BeamSegmentReport(output=str(out_dir), model=str(model), runner=runner, dead_letter=str(dead_letter),
+    report = BeamSegmentReport(output=out, model=str(model), runner=runner, dead_letter=dead_letter,
                                skipped=len(skipped), not_images=not_images)
     if records:
         handler = SegmentationModelHandler(
-            model, out_dir, overwrite=overwrite, batch_size=batch_size, min_batch_size=min_batch_size,
+            model, out, overwrite=overwrite, batch_size=batch_size, min_batch_size=min_batch_size,
             max_batch_size=max_batch_size, tile=tile, overlap=overlap, max_pixels=max_pixels,
             max_untiled_pixels=max_untiled_pixels, workers=workers)
         note(f"segmenting {len(records)} image(s) on Beam ({runner}); {len(skipped)} already done")
         pipeline = beam.Pipeline(options=options)
-        build_pipeline(pipeline, records, handler, str(dead_letter))
+        build_pipeline(pipeline, records, handler, _absolute(dead_letter))
         result = pipeline.run()
         result.wait_until_finish()
         counts = _counters(result)
         report.done = counts.get("done", 0)
         report.skipped += counts.get("skipped", 0)
-        report.failed = _read_dead_letter(dead_letter)
+        report.failed = _read_dead_letter(_absolute(dead_letter))
     else:
         # Nothing to run: still leave an (empty) dead-letter file, as a finished run does.
-        dead_letter.parent.mkdir(parents=True, exist_ok=True)
-        dead_letter.write_text("")
+        _write_url(_absolute(dead_letter), b"")
     report.failed.sort(key=lambda f: f["input"])
     report.seconds = time.perf_counter() - start
-    save_json(report.to_dict(), out_dir / S.REPORT_NAME, overwrite=True)
+    if _is_url(out):
+        _write_url(FileSystems.join(out, S.REPORT_NAME), (json.dumps(report.to_dict(), indent=2) + "\n").encode())
+    else:
+        save_json(report.to_dict(), Path(out) / S.REPORT_NAME, overwrite=True)
     return report
 
 
@@ -416,8 +602,8 @@ def _counters(result) -> dict:
     return counts
 
 
-def _read_dead_letter(path: Path) -> list[dict]:
-    if not path.is_file():
+def _read_dead_letter(path: str) -> list[dict]:
+    if not FileSystems.exists(path):
         return []
-    with open(path, encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
+        return [json.loads(line) for line in fh.read().decode("utf-8").splitlines() if line.strip()]
