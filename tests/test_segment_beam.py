@@ -70,13 +70,17 @@ def test_without_beam_the_cli_says_which_extra(tmp_path, model_path, monkeypatch
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
 
 
-def test_beam_options_need_the_beam_runner(tmp_path, model_path):
+def test_beam_options_and_urls_need_the_beam_runner(tmp_path, model_path):
     from suite.cli import main
 
     _save(_smooth_image(20, 20), tmp_path / "p.png")
     result = CliRunner().invoke(main, ["segment", str(tmp_path / "p.png"), "-m", str(model_path),
                                        "-o", str(tmp_path / "out"), "--beam-option", "direct_num_workers=2"])
     assert result.exit_code == 2 and "--runner beam" in result.output
+    result = CliRunner().invoke(main, ["segment", "gs://bucket/photos", "-m", str(model_path),
+                                       "-o", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "URLs (gs://..., s3://...) need --runner beam" in result.output
+    assert not (tmp_path / "out").exists()
 
 
 def test_url_without_its_file_system_is_one_line(tmp_path, model_path):
@@ -294,3 +298,13 @@ def test_urls_on_a_beam_file_system(tmp_path, model_path):
     again = segment_beam("suitefake://in", "suitefake://out", "suitefake://models/tiny.keras", **kw)
     assert again.done == 1 and again.skipped == 7
     assert (bucket / "out" / "im2.png").read_bytes() == (tmp_path / "local" / "im2.png").read_bytes()
+
+    # The CLI takes the URLs as they are.
+    from suite.cli import main
+
+    result = CliRunner().invoke(main, ["segment", "suitefake://in", "-m", "suitefake://models/tiny.keras",
+                                       "-o", "suitefake://cli", "--runner", "beam", "--overlay", "--tile", "64",
+                                       "--overlap", "16"])
+    assert result.exit_code == 1 and "done 8, skipped 0 (already there), failed 2" in result.output, result.output
+    assert "report: suitefake://cli/report.json" in result.output
+    assert _outputs(bucket / "cli") == _outputs(tmp_path / "local")

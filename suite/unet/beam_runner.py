@@ -72,9 +72,9 @@ class MissingBeamError(ImportError):
 
 try:
     import apache_beam as beam
-    from apache_beam.metrics.metric import Metrics, MetricsFilter
     from apache_beam.io.filesystem import CompressionTypes
     from apache_beam.io.filesystems import FileSystems
+    from apache_beam.metrics.metric import Metrics, MetricsFilter
     from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
     from apache_beam.options.pipeline_options import PipelineOptions
 except ImportError as e:  # pragma: no cover - exercised in an environment without the extra
@@ -166,12 +166,12 @@ class SegmentationModelHandler(ModelHandler):
             yield PredictionResult(record, status.get(
                 record["path"], {"status": "failed", "reason": "no result (internal error)"}))
 
-    def _segment(self, records, model, out_dir: Path, report=None):
+    def _segment(self, records, model, out_dir: Path):
         """The local runner's code on local files: decode, batch by size or tile, predict, write."""
         from suite.unet import predict as P
 
         items = [S._Item(path=Path(r["path"]), stem=Path(r["stem"]), todo=tuple(r["todo"])) for r in records]
-        report = report or S.SegmentReport(output=self.output, model=self.model_path)
+        report = S.SegmentReport(output=self.output, model=self.model_path)
         small, large = S.split_by_size(items, report, tile=self.tile, max_untiled_pixels=self.max_untiled_pixels,
                                        max_pixels=self.max_pixels)
         _, class_names = P.model_classes(model)
@@ -466,6 +466,13 @@ class BeamSegmentReport:
     @property
     def images_per_second(self) -> float:
         return self.done / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def report_path(self) -> str:
+        """Where ``report.json`` is: a path, or a URL for a URL output."""
+        if _is_url(self.output):
+            return f"{self.output.rstrip('/')}/{S.REPORT_NAME}"
+        return os.path.join(self.output, S.REPORT_NAME)
 
     def to_dict(self) -> dict:
         return {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -10,17 +11,29 @@ import click
 from suite.cli import main
 from suite.common.cli_utils import compute_options, max_pixels_option
 
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+class _PathOrURL(click.Path):
+    """A ``click.Path`` that passes URLs (``gs://bucket/photos``) through as strings, for ``--runner beam``."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and _URL.match(value):
+            return value  # a pathlib.Path would fold "gs://" into "gs:/"
+        return super().convert(value, param, ctx)
+
+
 _MODEL = click.option(
     "--model", "-m", "model", required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=_PathOrURL(exists=True, dir_okay=False, path_type=Path),
     help="A trained segmentation model (.keras), e.g. assets/demo_unet.keras.",
 )
 
 
 @main.command()
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.argument("inputs", nargs=-1, required=True, type=_PathOrURL(exists=True, path_type=Path))
 @_MODEL
-@click.option("-o", "--output", required=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("-o", "--output", required=True, type=_PathOrURL(file_okay=False, path_type=Path),
               help="Output folder: <stem>.png masks (palette PNG of class indices) and report.json.")
 @click.option("--overlay", is_flag=True, help="Also write <stem>_overlay.jpg: the image with class colours and a legend.")
 @click.option("--probabilities", is_flag=True, help="Also write <stem>.npy: (H, W, C) float16 class probabilities.")
@@ -41,7 +54,7 @@ _MODEL = click.option(
 @click.option("--beam-option", "beam_options", multiple=True, metavar="KEY=VALUE",
               help="A Beam pipeline option, repeatable, e.g. --beam-option direct_running_mode=multi_processing "
                    "--beam-option direct_num_workers=2 (only with --runner beam).")
-@click.option("--dead-letter", default=None, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--dead-letter", default=None, type=_PathOrURL(dir_okay=False, path_type=Path),
               help="With --runner beam: JSON-lines file of the images that failed (default OUTPUT/failed.jsonl).")
 @compute_options
 def segment(inputs, model, output, overlay, probabilities, batch_size, tile, overlap, overwrite, recursive,
@@ -54,6 +67,10 @@ def segment(inputs, model, output, overlay, probabilities, batch_size, tile, ove
     Unreadable images are listed with a reason in OUTPUT/report.json, and the exit
     status is 1 if any image failed.
 
+    With --runner beam the same work runs as an Apache Beam RunInference pipeline
+    (DirectRunner here; Dataflow, Flink or Spark via --beam-option), and INPUTS,
+    --model and OUTPUT may be URLs such as gs://bucket/photos.
+
     Example: suite segment photos/ --model assets/demo_unet.keras -o masks --overlay
     """
     from suite.common.progress import console
@@ -63,6 +80,8 @@ def segment(inputs, model, output, overlay, probabilities, batch_size, tile, ove
         raise click.BadParameter(f"--overlap {overlap} is more than half of --tile {tile}", param_hint="--overlap")
     if runner != "beam" and (beam_options or dead_letter):
         raise click.UsageError("--beam-option and --dead-letter need --runner beam")
+    if runner != "beam" and any(isinstance(p, str) for p in (*inputs, model, output)):
+        raise click.UsageError("URLs (gs://..., s3://...) need --runner beam")
     if runner == "beam":
         _segment_beam(inputs, model, output, overlay=overlay, probabilities=probabilities, batch_size=batch_size,
                       tile=tile, overlap=overlap, overwrite=overwrite, recursive=recursive, max_pixels=max_pixels,
@@ -126,7 +145,7 @@ def _segment_beam(inputs, model, output, *, beam_options, dead_letter, **kwargs)
         console.print(f"  [red]failed[/red] {f['input']}: {f['reason']}", markup=True, highlight=False)
     if len(report.failed) > 20:
         console.print(f"  ... and {len(report.failed) - 20} more")
-    console.print(f"report: {Path(output) / 'report.json'}; failures: {report.dead_letter}", highlight=False)
+    console.print(f"report: {report.report_path}; failures: {report.dead_letter}", highlight=False)
     if not report.ok:
         sys.exit(1)
 
