@@ -126,6 +126,8 @@ def test_direct_runner_matches_local_dead_letter_and_resume(tmp_path, model_path
     report = json.loads((tmp_path / "beam" / "report.json").read_text())
     assert report["counts"] == {"done": 8, "skipped": 0, "failed": 2, "not_images": 1}
     assert report["runner"] == "DirectRunner"
+    assert sorted(p.name for p in (tmp_path / "beam").iterdir() if p.name.startswith(".")) == [], \
+        "the work list and Beam's temporary files are gone"
 
     # A re-run skips what is finished and retries only the failures.
     (tmp_path / "beam" / "im3.png").unlink()

@@ -16,8 +16,10 @@ How the work is split:
   (:func:`suite.unet.segment.plan_items`): output names depend on the whole
   input list, so a re-run finds the same names, and images whose outputs all
   exist are skipped before the pipeline starts.
-- Elements are small ``{"path", "stem", "todo"}`` records, so nothing heavy
-  crosses a shuffle; workers read the pixels themselves.
+- Elements are small ``{"path", "stem", "todo"}`` records, read from a
+  JSON-lines work list the driver writes into the output folder (and removes
+  at the end), so nothing heavy crosses a shuffle and the job description
+  stays small; workers read the pixels themselves.
 - :class:`SegmentationModelHandler` loads the model once per worker process
   with the suite's safe loader (Beam's TF handler loads with ``tf.keras`` and
   does not know the suite's layers), and RunInference hands it batches of
@@ -82,6 +84,8 @@ except ImportError as e:  # pragma: no cover - exercised in an environment witho
 
 #: Where the dead-letter records go by default, inside the output folder.
 DEAD_LETTER_NAME = "failed.jsonl"
+#: The work list the pipeline reads, in the output folder while a run lasts (hidden: never an input).
+MANIFEST_NAME = ".suite-beam-todo.jsonl"
 METRICS_NAMESPACE = "suite.segment"
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _GLOB = re.compile(r"[*?[]")
@@ -227,6 +231,10 @@ class SegmentationModelHandler(ModelHandler):
 
 def _is_url(path) -> bool:
     return bool(_URL.match(str(path)))
+
+
+def _join(folder: str, name: str) -> str:
+    return f"{folder.rstrip('/')}/{name}" if _is_url(folder) else os.path.join(folder, name)
 
 
 def _absolute(path) -> str:
@@ -380,12 +388,15 @@ def _dead_letter(result: PredictionResult) -> Iterable[str]:
         yield json.dumps({"input": result.example["path"], "reason": result.inference["reason"]}, ensure_ascii=False)
 
 
-def build_pipeline(pipeline, records: list[dict], handler: SegmentationModelHandler, dead_letter: str):
+def build_pipeline(pipeline, manifest: str, handler: SegmentationModelHandler, dead_letter: str):
     """Adds the segmentation steps to ``pipeline``: records in, outputs written, failures to ``dead_letter``.
 
     Args:
         pipeline: A ``beam.Pipeline``.
-        records: From :func:`plan_records`.
+        manifest: A JSON-lines file of the records from :func:`plan_records`.
+            Read as text rather than embedded with ``beam.Create``, because a
+            runner ships ``Create``'s values inside the job description, which
+            has a size limit (10 MB on Dataflow, some 50,000 records of 200 bytes).
         handler: The :class:`SegmentationModelHandler`.
         dead_letter: Path of the JSON-lines file of failures (one file,
             written even when empty, so its presence says the run finished).
@@ -395,7 +406,10 @@ def build_pipeline(pipeline, records: list[dict], handler: SegmentationModelHand
     """
     results = (
         pipeline
-        | "Images" >> beam.Create(records, reshuffle=True)
+        | "Images" >> beam.io.ReadFromText(manifest)
+        | "Parse" >> beam.Map(json.loads)
+        # A small manifest is one split of the text source: spread the records over the workers.
+        | "Spread" >> beam.Reshuffle()
         | "Segment" >> RunInference(handler)
         | "Count" >> beam.Map(_count)
     )
@@ -470,9 +484,7 @@ class BeamSegmentReport:
     @property
     def report_path(self) -> str:
         """Where ``report.json`` is: a path, or a URL for a URL output."""
-        if _is_url(self.output):
-            return f"{self.output.rstrip('/')}/{S.REPORT_NAME}"
-        return os.path.join(self.output, S.REPORT_NAME)
+        return _join(self.output, S.REPORT_NAME)
 
     def to_dict(self) -> dict:
         return {
@@ -570,7 +582,7 @@ def segment_beam(
         remove_partial_files(out)
     # Loaded here once so a wrong file is a one-line error now, not one per worker later.
     _load_model(_absolute(model))
-    dead_letter = str(dead_letter) if dead_letter is not None else FileSystems.join(out, DEAD_LETTER_NAME)
+    dead_letter = str(dead_letter) if dead_letter is not None else _join(out, DEAD_LETTER_NAME)
     records, skipped, not_images = plan_records(inputs, out, overlay=overlay, probabilities=probabilities,
                                                 overwrite=overwrite, recursive=recursive)
     report = BeamSegmentReport(output=out, model=str(model), runner=runner, dead_letter=dead_letter,
@@ -581,10 +593,13 @@ def segment_beam(
             max_batch_size=max_batch_size, tile=tile, overlap=overlap, max_pixels=max_pixels,
             max_untiled_pixels=max_untiled_pixels, workers=workers)
         note(f"segmenting {len(records)} image(s) on Beam ({runner}); {len(skipped)} already done")
+        manifest = _join(out, MANIFEST_NAME)
+        _write_url(_absolute(manifest), "".join(json.dumps(r) + "\n" for r in records).encode())
         pipeline = beam.Pipeline(options=options)
-        build_pipeline(pipeline, records, handler, _absolute(dead_letter))
+        build_pipeline(pipeline, _absolute(manifest), handler, _absolute(dead_letter))
         result = pipeline.run()
         result.wait_until_finish()
+        FileSystems.delete([_absolute(manifest)])
         counts = _counters(result)
         report.done = counts.get("done", 0)
         report.skipped += counts.get("skipped", 0)
@@ -595,7 +610,7 @@ def segment_beam(
     report.failed.sort(key=lambda f: f["input"])
     report.seconds = time.perf_counter() - start
     if _is_url(out):
-        _write_url(FileSystems.join(out, S.REPORT_NAME), (json.dumps(report.to_dict(), indent=2) + "\n").encode())
+        _write_url(_join(out, S.REPORT_NAME), (json.dumps(report.to_dict(), indent=2) + "\n").encode())
     else:
         save_json(report.to_dict(), Path(out) / S.REPORT_NAME, overwrite=True)
     return report
