@@ -167,8 +167,9 @@ class SegmentationModelHandler(ModelHandler):
         status.update({p: {"status": "skipped", "reason": None} for p in report.skipped})
         status.update({f["input"]: {"status": "failed", "reason": f["reason"]} for f in report.failed})
         for record in batch:
+            key = record["path"] if record["path"] in status else str(Path(record["path"]))
             yield PredictionResult(record, status.get(
-                record["path"], {"status": "failed", "reason": "no result (internal error)"}))
+                key, {"status": "failed", "reason": "no result (internal error)"}))
 
     def _segment(self, records, model, out_dir: Path):
         """The local runner's code on local files: decode, batch by size or tile, predict, write."""
@@ -199,6 +200,8 @@ class SegmentationModelHandler(ModelHandler):
                     report.failed.append({"input": path, "reason": f"cannot read: {S._reason(e)}"})
                     continue
                 path = str(dst)
+            else:
+                path = str(Path(path))  # as the local code will name it ("./a.jpg" is "a.jpg")
             origin[path] = r["path"]
             local.append({**r, "path": path})
         out_dir = tmp / "out" if remote_out else Path(self.output)
