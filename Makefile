@@ -12,7 +12,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip >/dev/null
-	$(BIN)/python -m pip install -e ".[test,serve]"
+	$(BIN)/python -m pip install -e ".[test,serve,beam]"
 	touch $(STAMP)
 
 demo: venv

@@ -518,6 +518,53 @@ def segment_folder(
     report = SegmentReport(output=str(out_dir), model=model_name)
 
     # ---- what to do
+    items, report.skipped, not_images = plan_items(inputs, out_dir, overlay=overlay, probabilities=probabilities,
+                                                   overwrite=overwrite, recursive=recursive)
+    report.not_images = [str(p) for p in not_images]
+    small, large = split_by_size(items, report, tile=tile, max_untiled_pixels=max_untiled_pixels,
+                                 max_pixels=max_pixels)
+
+    # ---- run
+    from suite.common.progress import make_progress
+
+    n_todo = len(small) + len(large)
+    bar = make_progress(_RateColumn()) if progress and n_todo else None
+    task = bar.add_task(f"segment ({len(report.skipped)} already done)" if report.skipped else "segment",
+                        total=n_todo) if bar else None
+    run = _Run(report, model, out_dir, class_names, overwrite, bar, task)
+    try:
+        if bar:
+            bar.start()
+        run_items(run, small, large, stride=stride, batch_size=batch_size, batch_pixels=batch_pixels, tile=tile,
+                  overlap=overlap, max_pixels=max_pixels, workers=workers)
+    finally:
+        if bar:
+            bar.stop()
+        report.seconds = time.perf_counter() - start
+        report.failed.sort(key=lambda f: f["input"])
+        report.done.sort()
+        report.skipped.sort()
+        save_json(report.to_dict(), out_dir / REPORT_NAME, overwrite=True)
+    return report
+
+
+# The three steps of a folder run, shared by :func:`segment_folder` and the Beam
+# runner (:mod:`suite.unet.beam_runner`), so both produce the same bytes.
+
+
+def plan_items(inputs, out_dir, *, overlay: bool = False, probabilities: bool = False, overwrite: bool = False,
+               recursive: bool = False) -> tuple[list, list, list]:
+    """Expands inputs into the images to segment and the outputs each still needs.
+
+    Output names depend only on the whole input list (see
+    :func:`suite.common.image_io.output_stems`), so this runs once, over all inputs.
+
+    Returns:
+        ``(items, skipped, not_images)``: the work to do (``_Item`` with
+        ``path``, ``stem`` and ``todo``), the inputs whose outputs all exist
+        (``str``), and the non-image files found in folders.
+    """
+    out_dir = Path(out_dir)
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
     found, not_images = collect_inputs(inputs, recursive=recursive)
@@ -535,54 +582,59 @@ def segment_folder(
             continue
         pairs.append((path, rel))
     not_images = list({os.path.realpath(p): p for p in not_images}.values())
-    report.not_images = [str(p) for p in not_images]
     if not_images:
         shown = ", ".join(p.name for p in not_images[:5]) + (" ..." if len(not_images) > 5 else "")
         note(f"skipped {len(not_images)} file(s) that are not images: {shown}")
     wanted = ("mask",) + (("overlay",) if overlay else ()) + (("probabilities",) if probabilities else ())
-    small, large = [], []
+    items, skipped = [], []
     for (path, rel), stem in zip(pairs, output_stems([rel for _, rel in pairs])):
         outs = _outputs_for(out_dir, stem)
         todo = tuple(k for k in wanted if overwrite or not outs[k].exists())
-        item = _Item(path=path, stem=stem, todo=todo)
         if not todo:
-            report.skipped.append(str(path))
+            skipped.append(str(path))
             continue
+        items.append(_Item(path=path, stem=stem, todo=todo))
+    return items, skipped, not_images
+
+
+def split_by_size(items, report, *, tile: int | None = None, max_untiled_pixels: int = DEFAULT_MAX_UNTILED_PIXELS,
+                  max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[list, list]:
+    """Reads each item's size from its header: ``(small, large)``, large ones to be tiled.
+
+    Unreadable headers go to ``report.failed`` with their one-line reason.
+    """
+    small, large = [], []
+    for item in items:
         try:
-            w, h = image_size(path, max_pixels=max_pixels)
+            w, h = image_size(item.path, max_pixels=max_pixels)
         except ImageReadError as e:
-            report.failed.append({"input": str(path), "reason": e.reason})
+            report.failed.append({"input": str(item.path), "reason": e.reason})
             continue
         item.size = (h, w)
         (large if _needs_tiling(h, w, tile, max_untiled_pixels) else small).append(item)
+    return small, large
 
-    # ---- run
-    from suite.common.progress import make_progress
 
-    n_todo = len(small) + len(large)
-    bar = make_progress(_RateColumn()) if progress and n_todo else None
-    task = bar.add_task(f"segment ({len(report.skipped)} already done)" if report.skipped else "segment",
-                        total=n_todo) if bar else None
-    run = _Run(report, model, out_dir, class_names, overwrite, bar, task)
+def run_items(run, small, large, *, stride: int, batch_size: int = 8, batch_pixels: int = DEFAULT_BATCH_PIXELS,
+              tile: int | None = None, overlap: int = DEFAULT_OVERLAP, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+              workers: int | None = None) -> None:
+    """Segments and writes items: small ones in batches of similar size, large ones tiled.
+
+    Results go to ``run.report`` (``done``, ``skipped``, ``failed``).
+    """
     workers = workers or max(1, min(4, os.cpu_count() or 1))
-    try:
-        if bar:
-            bar.start()
-        with ThreadPoolExecutor(workers, thread_name_prefix="segment-read") as readers, \
-                ThreadPoolExecutor(4, thread_name_prefix="segment-write") as writers:
-            _run_batches(run, _plan_batches(small, stride, batch_size, batch_pixels, waste=1.0 if whole else _BATCH_WASTE), readers, writers,
-                         stride, max_pixels, max_pending=2 * batch_size)
-            for item in sorted(large, key=lambda it: str(it.path)):
-                _run_tiled(run, item, writers, tile or DEFAULT_TILE, overlap, stride, batch_size, max_pixels)
-    finally:
-        if bar:
-            bar.stop()
-        report.seconds = time.perf_counter() - start
-        report.failed.sort(key=lambda f: f["input"])
-        report.done.sort()
-        report.skipped.sort()
-        save_json(report.to_dict(), out_dir / REPORT_NAME, overwrite=True)
-    return report
+    if P.whole_image(run.model):
+        # The model resizes each image to its network's input: tiles would each be segmented alone,
+        # and padding inside a batch would show it content that is not in the image.
+        small, large, waste = list(small) + list(large), [], 1.0
+    else:
+        waste = _BATCH_WASTE
+    with ThreadPoolExecutor(workers, thread_name_prefix="segment-read") as readers, \
+            ThreadPoolExecutor(4, thread_name_prefix="segment-write") as writers:
+        _run_batches(run, _plan_batches(small, stride, batch_size, batch_pixels, waste=waste), readers, writers,
+                     stride, max_pixels, max_pending=2 * batch_size)
+        for item in sorted(large, key=lambda it: str(it.path)):
+            _run_tiled(run, item, writers, tile or DEFAULT_TILE, overlap, stride, batch_size, max_pixels)
 
 
 def _read(path, max_pixels):

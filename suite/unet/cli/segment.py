@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
 import click
 
 from suite.cli import main
-from suite.unet.export import FORMATS as EXPORT_FORMATS
 from suite.common.cli_utils import compute_options, echo_json, max_pixels_option, output_options, say
+from suite.unet.export import FORMATS as EXPORT_FORMATS
+
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
 
 class ModelOrPreset(click.ParamType):
     """A ``.keras`` file that exists, or a preset name (suite.unet.presets) when no such file exists."""
@@ -21,6 +26,8 @@ class ModelOrPreset(click.ParamType):
 
         if isinstance(value, Path) or is_preset(value):
             return value if isinstance(value, Path) else str(value)
+        if isinstance(value, str) and _URL.match(value):
+            return value  # a model on a Beam file system (--runner beam checks the rest)
         path = Path(value)
         if path.is_file():
             return path
@@ -31,17 +38,26 @@ class ModelOrPreset(click.ParamType):
 
 MODEL_OR_PRESET = ModelOrPreset()
 
+class _PathOrURL(click.Path):
+    """A ``click.Path`` that passes URLs (``gs://bucket/photos``) through as strings, for ``--runner beam``."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and _URL.match(value):
+            return value  # a pathlib.Path would fold "gs://" into "gs:/"
+        return super().convert(value, param, ctx)
+
+
 _MODEL = click.option(
     "--model", "-m", "model", required=True, type=MODEL_OR_PRESET,
-    help="A trained segmentation model (.keras), e.g. assets/demo_unet.keras, or a preset: "
-         "person (MediaPipe selfie segmentation: background, person), person-landscape.",
+    help="A trained segmentation model (.keras, or its URL with --runner beam), e.g. assets/demo_unet.keras, "
+         "or a preset: person (MediaPipe selfie segmentation: background, person), person-landscape.",
 )
 
 
 @main.command()
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.argument("inputs", nargs=-1, required=True, type=_PathOrURL(exists=True, path_type=Path))
 @_MODEL
-@click.option("-o", "--output", required=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("-o", "--output", required=True, type=_PathOrURL(file_okay=False, path_type=Path),
               help="Output folder: <stem>.png masks (palette PNG of class indices) and report.json.")
 @click.option("--overlay", is_flag=True, help="Also write <stem>_overlay.jpg: the image with class colours and a legend.")
 @click.option("--probabilities", is_flag=True, help="Also write <stem>.npy: (H, W, C) float16 class probabilities.")
@@ -56,10 +72,18 @@ _MODEL = click.option(
 @click.option("--recursive", "-r", is_flag=True, help="Descend into sub-folders, mirroring them in the output folder.")
 @max_pixels_option()
 @click.option("--workers", default=None, type=click.IntRange(1, 64), help="Decoding threads (default: up to 4).")
+@click.option("--runner", type=click.Choice(["local", "beam"]), default="local", show_default=True,
+              help="local: this process. beam: an Apache Beam RunInference pipeline (DirectRunner by default; "
+                   "Dataflow, Flink or Spark with --beam-option runner=...); needs the 'beam' extra.")
+@click.option("--beam-option", "beam_options", multiple=True, metavar="KEY=VALUE",
+              help="A Beam pipeline option, repeatable, e.g. --beam-option direct_running_mode=multi_processing "
+                   "--beam-option direct_num_workers=2 (only with --runner beam).")
+@click.option("--dead-letter", default=None, type=_PathOrURL(dir_okay=False, path_type=Path),
+              help="With --runner beam: JSON-lines file of the images that failed (default OUTPUT/failed.jsonl).")
 @compute_options
 @output_options()
 def segment(inputs, model, output, overlay, probabilities, batch_size, tile, overlap, overwrite, recursive,
-            max_pixels, workers, as_json):
+            max_pixels, workers, runner, beam_options, dead_letter, as_json):
     """Segment images: INPUTS are any mix of image files and folders.
 
     Writes OUTPUT/<stem>.png for each image: the class index of every pixel at the
@@ -68,6 +92,10 @@ def segment(inputs, model, output, overlay, probabilities, batch_size, tile, ove
     Unreadable images are listed with a reason in OUTPUT/report.json, and the exit
     status is 1 if any image failed.
 
+    With --runner beam the same work runs as an Apache Beam RunInference pipeline
+    (DirectRunner here; Dataflow, Flink or Spark via --beam-option), and INPUTS,
+    --model and OUTPUT may be URLs such as gs://bucket/photos.
+
     Example: suite segment photos/ --model assets/demo_unet.keras -o masks --overlay
     """
     from suite.common.log import progress_enabled
@@ -75,6 +103,15 @@ def segment(inputs, model, output, overlay, probabilities, batch_size, tile, ove
 
     if tile is not None and 2 * overlap > tile:
         raise click.BadParameter(f"--overlap {overlap} is more than half of --tile {tile}", param_hint="--overlap")
+    if runner != "beam" and (beam_options or dead_letter):
+        raise click.UsageError("--beam-option and --dead-letter need --runner beam")
+    if runner != "beam" and any(isinstance(p, str) and _URL.match(p) for p in (*inputs, model, output)):
+        raise click.UsageError("URLs (gs://..., s3://...) need --runner beam")
+    if runner == "beam":
+        _segment_beam(inputs, model, output, overlay=overlay, probabilities=probabilities, batch_size=batch_size,
+                      tile=tile, overlap=overlap, overwrite=overwrite, recursive=recursive, max_pixels=max_pixels,
+                      workers=workers, beam_options=beam_options, dead_letter=dead_letter, as_json=as_json)
+        return
     report = segment_folder(
         list(inputs), output, model, overlay=overlay, probabilities=probabilities, batch_size=batch_size,
         tile=tile, overlap=overlap, overwrite=overwrite, recursive=recursive, max_pixels=max_pixels,
@@ -84,21 +121,60 @@ def segment(inputs, model, output, overlay, probabilities, batch_size, tile, ove
 
     for d in report.done:
         detail(f"wrote {d}")
+    summary = (f"done {len(report.done)}, skipped {len(report.skipped)} (already there), "
+               f"failed {len(report.failed)} in {report.seconds:.1f} s")
+    _tell(report, summary, f"report: {Path(output) / 'report.json'}", as_json)
+
+
+def _tell(report, summary, where, as_json):
+    """Failures on stderr; the summary (or the report as JSON) on stdout; exit status 1 if any failed."""
     for f in report.failed[:20]:
         click.echo(f"failed {f['input']}: {f['reason']}", err=True)
     if len(report.failed) > 20:
-        click.echo(f"... and {len(report.failed) - 20} more failed (listed in {Path(output) / 'report.json'})", err=True)
+        click.echo(f"... and {len(report.failed) - 20} more failed (listed in the report)", err=True)
     if as_json:
         echo_json(report.to_dict())
     else:
-        summary = (f"done {len(report.done)}, skipped {len(report.skipped)} (already there), "
-                   f"failed {len(report.failed)} in {report.seconds:.1f} s")
         if report.done:
             summary += f" ({report.images_per_second:.1f} images/s)"
         say(summary)
-        say(f"report: {Path(output) / 'report.json'}")
+        say(where)
     if not report.ok:
         sys.exit(1)
+
+
+def _segment_beam(inputs, model, output, *, beam_options, dead_letter, as_json=False, **kwargs):
+    """``suite segment --runner beam``: the same outputs, made by an Apache Beam pipeline."""
+    import logging
+
+    import os
+
+    from suite.common.device import import_backend_quietly
+
+    # Beam logs environment notes and every bundle through `logging`, in this process and
+    # in its workers; the suite's notes, the summary and the dead letter are what a user
+    # reads. Errors still show; SUITE_DEBUG=1 shows everything.
+    loggers = [logging.getLogger(), logging.getLogger("apache_beam")]
+    levels = [lg.level for lg in loggers]
+    if not os.environ.get("SUITE_DEBUG"):
+        for lg in loggers:
+            lg.setLevel(logging.ERROR)
+        if not any(o.lstrip("-").startswith("default_sdk_harness_log_level") for o in beam_options):
+            beam_options = (*beam_options, "default_sdk_harness_log_level=ERROR")
+    try:
+        try:
+            from suite.unet.beam_runner import segment_beam
+        except ImportError as e:  # beam_runner's own message names the extra to install
+            raise click.ClickException(str(e).splitlines()[0]) from None
+        import_backend_quietly()
+        report = segment_beam(list(inputs), output, model, beam_options=list(beam_options), dead_letter=dead_letter,
+                              **kwargs)
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+    summary = (f"done {report.done}, skipped {report.skipped} (already there), failed {len(report.failed)} "
+               f"in {report.seconds:.1f} s on Beam ({report.runner})")
+    _tell(report, summary, f"report: {report.report_path}; failures: {report.dead_letter}", as_json)
 
 
 @main.command()
