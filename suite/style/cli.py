@@ -58,10 +58,16 @@ def _names(ctx, param, value):
 @click.option("--content-weight", default=1e3, show_default=True, type=click.FloatRange(0), help="Weight of the content loss.")
 @click.option("--style-weight", default=1e-2, show_default=True, type=click.FloatRange(0), help="Weight of the style loss.")
 @click.option("--tv-weight", default=1.0, show_default=True, type=click.FloatRange(0), help="Weight of total variation (smoothness).")
-@click.option("--init", type=click.Choice(["content", "noise", "style"]), default="content", show_default=True, help="Starting image.")
+@click.option("--init", type=click.Choice(["content", "noise", "style", "fast"]), default="content", show_default=True,
+              help="Starting image (fast = the --method fast result).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for --init noise.")
 @click.option("--preserve-colors", is_flag=True, help="Keep the photo's colours: transfer luminance only.")
 @click.option("--style-scale", default=1.0, show_default=True, type=click.FloatRange(0.05, 8), help="Style image size relative to the output (bigger = bigger strokes).")
+@click.option("--method", type=click.Choice(["gatys", "fast"]), default="gatys", show_default=True,
+              help="gatys = optimize the image (minutes); fast = Magenta's arbitrary-style network, one forward pass "
+              "at the photo's own size unless --size is given (Gatys-only options are ignored).")
+@click.option("--strength", default=1.0, show_default=True, type=click.FloatRange(0, 1),
+              help="--method fast: 0 keeps the photo's own style, 1 is the artwork's (interpolates style vectors).")
 @click.option("--backbone", type=click.Choice(["vgg19", "vgg16"]), default="vgg19", show_default=True,
               help="Feature network (VGG19 offline falls back to the embedded VGG16, with a note).")
 @weights_option()
@@ -78,9 +84,11 @@ def _names(ctx, param, value):
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @max_pixels_option()
 @compute_options
-def stylize(content, styles, output, blend, masks, size, scales, iterations, optimizer, content_weight, style_weight,
-            tv_weight, init, seed, preserve_colors, style_scale, backbone, weights, style_layers, content_layers,
-            normalization, learning_rate, save_every, compare, ext, recursive, overwrite, no_progress, max_pixels):
+@click.pass_context
+def stylize(ctx, content, styles, output, blend, masks, size, scales, iterations, optimizer, content_weight, style_weight,
+            tv_weight, init, seed, preserve_colors, style_scale, method, strength, backbone, weights, style_layers,
+            content_layers, normalization, learning_rate, save_every, compare, ext, recursive, overwrite, no_progress,
+            max_pixels):
     """Paint CONTENT photos (files or folders) in the style of one or more artworks (Gatys et al.).
 
     \b
@@ -88,6 +96,7 @@ def stylize(content, styles, output, blend, masks, size, scales, iterations, opt
       suite stylize photo.jpg --style art.jpg -o out.png
       suite stylize photos/ --style a.jpg --style b.jpg --blend 0.7,0.3 -o results/
       suite stylize photo.jpg --style art.jpg --preserve-colors --size 1024 -o big.png
+      suite stylize photos/ --style art.jpg --method fast --strength 0.8 -o results/
     """
     if blend is not None and len(blend) != len(styles):
         raise click.UsageError(f"--blend has {len(blend)} weights for {len(styles)} --style images")
@@ -102,6 +111,24 @@ def stylize(content, styles, output, blend, masks, size, scales, iterations, opt
     if sum(iterations) == 0:
         raise click.UsageError("--iterations are all 0")
 
+    if method == "fast":
+        if masks:
+            raise click.UsageError("--mask works with --method gatys only")
+        from suite.style.files import fast_stylize_paths
+
+        # The network is fully convolutional: by default it runs at the photo's own size.
+        size_given = ctx.get_parameter_source("size") != click.core.ParameterSource.DEFAULT
+        report = fast_stylize_paths(
+            list(content), list(styles), output, overwrite=overwrite, compare=compare, ext="." + ext,
+            recursive=recursive, progress=not no_progress, on_message=lambda m: click.echo(m, err=True),
+            max_pixels=max_pixels, blend=blend, strength=strength, preserve_colors=preserve_colors,
+            size=size if size_given else None,
+        )
+        _finish(report)
+        return
+    if strength != 1.0:
+        raise click.UsageError("--strength works with --method fast only")
+
     from suite.style.files import stylize_paths
 
     report = stylize_paths(
@@ -114,6 +141,10 @@ def stylize(content, styles, output, blend, masks, size, scales, iterations, opt
         weights=weights, style_layers=style_layers, content_layers=content_layers, normalization=normalization,
         learning_rate=learning_rate,
     )
+    _finish(report)
+
+
+def _finish(report):
     for p in report.written:
         click.echo(f"wrote {p}")
     summary = f"{len(report.written)} written, {len(report.skipped)} skipped (exist), {len(report.failed)} failed"

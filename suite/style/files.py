@@ -194,3 +194,104 @@ def stylize_paths(
         if bar is not None:
             bar.stop()
     return report
+
+
+def fast_stylize_paths(
+    contents,
+    styles,
+    output,
+    overwrite: bool = False,
+    compare: bool = False,
+    ext: str = ".png",
+    recursive: bool = False,
+    progress: bool = True,
+    on_message=None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    **options,
+) -> BatchReport:
+    """Stylizes image files and folders in one forward pass each (:class:`suite.style.fast.FastStyleTransfer`).
+
+    The artworks' style vectors are computed once; each photo is stylized at
+    its own resolution (or ``size``). Outputs, sidecars, skipping and one-line
+    errors work as in :func:`stylize_paths`.
+
+    Args:
+        contents: Files and/or folders of content images.
+        styles: Artwork image files (their style vectors are blended).
+        output: An image file (one content) or a folder.
+        overwrite, compare, ext, recursive, progress, on_message, max_pixels: As :func:`stylize_paths`.
+        **options: :class:`suite.style.fast.FastStyleTransfer` arguments
+            (``blend``, ``strength``, ``preserve_colors``, ``size``).
+
+    Returns:
+        A :class:`BatchReport`.
+    """
+    import sys
+    import time
+
+    from suite.common.image_io import (
+        ImageReadError, OutputExistsError, ensure_writable_folder, load_image, remove_partial_files, save_image, save_json,
+    )
+    from suite.style.fast import FastStyleTransfer
+
+    say = on_message or (lambda m: print(m, file=sys.stderr))
+    report = BatchReport()
+    pairs, skipped_files = plan_outputs(contents, output, ext=ext, recursive=recursive)
+    for folder in sorted({dst.parent for _, dst in pairs}):
+        ensure_writable_folder(folder)
+        remove_partial_files(folder, recursive=False)
+    for p in skipped_files:
+        say(f"skipped {p}: not an image")
+    todo = []
+    for src, dst in pairs:
+        if dst.exists() and not overwrite:
+            report.skipped.append(dst)
+            say(f"skipped {src}: {dst} exists (use --overwrite to replace it)")
+        else:
+            todo.append((src, dst))
+    if not todo:
+        return report
+
+    style_images = [load_image(s, max_pixels=max_pixels) for s in styles]
+    fst = FastStyleTransfer(style_images, **options)
+
+    from suite.common.progress import make_progress
+
+    bar = make_progress(transient=False) if progress and len(todo) > 1 else None
+    if bar is not None:
+        bar.start()
+    try:
+        task = bar.add_task("images", total=len(todo)) if bar is not None else None
+        for src, dst in todo:
+            try:
+                content = load_image(src, max_pixels=max_pixels)
+                result = fst.transfer(content)
+                save_image(result.image, dst, overwrite=overwrite)
+                sidecar = {
+                    "content": str(src),
+                    "styles": [str(s) for s in styles],
+                    "output": str(dst),
+                    "output_size": [int(result.image.shape[1]), int(result.image.shape[0])],
+                    "options": fst.get_options(),
+                    "seconds": round(result.seconds, 3),
+                    "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                }
+                save_json(sidecar, sidecar_path(dst), overwrite=True)
+                if compare:
+                    from suite.common.viz import labelled_row
+
+                    names = ["content"] + [f"style {Path(s).stem}" for s in styles] + ["result"]
+                    row = labelled_row([content, *style_images, result.image], names, height=min(384, result.image.shape[0]))
+                    save_image(row, dst.with_name(f"{dst.stem}_compare.jpg"), overwrite=True, quality=90)
+                report.written.append(dst)
+            except (ImageReadError, OutputExistsError, ValueError, OSError) as e:
+                reason = e.reason if isinstance(e, ImageReadError) else (str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)
+                report.failed.append((src, reason))
+                say(f"error {src}: {reason}")
+            finally:
+                if bar is not None:
+                    bar.advance(task)
+    finally:
+        if bar is not None:
+            bar.stop()
+    return report
