@@ -341,6 +341,11 @@ def backbone_summary(name: str) -> dict:
         "name": spec.name,
         "parameters": int(model.count_params()),
         "pyramid": pyramid,
-        "preprocessing": spec.preprocessing,
+        # What weights="auto" would load decides the preprocessing (the embedded MobileNetV2 reads [0, 1]).
+        "preprocessing": (
+            spec.embedded_preprocessing
+            if spec.embedded_preprocessing and resolve_weights(spec, "auto").kind == "embedded"
+            else spec.preprocessing
+        ),
         "offline_weights": offline_weights(spec),
     }
