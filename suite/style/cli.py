@@ -105,7 +105,8 @@ def stylize(ctx, content, styles, output, blend, masks, size, scales, iterations
             tv_weight, init, seed, preserve_colors, style_scale, method, strength, backbone, weights, style_layers,
             content_layers, normalization, learning_rate, save_every, compare, ext, recursive, overwrite, no_progress,
             max_pixels):
-    """Paint CONTENT photos (files or folders) in the style of one or more artworks (Gatys et al.).
+    """Paint CONTENT photos (files or folders) in the style of one or more artworks (Gatys et al., or one
+    forward pass of Magenta's arbitrary-style network with --method fast).
 
     \b
     Examples:
