@@ -22,11 +22,13 @@ demo: venv
 	$(BIN)/suite features assets/photos/astronaut.jpg --backbone vgg16 --layer block4_conv3 -o demo_out/features_block4_conv3.png --overwrite
 	$(BIN)/suite stylize assets/photos/chelsea.jpg --style assets/styles/mosaic.jpg --size 256 --compare \
 		-o demo_out/stylized/chelsea_mosaic.png --overwrite
+	$(BIN)/suite stylize assets/photos --style assets/styles/mosaic.jpg --method fast -o demo_out/stylized_fast --overwrite
 	$(BIN)/suite segment assets/photos assets/segdata/val/images --model assets/demo_unet.keras \
 		-o demo_out/segment --overlay --overwrite
 	$(BIN)/suite evaluate --model assets/demo_unet.keras --images assets/segdata/val/images \
 		--masks assets/segdata/val/masks --report demo_out/evaluate/report.json --overwrite
 	@echo "Demo outputs are in demo_out/: features grids, stylized/ (result, side-by-side, JSON sidecar),"
+	@echo "stylized_fast/ (every photo at full size by the fast network),"
 	@echo "segment/ (masks, overlays, report.json) and evaluate/ (report.json, confusion matrix)."
 
 test: venv
