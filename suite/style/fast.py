@@ -105,8 +105,8 @@ class FastStyleTransfer:
         if predictor is None or transformer is None:
             from suite.style.fast_models import magenta_predictor, magenta_transformer
 
-            predictor = predictor or magenta_predictor()
-            transformer = transformer or magenta_transformer()
+            predictor = magenta_predictor() if predictor is None else predictor
+            transformer = magenta_transformer() if transformer is None else transformer
         self.predictor = predictor
         self.transformer = transformer
         self._style_vector = None

@@ -289,6 +289,7 @@ class StyleTransfer:
         self.backbone_description = getattr(extractor, "weights_description", getattr(extractor, "name", "custom"))
         self._gram_cache: dict = {}
         self._value_and_grad = None
+        self._fast = None  # the fast network of init="fast", built on first use
 
     # ------------------------------------------------------------ options for sidecars
     def get_options(self) -> dict:
@@ -401,7 +402,7 @@ class StyleTransfer:
 
     def _fast_start(self, content_s):
         """The fast network's result for this photo at this size: the starting image of ``init="fast"``."""
-        if getattr(self, "_fast", None) is None:
+        if self._fast is None:
             from suite.style.fast import FastStyleTransfer
 
             # Same artworks and blend; colours are handled at the end, as for every init.
