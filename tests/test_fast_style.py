@@ -155,7 +155,6 @@ def fast_engine_parts():
     return magenta_predictor(), magenta_transformer()
 
 
-@pytest.mark.slow
 def test_fast_transfer_full_size_strength_blend_and_colours(fast_engine_parts):
     from suite.common.image_io import load_image
     from suite.style.fast import FastStyleTransfer
@@ -244,7 +243,6 @@ def test_cli_fast_rejects_gatys_only_combinations(tmp_path):
     assert r.exit_code == 2 and "--strength works with --method fast only" in r.output
 
 
-@pytest.mark.slow
 def test_gatys_init_fast_starts_from_the_fast_result(fast_engine_parts):
     from suite.common.image_io import load_image
     from suite.style.fast import FastStyleTransfer
