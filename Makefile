@@ -24,14 +24,15 @@ demo: venv
 		-o demo_out/stylized/chelsea_mosaic.png --overwrite
 	$(BIN)/suite train --images assets/segdata/train/images --masks assets/segdata/train/masks --num-classes 5 \
 		--time-budget 45 -o demo_out/train/model.keras --overwrite
+	$(BIN)/suite stylize assets/photos --style assets/styles/mosaic.jpg --method fast -o demo_out/stylized_fast --overwrite
 	$(BIN)/suite segment assets/photos assets/segdata/val/images --model assets/demo_unet.keras \
 		-o demo_out/segment --overlay --overwrite
 	$(BIN)/suite segment assets/photos --model person -o demo_out/person --overlay --overwrite
 	$(BIN)/suite evaluate --model assets/demo_unet.keras --images assets/segdata/val/images \
 		--masks assets/segdata/val/masks -o demo_out/evaluate/report.json --overwrite
 	@echo "Demo outputs are in demo_out/: features grids, stylized/ (result, side-by-side, JSON sidecar),"
-	@echo "train/ (a U-Net trained for 45 s, its logs and curves), segment/ (masks, overlays, report.json)"
-	@echo "and evaluate/ (report.json, confusion matrix)."
+	@echo "stylized_fast/ (every photo at full size by the fast network), train/ (a U-Net trained for 45 s,"
+	@echo "its logs and curves), segment/ (masks, overlays, report.json) and evaluate/ (report.json, confusion matrix)."
 
 test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

