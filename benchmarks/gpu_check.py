@@ -98,6 +98,17 @@ def main():
               f"evaluations ({per_it * 1000:.1f} ms each), loss {result.losses['total']:.4g}")
         save_image(result.image, out / f"style_{opt}.jpg", overwrite=True)
 
+    # Fast arbitrary style (Magenta's networks in Keras) at the photo's size and at 1024 px.
+    from suite.style.fast import FastStyleTransfer
+
+    for side in (None, 1024):
+        fst = FastStyleTransfer(style, size=side)
+        fst.transfer(content)  # warm-up compiles for this shape
+        sec = timed(lambda: fst.transfer(content), 5)
+        img = fst.transfer(content).image
+        print(f"fast style at {img.shape[1]}x{img.shape[0]}: {sec * 1000:.1f} ms per photo (median of 5)")
+        save_image(img, out / f"fast_{img.shape[1]}.jpg", overwrite=True)
+
     # The pretrained person preset (MediaPipe selfie network in Keras), on the real photo.
     from suite.unet.presets import load_preset
 
