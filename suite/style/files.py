@@ -61,6 +61,31 @@ def plan_outputs(contents, output, ext: str = ".png", recursive: bool = False):
     return pairs, skipped
 
 
+def _plan_work(contents, output, ext, recursive, overwrite, report, say) -> list:
+    """The ``(content, output)`` pairs still to do; existing outputs go to ``report.skipped``.
+
+    Output folders are checked to be writable first (a read-only destination
+    fails now, not after the work), and a killed earlier run's partial files
+    are removed.
+    """
+    from suite.common.image_io import ensure_writable_folder, remove_partial_files
+
+    pairs, skipped_files = plan_outputs(contents, output, ext=ext, recursive=recursive)
+    for folder in sorted({dst.parent for _, dst in pairs}):
+        ensure_writable_folder(folder)
+        remove_partial_files(folder, recursive=False)
+    for p in skipped_files:
+        say(f"skipped {p}: not an image")
+    todo = []
+    for src, dst in pairs:
+        if dst.exists() and not overwrite:
+            report.skipped.append(dst)
+            say(f"skipped {src}: {dst} exists (use --overwrite to replace it)")
+        else:
+            todo.append((src, dst))
+    return todo
+
+
 def sidecar_path(output: Path) -> Path:
     """``result.png`` -> ``result.json``."""
     return Path(output).with_suffix(".json")
@@ -110,26 +135,14 @@ def stylize_paths(
     import time
 
     from suite.common.image_io import (
-        ImageReadError, OutputExistsError, ensure_writable_folder, load_image, remove_partial_files, save_image, save_json,
+        ImageReadError, OutputExistsError, load_image, save_image, save_json,
     )
     from suite.style.optimize import StyleTransferError
     from suite.style.transfer import StyleTransfer
 
     say = on_message or (lambda m: print(m, file=sys.stderr))
     report = BatchReport()
-    pairs, skipped_files = plan_outputs(contents, output, ext=ext, recursive=recursive)
-    for folder in sorted({dst.parent for _, dst in pairs}):
-        ensure_writable_folder(folder)  # a read-only destination fails now, not after the optimization
-        remove_partial_files(folder, recursive=False)  # what a killed earlier run was writing
-    for p in skipped_files:
-        say(f"skipped {p}: not an image")
-    todo = []
-    for src, dst in pairs:
-        if dst.exists() and not overwrite:
-            report.skipped.append(dst)
-            say(f"skipped {src}: {dst} exists (use --overwrite to replace it)")
-        else:
-            todo.append((src, dst))
+    todo = _plan_work(contents, output, ext, recursive, overwrite, report, say)
     if not todo:
         return report
 
@@ -251,7 +264,7 @@ def fast_stylize_paths(
     import time
 
     from suite.common.image_io import (
-        ImageReadError, OutputExistsError, ensure_writable_folder, load_image, remove_partial_files, save_image, save_json,
+        ImageReadError, OutputExistsError, load_image, save_image, save_json,
     )
     from suite.style.fast import FastStyleTransfer, PresetStyleTransfer, is_preset
 
@@ -260,19 +273,7 @@ def fast_stylize_paths(
         raise ValueError("preset:N styles and artwork files cannot be mixed (they drive different networks)")
     say = on_message or (lambda m: print(m, file=sys.stderr))
     report = BatchReport()
-    pairs, skipped_files = plan_outputs(contents, output, ext=ext, recursive=recursive)
-    for folder in sorted({dst.parent for _, dst in pairs}):
-        ensure_writable_folder(folder)
-        remove_partial_files(folder, recursive=False)
-    for p in skipped_files:
-        say(f"skipped {p}: not an image")
-    todo = []
-    for src, dst in pairs:
-        if dst.exists() and not overwrite:
-            report.skipped.append(dst)
-            say(f"skipped {src}: {dst} exists (use --overwrite to replace it)")
-        else:
-            todo.append((src, dst))
+    todo = _plan_work(contents, output, ext, recursive, overwrite, report, say)
     if not todo:
         return report
 
