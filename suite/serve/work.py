@@ -185,6 +185,7 @@ def style_job(params: dict, files, queue, max_size: int):
                        "preserve_colors": options["preserve_colors"]},
                        "seconds": round(time.perf_counter() - start, 2)}
             return _finish_style(job, queue, image, sidecar)
+        from suite.style.files import gatys_sidecar
         from suite.style.transfer import StyleTransfer
 
         queue.update(job, {"stage": "preparing the network"})
@@ -216,12 +217,7 @@ def style_job(params: dict, files, queue, max_size: int):
         sidecar = {
             **names,
             "method": "gatys",
-            "output_size": [int(result.image.shape[1]), int(result.image.shape[0])],
-            "options": st.get_options(),
-            "losses": result.losses,
-            "seconds": round(result.seconds, 2),
-            "evaluations": result.evaluations,
-            "scale_sizes": [[w, h] for h, w in result.sizes],
+            **gatys_sidecar(st, result),
         }
         return _finish_style(job, queue, result.image, sidecar)
 

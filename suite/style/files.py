@@ -86,6 +86,18 @@ def _plan_work(contents, output, ext, recursive, overwrite, report, say) -> list
     return todo
 
 
+def gatys_sidecar(st, result) -> dict:
+    """What a Gatys result's JSON sidecar records about the run: size, options, losses, timing, scales."""
+    return {
+        "output_size": [int(result.image.shape[1]), int(result.image.shape[0])],
+        "options": st.get_options(),
+        "losses": result.losses,
+        "seconds": round(result.seconds, 2),
+        "evaluations": result.evaluations,
+        "scale_sizes": [[w, h] for h, w in result.sizes],
+    }
+
+
 def sidecar_path(output: Path) -> Path:
     """``result.png`` -> ``result.json``."""
     return Path(output).with_suffix(".json")
@@ -186,12 +198,7 @@ def stylize_paths(
                     "masks": [str(m) for m in masks] if masks else None,
                     **({"mask_from": region_masks.describe()} if hasattr(region_masks, "describe") else {}),
                     "output": str(dst),
-                    "output_size": [int(result.image.shape[1]), int(result.image.shape[0])],
-                    "options": st.get_options(),
-                    "losses": result.losses,
-                    "seconds": round(result.seconds, 2),
-                    "evaluations": result.evaluations,
-                    "scale_sizes": [[w, h] for h, w in result.sizes],
+                    **gatys_sidecar(st, result),
                     "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 }
                 save_json(sidecar, sidecar_path(dst), overwrite=True)
