@@ -185,3 +185,43 @@ def test_cli_defaults_match_library_defaults():
             assert cli[key] == value, f"--{key.replace('_', '-')} defaults to {cli[key]!r}, train() to {value!r}"
             checked += 1
     assert checked >= 8
+
+
+def test_plan_phases_fits_the_whole_schedule_in_the_budget():
+    from suite.unet.train import Phase, plan_phases
+
+    # Without a budget: epochs decide.
+    assert plan_phases(10, 5, 1e-3, 0.1) == [Phase(1, 0, 5, 1e-3), Phase(2, 5, 10, 1e-3 * 0.1)]
+    assert plan_phases(10, 0, 1e-3, 0.1) == [Phase(1, 0, 10, 1e-3)]
+    # With a budget and automatic freezing: the frozen phase ends at its share, fine-tuning at the budget.
+    p1, p2 = plan_phases(50, 25, 2e-3, 0.1, time_budget=240, freeze_fraction=0.25)
+    assert (p1.deadline, p2.deadline) == (60, 240)
+    # A frozen-epoch count given by hand keeps the epochs; the budget still ends the run.
+    p1, p2 = plan_phases(50, 3, 2e-3, 0.1, time_budget=240)
+    assert (p1.last_epoch, p1.deadline, p2.deadline) == (3, 240, 240)
+
+
+def test_time_cosine_covers_its_slice_of_the_budget():
+    from suite.unet.callbacks import TimeBudget, TimeCosine
+
+    clock = TimeBudget(100)
+    cos = TimeCosine(clock, 1.0, warmup=0.1, floor=0.01, begin=40, end=100)
+    assert cos.rate_at(40) == pytest.approx(0.05)  # warm-up starts low
+    assert cos.rate_at(46) == pytest.approx(1.0)  # peak after 10% of the slice
+    assert cos.rate_at(100) == pytest.approx(0.01)  # the floor at the deadline
+    assert cos.rate_at(73) < cos.rate_at(60)
+
+
+def test_time_budget_runs_frozen_then_finetune_and_keeps_the_best(tmp_path):
+    from suite.unet.train import train
+
+    images, masks = _dataset(tmp_path / "data", n=8, size=32)
+    result = train(images, masks, 3, backbone="vgg16", decoder_filters=(8, 8, 8, 8, 8), image_size=32, batch_size=2,
+                   progress=False, tensorboard=False, val_split=0.25, augment=False, time_budget=14,
+                   freeze_fraction=0.5, out=tmp_path / "m.keras", epochs=1000)
+    assert result.stopped == "time_budget", result.message
+    assert result.train_seconds < 14 + 30  # data checks, model build and the last validation on top
+    lrs = [r["lr"] for r in result.history]
+    assert len(lrs) >= 3
+    assert max(lrs) <= 2e-3 + 1e-9 and lrs[-1] < 2e-4 * 0.5  # the fine-tuning phase decays towards its floor
+    assert result.model_path is not None and result.model_path.exists()

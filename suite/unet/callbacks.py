@@ -103,7 +103,12 @@ class BestCheckpoint(keras.callbacks.Callback):
                 shutil.rmtree(target_dir, ignore_errors=True)
 
 class TimeBudget(keras.callbacks.Callback):
-    """Stops training when the wall-clock budget would be exceeded by one more epoch's validation."""
+    """Stops training when the wall-clock budget would be exceeded by one more epoch's validation.
+
+    ``seconds`` counts from ``start`` (default: now), so several phases can
+    share one clock: each phase gets a callback whose ``seconds`` is that
+    phase's deadline on the run's clock.
+    """
 
     def __init__(self, seconds, start=None):
         super().__init__()
@@ -134,20 +139,26 @@ class TimeBudget(keras.callbacks.Callback):
             self.model.stop_training = True
 
 class TimeCosine(keras.callbacks.Callback):
-    """Learning rate on a cosine over the wall-clock budget (with a short linear warm-up)."""
+    """Learning rate on a cosine over a slice of the wall-clock budget, after a short linear warm-up.
 
-    def __init__(self, budget, base_lr, warmup=0.03, floor=0.01):
+    The slice runs from ``begin`` to ``end`` seconds on ``budget``'s clock
+    (default: the whole budget); ``warmup`` is a fraction of the slice.
+    """
+
+    def __init__(self, budget, base_lr, warmup=0.03, floor=0.01, begin=0.0, end=None):
         super().__init__()
         self.budget, self.base_lr, self.warmup, self.floor = budget, base_lr, warmup, floor
+        self.begin, self.end = float(begin), float(budget.seconds if end is None else end)
+
+    def rate_at(self, elapsed):
+        t = min(1.0, max(0.0, (elapsed - self.begin) / max(self.end - self.begin, 1e-9)))
+        if t < self.warmup:
+            return self.base_lr * max(t / self.warmup, 0.05)
+        u = (t - self.warmup) / (1 - self.warmup)
+        return self.base_lr * (self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * u)))
 
     def on_train_batch_begin(self, batch, logs=None):
-        t = min(1.0, self.budget.elapsed() / self.budget.seconds)
-        if t < self.warmup:
-            lr = self.base_lr * max(t / self.warmup, 0.05)
-        else:
-            u = (t - self.warmup) / (1 - self.warmup)
-            lr = self.base_lr * (self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * u)))
-        self.model.optimizer.learning_rate.assign(lr)
+        self.model.optimizer.learning_rate.assign(self.rate_at(self.budget.elapsed()))
 
 class EpochCosine(keras.callbacks.Callback):
     """Learning rate on a per-step cosine over the planned epochs, after a linear warm-up.

@@ -53,6 +53,7 @@ DEFAULTS = dict(
     warmup_epochs=1,
     decoder_filters=(256, 128, 64, 32, 16),
     freeze_encoder_epochs="auto",
+    freeze_fraction=0.5,
     class_weights="balanced",
     finetune_lr_factor=0.1,
     patience=15,
@@ -147,6 +148,34 @@ def _report_skipped(skipped, logdir, show: int = 10):
     note(f"warning: {len(skipped)} unusable pair(s) left out of training{more}{where}")
 
 
+@dataclass(frozen=True)
+class Phase:
+    """One ``fit`` of the schedule: 1 = encoder frozen (or the only phase), 2 = fine-tuning."""
+
+    number: int
+    first_epoch: int
+    last_epoch: int
+    lr: float
+    deadline: float | None = None  # seconds on the run's clock when it must end (time budget)
+
+
+def plan_phases(epochs, freeze_epochs, lr, finetune_lr_factor, time_budget=None, freeze_fraction=None) -> list[Phase]:
+    """The frozen phase (if any) and the fine-tuning phase, by epochs and, with a budget, by time.
+
+    With ``time_budget`` the last phase ends at the budget; with
+    ``freeze_fraction`` too (``freeze_encoder_epochs="auto"``), the frozen
+    phase ends at that share of the budget (or after its epochs, whichever
+    comes first), so the fine-tuning always gets its share.
+    """
+    if not freeze_epochs:
+        return [Phase(1, 0, epochs, lr, time_budget)]
+    frozen_end = time_budget * freeze_fraction if time_budget and freeze_fraction is not None else time_budget
+    phases = [Phase(1, 0, freeze_epochs, lr, frozen_end)]
+    if freeze_epochs < epochs:
+        phases.append(Phase(2, freeze_epochs, epochs, lr * finetune_lr_factor, time_budget))
+    return phases
+
+
 def train(
     images,
     masks=None,
@@ -178,6 +207,7 @@ def train(
     augment_options: dict | None = None,
     freeze_encoder_epochs: int | str = DEFAULTS["freeze_encoder_epochs"],
     finetune_lr_factor: float = DEFAULTS["finetune_lr_factor"],
+    freeze_fraction: float = DEFAULTS["freeze_fraction"],
     patience: int | None = DEFAULTS["patience"],
     time_budget: float | None = None,
     out="model.keras",
@@ -237,8 +267,13 @@ def train(
             weights (so a short or time-limited run trains the decoder on
             the pretrained features), else 0.
         finetune_lr_factor: Learning-rate factor for the fine-tuning phase.
+        freeze_fraction: With ``time_budget`` and ``freeze_encoder_epochs="auto"``,
+            the share of the budget spent on the frozen phase (the rest
+            fine-tunes), so the whole schedule fits in the budget.
         patience: Early-stopping patience in epochs on validation mIoU (``None``: off).
-        time_budget: Stop after this many seconds of training (checked each batch).
+        time_budget: Seconds for the whole schedule (frozen phase, fine-tuning,
+            each with its warm-up and cosine decay), checked each batch; the
+            best model by validation mIoU is kept.
         out: The best model, a ``.keras`` file (written atomically).
         logdir: CSV log, curves, TensorBoard and backups; default ``<out stem>_logs``.
         resume: Continue an interrupted run from the backup in ``logdir``.
@@ -271,7 +306,8 @@ def train(
         raise ValueError(f"Expected num_classes >= 2 (use 2 for binary masks). Received: num_classes={num_classes}")
     if epochs < 1:
         raise ValueError(f"Expected epochs >= 1. Received: epochs={epochs}")
-    if freeze_encoder_epochs == "auto":
+    auto_freeze = freeze_encoder_epochs == "auto"
+    if auto_freeze:
         freeze_encoder_epochs = epochs // 2 if backbone is not None and _has_pretrained_weights(backbone, weights) else 0
     if not 0 <= freeze_encoder_epochs <= epochs:
         raise ValueError(f"Expected 0 <= freeze_encoder_epochs <= epochs. Received: freeze_encoder_epochs={freeze_encoder_epochs}")
@@ -390,7 +426,6 @@ def train(
 
     from suite.unet import callbacks as classes
     guard = classes.NanGuard()
-    budget = classes.TimeBudget(time_budget) if time_budget else None
     logdir.mkdir(parents=True, exist_ok=True)
     csv_path, curves_path = logdir / "log.csv", logdir / "curves.png"
     if not resume and csv_path.exists():
@@ -408,17 +443,19 @@ def train(
                 metrics=segmentation_metrics(num_classes, ignore_index),
             )
 
-    def callbacks_for(phase, first_epoch, last_epoch, phase_lr, final_phase):
-        backup = classes.SafeBackupAndRestore(str(backup_root / f"phase{phase}"), guard, double_checkpoint=True,
+    def callbacks_for(ph: Phase):
+        backup = classes.SafeBackupAndRestore(str(backup_root / f"phase{ph.number}"), guard, double_checkpoint=True,
                                                  delete_checkpoint=False)
         cbs = [guard, backup]
-        if budget is not None:
+        if ph.deadline is not None:
+            budget = classes.TimeBudget(ph.deadline, start=t_fit)
             cbs.append(budget)
             if lr_schedule == "cosine":
-                cbs.append(classes.TimeCosine(budget, phase_lr))
+                begin = min(budget.elapsed(), ph.deadline)
+                cbs.append(classes.TimeCosine(budget, ph.lr, begin=begin, end=ph.deadline))
         elif lr_schedule == "cosine":
-            cbs.append(classes.EpochCosine(phase_lr, n_batches, first_epoch, last_epoch,
-                                              warmup_epochs if phase == 1 else 0))
+            cbs.append(classes.EpochCosine(ph.lr, n_batches, ph.first_epoch, ph.last_epoch,
+                                              warmup_epochs if ph.number == 1 else 0))
         cbs += [classes.LogLearningRate(), ckpt]
         if patience:
             cbs.append(keras.callbacks.EarlyStopping(monitor="val_miou", mode="max", patience=patience))
@@ -430,13 +467,8 @@ def train(
             cbs.append(rich)
         return cbs + list(callbacks or [])
 
-    phases = []
-    if freeze_encoder_epochs:
-        phases.append((1, 0, freeze_encoder_epochs, lr))
-        if freeze_encoder_epochs < epochs:
-            phases.append((2, freeze_encoder_epochs, epochs, lr * finetune_lr_factor))
-    else:
-        phases.append((1, 0, epochs, lr))
+    phases = plan_phases(epochs, freeze_encoder_epochs, lr, finetune_lr_factor, time_budget,
+                         freeze_fraction if auto_freeze else None)
     if resume and len(phases) == 2 and _backup_epoch(backup_root / "phase2") is not None:
         phases = phases[1:]
 
@@ -447,19 +479,23 @@ def train(
 
     stopped = "completed"
     history = []
+    t_fit = time.monotonic()
     try:
-        for i, (phase, first, last, phase_lr) in enumerate(phases):
-            if phase == 2:
+        for i, ph in enumerate(phases):
+            # A phase that ended at its deadline hands over at the epoch it reached.
+            first = ph.first_epoch if i == 0 or ph.deadline is None else phases[0].first_epoch + len(history)
+            if ph.number == 2:
                 set_encoder_trainable(model, True)
-                note(f"epoch {first + 1}: encoder unfrozen; fine-tuning everything at lr {phase_lr:g}")
-            compile_for(phase_lr)
+                note(f"epoch {first + 1}: encoder unfrozen; fine-tuning everything at lr {ph.lr:g}")
+            compile_for(ph.lr)
+            cbs = callbacks_for(ph)
             hist = model.fit(
                 train_ds,
                 validation_data=val_ds,
-                epochs=last,
+                epochs=ph.last_epoch,
                 initial_epoch=first,
                 steps_per_epoch=n_batches if steps_per_epoch else None,
-                callbacks=callbacks_for(phase, first, last, phase_lr, i == len(phases) - 1),
+                callbacks=cbs,
                 verbose=0,
                 shuffle=False,  # the pipeline shuffles
             )
@@ -467,10 +503,11 @@ def train(
             if guard.tripped is not None:
                 stopped = "nan"
                 break
-            if budget is not None and budget.tripped:
+            tripped = any(isinstance(c, classes.TimeBudget) and c.tripped for c in cbs)
+            if tripped and i == len(phases) - 1:
                 stopped = "time_budget"
                 break
-            if model.stop_training:
+            if model.stop_training and not tripped:
                 stopped = "early_stopping"
                 break
     finally:
@@ -493,7 +530,7 @@ def train(
         message = f"training stopped: the loss became NaN at {where} (try a lower --lr); {keep}"
     else:
         why = {"completed": "finished", "early_stopping": f"stopped early (no val mIoU gain in {patience} epochs)",
-               "time_budget": f"stopped at the time budget ({time_budget or 0:g} s)"}[stopped]
+               "time_budget": f"used its time budget ({time_budget or 0:g} s)"}[stopped]
         message = (f"training {why} after {epochs_run} epoch(s); best val mIoU {ckpt.best:.4f} at epoch {best_epoch}; "
                    f"model: {out}; logs and curves: {logdir}") if ckpt.best is not None else f"training {why}; no model saved"
     if backup_root.exists():

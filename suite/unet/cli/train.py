@@ -83,7 +83,7 @@ def _ints(ctx, param, value):
                    "(auto: half the epochs with pretrained encoder weights, else 0).")
 @click.option("--patience", default=15, show_default=True, type=click.IntRange(0), help="Early stopping on val mIoU (0 = off).")
 @click.option("--time-budget", type=click.FloatRange(0, min_open=True), default=None, metavar="SECONDS",
-              help="Stop training after this much wall-clock time (the LR cosine follows it).")
+              help="Seconds for the whole schedule: frozen phase, fine-tuning and LR decay all fit in it; the best model is kept.")
 @click.option("--steps-per-epoch", type=click.IntRange(1), default=None, help="Batches per epoch [one pass].")
 @click.option("-o", "--output", "out", type=click.Path(dir_okay=False, path_type=Path), default=Path("model.keras"),
               show_default=True, help="Where to write the best model (.keras).")
