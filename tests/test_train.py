@@ -217,11 +217,11 @@ def test_time_budget_runs_frozen_then_finetune_and_keeps_the_best(tmp_path):
 
     images, masks = _dataset(tmp_path / "data", n=8, size=32)
     result = train(images, masks, 3, backbone="vgg16", decoder_filters=(8, 8, 8, 8, 8), image_size=32, batch_size=2,
-                   progress=False, tensorboard=False, val_split=0.25, augment=False, time_budget=14,
+                   progress=False, tensorboard=False, val_split=0.25, augment=False, time_budget=20,
                    freeze_fraction=0.5, out=tmp_path / "m.keras", epochs=1000)
     assert result.stopped == "time_budget", result.message
-    assert result.train_seconds < 14 + 30  # data checks, model build and the last validation on top
+    assert result.train_seconds < 20 + 30  # data checks, model build and the last validation on top
     lrs = [r["lr"] for r in result.history]
-    assert len(lrs) >= 3
-    assert max(lrs) <= 2e-3 + 1e-9 and lrs[-1] < 2e-4 * 0.5  # the fine-tuning phase decays towards its floor
+    assert len(lrs) >= 2
+    assert max(lrs) <= 2e-3 + 1e-9 and lrs[-1] < 2e-4  # the last epoch is in the fine-tuning phase (lr / 10)
     assert result.model_path is not None and result.model_path.exists()

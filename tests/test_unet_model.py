@@ -165,3 +165,17 @@ def test_freeze_and_unfreeze_encoder(tmp_path):
     model.fit(x, np.zeros((2, 16, 16, 2), "float32"), epochs=1, verbose=0)
     for b, w in zip(before, model.encoder.weights):
         np.testing.assert_array_equal(b, w.numpy())
+
+
+def test_unfreezing_keeps_pretrained_batchnorm_in_inference_mode():
+    import keras
+
+    from suite.unet.model import build_unet, set_encoder_trainable
+
+    model = build_unet(backbone="mobilenetv2", num_classes=3, weights=None, freeze_encoder=True)
+    set_encoder_trainable(model, True)
+    encoder = model.get_layer("encoder")
+    bns = [l for l in encoder._flatten_layers() if isinstance(l, keras.layers.BatchNormalization)]
+    convs = [l for l in encoder._flatten_layers() if isinstance(l, keras.layers.Conv2D)]
+    assert bns and all(not l.trainable for l in bns)
+    assert convs and all(l.trainable for l in convs)

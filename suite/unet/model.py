@@ -376,10 +376,17 @@ def build_unet(
     )
 
 
+def _sublayers(layer):
+    for sub in getattr(layer, "layers", []):
+        yield sub
+        yield from _sublayers(sub)
+
+
 def set_encoder_trainable(model, trainable: bool) -> None:
     """Freezes (``False``) or unfreezes (``True``) the encoder of a suite U-Net.
 
-    BatchNorm layers inside a frozen encoder run in inference mode. Recompile
+    BatchNorm layers inside the encoder run in inference mode either way
+    (unfreezing leaves them frozen, to keep the pretrained statistics). Recompile
     the model afterwards so the change takes effect in ``fit``.
 
     Args:
@@ -391,6 +398,14 @@ def set_encoder_trainable(model, trainable: bool) -> None:
     except ValueError:
         raise ValueError(f"Model {model.name!r} has no layer named 'encoder'; is it a suite U-Net?") from None
     encoder.trainable = bool(trainable)
+    if trainable:
+        # Fine-tuning a pretrained encoder: its BatchNorm layers keep their
+        # learned statistics and run in inference mode (Keras' transfer-learning
+        # advice). With batches of a few crops, batch statistics would replace
+        # them and the validation predictions collapse.
+        for layer in _sublayers(encoder):
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.trainable = False
     if hasattr(model, "freeze_encoder"):
         model.freeze_encoder = not trainable
 

@@ -397,6 +397,9 @@ def train(
                            encoder_filters=encoder_filters, batch_norm=batch_norm,
                            class_names=list(class_names) if class_names else None)
 
+    if not freeze_encoder_epochs and backbone is not None and _has_pretrained_weights(backbone, weights):
+        set_encoder_trainable(model, True)  # fine-tuned from the start: pretrained BatchNorm statistics kept
+
     # ---- pipeline
     stride = int(getattr(model, "stride", 32))
     if resize_mode == "crop":
@@ -482,6 +485,9 @@ def train(
     t_fit = time.monotonic()
     try:
         for i, ph in enumerate(phases):
+            if i and ph.deadline is not None and time.monotonic() - t_fit >= ph.deadline:
+                stopped = "time_budget"  # the earlier phase used the whole budget
+                break
             # A phase that ended at its deadline hands over at the epoch it reached.
             first = ph.first_epoch if i == 0 or ph.deadline is None else phases[0].first_epoch + len(history)
             if ph.number == 2:
