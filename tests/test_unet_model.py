@@ -165,3 +165,23 @@ def test_freeze_and_unfreeze_encoder(tmp_path):
     model.fit(x, np.zeros((2, 16, 16, 2), "float32"), epochs=1, verbose=0)
     for b, w in zip(before, model.encoder.weights):
         np.testing.assert_array_equal(b, w.numpy())
+
+
+def test_compile_with_no_arguments_trains():
+    import keras
+
+    from suite.unet.losses import CEDiceLoss
+    from suite.unet.model import UNet
+
+    keras.utils.set_random_seed(0)
+    model = UNet(None, num_classes=3, encoder_filters=(4, 8))
+    model.compile()  # "auto": Adam, ce+dice with the ignore index, mIoU and pixel accuracy
+    assert isinstance(model.loss, CEDiceLoss) and model.loss.ignore_index == 255
+    assert float(model.optimizer.learning_rate) == pytest.approx(2e-3)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, (4, 16, 16, 3)).astype("float32")
+    y = rng.integers(0, 3, (4, 16, 16)).astype("int32")
+    y[:, :2] = 255  # ignored pixels
+    history = model.fit(x, y, epochs=2, batch_size=2, verbose=0).history
+    assert {"loss", "miou", "pixel_accuracy"} <= set(history)
+    assert all(np.isfinite(history["loss"]))
