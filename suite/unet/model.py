@@ -387,6 +387,13 @@ class UNet(keras.Model):
             metrics = _metrics.segmentation_metrics(self.num_classes, ignore_index)
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
 
+    def compile_from_config(self, config):
+        # Keras skips reloading the compile state of a model whose compile() is overridden. The saved
+        # config holds what compile() resolved (never "auto"), so Keras' own reload applies unchanged.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if hasattr(self, "optimizer") and self.built:
+            self.optimizer.build(self.trainable_variables)  # so the saved optimizer variables load
+
     @property
     def backbone(self):
         """The ``backbone`` argument as stored: ``None``, a registry name, or a serialized backbone model."""
