@@ -65,6 +65,8 @@ def test_two_workers_train_together_and_chief_saves(tmp_path):
     # Synchronous training: both workers end with the same weights, so the same validation mIoU.
     best = [re.search(r"best val mIoU ([0-9.]+)", text).group(1) for text in outputs]
     assert best[0] == best[1]
+    import suite.unet.model  # noqa: F401 - registers the suite's classes, as a script loading the model would
+
     model = keras.saving.load_model(out)
     assert tuple(model(np.zeros((1, 32, 32, 3), np.float32)).shape) == (1, 32, 32, 3)
     # Only the chief wrote the model and the curves; the other worker kept its logs apart.

@@ -48,3 +48,25 @@ def test_click_options_follow_the_fields():
     assert bad.exit_code == 2 and "comma-separated integers" in bad.output
     helptext = runner.invoke(cmd, ["--help"]).output
     assert "Peak learning rate." in helptext and "[default: 64,32]" in helptext
+
+
+@dataclasses.dataclass
+class Maybe:
+    budget: float | None = option(None, "Seconds.", low=0, low_open=True)
+    steps: int | None = option(None, "Steps.", low=1)
+    batch_norm: bool | None = option(None, "BatchNorm.")
+    strict: bool = option(False, "Stop at the first bad file.", flag="--strict")
+
+
+def test_none_defaults_take_their_type_from_the_annotation():
+    @click.command()
+    @click_options(Maybe)
+    def cmd(**kw):
+        click.echo(repr(Maybe(**kw)))
+
+    runner = CliRunner()
+    assert repr(Maybe()) in runner.invoke(cmd, []).output
+    out = runner.invoke(cmd, ["--budget", "2.5", "--steps", "3", "--no-batch-norm", "--strict"]).output
+    assert "budget=2.5" in out and "steps=3" in out and "batch_norm=False" in out and "strict=True" in out
+    assert runner.invoke(cmd, ["--budget", "0"]).exit_code == 2
+    assert runner.invoke(cmd, ["--steps", "x"]).exit_code == 2

@@ -62,6 +62,10 @@ def test_cli_train_tiny_end_to_end(tmp_path):
     png = Image.open(logdir / "curves.png")
     assert png.size[0] > 400
     assert not (logdir / "backup").exists()  # a finished run leaves no backup behind
+    import json
+
+    options = json.loads((logdir / "options.json").read_text())
+    assert options["epochs"] == 2 and options["encoder_filters"] == [4, 8, 16] and options["tensorboard"] is False
     # the same command again refuses to overwrite the model
     again = CliRunner().invoke(main, args)
     assert again.exit_code != 0 and "exists" in again.output
@@ -173,18 +177,67 @@ def test_bad_labels_with_strict_fail_before_training(tmp_path):
     assert not (tmp_path / "m.keras").exists()
 
 
-def test_cli_defaults_match_library_defaults():
-    from suite.unet.cli.train import train as command
-    from suite.unet.train import DEFAULTS
+def test_cli_defaults_are_the_train_options(tmp_path, monkeypatch):
+    """`suite train` with only the required options trains with TrainOptions() exactly; a flag changes one field."""
+    import suite.unet.train as library
+    from suite.cli import main
+    from suite.unet.options import TrainOptions
 
-    cli = {p.name: p.default for p in command.params}
-    checked = 0
-    for key, value in DEFAULTS.items():
-        # None on both sides means "the library decides": the model's widths, the 0.15 split (VOC: its val split).
-        if key in cli and key not in ("decoder_filters", "val_split"):
-            assert cli[key] == value, f"--{key.replace('_', '-')} defaults to {cli[key]!r}, train() to {value!r}"
-            checked += 1
-    assert checked >= 8
+    seen = []
+
+    def fake_train(images, masks, num_classes, *, options, **kwargs):
+        seen.append(options)
+        return library.TrainResult(None, None, None, 0, "completed", message="ok")
+
+    monkeypatch.setattr(library, "train", fake_train)
+    (tmp_path / "d").mkdir()
+    base = ["train", "--images", str(tmp_path / "d"), "--num-classes", "2", "--device", "cpu"]
+    for extra in ([], ["--no-tensorboard", "--freeze-fraction", "0.25", "--class-weights", "1,2", "--backbone", "none"]):
+        result = CliRunner().invoke(main, base + extra)
+        assert result.exit_code == 0, result.output
+    assert seen[0] == TrainOptions()
+    assert seen[1] == TrainOptions(tensorboard=False, freeze_fraction=0.25, class_weights=[1.0, 2.0], backbone="none")
+
+
+def test_train_options_overrides_and_errors(tmp_path):
+    from suite.unet.options import TrainOptions
+    from suite.unet.train import train
+
+    with pytest.raises(TypeError, match=r"Unknown option\(s\) \['learning_rate'\]"):
+        train(tmp_path, tmp_path, 2, learning_rate=1e-3)
+    with pytest.raises(ValueError, match="loss='nope'"):
+        train(tmp_path, tmp_path, 2, options=TrainOptions(epochs=3), loss="nope")
+    with pytest.raises(ValueError, match="freeze_encoder_epochs"):
+        train(tmp_path, tmp_path, 2, epochs=3, freeze_encoder_epochs=4)
+
+
+def test_epoch_cosine_is_a_keras_schedule():
+    from suite.unet.options import TrainOptions
+    from suite.unet.train import Phase, learning_rate_for
+
+    opts = TrainOptions(lr=1.0, warmup_epochs=1)
+    sched = learning_rate_for(Phase(1, 0, 5, 1.0), opts, steps=10)
+    rate = lambda step: float(sched(step))  # noqa: E731
+    assert rate(0) == pytest.approx(1 / 11) and rate(10) == pytest.approx(1.0)  # linear warm-up over one epoch
+    assert rate(30) < rate(20) and rate(50) == pytest.approx(0.01)  # cosine down to 1%
+    finetune = learning_rate_for(Phase(2, 5, 10, 0.1), opts, steps=10)  # no warm-up after the switch
+    assert float(finetune(0)) == pytest.approx(0.1) and float(finetune(50)) == pytest.approx(0.001)
+    assert learning_rate_for(Phase(1, 0, 5, 1.0), TrainOptions(lr_schedule="constant"), 10) == 1.0
+    assert learning_rate_for(Phase(1, 0, 5, 1.0, deadline=60), opts, 10) == 1.0  # the clock's cosine sets it
+
+
+def test_frozen_then_finetune_by_epochs_logs_the_schedule(tmp_path):
+    from suite.unet.train import train
+
+    images, masks = _dataset(tmp_path / "data", n=6, size=32)
+    result = train(images, masks, 3, backbone="vgg16", weights="none", decoder_filters=(8, 8, 8, 8, 8), image_size=32,
+                   batch_size=2, progress=False, tensorboard=False, val_split=0.34, augment=False, epochs=4,
+                   freeze_encoder_epochs=2, out=tmp_path / "m.keras")
+    lrs = [r["lr"] for r in result.history]
+    assert len(lrs) == 4 and result.stopped == "completed"
+    assert max(lrs[:2]) <= 2e-3 + 1e-9 and lrs[1] < lrs[0]  # frozen phase: past its warm-up, decaying
+    assert max(lrs[2:]) <= 2e-4 + 1e-9 and lrs[3] < lrs[2]  # fine-tuning at a tenth, decaying again
+    assert result.options["freeze_encoder_epochs"] == 2
 
 
 def test_plan_phases_fits_the_whole_schedule_in_the_budget():

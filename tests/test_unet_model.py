@@ -179,3 +179,23 @@ def test_unfreezing_keeps_pretrained_batchnorm_in_inference_mode():
     convs = [l for l in encoder._flatten_layers() if isinstance(l, keras.layers.Conv2D)]
     assert bns and all(not l.trainable for l in bns)
     assert convs and all(l.trainable for l in convs)
+
+
+def test_compile_with_no_arguments_trains():
+    import keras
+
+    from suite.unet.losses import CEDiceLoss
+    from suite.unet.model import UNet
+
+    keras.utils.set_random_seed(0)
+    model = UNet(None, num_classes=3, encoder_filters=(4, 8))
+    model.compile()  # "auto": Adam, ce+dice with the ignore index, mIoU and pixel accuracy
+    assert isinstance(model.loss, CEDiceLoss) and model.loss.ignore_index == 255
+    assert float(model.optimizer.learning_rate) == pytest.approx(2e-3)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, (4, 16, 16, 3)).astype("float32")
+    y = rng.integers(0, 3, (4, 16, 16)).astype("int32")
+    y[:, :2] = 255  # ignored pixels
+    history = model.fit(x, y, epochs=2, batch_size=2, verbose=0).history
+    assert {"loss", "miou", "pixel_accuracy"} <= set(history)
+    assert all(np.isfinite(history["loss"]))

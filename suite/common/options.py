@@ -46,7 +46,8 @@ def option(default: Any = _NO_DEFAULT, help: str = "", *, choices: Iterable | Ca
             ``auto``-or-number values...); it raises ``ValueError`` with a
             short reason on bad input.
         flag: For booleans, the switch pair, e.g. ``"--augment/--no-augment"``
-            (default: ``--name/--no-name``).
+            (default: ``--name/--no-name``), or a lone switch such as
+            ``"--strict"`` that turns the option on.
         show_default: As Click's (a string replaces the shown default).
         hidden: Kept out of ``--help``.
     """
@@ -161,8 +162,11 @@ def _click_option(click, f: dataclasses.Field, default):
     meta = f.metadata
     name = meta.get("cli") or "--" + f.name.replace("_", "-")
     kwargs: dict[str, Any] = dict(help=meta.get("help", ""), hidden=meta.get("hidden", False))
-    if isinstance(default, bool) and meta.get("parse") is None:
+    kind = _kind(f, default)
+    if kind is bool and meta.get("parse") is None:
         decl = meta.get("flag") or f"{name}/--no-{name[2:]}"
+        if "/" not in decl:  # a lone switch, e.g. "--strict": on when given
+            return click.option(decl, f.name, is_flag=True, default=bool(default), **kwargs)
         return click.option(decl, f.name, default=default, show_default=True, **kwargs)
     allowed = choices_of(f)
     parse = meta.get("parse")
@@ -177,7 +181,7 @@ def _click_option(click, f: dataclasses.Field, default):
         kwargs["type"] = click.Choice([str(c) for c in allowed], case_sensitive=False)
         kwargs["default"] = default
     else:
-        kwargs["type"] = _range_type(click, meta, default)
+        kwargs["type"] = _range_type(click, meta, kind)
         kwargs["default"] = default
     if meta.get("metavar"):
         kwargs["metavar"] = meta["metavar"]
@@ -186,10 +190,18 @@ def _click_option(click, f: dataclasses.Field, default):
     return click.option(name, f.name, **kwargs)
 
 
-def _range_type(click, meta, default):
+def _kind(f: dataclasses.Field, default):
+    """``bool``, ``int``, ``float`` or ``None``: from the default, else (a ``None`` default) the annotation."""
+    if isinstance(default, (bool, int, float)):
+        return type(default)
+    annotation = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    first = annotation.replace(" ", "").split("|")[0].replace("Optional[", "")
+    return {"bool": bool, "int": int, "float": float}.get(first)
+
+
+def _range_type(click, meta, kind):
     low, high = meta.get("low"), meta.get("high")
-    kind = type(default) if isinstance(default, (int, float)) and not isinstance(default, bool) else None
-    if kind is None:
+    if kind not in (int, float):
         return None
     if low is None and high is None:
         return kind

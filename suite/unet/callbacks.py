@@ -160,33 +160,9 @@ class TimeCosine(keras.callbacks.Callback):
     def on_train_batch_begin(self, batch, logs=None):
         self.model.optimizer.learning_rate.assign(self.rate_at(self.budget.elapsed()))
 
-class EpochCosine(keras.callbacks.Callback):
-    """Learning rate on a per-step cosine over the planned epochs, after a linear warm-up.
-
-    A callback rather than an optimizer schedule, so the rate is a plain
-    variable that ``BackupAndRestore`` and the phase switch can handle.
-    """
-
-    def __init__(self, base_lr, steps_per_epoch, first_epoch, last_epoch, warmup_epochs=0, floor=0.01):
-        super().__init__()
-        self.base_lr, self.spe = base_lr, max(1, steps_per_epoch)
-        self.first, self.last, self.warmup, self.floor = first_epoch, last_epoch, warmup_epochs, floor
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
-
-    def on_train_batch_begin(self, batch, logs=None):
-        total = max(1, (self.last - self.first) * self.spe)
-        step = (self._epoch - self.first) * self.spe + batch
-        warm = self.warmup * self.spe
-        if step < warm:
-            lr = self.base_lr * (step + 1) / (warm + 1)
-        else:
-            u = min(1.0, (step - warm) / max(1, total - warm))
-            lr = self.base_lr * (self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * u)))
-        self.model.optimizer.learning_rate.assign(lr)
-
 class LogLearningRate(keras.callbacks.Callback):
+    """Adds the optimizer's current learning rate (a float, or its schedule's value) to the epoch's logs as ``lr``."""
+
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["lr"] = float(np.asarray(self.model.optimizer.learning_rate))

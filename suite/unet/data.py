@@ -29,6 +29,8 @@ from suite.common.image_io import DEFAULT_MAX_PIXELS, ImageReadError, load_image
 from suite.common.log import note
 
 LAYOUTS = ("auto", "folders", "oxford-pet", "voc")
+#: How training images reach the crop size (:func:`suite.unet.tfdata.make_dataset`).
+RESIZE_MODES = ("crop", "resize")
 TRIMAP_BORDER = ("ignore", "pet", "background")
 
 

@@ -43,15 +43,17 @@ def make_strategy(name: str = "default"):
     return strategy, is_chief, index
 
 
-def work_around_multiworker_build(model, dist, dataset, compile_for, lr):
+def work_around_multiworker_build(model, dist, dataset, compile_model):
     """Builds model, loss and metrics on one local batch, then skips Keras' own symbolic build.
+
+    ``compile_model()`` compiles ``model`` as its first phase will be.
 
     Keras 3.15's ``fit`` reduces the first distributed batch with
     ``strategy.reduce("MEAN", ...)`` to learn its shapes, which fails under
     ``MultiWorkerMirroredStrategy`` ("Attempt to convert a value (PerReplica...)").
     Shapes are all it needs, and a local batch has them.
     """
-    compile_for(lr)
+    compile_model()
     batch = next(iter(dataset.take(1)))
     with dist.scope():
         model._symbolic_build(data_batch=batch)

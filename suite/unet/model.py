@@ -31,6 +31,7 @@ Reference:
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 
 import keras
@@ -97,11 +98,176 @@ def _level(key):
     return int(key[1:])
 
 
+def _default_lr():
+    """The learning rate of ``UNet.compile(optimizer="auto")``: the training default, not a second copy."""
+    from suite.unet.options import TrainOptions
+
+    return TrainOptions().lr
+
+
+@dataclasses.dataclass
+class Encoder:
+    """What :func:`resolve_encoder` found: the encoder model and what the config must record.
+
+    Attributes:
+        model: Functional ``image -> {"Pn": features}`` named ``"encoder"``.
+        name: ``"unet"`` for the paper encoder, else the backbone's name.
+        config: The ``backbone`` config value: ``None``, a registry name, or a serialized model.
+        pyramid_layers: ``{"Pn": layer_name}`` of a backbone model given by hand, else ``None``.
+        encoder_filters: The paper encoder's widths (``None`` for backbones).
+        batch_norm: The resolved BatchNorm choice.
+        deepest: The deepest pyramid level; the stride is ``2**deepest``.
+        skips: The other levels, deepest first (the decoder's skip connections).
+    """
+
+    model: keras.Model
+    name: str
+    config: object
+    pyramid_layers: dict | None
+    encoder_filters: tuple | None
+    batch_norm: bool
+    deepest: int
+    skips: list
+
+    @property
+    def stride(self) -> int:
+        return 2**self.deepest
+
+
+def _check_arguments(num_classes, input_shape, padding, class_names):
+    """Validates the model-wide arguments; returns ``(input_shape, class_names)`` normalized."""
+    if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 2:
+        raise ValueError(
+            "num_classes must be an integer >= 2 (use 2 for binary masks). " f"Received: num_classes={num_classes!r}"
+        )
+    input_shape = tuple(input_shape)
+    if len(input_shape) != 3:
+        raise ValueError(f"input_shape must be (H, W, C). Received: input_shape={input_shape}")
+    if padding not in PADDINGS:
+        raise ValueError(f"padding must be one of {PADDINGS}. Received: padding={padding!r}")
+    if class_names is not None:
+        class_names = [str(c) for c in class_names]
+        if len(class_names) != num_classes:
+            raise ValueError(
+                f"class_names must have num_classes={num_classes} entries. Received: class_names={class_names}"
+            )
+    return input_shape, class_names
+
+
+def resolve_encoder(backbone, input_shape, weights="auto", encoder_filters=None, padding="same", batch_norm=None,
+                    pyramid_layers=None) -> Encoder:
+    """The encoder for ``backbone``: ``None``/``"none"`` (the paper's), a registry name, a model, or a serialized model.
+
+    Returns:
+        An :class:`Encoder`: the pyramid model, its skip levels and stride,
+        and what the U-Net's config records.
+    """
+    if isinstance(backbone, dict):  # a serialized backbone model, from get_config
+        # deserialize_keras_object consumes the dict it is given; keep the caller's config intact.
+        backbone = keras.saving.deserialize_keras_object(copy.deepcopy(backbone))
+    elif isinstance(backbone, str) and backbone.lower() in ("none", "unet"):
+        backbone = None
+    if backbone is None:
+        found = _paper_encoder_for(input_shape, weights, encoder_filters, padding, batch_norm)
+    else:
+        found = _backbone_encoder_for(backbone, input_shape, weights, encoder_filters, padding, batch_norm,
+                                      pyramid_layers)
+    levels = sorted((_level(k) for k in found.model.output), reverse=True)
+    found.deepest, found.skips = levels[0], levels[1:]
+    return found
+
+
+def _paper_encoder_for(input_shape, weights, encoder_filters, padding, batch_norm) -> Encoder:
+    if weights not in (None, "auto", "none"):
+        raise ValueError(
+            f"The paper U-Net (backbone=None) has no pretrained encoder weights. Received: weights={weights!r}"
+        )
+    encoder_filters = tuple(int(f) for f in (encoder_filters or PAPER_ENCODER_FILTERS))
+    if len(encoder_filters) < 2 or min(encoder_filters) < 1:
+        raise ValueError(f"encoder_filters needs >= 2 positive widths. Received: encoder_filters={encoder_filters}")
+    batch_norm = False if batch_norm is None else bool(batch_norm)
+    model = _paper_encoder(input_shape, encoder_filters, padding, batch_norm)
+    return Encoder(model, "unet", None, None, encoder_filters, batch_norm, 0, [])
+
+
+def _backbone_encoder_for(backbone, input_shape, weights, encoder_filters, padding, batch_norm,
+                          pyramid_layers) -> Encoder:
+    if encoder_filters is not None:
+        raise ValueError(f"encoder_filters is for backbone=None only. Received: encoder_filters={encoder_filters}")
+    if padding != "same":
+        raise ValueError(
+            "padding='valid' is only for the paper U-Net (backbone=None); backbones pad 'same'. "
+            f"Received: padding={padding!r}"
+        )
+    if isinstance(backbone, str):
+        from suite.common.backbones import get_backbone, get_backbone_spec
+
+        name = config = get_backbone_spec(backbone).name
+        # weights=None (not "none") comes from from_config: rebuilding for a load, say nothing.
+        model = get_backbone(name, weights=weights, input_shape=input_shape, quiet=weights is None)
+        layers_by_level, pyramid_layers = dict(model.pyramid_layers), None  # the registry knows them
+    elif isinstance(backbone, keras.Model):
+        model = backbone
+        layers_by_level = dict(pyramid_layers or getattr(model, "pyramid_layers", None) or {})
+        if not layers_by_level:
+            raise ValueError(
+                "A backbone model needs its pyramid: use suite.common.backbones.get_backbone, or pass "
+                "pyramid_layers={'P1': layer_name, ...}. Received: pyramid_layers=None"
+            )
+        pyramid_layers = layers_by_level
+        name = getattr(model, "backbone_name", model.name)
+        config = keras.saving.serialize_keras_object(model)
+    else:
+        raise ValueError(f"backbone must be None, a registry name or a keras.Model. Received: backbone={backbone!r}")
+    try:
+        outputs = {k: model.get_layer(v).output for k, v in layers_by_level.items()}
+    except ValueError as e:
+        raise ValueError(f"pyramid_layers do not match the backbone: {e}") from None
+    encoder = keras.Model(model.input, outputs, name="encoder")
+    batch_norm = True if batch_norm is None else bool(batch_norm)
+    return Encoder(encoder, name, config, pyramid_layers, None, batch_norm, 0, [])
+
+
+def _decoder_filters_for(encoder: Encoder, decoder_filters) -> tuple:
+    """The decoder widths, checked: one per up-step (one per skip, plus plain ones down to stride 1)."""
+    n_up = len(encoder.skips) + (encoder.skips[-1] if encoder.skips else encoder.deepest)
+    if decoder_filters is None:
+        if encoder.encoder_filters is not None:
+            decoder_filters = tuple(reversed(encoder.encoder_filters[:-1]))
+        else:
+            decoder_filters = BACKBONE_DECODER_FILTERS
+    decoder_filters = tuple(int(f) for f in decoder_filters)
+    if len(decoder_filters) != n_up or min(decoder_filters) < 1:
+        raise ValueError(
+            f"decoder_filters needs {n_up} positive widths for this encoder (one per up-step, deepest first). "
+            f"Received: decoder_filters={decoder_filters}"
+        )
+    return decoder_filters
+
+
+def _decoder(features, encoder: Encoder, filters, padding, batch_norm):
+    """Up-steps from the deepest features, each concatenating its skip (centre-cropped with ``"valid"``)."""
+    x = features[f"P{encoder.deepest}"]
+    targets = [f"P{s}" for s in encoder.skips] + [None] * (len(filters) - len(encoder.skips))
+    for i, (f, skip_key) in enumerate(zip(filters, targets), start=1):
+        x = keras.layers.Conv2DTranspose(f, 2, strides=2, kernel_initializer="he_normal", name=f"dec{i}_up")(x)
+        if skip_key is not None:
+            skip = features[skip_key]
+            if padding == "valid":
+                skip = _center_crop_to(skip, x, name=f"dec{i}_crop")
+            x = keras.layers.Concatenate(name=f"dec{i}_concat")([x, skip])
+        x = _conv_block(x, f, padding, batch_norm, prefix=f"dec{i}")
+    return x
+
+
+def _head(x, num_classes):
+    # float32 logits under mixed precision: softmax/CE on float16 logits overflows.
+    return keras.layers.Conv2D(num_classes, 1, dtype="float32", name="logits")(x)
+
+
 @suite_export
 class UNet(keras.Model):
     """U-Net with a transposed-convolution decoder, on the paper's encoder or a registry backbone.
-
-    Use :func:`build_unet`, which takes the same arguments.
 
     Args:
         backbone: ``None`` for the paper's encoder, a registry name
@@ -144,6 +310,7 @@ class UNet(keras.Model):
         >>> model = UNet(backbone="vgg16", num_classes=3, weights="none")
         >>> model.stride
         32
+        >>> model.compile()  # Adam, the suite's loss and metrics (see UNet.compile)
     """
 
     def __init__(
@@ -162,136 +329,70 @@ class UNet(keras.Model):
         name=None,
         **kwargs,
     ):
-        # --- validate -------------------------------------------------------
-        if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 2:
-            raise ValueError(
-                "num_classes must be an integer >= 2 (use 2 for binary masks). " f"Received: num_classes={num_classes!r}"
-            )
-        input_shape = tuple(input_shape)
-        if len(input_shape) != 3:
-            raise ValueError(f"input_shape must be (H, W, C). Received: input_shape={input_shape}")
-        if padding not in PADDINGS:
-            raise ValueError(f"padding must be one of {PADDINGS}. Received: padding={padding!r}")
-        if class_names is not None:
-            class_names = [str(c) for c in class_names]
-            if len(class_names) != num_classes:
-                raise ValueError(
-                    f"class_names must have num_classes={num_classes} entries. Received: class_names={class_names}"
-                )
-        backbone_config = backbone
-        if isinstance(backbone, dict):  # a serialized backbone model, from get_config
-            # deserialize_keras_object consumes the dict it is given; keep the caller's config intact.
-            backbone = keras.saving.deserialize_keras_object(copy.deepcopy(backbone))
-        elif isinstance(backbone, str) and backbone.lower() in ("none", "unet"):
-            backbone = backbone_config = None
+        # --- layers
+        input_shape, class_names = _check_arguments(num_classes, input_shape, padding, class_names)
+        encoder = resolve_encoder(backbone, input_shape, weights, encoder_filters, padding, batch_norm, pyramid_layers)
+        decoder_filters = _decoder_filters_for(encoder, decoder_filters)
 
-        # --- encoder --------------------------------------------------------
-        if backbone is None:
-            if weights not in (None, "auto", "none"):
-                raise ValueError(
-                    "The paper U-Net (backbone=None) has no pretrained encoder weights. "
-                    f"Received: weights={weights!r}"
-                )
-            encoder_filters = tuple(int(f) for f in (encoder_filters or PAPER_ENCODER_FILTERS))
-            if len(encoder_filters) < 2 or min(encoder_filters) < 1:
-                raise ValueError(
-                    f"encoder_filters needs >= 2 positive widths. Received: encoder_filters={encoder_filters}"
-                )
-            batch_norm = False if batch_norm is None else bool(batch_norm)
-            encoder = _paper_encoder(input_shape, encoder_filters, padding, batch_norm)
-            backbone_name = "unet"
-            pyramid_layers = None
-        else:
-            if encoder_filters is not None:
-                raise ValueError(
-                    f"encoder_filters is for backbone=None only. Received: encoder_filters={encoder_filters}"
-                )
-            if padding != "same":
-                raise ValueError(
-                    "padding='valid' is only for the paper U-Net (backbone=None); backbones pad 'same'. "
-                    f"Received: padding={padding!r}"
-                )
-            batch_norm = True if batch_norm is None else bool(batch_norm)
-            if isinstance(backbone, str):
-                from suite.common.backbones import get_backbone, get_backbone_spec
-
-                backbone_name = get_backbone_spec(backbone).name
-                backbone_config = backbone_name
-                # weights=None (not "none") comes from from_config: rebuilding for a load, say nothing.
-                model = get_backbone(backbone_name, weights=weights, input_shape=input_shape, quiet=weights is None)
-                pyramid_layers = None  # the registry knows them
-                layers_by_level = dict(model.pyramid_layers)
-            elif isinstance(backbone, keras.Model):
-                model = backbone
-                layers_by_level = dict(pyramid_layers or getattr(model, "pyramid_layers", None) or {})
-                if not layers_by_level:
-                    raise ValueError(
-                        "A backbone model needs its pyramid: use suite.common.backbones.get_backbone, or pass "
-                        "pyramid_layers={'P1': layer_name, ...}. Received: pyramid_layers=None"
-                    )
-                pyramid_layers = layers_by_level
-                backbone_name = getattr(model, "backbone_name", model.name)
-                backbone_config = keras.saving.serialize_keras_object(model)
-            else:
-                raise ValueError(
-                    "backbone must be None, a registry name or a keras.Model. " f"Received: backbone={backbone!r}"
-                )
-            try:
-                outputs = {k: model.get_layer(v).output for k, v in layers_by_level.items()}
-            except ValueError as e:
-                raise ValueError(f"pyramid_layers do not match the backbone: {e}") from None
-            encoder = keras.Model(model.input, outputs, name="encoder")
-
-        # --- decoder --------------------------------------------------------
-        levels = sorted((_level(k) for k in encoder.output), reverse=True)
-        deepest, skips = levels[0], levels[1:]
-        # Up-steps: one per skip, plus plain ones while the shallowest skip is coarser than the input.
-        n_up = len(skips) + (skips[-1] if skips else deepest)
-        if decoder_filters is None:
-            if backbone is None:
-                decoder_filters = tuple(reversed(encoder_filters[:-1]))
-            else:
-                decoder_filters = BACKBONE_DECODER_FILTERS
-        decoder_filters = tuple(int(f) for f in decoder_filters)
-        if len(decoder_filters) != n_up or min(decoder_filters) < 1:
-            raise ValueError(
-                f"decoder_filters needs {n_up} positive widths for this encoder (one per up-step, deepest first). "
-                f"Received: decoder_filters={decoder_filters}"
-            )
-
+        # --- functional model
         inputs = keras.Input(shape=input_shape, name="image")
-        features = encoder(inputs)
-        x = features[f"P{deepest}"]
-        targets = [f"P{s}" for s in skips] + [None] * (n_up - len(skips))
-        for i, (f, skip_key) in enumerate(zip(decoder_filters, targets), start=1):
-            x = keras.layers.Conv2DTranspose(f, 2, strides=2, kernel_initializer="he_normal", name=f"dec{i}_up")(x)
-            if skip_key is not None:
-                skip = features[skip_key]
-                if padding == "valid":
-                    skip = _center_crop_to(skip, x, name=f"dec{i}_crop")
-                x = keras.layers.Concatenate(name=f"dec{i}_concat")([x, skip])
-            x = _conv_block(x, f, padding, batch_norm, prefix=f"dec{i}")
-        # float32 logits under mixed precision: softmax/CE on float16 logits overflows.
-        outputs = keras.layers.Conv2D(num_classes, 1, dtype="float32", name="logits")(x)
+        features = encoder.model(inputs)
+        x = _decoder(features, encoder, decoder_filters, padding, encoder.batch_norm)
+        outputs = _head(x, num_classes)
+        super().__init__(inputs=inputs, outputs=outputs, name=name or f"unet_{encoder.name}", **kwargs)
 
-        super().__init__(inputs=inputs, outputs=outputs, name=name or f"unet_{backbone_name}", **kwargs)
-
-        # --- config = constructor arguments (weights excluded: saved models carry their own) ---
+        # --- config = constructor arguments (weights excluded: saved models carry their own)
         # JSON text: Keras' attribute tracking would rewrite a nested dict of a serialized model.
-        self._backbone_json = json.dumps(backbone_config)
-        self.backbone_name = backbone_name
+        self._backbone_json = json.dumps(encoder.config)
+        self.backbone_name = encoder.name
         self.num_classes = num_classes
         self._input_shape_arg = input_shape
         self.freeze_encoder = bool(freeze_encoder)
         self.decoder_filters = decoder_filters
-        self.encoder_filters = encoder_filters
+        self.encoder_filters = encoder.encoder_filters
         self.padding = padding
-        self.batch_norm = batch_norm
+        self.batch_norm = encoder.batch_norm
         self.class_names = class_names
-        self.pyramid_layers = pyramid_layers
-        self.stride = 2**deepest
+        self.pyramid_layers = encoder.pyramid_layers
+        self.stride = encoder.stride
         if freeze_encoder:
             set_encoder_trainable(self, False)
+
+    def compile(self, optimizer="auto", loss="auto", *, metrics="auto", ignore_index=255, class_weights=None,
+                **kwargs):
+        """``keras.Model.compile`` with the suite's training defaults for ``"auto"``.
+
+        Args:
+            optimizer: ``"auto"``: Adam at the suite's default learning rate
+                (:class:`suite.unet.options.TrainOptions`), else any Keras optimizer.
+            loss: ``"auto"``: cross-entropy + Dice over ``num_classes``,
+                skipping ``ignore_index`` and weighted by ``class_weights``
+                (:func:`suite.unet.losses.get_loss`), else any Keras loss.
+            metrics: ``"auto"``: mean IoU (``miou``) and pixel accuracy,
+                skipping ``ignore_index``, else any Keras metrics.
+            ignore_index: The label that counts in no loss and no metric (``"auto"`` only).
+            class_weights: One weight per class for the ``"auto"`` loss.
+            **kwargs: Other ``keras.Model.compile`` arguments.
+
+        Example:
+            >>> model = UNet(None, num_classes=3, encoder_filters=(4, 8))
+            >>> model.compile()
+        """
+        if isinstance(optimizer, str) and optimizer == "auto":
+            optimizer = keras.optimizers.Adam(learning_rate=_default_lr())
+        if isinstance(loss, str) and loss == "auto":
+            loss = _losses.get_loss("ce+dice", num_classes=self.num_classes, ignore_index=ignore_index,
+                                    class_weights=class_weights)
+        if isinstance(metrics, str) and metrics == "auto":
+            metrics = _metrics.segmentation_metrics(self.num_classes, ignore_index)
+        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+
+    def compile_from_config(self, config):
+        # Keras skips reloading the compile state of a model whose compile() is overridden. The saved
+        # config holds what compile() resolved (never "auto"), so Keras' own reload applies unchanged.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if hasattr(self, "optimizer") and self.built:
+            self.optimizer.build(self.trainable_variables)  # so the saved optimizer variables load
 
     @property
     def backbone(self):
@@ -331,21 +432,8 @@ class UNet(keras.Model):
         return cls(**config, weights=None)
 
 
-def build_unet(
-    backbone=None,
-    num_classes=2,
-    input_shape=(None, None, 3),
-    weights="auto",
-    freeze_encoder=False,
-    decoder_filters=None,
-    encoder_filters=None,
-    padding="same",
-    batch_norm=None,
-    class_names=None,
-    pyramid_layers=None,
-    name=None,
-):
-    """Builds a U-Net; see :class:`UNet` for the arguments.
+def build_unet(backbone=None, num_classes=2, **kwargs):
+    """Builds a U-Net: ``UNet(backbone, num_classes, **kwargs)``; see :class:`UNet` for the arguments.
 
     Returns:
         A functional :class:`UNet` (a ``keras.Model``) from pixels in
@@ -358,22 +446,7 @@ def build_unet(
         >>> paper.count_params(), paper.output.shape
         (31030658, (None, 388, 388, 2))
     """
-    if isinstance(backbone, str) and backbone.lower() in ("none", "unet"):
-        backbone = None
-    return UNet(
-        backbone=backbone,
-        num_classes=num_classes,
-        input_shape=input_shape,
-        weights=weights,
-        freeze_encoder=freeze_encoder,
-        decoder_filters=decoder_filters,
-        encoder_filters=encoder_filters,
-        padding=padding,
-        batch_norm=batch_norm,
-        class_names=class_names,
-        pyramid_layers=pyramid_layers,
-        name=name,
-    )
+    return UNet(backbone=backbone, num_classes=num_classes, **kwargs)
 
 
 def _sublayers(layer):

@@ -14,9 +14,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from suite.unet.data import SegmentationSource
-
-RESIZE_MODES = ("crop", "resize")
+from suite.unet.data import RESIZE_MODES, SegmentationSource  # noqa: F401 - RESIZE_MODES is public here too
 
 #: Decoded data sets up to this many bytes are cached in memory after the first epoch.
 DEFAULT_CACHE_BYTES = 2 * 1024**3

@@ -21,8 +21,9 @@ over it). It
 
 from __future__ import annotations
 
-import json
+import functools
 import importlib.util
+import json
 import math
 import shutil
 import time
@@ -31,34 +32,12 @@ from pathlib import Path
 
 import numpy as np
 
-from suite.common.image_io import DEFAULT_MAX_PIXELS
 from suite.common.log import note
+from suite.common.options import as_dict, replace
 from suite.unet.distribute import STRATEGIES, make_strategy  # noqa: F401 - STRATEGIES is public here too
+from suite.unet.options import (  # noqa: F401 - the constants are public here too
+    CLASS_WEIGHTING, DEFAULT_VAL_SPLIT, LOSSES, LR_SCHEDULES, TrainOptions, train_options)
 from suite.unet.train_logs import plot_curves, read_csv_log  # noqa: F401 - public here too
-
-LR_SCHEDULES = ("cosine", "constant")
-#: The names of :func:`suite.unet.losses.get_loss`, here without importing Keras (tested equal).
-LOSSES = ("ce", "dice", "focal", "ce+dice")
-CLASS_WEIGHTING = ("none", "balanced")
-
-#: Defaults chosen by measurement (see docs/unet_train.md, benchmarks/bench_unet_quality.py).
-DEFAULTS = dict(
-    backbone="vgg16",
-    image_size=128,
-    batch_size=4,
-    lr=2e-3,
-    loss="ce+dice",
-    epochs=50,
-    lr_schedule="cosine",
-    warmup_epochs=1,
-    decoder_filters=(256, 128, 64, 32, 16),
-    freeze_encoder_epochs="auto",
-    freeze_fraction=0.5,
-    class_weights="balanced",
-    finetune_lr_factor=0.1,
-    patience=15,
-    val_split=0.15,
-)
 
 
 class TrainingError(RuntimeError):
@@ -80,6 +59,7 @@ class TrainResult:
         message: One line for the user.
         train_seconds: Wall-clock time spent in ``fit``.
         skipped: ``[{"image", "mask", "reason"}]`` for the pairs left out.
+        options: The run's :class:`TrainOptions` as JSON-ready data (also in ``<logdir>/options.json``).
     """
 
     model_path: Path | None
@@ -92,9 +72,10 @@ class TrainResult:
     message: str = ""
     train_seconds: float = 0.0
     skipped: list = field(default_factory=list)
+    options: dict = field(default_factory=dict)
 
 
-# --------------------------------------------------------------------------- train
+# --------------------------------------------------------------------------- helpers
 
 def _resolve_class_weights(class_weights, stats, num_classes):
     if class_weights is None or class_weights == "none":
@@ -176,124 +157,54 @@ def plan_phases(epochs, freeze_epochs, lr, finetune_lr_factor, time_budget=None,
     return phases
 
 
+# --------------------------------------------------------------------------- train
+
+
 def train(
     images,
     masks=None,
     num_classes: int = 2,
     *,
-    layout: str = "auto",
-    split: str | None = None,
+    options: TrainOptions | None = None,
     val_images=None,
     val_masks=None,
-    val_split: float | None = None,
-    binary: bool = False,
-    ignore_index: int = 255,
     class_names=None,
-    backbone: str | None = DEFAULTS["backbone"],
-    weights="auto",
-    decoder_filters=None,
-    encoder_filters=None,
-    batch_norm: bool | None = None,
-    image_size: int = DEFAULTS["image_size"],
-    resize_mode: str = "crop",
-    epochs: int = DEFAULTS["epochs"],
-    batch_size: int = DEFAULTS["batch_size"],
-    lr: float = DEFAULTS["lr"],
-    lr_schedule: str = DEFAULTS["lr_schedule"],
-    warmup_epochs: int = DEFAULTS["warmup_epochs"],
-    loss: str = DEFAULTS["loss"],
-    class_weights=DEFAULTS["class_weights"],
-    augment: bool = True,
-    augment_options: dict | None = None,
-    freeze_encoder_epochs: int | str = DEFAULTS["freeze_encoder_epochs"],
-    finetune_lr_factor: float = DEFAULTS["finetune_lr_factor"],
-    freeze_fraction: float = DEFAULTS["freeze_fraction"],
-    patience: int | None = DEFAULTS["patience"],
-    time_budget: float | None = None,
     out="model.keras",
     logdir=None,
     resume: bool = False,
     overwrite: bool = False,
-    seed: int = 0,
-    strategy: str = "default",
-    steps_per_epoch: int | None = None,
     progress: bool = True,
     callbacks=None,
-    tensorboard: bool = True,
-    strict: bool = False,
-    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    **overrides,
 ) -> TrainResult:
     """Trains a U-Net on image/mask pairs and keeps the best model by validation mIoU.
+
+    The hyperparameters are a :class:`suite.unet.options.TrainOptions`
+    (``options``, default: its defaults), with any keyword ``overrides`` applied
+    (``train(..., lr=1e-3, epochs=20)``); each option's meaning is its field's help.
 
     Args:
         images: Images folder, or an Oxford-IIIT Pet / Pascal VOC root.
         masks: Masks folder (``.png`` class indices, paired by basename).
         num_classes: Number of classes, including the background.
-        layout: ``"auto"``, ``"folders"``, ``"oxford-pet"`` or ``"voc"``.
-        split: VOC split for training (default ``train``; validation uses ``val``).
-        val_images: Validation images (or data set root); else ``val_split``.
+        options: The training options.
+        val_images: Validation images (or data set root); else ``options.val_split``.
         val_masks: Validation masks.
-        val_split: Fraction of the training pairs held out (seeded) when no
-            validation set is given; default 0.15 (VOC: the ``val`` split).
-        binary: Masks are 0/255; map them to 0/1.
-        ignore_index: Label skipped by loss and metrics (padding and
-            out-of-image pixels from augmentation get it too).
         class_names: Optional names, stored in the model.
-        backbone: ``"vgg16"``, ``"vgg19"``, ``"mobilenetv2"`` or ``None`` (paper U-Net).
-        weights: Encoder weights (``auto`` = cached ImageNet, else the embedded weights (VGG16, MobileNetV2), else none).
-        decoder_filters: Decoder widths, deepest first (default: the model's).
-        encoder_filters: Paper U-Net encoder widths (``backbone=None`` only;
-            default 64-128-256-512-1024).
-        batch_norm: BatchNorm in the decoder (and paper encoder); default: the model's.
-        image_size: Side of the training crops. With ``resize_mode="crop"``
-            it is capped at the median image size (rounded up to the
-            stride), so small images are not padded needlessly.
-        resize_mode: ``"crop"`` (random windows at the original scale) or ``"resize"``.
-        epochs: Maximum epochs (early stopping and ``time_budget`` may end sooner).
-        batch_size: Images per batch (per replica under a distribution strategy).
-        lr: Peak learning rate (Adam).
-        lr_schedule: ``"cosine"`` (warm-up, then cosine to 1% over the run or
-            the time budget) or ``"constant"``.
-        warmup_epochs: Linear warm-up length for the epoch cosine.
-        loss: ``"ce"``, ``"dice"``, ``"focal"`` or ``"ce+dice"``.
-        class_weights: ``"balanced"`` (the default: square root of
-            median frequency, capped; :func:`suite.unet.losses.class_weights_from_counts`)
-            ``None``/``"none"``, or one weight per class; the loss weighs each pixel by its class.
-        augment: Mask-safe random geometry and colour.
-        augment_options: Keyword arguments for :class:`suite.unet.augment.SegmentationAugmenter`.
-        freeze_encoder_epochs: Train only the decoder for this many epochs,
-            then unfreeze and fine-tune at ``lr * finetune_lr_factor``.
-            ``"auto"``: half the epochs when the encoder has pretrained
-            weights (so a short or time-limited run trains the decoder on
-            the pretrained features), else 0.
-        finetune_lr_factor: Learning-rate factor for the fine-tuning phase.
-        freeze_fraction: With ``time_budget`` and ``freeze_encoder_epochs="auto"``,
-            the share of the budget spent on the frozen phase (the rest
-            fine-tunes), so the whole schedule fits in the budget.
-        patience: Early-stopping patience in epochs on validation mIoU (``None``: off).
-        time_budget: Seconds for the whole schedule (frozen phase, fine-tuning,
-            each with its warm-up and cosine decay), checked each batch; the
-            best model by validation mIoU is kept.
         out: The best model, a ``.keras`` file (written atomically).
-        logdir: CSV log, curves, TensorBoard and backups; default ``<out stem>_logs``.
+        logdir: CSV log, curves, TensorBoard, backups and ``options.json``; default ``<out stem>_logs``.
         resume: Continue an interrupted run from the backup in ``logdir``.
         overwrite: Replace an existing ``out`` and discard an old backup.
-        seed: Seeds weights, the validation split, shuffling and augmentation.
-        strategy: ``"default"``, ``"mirrored"`` or ``"multiworker"`` (``TF_CONFIG``).
-        steps_per_epoch: Batches per epoch (default: one pass over the training set).
         progress: Rich progress bars.
         callbacks: Extra Keras callbacks.
-        tensorboard: Write TensorBoard logs.
-        strict: Stop on the first unusable pair (unreadable image, bad labels,
-            size mismatch) instead of skipping it; skipped pairs are listed
-            one line each and in ``<logdir>/skipped.json``.
-        max_pixels: Refuse image and mask files with more pixels than this
-            (decompression bombs); ``None`` disables the check.
+        **overrides: :class:`TrainOptions` fields replacing those of ``options``.
 
     Returns:
         A :class:`TrainResult`; ``skipped`` lists the pairs left out.
 
     Raises:
+        TypeError: an override that is not a training option.
+        ValueError: an option out of its choices or range.
         suite.unet.data.DatasetError: no usable pair, or any bad pair with ``strict``.
         suite.common.image_io.OutputExistsError: ``out`` exists without ``overwrite``/``resume``.
         TrainingError: an old backup without ``resume``/``overwrite``; NaN before any good epoch.
@@ -302,244 +213,438 @@ def train(
         >>> result = train("data/images", "data/masks", num_classes=3, epochs=20)
         >>> result.best_miou
     """
+    opts = check_run(train_options(options, **overrides), num_classes)
+    freeze_epochs = freeze_epochs_for(opts)
+    t_start = time.monotonic()
+    paths = prepare_paths(out, logdir, resume, overwrite)
+    data = open_data(images, masks, val_images, val_masks, num_classes, opts, paths.logdir, progress)
+
+    import keras
+
+    keras.utils.set_random_seed(opts.seed)
+    cluster = setup_cluster(opts)
+    paths = paths.for_worker(cluster)
+    model = build_model(num_classes, opts, freeze_epochs, class_names, cluster)
+    pipeline = build_pipeline(data, int(getattr(model, "stride", 32)), opts, cluster)
+    run = start_run(model, opts, paths, cluster, pipeline, data, resume, progress, callbacks)
+    phases = plan_phases(opts.epochs, freeze_epochs, opts.lr, opts.finetune_lr_factor, opts.time_budget,
+                         opts.freeze_fraction if opts.freeze_encoder_epochs == "auto" else None)
+    if resume and len(phases) == 2 and _backup_epoch(paths.backup_root / "phase2") is not None:
+        phases = phases[1:]
+    if opts.strategy == "multiworker":
+        from suite.unet.distribute import work_around_multiworker_build
+
+        work_around_multiworker_build(model, cluster.strategy, pipeline.train_ds,
+                                      functools.partial(compile_phase, run, opts.lr))
+    stopped = fit_phases(run, phases)
+    return summarize(run, stopped, time.monotonic() - t_start)
+
+
+# --------------------------------------------------------------------------- 1. options and paths
+
+
+def check_run(opts: TrainOptions, num_classes: int) -> TrainOptions:
+    """The checks that span options (and ``num_classes``); TensorBoard off, with a note, when it is not installed."""
     if num_classes < 2:
         raise ValueError(f"Expected num_classes >= 2 (use 2 for binary masks). Received: num_classes={num_classes}")
-    if epochs < 1:
-        raise ValueError(f"Expected epochs >= 1. Received: epochs={epochs}")
-    auto_freeze = freeze_encoder_epochs == "auto"
-    if auto_freeze:
-        freeze_encoder_epochs = epochs // 2 if backbone is not None and _has_pretrained_weights(backbone, weights) else 0
-    if not 0 <= freeze_encoder_epochs <= epochs:
-        raise ValueError(f"Expected 0 <= freeze_encoder_epochs <= epochs. Received: freeze_encoder_epochs={freeze_encoder_epochs}")
-    if lr_schedule not in LR_SCHEDULES:
-        raise ValueError(f"Expected lr_schedule in {LR_SCHEDULES}. Received: lr_schedule={lr_schedule!r}")
-    if backbone is None and freeze_encoder_epochs:
+    fe = opts.freeze_encoder_epochs
+    if fe != "auto" and (not isinstance(fe, int) or isinstance(fe, bool) or not 0 <= fe <= opts.epochs):
+        raise ValueError(f"Expected freeze_encoder_epochs 'auto' or 0..epochs. Received: freeze_encoder_epochs={fe!r}")
+    if _backbone(opts) is None and fe not in ("auto", 0):
         raise ValueError("freeze_encoder_epochs needs a pretrained backbone; the paper U-Net has none to freeze")
-    if tensorboard and importlib.util.find_spec("tensorboard") is None:
+    if opts.tensorboard and importlib.util.find_spec("tensorboard") is None:
         # A declared dependency, but a trimmed environment may lack it: train anyway, and say so.
         note("TensorBoard logs are off: the tensorboard package is not installed (pip install tensorboard)")
-        tensorboard = False
-    t_start = time.monotonic()
+        opts = replace(opts, tensorboard=False)
+    return opts
+
+
+def _backbone(opts: TrainOptions) -> str | None:
+    """The registry name, or ``None`` for the paper U-Net."""
+    return None if opts.backbone is None or opts.backbone.lower() == "none" else opts.backbone.lower()
+
+
+def freeze_epochs_for(opts: TrainOptions) -> int:
+    """``freeze_encoder_epochs`` resolved: ``"auto"`` is half the epochs with pretrained encoder weights, else 0."""
+    if opts.freeze_encoder_epochs != "auto":
+        return opts.freeze_encoder_epochs
+    backbone = _backbone(opts)
+    return opts.epochs // 2 if backbone is not None and _has_pretrained_weights(backbone, opts.weights) else 0
+
+
+@dataclass
+class RunPaths:
+    """Where a run writes: the best model, the logs, the backup of an interrupted run."""
+
+    out: Path
+    logdir: Path
+
+    @property
+    def backup_root(self) -> Path:
+        return self.logdir / "backup"
+
+    @property
+    def csv(self) -> Path:
+        return self.logdir / "log.csv"
+
+    @property
+    def curves(self) -> Path:
+        return self.logdir / "curves.png"
+
+    def for_worker(self, cluster) -> RunPaths:
+        # Other workers keep their own logs and backups; only the chief writes `out` and the curves.
+        return self if cluster.is_chief else RunPaths(self.out, self.logdir / "workers" / f"worker{cluster.worker}")
+
+
+def prepare_paths(out, logdir, resume: bool, overwrite: bool) -> RunPaths:
+    """Refuses to overwrite a model or an old backup by accident, and fails now on a read-only destination."""
     from suite.common.image_io import OutputExistsError, ensure_writable_folder
-    from suite.unet import data as sdata
 
     out = Path(out)
-    logdir = Path(logdir) if logdir is not None else out.with_name(out.stem + "_logs")
-    backup_root = logdir / "backup"
+    paths = RunPaths(out, Path(logdir) if logdir is not None else out.with_name(out.stem + "_logs"))
+    backup_root = paths.backup_root
     if out.exists() and not (overwrite or resume):
         raise OutputExistsError(out)
     if backup_root.exists() and any(backup_root.rglob("training_metadata.json")) and not resume:
-        if overwrite:
-            shutil.rmtree(backup_root)
-        else:
+        if not overwrite:
             raise TrainingError(
-                f"{logdir} holds the backup of an interrupted run: add --resume to continue it, or --overwrite to start over"
+                f"{paths.logdir} holds the backup of an interrupted run: add --resume to continue it, "
+                "or --overwrite to start over"
             )
+        shutil.rmtree(backup_root)
     if resume and not backup_root.exists():
-        note(f"nothing to resume in {logdir}; starting a new run")
+        note(f"nothing to resume in {paths.logdir}; starting a new run")
     ensure_writable_folder(out.parent)  # a read-only destination fails now, not after the last epoch
-    ensure_writable_folder(logdir)
+    ensure_writable_folder(paths.logdir)
+    return paths
 
-    # ---- data
-    # Every pair is decoded and checked once; unusable ones are skipped with a
-    # reason each (strict: any of them stops the run), so one damaged file in a
-    # folder of thousands does not cost the whole job.
-    def usable(src, what):
-        stats = sdata.check_source(src, num_classes, ignore_index, progress=progress, skip_bad=not strict, what=what)
-        return src.subset(stats.kept), stats
 
-    limit = dict(max_pixels=max_pixels)
-    train_src = sdata.open_source(images, masks, layout=layout, split=split, binary=binary, ignore_index=ignore_index, **limit)
-    train_src, train_stats = usable(train_src, "training pairs")
+# --------------------------------------------------------------------------- 2. data
+
+
+@dataclass
+class TrainData:
+    """The checked training and validation pairs, and what was left out."""
+
+    train_src: object
+    train_stats: object
+    val_src: object
+    val_stats: object
+    skipped: list
+    class_weights: list | None
+
+
+def _usable(src, num_classes, opts, progress, what):
+    from suite.unet import data as sdata
+
+    stats = sdata.check_source(src, num_classes, opts.ignore_index, progress=progress, skip_bad=not opts.strict,
+                               what=what)
+    return src.subset(stats.kept), stats
+
+
+def open_data(images, masks, val_images, val_masks, num_classes, opts: TrainOptions, logdir, progress) -> TrainData:
+    """Opens and checks every pair, then splits off validation.
+
+    Every pair is decoded and checked once; unusable ones are skipped with a
+    reason each (``strict``: any of them stops the run), so one damaged file in
+    a folder of thousands does not cost the whole job.
+    """
+    from suite.unet import data as sdata
+
+    common = dict(binary=opts.binary, ignore_index=opts.ignore_index, max_pixels=opts.max_pixels)
+    train_src = sdata.open_source(images, masks, layout=opts.layout, split=opts.split, **common)
+    train_src, train_stats = _usable(train_src, num_classes, opts, progress, "training pairs")
     skipped = list(train_stats.bad)
-    if val_images is not None or (train_src.layout == "voc" and val_split is None):
+    if val_images is not None or (train_src.layout == "voc" and opts.val_split is None):
         if val_images is not None:
-            val_src = sdata.open_source(val_images, val_masks, layout=layout, split=split or "val", binary=binary,
-                                        ignore_index=ignore_index, **limit)
+            val_src = sdata.open_source(val_images, val_masks, layout=opts.layout, split=opts.split or "val", **common)
         else:
-            val_src = sdata.open_source(images, layout="voc", split="val", ignore_index=ignore_index, **limit)
-        val_src, val_stats = usable(val_src, "validation pairs")
+            val_src = sdata.open_source(images, layout="voc", split="val", ignore_index=opts.ignore_index,
+                                        max_pixels=opts.max_pixels)
+        val_src, val_stats = _usable(val_src, num_classes, opts, progress, "validation pairs")
         skipped += val_stats.bad
     else:
-        train_idx, val_idx = sdata.split_indices(len(train_src), val_split or DEFAULTS["val_split"], seed=seed)
+        train_idx, val_idx = sdata.split_indices(len(train_src), opts.val_split or DEFAULT_VAL_SPLIT, seed=opts.seed)
         val_src, val_stats = train_src.subset(val_idx), train_stats.subset(val_idx)
         train_src, train_stats = train_src.subset(train_idx), train_stats.subset(train_idx)
     if skipped:
         _report_skipped(skipped, logdir)
-    weights_per_class = _resolve_class_weights(class_weights, train_stats, num_classes)
+    weights = _resolve_class_weights(opts.class_weights, train_stats, num_classes)
+    return TrainData(train_src, train_stats, val_src, val_stats, skipped, weights)
 
-    import keras
 
-    keras.utils.set_random_seed(seed)
-    import tensorflow as tf
+# --------------------------------------------------------------------------- 3. distribution, model, pipeline
 
-    from suite.unet.augment import SegmentationAugmenter
-    from suite.unet.losses import get_loss
-    from suite.unet.metrics import segmentation_metrics
-    from suite.unet.model import build_unet, set_encoder_trainable
-    from suite.unet.tfdata import make_dataset
 
-    dist, is_chief, worker = make_strategy(strategy)
+@dataclass
+class Cluster:
+    """The ``tf.distribute`` strategy and this process's place in it."""
+
+    strategy: object
+    is_chief: bool
+    worker: int
+    global_batch: int
+
+
+def setup_cluster(opts: TrainOptions) -> Cluster:
+    dist, is_chief, worker = make_strategy(opts.strategy)
     replicas = dist.num_replicas_in_sync
-    global_batch = batch_size * replicas
-    if strategy != "default":
-        note(f"{strategy} strategy: worker {worker}{' (chief)' if is_chief else ''}, "
-             f"{replicas} replicas in sync, global batch {global_batch}")
-    if not is_chief:
-        # Other workers keep their own logs and backups; only the chief writes `out` and the curves.
-        logdir = logdir / "workers" / f"worker{worker}"
-        backup_root = logdir / "backup"
+    cluster = Cluster(dist, is_chief, worker, opts.batch_size * replicas)
+    if opts.strategy != "default":
+        note(f"{opts.strategy} strategy: worker {worker}{' (chief)' if is_chief else ''}, "
+             f"{replicas} replicas in sync, global batch {cluster.global_batch}")
+    return cluster
 
-    # ---- model
-    with dist.scope():
-        model = build_unet(backbone=backbone, num_classes=num_classes, weights=weights,
-                           freeze_encoder=freeze_encoder_epochs > 0, decoder_filters=decoder_filters,
-                           encoder_filters=encoder_filters, batch_norm=batch_norm,
-                           class_names=list(class_names) if class_names else None)
 
-    if not freeze_encoder_epochs and backbone is not None and _has_pretrained_weights(backbone, weights):
+def build_model(num_classes, opts: TrainOptions, freeze_epochs: int, class_names, cluster: Cluster):
+    """The U-Net of the options, built under the strategy's scope (encoder frozen for a first frozen phase)."""
+    from suite.unet.model import UNet
+
+    from suite.unet.model import set_encoder_trainable
+
+    with cluster.strategy.scope():
+        model = UNet(backbone=_backbone(opts), num_classes=num_classes, weights=opts.weights,
+                     freeze_encoder=freeze_epochs > 0, decoder_filters=opts.decoder_filters,
+                     encoder_filters=opts.encoder_filters, batch_norm=opts.batch_norm,
+                     class_names=list(class_names) if class_names else None)
+    if not freeze_epochs and _backbone(opts) is not None and _has_pretrained_weights(_backbone(opts), opts.weights):
         set_encoder_trainable(model, True)  # fine-tuned from the start: pretrained BatchNorm statistics kept
+    return model
 
-    # ---- pipeline
-    stride = int(getattr(model, "stride", 32))
+
+@dataclass
+class Pipeline:
+    train_ds: object
+    val_ds: object
+    steps: int  # training batches per epoch
+    repeat: bool  # the training set repeats (steps_per_epoch given)
+
+
+def crop_size(image_size: int, resize_mode: str, sizes, stride: int) -> tuple[int, int]:
+    """The training crop: ``image_size``, with ``"crop"`` capped at the median image size, a multiple of ``stride``."""
+    crop = (image_size, image_size)
     if resize_mode == "crop":
         # Crops no larger than a typical image: padding small images up to the
         # largest one would spend most of a step on ignored pixels.
-        mh, mw = (int(np.median([s[i] for s in train_stats.sizes])) for i in (0, 1))
-        cap = lambda s: int(math.ceil(s / stride) * stride)  # noqa: E731
-        crop = (min(image_size, cap(mh)), min(image_size, cap(mw)))
-    else:
-        crop = (image_size, image_size)
-    crop = tuple(max(stride, int(math.ceil(c / stride) * stride)) for c in crop)
-    aug = SegmentationAugmenter(ignore_index=ignore_index, seed=seed, **(augment_options or {})) if augment else None
-    train_ds = make_dataset(train_src, crop, global_batch, training=True, augmenter=aug, ignore_index=ignore_index,
-                            resize_mode=resize_mode, seed=seed, sizes=train_stats.sizes,
-                            drop_remainder=len(train_src) >= global_batch)
-    val_ds = make_dataset(val_src, crop, global_batch, training=False, ignore_index=ignore_index,
-                          resize_mode=resize_mode, seed=seed, sizes=val_stats.sizes)
-    if strategy == "multiworker":
+        mh, mw = (int(np.median([s[i] for s in sizes])) for i in (0, 1))
+        crop = (min(image_size, _round_up(mh, stride)), min(image_size, _round_up(mw, stride)))
+    return tuple(max(stride, _round_up(c, stride)) for c in crop)
+
+
+def _round_up(size: int, stride: int) -> int:
+    return int(math.ceil(size / stride) * stride)
+
+
+def build_pipeline(data: TrainData, stride: int, opts: TrainOptions, cluster: Cluster) -> Pipeline:
+    """The ``tf.data`` training (augmented, shuffled) and validation sets."""
+    import tensorflow as tf
+
+    from suite.unet.augment import SegmentationAugmenter
+    from suite.unet.tfdata import make_dataset
+
+    crop = crop_size(opts.image_size, opts.resize_mode, data.train_stats.sizes, stride)
+    batch, n_train = cluster.global_batch, len(data.train_src)
+    aug = (SegmentationAugmenter(ignore_index=opts.ignore_index, seed=opts.seed, **(opts.augment_options or {}))
+           if opts.augment else None)
+    common = dict(ignore_index=opts.ignore_index, resize_mode=opts.resize_mode, seed=opts.seed)
+    train_ds = make_dataset(data.train_src, crop, batch, training=True, augmenter=aug, sizes=data.train_stats.sizes,
+                            drop_remainder=n_train >= batch, **common)
+    val_ds = make_dataset(data.val_src, crop, batch, training=False, sizes=data.val_stats.sizes, **common)
+    if opts.strategy == "multiworker":
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
         train_ds, val_ds = train_ds.with_options(options), val_ds.with_options(options)
-    n_batches = max(1, len(train_src) // global_batch) if len(train_src) >= global_batch else 1
-    if steps_per_epoch:
-        train_ds = train_ds.repeat()
-        n_batches = int(steps_per_epoch)
+    steps = max(1, n_train // batch) if n_train >= batch else 1
+    if opts.steps_per_epoch:
+        train_ds, steps = train_ds.repeat(), int(opts.steps_per_epoch)
+    return Pipeline(train_ds, val_ds, steps, bool(opts.steps_per_epoch))
 
 
-    from suite.unet import callbacks as classes
-    guard = classes.NanGuard()
-    logdir.mkdir(parents=True, exist_ok=True)
-    csv_path, curves_path = logdir / "log.csv", logdir / "curves.png"
-    if not resume and csv_path.exists():
-        csv_path.unlink()
-    previous = read_csv_log(csv_path) if resume else []
+# --------------------------------------------------------------------------- 4. the run's shared state, compile
+
+
+@dataclass
+class Run:
+    """What every phase of one run shares: the model, the data, the logs and the callbacks that span phases."""
+
+    model: object
+    opts: TrainOptions
+    paths: RunPaths
+    cluster: Cluster
+    pipeline: Pipeline
+    data: TrainData
+    guard: object
+    ckpt: object
+    rich: object
+    prev_best: float | None
+    extra_callbacks: list
+    t_fit: float = 0.0
+
+
+def start_run(model, opts, paths: RunPaths, cluster, pipeline, data, resume, progress, callbacks) -> Run:
+    """Starts the logs (``options.json``, a fresh or resumed CSV) and the callbacks that span the phases."""
+    from suite.common.image_io import save_json
+    from suite.unet import callbacks as cb
+
+    paths.logdir.mkdir(parents=True, exist_ok=True)
+    save_json(as_dict(opts), paths.logdir / "options.json", overwrite=True)
+    if not resume and paths.csv.exists():
+        paths.csv.unlink()
+    previous = read_csv_log(paths.csv) if resume else []
     prev_best = max((r["val_miou"] for r in previous if math.isfinite(r.get("val_miou", float("nan")))), default=None)
-    ckpt = classes.BestCheckpoint(out, "val_miou", guard, best=prev_best if out.exists() else None, is_chief=is_chief)
-    rich = classes.RichProgress(epochs, n_batches) if progress and is_chief else None
+    guard = cb.NanGuard()
+    ckpt = cb.BestCheckpoint(paths.out, "val_miou", guard, best=prev_best if paths.out.exists() else None,
+                             is_chief=cluster.is_chief)
+    rich = cb.RichProgress(opts.epochs, pipeline.steps) if progress and cluster.is_chief else None
+    return Run(model, opts, paths, cluster, pipeline, data, guard, ckpt, rich, prev_best, list(callbacks or []))
 
-    def compile_for(phase_lr):
-        with dist.scope():
-            model.compile(
-                optimizer=keras.optimizers.Adam(learning_rate=phase_lr),
-                loss=get_loss(loss, num_classes=num_classes, ignore_index=ignore_index, class_weights=weights_per_class),
-                metrics=segmentation_metrics(num_classes, ignore_index),
-            )
 
-    def callbacks_for(ph: Phase):
-        backup = classes.SafeBackupAndRestore(str(backup_root / f"phase{ph.number}"), guard, double_checkpoint=True,
-                                                 delete_checkpoint=False)
-        cbs = [guard, backup]
-        if ph.deadline is not None:
-            budget = classes.TimeBudget(ph.deadline, start=t_fit)
-            cbs.append(budget)
-            if lr_schedule == "cosine":
-                begin = min(budget.elapsed(), ph.deadline)
-                cbs.append(classes.TimeCosine(budget, ph.lr, begin=begin, end=ph.deadline))
-        elif lr_schedule == "cosine":
-            cbs.append(classes.EpochCosine(ph.lr, n_batches, ph.first_epoch, ph.last_epoch,
-                                              warmup_epochs if ph.number == 1 else 0))
-        cbs += [classes.LogLearningRate(), ckpt]
-        if patience:
-            cbs.append(keras.callbacks.EarlyStopping(monitor="val_miou", mode="max", patience=patience))
-        cbs.append(keras.callbacks.CSVLogger(str(csv_path), append=True))
-        cbs.append(classes.CurvesPlot(csv_path, curves_path, is_chief=is_chief))
-        if tensorboard and is_chief:
-            cbs.append(keras.callbacks.TensorBoard(str(logdir / "tensorboard"), write_graph=False))
-        if rich is not None:
-            cbs.append(rich)
-        return cbs + list(callbacks or [])
+def learning_rate_for(ph: Phase, opts: TrainOptions, steps: int):
+    """The phase's learning rate: a float, or the epoch cosine as a Keras schedule on the optimizer's step.
 
-    phases = plan_phases(epochs, freeze_encoder_epochs, lr, finetune_lr_factor, time_budget,
-                         freeze_fraction if auto_freeze else None)
-    if resume and len(phases) == 2 and _backup_epoch(backup_root / "phase2") is not None:
-        phases = phases[1:]
+    Each phase gets a new optimizer, so the schedule counts from the phase's
+    first step; ``BackupAndRestore`` restores the optimizer's step count, so a
+    resumed run continues on the same curve. A phase with a deadline follows
+    the clock instead (:class:`suite.unet.callbacks.TimeCosine` sets the rate).
+    """
+    import keras
 
-    if strategy == "multiworker":
-        from suite.unet.distribute import work_around_multiworker_build
+    if opts.lr_schedule != "cosine" or ph.deadline is not None:
+        return ph.lr
+    warm = (opts.warmup_epochs if ph.number == 1 else 0) * steps
+    total = max(1, (ph.last_epoch - ph.first_epoch) * steps)
+    return keras.optimizers.schedules.CosineDecay(
+        ph.lr / (warm + 1) if warm else ph.lr, decay_steps=max(1, total - warm), alpha=0.01,
+        warmup_target=ph.lr if warm else None, warmup_steps=warm)
 
-        work_around_multiworker_build(model, dist, train_ds, compile_for, lr)
 
-    stopped = "completed"
-    history = []
-    t_fit = time.monotonic()
+def compile_phase(run: Run, learning_rate) -> None:
+    """Compiles for one phase: a new Adam, the options' loss, the suite's metrics (``UNet.compile``)."""
+    import keras
+
+    from suite.unet.losses import get_loss
+
+    opts, n = run.opts, run.model.num_classes
+    with run.cluster.strategy.scope():
+        run.model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+            loss=get_loss(opts.loss, num_classes=n, ignore_index=opts.ignore_index,
+                          class_weights=run.data.class_weights),
+            metrics="auto", ignore_index=opts.ignore_index,
+        )
+
+
+# --------------------------------------------------------------------------- 5. fit the phases
+
+
+def phase_callbacks(run: Run, ph: Phase) -> list:
+    """The callbacks of one phase: NaN guard, backup, time budget and clock cosine, logs, checkpoint, progress."""
+    import keras
+
+    from suite.unet import callbacks as cb
+
+    opts, paths = run.opts, run.paths
+    backup = cb.SafeBackupAndRestore(str(paths.backup_root / f"phase{ph.number}"), run.guard,
+                                     double_checkpoint=True, delete_checkpoint=False)
+    cbs = [run.guard, backup]
+    if ph.deadline is not None:
+        budget = cb.TimeBudget(ph.deadline, start=run.t_fit)
+        cbs.append(budget)
+        if opts.lr_schedule == "cosine":
+            cbs.append(cb.TimeCosine(budget, ph.lr, begin=min(budget.elapsed(), ph.deadline), end=ph.deadline))
+    cbs += [cb.LogLearningRate(), run.ckpt]
+    if opts.patience:
+        cbs.append(keras.callbacks.EarlyStopping(monitor="val_miou", mode="max", patience=opts.patience))
+    cbs.append(keras.callbacks.CSVLogger(str(paths.csv), append=True))
+    cbs.append(cb.CurvesPlot(paths.csv, paths.curves, is_chief=run.cluster.is_chief))
+    if opts.tensorboard and run.cluster.is_chief:
+        cbs.append(keras.callbacks.TensorBoard(str(paths.logdir / "tensorboard"), write_graph=False))
+    if run.rich is not None:
+        cbs.append(run.rich)
+    return cbs + run.extra_callbacks
+
+
+def _why_stopped(run: Run, cbs, last: bool) -> str | None:
+    """How the phase's ``fit`` ended the run, or ``None`` when the next phase goes on."""
+    from suite.unet.callbacks import TimeBudget
+
+    if run.guard.tripped is not None:
+        return "nan"
+    tripped = any(isinstance(c, TimeBudget) and c.tripped for c in cbs)
+    if tripped and last:
+        return "time_budget"
+    if run.model.stop_training and not tripped:
+        return "early_stopping"
+    return None
+
+
+def fit_phases(run: Run, phases: list[Phase]) -> str:
+    """Fits each phase in turn (unfreezing the encoder for the fine-tuning); returns how the run stopped."""
+    from suite.unet.model import set_encoder_trainable
+
+    epochs_done = 0
+    run.t_fit = time.monotonic()
     try:
         for i, ph in enumerate(phases):
-            if i and ph.deadline is not None and time.monotonic() - t_fit >= ph.deadline:
-                stopped = "time_budget"  # the earlier phase used the whole budget
-                break
+            if i and ph.deadline is not None and time.monotonic() - run.t_fit >= ph.deadline:
+                return "time_budget"  # the earlier phase used the whole budget
             # A phase that ended at its deadline hands over at the epoch it reached.
-            first = ph.first_epoch if i == 0 or ph.deadline is None else phases[0].first_epoch + len(history)
+            first = ph.first_epoch if i == 0 or ph.deadline is None else phases[0].first_epoch + epochs_done
             if ph.number == 2:
-                set_encoder_trainable(model, True)
+                set_encoder_trainable(run.model, True)
                 note(f"epoch {first + 1}: encoder unfrozen; fine-tuning everything at lr {ph.lr:g}")
-            compile_for(ph.lr)
-            cbs = callbacks_for(ph)
-            hist = model.fit(
-                train_ds,
-                validation_data=val_ds,
+            compile_phase(run, learning_rate_for(ph, run.opts, run.pipeline.steps))
+            cbs = phase_callbacks(run, ph)
+            hist = run.model.fit(
+                run.pipeline.train_ds,
+                validation_data=run.pipeline.val_ds,
                 epochs=ph.last_epoch,
                 initial_epoch=first,
-                steps_per_epoch=n_batches if steps_per_epoch else None,
+                steps_per_epoch=run.pipeline.steps if run.pipeline.repeat else None,
                 callbacks=cbs,
                 verbose=0,
                 shuffle=False,  # the pipeline shuffles
             )
-            history.extend(hist.history and [dict(zip(hist.history, v)) for v in zip(*hist.history.values())])
-            if guard.tripped is not None:
-                stopped = "nan"
-                break
-            tripped = any(isinstance(c, classes.TimeBudget) and c.tripped for c in cbs)
-            if tripped and i == len(phases) - 1:
-                stopped = "time_budget"
-                break
-            if model.stop_training and not tripped:
-                stopped = "early_stopping"
-                break
+            epochs_done += len(next(iter(hist.history.values()), []))
+            stopped = _why_stopped(run, cbs, last=i == len(phases) - 1)
+            if stopped is not None:
+                return stopped
     finally:
-        if rich is not None:
-            rich.close()
+        if run.rich is not None:
+            run.rich.close()
+    return "completed"
 
-    rows = read_csv_log(csv_path)
-    if is_chief and rows:
-        plot_curves(rows, curves_path)
-    epochs_run = len(rows)
+
+# --------------------------------------------------------------------------- 6. summarize
+
+
+def summarize(run: Run, stopped: str, seconds: float) -> TrainResult:
+    """Draws the final curves, removes the backup of the finished run, and says how it went in one line."""
+    opts, paths, ckpt = run.opts, run.paths, run.ckpt
+    rows = read_csv_log(paths.csv)
+    if run.cluster.is_chief and rows:
+        plot_curves(rows, paths.curves)
     best_epoch = ckpt.best_epoch
-    if best_epoch is None and prev_best is not None:
-        best_epoch = next((int(r["epoch"]) + 1 for r in rows if r.get("val_miou") == prev_best), None)
-    model_path = out if out.exists() and is_chief else (out if ckpt.best is not None else None)
-    train_seconds = time.monotonic() - t_start
+    if best_epoch is None and run.prev_best is not None:
+        best_epoch = next((int(r["epoch"]) + 1 for r in rows if r.get("val_miou") == run.prev_best), None)
+    out = paths.out
+    model_path = out if out.exists() and run.cluster.is_chief else (out if ckpt.best is not None else None)
     if stopped == "nan":
-        ep, batch = guard.tripped
-        keep = f"the last good model (epoch {best_epoch}, val mIoU {ckpt.best:.4f}) is kept in {out}" if ckpt.best is not None else "no epoch finished cleanly, so no model was saved"
+        ep, batch = run.guard.tripped
+        keep = (f"the last good model (epoch {best_epoch}, val mIoU {ckpt.best:.4f}) is kept in {out}"
+                if ckpt.best is not None else "no epoch finished cleanly, so no model was saved")
         where = f"epoch {ep}, batch {batch}" if batch is not None else f"epoch {ep} (validation)"
         message = f"training stopped: the loss became NaN at {where} (try a lower --lr); {keep}"
     else:
-        why = {"completed": "finished", "early_stopping": f"stopped early (no val mIoU gain in {patience} epochs)",
-               "time_budget": f"used its time budget ({time_budget or 0:g} s)"}[stopped]
-        message = (f"training {why} after {epochs_run} epoch(s); best val mIoU {ckpt.best:.4f} at epoch {best_epoch}; "
-                   f"model: {out}; logs and curves: {logdir}") if ckpt.best is not None else f"training {why}; no model saved"
-    if backup_root.exists():
+        why = {"completed": "finished",
+               "early_stopping": f"stopped early (no val mIoU gain in {opts.patience} epochs)",
+               "time_budget": f"used its time budget ({opts.time_budget or 0:g} s)"}[stopped]
+        message = f"training {why}; no model saved"
+        if ckpt.best is not None:
+            message = (f"training {why} after {len(rows)} epoch(s); best val mIoU {ckpt.best:.4f} at epoch "
+                       f"{best_epoch}; model: {out}; logs and curves: {paths.logdir}")
+    if paths.backup_root.exists():
         # The run is over (the best model is in `out`); the backup is only for interrupted runs.
-        shutil.rmtree(backup_root, ignore_errors=True)
-    return TrainResult(model_path, ckpt.best, best_epoch, epochs_run, stopped, rows, logdir, message, train_seconds, skipped)
+        shutil.rmtree(paths.backup_root, ignore_errors=True)
+    return TrainResult(model_path, ckpt.best, best_epoch, len(rows), stopped, rows, paths.logdir, message, seconds,
+                       run.data.skipped, as_dict(opts))
