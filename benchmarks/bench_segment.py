@@ -146,7 +146,7 @@ def main():
         return child_rss(*args.child, tile=args.tile)
 
     from suite.common.device import import_backend_quietly
-    from suite.common.image_io import load_image
+    from suite.common.io.images import load_image
     from suite.unet.predict import model_stride
 
     import_backend_quietly()

@@ -47,7 +47,7 @@ STYLE_W, CONTENT_W, TV_W = 1e-2, 1e4, 1.0
 
 
 def load_pair(content_path, style_path, size):
-    from suite.common.image_io import load_image
+    from suite.common.io.images import load_image
     from suite.style.transfer import long_side_shape, resize_image
 
     content = load_image(content_path)
@@ -188,14 +188,14 @@ def time_to_quality(args):
         ref, terms = referee(image)
         base = {"seconds": seconds, "referee": ref, "terms": terms, "trace": b_trace, "steps": args.steps}
         if args.out:
-            from suite.common.image_io import save_image
+            from suite.common.io.images import save_image
 
             save_image(image, Path(args.out) / "baseline.png", overwrite=True)
         if args.baseline_json:
             Path(args.baseline_json).write_text(json.dumps(base))
     print(f"baseline: {base['seconds']:7.1f} s  referee J = {base['referee']:,.0f}  {base['terms']}", flush=True)
     if args.out:
-        from suite.common.image_io import save_image
+        from suite.common.io.images import save_image
 
         save_image(result.image, Path(args.out) / "suite.png", overwrite=True)
     reached = next((t for t, loss in s_trace if loss <= base["referee"]), None)
@@ -309,7 +309,7 @@ def _memory_child(args):
     import resource
 
     t_start = time.perf_counter()
-    from suite.common.image_io import load_image
+    from suite.common.io.images import load_image
     from suite.style.transfer import DEFAULTS, StyleTransfer
 
     content = load_image(args.content)

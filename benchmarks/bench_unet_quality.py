@@ -105,7 +105,7 @@ def log(msg):
 
 def confusion(num_classes, pairs, predict, ignore_index=255):
     """Dataset-level confusion matrix (rows: truth, columns: prediction), ignore pixels excluded."""
-    from suite.common.image_io import load_image
+    from suite.common.io.images import load_image
     from suite.unet.masks import load_mask
 
     cm = np.zeros((num_classes, num_classes), np.int64)
@@ -228,7 +228,7 @@ def run_tutorial(spec, size=128, batch=64):
     import keras
     import tensorflow as tf
 
-    from suite.common.image_io import load_image
+    from suite.common.io.images import load_image
     from suite.unet.callbacks import TimeBudget
     from suite.unet.masks import load_mask
 

@@ -50,7 +50,7 @@ def main():
     import keras
 
     from suite.common.device import gpu_names
-    from suite.common.image_io import load_image, save_image
+    from suite.common.io.images import load_image, save_image
     from suite.unet.losses import get_loss
     from suite.unet.metrics import get_metrics
     from suite.unet.model import build_unet

@@ -40,7 +40,7 @@ def main():
     import numpy as np
     from PIL import Image
 
-    from suite.common.viz import labelled_row
+    from suite.common.ui.viz import labelled_row
 
     mask = (np.asarray(Image.open(args.work / "astronaut.png")) == 1).astype(np.uint8) * 255
     images = [Image.open(photo), Image.open(args.work / "astronaut_overlay.jpg"), Image.fromarray(mask),

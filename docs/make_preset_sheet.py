@@ -27,8 +27,8 @@ def main():
     p.add_argument("--out", default=str(ROOT / "docs/style_presets.jpg"))
     args = p.parse_args()
 
-    from suite.common.image_io import load_image, save_image
-    from suite.common.viz import _font
+    from suite.common.io.images import load_image, save_image
+    from suite.common.ui.viz import _font
     from suite.style.fast import NUM_PRESETS, PresetStyleTransfer
     from suite.style.fast_models import magenta_multistyle
 

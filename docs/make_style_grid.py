@@ -38,8 +38,8 @@ def main():
     p.add_argument("--method", choices=["gatys", "fast"], default="gatys")
     args = p.parse_args()
 
-    from suite.common.image_io import load_image, save_image
-    from suite.common.viz import _font
+    from suite.common.io.images import load_image, save_image
+    from suite.common.ui.viz import _font
     from suite.style.extractor import build_style_extractor
     from suite.style.transfer import StyleTransfer, long_side_shape, resize_image
 

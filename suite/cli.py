@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from suite import __version__
-from suite.common.cli_utils import (
+from suite.common.ui.cli import (
     SuiteGroup,
     backbone_option,
     compute_options,
@@ -41,9 +41,9 @@ def backbones(as_json):
     """
     from rich.table import Table
 
-    from suite.common.backbones import backbone_names, backbone_summary
+    from suite.common.nn.backbones import backbone_names, backbone_summary
     from suite.common.device import import_backend_quietly
-    from suite.common.progress import print_table
+    from suite.common.ui.progress import print_table
 
     import_backend_quietly()
     summaries = {name: backbone_summary(name) for name in backbone_names()}
@@ -79,8 +79,9 @@ def backbones(as_json):
 @output_options(json_output=False)
 def features(image, backbone, layer, weights, size, max_maps, output, overwrite, max_pixels):
     """Grid of one layer's activation maps for IMAGE: low layers show edges, deep layers parts."""
-    from suite.common.features import feature_grid
-    from suite.common.image_io import OutputExistsError, ensure_writable_folder, load_image, save_image
+    from suite.common.ui.features import feature_grid
+    from suite.common.io.files import OutputExistsError, ensure_writable_folder
+    from suite.common.io.images import load_image, save_image
 
     if output.exists() and not overwrite:
         raise OutputExistsError(output)

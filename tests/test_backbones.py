@@ -3,15 +3,15 @@ import time
 import numpy as np
 import pytest
 
-from suite.common.backbones import (
+from suite.common.nn.backbones import (
     backbone_names,
     feature_extractor,
     get_backbone,
     get_backbone_spec,
     pyramid_model,
 )
-from suite.common.layers import ImagePreprocessing, preprocess_input
-from suite.common.weights import WeightsError, read_embedded_vgg16, resolve_weights
+from suite.common.nn.layers import ImagePreprocessing, preprocess_input
+from suite.common.nn.weights import WeightsError, read_embedded_vgg16, resolve_weights
 
 
 @pytest.mark.parametrize("name", ["vgg16", "vgg19", "mobilenetv2"])
@@ -141,7 +141,7 @@ def test_embedded_vgg16_is_the_wheels_trunk(weights, should_match):
 def test_embedded_weights_are_read_from_the_wheel_file():
     import h5py
 
-    from suite.common.weights import embedded_vgg16_path
+    from suite.common.nn.weights import embedded_vgg16_path
 
     values = read_embedded_vgg16()
     assert len(values) == 13 and values["block5_conv3"][0].shape == (3, 3, 512, 512)

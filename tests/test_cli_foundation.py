@@ -18,7 +18,7 @@ def test_help_lists_commands():
 
 
 def test_backbones_table(monkeypatch):
-    from suite.common import progress
+    from suite.common.ui import progress
 
     monkeypatch.setattr(progress.console, "width", 160)
     r = CliRunner().invoke(main, ["backbones"])

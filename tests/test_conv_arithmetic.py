@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from suite.common.conv_arithmetic import (
+from suite.common.nn.conv_arithmetic import (
     conv_output_size,
     conv_params,
     depthwise_separable_params,

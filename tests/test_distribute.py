@@ -54,7 +54,7 @@ def test_make_strategy_names():
 
 def test_cli_choices_come_from_the_library():
     from suite.cli import main
-    from suite.common.backbones import backbone_names, style_backbone_names
+    from suite.common.nn.backbones import backbone_names, style_backbone_names
     from suite.unet import losses
 
     from suite.unet.train import LOSSES

@@ -111,7 +111,7 @@ def test_evaluate_predictions_matches_numpy(tmp_path):
 
 
 def test_model_and_its_written_predictions_score_the_same(tmp_path):
-    from suite.common.image_io import load_image
+    from suite.common.io.images import load_image
     from suite.unet.evaluate import evaluate_model, evaluate_predictions
     from suite.unet.model import build_unet
     from suite.unet.predict import predict_mask

@@ -11,7 +11,7 @@ PHOTOS = ["astronaut", "chelsea", "coffee", "rocket"]
 
 
 def _square(path, side):
-    from suite.common.image_io import load_image
+    from suite.common.io.images import load_image
     from suite.style.fast import central_square
 
     return central_square(load_image(path), side)
@@ -27,7 +27,7 @@ def _session(filename, quantized=True):
     """
     onnx = pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
-    from suite.common.magenta import model_path
+    from suite.common.nn.magenta import model_path
 
     path = str(model_path(filename))
     if quantized:
@@ -62,7 +62,7 @@ def photos_256():
 @pytest.mark.parametrize("weights", ["embedded", "none"])
 def test_embedded_mobilenetv2_reproduces_the_onnx_style_vector(weights, photos_256):
     """Keras MobileNetV2 trunk + the 1x1 head = the ONNX style predictor on real photos; random weights do not."""
-    from suite.common.magenta import PREDICTOR_FILE
+    from suite.common.nn.magenta import PREDICTOR_FILE
     from suite.style.fast_models import build_style_predictor, load_magenta_predictor_head
 
     model = load_magenta_predictor_head(build_style_predictor(weights=weights))
@@ -80,7 +80,7 @@ def test_embedded_mobilenetv2_reproduces_the_onnx_style_vector(weights, photos_2
 @pytest.mark.parametrize("random_weights", [False, True])
 def test_transformer_matches_onnx_at_384(random_weights):
     """The Keras transformer reproduces arbitrary_transform.onnx at its 384x384 size; random weights do not."""
-    from suite.common.magenta import PREDICTOR_FILE, TRANSFORMER_FILE
+    from suite.common.nn.magenta import PREDICTOR_FILE, TRANSFORMER_FILE
     from suite.style.fast_models import build_style_transformer, magenta_transformer
 
     content = _square("assets/photos/chelsea.jpg", 384)[None]
@@ -97,8 +97,8 @@ def test_transformer_matches_onnx_at_384(random_weights):
 
 
 def test_backbone_auto_loads_the_embedded_mobilenetv2(tmp_path, monkeypatch):
-    from suite.common.backbones import backbone_summary, get_backbone
-    from suite.common.magenta import read_mobilenetv2_trunk
+    from suite.common.nn.backbones import backbone_summary, get_backbone
+    from suite.common.nn.magenta import read_mobilenetv2_trunk
 
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))  # an empty cache
     bb = get_backbone("mobilenetv2", weights="auto")
@@ -156,7 +156,7 @@ def fast_engine_parts():
 
 
 def test_fast_transfer_full_size_strength_blend_and_colours(fast_engine_parts):
-    from suite.common.image_io import load_image
+    from suite.common.io.images import load_image
     from suite.style.fast import FastStyleTransfer
     from suite.style.transfer import rgb_to_ycbcr
 
@@ -244,7 +244,7 @@ def test_cli_fast_rejects_gatys_only_combinations(tmp_path):
 
 
 def test_gatys_init_fast_starts_from_the_fast_result(fast_engine_parts):
-    from suite.common.image_io import load_image
+    from suite.common.io.images import load_image
     from suite.style.fast import FastStyleTransfer
     from suite.style.transfer import StyleTransfer, long_side_shape, resize_image
 
@@ -262,8 +262,8 @@ def test_gatys_init_fast_starts_from_the_fast_result(fast_engine_parts):
 @pytest.mark.parametrize("random_weights", [False, True])
 def test_multistyle_presets_match_onnx(random_weights):
     """The 26-style network in Keras reproduces multistyle26.onnx on a real photo (any size); random weights do not."""
-    from suite.common.image_io import load_image
-    from suite.common.magenta import MULTISTYLE_FILE
+    from suite.common.io.images import load_image
+    from suite.common.nn.magenta import MULTISTYLE_FILE
     from suite.style.fast_models import MULTISTYLE_CONFIG, build_style_transformer, magenta_multistyle
 
     photo = load_image("assets/photos/chelsea.jpg")[:150, :226]  # 226 is no multiple of 4: the onnx graph pads too

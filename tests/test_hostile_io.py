@@ -5,7 +5,7 @@ import re
 import numpy as np
 
 from hostile import make_corpus
-from suite.common.image_io import ImageReadError, collect_inputs, load_image
+from suite.common.io.images import ImageReadError, collect_inputs, load_image
 
 
 def test_reader_on_hostile_corpus(tmp_path):

@@ -5,16 +5,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from suite.common.image_io import (
+from suite.common.io.images import (
     ImageReadError,
-    OutputExistsError,
-    atomic_write,
     collect_inputs,
     list_images,
     load_image,
     save_image,
     scan_folder,
 )
+from suite.common.io.files import OutputExistsError, atomic_write
 
 
 def _rgb(h=8, w=12):
@@ -145,7 +144,7 @@ def test_save_is_atomic_and_refuses_overwrite(tmp_path):
 
 
 def test_partial_files_of_a_killed_write_are_cleaned(tmp_path):
-    from suite.common.image_io import remove_partial_files
+    from suite.common.io.files import remove_partial_files
 
     (tmp_path / ".x.png.abc123.part").write_bytes(b"half")
     (tmp_path / "keep.part").write_bytes(b"not ours")
@@ -157,7 +156,7 @@ def test_partial_files_of_a_killed_write_are_cleaned(tmp_path):
 def test_heic_is_read_with_the_heic_extra(tmp_path):
     """An iPhone photo (HEIC) reads like any other image when pillow-heif is installed."""
     pillow_heif = pytest.importorskip("pillow_heif")
-    from suite.common.image_io import image_size, list_images, load_image
+    from suite.common.io.images import image_size, list_images, load_image
 
     yy, xx = np.mgrid[0:20, 0:30]
     pixels = np.stack([xx * 8, yy * 12, 255 - xx * 8], -1).astype("uint8")  # smooth, as photos are

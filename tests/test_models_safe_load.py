@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from suite.common.models import ModelLoadError, load_model
+from suite.common.nn.saving import ModelLoadError, load_model
 
 
 def test_lambda_model_is_refused(tmp_path):

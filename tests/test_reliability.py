@@ -39,7 +39,7 @@ def _no_partials(folder):
 
 
 def test_segment_on_hostile_corpus(tmp_path):
-    from suite.common.image_io import load_image
+    from suite.common.io.images import load_image
     from suite.unet.segment import load_segmentation_model, segment_image
 
     expect = make_corpus(tmp_path / "in")
@@ -272,7 +272,7 @@ def test_max_pixels_is_on_by_default_and_can_be_raised(tmp_path):
     """`--max-pixels` on every command that reads images; masks are held to the limit too."""
     from hostile import bomb_png
 
-    from suite.common.image_io import DEFAULT_MAX_PIXELS
+    from suite.common.io.images import DEFAULT_MAX_PIXELS
     from suite.unet import data as sdata
 
     for command in ("segment", "stylize", "train", "evaluate", "features"):

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from suite.common.image_io import load_image
+from suite.common.io.images import load_image
 from suite.unet import predict as P
 from suite.unet.segment import output_stems, overlay, segment_folder, segment_image
 

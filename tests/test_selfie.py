@@ -71,7 +71,7 @@ def test_person_preset_full_size_agrees_with_mediapipe_pipeline(ref):
     The two resize the photo to 256 x 256 differently, so this is looser than the
     network parity: measured mean |diff| 0.008-0.020 and 98.3-100% equal masks.
     """
-    from suite.common.image_io import load_image
+    from suite.common.io.images import load_image
     from suite.unet import predict as P
     from suite.unet.presets import load_preset
 

@@ -59,7 +59,7 @@ def test_vgg19_offline_falls_back_to_embedded_vgg16_and_says_so(monkeypatch, cap
     assert "embedded VGG16" in err
     assert ex.backbone_name == "vgg16"
     # real weights, not random: block1_conv1 kernels equal the embedded file's
-    from suite.common.weights import read_embedded_vgg16
+    from suite.common.nn.weights import read_embedded_vgg16
 
     kernel = read_embedded_vgg16()["block1_conv1"][0]
     np.testing.assert_allclose(np.asarray(ex.get_layer("block1_conv1").kernel), kernel)
@@ -192,7 +192,7 @@ def test_embedded_vgg_moves_style_onto_photo():
     """With real features, 128 px of L-BFGS moves the photo's colour statistics towards the artwork's."""
     from pathlib import Path
 
-    from suite.common.image_io import load_image
+    from suite.common.io.images import load_image
 
     root = Path(__file__).resolve().parents[1]
     content = load_image(root / "assets/photos/chelsea.jpg")

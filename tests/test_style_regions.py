@@ -39,7 +39,7 @@ def test_feathered_masks_have_no_gap_and_no_seam():
 
 
 def test_region_masks_from_person_preset():
-    from suite.common.image_io import load_image
+    from suite.common.io.images import load_image
     from suite.style.regions import region_masks
 
     a, b = ROOT / "assets" / "styles" / "swirls.jpg", ROOT / "assets" / "styles" / "mosaic.jpg"
@@ -84,7 +84,7 @@ def test_each_style_lands_on_its_class(tmp_path):
 
     from suite.cli import main
     from suite.style.regions import region_masks
-    from suite.common.image_io import load_image
+    from suite.common.io.images import load_image
 
     rng = np.random.default_rng(0)
     red = np.clip(rng.normal([200, 30, 30], 25, (64, 64, 3)), 0, 255).astype(np.uint8)
@@ -119,7 +119,7 @@ def test_fast_method_paints_each_region_with_its_artwork(tmp_path):
     from click.testing import CliRunner
 
     from suite.cli import main
-    from suite.common.image_io import load_image
+    from suite.common.io.images import load_image
     from suite.unet.presets import load_preset
     from suite.unet.segment import segment_image
 

@@ -109,7 +109,7 @@ def test_save_load_and_config_round_trip(backbone, tmp_path):
 
 
 def test_backbone_instance_round_trips(tmp_path):
-    from suite.common.backbones import get_backbone
+    from suite.common.nn.backbones import get_backbone
     from suite.unet.model import build_unet
 
     backbone = get_backbone("vgg16", weights="none", quiet=True)
@@ -121,7 +121,7 @@ def test_backbone_instance_round_trips(tmp_path):
 
 
 def test_embedded_vgg16_weights_reach_the_encoder():
-    from suite.common.weights import read_embedded_vgg16
+    from suite.common.nn.weights import read_embedded_vgg16
     from suite.unet.model import build_unet
 
     model = build_unet("vgg16", num_classes=2, weights="auto")

@@ -61,9 +61,8 @@ SYMBOLS = {
             "ensure_writable_folder",
             "remove_partial_files",
             "save_json",
-            "file_mode",
+            "temp_file",
             "_writer_alive",
-            "_UMASK",
         )
     },
 }

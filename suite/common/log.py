@@ -1,7 +1,7 @@
 """Notes for the user on stderr, and the run-wide output settings (quiet, verbose, progress).
 
 The settings come from the command's ``-q/--quiet``, ``-v/--verbose`` and
-``--no-progress`` options (see :func:`suite.common.cli_utils.output_options`),
+``--no-progress`` options (see :func:`suite.common.ui.cli.output_options`),
 or, for library use, from the ``SUITE_QUIET``, ``SUITE_VERBOSE`` and
 ``SUITE_NO_PROGRESS`` environment variables.
 """

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from suite.cli import main
-from suite.common.cli_utils import compute_options, output_options
+from suite.common.ui.cli import compute_options, output_options
 
 # Mirrors suite.serve.app's defaults without importing Flask at `suite --help` time.
 _DEF_MAX_UPLOAD_MB = 20

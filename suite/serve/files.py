@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import suite
-from suite.common.image_io import IMAGE_EXTENSIONS, ImageReadError, load_image, to_uint8
+from suite.common.io.images import IMAGE_EXTENSIONS, ImageReadError, load_image, to_uint8
 
 #: The repository's assets/ folder; present in a source checkout (``pip install -e .``), absent from a wheel.
 BUNDLED_ASSETS = Path(suite.__file__).resolve().parent.parent / "assets"

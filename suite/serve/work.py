@@ -16,7 +16,7 @@ import zipfile
 
 import numpy as np
 
-from suite.common.image_io import to_uint8
+from suite.common.io.images import to_uint8
 
 
 class BadRequest(ValueError):
@@ -280,7 +280,7 @@ def segment_job(params: dict, files, queue):
         files.resolve(fid)
 
     def run(job):
-        from suite.common.palette import class_colors
+        from suite.common.ui.palette import class_colors
         from suite.unet.predict import model_classes
         from suite.unet.segment import mask_image, overlay, segment_image
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from suite.cli import main
-from suite.common.backbones import style_backbone_names
-from suite.common.cli_utils import compute_options, echo_json, max_pixels_option, output_options, say, weights_option
+from suite.common.nn.backbones import style_backbone_names
+from suite.common.ui.cli import compute_options, echo_json, max_pixels_option, output_options, say, weights_option
 
 # Mirrors suite.style.transfer.DEFAULTS without importing Keras at `suite --help` time.
 _DEF_SIZE = 512

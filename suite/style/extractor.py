@@ -28,7 +28,7 @@ def build_style_extractor(
 
     Args:
         backbone: A registry name (``"vgg19"``, ``"vgg16"``, ...) or a built backbone.
-        weights: As :func:`suite.common.backbones.get_backbone`.
+        weights: As :func:`suite.common.nn.backbones.get_backbone`.
         style_layers: Layer names for the Gram matrices.
         content_layers: Layer names for the content loss.
         quiet: Suppress notes about which weights were loaded.
@@ -44,7 +44,7 @@ def build_style_extractor(
         >>> sorted(ex.output)[:2]
         ['block1_conv1', 'block2_conv1']
     """
-    from suite.common.backbones import feature_extractor, get_backbone
+    from suite.common.nn.backbones import feature_extractor, get_backbone
 
     if not style_layers:
         raise ValueError(f"At least one style layer is needed. Received: style_layers={style_layers!r}")

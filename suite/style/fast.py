@@ -74,7 +74,7 @@ class FastStyleTransfer:
         predictor, transformer: Prebuilt models (default: Magenta's weights).
 
     Example:
-        >>> from suite.common.image_io import load_image
+        >>> from suite.common.io.images import load_image
         >>> fst = FastStyleTransfer(load_image("assets/styles/mosaic.jpg"))  # doctest: +SKIP
         >>> out = fst.transfer(load_image("assets/photos/chelsea.jpg")).image  # doctest: +SKIP
     """

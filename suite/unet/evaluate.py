@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from suite.common.image_io import DEFAULT_MAX_PIXELS, ImageReadError
+from suite.common.io.images import DEFAULT_MAX_PIXELS, ImageReadError
 from suite.unet.masks import check_same_size, load_mask, validate_mask
 from suite.unet.metrics import confusion_counts, scores_from_confusion
 
@@ -52,7 +52,7 @@ def _as_pairs(pairs, binary: bool) -> _Pairs:
 def _progress(total, description, enabled):
     if not enabled:
         return None, None
-    from suite.common.progress import make_progress
+    from suite.common.ui.progress import make_progress
 
     bar = make_progress(transient=True)
     bar.start()
@@ -133,7 +133,7 @@ def evaluate_model(model, pairs, num_classes=None, ignore_index=255, binary=Fals
         >>> round(report["mean_iou"], 3)
         0.812
     """
-    from suite.common.image_io import load_image
+    from suite.common.io.images import load_image
     from suite.unet.predict import model_classes, predict_logits, scores_to_mask
 
     model_path = None
@@ -268,7 +268,7 @@ def write_report(report: dict, path, overwrite: bool = False) -> tuple[Path, Pat
     Returns:
         ``(json_path, png_path)``.
     """
-    from suite.common.image_io import OutputExistsError, atomic_write, save_json
+    from suite.common.io.files import OutputExistsError, atomic_write, save_json
 
     path = Path(path)
     png = path.with_name(f"{path.stem}_confusion.png")

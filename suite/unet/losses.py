@@ -27,7 +27,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from suite.common.api import suite_export
+from suite.common.nn.api import suite_export
 
 LOSS_NAMES = ("ce", "dice", "focal", "ce+dice")
 

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from suite.common.image_io import DEFAULT_MAX_PIXELS, ImageReadError
+from suite.common.io.images import DEFAULT_MAX_PIXELS, ImageReadError
 
 
 class MaskError(ImageReadError):
     """A mask cannot be used as class indices; ``str(err)`` is one line naming the file.
 
-    A subclass of :class:`~suite.common.image_io.ImageReadError`, so loops that
+    A subclass of :class:`~suite.common.io.images.ImageReadError`, so loops that
     skip unreadable files with a one-line reason skip bad masks the same way.
     """
 
@@ -70,14 +70,14 @@ def load_mask(path, binary: bool = False, max_pixels: int | None = DEFAULT_MAX_P
 
     Raises:
         MaskError: RGB colour masks, non-binary values with ``binary=True``.
-        suite.common.image_io.ImageReadError: unreadable files.
+        suite.common.io.images.ImageReadError: unreadable files.
 
     Example:
         >>> mask = load_mask("annotations/trimaps/Abyssinian_1.png")
         >>> mask.ndim
         2
     """
-    from suite.common.image_io import open_image
+    from suite.common.io.images import open_image
 
     img = open_image(path, max_pixels=max_pixels)
     mask = _mask_array(img, path)

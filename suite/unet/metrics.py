@@ -23,7 +23,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from suite.common.api import suite_export
+from suite.common.nn.api import suite_export
 
 # --------------------------------------------------------------------------- pure functions
 

@@ -9,7 +9,7 @@ Two families share one class, :class:`UNet`:
   31,030,658 parameters. The model starts with ``Rescaling(1/255)``, so it too
   takes pixels in ``[0, 255]``.
 * ``backbone="vgg16"|"vgg19"|"mobilenetv2"`` (or any backbone model from
-  :func:`suite.common.backbones.get_backbone`) reads the backbone's
+  :func:`suite.common.nn.backbones.get_backbone`) reads the backbone's
   ``pyramid_outputs`` as the encoder. The backbone carries its own
   preprocessing, so the model takes RGB pixels in ``[0, 255]``.
 
@@ -21,7 +21,7 @@ pyramid ``{"Pn": features}``, so freezing it for transfer learning is one flag
 divisible by (the predict path pads to it), and it reloads with plain
 ``keras.saving.load_model`` and no ``custom_objects`` once this module is
 imported (importing it registers the suite's model, layer, loss and metric
-classes; :func:`suite.common.models.load_model` does that for you).
+classes; :func:`suite.common.nn.saving.load_model` does that for you).
 
 Reference:
     Ronneberger, Fischer, Brox. U-Net: Convolutional Networks for Biomedical
@@ -36,8 +36,8 @@ import json
 
 import keras
 
-from suite.common.api import suite_export
-from suite.common.layers import ImagePreprocessing  # noqa: F401 - registers what backbone models contain
+from suite.common.nn.api import suite_export
+from suite.common.nn.layers import ImagePreprocessing  # noqa: F401 - registers what backbone models contain
 # Registered alongside the model, so that `import suite.unet.model` is all a script needs before
 # keras.saving.load_model on a compiled checkpoint (its loss and metrics are suite classes too).
 from suite.unet import losses as _losses  # noqa: F401
@@ -200,7 +200,7 @@ def _backbone_encoder_for(backbone, input_shape, weights, encoder_filters, paddi
             f"Received: padding={padding!r}"
         )
     if isinstance(backbone, str):
-        from suite.common.backbones import get_backbone, get_backbone_spec
+        from suite.common.nn.backbones import get_backbone, get_backbone_spec
 
         name = config = get_backbone_spec(backbone).name
         # weights=None (not "none") comes from from_config: rebuilding for a load, say nothing.
@@ -211,7 +211,7 @@ def _backbone_encoder_for(backbone, input_shape, weights, encoder_filters, paddi
         layers_by_level = dict(pyramid_layers or getattr(model, "pyramid_layers", None) or {})
         if not layers_by_level:
             raise ValueError(
-                "A backbone model needs its pyramid: use suite.common.backbones.get_backbone, or pass "
+                "A backbone model needs its pyramid: use suite.common.nn.backbones.get_backbone, or pass "
                 "pyramid_layers={'P1': layer_name, ...}. Received: pyramid_layers=None"
             )
         pyramid_layers = layers_by_level
@@ -273,7 +273,7 @@ class UNet(keras.Model):
         backbone: ``None`` for the paper's encoder, a registry name
             (``"vgg16"``, ``"vgg19"``, ``"mobilenetv2"``), or a backbone
             ``keras.Model`` with ``pyramid_layers`` (as made by
-            :func:`suite.common.backbones.get_backbone`) or explicit
+            :func:`suite.common.nn.backbones.get_backbone`) or explicit
             ``pyramid_layers``.
         num_classes: Number of classes (logit channels), >= 2 (use 2 for
             binary masks: background and foreground).

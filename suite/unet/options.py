@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from suite.common.image_io import DEFAULT_MAX_PIXELS
+from suite.common.io.images import DEFAULT_MAX_PIXELS
 from suite.common.options import as_dict, check, option, parse_auto_int, parse_ints, replace  # noqa: F401
 from suite.unet.data import LAYOUTS, RESIZE_MODES
 from suite.unet.distribute import STRATEGIES
@@ -33,7 +33,7 @@ DEFAULT_VAL_SPLIT = 0.15
 
 
 def _backbone_choices():
-    from suite.common.backbones import backbone_names
+    from suite.common.nn.backbones import backbone_names
 
     return backbone_names() + ["none"]
 

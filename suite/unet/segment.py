@@ -38,24 +38,26 @@ import numpy as np
 from rich.progress import ProgressColumn
 from rich.text import Text
 
-from suite.common.image_io import (
+from suite.common.io.images import (
     DEFAULT_MAX_PIXELS,
     ImageReadError,
-    OutputExistsError,
-    atomic_write,
     collect_inputs,
-    ensure_writable_folder,
     image_size,
     output_stems,
-    remove_partial_files,
     is_image_file,
     load_image,
     open_image,
-    save_json,
     to_uint8,
 )
+from suite.common.io.files import (
+    OutputExistsError,
+    atomic_write,
+    ensure_writable_folder,
+    remove_partial_files,
+    save_json,
+)
 from suite.common.log import note
-from suite.common.palette import class_colors, pil_palette
+from suite.common.ui.palette import class_colors, pil_palette
 from suite.unet import predict as P
 
 #: Images with more pixels than this are tiled even without ``tile`` (about 1448 x 1448;
@@ -90,10 +92,10 @@ def load_segmentation_model(path):
 
     Raises:
         ValueError: a one-line reason: missing or corrupt file, a ``Lambda``
-            layer (refused in safe mode; see :func:`suite.common.models.load_model`),
+            layer (refused in safe mode; see :func:`suite.common.nn.saving.load_model`),
             or not a segmentation model.
     """
-    from suite.common.models import load_model
+    from suite.common.nn.saving import load_model
     from suite.unet.presets import is_preset, load_preset
 
     model = load_preset(path) if is_preset(path) else load_model(path, compile=False)
@@ -218,7 +220,7 @@ def overlay(image: np.ndarray, mask: np.ndarray, class_names: Sequence[str] | No
             alpha: float = 0.45, legend: bool = True):
     """The image with translucent class colours, plus a legend of the classes present.
 
-    Colours are the mask palette's (:mod:`suite.common.palette`) at full
+    Colours are the mask palette's (:mod:`suite.common.ui.palette`) at full
     brightness; class 0 (black, usually background) is left unpainted.
 
     Args:
@@ -525,7 +527,7 @@ def segment_folder(
                                  max_pixels=max_pixels)
 
     # ---- run
-    from suite.common.progress import make_progress
+    from suite.common.ui.progress import make_progress
 
     n_todo = len(small) + len(large)
     bar = make_progress(_RateColumn()) if progress and n_todo else None
@@ -557,7 +559,7 @@ def plan_items(inputs, out_dir, *, overlay: bool = False, probabilities: bool = 
     """Expands inputs into the images to segment and the outputs each still needs.
 
     Output names depend only on the whole input list (see
-    :func:`suite.common.image_io.output_stems`), so this runs once, over all inputs.
+    :func:`suite.common.io.images.output_stems`), so this runs once, over all inputs.
 
     Returns:
         ``(items, skipped, not_images)``: the work to do (``_Item`` with
@@ -642,7 +644,7 @@ def _read(path, max_pixels):
 
 
 def load_image_uint8(path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Like :func:`suite.common.image_io.load_image`, but uint8: a quarter of the memory.
+    """Like :func:`suite.common.io.images.load_image`, but uint8: a quarter of the memory.
 
     Used for images big enough to be tiled: an 8000 x 8000 photo is 192 MB as
     uint8 but 768 MB as float32, and tiles are converted to float32 one batch

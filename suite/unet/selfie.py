@@ -29,7 +29,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from suite.common.api import suite_export
+from suite.common.nn.api import suite_export
 
 #: The network's input sizes ``(height, width)`` by variant.
 VARIANTS = {"general": (256, 256), "landscape": (144, 256)}

@@ -1,7 +1,7 @@
 """The ``tf.data`` input pipeline for segmentation training (TensorFlow-specific).
 
 Files are decoded in parallel by the suite's own readers
-(:func:`suite.common.image_io.load_image` for EXIF orientation, palette,
+(:func:`suite.common.io.images.load_image` for EXIF orientation, palette,
 16-bit and alpha handling; :func:`suite.unet.data.read_mask` for masks) inside
 ``tf.numpy_function``, so training sees exactly what ``evaluate`` and
 ``segment`` see. Decoded pairs are cached in memory when the data set is small
@@ -21,7 +21,7 @@ DEFAULT_CACHE_BYTES = 2 * 1024**3
 
 
 def _decoder(source: SegmentationSource):
-    from suite.common.image_io import load_image
+    from suite.common.io.images import load_image
 
     def decode(image_path, mask_path):
         image = load_image(image_path.decode(), max_pixels=source.max_pixels)

@@ -91,8 +91,8 @@ def _resolve_class_weights(class_weights, stats, num_classes):
 
 
 def _has_pretrained_weights(backbone, weights) -> bool:
-    from suite.common.backbones import get_backbone_spec
-    from suite.common.weights import WeightsError, resolve_weights
+    from suite.common.nn.backbones import get_backbone_spec
+    from suite.common.nn.weights import WeightsError, resolve_weights
 
     if weights is None or str(weights).lower() == "none":
         return False
@@ -114,7 +114,7 @@ def _backup_epoch(backup_dir: Path):
 
 def _report_skipped(skipped, logdir, show: int = 10):
     """One line per skipped pair (the first ``show``), and all of them in ``<logdir>/skipped.json``."""
-    from suite.common.image_io import save_json
+    from suite.common.io.files import save_json
 
     for item in skipped[:show]:
         note(f"skipped {item['reason']}")
@@ -206,7 +206,7 @@ def train(
         TypeError: an override that is not a training option.
         ValueError: an option out of its choices or range.
         suite.unet.data.DatasetError: no usable pair, or any bad pair with ``strict``.
-        suite.common.image_io.OutputExistsError: ``out`` exists without ``overwrite``/``resume``.
+        suite.common.io.files.OutputExistsError: ``out`` exists without ``overwrite``/``resume``.
         TrainingError: an old backup without ``resume``/``overwrite``; NaN before any good epoch.
 
     Example:
@@ -298,7 +298,7 @@ class RunPaths:
 
 def prepare_paths(out, logdir, resume: bool, overwrite: bool) -> RunPaths:
     """Refuses to overwrite a model or an old backup by accident, and fails now on a read-only destination."""
-    from suite.common.image_io import OutputExistsError, ensure_writable_folder
+    from suite.common.io.files import OutputExistsError, ensure_writable_folder
 
     out = Path(out)
     paths = RunPaths(out, Path(logdir) if logdir is not None else out.with_name(out.stem + "_logs"))
@@ -483,7 +483,7 @@ class Run:
 
 def start_run(model, opts, paths: RunPaths, cluster, pipeline, data, resume, progress, callbacks) -> Run:
     """Starts the logs (``options.json``, a fresh or resumed CSV) and the callbacks that span the phases."""
-    from suite.common.image_io import save_json
+    from suite.common.io.files import save_json
     from suite.unet import callbacks as cb
 
     paths.logdir.mkdir(parents=True, exist_ok=True)

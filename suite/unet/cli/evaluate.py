@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from suite.cli import main
-from suite.common.cli_utils import compute_options, echo_json, max_pixels_option, output_options, say
+from suite.common.ui.cli import compute_options, echo_json, max_pixels_option, output_options, say
 from suite.unet.cli.segment import MODEL_OR_PRESET
 from suite.unet.data import LAYOUTS
 
@@ -15,7 +15,7 @@ from suite.unet.data import LAYOUTS
 def _print_table(report: dict) -> None:
     from rich.table import Table
 
-    from suite.common.progress import print_table
+    from suite.common.ui.progress import print_table
 
     source = report.get("model") or report.get("predictions")
     table = Table(title=f"{Path(str(source)).name} on {report['images']} images")
@@ -98,7 +98,7 @@ def evaluate(model, predictions, images, masks, layout, split, num_classes, igno
             if p.exists():
                 raise click.UsageError(f"{p} exists (use --overwrite to replace it)")
     if report is not None:
-        from suite.common.image_io import ensure_writable_folder
+        from suite.common.io.files import ensure_writable_folder
 
         ensure_writable_folder(report.parent)  # fail before scoring, not after
     names = [n.strip() for n in class_names.split(",")] if class_names else None

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from suite.cli import main
-from suite.common.cli_utils import compute_options, echo_json, max_pixels_option, output_options, say
+from suite.common.ui.cli import compute_options, echo_json, max_pixels_option, output_options, say
 from suite.unet.export import FORMATS as EXPORT_FORMATS
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from suite.cli import main
-from suite.common.cli_utils import compute_options, echo_json, output_options, say
+from suite.common.ui.cli import compute_options, echo_json, output_options, say
 from suite.common.options import click_options
 from suite.unet.options import TrainOptions
 
@@ -48,7 +48,7 @@ def train(images, masks, num_classes, val_images, val_masks, class_names, out, l
     Example:
       suite train --images data/images --masks data/masks --num-classes 3 --epochs 30
     """
-    from suite.common.cli_utils import INTERRUPT_HINT
+    from suite.common.ui.cli import INTERRUPT_HINT
     from suite.unet.train import train as run
 
     click.get_current_context().meta[INTERRUPT_HINT] = (

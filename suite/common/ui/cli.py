@@ -162,7 +162,7 @@ def first_line(error: BaseException) -> str:
 
 def backbone_option(default="vgg16", allow_none=False, **kwargs):
     """``--backbone`` with the registry's names as choices."""
-    from suite.common.backbones import backbone_names
+    from suite.common.nn.backbones import backbone_names
 
     choices = backbone_names() + (["none"] if allow_none else [])
     return click.option(
@@ -188,7 +188,7 @@ def weights_option(default="auto", help_extra=""):
 
 def max_pixels_option():
     """``--max-pixels``: the decompression-bomb limit, on by default, raised for huge scans."""
-    from suite.common.image_io import DEFAULT_MAX_PIXELS
+    from suite.common.io.images import DEFAULT_MAX_PIXELS
 
     return click.option(
         "--max-pixels",

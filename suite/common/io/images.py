@@ -3,33 +3,34 @@
 Reading handles what real folders contain: EXIF orientation, grayscale,
 palette, RGBA (composited on white), CMYK and 16-bit files, and refuses
 decompression bombs. Every failure is one :class:`ImageReadError` with a
-one-line reason. Writing is atomic and never overwrites unless asked.
+one-line reason. Writing is atomic and never overwrites unless asked
+(:func:`suite.common.io.files.atomic_write`).
+
+Importing this module changes nothing process-wide: Pillow's own pixel limit
+(``PIL.Image.MAX_IMAGE_PIXELS``) is left as it is, and raised only for the
+duration of one read when the caller's ``max_pixels`` is looser than it.
 """
 
 from __future__ import annotations
 
-import io
-import json
+import contextlib
 import os
-import tempfile
+import re
+import threading
 import warnings
 from collections import defaultdict
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
-# Pillow's own bomb check is global and warns below its hard limit; the suite
-# applies its own per-call limit instead (see ``load_image(max_pixels=...)``).
-Image.MAX_IMAGE_PIXELS = None
-ImageFile.LOAD_TRUNCATED_IMAGES = False
+from suite.common.io.files import atomic_write
 
 #: Default pixel limit: a 11585 x 11585 image. An 8000 x 8000 photo passes.
 DEFAULT_MAX_PIXELS = 134_217_728
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+_PILLOW_LIMIT_LOCK = threading.Lock()
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".jfif",
@@ -60,14 +61,6 @@ class ImageReadError(ValueError):
         self.reason = reason
         where = f"{self.path}: " if self.path is not None else ""
         super().__init__(f"{where}{reason}")
-
-
-class OutputExistsError(FileExistsError):
-    """An output file exists and overwriting was not requested."""
-
-    def __init__(self, path):
-        self.path = Path(path)
-        super().__init__(f"{self.path} exists (use --overwrite to replace it)")
 
 
 def _looks_like_image(path: Path) -> bool:
@@ -247,6 +240,47 @@ def _unidentified(path: Path) -> ImageReadError | None:
     return ImageReadError(path, "corrupt HEIC/HEIF image")
 
 
+def _over_limit(path: Path, w: int, h: int, max_pixels: int) -> ImageReadError:
+    return ImageReadError(
+        path,
+        f"{w}x{h} = {w * h:,} pixels is over the limit of {max_pixels:,} "
+        "(possible decompression bomb; raise it with --max-pixels)",
+    )
+
+
+def _bomb(path: Path, error: Exception, max_pixels: int | None) -> ImageReadError:
+    """The one-line reason for Pillow's own refusal (``DecompressionBombError``) of a huge image."""
+    m = re.search(r"\((\d+) pixels\)", str(error))
+    size = f"{int(m.group(1)):,} pixels" if m else "the image"
+    limit = max_pixels if max_pixels is not None else 2 * (Image.MAX_IMAGE_PIXELS or 0)
+    return ImageReadError(
+        path, f"{size} is over the limit of {limit:,} (possible decompression bomb; raise it with --max-pixels)"
+    )
+
+
+@contextlib.contextmanager
+def _pillow_pixel_limit(max_pixels: int | None):
+    """Lets Pillow open images up to ``max_pixels`` (``None``: any size) for the duration.
+
+    Pillow refuses, at ``Image.open``, images over twice its process-wide
+    ``Image.MAX_IMAGE_PIXELS`` (about 179 million pixels by default); the suite
+    checks its own per-call ``max_pixels`` before decoding instead. Only when
+    that limit is looser than Pillow's (``--max-pixels`` raised for huge scans)
+    is Pillow's raised, under a lock, for this read only, then restored.
+    """
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit is None or (max_pixels is not None and max_pixels <= 2 * limit):
+        yield
+        return
+    with _PILLOW_LIMIT_LOCK:
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None if max_pixels is None else max_pixels // 2 + 1
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
 def open_image(path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image:
     """Opens, checks and fully decodes an image with Pillow, EXIF-transposed.
 
@@ -265,22 +299,20 @@ def open_image(path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image
     if size == 0:
         raise ImageReadError(path, "empty file (0 bytes)")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(), _pillow_pixel_limit(max_pixels):
+            warnings.simplefilter("ignore")  # Pillow's DecompressionBombWarning: the limit is checked here
             img = Image.open(path)
             w, h = img.size
             if w < 1 or h < 1:
                 raise ImageReadError(path, f"image has no pixels ({w}x{h})")
             if max_pixels is not None and w * h > max_pixels:
-                raise ImageReadError(
-                    path,
-                    f"{w}x{h} = {w * h:,} pixels is over the limit of {max_pixels:,} "
-                    "(possible decompression bomb; raise it with --max-pixels)",
-                )
+                raise _over_limit(path, w, h, max_pixels)
             img.load()
             img = ImageOps.exif_transpose(img)
     except ImageReadError:
         raise
+    except Image.DecompressionBombError as e:  # over Pillow's own limit, which is not looser than ours
+        raise _bomb(path, e, max_pixels) from None
     except UnidentifiedImageError:
         error = _unidentified(path)
         if error is None:  # a HEIF plugin was just registered: read it with that
@@ -293,8 +325,6 @@ def open_image(path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image
         else:
             msg = f"corrupt image ({msg})"
         raise ImageReadError(path, msg) from None
-    except Image.DecompressionBombError as e:  # pragma: no cover - disabled globally above
-        raise ImageReadError(path, str(e)) from None
     return img
 
 
@@ -342,7 +372,7 @@ def image_size(path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[int, 
     except FileNotFoundError:
         raise ImageReadError(path, "file not found") from None
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _pillow_pixel_limit(max_pixels):
             warnings.simplefilter("ignore")
             with Image.open(path) as img:
                 w, h = img.size
@@ -354,6 +384,8 @@ def image_size(path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[int, 
                     orientation = img.getexif().get(0x0112, 1)
                 else:
                     orientation = 1
+    except Image.DecompressionBombError as e:
+        raise _bomb(path, e, max_pixels) from None
     except UnidentifiedImageError:
         error = _unidentified(path)
         if error is None:
@@ -363,11 +395,7 @@ def image_size(path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[int, 
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ImageReadError(path, f"truncated or corrupt image ({msg})") from None
     if max_pixels is not None and w * h > max_pixels:
-        raise ImageReadError(
-            path,
-            f"{w}x{h} = {w * h:,} pixels is over the limit of {max_pixels:,} "
-            "(possible decompression bomb; raise it with --max-pixels)",
-        )
+        raise _over_limit(path, w, h, max_pixels)
     if orientation in (5, 6, 7, 8):
         w, h = h, w
     return w, h
@@ -379,128 +407,6 @@ def to_uint8(array) -> np.ndarray:
     if array.dtype == np.uint8:
         return array
     return np.clip(np.rint(array), 0, 255).astype(np.uint8)
-
-
-class OutputFolderError(PermissionError):
-    """An output folder cannot be created or written to. ``str(err)`` is a one-line reason."""
-
-    def __init__(self, path, reason: str):
-        self.path = Path(path)
-        super().__init__(f"cannot write to {self.path}: {reason}")
-
-
-def ensure_writable_folder(folder) -> Path:
-    """Creates ``folder`` if needed and proves a file can be written there.
-
-    Called before any long computation, so a read-only or full destination is
-    a one-line error at the start, not after an hour of work. The probe is a
-    real (hidden, removed) file, because permission bits say nothing about
-    read-only mounts, ACLs or quotas.
-
-    Raises:
-        OutputFolderError: the folder cannot be created or written to.
-        NotADirectoryError: ``folder`` is an existing file.
-    """
-    folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise NotADirectoryError(f"{folder} exists and is not a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(prefix=".suite-write-test.", suffix=".part", dir=folder):
-            pass
-    except OSError as e:
-        raise OutputFolderError(folder, e.strerror.lower() if e.strerror else type(e).__name__) from None
-    return folder
-
-
-def atomic_write(path, write: Callable[[io.BufferedWriter], None], overwrite: bool = False) -> Path:
-    """Writes a file through ``write(fh)`` into a temporary file, then moves it into place.
-
-    A crash at any point leaves either no file or the complete file. Without
-    ``overwrite`` an existing file is never replaced, even if it appears while
-    writing (the final step is a hard link, which fails on an existing name).
-
-    Raises:
-        OutputExistsError: if ``path`` exists and ``overwrite`` is false.
-    """
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise OutputExistsError(path)
-    if path.is_dir():
-        raise IsADirectoryError(f"{path} is a folder")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # The writer's PID is in the name, so that a second run on the same folder can tell
-    # a killed run's leftovers (removable) from a live run's file in progress (not).
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".part", dir=path.parent)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; outputs get the usual permissions
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                raise OutputExistsError(path) from None
-            except OSError:
-                # File systems without hard links: fall back to a checked rename.
-                if path.exists():
-                    raise OutputExistsError(path) from None
-                os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
-def _writer_alive(name: str) -> bool:
-    """Whether the process that is writing temporary file ``name`` still runs."""
-    import re
-
-    m = re.search(r"\.(\d+)-[^.]*\.part$", name)
-    if not m:
-        return False  # an older naming, or not ours: a leftover
-    pid = int(m.group(1))
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    return True
-
-
-def remove_partial_files(folder, recursive: bool = True) -> list[Path]:
-    """Deletes the temporary files that a killed :func:`atomic_write` left behind.
-
-    They are named ``.<name>.<pid>-<random>.part``; nothing else is touched,
-    and a file whose writer process is still alive (another run on the same
-    folder, at the same time) is left alone. Commands that write into an output
-    folder call this first, so a re-run after ``kill -9`` leaves no partial file.
-
-    Returns:
-        The removed paths.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        return []
-    found = folder.rglob(".*.part") if recursive else folder.glob(".*.part")
-    removed = []
-    for p in found:
-        if _writer_alive(p.name):
-            continue
-        if p.is_file() and not p.is_symlink():
-            try:
-                p.unlink()
-                removed.append(p)
-            except OSError:
-                pass
-    return removed
 
 
 def _format_for(path: Path) -> str:
@@ -530,9 +436,3 @@ def save_image(array_or_image, path, overwrite: bool = False, quality: int = 95)
         img = img.convert("RGB")
     kwargs = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
     return atomic_write(path, lambda fh: img.save(fh, format=fmt, **kwargs), overwrite=overwrite)
-
-
-def save_json(obj, path, overwrite: bool = False) -> Path:
-    """Writes ``obj`` as indented JSON, atomically."""
-    data = (json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n").encode()
-    return atomic_write(path, lambda fh: fh.write(data), overwrite=overwrite)
