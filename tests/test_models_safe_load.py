@@ -35,3 +35,31 @@ def test_bad_model_files(tmp_path, name, content, reason):
         (tmp_path / name).write_bytes(content)
     with pytest.raises(ModelLoadError, match=reason):
         load_model(tmp_path / name)
+
+
+def test_task_package_registers_its_classes_for_load_model():
+    """Common code names no task: ``import suite.unet`` registers the U-Net's modules with load_model."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    code = textwrap.dedent("""
+        import numpy as np
+        from suite.common.nn.saving import ModelLoadError, load_model
+        try:
+            load_model("assets/demo_unet.keras")
+        except ModelLoadError as e:
+            assert "\\n" not in str(e) and "UNet of suite.unet.model is not registered" in str(e), str(e)
+        else:
+            raise AssertionError("loaded a U-Net without its package")
+        import suite.unet
+        model = load_model("assets/demo_unet.keras")
+        print(type(model).__name__, np.asarray(model(np.zeros((1, 32, 32, 3), "float32"))).shape)
+    """)
+    env = dict(os.environ, PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    r = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.strip().endswith("UNet (1, 32, 32, 5)")

@@ -21,7 +21,8 @@ pyramid ``{"Pn": features}``, so freezing it for transfer learning is one flag
 divisible by (the predict path pads to it), and it reloads with plain
 ``keras.saving.load_model`` and no ``custom_objects`` once this module is
 imported (importing it registers the suite's model, layer, loss and metric
-classes; :func:`suite.common.nn.saving.load_model` does that for you).
+classes; :func:`suite.common.nn.saving.load_model` does that for you once
+``suite.unet`` is imported, which registers this module with it).
 
 Reference:
     Ronneberger, Fischer, Brox. U-Net: Convolutional Networks for Biomedical

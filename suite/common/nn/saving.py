@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import zipfile
 from pathlib import Path
 
@@ -15,7 +16,9 @@ def load_model(path, compile: bool = False):
 
     Keras' safe mode refuses to deserialize Lambda layers and other arbitrary
     Python code, so an untrusted model file cannot execute anything on load.
-    Suite layers and losses are registered, so no ``custom_objects`` are needed.
+    Suite layers and losses are registered, so no ``custom_objects`` are needed:
+    the modules that define them are imported first (the task packages name
+    theirs with :func:`register_serializable_modules` when they are imported).
 
     Args:
         path: A ``.keras`` file.
@@ -28,7 +31,6 @@ def load_model(path, compile: bool = False):
         ModelLoadError: missing, corrupt or unsafe files, with a one-line reason.
     """
     import keras
-
 
     path = Path(path)
     if not path.is_file():
@@ -48,14 +50,41 @@ def load_model(path, compile: bool = False):
                 "which could run on load (Keras safe_mode). Rebuild it without Lambda layers."
             ) from None
         first = text.strip().splitlines()[0] if text.strip() else type(e).__name__
+        missing = re.match(r"Could not locate (?:class|function) '([^']+)'", first)
+        if missing:  # Keras' line ends with the whole object config: name the class and its module instead
+            module = re.search(r"'module': '([\w.]+)'", first)
+            where = f" of {module.group(1)}" if module else ""
+            first = (f"{missing.group(1)}{where} is not registered; import its package first "
+                     "(a suite task package registers its classes when imported)")
         raise ModelLoadError(f"{path}: cannot load model ({first})") from None
 
 
+#: Modules whose import registers Keras-serializable classes (``suite_export``), imported
+#: before a model is loaded. Task packages add theirs with :func:`register_serializable_modules`.
+_SERIALIZABLE_MODULES: list[str] = ["suite.common.nn.layers"]
+
+
+def register_serializable_modules(*names: str) -> None:
+    """Makes :func:`load_model` import these modules (by name, when it loads a model).
+
+    A task package calls this when it is imported, with the modules that define
+    its serializable layers, losses and models, so that common code never names
+    a task. The modules themselves are imported only when a model is loaded
+    (they import Keras); a module that is not installed is skipped.
+
+    Example:
+        >>> register_serializable_modules("suite.common.nn.layers")
+    """
+    for name in names:
+        if name not in _SERIALIZABLE_MODULES:
+            _SERIALIZABLE_MODULES.append(name)
+
+
 def _import_registered_classes():
-    """Imports every suite module that registers serializable classes."""
+    """Imports every registered module that registers serializable classes."""
     import importlib
 
-    for name in ("suite.common.nn.layers", "suite.unet.model", "suite.unet.losses", "suite.unet.metrics", "suite.unet.selfie"):
+    for name in list(_SERIALIZABLE_MODULES):
         try:
             importlib.import_module(name)
         except ModuleNotFoundError as e:
