@@ -18,8 +18,6 @@ from suite.common.ui.cli import (
 )
 from suite.common.device import quiet_backend_logs
 
-quiet_backend_logs()
-
 
 @click.group(cls=SuiteGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "--version", prog_name="suite")
@@ -29,6 +27,9 @@ def main():
 
     Offline, VGG16 loads the embedded weights; see `suite backbones`.
     """
+    # Before any command imports the backend (they all import it lazily), not at import:
+    # importing suite.cli changes nothing process-wide.
+    quiet_backend_logs()
 
 
 @main.command()

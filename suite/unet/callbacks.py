@@ -17,6 +17,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from suite.common.io.files import temp_file
 from suite.common.log import note
 from suite.unet.train_logs import plot_curves, read_csv_log
 
@@ -87,14 +88,12 @@ class BestCheckpoint(keras.callbacks.Callback):
         else:
             target_dir = Path(tempfile.mkdtemp(prefix="suite-worker-"))
         target_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=".keras", dir=target_dir)
+        # An ordinary file's permissions (not mkstemp's 0600), which Keras' save keeps.
+        fd, tmp = temp_file(target_dir, prefix=f".{self.path.stem}.", suffix=".keras")
         os.close(fd)
         try:
             self.model.save(tmp, overwrite=True)
             if self.is_chief:
-                umask = os.umask(0)
-                os.umask(umask)
-                os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a model is an ordinary file
                 os.replace(tmp, self.path)
         finally:
             if os.path.exists(tmp):
@@ -182,7 +181,7 @@ class CurvesPlot(keras.callbacks.Callback):
                 note(f"could not draw training curves: {e}")
 
 class RichProgress(keras.callbacks.Callback):
-    """Epoch and batch bars with the latest loss and mIoU (suite.common.progress)."""
+    """Epoch and batch bars with the latest loss and mIoU (suite.common.ui.progress)."""
 
     def __init__(self, epochs, steps, monitor="miou"):
         super().__init__()
@@ -194,7 +193,7 @@ class RichProgress(keras.callbacks.Callback):
         if self.progress is None:
             from rich.progress import TextColumn
 
-            from suite.common.progress import make_progress
+            from suite.common.ui.progress import make_progress
 
             self.progress = make_progress(TextColumn("{task.fields[info]}"))
             self.progress.start()
