@@ -33,8 +33,10 @@ from __future__ import annotations
 
 from keras import ops
 
-GRAM_NORMALIZATIONS = ("mean", "gatys", "none")
-CONTENT_NORMALIZATIONS = ("mean", "gatys")
+from suite.style.options import CONTENT_NORMALIZATIONS, NORMALIZATIONS
+
+#: The user-facing normalizations, plus ``"none"`` (raw Grams) for checks.
+GRAM_NORMALIZATIONS = NORMALIZATIONS + ("none",)
 
 
 def _check(name, value, choices):
