@@ -118,18 +118,23 @@ def lbfgs(
         g = (grad * dx_dz(zz, x)).astype(np.float64).ravel()
         return float(loss), g
 
-    try:
-        minimize(
-            fun,
-            to_z(x0.astype(np.float64)).ravel(),
-            jac=True,
-            method="L-BFGS-B",
-            bounds=bounds,
-            options={"maxiter": 10 * evaluations + 10, "maxfun": evaluations + 5, "maxcor": corrections,
-                     "ftol": 0.0, "gtol": 0.0},
-        )
-    except _Budget:
-        pass
+    # scipy stops early when a line search fails (float32 gradients on some backends and
+    # devices are enough to trigger it); the budget is then spent restarting from the best image.
+    start = x0
+    while count[0] < evaluations:
+        try:
+            minimize(
+                fun,
+                to_z(start.astype(np.float64)).ravel(),
+                jac=True,
+                method="L-BFGS-B",
+                bounds=bounds,
+                options={"maxiter": 10 * evaluations + 10, "maxfun": evaluations + 5, "maxcor": corrections,
+                         "ftol": 0.0, "gtol": 0.0},
+            )
+        except _Budget:
+            break
+        start = best["x"]
     return np.clip(best["x"], 0, 255), best["loss"], best["aux"]
 
 
