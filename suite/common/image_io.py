@@ -381,6 +381,32 @@ def to_uint8(array) -> np.ndarray:
     return np.clip(np.rint(array), 0, 255).astype(np.uint8)
 
 
+def resize_float(image, height: int, width: int, resample: str = "bicubic") -> np.ndarray:
+    """Resizes a float image of any range with PIL, channel by channel, without rounding to 8 bits.
+
+    Args:
+        image: ``(H, W)`` or ``(H, W, C)`` array (converted to float32).
+        height, width: The new size.
+        resample: ``"bicubic"`` (images) or ``"box"`` (area average: masks).
+
+    Returns:
+        A float32 array shaped ``(height, width)`` or ``(height, width, C)``;
+        the input itself (as float32) when the size is already right.
+    """
+    image = np.asarray(image, dtype=np.float32)
+    if image.shape[:2] == (height, width):
+        return image
+    method = {"bicubic": Image.BICUBIC, "box": Image.BOX}[resample]
+
+    def one(channel):
+        plane = Image.fromarray(np.ascontiguousarray(channel), mode="F")
+        return np.asarray(plane.resize((width, height), method), dtype=np.float32)
+
+    if image.ndim == 2:
+        return one(image)
+    return np.stack([one(image[..., c]) for c in range(image.shape[-1])], axis=-1)
+
+
 class OutputFolderError(PermissionError):
     """An output folder cannot be created or written to. ``str(err)`` is a one-line reason."""
 
