@@ -11,6 +11,7 @@ from PIL import Image
 
 from suite.common.image_io import load_image
 from suite.unet import predict as P
+from suite.unet.model_io import model_metadata
 from suite.unet.segment import output_stems, overlay, segment_folder, segment_image
 
 
@@ -286,7 +287,8 @@ def test_suite_unet_end_to_end(tmp_path):
     from suite.unet.model import build_unet
 
     model = build_unet(None, num_classes=3, encoder_filters=(4, 8, 16), class_names=["bg", "cat", "dog"])
-    assert P.model_stride(model) == model.stride and P.model_classes(model)[1] == ["bg", "cat", "dog"]
+    meta = model_metadata(model)
+    assert meta.stride == model.stride and meta.class_names == ("bg", "cat", "dog") and meta.named
     model.save(tmp_path / "unet.keras")
     src = tmp_path / "in"
     src.mkdir()

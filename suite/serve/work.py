@@ -247,7 +247,7 @@ def _load_model(model_id: str, files):
             _MODELS.clear()  # one model in memory at a time is plenty for a local page
             _MODELS[model_id] = presets.load_preset(model_id.split("/", 1)[1])
         return _MODELS[model_id]
-    from suite.unet.segment import load_segmentation_model
+    from suite.unet.model_io import load_segmentation_model
 
     path = files.resolve(model_id, kind="model")
     key = (str(path), path.stat().st_mtime_ns)
@@ -281,12 +281,12 @@ def segment_job(params: dict, files, queue):
 
     def run(job):
         from suite.common.palette import class_colors
-        from suite.unet.predict import model_classes
+        from suite.unet.model_io import model_metadata
         from suite.unet.segment import mask_image, overlay, segment_image
 
         queue.update(job, {"stage": "loading the model", "done": 0, "total": len(photos)})
         model = _load_model(model_id, files)
-        _, class_names = model_classes(model)
+        class_names = list(model_metadata(model).class_names)
         colors = class_colors(max(len(class_names), 2)).astype(np.float32)
         # The overlay's colours (full brightness), so the page's legend matches the picture.
         colors = np.rint(colors * (255.0 / np.maximum(colors.max(axis=1, keepdims=True), 1))).astype(int)

@@ -64,6 +64,7 @@ from suite.common.image_io import (
 )
 from suite.common.log import note
 from suite.unet import segment as S
+from suite.unet.model_io import load_segmentation_model, model_metadata
 
 MISSING_BEAM = 'the Beam runner needs Apache Beam: pip install "keras-cv-suite[beam]"'
 
@@ -107,7 +108,7 @@ class SegmentationModelHandler(ModelHandler):
 
     Args:
         model_path: The ``.keras`` model, loaded once per worker with
-            :func:`suite.unet.segment.load_segmentation_model` (safe mode).
+            :func:`suite.unet.model_io.load_segmentation_model` (safe mode).
         output: The output folder.
         overwrite: Replace existing outputs.
         batch_size: At most this many images per model call (images are
@@ -173,15 +174,12 @@ class SegmentationModelHandler(ModelHandler):
 
     def _segment(self, records, model, out_dir: Path):
         """The local runner's code on local files: decode, batch by size or tile, predict, write."""
-        from suite.unet import predict as P
-
         items = [S._Item(path=Path(r["path"]), stem=Path(r["stem"]), todo=tuple(r["todo"])) for r in records]
         report = S.SegmentReport(output=self.output, model=self.model_path)
         small, large = S.split_by_size(items, report, tile=self.tile, max_untiled_pixels=self.max_untiled_pixels,
                                        max_pixels=self.max_pixels)
-        _, class_names = P.model_classes(model)
-        run = S._Run(report, model, out_dir, class_names, self.overwrite, None, None)
-        S.run_items(run, small, large, stride=P.model_stride(model), batch_size=self.batch_size,
+        run = S._Run(report, model, model_metadata(model), out_dir, self.overwrite)
+        S.run_items(run, small, large, stride=run.meta.stride, batch_size=self.batch_size,
                     batch_pixels=self.batch_pixels, tile=self.tile, overlap=self.overlap,
                     max_pixels=self.max_pixels, workers=self.workers)
         return report
@@ -293,14 +291,14 @@ def _check_file_systems(paths) -> None:
 def _load_model(path: str):
     """The suite's safe loader; a model at a URL is copied to a temporary file first."""
     if not _is_url(path):
-        return S.load_segmentation_model(path)
+        return load_segmentation_model(path)
     with tempfile.TemporaryDirectory(prefix="suite-beam-model-") as tmp:
         local = Path(tmp) / posixpath.basename(path)
         try:
             _download(path, local)
         except Exception as e:
             raise ValueError(f"cannot read the model {path}: {S._reason(e)}") from None
-        return S.load_segmentation_model(local)
+        return load_segmentation_model(local)
 
 
 def _list_input(inp: str, recursive: bool) -> list[tuple[str, str]]:

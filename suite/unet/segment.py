@@ -57,6 +57,11 @@ from suite.common.image_io import (
 from suite.common.log import note
 from suite.common.palette import class_colors, pil_palette
 from suite.unet import predict as P
+from suite.unet.model_io import (  # noqa: F401 - load_segmentation_model: the public name users know
+    load_segmentation_model,
+    model_label,
+    resolve_segmentation,
+)
 
 #: Images with more pixels than this are tiled even without ``tile`` (about 1448 x 1448;
 #: a 1920 x 1080 frame still runs whole).
@@ -76,52 +81,6 @@ REPORT_NAME = "report.json"
 
 
 # --------------------------------------------------------------------------- model
-
-
-def load_segmentation_model(path):
-    """Loads a ``.keras`` segmentation model safely, or a preset by name, ready for prediction.
-
-    A preset name (``"person"``; see :mod:`suite.unet.presets`) builds that
-    pretrained model, unless a file of that name exists.
-
-    The model is loaded with ``safe_mode=True`` (no arbitrary Python code) and
-    without its training configuration: prediction needs neither the loss nor
-    the optimizer, so models trained with custom losses load anywhere.
-
-    Raises:
-        ValueError: a one-line reason: missing or corrupt file, a ``Lambda``
-            layer (refused in safe mode; see :func:`suite.common.models.load_model`),
-            or not a segmentation model.
-    """
-    from suite.common.models import load_model
-    from suite.unet.presets import is_preset, load_preset
-
-    model = load_preset(path) if is_preset(path) else load_model(path, compile=False)
-    check_segmentation_model(model)
-    return model
-
-
-def check_segmentation_model(model) -> None:
-    """Raises ``ValueError`` unless ``model`` maps ``(N, H, W, 3)`` images to ``(N, H, W, C)`` scores."""
-    try:
-        in_shape, out_shape = model.input_shape, model.output_shape
-    except (AttributeError, ValueError):
-        return  # a subclassed model that was never built: trust it and let prediction tell
-    if isinstance(in_shape, list) or isinstance(out_shape, list):
-        raise ValueError("Expected a segmentation model with one image input and one output. "
-                         f"Received: input_shape={in_shape}, output_shape={out_shape}")
-    if len(in_shape) != 4 or in_shape[-1] != 3 or len(out_shape) != 4:
-        raise ValueError("Expected a segmentation model mapping (N, H, W, 3) images to (N, H, W, C) scores. "
-                         f"Received: input_shape={in_shape}, output_shape={out_shape}")
-    if P.fixed_input_size(model) is not None:
-        raise ValueError(f"The model only accepts {in_shape[1]}x{in_shape[2]} inputs; segment needs a "
-                         "fully convolutional model built with input_shape=(None, None, 3)")
-
-
-def _resolve_model(model):
-    if isinstance(model, (str, os.PathLike)):
-        return load_segmentation_model(model)
-    return model
 
 
 # --------------------------------------------------------------------------- one image
@@ -164,12 +123,12 @@ def segment_image(
     Example:
         >>> mask = segment_image("demo_unet.keras", "photo.jpg")  # doctest: +SKIP
     """
-    model = _resolve_model(model)
+    model, meta = resolve_segmentation(model)
     if not isinstance(image, np.ndarray):
         image = load_image(image, max_pixels=max_pixels)
     h, w = image.shape[:2]
-    stride = P.model_stride(model)
-    if P.whole_image(model):
+    stride = meta.stride
+    if meta.whole_image:
         tile, max_untiled_pixels = None, math.inf
     if _needs_tiling(h, w, tile, max_untiled_pixels):
         mask = np.empty((h, w), dtype=np.uint8)
@@ -393,9 +352,9 @@ def _plan_batches(items: list, stride: int, batch_size: int, batch_pixels: int, 
 class _Run:
     """The state of one folder run, shared by the reader, predictor and writer threads."""
 
-    def __init__(self, report, model, out_dir, class_names, overwrite, progress, task):
-        self.report, self.model, self.out_dir = report, model, out_dir
-        self.class_names, self.overwrite = class_names, overwrite
+    def __init__(self, report, model, meta, out_dir, overwrite, progress=None, task=None):
+        self.report, self.model, self.meta, self.out_dir = report, model, meta, out_dir
+        self.class_names, self.overwrite = list(meta.class_names), overwrite
         self.progress, self.task = progress, task
         self.lock = threading.Lock()
 
@@ -506,12 +465,10 @@ def segment_folder(
     start = time.perf_counter()
     out_dir = ensure_writable_folder(output)  # before the model is even loaded
     remove_partial_files(out_dir)  # what a killed earlier run was writing
-    model_name = str(model) if isinstance(model, (str, os.PathLike)) else getattr(model, "name", "model")
-    model = _resolve_model(model)
-    stride = P.model_stride(model)
-    num_classes, class_names = P.model_classes(model)
-    whole = P.whole_image(model)
-    if whole:
+    model_name = model_label(model)
+    model, meta = resolve_segmentation(model)
+    stride = meta.stride
+    if meta.whole_image:
         # The model resizes each image to its network's input: tiles would each be segmented
         # alone, and padding inside a batch would show it content that is not in the image.
         tile, max_untiled_pixels = None, math.inf
@@ -531,7 +488,7 @@ def segment_folder(
     bar = make_progress(_RateColumn()) if progress and n_todo else None
     task = bar.add_task(f"segment ({len(report.skipped)} already done)" if report.skipped else "segment",
                         total=n_todo) if bar else None
-    run = _Run(report, model, out_dir, class_names, overwrite, bar, task)
+    run = _Run(report, model, meta, out_dir, overwrite, bar, task)
     try:
         if bar:
             bar.start()
@@ -623,7 +580,7 @@ def run_items(run, small, large, *, stride: int, batch_size: int = 8, batch_pixe
     Results go to ``run.report`` (``done``, ``skipped``, ``failed``).
     """
     workers = workers or max(1, min(4, os.cpu_count() or 1))
-    if P.whole_image(run.model):
+    if run.meta.whole_image:
         # The model resizes each image to its network's input: tiles would each be segmented alone,
         # and padding inside a batch would show it content that is not in the image.
         small, large, waste = list(small) + list(large), [], 1.0
