@@ -12,7 +12,8 @@ from PIL import Image
 from suite.common.image_io import load_image
 from suite.unet import predict as P
 from suite.unet.model_io import model_metadata
-from suite.unet.segment import output_stems, overlay, segment_folder, segment_image
+from suite.common.viz import overlay
+from suite.unet.segment import output_stems, segment_folder, segment_image
 
 
 def _tiny_model(num_classes=4, seed=0):

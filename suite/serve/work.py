@@ -281,8 +281,9 @@ def segment_job(params: dict, files, queue):
 
     def run(job):
         from suite.common.palette import class_colors
+        from suite.common.viz import mask_image, overlay
         from suite.unet.model_io import model_metadata
-        from suite.unet.segment import mask_image, overlay, segment_image
+        from suite.unet.segment import segment_image
 
         queue.update(job, {"stage": "loading the model", "done": 0, "total": len(photos)})
         model = _load_model(model_id, files)
