@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from helpers import tiny_segmenter
 from suite.common.image_io import load_image
 from suite.unet import predict as P
 from suite.unet.model_io import model_metadata
@@ -16,22 +17,10 @@ from suite.common.viz import overlay
 from suite.unet.segment import output_stems, segment_folder, segment_image
 
 
-def _tiny_model(num_classes=4, seed=0):
-    """A few convolutions: any size in, per-pixel logits out, receptive field 5 px."""
-    import keras
-
-    keras.utils.set_random_seed(seed)
-    inp = keras.Input((None, None, 3))
-    x = keras.layers.Rescaling(1 / 127.5, offset=-1, name="scale")(inp)
-    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="c1")(x)
-    x = keras.layers.Conv2D(num_classes, 3, padding="same", name="logits")(x)
-    return keras.Model(inp, x, name="tiny_seg")
-
-
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory):
     path = tmp_path_factory.mktemp("model") / "tiny.keras"
-    _tiny_model().save(path)
+    tiny_segmenter(path=path)
     return path
 
 
@@ -226,7 +215,7 @@ def test_batched_equals_one_at_a_time(model):
 
 @pytest.mark.parametrize("channels", [1, 4])
 def test_heads_compile_postprocessing_into_the_model(channels):
-    model = _tiny_model(num_classes=channels, seed=3)
+    model = tiny_segmenter(channels, seed=3)
     images = [_smooth_image(40, 56, s) for s in range(2)]
     logits = P.predict_batch(model, images, stride=32)
     masks = P.predict_batch(model, images, stride=32, head="mask")

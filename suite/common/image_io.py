@@ -20,6 +20,8 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from suite.common.errors import first_line
+
 # Pillow's own bomb check is global and warns below its hard limit; the suite
 # applies its own per-call limit instead (see ``load_image(max_pixels=...)``).
 Image.MAX_IMAGE_PIXELS = None
@@ -287,7 +289,7 @@ def open_image(path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image
             return open_image(path, max_pixels=max_pixels)
         raise error from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        msg = first_line(e)
         if "truncated" in msg.lower() or isinstance(e, EOFError):
             msg = f"truncated or corrupt image ({msg})"
         else:
@@ -377,7 +379,7 @@ def image_size(path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[int, 
             return image_size(path, max_pixels=max_pixels)
         raise error from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        msg = first_line(e)
         raise ImageReadError(path, f"truncated or corrupt image ({msg})") from None
     if max_pixels is not None and w * h > max_pixels:
         raise ImageReadError(

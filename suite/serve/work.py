@@ -16,6 +16,7 @@ import zipfile
 
 import numpy as np
 
+from suite.common.errors import first_line
 from suite.common.image_io import to_uint8
 
 
@@ -301,7 +302,7 @@ def segment_job(params: dict, files, queue):
                     image = files.load(fid)
                     mask = segment_image(model, image)
                 except ValueError as e:  # one bad photo is a line in the results; the others go on
-                    items.append({"name": name, "error": str(e).strip().splitlines()[0]})
+                    items.append({"name": name, "error": first_line(e)})
                     continue
                 counts = np.bincount(mask.reshape(-1).astype(np.int64), minlength=len(class_names))
                 shares = [{"class": k, "name": class_names[k] if k < len(class_names) else f"class {k}",

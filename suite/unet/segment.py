@@ -53,6 +53,7 @@ from suite.common.image_io import (
     save_json,
 )
 from suite.common.log import note
+from suite.common.errors import typed_first_line
 from suite.common.viz import mask_image, overlay
 from suite.unet import predict as P
 from suite.unet.model_io import (  # noqa: F401 - load_segmentation_model: the public name users know
@@ -215,8 +216,7 @@ def _outputs_for(out_dir: Path, stem: Path) -> dict:
 def _reason(e: BaseException) -> str:
     if isinstance(e, ImageReadError):
         return e.reason
-    msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
-    return f"{type(e).__name__}: {msg}" if msg else type(e).__name__
+    return typed_first_line(e)
 
 
 def _plan_batches(items: list, stride: int, batch_size: int, batch_pixels: int, waste: float = _BATCH_WASTE) -> list:

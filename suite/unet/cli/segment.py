@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from suite.cli import main
+from suite.common.errors import first_line
 from suite.common.cli_utils import compute_options, echo_json, max_pixels_option, output_options, say
 from suite.unet.export import FORMATS as EXPORT_FORMATS
 
@@ -165,7 +166,7 @@ def _segment_beam(inputs, model, output, *, beam_options, dead_letter, as_json=F
         try:
             from suite.unet.beam_runner import segment_beam
         except ImportError as e:  # beam_runner's own message names the extra to install
-            raise click.ClickException(str(e).splitlines()[0]) from None
+            raise click.ClickException(first_line(e)) from None
         import_backend_quietly()
         report = segment_beam(list(inputs), output, model, beam_options=list(beam_options), dead_letter=dead_letter,
                               **kwargs)
