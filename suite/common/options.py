@@ -29,7 +29,8 @@ _NO_DEFAULT = dataclasses.MISSING
 def option(default: Any = _NO_DEFAULT, help: str = "", *, choices: Iterable | Callable[[], Iterable] | None = None,
            low: float | None = None, high: float | None = None, low_open: bool = False, high_open: bool = False,
            cli: str | None = None, metavar: str | None = None, parse: Callable[[str], Any] | None = None,
-           flag: str | None = None, show_default: bool | str = True, hidden: bool = False):
+           flag: str | None = None, show_default: bool | str = True, hidden: bool = False,
+           kind: type | None = None):
     """A dataclass field carrying what the CLI and the checks need.
 
     Args:
@@ -39,19 +40,24 @@ def option(default: Any = _NO_DEFAULT, help: str = "", *, choices: Iterable | Ca
             lazily, so a registry filled later is seen: backbones, presets).
         low, high, low_open, high_open: Numeric range, checked by :func:`check`
             and turned into ``click.IntRange``/``FloatRange``.
-        cli: Option name on the command line (default ``--field-name``);
-            ``""`` keeps the field off the command line.
+        cli: Option name on the command line (default ``--field-name``),
+            or several separated by spaces (``"--recursive -r"``); ``""``
+            keeps the field off the command line.
         metavar: Shown in ``--help`` instead of the type.
         parse: Turns the command-line string into the value (for lists,
             ``auto``-or-number values...); it raises ``ValueError`` with a
             short reason on bad input.
         flag: For booleans, the switch pair, e.g. ``"--augment/--no-augment"``
-            (default: ``--name/--no-name``).
+            (default: ``--name/--no-name``), or a single switch that turns the
+            option on, e.g. ``"--overlay"`` (names separated by spaces).
         show_default: As Click's (a string replaces the shown default).
         hidden: Kept out of ``--help``.
+        kind: The value's type (``int``, ``float``) when the default does not
+            tell, e.g. an optional number whose default is ``None``.
     """
     meta = dict(help=help, choices=choices, low=low, high=high, low_open=low_open, high_open=high_open, cli=cli,
-                metavar=metavar, parse=parse, flag=flag, show_default=show_default, hidden=hidden)
+                metavar=metavar, parse=parse, flag=flag, show_default=show_default, hidden=hidden,
+                kind=kind)
     if isinstance(default, (list, dict, set)):
         value = default
         return dataclasses.field(default_factory=lambda: type(value)(value), metadata=meta)
@@ -159,10 +165,12 @@ def click_options(cls, *, exclude: Iterable[str] = (), only: Iterable[str] | Non
 
 def _click_option(click, f: dataclasses.Field, default):
     meta = f.metadata
-    name = meta.get("cli") or "--" + f.name.replace("_", "-")
+    names = (meta.get("cli") or "--" + f.name.replace("_", "-")).split()
     kwargs: dict[str, Any] = dict(help=meta.get("help", ""), hidden=meta.get("hidden", False))
     if isinstance(default, bool) and meta.get("parse") is None:
-        decl = meta.get("flag") or f"{name}/--no-{name[2:]}"
+        decl = meta.get("flag") or f"{names[0]}/--no-{names[0][2:]}"
+        if "/" not in decl:  # one switch that turns the option on (--overlay), as Click's is_flag
+            return click.option(*decl.split(), f.name, is_flag=True, default=default, **kwargs)
         return click.option(decl, f.name, default=default, show_default=True, **kwargs)
     allowed = choices_of(f)
     parse = meta.get("parse")
@@ -183,12 +191,14 @@ def _click_option(click, f: dataclasses.Field, default):
         kwargs["metavar"] = meta["metavar"]
     show = meta.get("show_default", True)
     kwargs["show_default"] = show if default is not None or isinstance(show, str) else False
-    return click.option(name, f.name, **kwargs)
+    return click.option(*names, f.name, **kwargs)
 
 
 def _range_type(click, meta, default):
     low, high = meta.get("low"), meta.get("high")
-    kind = type(default) if isinstance(default, (int, float)) and not isinstance(default, bool) else None
+    kind = meta.get("kind")
+    if kind is None and isinstance(default, (int, float)) and not isinstance(default, bool):
+        kind = type(default)
     if kind is None:
         return None
     if low is None and high is None:

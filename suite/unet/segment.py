@@ -53,23 +53,24 @@ from suite.common.image_io import (
     save_json,
 )
 from suite.common.log import note
+from suite.common.options import as_dict
 from suite.common.errors import typed_first_line
 from suite.common.viz import mask_image, overlay
 from suite.unet import predict as P
+from suite.unet.segment_options import (  # noqa: F401 - the defaults, also read from here
+    DEFAULT_BATCH_PIXELS,
+    DEFAULT_MAX_UNTILED_PIXELS,
+    DEFAULT_OVERLAP,
+    DEFAULT_TILE,
+    SegmentOptions,
+    segment_options,
+)
 from suite.unet.model_io import (  # noqa: F401 - load_segmentation_model: the public name users know
     load_segmentation_model,
     model_label,
     resolve_segmentation,
 )
 
-#: Images with more pixels than this are tiled even without ``tile`` (about 1448 x 1448;
-#: a 1920 x 1080 frame still runs whole).
-DEFAULT_MAX_UNTILED_PIXELS = 2_100_000
-#: Default tile side and overlap for large images.
-DEFAULT_TILE = 512
-DEFAULT_OVERLAP = 64
-#: Upper bound on the pixels of one batch (all images padded), to bound activation memory.
-DEFAULT_BATCH_PIXELS = 2 ** 21
 #: A batch may pad its images up to this much more area than their own padded area.
 _BATCH_WASTE = 1.25
 
@@ -77,9 +78,6 @@ MASK_SUFFIX = ".png"
 OVERLAY_SUFFIX = "_overlay.jpg"
 PROBABILITIES_SUFFIX = ".npy"
 REPORT_NAME = "report.json"
-
-
-# --------------------------------------------------------------------------- model
 
 
 # --------------------------------------------------------------------------- one image
@@ -127,8 +125,7 @@ def segment_image(
         image = load_image(image, max_pixels=max_pixels)
     h, w = image.shape[:2]
     stride = meta.stride
-    if meta.whole_image:
-        tile, max_untiled_pixels = None, math.inf
+    tile, max_untiled_pixels = tiling_for(meta, tile, max_untiled_pixels)
     if _needs_tiling(h, w, tile, max_untiled_pixels):
         mask = np.empty((h, w), dtype=np.uint8)
         probs = None
@@ -171,6 +168,7 @@ class SegmentReport:
     failed: list = field(default_factory=list)
     not_images: list = field(default_factory=list)
     seconds: float = 0.0
+    options: dict = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -193,6 +191,7 @@ class SegmentReport:
             "done": self.done,
             "skipped": self.skipped,
             "not_images": self.not_images,
+            "options": self.options,
         }
 
 
@@ -299,109 +298,101 @@ class _Run:
             self.finish(item)
 
 
-def segment_folder(
-    inputs,
-    output,
-    model,
-    *,
-    overlay: bool = False,
-    probabilities: bool = False,
-    batch_size: int = 8,
-    tile: int | None = None,
-    overlap: int = DEFAULT_OVERLAP,
-    overwrite: bool = False,
-    recursive: bool = False,
-    max_pixels: int | None = DEFAULT_MAX_PIXELS,
-    max_untiled_pixels: int = DEFAULT_MAX_UNTILED_PIXELS,
-    batch_pixels: int = DEFAULT_BATCH_PIXELS,
-    workers: int | None = None,
-    progress: bool = True,
-) -> SegmentReport:
+def segment_folder(inputs, output, model, options: SegmentOptions | None = None, *, progress: bool = True,
+                   **changes) -> SegmentReport:
     """Segments every image in ``inputs`` and writes masks (and more) into ``output``.
 
     For each image ``OUT/<stem>.png`` is a palette PNG of class indices at the
     image's upright size. Folders are scanned for images by content; other
     files are listed as not images. Unreadable images are recorded with a
     one-line reason and the run continues. The run ends by writing
-    ``OUT/report.json``.
+    ``OUT/report.json``, which also records the options.
 
     Args:
         inputs: A file or folder, or a sequence of them.
         output: The output folder (created if missing). Files inside it are
             never taken as inputs.
-        model: A segmentation model or the path of a ``.keras`` file.
-        overlay: Also write ``<stem>_overlay.jpg``: the image with translucent
-            class colours and a legend.
-        probabilities: Also write ``<stem>.npy``: ``(H, W, C)`` float16
-            class probabilities.
-        batch_size: At most this many images per model call.
-        tile: Tile side; images larger than this run as overlapping tiles.
-            ``None`` tiles only images over ``max_untiled_pixels``.
-        overlap: Pixels shared by neighbouring tiles.
-        overwrite: Replace existing outputs; by default they are skipped, so
-            an interrupted run can be finished by running it again.
-        recursive: Descend into sub-folders, mirroring them in ``output``.
-        max_pixels: Refuse images with more pixels than this (decompression bombs).
-        max_untiled_pixels: Tile images above this many pixels.
-        batch_pixels: At most this many (padded) pixels per model call.
-        workers: Decoding threads (default: up to 4, one per core).
+        model: A segmentation model, the path of a ``.keras`` file or a preset name.
+        options: A :class:`~suite.unet.segment_options.SegmentOptions`
+            (default: its defaults). Among them: ``overlay`` (also write
+            ``<stem>_overlay.jpg`` with a legend), ``probabilities`` (also
+            write ``<stem>.npy``, float16), ``batch_size``, ``tile`` and
+            ``overlap`` (images larger than ``tile``, or by default over
+            ``max_untiled_pixels``, run as overlapping tiles), ``overwrite``
+            (by default existing outputs are skipped, so an interrupted run is
+            finished by running it again), ``recursive``, ``max_pixels``
+            (decompression bombs), ``batch_pixels`` and ``workers`` (decoding threads).
         progress: Show a progress bar with images per second.
+        **changes: Fields of ``options`` to change, e.g. ``overlay=True``.
 
     Returns:
         A :class:`SegmentReport`; ``report.ok`` is false if any image failed.
+
+    Raises:
+        ValueError: an option out of range, ``runner`` other than ``"local"``
+            (see :func:`suite.unet.beam_runner.segment_beam`), or a model that
+            is not a segmentation model.
 
     Example:
         >>> report = segment_folder("photos", "masks", "demo_unet.keras", overlay=True)  # doctest: +SKIP
         >>> report.to_dict()["counts"]  # doctest: +SKIP
         {'done': 4, 'skipped': 0, 'failed': 0, 'not_images': 0}
     """
-    if batch_size < 1:
-        raise ValueError(f"Expected batch_size >= 1. Received: batch_size={batch_size}")
-    if tile is not None and tile < 16:
-        raise ValueError(f"Expected tile >= 16. Received: tile={tile}")
-    if overlap < 0 or (tile is not None and 2 * overlap > tile):
-        raise ValueError(f"Expected 0 <= overlap <= tile / 2. Received: overlap={overlap}, tile={tile}")
+    opts = segment_options(options, **changes)
+    if opts.runner != "local":
+        raise ValueError(f"segment_folder runs here (runner='local'); runner={opts.runner!r} is "
+                         "suite.unet.beam_runner.segment_beam")
     start = time.perf_counter()
     out_dir = ensure_writable_folder(output)  # before the model is even loaded
     remove_partial_files(out_dir)  # what a killed earlier run was writing
-    model_name = model_label(model)
+    report = SegmentReport(output=str(out_dir), model=model_label(model), options=as_dict(opts))
     model, meta = resolve_segmentation(model)
-    stride = meta.stride
-    if meta.whole_image:
-        # The model resizes each image to its network's input: tiles would each be segmented
-        # alone, and padding inside a batch would show it content that is not in the image.
-        tile, max_untiled_pixels = None, math.inf
-    report = SegmentReport(output=str(out_dir), model=model_name)
-
-    # ---- what to do
-    items, report.skipped, not_images = plan_items(inputs, out_dir, overlay=overlay, probabilities=probabilities,
-                                                   overwrite=overwrite, recursive=recursive)
+    items, report.skipped, not_images = plan_items(inputs, out_dir, overlay=opts.overlay,
+                                                   probabilities=opts.probabilities, overwrite=opts.overwrite,
+                                                   recursive=opts.recursive)
     report.not_images = [str(p) for p in not_images]
+    tile, max_untiled_pixels = tiling_for(meta, opts.tile, opts.max_untiled_pixels)
     small, large = split_by_size(items, report, tile=tile, max_untiled_pixels=max_untiled_pixels,
-                                 max_pixels=max_pixels)
-
-    # ---- run
-    from suite.common.progress import make_progress
-
-    n_todo = len(small) + len(large)
-    bar = make_progress(_RateColumn()) if progress and n_todo else None
-    task = bar.add_task(f"segment ({len(report.skipped)} already done)" if report.skipped else "segment",
-                        total=n_todo) if bar else None
-    run = _Run(report, model, meta, out_dir, overwrite, bar, task)
+                                 max_pixels=opts.max_pixels)
     try:
-        if bar:
-            bar.start()
-        run_items(run, small, large, stride=stride, batch_size=batch_size, batch_pixels=batch_pixels, tile=tile,
-                  overlap=overlap, max_pixels=max_pixels, workers=workers)
+        _run_with_progress(_Run(report, model, meta, out_dir, opts.overwrite), small, large, opts, tile, progress)
     finally:
-        if bar:
-            bar.stop()
         report.seconds = time.perf_counter() - start
         report.failed.sort(key=lambda f: f["input"])
         report.done.sort()
         report.skipped.sort()
         save_json(report.to_dict(), out_dir / REPORT_NAME, overwrite=True)
     return report
+
+
+def tiling_for(meta, tile: int | None, max_untiled_pixels: int) -> tuple[int | None, float]:
+    """``(tile, max_untiled_pixels)`` for a model: whole-image models are never tiled."""
+    if meta.whole_image:
+        # The model resizes each image to its network's input: tiles would each be segmented
+        # alone, and padding inside a batch would show it content that is not in the image.
+        return None, math.inf
+    return tile, max_untiled_pixels
+
+
+def _run_with_progress(run, small, large, opts: SegmentOptions, tile, progress: bool) -> None:
+    """:func:`run_items` under a progress bar with images per second."""
+    from suite.common.progress import make_progress
+
+    n_todo = len(small) + len(large)
+    bar = make_progress(_RateColumn()) if progress and n_todo else None
+    if bar is not None:
+        done = len(run.report.skipped)
+        run.progress = bar
+        run.task = bar.add_task(f"segment ({done} already done)" if done else "segment", total=n_todo)
+    try:
+        if bar:
+            bar.start()
+        run_items(run, small, large, stride=run.meta.stride, batch_size=opts.batch_size,
+                  batch_pixels=opts.batch_pixels, tile=tile, overlap=opts.overlap, max_pixels=opts.max_pixels,
+                  workers=opts.workers)
+    finally:
+        if bar:
+            bar.stop()
 
 
 # The three steps of a folder run, shared by :func:`segment_folder` and the Beam
