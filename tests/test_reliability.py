@@ -27,7 +27,8 @@ def _no_partials(folder):
 
 def test_segment_on_hostile_corpus(tmp_path):
     from suite.common.image_io import load_image
-    from suite.unet.segment import load_segmentation_model, segment_image
+    from suite.unet.model_io import load_segmentation_model
+    from suite.unet.segment import segment_image
 
     expect = make_corpus(tmp_path / "in")
     model = tiny_segmenter(3, down=2, path=tmp_path / "m.keras")

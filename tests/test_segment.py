@@ -26,7 +26,7 @@ def model_path(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def model(model_path):
-    from suite.unet.segment import load_segmentation_model
+    from suite.unet.model_io import load_segmentation_model
 
     return load_segmentation_model(model_path)
 

@@ -66,7 +66,13 @@ from suite.common.log import note
 from suite.common.options import as_dict
 from suite.unet import segment as S
 from suite.unet.model_io import load_segmentation_model, model_metadata
-from suite.unet.segment_options import SegmentOptions, segment_options
+from suite.unet.segment_options import (
+    DEFAULT_BATCH_PIXELS,
+    DEFAULT_MAX_UNTILED_PIXELS,
+    DEFAULT_OVERLAP,
+    SegmentOptions,
+    segment_options,
+)
 
 MISSING_BEAM = 'the Beam runner needs Apache Beam: pip install "keras-cv-suite[beam]"'
 
@@ -128,8 +134,8 @@ class SegmentationModelHandler(ModelHandler):
 
     def __init__(self, model_path, output, *, overwrite: bool = False, batch_size: int = 8,
                  min_batch_size: int | None = None, max_batch_size: int | None = None, tile: int | None = None,
-                 overlap: int = S.DEFAULT_OVERLAP, max_pixels: int | None = DEFAULT_MAX_PIXELS,
-                 max_untiled_pixels: int = S.DEFAULT_MAX_UNTILED_PIXELS, batch_pixels: int = S.DEFAULT_BATCH_PIXELS,
+                 overlap: int = DEFAULT_OVERLAP, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+                 max_untiled_pixels: int = DEFAULT_MAX_UNTILED_PIXELS, batch_pixels: int = DEFAULT_BATCH_PIXELS,
                  workers: int | None = None):
         min_batch_size = min_batch_size or batch_size
         # A RunInference batch is a group of files; larger groups give the size sorting
