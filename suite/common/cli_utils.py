@@ -12,6 +12,7 @@ import sys
 import click
 
 from suite.common.device import DEVICE_CHOICES
+from suite.common.errors import first_line  # noqa: F401 - also the CLI's name for it
 
 
 #: ``ctx.meta`` key: what a command tells the user after Ctrl-C (how to continue).
@@ -152,12 +153,6 @@ def _json_default(o):
 def say(message: str, as_json: bool = False) -> None:
     """A human-readable result line: stdout normally, stderr when stdout carries JSON."""
     click.echo(message, err=as_json)
-
-
-def first_line(error: BaseException) -> str:
-    """The first line of an error's message, or its class name when it has none."""
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def backbone_option(default="vgg16", allow_none=False, **kwargs):

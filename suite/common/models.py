@@ -5,6 +5,8 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
+from suite.common.errors import first_line
+
 
 class ModelLoadError(ValueError):
     """A model file could not be loaded; ``str(err)`` is a one-line reason."""
@@ -47,8 +49,7 @@ def load_model(path, compile: bool = False):
                 f"{path}: refused to load: the model contains a Lambda layer or other arbitrary code, "
                 "which could run on load (Keras safe_mode). Rebuild it without Lambda layers."
             ) from None
-        first = text.strip().splitlines()[0] if text.strip() else type(e).__name__
-        raise ModelLoadError(f"{path}: cannot load model ({first})") from None
+        raise ModelLoadError(f"{path}: cannot load model ({first_line(e)})") from None
 
 
 def _import_registered_classes():
