@@ -70,8 +70,15 @@ def _install_sigterm_handler():
         return None
 
 
-def compute_options(func):
-    """Adds ``--device`` and ``--mixed-precision``, and sets them up before the command runs."""
+def compute_options(func=None, *, auto_mixed_precision: bool = False):
+    """Adds ``--device`` and ``--mixed-precision``, and sets them up before the command runs.
+
+    ``auto_mixed_precision``: the command's default is mixed precision on a
+    CPU with bfloat16 instructions (``train``); elsewhere the default is off.
+    """
+    if func is None:
+        return functools.partial(compute_options, auto_mixed_precision=auto_mixed_precision)
+    auto = ("auto: bfloat16 on a CPU with bfloat16 instructions, else off" if auto_mixed_precision else "off")
 
     @click.option(
         "--device",
@@ -82,16 +89,16 @@ def compute_options(func):
     )
     @click.option(
         "--mixed-precision/--no-mixed-precision",
-        default=False,
-        show_default=True,
-        help="float16 compute with float32 weights, on GPU only (ignored with a warning on CPU).",
+        default=None,
+        help=f"float16 compute on a GPU, bfloat16 on a CPU with bfloat16 instructions; weights stay float32 [{auto}].",
     )
     @functools.wraps(func)
     def wrapper(*args, device, mixed_precision, **kwargs):
         from suite.common.device import setup_device
 
         try:
-            setup_device(device, mixed_precision)
+            setup_device(device, mixed_precision if mixed_precision is not None else
+                         (None if auto_mixed_precision else False), auto_on_cpu=auto_mixed_precision)
         except RuntimeError as e:
             raise click.UsageError(str(e)) from None
         return func(*args, **kwargs)
