@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-fast bench clean assets
+.PHONY: venv demo test test-fast test-jax bench clean assets
 
 venv: $(STAMP)
 
@@ -39,6 +39,13 @@ test: venv
 
 test-fast: venv
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# The backend-agnostic core (models, losses, metrics, the style objective and optimizers) on Keras' JAX backend.
+JAX_TESTS := tests/test_unet_model.py tests/test_unet_losses_metrics.py tests/test_style_losses.py tests/test_style.py tests/test_style_options.py \
+	tests/test_fast_style.py tests/test_selfie.py tests/test_backbones.py tests/test_keras_natives.py
+test-jax: venv
+	$(BIN)/python -c "import jax" 2>/dev/null || $(BIN)/python -m pip install -e ".[jax]"
+	KERAS_BACKEND=jax $(BIN)/python -m pytest $(JAX_TESTS) $(PYTEST_ARGS)
 
 # Regenerates the bundled photos, artworks and segmentation data set (needs the `assets` extra).
 assets: venv

@@ -68,7 +68,7 @@ def _device_name():
 
 
 def get_model(path: Path | None, workdir: Path):
-    from suite.unet.segment import load_segmentation_model
+    from suite.unet.model_io import load_segmentation_model
 
     if path is not None and path.exists():
         return load_segmentation_model(path), str(path)
@@ -147,7 +147,7 @@ def main():
 
     from suite.common.device import import_backend_quietly
     from suite.common.io.images import load_image
-    from suite.unet.predict import model_stride
+    from suite.unet.model_io import model_metadata
 
     import_backend_quietly()
     import keras
@@ -158,7 +158,7 @@ def main():
         make_folder(folder, args.n, tuple(args.size))
         files = sorted(folder.glob("*.jpg"))
         model, model_desc = get_model(args.model, work)
-        stride = model_stride(model)
+        stride = model_metadata(model).stride
         arrays = [load_image(f) for f in files]
         # Warm-up: trace the predict function for the batch shapes each method will use.
         from suite.unet.predict import pad_to_multiple

@@ -180,8 +180,17 @@ def run_suite(spec, workdir):
     from suite.unet.evaluate import evaluate_model
     from suite.unet.train import train
 
+    from suite.common.device import setup_device
+
     out = Path(workdir) / "model.keras"
     kwargs = resolve_kwargs(spec["kwargs"])
+    # As `suite train` does: mixed precision "auto" (bfloat16 on a CPU with bfloat16
+    # instructions) unless the recipe says "mixed_precision": true/false.
+    mixed = kwargs.pop("mixed_precision", None)
+    setup_device("auto", mixed, auto_on_cpu=True)
+    import keras
+
+    kwargs_used = {**kwargs, "precision_policy": keras.mixed_precision.global_policy().name}
     t0 = time.monotonic()
     result = train(spec["train_images"], spec["train_masks"], spec["num_classes"], class_names=spec["class_names"],
                    out=out, time_budget=spec["budget"], progress=False, tensorboard=False, overwrite=True, **kwargs)
@@ -194,7 +203,7 @@ def run_suite(spec, workdir):
     assert abs(scores(cm)["miou"] - report["mean_iou"]) < 1e-6
     return {"train_wall_s": round(wall, 1), "train_seconds": round(result.train_seconds, 1),
             "epochs": result.epochs_run, "best_epoch": result.best_epoch, "stopped": result.stopped,
-            "val_miou_during_training": result.best_miou, "kwargs": kwargs, "skipped": len(report["skipped"]),
+            "val_miou_during_training": result.best_miou, "kwargs": kwargs_used, "skipped": len(report["skipped"]),
             "confusion_matrix": cm.tolist(), **scores(cm)}
 
 

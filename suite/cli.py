@@ -99,6 +99,7 @@ for _module in (
     "suite.unet.cli.train",
     "suite.unet.cli.evaluate",
     "suite.unet.cli.segment",
+    "suite.unet.cli.export",
     "suite.serve.cli",
 ):
     try:

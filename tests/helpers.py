@@ -46,3 +46,36 @@ def write_random_image(path, h=20, w=24, seed=0):
     rng = np.random.default_rng(seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(path)
+
+
+def tiny_segmenter(num_classes=4, *, down=0, seed=0, path=None, name="tiny_seg"):
+    """A small fully convolutional segmentation model: ``(N, H, W, 3)`` RGB in ``[0, 255]`` to logits.
+
+    Args:
+        num_classes: Output channels.
+        down: ``0``: two 3x3 convolutions at full resolution (receptive field
+            5 px). ``k > 0``: ``k`` stride-2 convolutions, upsampling by
+            ``2**k`` and a 1x1 convolution, like an encoder-decoder of stride ``2**k``.
+        seed: Seeds the weights.
+        path: Save it there (``.keras``) and return the path instead of the model.
+        name: The model's name.
+    """
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input((None, None, 3))
+    if down == 0:
+        x = keras.layers.Rescaling(1 / 127.5, offset=-1, name="scale")(inp)
+        x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="c1")(x)
+        x = keras.layers.Conv2D(num_classes, 3, padding="same", name="logits")(x)
+    else:
+        x = keras.layers.Rescaling(1 / 255.0, name="scale")(inp)
+        for i in range(down):
+            x = keras.layers.Conv2D(4, 3, strides=2, padding="same", activation="relu", name=f"down{i}")(x)
+        x = keras.layers.UpSampling2D(2 ** down, name="up")(x)
+        x = keras.layers.Conv2D(num_classes, 1, name="logits")(x)
+    model = keras.Model(inp, x, name=name)
+    if path is None:
+        return model
+    model.save(path)
+    return path

@@ -16,22 +16,9 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from helpers import tiny_segmenter
 from hostile import make_corpus, make_training_corpus, photo
 from suite.cli import main
-
-
-def _tiny_segmenter(path, classes=3):
-    """A small fully-convolutional model: RGB in [0, 255] to per-pixel logits, stride 4."""
-    import keras
-
-    inp = keras.Input((None, None, 3))
-    x = keras.layers.Rescaling(1 / 255.0)(inp)
-    x = keras.layers.Conv2D(4, 3, strides=2, padding="same", activation="relu")(x)
-    x = keras.layers.Conv2D(4, 3, strides=2, padding="same", activation="relu")(x)
-    x = keras.layers.UpSampling2D(4)(x)
-    out = keras.layers.Conv2D(classes, 1)(x)
-    keras.Model(inp, out).save(path)
-    return path
 
 
 def _no_partials(folder):
@@ -40,10 +27,11 @@ def _no_partials(folder):
 
 def test_segment_on_hostile_corpus(tmp_path):
     from suite.common.io.images import load_image
-    from suite.unet.segment import load_segmentation_model, segment_image
+    from suite.unet.model_io import load_segmentation_model
+    from suite.unet.segment import segment_image
 
     expect = make_corpus(tmp_path / "in")
-    model = _tiny_segmenter(tmp_path / "m.keras")
+    model = tiny_segmenter(3, down=2, path=tmp_path / "m.keras")
     keras_model = load_segmentation_model(model)
     out = tmp_path / "out"
     r = CliRunner().invoke(main, ["segment", str(tmp_path / "in"), "-m", str(model), "-o", str(out), "-r", "--device", "cpu"])
@@ -74,7 +62,7 @@ def test_segment_on_hostile_corpus(tmp_path):
 
 def test_segment_output_path_is_a_file(tmp_path):
     Image.fromarray(photo()).save(tmp_path / "a.png")
-    model = _tiny_segmenter(tmp_path / "m.keras")
+    model = tiny_segmenter(3, down=2, path=tmp_path / "m.keras")
     (tmp_path / "taken").write_text("I am a file")
     r = CliRunner().invoke(main, ["segment", str(tmp_path / "a.png"), "-m", str(model), "-o", str(tmp_path / "taken")])
     assert r.exit_code != 0 and "taken" in r.output and "Traceback" not in r.output
@@ -106,7 +94,7 @@ def test_read_only_output_folder_fails_before_any_work(tmp_path):
     from test_train import _dataset
 
     Image.fromarray(photo()).save(tmp_path / "a.png")
-    model = _tiny_segmenter(tmp_path / "m.keras")
+    model = tiny_segmenter(3, down=2, path=tmp_path / "m.keras")
     images, masks = _dataset(tmp_path / "data", n=4)
     ro = tmp_path / "ro"
     ro.mkdir()
@@ -143,7 +131,7 @@ def test_segment_colliding_outputs_get_distinct_names(tmp_path):
     (tmp_path / "y").mkdir()
     Image.fromarray(photo(20, 30)).save(tmp_path / "x" / "same.png")
     Image.fromarray(photo(24, 16)).save(tmp_path / "y" / "same.jpg")
-    model = _tiny_segmenter(tmp_path / "m.keras")
+    model = tiny_segmenter(3, down=2, path=tmp_path / "m.keras")
     out = tmp_path / "out"
     r = CliRunner().invoke(main, ["segment", str(tmp_path / "x"), str(tmp_path / "y"), "-m", str(model), "-o", str(out)])
     assert r.exit_code == 0, r.output
@@ -250,7 +238,7 @@ def test_train_with_nothing_usable_or_an_empty_folder(tmp_path):
 
 def test_evaluate_on_hostile_corpus(tmp_path):
     images, masks, used, refused = make_training_corpus(tmp_path / "data")
-    model = _tiny_segmenter(tmp_path / "m.keras")
+    model = tiny_segmenter(3, down=2, path=tmp_path / "m.keras")
     report = tmp_path / "eval.json"
     r = CliRunner().invoke(main, ["evaluate", "--model", str(model), "--images", str(images), "--masks", str(masks),
                                   "--output", str(report), "--device", "cpu"])
@@ -290,7 +278,7 @@ def test_max_pixels_is_on_by_default_and_can_be_raised(tmp_path):
     stats = sdata.check_source(sdata.open_source(images, masks), 2, skip_bad=True, progress=False)
     assert stats.kept == [0] and "over the limit" in stats.bad[0]["reason"]  # the mask bomb
     assert Path(stats.bad[0]["image"]).name == "b.png"
-    model = _tiny_segmenter(tmp_path / "model.keras", classes=2)
+    model = tiny_segmenter(2, down=2, path=tmp_path / "model.keras")
     args = ["evaluate", "--model", str(model), "--images", str(images), "--masks", str(masks), "--device", "cpu"]
     r = CliRunner().invoke(main, args + ["--max-pixels", "1000"])
     assert r.exit_code != 0 and "no image could be scored" in r.output and "Traceback" not in r.output
@@ -304,7 +292,7 @@ def _segment_job(tmp_path, n):
     src.mkdir()
     for i in range(n):
         Image.fromarray(photo(256, 256, i)).save(src / f"im{i:03d}.png")
-    model = _tiny_segmenter(tmp_path / "m.keras")
+    model = tiny_segmenter(3, down=2, path=tmp_path / "m.keras")
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "suite", "segment", str(src), "-m", str(model), "-o", str(out), "--overlay",
            "--batch-size", "1", "--device", "cpu"]

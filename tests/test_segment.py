@@ -9,33 +9,24 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from helpers import tiny_segmenter
 from suite.common.io.images import load_image
 from suite.unet import predict as P
-from suite.unet.segment import output_stems, overlay, segment_folder, segment_image
-
-
-def _tiny_model(num_classes=4, seed=0):
-    """A few convolutions: any size in, per-pixel logits out, receptive field 5 px."""
-    import keras
-
-    keras.utils.set_random_seed(seed)
-    inp = keras.Input((None, None, 3))
-    x = keras.layers.Rescaling(1 / 127.5, offset=-1, name="scale")(inp)
-    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="c1")(x)
-    x = keras.layers.Conv2D(num_classes, 3, padding="same", name="logits")(x)
-    return keras.Model(inp, x, name="tiny_seg")
+from suite.unet.model_io import model_metadata
+from suite.common.ui.viz import overlay
+from suite.unet.segment import output_stems, segment_folder, segment_image
 
 
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory):
     path = tmp_path_factory.mktemp("model") / "tiny.keras"
-    _tiny_model().save(path)
+    tiny_segmenter(path=path)
     return path
 
 
 @pytest.fixture(scope="module")
 def model(model_path):
-    from suite.unet.segment import load_segmentation_model
+    from suite.unet.model_io import load_segmentation_model
 
     return load_segmentation_model(model_path)
 
@@ -224,7 +215,7 @@ def test_batched_equals_one_at_a_time(model):
 
 @pytest.mark.parametrize("channels", [1, 4])
 def test_heads_compile_postprocessing_into_the_model(channels):
-    model = _tiny_model(num_classes=channels, seed=3)
+    model = tiny_segmenter(channels, seed=3)
     images = [_smooth_image(40, 56, s) for s in range(2)]
     logits = P.predict_batch(model, images, stride=32)
     masks = P.predict_batch(model, images, stride=32, head="mask")
@@ -286,7 +277,8 @@ def test_suite_unet_end_to_end(tmp_path):
     from suite.unet.model import build_unet
 
     model = build_unet(None, num_classes=3, encoder_filters=(4, 8, 16), class_names=["bg", "cat", "dog"])
-    assert P.model_stride(model) == model.stride and P.model_classes(model)[1] == ["bg", "cat", "dog"]
+    meta = model_metadata(model)
+    assert meta.stride == model.stride and meta.class_names == ("bg", "cat", "dog") and meta.named
     model.save(tmp_path / "unet.keras")
     src = tmp_path / "in"
     src.mkdir()

@@ -11,13 +11,14 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from tests.test_segment import _save, _smooth_image, _tiny_model
+from helpers import tiny_segmenter
+from tests.test_segment import _save, _smooth_image
 
 
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory):
     path = tmp_path_factory.mktemp("model") / "tiny.keras"
-    _tiny_model().save(path)
+    tiny_segmenter(path=path)
     return path
 
 

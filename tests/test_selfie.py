@@ -101,7 +101,7 @@ def test_segmenter_roundtrip_and_any_size(tmp_path):
     import keras
 
     from helpers import check_model_roundtrip
-    from suite.unet.segment import load_segmentation_model
+    from suite.unet.model_io import load_segmentation_model
     from suite.unet.selfie import SelfieSegmenter
 
     keras.utils.set_random_seed(0)

@@ -135,7 +135,10 @@ def test_mask_limits_a_style_to_its_region(tiny):
     """With masks (all, none) the masked-out style adds no gradient: same result as style 1 alone at half weight."""
     content, style = _images()
     other = np.full_like(style, 30.0)
-    kw = dict(extractor=tiny, style_layers=TINY_STYLE, content_layers=TINY_CONTENT, size=32, scales=(1.0,), iterations=5)
+    # Adam, not L-BFGS-B: its line search turns float32 rounding differences between the two
+    # (equal) objectives into different accepted steps on some backends (JAX).
+    kw = dict(extractor=tiny, style_layers=TINY_STYLE, content_layers=TINY_CONTENT, size=32, scales=(1.0,), iterations=5,
+              optimizer="adam")
     ones, zeros = np.ones(content.shape[:2], np.float32), np.zeros(content.shape[:2], np.float32)
     masked = StyleTransfer([style, other], **kw).transfer(content, masks=[ones, zeros]).image
     half = StyleTransfer(style, style_weight=0.5e-2, **kw).transfer(content).image

@@ -278,3 +278,12 @@ def test_time_budget_runs_frozen_then_finetune_and_keeps_the_best(tmp_path):
     assert len(lrs) >= 2
     assert max(lrs) <= 2e-3 + 1e-9 and lrs[-1] < 2e-4  # the last epoch is in the fine-tuning phase (lr / 10)
     assert result.model_path is not None and result.model_path.exists()
+
+
+def test_epochs_follow_the_time_budget():
+    from suite.unet.options import TrainOptions
+    from suite.unet.train import BUDGET_EPOCHS, DEFAULT_EPOCHS, check_run
+
+    assert check_run(TrainOptions(), 2).epochs == DEFAULT_EPOCHS
+    assert check_run(TrainOptions(time_budget=60), 2).epochs == BUDGET_EPOCHS  # the budget decides
+    assert check_run(TrainOptions(time_budget=60, epochs=3), 2).epochs == 3

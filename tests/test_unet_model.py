@@ -63,11 +63,12 @@ def test_bad_arguments_say_what_was_received(kwargs, message):
 @pytest.mark.parametrize("backbone, stride", [("vgg16", 32), ("vgg19", 32), ("mobilenetv2", 32), (None, 4)])
 def test_every_backbone_any_odd_size_through_predict_path(backbone, stride):
     from suite.unet.model import build_unet
-    from suite.unet.predict import model_stride, predict_logits, predict_mask
+    from suite.unet.model_io import model_metadata
+    from suite.unet.predict import predict_logits, predict_mask
 
     kwargs = SMALL if backbone is None else dict(weights="none")
     model = build_unet(backbone, num_classes=3, **kwargs)
-    assert model.stride == stride == model_stride(model)
+    assert model.stride == stride == model_metadata(model).stride
     rng = np.random.default_rng(1)
     for h, w in ((37, 53), (65, 31)):
         image = rng.uniform(0, 255, (h, w, 3)).astype("float32")

@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from helpers import tiny_segmenter
 from hostile import photo
 from suite.cli import main
 
@@ -121,17 +122,6 @@ def test_evaluate_lossless_masks_other_than_png(tmp_path):
     assert json.loads(r.stdout)["mean_iou"] == pytest.approx(1.0)
 
 
-def _tiny_segmenter(path, classes=3):
-    import keras
-
-    inp = keras.Input((None, None, 3))
-    x = keras.layers.Rescaling(1 / 255.0)(inp)
-    x = keras.layers.Conv2D(4, 3, strides=2, padding="same", activation="relu")(x)
-    x = keras.layers.UpSampling2D(2)(x)
-    keras.Model(inp, keras.layers.Conv2D(classes, 1)(x)).save(path)
-    return path
-
-
 def test_models_that_are_not_segmenters_get_one_line(tmp_path):
     import keras
 
@@ -153,7 +143,7 @@ def test_models_that_are_not_segmenters_get_one_line(tmp_path):
 
 
 def test_json_output_is_one_object(tmp_path):
-    model = _tiny_segmenter(tmp_path / "m.keras")
+    model = tiny_segmenter(3, down=1, path=tmp_path / "m.keras")
     inp = tmp_path / "in"
     inp.mkdir()
     for i in range(2):
@@ -167,7 +157,7 @@ def test_json_output_is_one_object(tmp_path):
 
 
 def test_quiet_prints_only_the_result(tmp_path):
-    model = _tiny_segmenter(tmp_path / "m.keras")
+    model = tiny_segmenter(3, down=1, path=tmp_path / "m.keras")
     Image.fromarray(photo(20, 28)).save(tmp_path / "p.png")
     r = CliRunner().invoke(main, ["segment", str(tmp_path / "p.png"), "-m", str(model), "-o", str(tmp_path / "o"), "-q"],
                            env={"SUITE_QUIET": None})
@@ -206,7 +196,7 @@ def _folder_of_photos(folder, n, size=(96, 128)):
 
 @pytest.mark.slow
 def test_sigterm_stops_cleanly_and_the_rerun_finishes(tmp_path):
-    model = _tiny_segmenter(tmp_path / "m.keras")
+    model = tiny_segmenter(3, down=1, path=tmp_path / "m.keras")
     inp = _folder_of_photos(tmp_path / "in", 300, (256, 256))
     out = tmp_path / "out"
     proc = subprocess.Popen(_segment_cmd(inp, model, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -230,7 +220,7 @@ def test_sigterm_stops_cleanly_and_the_rerun_finishes(tmp_path):
 
 @pytest.mark.slow
 def test_two_runs_on_one_folder_at_once(tmp_path):
-    model = _tiny_segmenter(tmp_path / "m.keras")
+    model = tiny_segmenter(3, down=1, path=tmp_path / "m.keras")
     inp = _folder_of_photos(tmp_path / "in", 60)
     out = tmp_path / "out"
     env = dict(os.environ, SUITE_QUIET="1")

@@ -2,8 +2,10 @@
 
 ``--device cpu`` hides GPUs from every backend (it must run before TensorFlow
 or JAX initialise, which is why the CLI imports them lazily). Mixed precision
-is a GPU feature: on CPU it is slower (no bf16/fp16 matrix units here), so the
-suite warns and keeps float32.
+is float16 compute on a GPU and bfloat16 on a CPU with bfloat16 instructions
+(AVX512-BF16 or AMX: 1.8x the training steps per second of float32 for the
+VGG16 U-Net on 2 such cores); on other CPUs it would be slower, so the suite
+says so and keeps float32.
 """
 
 from __future__ import annotations
@@ -92,12 +94,28 @@ def gpu_names() -> list[str]:
     return []
 
 
-def setup_device(device: str = "auto", mixed_precision: bool = False) -> str:
+def cpu_has_bf16() -> bool:
+    """Whether this CPU has bfloat16 matrix instructions (``avx512_bf16`` or ``amx_bf16``; Linux only)."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return bool({"avx512_bf16", "amx_bf16"} & set(line.split(":", 1)[1].split()))
+    except OSError:
+        pass
+    return False
+
+
+def setup_device(device: str = "auto", mixed_precision: bool | None = False, auto_on_cpu: bool = False) -> str:
     """Selects the compute device and precision policy.
 
     Args:
         device: ``"auto"`` (GPU if present), ``"cpu"`` or ``"gpu"``.
-        mixed_precision: Use ``mixed_float16`` on GPU; ignored with a warning on CPU.
+        mixed_precision: ``True``: ``mixed_float16`` on GPU, ``mixed_bfloat16``
+            on a CPU with bfloat16 instructions (else float32, with a note).
+            ``None`` (auto): mixed precision where it is known to pay, that
+            is with ``auto_on_cpu`` on such a CPU under TensorFlow; float32 elsewhere.
+        auto_on_cpu: What ``None`` means on a bfloat16 CPU (training: on).
 
     Returns:
         ``"gpu"`` or ``"cpu"``, what will actually be used.
@@ -125,10 +143,16 @@ def setup_device(device: str = "auto", mixed_precision: bool = False) -> str:
                 tf.config.experimental.set_memory_growth(d, True)
             except RuntimeError:
                 pass
+    if mixed_precision is None:
+        # Measured with TensorFlow's oneDNN kernels only; other backends keep float32 unless asked.
+        mixed_precision = used == "cpu" and auto_on_cpu and keras.backend.backend() == "tensorflow" and cpu_has_bf16()
     if mixed_precision:
         if used == "gpu":
             keras.mixed_precision.set_global_policy("mixed_float16")
             note("mixed precision on (mixed_float16)")
+        elif cpu_has_bf16():
+            keras.mixed_precision.set_global_policy("mixed_bfloat16")
+            note("mixed precision on (mixed_bfloat16: this CPU has bfloat16 instructions; --no-mixed-precision for float32)")
         else:
-            note("--mixed-precision is for GPUs; on CPU it is slower, so it is ignored (float32)")
+            note("--mixed-precision: this CPU has no bfloat16 instructions, so it would be slower; float32 kept")
     return used

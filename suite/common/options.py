@@ -29,7 +29,8 @@ _NO_DEFAULT = dataclasses.MISSING
 def option(default: Any = _NO_DEFAULT, help: str = "", *, choices: Iterable | Callable[[], Iterable] | None = None,
            low: float | None = None, high: float | None = None, low_open: bool = False, high_open: bool = False,
            cli: str | None = None, metavar: str | None = None, parse: Callable[[str], Any] | None = None,
-           flag: str | None = None, show_default: bool | str = True, hidden: bool = False):
+           flag: str | None = None, show_default: bool | str = True, hidden: bool = False,
+           kind: type | None = None):
     """A dataclass field carrying what the CLI and the checks need.
 
     Args:
@@ -39,20 +40,24 @@ def option(default: Any = _NO_DEFAULT, help: str = "", *, choices: Iterable | Ca
             lazily, so a registry filled later is seen: backbones, presets).
         low, high, low_open, high_open: Numeric range, checked by :func:`check`
             and turned into ``click.IntRange``/``FloatRange``.
-        cli: Option name on the command line (default ``--field-name``);
-            ``""`` keeps the field off the command line.
+        cli: Option name on the command line (default ``--field-name``),
+            or several separated by spaces (``"--recursive -r"``); ``""``
+            keeps the field off the command line.
         metavar: Shown in ``--help`` instead of the type.
         parse: Turns the command-line string into the value (for lists,
             ``auto``-or-number values...); it raises ``ValueError`` with a
             short reason on bad input.
         flag: For booleans, the switch pair, e.g. ``"--augment/--no-augment"``
-            (default: ``--name/--no-name``), or a lone switch such as
-            ``"--strict"`` that turns the option on.
+            (default: ``--name/--no-name``), or a single switch that turns the
+            option on, e.g. ``"--overlay"`` (names separated by spaces).
         show_default: As Click's (a string replaces the shown default).
         hidden: Kept out of ``--help``.
+        kind: The value's type (``int``, ``float``) when the default does not
+            tell, e.g. an optional number whose default is ``None``.
     """
     meta = dict(help=help, choices=choices, low=low, high=high, low_open=low_open, high_open=high_open, cli=cli,
-                metavar=metavar, parse=parse, flag=flag, show_default=show_default, hidden=hidden)
+                metavar=metavar, parse=parse, flag=flag, show_default=show_default, hidden=hidden,
+                kind=kind)
     if isinstance(default, (list, dict, set)):
         value = default
         return dataclasses.field(default_factory=lambda: type(value)(value), metadata=meta)
@@ -160,13 +165,13 @@ def click_options(cls, *, exclude: Iterable[str] = (), only: Iterable[str] | Non
 
 def _click_option(click, f: dataclasses.Field, default):
     meta = f.metadata
-    name = meta.get("cli") or "--" + f.name.replace("_", "-")
+    names = (meta.get("cli") or "--" + f.name.replace("_", "-")).split()
     kwargs: dict[str, Any] = dict(help=meta.get("help", ""), hidden=meta.get("hidden", False))
     kind = _kind(f, default)
     if kind is bool and meta.get("parse") is None:
-        decl = meta.get("flag") or f"{name}/--no-{name[2:]}"
-        if "/" not in decl:  # a lone switch, e.g. "--strict": on when given
-            return click.option(decl, f.name, is_flag=True, default=bool(default), **kwargs)
+        decl = meta.get("flag") or f"{names[0]}/--no-{names[0][2:]}"
+        if "/" not in decl:  # one switch that turns the option on (--overlay, --strict), as Click's is_flag
+            return click.option(*decl.split(), f.name, is_flag=True, default=bool(default), **kwargs)
         return click.option(decl, f.name, default=default, show_default=True, **kwargs)
     allowed = choices_of(f)
     parse = meta.get("parse")
@@ -187,11 +192,13 @@ def _click_option(click, f: dataclasses.Field, default):
         kwargs["metavar"] = meta["metavar"]
     show = meta.get("show_default", True)
     kwargs["show_default"] = show if default is not None or isinstance(show, str) else False
-    return click.option(name, f.name, **kwargs)
+    return click.option(*names, f.name, **kwargs)
 
 
 def _kind(f: dataclasses.Field, default):
-    """``bool``, ``int``, ``float`` or ``None``: from the default, else (a ``None`` default) the annotation."""
+    """``bool``, ``int``, ``float`` or ``None``: the field's ``kind``, else the default's type, else the annotation's."""
+    if f.metadata.get("kind") is not None:
+        return f.metadata["kind"]
     if isinstance(default, (bool, int, float)):
         return type(default)
     annotation = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))

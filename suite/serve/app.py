@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from suite.common.errors import first_line
 from suite.serve.files import BUNDLED_ASSETS, NotFound, ServedFiles, UploadRejected
 from suite.serve.jobs import FINAL, JobQueue, QueueFull
 from suite.serve.work import BadRequest, model_choices, segment_job, style_choices, style_job
@@ -91,7 +92,7 @@ def create_app(folders=(), *, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, max_
 
     @app.errorhandler(Exception)
     def server_error(e):
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        msg = first_line(e)
         app.logger.error("error on %s: %s", request.path, msg)
         return _error(f"server error: {msg}", 500) if request.path.startswith("/api/") else (
             render_template("error.html", status=500, message=msg), 500)

@@ -16,6 +16,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable
 
+from suite.common.errors import first_line
+
 #: Job states; the last three are final.
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 FINAL = frozenset({DONE, FAILED, CANCELLED})
@@ -173,7 +175,7 @@ class JobQueue:
                 with self._cond:
                     self._finish(job, CANCELLED)
             except Exception as e:  # a failed job is a message on the page, never a dead worker
-                msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                msg = first_line(e)
                 with self._cond:
                     self._finish(job, FAILED, msg)
             else:

@@ -16,6 +16,7 @@ import zipfile
 
 import numpy as np
 
+from suite.common.errors import first_line
 from suite.common.io.images import to_uint8
 
 
@@ -247,7 +248,7 @@ def _load_model(model_id: str, files):
             _MODELS.clear()  # one model in memory at a time is plenty for a local page
             _MODELS[model_id] = presets.load_preset(model_id.split("/", 1)[1])
         return _MODELS[model_id]
-    from suite.unet.segment import load_segmentation_model
+    from suite.unet.model_io import load_segmentation_model
 
     path = files.resolve(model_id, kind="model")
     key = (str(path), path.stat().st_mtime_ns)
@@ -281,12 +282,13 @@ def segment_job(params: dict, files, queue):
 
     def run(job):
         from suite.common.ui.palette import class_colors
-        from suite.unet.predict import model_classes
-        from suite.unet.segment import mask_image, overlay, segment_image
+        from suite.common.ui.viz import mask_image, overlay
+        from suite.unet.model_io import model_metadata
+        from suite.unet.segment import segment_image
 
         queue.update(job, {"stage": "loading the model", "done": 0, "total": len(photos)})
         model = _load_model(model_id, files)
-        _, class_names = model_classes(model)
+        class_names = list(model_metadata(model).class_names)
         colors = class_colors(max(len(class_names), 2)).astype(np.float32)
         # The overlay's colours (full brightness), so the page's legend matches the picture.
         colors = np.rint(colors * (255.0 / np.maximum(colors.max(axis=1, keepdims=True), 1))).astype(int)
@@ -300,7 +302,7 @@ def segment_job(params: dict, files, queue):
                     image = files.load(fid)
                     mask = segment_image(model, image)
                 except ValueError as e:  # one bad photo is a line in the results; the others go on
-                    items.append({"name": name, "error": str(e).strip().splitlines()[0]})
+                    items.append({"name": name, "error": first_line(e)})
                     continue
                 counts = np.bincount(mask.reshape(-1).astype(np.int64), minlength=len(class_names))
                 shares = [{"class": k, "name": class_names[k] if k < len(class_names) else f"class {k}",

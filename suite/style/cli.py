@@ -8,13 +8,9 @@ from pathlib import Path
 import click
 
 from suite.cli import main
-from suite.common.nn.backbones import style_backbone_names
-from suite.common.ui.cli import compute_options, echo_json, max_pixels_option, output_options, say, weights_option
-
-# Mirrors suite.style.transfer.DEFAULTS without importing Keras at `suite --help` time.
-_DEF_SIZE = 512
-_DEF_SCALES = "0.5,1"
-_DEF_ITERATIONS = "100,300"
+from suite.common.ui.cli import compute_options, echo_json, max_pixels_option, output_options, say
+from suite.common.options import click_options
+from suite.style.options import StyleOptions  # Keras-free: `suite --help` stays fast
 
 
 def _floats(ctx, param, value):
@@ -24,16 +20,6 @@ def _floats(ctx, param, value):
         return [float(v) for v in str(value).split(",") if v.strip()]
     except ValueError:
         raise click.BadParameter(f"expected comma-separated numbers, got {value!r}") from None
-
-
-def _ints(ctx, param, value):
-    try:
-        vals = [int(v) for v in str(value).split(",") if v.strip()]
-    except ValueError:
-        raise click.BadParameter(f"expected comma-separated integers, got {value!r}") from None
-    if not vals or any(v < 0 for v in vals):
-        raise click.BadParameter(f"expected non-negative integers, got {value!r}")
-    return vals
 
 
 class StyleArg(click.ParamType):
@@ -50,10 +36,6 @@ class StyleArg(click.ParamType):
             except ValueError as e:
                 self.fail(str(e), param, ctx)
         return click.Path(exists=True, dir_okay=False, path_type=Path).convert(value, param, ctx)
-
-
-def _names(ctx, param, value):
-    return [v.strip() for v in value.split(",") if v.strip()]
 
 
 @main.command()
@@ -74,33 +56,7 @@ def _names(ctx, param, value):
               help="With --mask-from: which artwork paints which class, e.g. background=b.jpg,person=a.jpg.")
 @click.option("--feather", default=0.01, show_default=True, type=click.FloatRange(0, 0.25),
               help="With --mask-from: blur of the region edges (Gaussian sigma, fraction of the long side).")
-@click.option("--size", default=_DEF_SIZE, show_default=True, type=click.IntRange(16, 8192), help="Output long side in pixels (aspect ratio kept).")
-@click.option("--scales", default=_DEF_SCALES, show_default=True, callback=_floats, metavar="F1,F2,...",
-              help="Coarse-to-fine: fractions of --size to optimize at, ending at 1.")
-@click.option("--iterations", default=_DEF_ITERATIONS, show_default=True, callback=_ints, metavar="N|N1,N2,...",
-              help="Loss-and-gradient evaluations per scale (one number for every scale, or one per scale).")
-@click.option("--optimizer", type=click.Choice(["lbfgs", "adam"]), default="lbfgs", show_default=True)
-@click.option("--content-weight", default=1e3, show_default=True, type=click.FloatRange(0), help="Weight of the content loss.")
-@click.option("--style-weight", default=1e-2, show_default=True, type=click.FloatRange(0), help="Weight of the style loss.")
-@click.option("--tv-weight", default=1.0, show_default=True, type=click.FloatRange(0), help="Weight of total variation (smoothness).")
-@click.option("--init", type=click.Choice(["content", "noise", "style", "fast"]), default="content", show_default=True,
-              help="Starting image (fast = the --method fast result).")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed for --init noise.")
-@click.option("--preserve-colors", is_flag=True, help="Keep the photo's colours: transfer luminance only.")
-@click.option("--style-scale", default=1.0, show_default=True, type=click.FloatRange(0.05, 8), help="Style image size relative to the output (bigger = bigger strokes).")
-@click.option("--method", type=click.Choice(["gatys", "fast"]), default="gatys", show_default=True,
-              help="gatys = optimize the image (minutes); fast = Magenta's arbitrary-style network, one forward pass "
-              "at the photo's own size unless --size is given (Gatys-only options are ignored).")
-@click.option("--strength", default=1.0, show_default=True, type=click.FloatRange(0, 1),
-              help="--method fast: 0 keeps the photo's own style, 1 is the artwork's (interpolates style vectors).")
-@click.option("--backbone", type=click.Choice(style_backbone_names(), case_sensitive=False), default="vgg19", show_default=True,
-              help="Feature network (VGG19 offline falls back to the embedded VGG16, with a note).")
-@weights_option()
-@click.option("--style-layers", default="block1_conv1,block2_conv1,block3_conv1,block4_conv1,block5_conv1", show_default=True, callback=_names)
-@click.option("--content-layers", default="block4_conv2", show_default=True, callback=_names)
-@click.option("--normalization", type=click.Choice(["mean", "gatys"]), default="mean", show_default=True,
-              help="Gram normalization: mean = tutorial's mean((G-A)^2) with G/(HW); gatys = 1/(2 nH nW nC)^2 sum((G-A)^2).")
-@click.option("--lr", "learning_rate", default=0.02, show_default=True, type=click.FloatRange(0, min_open=True), help="Adam learning rate ([0, 1] image units).")
+@click_options(StyleOptions)
 @click.option("--save-every", default=0, show_default=True, type=click.IntRange(0), help="Write an intermediate image every N evaluations (0 = off).")
 @click.option("--compare", is_flag=True, help="Also write <name>_compare.jpg: content | style | result.")
 @click.option("--ext", type=click.Choice(["png", "jpg"]), default="png", show_default=True, help="Output format when -o is a folder.")
@@ -110,10 +66,8 @@ def _names(ctx, param, value):
 @compute_options
 @output_options()
 @click.pass_context
-def stylize(ctx, content, styles, output, blend, masks, mask_from, class_style, feather, size, scales, iterations, optimizer,
-            content_weight, style_weight, tv_weight, init, seed, preserve_colors, style_scale, method, strength, backbone,
-            weights, style_layers, content_layers, normalization, learning_rate, save_every, compare, ext, recursive,
-            overwrite, max_pixels, as_json):
+def stylize(ctx, content, styles, output, blend, masks, mask_from, class_style, feather, save_every, compare, ext,
+            recursive, overwrite, max_pixels, as_json, **hyperparameters):
     """Paint CONTENT photos (files or folders) in the style of one or more artworks (Gatys et al., or one
     forward pass of Magenta's arbitrary-style network with --method fast).
 
@@ -125,22 +79,51 @@ def stylize(ctx, content, styles, output, blend, masks, mask_from, class_style, 
       suite stylize photo.jpg --mask-from person --class-style background=b.jpg,person=a.jpg -o out.png
       suite stylize photos/ --style art.jpg --method fast --strength 0.8 -o results/
     """
-    regions = None
+    from suite.common.log import progress_enabled
+
+    opts = StyleOptions(**hyperparameters)
+    styles, regions = _styles_and_regions(styles, masks, mask_from, class_style, feather)
+    _check_usage(opts, styles, blend, masks)
+    common = dict(overwrite=overwrite, compare=compare, ext="." + ext, recursive=recursive, progress=progress_enabled(),
+                  on_message=lambda m: click.echo(m, err=True), max_pixels=max_pixels, region_masks=regions)
+    if opts.method == "fast":
+        from suite.style.files import fast_stylize_paths
+
+        # The network is fully convolutional: by default it runs at the photo's own size.
+        size_given = ctx.get_parameter_source("size") != click.core.ParameterSource.DEFAULT
+        report = fast_stylize_paths(list(content), list(styles), output, blend=blend, strength=opts.strength,
+                                    preserve_colors=opts.preserve_colors, size=opts.size if size_given else None,
+                                    **common)
+    else:
+        from suite.style.files import stylize_paths
+
+        report = stylize_paths(list(content), list(styles), output, masks=list(masks) or None, save_every=save_every,
+                               blend=blend, options=opts, **common)
+    _finish(report, as_json)
+
+
+def _styles_and_regions(styles, masks, mask_from, class_style, feather):
+    """``(styles, region masks or None)``: with ``--mask-from``, the artworks per segmented class."""
     if class_style is not None and mask_from is None:
         raise click.UsageError("--class-style needs --mask-from")
-    if mask_from is not None:
-        if masks:
-            raise click.UsageError("give either --mask (hand-drawn) or --mask-from (segmented), not both")
-        from suite.style.regions import parse_class_styles, region_masks
+    if mask_from is None:
+        return styles, None
+    if masks:
+        raise click.UsageError("give either --mask (hand-drawn) or --mask-from (segmented), not both")
+    from suite.style.regions import parse_class_styles, region_masks
 
-        try:
-            pairs = parse_class_styles(class_style) if class_style is not None else None
-            for _, f in pairs or ():
-                if not Path(f).is_file():
-                    raise click.BadParameter(f"{f}: no such file", param_hint="--class-style")
-            styles, regions = region_masks(mask_from, styles, pairs, feather=feather)
-        except ValueError as e:
-            raise click.UsageError(str(e)) from None
+    try:
+        pairs = parse_class_styles(class_style) if class_style is not None else None
+        for _, f in pairs or ():
+            if not Path(f).is_file():
+                raise click.BadParameter(f"{f}: no such file", param_hint="--class-style")
+        return region_masks(mask_from, styles, pairs, feather=feather)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+
+
+def _check_usage(opts, styles, blend, masks):
+    """What Click's types cannot check alone: counts that must agree, options that need another."""
     if not styles:
         raise click.UsageError("give at least one --style (or --mask-from with --class-style)")
     if blend is not None and len(blend) != len(styles):
@@ -149,51 +132,23 @@ def stylize(ctx, content, styles, output, blend, masks, mask_from, class_style, 
         raise click.UsageError("--blend weights must be >= 0 with a positive sum")
     if masks and len(masks) != len(styles):
         raise click.UsageError(f"--mask given {len(masks)} times for {len(styles)} --style images; give one per style")
+    scales, iterations = list(opts.scales), opts.iterations
+    iterations = [iterations] if isinstance(iterations, int) else list(iterations)
     if not scales or any(not 0 < s <= 1 for s in scales) or scales != sorted(scales):
         raise click.UsageError(f"--scales must increase within (0, 1], got {scales}")
     if len(iterations) not in (1, len(scales)):
         raise click.UsageError(f"--iterations needs 1 or {len(scales)} numbers (one per scale), got {len(iterations)}")
     if sum(iterations) == 0:
         raise click.UsageError("--iterations are all 0")
-
-    from suite.common.log import progress_enabled
-
     presets = [isinstance(s, str) for s in styles]
-    if any(presets) and method != "fast":
+    if any(presets) and opts.method != "fast":
         raise click.UsageError("preset:N styles need --method fast")
     if any(presets) and not all(presets):
         raise click.UsageError("preset:N styles and artwork files cannot be mixed (they drive different networks)")
-    if method == "fast":
-        if masks:
-            raise click.UsageError("--mask works with --method gatys only")
-        from suite.style.files import fast_stylize_paths
-
-        # The network is fully convolutional: by default it runs at the photo's own size.
-        size_given = ctx.get_parameter_source("size") != click.core.ParameterSource.DEFAULT
-        report = fast_stylize_paths(
-            list(content), list(styles), output, overwrite=overwrite, compare=compare, ext="." + ext,
-            recursive=recursive, progress=progress_enabled(), on_message=lambda m: click.echo(m, err=True),
-            max_pixels=max_pixels, blend=blend, strength=strength, preserve_colors=preserve_colors,
-            size=size if size_given else None, region_masks=regions,
-        )
-        _finish(report, as_json)
-        return
-    if strength != 1.0:
+    if opts.method == "fast" and masks:
+        raise click.UsageError("--mask works with --method gatys only")
+    if opts.method != "fast" and opts.strength != 1.0:
         raise click.UsageError("--strength works with --method fast only")
-
-    from suite.style.files import stylize_paths
-
-    report = stylize_paths(
-        list(content), list(styles), output, masks=list(masks) or None, region_masks=regions, overwrite=overwrite, compare=compare,
-        save_every=save_every, ext="." + ext, recursive=recursive, progress=progress_enabled(),
-        on_message=lambda m: click.echo(m, err=True), max_pixels=max_pixels,
-        blend=blend, size=size, scales=scales, iterations=iterations if len(iterations) > 1 else iterations[0],
-        optimizer=optimizer, content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
-        init=init, seed=seed, preserve_colors=preserve_colors, style_scale=style_scale, backbone=backbone,
-        weights=weights, style_layers=style_layers, content_layers=content_layers, normalization=normalization,
-        learning_rate=learning_rate,
-    )
-    _finish(report, as_json)
 
 
 def _finish(report, as_json):

@@ -103,6 +103,75 @@ def sidecar_path(output: Path) -> Path:
     return Path(output).with_suffix(".json")
 
 
+def _failure_reason(error: BaseException) -> str:
+    from suite.common.io.images import ImageReadError
+
+    if isinstance(error, ImageReadError):
+        return error.reason
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _save_compare(dst: Path, content, style_images, result_image, names) -> None:
+    """``<name>_compare.jpg``: content | styles | result, labelled."""
+    from suite.common.io.images import save_image
+    from suite.common.ui.viz import labelled_row
+
+    row = labelled_row([content, *style_images, result_image], names, height=min(384, result_image.shape[0]))
+    save_image(row, dst.with_name(f"{dst.stem}_compare.jpg"), overwrite=True, quality=90)
+
+
+def _mask_from(region_masks) -> dict:
+    return {"mask_from": region_masks.describe()} if hasattr(region_masks, "describe") else {}
+
+
+def _gatys_callback(st, bar, task, dst, save_every):
+    """The per-evaluation callback of one image: the progress bar, and ``--save-every`` intermediates."""
+    from suite.common.io.images import save_image
+
+    iterations = st.options.iterations
+    total_steps = sum(iterations)
+
+    def callback(info):
+        step = sum(iterations[: info["scale"]]) + info["step"]
+        if bar is not None:
+            h, w = info["size"]
+            bar.update(task, completed=min(step, total_steps),
+                       info=f"scale {info['scale'] + 1}/{info['scales']} {w}x{h}  loss {info['loss']:.4g}")
+        if save_every and info["step"] % save_every == 0:
+            inter = dst.with_name(f"{dst.stem}_scale{info['scale'] + 1}_{info['step']:04d}.jpg")
+            save_image(info["image"], inter, overwrite=True, quality=90)
+
+    return callback if bar is not None or save_every else None
+
+
+def _stylize_one(st, src, dst, *, styles, style_images, masks, mask_images, region_masks, callback, overwrite,
+                 compare, max_pixels) -> None:
+    """One content file: the result, its JSON sidecar and, with ``compare``, the side-by-side."""
+    import time
+
+    from suite.common.io.images import load_image, save_image
+    from suite.common.io.files import save_json
+
+    content = load_image(src, max_pixels=max_pixels)
+    mk = region_masks(content) if region_masks is not None else mask_images
+    result = st.transfer(content, masks=mk, callback=callback)
+    save_image(result.image, dst, overwrite=overwrite)
+    sidecar = {
+        "content": str(src),
+        "styles": [str(s) for s in styles],
+        "masks": [str(m) for m in masks] if masks else None,
+        **_mask_from(region_masks),
+        "output": str(dst),
+        **gatys_sidecar(st, result),
+        "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    save_json(sidecar, sidecar_path(dst), overwrite=True)
+    if compare:
+        names = ["content"] + [f"style {Path(s).stem}" for s in styles] + ["result"]
+        _save_compare(dst, content, style_images, result.image, names)
+
+
 def stylize_paths(
     contents,
     styles,
@@ -138,17 +207,18 @@ def stylize_paths(
         region_masks: Instead of ``masks``: a callable giving one mask per
             style for each content image, e.g. a
             :class:`suite.style.regions.RegionMasks` (styles per segmented class).
-        **options: :class:`suite.style.transfer.StyleTransfer` arguments.
+        **options: :class:`suite.style.transfer.StyleTransfer` arguments: ``blend``,
+            ``options`` (a :class:`suite.style.options.StyleOptions`) or options by name.
 
     Returns:
         A :class:`BatchReport`.
     """
     import sys
-    import time
 
-    from suite.common.io.images import ImageReadError, load_image, save_image
-    from suite.common.io.files import OutputExistsError, save_json
-    from suite.style.optimize import StyleTransferError
+    from rich.progress import TextColumn
+
+    from suite.common.io.images import load_image
+    from suite.common.ui.progress import make_progress
     from suite.style.transfer import StyleTransfer
 
     say = on_message or (lambda m: print(m, file=sys.stderr))
@@ -158,76 +228,93 @@ def stylize_paths(
         return report
 
     style_images = [load_image(s, max_pixels=max_pixels) for s in styles]
-    mask_images = None
-    if masks:
-        mask_images = [load_image(m, max_pixels=max_pixels).mean(axis=-1) / 255.0 for m in masks]
+    mask_images = [load_image(m, max_pixels=max_pixels).mean(axis=-1) / 255.0 for m in masks] if masks else None
     st = StyleTransfer(style_images, **options)
-    total_steps = sum(st.iterations)
-
-    from suite.common.ui.progress import make_progress
-    from rich.progress import TextColumn
-
     bar = make_progress(TextColumn("{task.fields[info]}"), transient=False) if progress else None
     if bar is not None:
         bar.start()
+        if len(todo) > 1:
+            bar.add_task("images", total=len(todo), info="")  # task_ids[0]: the overall count
     try:
-        overall = bar.add_task("images", total=len(todo), info="") if bar is not None and len(todo) > 1 else None
         for src, dst in todo:
-            task = bar.add_task(src.name, total=total_steps, info="") if bar is not None else None
-            done_before = [0]
-
-            def callback(info, _task=task, _dst=dst, _done=done_before):
-                step = sum(st.iterations[: info["scale"]]) + info["step"]
-                if bar is not None:
-                    h, w = info["size"]
-                    bar.update(_task, completed=min(step, total_steps),
-                               info=f"scale {info['scale'] + 1}/{info['scales']} {w}x{h}  loss {info['loss']:.4g}")
-                if save_every and info["step"] % save_every == 0:
-                    inter = _dst.with_name(f"{_dst.stem}_scale{info['scale'] + 1}_{info['step']:04d}.jpg")
-                    save_image(info["image"], inter, overwrite=True, quality=90)
-
-            try:
-                content = load_image(src, max_pixels=max_pixels)
-                mk = region_masks(content) if region_masks is not None else mask_images
-                result = st.transfer(content, masks=mk, callback=callback)
-                save_image(result.image, dst, overwrite=overwrite)
-                sidecar = {
-                    "content": str(src),
-                    "styles": [str(s) for s in styles],
-                    "masks": [str(m) for m in masks] if masks else None,
-                    **({"mask_from": region_masks.describe()} if hasattr(region_masks, "describe") else {}),
-                    "output": str(dst),
-                    **gatys_sidecar(st, result),
-                    "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                }
-                save_json(sidecar, sidecar_path(dst), overwrite=True)
-                if compare:
-                    from suite.common.ui.viz import labelled_row
-
-                    names = ["content"] + [f"style {Path(s).stem}" for s in styles] + ["result"]
-                    row = labelled_row([content, *style_images, result.image], names, height=min(384, result.image.shape[0]))
-                    save_image(row, dst.with_name(f"{dst.stem}_compare.jpg"), overwrite=True, quality=90)
-                report.written.append(dst)
-            except OutputExistsError:
-                # Another run on the same folder finished this one first: theirs is as good as ours.
-                report.skipped.append(dst)
-                say(f"skipped {dst}: another run wrote it first")
-            except (ImageReadError, StyleTransferError, ValueError, OSError) as e:
-                if isinstance(e, ImageReadError):
-                    reason = e.reason
-                else:
-                    reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                report.failed.append((src, reason))
-                say(f"error {src}: {reason}")
-            finally:
-                if bar is not None:
-                    bar.update(task, completed=total_steps)
-                    if overall is not None:
-                        bar.advance(overall)
+            one = dict(styles=styles, style_images=style_images, masks=masks, mask_images=mask_images,
+                       region_masks=region_masks, overwrite=overwrite, compare=compare, max_pixels=max_pixels)
+            _gatys_item(st, src, dst, bar, len(todo), save_every, report, say, one)
     finally:
         if bar is not None:
             bar.stop()
     return report
+
+
+def _gatys_item(st, src, dst, bar, n_items, save_every, report, say, one: dict) -> None:
+    """One content file of :func:`stylize_paths`, its outcome recorded in ``report`` (a failure is one line)."""
+    from suite.common.io.images import ImageReadError
+    from suite.common.io.files import OutputExistsError
+    from suite.style.optimize import StyleTransferError
+
+    total_steps = sum(st.options.iterations)
+    task = bar.add_task(src.name, total=total_steps, info="") if bar is not None else None
+    try:
+        _stylize_one(st, src, dst, callback=_gatys_callback(st, bar, task, dst, save_every), **one)
+        report.written.append(dst)
+    except OutputExistsError:
+        # Another run on the same folder finished this one first: theirs is as good as ours.
+        report.skipped.append(dst)
+        say(f"skipped {dst}: another run wrote it first")
+    except (ImageReadError, StyleTransferError, ValueError, OSError) as e:
+        report.failed.append((src, _failure_reason(e)))
+        say(f"error {src}: {_failure_reason(e)}")
+    finally:
+        if bar is not None:
+            bar.update(task, completed=total_steps)
+            if n_items > 1:
+                bar.advance(bar.task_ids[0])
+
+
+def _fast_engine(styles, region_masks, max_pixels, options):
+    """``(engine, style images)`` for :func:`fast_stylize_paths`: presets, artworks, or artworks per region."""
+    from suite.common.io.images import load_image
+    from suite.style.fast import FastStyleTransfer, PresetStyleTransfer, is_preset
+
+    presets = [is_preset(s) for s in styles]
+    if all(presets):
+        if region_masks is not None:
+            raise ValueError("--mask-from takes artwork files, not preset:N styles")
+        return PresetStyleTransfer(list(styles), **options), []
+    style_images = [load_image(s, max_pixels=max_pixels) for s in styles]
+    if region_masks is not None:
+        options = {k: v for k, v in options.items() if k != "blend"}
+        return _RegionFast(style_images, region_masks, **options), style_images
+    return FastStyleTransfer(style_images, **options), style_images
+
+
+def _fast_one(fst, src, dst, styles, style_images, region_masks, overwrite, compare, max_pixels) -> None:
+    """One content file by the fast network: the result, its JSON sidecar and, with ``compare``, the side-by-side."""
+    import time
+
+    from suite.common.io.images import load_image, save_image
+    from suite.common.io.files import save_json
+
+    content = load_image(src, max_pixels=max_pixels)
+    result = fst.transfer(content)
+    save_image(result.image, dst, overwrite=overwrite)
+    sidecar = {
+        "content": str(src),
+        "styles": [str(s) for s in styles],
+        "output": str(dst),
+        "output_size": [int(result.image.shape[1]), int(result.image.shape[0])],
+        "options": fst.get_options(),
+        **_mask_from(region_masks),
+        "seconds": round(result.seconds, 3),
+        "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    save_json(sidecar, sidecar_path(dst), overwrite=True)
+    if compare:
+        if style_images:
+            names = ["content"] + [f"style {Path(s).stem}" for s in styles] + ["result"]
+        else:
+            names = ["content", "result " + ", ".join(str(s) for s in styles)]
+        _save_compare(dst, content, style_images, result.image, names)
 
 
 def fast_stylize_paths(
@@ -267,11 +354,11 @@ def fast_stylize_paths(
         A :class:`BatchReport`.
     """
     import sys
-    import time
 
-    from suite.common.io.images import ImageReadError, load_image, save_image
-    from suite.common.io.files import OutputExistsError, save_json
-    from suite.style.fast import FastStyleTransfer, PresetStyleTransfer, is_preset
+    from suite.common.io.images import ImageReadError
+    from suite.common.io.files import OutputExistsError
+    from suite.common.ui.progress import make_progress
+    from suite.style.fast import is_preset
 
     presets = [is_preset(s) for s in styles]
     if any(presets) and not all(presets):
@@ -281,22 +368,7 @@ def fast_stylize_paths(
     todo = _plan_work(contents, output, ext, recursive, overwrite, report, say)
     if not todo:
         return report
-
-    if region_masks is not None and any(presets):
-        raise ValueError("--mask-from takes artwork files, not preset:N styles")
-    if all(presets):
-        style_images = []
-        fst = PresetStyleTransfer(list(styles), **options)
-    else:
-        style_images = [load_image(s, max_pixels=max_pixels) for s in styles]
-        if region_masks is not None:
-            options = {k: v for k, v in options.items() if k != "blend"}
-            fst = _RegionFast(style_images, region_masks, **options)
-        else:
-            fst = FastStyleTransfer(style_images, **options)
-
-    from suite.common.ui.progress import make_progress
-
+    fst, style_images = _fast_engine(styles, region_masks, max_pixels, options)
     bar = make_progress(transient=False) if progress and len(todo) > 1 else None
     if bar is not None:
         bar.start()
@@ -304,34 +376,11 @@ def fast_stylize_paths(
         task = bar.add_task("images", total=len(todo)) if bar is not None else None
         for src, dst in todo:
             try:
-                content = load_image(src, max_pixels=max_pixels)
-                result = fst.transfer(content)
-                save_image(result.image, dst, overwrite=overwrite)
-                sidecar = {
-                    "content": str(src),
-                    "styles": [str(s) for s in styles],
-                    "output": str(dst),
-                    "output_size": [int(result.image.shape[1]), int(result.image.shape[0])],
-                    "options": fst.get_options(),
-                    **({"mask_from": region_masks.describe()} if hasattr(region_masks, "describe") else {}),
-                    "seconds": round(result.seconds, 3),
-                    "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                }
-                save_json(sidecar, sidecar_path(dst), overwrite=True)
-                if compare:
-                    from suite.common.ui.viz import labelled_row
-
-                    if style_images:
-                        names = ["content"] + [f"style {Path(s).stem}" for s in styles] + ["result"]
-                    else:
-                        names = ["content", "result " + ", ".join(str(s) for s in styles)]
-                    row = labelled_row([content, *style_images, result.image], names, height=min(384, result.image.shape[0]))
-                    save_image(row, dst.with_name(f"{dst.stem}_compare.jpg"), overwrite=True, quality=90)
+                _fast_one(fst, src, dst, styles, style_images, region_masks, overwrite, compare, max_pixels)
                 report.written.append(dst)
             except (ImageReadError, OutputExistsError, ValueError, OSError) as e:
-                reason = e.reason if isinstance(e, ImageReadError) else (str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)
-                report.failed.append((src, reason))
-                say(f"error {src}: {reason}")
+                report.failed.append((src, _failure_reason(e)))
+                say(f"error {src}: {_failure_reason(e)}")
             finally:
                 if bar is not None:
                     bar.advance(task)
@@ -361,7 +410,7 @@ class _RegionFast:
 
         import numpy as np
 
-        from suite.style.transfer import resize_image
+        from suite.common.io.images import resize_float as resize_image
 
         t0 = time.perf_counter()
         results = [e.transfer(content) for e in self.engines]

@@ -29,22 +29,36 @@ def compiled_value_and_grad(loss_fn, jit_compile: bool | None = None):
 
     Returns:
         ``f(x, *args)`` returning ``(loss: float, aux: {name: float}, grad:
-        float32 array shaped like x)``.
+        float32 array shaped like x)``, for scipy's L-BFGS-B. Its attribute
+        ``f.on_device`` is the same compiled function on backend tensors
+        (tensors in, tensors out, nothing copied to the host), for Adam.
     """
     import keras
+    from keras import ops
 
     backend = keras.backend.backend()
     if backend == "tensorflow":
-        return _tensorflow(loss_fn, jit_compile)
-    if backend == "jax":
-        return _jax(loss_fn)
-    if backend == "torch":
-        return _torch(loss_fn)
-    raise NotImplementedError(f"Style transfer needs the tensorflow, jax or torch backend. Received: backend={backend!r}")
+        step = _tensorflow(loss_fn, jit_compile)
+    elif backend == "jax":
+        step = _jax(loss_fn)
+    elif backend == "torch":
+        step = _torch(loss_fn)
+    else:
+        raise NotImplementedError(
+            f"Style transfer needs the tensorflow, jax or torch backend. Received: backend={backend!r}")
+
+    def f(x, *args):
+        loss, aux, grad = step(ops.convert_to_tensor(np.asarray(x, dtype=np.float32)), *args)
+        return float(ops.convert_to_numpy(loss)), _to_numpy_aux(aux), np.asarray(ops.convert_to_numpy(grad), np.float32)
+
+    f.on_device = step
+    return f
 
 
 def _to_numpy_aux(aux):
-    return {k: float(np.asarray(v)) for k, v in aux.items()}
+    from keras import ops
+
+    return {k: float(ops.convert_to_numpy(v)) for k, v in aux.items()}
 
 
 def _tensorflow(loss_fn, jit_compile):
@@ -60,12 +74,7 @@ def _tensorflow(loss_fn, jit_compile):
             loss, aux = loss_fn(x, *args)
         return loss, aux, tape.gradient(loss, x)
 
-    def f(x, *args):
-        x = tf.convert_to_tensor(np.asarray(x, dtype=np.float32))
-        loss, aux, grad = step(x, *args)
-        return float(loss), _to_numpy_aux(aux), grad.numpy()
-
-    return f
+    return step
 
 
 def _jax(loss_fn):
@@ -73,32 +82,23 @@ def _jax(loss_fn):
 
     vg = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))
 
-    def f(x, *args):
-        (loss, aux), grad = vg(jax.numpy.asarray(np.asarray(x, dtype=np.float32)), *args)
-        return float(loss), _to_numpy_aux(aux), np.asarray(grad, dtype=np.float32)
+    def step(x, *args):
+        (loss, aux), grad = vg(x, *args)
+        return loss, aux, grad
 
-    return f
+    return step
 
 
 def _torch(loss_fn):
     import torch
 
-    def f(x, *args):
-        xt = torch.as_tensor(np.asarray(x, dtype=np.float32))
-        try:
-            import keras
-
-            device = keras.backend.get_device() if hasattr(keras.backend, "get_device") else None
-        except Exception:
-            device = None
-        if device:
-            xt = xt.to(device)
-        xt.requires_grad_(True)
+    def step(x, *args):
+        xt = x.detach().requires_grad_(True)
         loss, aux = loss_fn(xt, *args)
         (grad,) = torch.autograd.grad(loss, xt)
-        return float(loss.detach().cpu()), {k: float(v.detach().cpu()) for k, v in aux.items()}, grad.detach().cpu().numpy()
+        return loss.detach(), {k: v.detach() for k, v in aux.items()}, grad.detach()
 
-    return f
+    return step
 
 
 def to_backend(tree):

@@ -33,8 +33,10 @@ from __future__ import annotations
 
 from keras import ops
 
-GRAM_NORMALIZATIONS = ("mean", "gatys", "none")
-CONTENT_NORMALIZATIONS = ("mean", "gatys")
+from suite.style.options import CONTENT_NORMALIZATIONS, NORMALIZATIONS
+
+#: The user-facing normalizations, plus ``"none"`` (raw Grams) for checks.
+GRAM_NORMALIZATIONS = NORMALIZATIONS + ("none",)
 
 
 def _check(name, value, choices):
@@ -154,6 +156,16 @@ def content_loss(features: dict, targets: dict, layer_weights: dict | None = Non
     return total
 
 
+def _abs(d):
+    """``|d|`` with the gradient ``sign(d)``, 0 at 0, on every backend.
+
+    ``ops.abs``' gradient at 0 is 0 under TensorFlow but 1 under JAX; on a photo
+    with clipped regions (many differences exactly 0) JAX's choice makes the
+    gradient of the TV term point uphill, and L-BFGS-B's line search fails.
+    """
+    return d * ops.sign(d)
+
+
 def total_variation_loss(image, power: float = 1.0, smoothing: float = 0.0):
     """Total variation: summed ``|difference|^power`` of neighbouring pixels, down and across.
 
@@ -177,7 +189,7 @@ def total_variation_loss(image, power: float = 1.0, smoothing: float = 0.0):
         e2 = smoothing * smoothing
         return ops.sum(ops.sqrt(ops.square(dy) + e2) - smoothing) + ops.sum(ops.sqrt(ops.square(dx) + e2) - smoothing)
     if power == 1.0:
-        return ops.sum(ops.abs(dy)) + ops.sum(ops.abs(dx))
+        return ops.sum(_abs(dy)) + ops.sum(_abs(dx))
     if power == 2.0:
         return ops.sum(ops.square(dy)) + ops.sum(ops.square(dx))
     return ops.sum(ops.power(ops.abs(dy), power)) + ops.sum(ops.power(ops.abs(dx), power))

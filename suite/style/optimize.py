@@ -1,9 +1,11 @@
-"""Optimizers for the pixels of one image: L-BFGS (through scipy) and Adam, both backend-neutral.
+"""Optimizers for the pixels of one image: L-BFGS (through scipy) and Adam (Keras'), both backend-neutral.
 
 Both drive ``value_and_grad(x) -> (loss, aux, grad)`` over an image ``x`` in
 ``[0, 255]`` (see :mod:`suite.style.grad`) and count cost in loss-and-gradient
 evaluations: one evaluation is one forward and backward pass, whichever
-optimizer asks for it.
+optimizer asks for it. L-BFGS-B lives in scipy, so it works on NumPy arrays
+on the host; Adam is ``keras.optimizers.Adam`` on a ``keras.Variable``, so the
+image, its gradient and the moments stay on the device between steps.
 
 L-BFGS parametrizations (``parametrization=``):
 
@@ -28,6 +30,8 @@ import math
 
 import numpy as np
 
+#: ``--optimizer`` choices: :func:`lbfgs` and :func:`adam`.
+OPTIMIZERS = ("lbfgs", "adam")
 LBFGS_PARAMETRIZATIONS = ("scaled", "sigmoid", "bounded")
 
 
@@ -44,6 +48,25 @@ def _check_finite(loss, where):
         raise StyleTransferError(
             f"the loss became {loss} {where}; lower --lr or the style/content weights, or use --optimizer lbfgs"
         )
+
+
+def _lbfgs_variables(parametrization: str, step_size: float, n: int):
+    """``(to_x, to_z, dx_dz, bounds)``: the map between pixels and L-BFGS variables (module docstring)."""
+    # Every parametrization is scaled so that scipy's unit-length first step moves
+    # the pixels by about ``step_size`` grey levels RMS (see the module docstring).
+    s = step_size * math.sqrt(n)
+    if parametrization == "sigmoid":
+        eps = 0.5
+        s = s / 63.75  # the sigmoid's slope at mid-grey is 255 / 4
+
+        def to_z(x):
+            x = np.clip(x, eps, 255 - eps)
+            return np.log(x / (255.0 - x)) / s
+
+        return (lambda z: 255.0 / (1.0 + np.exp(-z * s)), to_z,
+                lambda z, x: s * x * (1.0 - x / 255.0), None)
+    bounds = [(0.0, 255.0 / s)] * n if parametrization == "bounded" else None
+    return lambda z: z * s, lambda x: x / s, lambda z, x: s, bounds
 
 
 def lbfgs(
@@ -76,26 +99,7 @@ def lbfgs(
     if parametrization not in LBFGS_PARAMETRIZATIONS:
         raise ValueError(f"Expected parametrization in {LBFGS_PARAMETRIZATIONS}. Received: parametrization={parametrization!r}")
     shape = x0.shape
-    n = x0.size
-    # Every parametrization is scaled so that scipy's unit-length first step moves
-    # the pixels by about ``step_size`` grey levels RMS (see the module docstring).
-    s = step_size * math.sqrt(n)
-    bounds = None
-    if parametrization == "scaled":
-        to_x = lambda z: z * s  # noqa: E731
-        to_z = lambda x: x / s  # noqa: E731
-        dx_dz = lambda z, x: s  # noqa: E731
-    elif parametrization == "sigmoid":
-        eps = 0.5
-        s = s / 63.75  # the sigmoid's slope at mid-grey is 255 / 4
-        to_x = lambda z: 255.0 / (1.0 + np.exp(-z * s))  # noqa: E731
-        to_z = lambda x: np.log(np.clip(x, eps, 255 - eps) / (255.0 - np.clip(x, eps, 255 - eps))) / s  # noqa: E731
-        dx_dz = lambda z, x: s * x * (1.0 - x / 255.0)  # noqa: E731
-    else:
-        to_x = lambda z: z * s  # noqa: E731
-        to_z = lambda x: x / s  # noqa: E731
-        dx_dz = lambda z, x: s  # noqa: E731
-        bounds = [(0.0, 255.0 / s)] * n
+    to_x, to_z, dx_dz, bounds = _lbfgs_variables(parametrization, step_size, x0.size)
     best = {"loss": math.inf, "x": np.clip(x0, 0, 255), "aux": {}}
     count = [0]
 
@@ -114,18 +118,23 @@ def lbfgs(
         g = (grad * dx_dz(zz, x)).astype(np.float64).ravel()
         return float(loss), g
 
-    try:
-        minimize(
-            fun,
-            to_z(x0.astype(np.float64)).ravel(),
-            jac=True,
-            method="L-BFGS-B",
-            bounds=bounds,
-            options={"maxiter": 10 * evaluations + 10, "maxfun": evaluations + 5, "maxcor": corrections,
-                     "ftol": 0.0, "gtol": 0.0},
-        )
-    except _Budget:
-        pass
+    # scipy stops early when a line search fails (float32 gradients on some backends and
+    # devices are enough to trigger it); the budget is then spent restarting from the best image.
+    start = x0
+    while count[0] < evaluations:
+        try:
+            minimize(
+                fun,
+                to_z(start.astype(np.float64)).ravel(),
+                jac=True,
+                method="L-BFGS-B",
+                bounds=bounds,
+                options={"maxiter": 10 * evaluations + 10, "maxfun": evaluations + 5, "maxcor": corrections,
+                         "ftol": 0.0, "gtol": 0.0},
+            )
+        except _Budget:
+            break
+        start = best["x"]
     return np.clip(best["x"], 0, 255), best["loss"], best["aux"]
 
 
@@ -141,39 +150,44 @@ def adam(
     decay_to: float = 1.0,
     where: str = "",
 ):
-    """Adam on the image in ``[0, 1]`` units, clipped to range after every step (as the TF tutorial).
+    """``keras.optimizers.Adam`` on the image in ``[0, 1]`` units, clipped to range after every step (as the TF tutorial).
 
-    Hyper-parameters are in the tutorial's units: the image is ``x / 255`` and
-    gradients are taken with respect to it, so ``learning_rate=0.02,
-    beta_1=0.99, epsilon=0.1`` reproduces the tutorial exactly.
+    The image is a ``keras.Variable``: gradients, moments and pixels stay on
+    the device, and only the loss (a scalar) comes back each step, plus the
+    image when there is a ``callback``. Hyper-parameters are in the tutorial's
+    units: the image is ``x / 255`` and gradients are taken with respect to
+    it, so ``learning_rate=0.02, beta_1=0.99, epsilon=0.1`` reproduces the
+    tutorial exactly.
 
     Args:
-        value_and_grad: ``f(x) -> (loss, aux, grad)`` for ``x`` in pixel units.
+        value_and_grad: ``f(x) -> (loss, aux, grad)`` on backend tensors, ``x``
+            in pixel units (``.on_device`` of :func:`suite.style.grad.compiled_value_and_grad`).
         x0: Initial image ``(1, H, W, 3)`` in ``[0, 255]``.
         evaluations: Number of steps (one evaluation each).
-        callback: ``callback(step, loss, aux, x)`` after each step.
+        callback: ``callback(step, loss, aux, x)`` after each step (``x`` a NumPy array).
         learning_rate, beta_1, beta_2, epsilon: Adam's.
         decay_to: Cosine-decay the learning rate to this fraction of itself by the last step.
         where: Context for error messages.
 
     Returns:
-        ``(x, loss, aux)``: the final image and the loss terms at its last evaluation.
+        ``(x, loss, aux)``: the final image (NumPy) and the loss terms at its last evaluation.
     """
-    u = np.clip(x0, 0, 255).astype(np.float32) / 255.0
-    m = np.zeros_like(u)
-    v = np.zeros_like(u)
+    import keras
+    from keras import ops
+
+    u = keras.Variable(np.clip(x0, 0, 255).astype(np.float32) / 255.0, name="style_pixels")
+    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, max(1, evaluations - 1), alpha=decay_to)
+    opt = keras.optimizers.Adam(schedule, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
+    opt.build([u])
     loss, aux = math.inf, {}
     for t in range(1, evaluations + 1):
-        loss, aux, grad = value_and_grad(u * 255.0)
+        loss_t, aux_t, grad = value_and_grad(ops.multiply(u.value, 255.0))
+        loss = float(ops.convert_to_numpy(loss_t))
         _check_finite(loss, f"{where} at step {t}")
-        g = grad * 255.0  # d loss / d u
-        m = beta_1 * m + (1 - beta_1) * g
-        v = beta_2 * v + (1 - beta_2) * g * g
-        # Keras' Adam folds the bias corrections into the learning rate, epsilon stays outside.
-        frac = (t - 1) / max(1, evaluations - 1)
-        lr = learning_rate * (decay_to + (1 - decay_to) * 0.5 * (1 + math.cos(math.pi * frac)))
-        alpha = lr * math.sqrt(1 - beta_2**t) / (1 - beta_1**t)
-        u = np.clip(u - alpha * m / (np.sqrt(v) + epsilon), 0.0, 1.0)
+        opt.apply([ops.multiply(grad, 255.0)], [u])  # d loss / d u
+        u.assign(ops.clip(u.value, 0.0, 1.0))
+        if callback is not None or t == evaluations:
+            aux = {k: float(ops.convert_to_numpy(v)) for k, v in aux_t.items()}
         if callback is not None:
-            callback(t, loss, aux, u * 255.0)
-    return u * 255.0, loss, aux
+            callback(t, loss, aux, ops.convert_to_numpy(u.value) * 255.0)
+    return ops.convert_to_numpy(u.value) * 255.0, loss, aux

@@ -14,58 +14,40 @@ Reference:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from suite.style.extractor import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
-from suite.style.losses import CONTENT_NORMALIZATIONS, GRAM_NORMALIZATIONS
-from suite.style.optimize import LBFGS_PARAMETRIZATIONS, StyleTransferError, adam, lbfgs
+from suite.common.io.images import resize_float
+from suite.common.options import as_dict, replace
+# OPTIMIZERS and INITS are re-exported: the web page reads its choices from this module.
+from suite.style.optimize import OPTIMIZERS, StyleTransferError, adam, lbfgs  # noqa: F401
+from suite.style.options import INITS, StyleOptions, check_style_options  # noqa: F401
 
-OPTIMIZERS = ("lbfgs", "adam")
-INITS = ("content", "noise", "style", "fast")
-
-#: Defaults chosen by benchmarks/bench_style.py (see docs/style.md for the measurement).
 #: VGG pools four times before block5: smaller sides vanish on the way.
 MIN_SIDE = 16
 
-DEFAULTS = dict(
-    size=512,
-    scales=(0.5, 1.0),
-    iterations=(100, 300),
-    optimizer="lbfgs",
-    content_weight=1e3,
-    style_weight=1e-2,
-    tv_weight=1.0,
-)
+#: The library's defaults, ``{option: value}`` (chosen by benchmarks/bench_style.py, see docs/style.md).
+DEFAULTS = dataclasses.asdict(StyleOptions())
+
+_OPTION_NAMES = frozenset(f.name for f in dataclasses.fields(StyleOptions))
 
 
 # ---------------------------------------------------------------- image helpers (numpy)
 def resize_image(image: np.ndarray, height: int, width: int) -> np.ndarray:
     """Bicubic resize of an ``(H, W, C)`` float image (any range), channel by channel, float32."""
-    from PIL import Image
-
-    image = np.asarray(image, dtype=np.float32)
-    if image.shape[:2] == (height, width):
-        return image
-    chans = [
-        np.asarray(Image.fromarray(np.ascontiguousarray(image[..., c]), mode="F").resize((width, height), Image.BICUBIC))
-        for c in range(image.shape[-1])
-    ]
-    return np.stack(chans, axis=-1).astype(np.float32)
+    return resize_float(image, height, width)
 
 
 def resize_mask(mask: np.ndarray, height: int, width: int) -> np.ndarray:
     """Area-averaged resize of a ``(H, W)`` mask in ``[0, 1]``."""
-    from PIL import Image
-
     mask = np.asarray(mask, dtype=np.float32)
     if mask.shape == (height, width):
         return mask
-    out = np.asarray(Image.fromarray(mask, mode="F").resize((width, height), Image.BOX))
-    return np.clip(out, 0.0, 1.0).astype(np.float32)
+    return np.clip(resize_float(mask, height, width, resample="box"), 0.0, 1.0).astype(np.float32)
 
 
 def long_side_shape(shape, long_side: int) -> tuple[int, int]:
@@ -124,52 +106,50 @@ class StyleResult:
     sizes: list = field(default_factory=list)
 
 
-def _as_list(value, n, name):
-    if isinstance(value, (int, float)):
-        return [value] * n
-    value = list(value)
-    if len(value) != n:
-        raise ValueError(f"Expected {n} values for {name} (one per scale). Received: {name}={value}")
-    return value
+def _check_styles(styles) -> list[np.ndarray]:
+    styles = [styles] if isinstance(styles, np.ndarray) and styles.ndim == 3 else list(styles)
+    if not styles:
+        raise ValueError("At least one style image is needed. Received: styles=[]")
+    for i, s in enumerate(styles):
+        s = np.asarray(s)
+        if s.ndim != 3 or s.shape[-1] != 3:
+            raise ValueError(f"Style images must be (H, W, 3) RGB. Received: styles[{i}].shape={s.shape}")
+    return [np.asarray(s, dtype=np.float32) for s in styles]
+
+
+def _normalised_blend(blend, n: int) -> list[float]:
+    blend = [1.0] * n if blend is None else [float(b) for b in blend]
+    if len(blend) != n:
+        raise ValueError(f"Expected one blend weight per style ({n}). Received: blend={blend}")
+    if any(b < 0 for b in blend) or sum(blend) <= 0:
+        raise ValueError(f"Blend weights must be >= 0 with a positive sum. Received: blend={blend}")
+    return [b / sum(blend) for b in blend]
 
 
 class StyleTransfer:
     """Gatys style transfer with one or more styles, reusable across content images.
 
+    The constructor takes the data and the machinery (styles, blend, a
+    prebuilt extractor); every hyperparameter is in ``options``, a
+    :class:`suite.style.options.StyleOptions` (size, scales, iterations,
+    optimizer, weights of the loss terms, backbone, layers...; each field's
+    help says what it does). Keyword arguments named like its fields are
+    applied on top of ``options``, so ``StyleTransfer(art, size=256,
+    optimizer="adam")`` works as before. The options are readable as
+    ``st.options`` and as attributes (``st.iterations`` is the per-scale budget).
+
     Args:
         styles: One style image or a list: ``(H, W, 3)`` arrays in ``[0, 255]``.
+        options: A :class:`StyleOptions`; default ``StyleOptions()``.
         blend: One weight per style (normalised to sum 1); default equal.
-        backbone: Registry name or a built backbone. ``"vgg19"`` offline
-            falls back to the embedded VGG16 with a note.
-        weights: Backbone weights (``"auto"``, ``"imagenet"``, ``"embedded"``, a file).
-        style_layers: Layers whose Gram matrices define style.
-        content_layers: Layers whose activations define content.
-        style_layer_weights: ``{layer: weight}``; default equal, summing to 1.
-        content_weight, style_weight, tv_weight: Weights of the three terms.
-        normalization: Gram normalization, ``"mean"`` (tutorial) or ``"gatys"``;
-            see :mod:`suite.style.losses`.
-        content_normalization: ``"mean"`` or ``"gatys"``.
-        tv_power: 1 (absolute differences) or 2 (squared).
-        tv_smoothing: Charbonnier smoothing of the TV term in grey levels
-            (0 = exact ``|d|``); a smooth TV lets L-BFGS build useful curvature.
-        carry_detail: With ``init="content"``, add the photo's detail that a
-            coarse scale cannot hold when moving to the next scale.
-        optimizer: ``"lbfgs"`` or ``"adam"``.
-        iterations: Loss-and-gradient evaluations per scale: an int for every
-            scale, or one per scale.
-        size: Long side of the output in pixels; the aspect ratio is kept.
-        scales: Fractions of ``size`` to optimize at, coarse to fine, ending at 1.
-        init: ``"content"``, ``"noise"``, ``"style"`` or ``"fast"`` (the fast
-            network's result, see :mod:`suite.style.fast`), for the first scale.
-        seed: Seed of the noise initialization.
-        preserve_colors: Keep the content's colours: the result's luminance
-            with the photo's chroma (as jcjohnson/neural-style ``-original_colors``).
-        style_scale: Style image long side relative to the working long side
-            (bigger = larger brush strokes).
-        learning_rate, beta_1, epsilon, decay_to: Adam settings in ``[0, 1]`` image units.
-        parametrization, step_size, corrections: L-BFGS settings; see :mod:`suite.style.optimize`.
-        extractor: A prebuilt extractor (overrides ``backbone``/``weights``).
+        extractor: A prebuilt extractor (overrides ``options.backbone``/``weights``).
         quiet: No notes about weights.
+        **overrides: :class:`StyleOptions` fields. ``backbone`` may also be a
+            built backbone (a ``keras.Model`` from the registry).
+
+    Raises:
+        ValueError: a bad option, named in one line (``Received: optimizer='sgd'``).
+        TypeError: a keyword that is no option.
 
     Example:
         >>> st = StyleTransfer(style_array, size=256)            # doctest: +SKIP
@@ -177,153 +157,43 @@ class StyleTransfer:
         >>> result.image.shape                                    # doctest: +SKIP
     """
 
-    def __init__(
-        self,
-        styles,
-        blend=None,
-        backbone="vgg19",
-        weights="auto",
-        style_layers=DEFAULT_STYLE_LAYERS,
-        content_layers=DEFAULT_CONTENT_LAYERS,
-        style_layer_weights=None,
-        content_weight=DEFAULTS["content_weight"],
-        style_weight=DEFAULTS["style_weight"],
-        tv_weight=DEFAULTS["tv_weight"],
-        normalization="mean",
-        content_normalization="mean",
-        tv_power=1.0,
-        tv_smoothing=0.0,
-        carry_detail=True,
-        optimizer=DEFAULTS["optimizer"],
-        iterations=DEFAULTS["iterations"],
-        size=DEFAULTS["size"],
-        scales=DEFAULTS["scales"],
-        init="content",
-        seed=0,
-        preserve_colors=False,
-        style_scale=1.0,
-        learning_rate=0.02,
-        beta_1=0.9,
-        epsilon=1e-3,
-        decay_to=1.0,
-        parametrization="bounded",
-        step_size=2.0,
-        corrections=20,
-        extractor=None,
-        quiet=False,
-    ):
-        styles = [styles] if isinstance(styles, np.ndarray) and styles.ndim == 3 else list(styles)
-        if not styles:
-            raise ValueError("At least one style image is needed. Received: styles=[]")
-        for i, s in enumerate(styles):
-            s = np.asarray(s)
-            if s.ndim != 3 or s.shape[-1] != 3:
-                raise ValueError(f"Style images must be (H, W, 3) RGB. Received: styles[{i}].shape={s.shape}")
-        if blend is None:
-            blend = [1.0] * len(styles)
-        blend = [float(b) for b in blend]
-        if len(blend) != len(styles):
-            raise ValueError(f"Expected one blend weight per style ({len(styles)}). Received: blend={blend}")
-        if any(b < 0 for b in blend) or sum(blend) <= 0:
-            raise ValueError(f"Blend weights must be >= 0 with a positive sum. Received: blend={blend}")
-        if optimizer not in OPTIMIZERS:
-            raise ValueError(f"Expected optimizer in {OPTIMIZERS}. Received: optimizer={optimizer!r}")
-        if init not in INITS:
-            raise ValueError(f"Expected init in {INITS}. Received: init={init!r}")
-        if normalization not in GRAM_NORMALIZATIONS:
-            raise ValueError(f"Expected normalization in {GRAM_NORMALIZATIONS}. Received: normalization={normalization!r}")
-        if content_normalization not in CONTENT_NORMALIZATIONS:
-            raise ValueError(
-                f"Expected content_normalization in {CONTENT_NORMALIZATIONS}. Received: content_normalization={content_normalization!r}"
-            )
-        if parametrization not in LBFGS_PARAMETRIZATIONS:
-            raise ValueError(f"Expected parametrization in {LBFGS_PARAMETRIZATIONS}. Received: parametrization={parametrization!r}")
-        if int(size) < 16:
-            raise ValueError(f"Expected size >= 16. Received: size={size}")
-        scales = [float(s) for s in (scales if isinstance(scales, (list, tuple)) else [scales])]
-        if not scales or any(not 0 < s <= 1 for s in scales) or scales != sorted(scales):
-            raise ValueError(f"Expected increasing scales in (0, 1]. Received: scales={scales}")
-        iterations = [int(i) for i in _as_list(iterations, len(scales), "iterations")]
-        if any(i < 0 for i in iterations) or sum(iterations) == 0:
-            raise ValueError(f"Expected non-negative iterations, not all zero. Received: iterations={iterations}")
-        if style_scale <= 0:
-            raise ValueError(f"Expected style_scale > 0. Received: style_scale={style_scale}")
-        for name, w in (("content_weight", content_weight), ("style_weight", style_weight), ("tv_weight", tv_weight)):
-            if not (w >= 0 and math.isfinite(w)):
-                raise ValueError(f"Expected {name} >= 0. Received: {name}={w}")
-
-        self.styles = [np.asarray(s, dtype=np.float32) for s in styles]
-        self.blend = [b / sum(blend) for b in blend]
-        self.style_layers = list(style_layers)
-        self.content_layers = list(content_layers)
-        self.style_layer_weights = dict(style_layer_weights) if style_layer_weights else None
-        self.content_weight = float(content_weight)
-        self.style_weight = float(style_weight)
-        self.tv_weight = float(tv_weight)
-        self.normalization = normalization
-        self.content_normalization = content_normalization
-        self.tv_power = float(tv_power)
-        self.tv_smoothing = float(tv_smoothing)
-        self.carry_detail = bool(carry_detail)
-        self.optimizer = optimizer
-        self.iterations = iterations
-        self.size = int(size)
-        self.scales = scales
-        self.init = init
-        self.seed = int(seed)
-        self.preserve_colors = bool(preserve_colors)
-        self.style_scale = float(style_scale)
-        self.learning_rate = float(learning_rate)
-        self.beta_1 = float(beta_1)
-        self.epsilon = float(epsilon)
-        self.decay_to = float(decay_to)
-        self.parametrization = parametrization
-        self.step_size = float(step_size)
-        self.corrections = int(corrections)
-
+    def __init__(self, styles, options: StyleOptions | None = None, *, blend=None, extractor=None, quiet=False,
+                 **overrides):
+        self.styles = _check_styles(styles)
+        self.blend = _normalised_blend(blend, len(self.styles))
+        backbone_model = overrides.pop("backbone") if not isinstance(overrides.get("backbone", ""), str) else None
+        self.options = check_style_options(replace(options or StyleOptions(), **overrides))
+        if self.options.method != "gatys":
+            raise ValueError(f"StyleTransfer is the gatys method; use suite.style.fast for the fast one. "
+                             f"Received: method={self.options.method!r}")
         if extractor is None:
             from suite.style.extractor import build_style_extractor
 
-            extractor = build_style_extractor(backbone, weights, self.style_layers, self.content_layers, quiet=quiet)
+            o = self.options
+            extractor = build_style_extractor(backbone_model if backbone_model is not None else o.backbone, o.weights,
+                                              o.style_layers, o.content_layers, quiet=quiet)
         self.extractor = extractor
         self.backbone_description = getattr(extractor, "weights_description", getattr(extractor, "name", "custom"))
         self._gram_cache: dict = {}
         self._value_and_grad = None
         self._fast = None  # the fast network of init="fast", built on first use
 
+    def __getattr__(self, name):
+        # ``st.size``, ``st.iterations``...: the options, read-only, without copying each into an attribute.
+        options = self.__dict__.get("options")
+        if options is not None and name in _OPTION_NAMES:
+            return getattr(options, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     # ------------------------------------------------------------ options for sidecars
     def get_options(self) -> dict:
-        """The settings that reproduce a result (what the CLI's JSON sidecar records)."""
-        return {
-            "blend": self.blend,
-            "backbone": self.backbone_description,
-            "style_layers": self.style_layers,
-            "content_layers": self.content_layers,
-            "style_layer_weights": self.style_layer_weights,
-            "content_weight": self.content_weight,
-            "style_weight": self.style_weight,
-            "tv_weight": self.tv_weight,
-            "normalization": self.normalization,
-            "content_normalization": self.content_normalization,
-            "tv_power": self.tv_power,
-            "tv_smoothing": self.tv_smoothing,
-            "carry_detail": self.carry_detail,
-            "optimizer": self.optimizer,
-            "iterations": self.iterations,
-            "size": self.size,
-            "scales": self.scales,
-            "init": self.init,
-            "seed": self.seed,
-            "preserve_colors": self.preserve_colors,
-            "style_scale": self.style_scale,
-            "learning_rate": self.learning_rate,
-            "beta_1": self.beta_1,
-            "epsilon": self.epsilon,
-            "decay_to": self.decay_to,
-            "parametrization": self.parametrization,
-            "step_size": self.step_size,
-            "corrections": self.corrections,
-        }
+        """The settings that reproduce a result (what the JSON sidecar records).
+
+        ``as_dict(self.options)``, with the normalised ``blend`` and, as
+        ``backbone``, the network actually loaded (e.g. the embedded VGG16
+        that stood in for VGG19).
+        """
+        return {**as_dict(self.options), "blend": self.blend, "backbone": self.backbone_description}
 
     # ------------------------------------------------------------ the compiled objective
     def _objective(self):
@@ -332,17 +202,11 @@ class StyleTransfer:
             from suite.style.losses import style_transfer_objective
 
             extractor = self.extractor
-            style_layers = self.style_layers
-            kw = dict(
-                style_weight=self.style_weight,
-                content_weight=self.content_weight,
-                tv_weight=self.tv_weight,
-                style_layer_weights=self.style_layer_weights,
-                normalization=self.normalization,
-                content_normalization=self.content_normalization,
-                tv_power=self.tv_power,
-                tv_smoothing=self.tv_smoothing,
-            )
+            o = self.options
+            kw = dict(style_weight=o.style_weight, content_weight=o.content_weight, tv_weight=o.tv_weight,
+                      style_layer_weights=o.style_layer_weights, normalization=o.normalization,
+                      content_normalization=o.content_normalization, tv_power=o.tv_power,
+                      tv_smoothing=o.tv_smoothing)
 
             def loss_fn(x, content_targets, style_targets, blend, masks):
                 feats = extractor(x)
@@ -353,7 +217,6 @@ class StyleTransfer:
                 terms["total"] = total
                 return total, terms
 
-            del style_layers
             self._value_and_grad = compiled_value_and_grad(loss_fn)
         return self._value_and_grad
 
@@ -369,11 +232,10 @@ class StyleTransfer:
         if key not in self._gram_cache:
             targets = []
             for style in self.styles:
-                h, w = long_side_shape(style.shape, max(16, round(self.style_scale * long_side)))
+                h, w = long_side_shape(style.shape, max(16, round(self.options.style_scale * long_side)))
                 feats = self._features(resize_image(style, h, w))
-                targets.append(
-                    {name: np.asarray(gram_matrix(feats[name], self.normalization)) for name in self.style_layers}
-                )
+                targets.append({name: np.asarray(gram_matrix(feats[name], self.options.normalization))
+                                for name in self.options.style_layers})
             self._gram_cache[key] = targets
         return self._gram_cache[key]
 
@@ -385,19 +247,16 @@ class StyleTransfer:
         blend-weighted sum of per-style losses, for one Gram per layer.
         """
         targets = self.style_targets(long_side)
+        layers = self.options.style_layers
         if masks is None:
             if len(targets) == 1:
                 return targets, [1.0], None
-            blended = {
-                name: sum(b * t[name] for b, t in zip(self.blend, targets)) for name in self.style_layers
-            }
+            blended = {name: sum(b * t[name] for b, t in zip(self.blend, targets)) for name in layers}
             return [blended], [1.0], None
         layer_masks = []
         for m in masks:
             full = resize_mask(m, *hw)
-            layer_masks.append(
-                {name: resize_mask(full, *feature_shapes[name])[None, ..., None] for name in self.style_layers}
-            )
+            layer_masks.append({name: resize_mask(full, *feature_shapes[name])[None, ..., None] for name in layers})
         return targets, list(self.blend), layer_masks
 
     def _fast_start(self, content_s):
@@ -429,8 +288,35 @@ class StyleTransfer:
         Raises:
             StyleTransferError: the loss became NaN/Inf.
         """
-        from suite.style.grad import to_backend
+        content, masks = self._checked_inputs(content, masks)
+        o = self.options
+        rng = np.random.default_rng(o.seed)
+        start = time.perf_counter()
+        x = None
+        sizes, final_terms = [], {}
+        for si, (frac, steps) in enumerate(zip(o.scales, o.iterations)):
+            long_side, (h, w) = self._scale_shape(content, frac)
+            content_s = resize_image(content, h, w)
+            args = self._scale_args(content_s, long_side, masks, (h, w))
+            x = np.clip(self._start_image(x, content_s, rng), 0, 255)[None]
+            where = f"at scale {si + 1}/{len(o.scales)} ({w}x{h})"
+            x = np.clip(self._optimize(x, steps, args, self._scale_callback(callback, si, steps, (h, w)), where), 0, 255)
+            sizes.append((h, w))
+            if si == len(o.scales) - 1:
+                loss, final_terms, _ = self._objective()(x, *args)
+                if not math.isfinite(loss):
+                    raise StyleTransferError(f"the final loss is {loss} {where}")
+            x = x[0]
+        seconds = time.perf_counter() - start
+        image = x
+        if o.preserve_colors:
+            image = transfer_luminance(image, resize_image(content, *image.shape[:2]))
+        losses = {k: float(v) for k, v in final_terms.items()}
+        return StyleResult(image=image.astype(np.float32), losses=losses, seconds=seconds,
+                           evaluations=list(o.iterations), sizes=sizes)
 
+    def _checked_inputs(self, content, masks):
+        """``content`` as float32 ``(H, W, 3)``, ``masks`` as one ``(H, W)`` array in ``[0, 1]`` per style."""
         content = np.asarray(content, dtype=np.float32)
         if content.ndim != 3 or content.shape[-1] != 3:
             raise ValueError(f"Content must be (H, W, 3) RGB. Received: shape={content.shape}")
@@ -441,75 +327,76 @@ class StyleTransfer:
             masks = [m[..., 0] if m.ndim == 3 else m for m in masks]
             if any(m.max() > 1.0 for m in masks):
                 masks = [m / 255.0 for m in masks]
+        return content, masks
+
+    def _scale_shape(self, content, frac):
+        """``(long_side, (h, w))`` of one scale; too small a side is a :class:`StyleTransferError`."""
+        long_side = max(16, round(self.options.size * frac))
+        h, w = long_side_shape(content.shape, long_side)
+        if min(h, w) < MIN_SIDE:
+            raise StyleTransferError(
+                f"too small for style transfer: {w}x{h} px at this scale, and the network needs at least "
+                f"{MIN_SIDE} px per side (the image is {content.shape[1]}x{content.shape[0]}; use a larger --size "
+                "or a less elongated image)"
+            )
+        return long_side, (h, w)
+
+    def _scale_args(self, content_s, long_side, masks, hw):
+        """The objective's arguments at one scale (content and style targets, blend, masks), as backend tensors."""
+        from suite.style.grad import to_backend
+
+        feats = self._features(content_s)
+        content_targets = {name: feats[name] for name in self.options.content_layers}
+        shapes = {name: feats[name].shape[1:3] for name in self.options.style_layers}
+        del feats  # every layer's activations of the photo: ~1.9 GiB at 2048 px, and only the targets are needed
+        style_targets, blend, layer_masks = self._targets_for(long_side, masks, shapes, hw)
+        return to_backend(content_targets), to_backend(style_targets), blend, to_backend(layer_masks)
+
+    def _start_image(self, x, content_s, rng):
+        """The first scale's initialization, or the previous scale's result upsampled to this one."""
+        o = self.options
+        h, w = content_s.shape[:2]
+        if x is None:
+            if o.init == "content":
+                return content_s
+            if o.init == "noise":
+                return rng.uniform(0.0, 255.0, size=(h, w, 3)).astype(np.float32)
+            if o.init == "fast":
+                return self._fast_start(content_s)
+            return resize_image(self.styles[0], h, w)
+        prev_hw = x.shape[:2]
+        x = resize_image(x, h, w)
+        if o.carry_detail and o.init in ("content", "fast"):
+            # Upsampling loses the photo's fine detail; add back what the
+            # coarse scale could not hold (a Laplacian-pyramid level).
+            x = x + content_s - resize_image(resize_image(content_s, *prev_hw), h, w)
+        return x
+
+    def _scale_callback(self, callback, si, steps, hw):
+        """The optimizers' ``cb(step, loss, terms, image)`` as the user's ``callback(info)``; ``None`` without one."""
+        if callback is None:
+            return None
+        n = len(self.options.scales)
+
+        def cb(step, loss, terms, image):
+            callback({"scale": si, "scales": n, "size": hw, "step": step, "steps": steps,
+                      "loss": loss, "terms": terms, "image": image[0]})
+
+        return cb
+
+    def _optimize(self, x, steps, args, cb, where):
+        """``steps`` evaluations of the chosen optimizer from ``x`` (``(1, h, w, 3)``); returns the new ``x``."""
+        if steps <= 0:
+            return x
+        o = self.options
         vg = self._objective()
-        rng = np.random.default_rng(self.seed)
-        start = time.perf_counter()
-        x = None
-        sizes, evals = [], []
-        final_terms = {}
-        for si, (frac, steps) in enumerate(zip(self.scales, self.iterations)):
-            long_side = max(16, round(self.size * frac))
-            h, w = long_side_shape(content.shape, long_side)
-            if min(h, w) < MIN_SIDE:
-                raise StyleTransferError(
-                    f"too small for style transfer: {w}x{h} px at this scale, and the network needs at least "
-                    f"{MIN_SIDE} px per side (the image is {content.shape[1]}x{content.shape[0]}; use a larger --size "
-                    "or a less elongated image)"
-                )
-            content_s = resize_image(content, h, w)
-            feats = self._features(content_s)
-            content_targets = {name: feats[name] for name in self.content_layers}
-            shapes = {name: feats[name].shape[1:3] for name in self.style_layers}
-            del feats  # every layer's activations of the photo: ~1.9 GiB at 2048 px, and only the targets are needed
-            style_targets, blend, layer_masks = self._targets_for(long_side, masks, shapes, (h, w))
-            if x is None:
-                if self.init == "content":
-                    x = content_s
-                elif self.init == "noise":
-                    x = rng.uniform(0.0, 255.0, size=(h, w, 3)).astype(np.float32)
-                elif self.init == "fast":
-                    x = self._fast_start(content_s)
-                else:
-                    x = resize_image(self.styles[0], h, w)
-            else:
-                prev_hw = x.shape[:2]
-                x = resize_image(x, h, w)
-                if self.carry_detail and self.init in ("content", "fast"):
-                    # Upsampling loses the photo's fine detail; add back what the
-                    # coarse scale could not hold (a Laplacian-pyramid level).
-                    x = x + content_s - resize_image(resize_image(content_s, *prev_hw), h, w)
-            x = np.clip(x, 0, 255)[None]
-            args = (to_backend(content_targets), to_backend(style_targets), blend, to_backend(layer_masks))
-
-            def f(xx, _args=args):
-                return vg(xx, *_args)
-
-            def cb(step, loss, terms, image, _si=si, _steps=steps, _hw=(h, w)):
-                if callback is not None:
-                    callback({"scale": _si, "scales": len(self.scales), "size": _hw, "step": step, "steps": _steps,
-                              "loss": loss, "terms": terms, "image": image[0]})
-
-            where = f"at scale {si + 1}/{len(self.scales)} ({w}x{h})"
-            if steps > 0:
-                if self.optimizer == "lbfgs":
-                    x, _, _ = lbfgs(f, x, steps, cb, self.parametrization, self.step_size, self.corrections, where=where)
-                else:
-                    x, _, _ = adam(f, x, steps, cb, self.learning_rate, self.beta_1, 0.999, self.epsilon,
-                                   self.decay_to, where=where)
-            x = np.clip(x, 0, 255)
-            sizes.append((h, w))
-            evals.append(steps)
-            if si == len(self.scales) - 1:
-                loss, final_terms, _ = f(x)
-                if not math.isfinite(loss):
-                    raise StyleTransferError(f"the final loss is {loss} {where}")
-            x = x[0]
-        seconds = time.perf_counter() - start
-        image = x
-        if self.preserve_colors:
-            image = transfer_luminance(image, resize_image(content, *image.shape[:2]))
-        losses = {k: float(v) for k, v in final_terms.items()}
-        return StyleResult(image=image.astype(np.float32), losses=losses, seconds=seconds, evaluations=evals, sizes=sizes)
+        if o.optimizer == "lbfgs":
+            x, _, _ = lbfgs(lambda xx: vg(xx, *args), x, steps, cb, o.parametrization, o.step_size, o.corrections,
+                            where=where)
+        else:
+            x, _, _ = adam(lambda xt: vg.on_device(xt, *args), x, steps, cb, o.learning_rate, o.beta_1, 0.999,
+                           o.epsilon, o.decay_to, where=where)
+        return x
 
 
 def stylize(content, styles, blend=None, masks=None, callback=None, **kwargs) -> np.ndarray:
@@ -521,8 +408,10 @@ def stylize(content, styles, blend=None, masks=None, callback=None, **kwargs) ->
         blend: Blend weights, one per style.
         masks: Optional region masks, one per style.
         callback: Per-evaluation callback (see :meth:`StyleTransfer.transfer`).
-        **kwargs: Any :class:`StyleTransfer` argument (``size``, ``optimizer``,
-            ``iterations``, ``scales``, ``preserve_colors``, ...).
+        **kwargs: :class:`StyleTransfer` arguments: ``options`` (a
+            :class:`suite.style.options.StyleOptions`), ``extractor``, ``quiet``,
+            or any option by name (``size``, ``optimizer``, ``iterations``,
+            ``scales``, ``preserve_colors``, ...).
 
     Returns:
         The stylized ``(h, w, 3)`` float32 image in ``[0, 255]``, long side ``size``.

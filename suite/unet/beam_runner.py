@@ -57,7 +57,16 @@ from typing import Any, Iterable, Mapping, Sequence
 from suite.common.io.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, output_stems
 from suite.common.io.files import ensure_writable_folder, remove_partial_files, save_json
 from suite.common.log import note
+from suite.common.options import as_dict
 from suite.unet import segment as S
+from suite.unet.model_io import load_segmentation_model, model_metadata
+from suite.unet.segment_options import (
+    DEFAULT_BATCH_PIXELS,
+    DEFAULT_MAX_UNTILED_PIXELS,
+    DEFAULT_OVERLAP,
+    SegmentOptions,
+    segment_options,
+)
 
 MISSING_BEAM = 'the Beam runner needs Apache Beam: pip install "keras-cv-suite[beam]"'
 
@@ -101,7 +110,7 @@ class SegmentationModelHandler(ModelHandler):
 
     Args:
         model_path: The ``.keras`` model, loaded once per worker with
-            :func:`suite.unet.segment.load_segmentation_model` (safe mode).
+            :func:`suite.unet.model_io.load_segmentation_model` (safe mode).
         output: The output folder.
         overwrite: Replace existing outputs.
         batch_size: At most this many images per model call (images are
@@ -119,8 +128,8 @@ class SegmentationModelHandler(ModelHandler):
 
     def __init__(self, model_path, output, *, overwrite: bool = False, batch_size: int = 8,
                  min_batch_size: int | None = None, max_batch_size: int | None = None, tile: int | None = None,
-                 overlap: int = S.DEFAULT_OVERLAP, max_pixels: int | None = DEFAULT_MAX_PIXELS,
-                 max_untiled_pixels: int = S.DEFAULT_MAX_UNTILED_PIXELS, batch_pixels: int = S.DEFAULT_BATCH_PIXELS,
+                 overlap: int = DEFAULT_OVERLAP, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+                 max_untiled_pixels: int = DEFAULT_MAX_UNTILED_PIXELS, batch_pixels: int = DEFAULT_BATCH_PIXELS,
                  workers: int | None = None):
         min_batch_size = min_batch_size or batch_size
         # A RunInference batch is a group of files; larger groups give the size sorting
@@ -167,15 +176,12 @@ class SegmentationModelHandler(ModelHandler):
 
     def _segment(self, records, model, out_dir: Path):
         """The local runner's code on local files: decode, batch by size or tile, predict, write."""
-        from suite.unet import predict as P
-
         items = [S._Item(path=Path(r["path"]), stem=Path(r["stem"]), todo=tuple(r["todo"])) for r in records]
         report = S.SegmentReport(output=self.output, model=self.model_path)
         small, large = S.split_by_size(items, report, tile=self.tile, max_untiled_pixels=self.max_untiled_pixels,
                                        max_pixels=self.max_pixels)
-        _, class_names = P.model_classes(model)
-        run = S._Run(report, model, out_dir, class_names, self.overwrite, None, None)
-        S.run_items(run, small, large, stride=P.model_stride(model), batch_size=self.batch_size,
+        run = S._Run(report, model, model_metadata(model), out_dir, self.overwrite)
+        S.run_items(run, small, large, stride=run.meta.stride, batch_size=self.batch_size,
                     batch_pixels=self.batch_pixels, tile=self.tile, overlap=self.overlap,
                     max_pixels=self.max_pixels, workers=self.workers)
         return report
@@ -287,14 +293,14 @@ def _check_file_systems(paths) -> None:
 def _load_model(path: str):
     """The suite's safe loader; a model at a URL is copied to a temporary file first."""
     if not _is_url(path):
-        return S.load_segmentation_model(path)
+        return load_segmentation_model(path)
     with tempfile.TemporaryDirectory(prefix="suite-beam-model-") as tmp:
         local = Path(tmp) / posixpath.basename(path)
         try:
             _download(path, local)
         except Exception as e:
             raise ValueError(f"cannot read the model {path}: {S._reason(e)}") from None
-        return S.load_segmentation_model(local)
+        return load_segmentation_model(local)
 
 
 def _list_input(inp: str, recursive: bool) -> list[tuple[str, str]]:
@@ -471,6 +477,7 @@ class BeamSegmentReport:
     failed: list = field(default_factory=list)
     not_images: list = field(default_factory=list)
     seconds: float = 0.0
+    options: dict = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -498,51 +505,29 @@ class BeamSegmentReport:
             "dead_letter": self.dead_letter,
             "failed": self.failed,
             "not_images": self.not_images,
+            "options": self.options,
         }
 
 
-def segment_beam(
-    inputs,
-    output,
-    model,
-    *,
-    overlay: bool = False,
-    probabilities: bool = False,
-    batch_size: int = 8,
-    min_batch_size: int | None = None,
-    max_batch_size: int | None = None,
-    tile: int | None = None,
-    overlap: int = S.DEFAULT_OVERLAP,
-    overwrite: bool = False,
-    recursive: bool = False,
-    max_pixels: int | None = DEFAULT_MAX_PIXELS,
-    max_untiled_pixels: int = S.DEFAULT_MAX_UNTILED_PIXELS,
-    workers: int | None = None,
-    beam_options: Sequence[str] | Mapping[str, Any] | None = None,
-    dead_letter=None,
-) -> BeamSegmentReport:
+def segment_beam(inputs, output, model, options: SegmentOptions | None = None, *, min_batch_size: int | None = None,
+                 max_batch_size: int | None = None, **changes) -> BeamSegmentReport:
     """Segments every image in ``inputs`` on Apache Beam and writes the same files as :func:`~suite.unet.segment.segment_folder`.
 
     Args:
         inputs: A file, folder or glob, or a sequence of them: local paths, or
             URLs of a file system Beam knows (``gs://bucket/photos``).
         output: The output folder (created if missing), a local path or a URL.
-        model: The ``.keras`` segmentation model, a path or URL every worker can read.
-        overlay: Also write ``<stem>_overlay.jpg``.
-        probabilities: Also write ``<stem>.npy`` float16 probabilities.
-        batch_size: At most this many images per model call.
+        model: The ``.keras`` segmentation model (a path or URL every worker
+            can read) or a preset name.
+        options: A :class:`~suite.unet.segment_options.SegmentOptions`, as for
+            :func:`~suite.unet.segment.segment_folder`; ``workers`` are the
+            decoding threads per worker, ``beam_options`` Beam's pipeline
+            options (``["runner=DirectRunner", "direct_num_workers=2"]`` or a
+            mapping; default: the DirectRunner) and ``dead_letter`` the
+            JSON-lines file for failures (default ``OUT/failed.jsonl``; a path or URL).
         min_batch_size: Fewest records per RunInference batch (default ``batch_size``).
         max_batch_size: Most records per RunInference batch (default ``4 * batch_size``).
-        tile: Tile images larger than this.
-        overlap: Pixels shared by neighbouring tiles.
-        overwrite: Replace existing outputs (by default they are skipped).
-        recursive: Descend into sub-folders, mirroring them in ``output``.
-        max_pixels: Refuse images with more pixels than this.
-        max_untiled_pixels: Tile images above this many pixels.
-        workers: Decoding threads per worker.
-        beam_options: Beam pipeline options, as ``["runner=DirectRunner",
-            "direct_num_workers=2"]`` or a mapping. Default: the DirectRunner.
-        dead_letter: JSON-lines file for failures (default ``OUT/failed.jsonl``); a path or URL.
+        **changes: Fields of ``options`` to change, e.g. ``overlay=True``.
 
     Returns:
         A :class:`BeamSegmentReport`; ``report.ok`` is false if any image failed.
@@ -557,15 +542,38 @@ def segment_beam(
         ...                                     "direct_num_workers=2"])  # doctest: +SKIP
     """
     start = time.perf_counter()
-    if batch_size < 1:
-        raise ValueError(f"Expected batch_size >= 1. Received: batch_size={batch_size}")
-    if tile is not None and tile < 16:
-        raise ValueError(f"Expected tile >= 16. Received: tile={tile}")
-    if overlap < 0 or (tile is not None and 2 * overlap > tile):
-        raise ValueError(f"Expected 0 <= overlap <= tile / 2. Received: overlap={overlap}, tile={tile}")
+    opts = segment_options(options, **{**changes, "runner": "beam"})
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
+    dead_letter = opts.dead_letter
     _check_file_systems([*inputs, output, model] + ([dead_letter] if dead_letter is not None else []))
+    options_, runner = _pipeline_options(opts.beam_options)
+    out = _prepare_output(output)
+    # Loaded here once so a wrong file is a one-line error now, not one per worker later.
+    _load_model(_absolute(model))
+    dead_letter = str(dead_letter) if dead_letter is not None else _join(out, DEAD_LETTER_NAME)
+    records, skipped, not_images = plan_records(inputs, out, overlay=opts.overlay, probabilities=opts.probabilities,
+                                                overwrite=opts.overwrite, recursive=opts.recursive)
+    report = BeamSegmentReport(output=out, model=str(model), runner=runner, dead_letter=dead_letter,
+                               skipped=len(skipped), not_images=not_images, options=as_dict(opts))
+    if records:
+        handler = SegmentationModelHandler(
+            model, out, overwrite=opts.overwrite, batch_size=opts.batch_size, min_batch_size=min_batch_size,
+            max_batch_size=max_batch_size, tile=opts.tile, overlap=opts.overlap, max_pixels=opts.max_pixels,
+            max_untiled_pixels=opts.max_untiled_pixels, batch_pixels=opts.batch_pixels, workers=opts.workers)
+        note(f"segmenting {len(records)} image(s) on Beam ({runner}); {len(skipped)} already done")
+        _run_pipeline(options_, records, handler, out, dead_letter, report)
+    else:
+        # Nothing to run: still leave an (empty) dead-letter file, as a finished run does.
+        _write_url(_absolute(dead_letter), b"")
+    report.failed.sort(key=lambda f: f["input"])
+    report.seconds = time.perf_counter() - start
+    _write_report(report, out)
+    return report
+
+
+def _pipeline_options(beam_options) -> tuple[PipelineOptions, str]:
+    """Beam's ``PipelineOptions`` from ``KEY=VALUE`` strings, and the runner's name; unknown options get a note."""
     flags = parse_beam_options(beam_options)
     if not any(f.split("=")[0] == "--default_sdk_harness_log_level" for f in flags):
         # Workers log every bundle at INFO; the suite's summary and the dead letter say what matters.
@@ -574,46 +582,38 @@ def segment_beam(
     unknown = _unknown_options(options)
     if unknown:
         note(f"Beam does not know the option(s) {', '.join(unknown)}; they are ignored")
-    runner = options.get_all_options().get("runner") or "DirectRunner"
+    return options, options.get_all_options().get("runner") or "DirectRunner"
+
+
+def _prepare_output(output) -> str:
+    """The output folder as a string: a URL as given, a local folder checked writable and cleaned of partial files."""
     if _is_url(output):
-        out = str(output).rstrip("/")
-    else:
-        out = str(ensure_writable_folder(output))  # before the model is even loaded
-        remove_partial_files(out)
-    # Loaded here once so a wrong file is a one-line error now, not one per worker later.
-    _load_model(_absolute(model))
-    dead_letter = str(dead_letter) if dead_letter is not None else _join(out, DEAD_LETTER_NAME)
-    records, skipped, not_images = plan_records(inputs, out, overlay=overlay, probabilities=probabilities,
-                                                overwrite=overwrite, recursive=recursive)
-    report = BeamSegmentReport(output=out, model=str(model), runner=runner, dead_letter=dead_letter,
-                               skipped=len(skipped), not_images=not_images)
-    if records:
-        handler = SegmentationModelHandler(
-            model, out, overwrite=overwrite, batch_size=batch_size, min_batch_size=min_batch_size,
-            max_batch_size=max_batch_size, tile=tile, overlap=overlap, max_pixels=max_pixels,
-            max_untiled_pixels=max_untiled_pixels, workers=workers)
-        note(f"segmenting {len(records)} image(s) on Beam ({runner}); {len(skipped)} already done")
-        manifest = _join(out, MANIFEST_NAME)
-        _write_url(_absolute(manifest), "".join(json.dumps(r) + "\n" for r in records).encode())
-        pipeline = beam.Pipeline(options=options)
-        build_pipeline(pipeline, _absolute(manifest), handler, _absolute(dead_letter))
-        result = pipeline.run()
-        result.wait_until_finish()
-        FileSystems.delete([_absolute(manifest)])
-        counts = _counters(result)
-        report.done = counts.get("done", 0)
-        report.skipped += counts.get("skipped", 0)
-        report.failed = _read_dead_letter(_absolute(dead_letter))
-    else:
-        # Nothing to run: still leave an (empty) dead-letter file, as a finished run does.
-        _write_url(_absolute(dead_letter), b"")
-    report.failed.sort(key=lambda f: f["input"])
-    report.seconds = time.perf_counter() - start
+        return str(output).rstrip("/")
+    out = str(ensure_writable_folder(output))  # before the model is even loaded
+    remove_partial_files(out)
+    return out
+
+
+def _run_pipeline(options, records, handler, out: str, dead_letter: str, report: BeamSegmentReport) -> None:
+    """Writes the work list, runs the pipeline to the end, and reads the counts and failures into ``report``."""
+    manifest = _join(out, MANIFEST_NAME)
+    _write_url(_absolute(manifest), "".join(json.dumps(r) + "\n" for r in records).encode())
+    pipeline = beam.Pipeline(options=options)
+    build_pipeline(pipeline, _absolute(manifest), handler, _absolute(dead_letter))
+    result = pipeline.run()
+    result.wait_until_finish()
+    FileSystems.delete([_absolute(manifest)])
+    counts = _counters(result)
+    report.done = counts.get("done", 0)
+    report.skipped += counts.get("skipped", 0)
+    report.failed = _read_dead_letter(_absolute(dead_letter))
+
+
+def _write_report(report: BeamSegmentReport, out: str) -> None:
     if _is_url(out):
         _write_url(_join(out, S.REPORT_NAME), (json.dumps(report.to_dict(), indent=2) + "\n").encode())
     else:
         save_json(report.to_dict(), Path(out) / S.REPORT_NAME, overwrite=True)
-    return report
 
 
 def _counters(result) -> dict:

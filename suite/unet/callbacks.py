@@ -181,7 +181,10 @@ class CurvesPlot(keras.callbacks.Callback):
                 note(f"could not draw training curves: {e}")
 
 class RichProgress(keras.callbacks.Callback):
-    """Epoch and batch bars with the latest loss and mIoU (suite.common.ui.progress)."""
+    """Epoch and batch bars with the latest loss and mIoU (suite.common.ui.progress).
+
+    ``epochs=None`` (a time budget decides) draws the epoch bar without a total.
+    """
 
     def __init__(self, epochs, steps, monitor="miou"):
         super().__init__()
@@ -205,7 +208,7 @@ class RichProgress(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._ensure()
-        self.progress.update(self.epoch_task, completed=epoch, description=f"epoch {epoch + 1}/{self.epochs}")
+        self.progress.update(self.epoch_task, completed=epoch, description=f"epoch {epoch + 1}" + (f"/{self.epochs}" if self.epochs else ""))
         self.progress.reset(self.batch_task, total=self.steps, info="")
 
     def on_train_batch_end(self, batch, logs=None):

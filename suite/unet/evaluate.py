@@ -98,6 +98,20 @@ def _score(items: _Pairs, predict, num_classes, ignore_index, description, progr
     return report
 
 
+def _classes_for(meta, num_classes, class_names):
+    """The class count and names to score with: the model's, unless given (a different count is an error)."""
+    if num_classes is None:
+        num_classes = meta.num_classes
+    elif num_classes != meta.num_classes:
+        raise EvaluationError(
+            f"--num-classes {num_classes} does not match the model, which predicts {meta.num_classes} classes"
+        )
+    # A one-channel model's names are generic: the report then numbers its two classes.
+    if class_names is None and meta.channels == num_classes:
+        class_names = list(meta.class_names)
+    return num_classes, class_names
+
+
 def evaluate_model(model, pairs, num_classes=None, ignore_index=255, binary=False, class_names=None, progress=True,
                    strict=False):
     """Scores a segmentation model on image/mask pairs.
@@ -134,24 +148,12 @@ def evaluate_model(model, pairs, num_classes=None, ignore_index=255, binary=Fals
         0.812
     """
     from suite.common.io.images import load_image
-    from suite.unet.predict import model_classes, predict_logits, scores_to_mask
+    from suite.unet.model_io import model_label, resolve_segmentation
+    from suite.unet.predict import predict_logits, scores_to_mask
 
-    model_path = None
-    if isinstance(model, (str, Path)):
-        from suite.unet.segment import load_segmentation_model
-
-        model_path = str(model)
-        model = load_segmentation_model(model)
-    model_classes_n, model_names = model_classes(model)
-    model_classes_n = max(model_classes_n, 2)  # a one-channel model is binary
-    if num_classes is None:
-        num_classes = model_classes_n
-    elif num_classes != model_classes_n:
-        raise EvaluationError(
-            f"--num-classes {num_classes} does not match the model, which predicts {model_classes_n} classes"
-        )
-    if class_names is None and model_names and len(model_names) == num_classes:
-        class_names = model_names
+    label = model_label(model)
+    model, meta = resolve_segmentation(model)
+    num_classes, class_names = _classes_for(meta, num_classes, class_names)
 
     max_pixels = getattr(pairs, "max_pixels", DEFAULT_MAX_PIXELS)  # a SegmentationSource carries --max-pixels
 
@@ -168,7 +170,7 @@ def evaluate_model(model, pairs, num_classes=None, ignore_index=255, binary=Fals
         return scores_to_mask(logits, threshold=0.0)
 
     report = _score(_as_pairs(pairs, binary), predict, num_classes, ignore_index, "evaluating", progress, class_names, strict)
-    report["model"] = model_path or model.name
+    report["model"] = label
     return report
 
 

@@ -168,7 +168,7 @@ def export_model(model, fmt: str, output, *, overwrite: bool = False, sample_siz
         raise ValueError(f"Expected format in {FORMATS}. Received: format={fmt!r}")
     _require(fmt)
     if isinstance(model, (str, os.PathLike)):
-        from suite.unet.segment import load_segmentation_model
+        from suite.unet.model_io import load_segmentation_model
 
         # A file is checked to be a segmentation model (what `suite export` is for);
         # any other Keras model can still be exported by passing the model object.

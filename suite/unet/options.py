@@ -30,6 +30,10 @@ LOSSES = ("ce", "dice", "focal", "ce+dice")
 CLASS_WEIGHTING = ("none", "balanced")
 #: The share of the training pairs held out when no validation set is given (VOC: its ``val`` split).
 DEFAULT_VAL_SPLIT = 0.15
+#: Epochs when neither ``epochs`` nor a time budget is given.
+DEFAULT_EPOCHS = 50
+#: The epoch cap when a time budget decides (never reached in practice).
+BUDGET_EPOCHS = 100_000
 
 
 def _backbone_choices():
@@ -92,7 +96,8 @@ class TrainOptions:
     steps_per_epoch: int | None = option(None, "Batches per epoch [one pass].", low=1)
     seed: int = option(0, "Seeds weights, the validation split, shuffling and augmentation.")
     # --- optimization
-    epochs: int = option(50, "Maximum epochs (early stopping and --time-budget may end sooner).", low=1)
+    epochs: int | None = option(None, f"Maximum epochs [{DEFAULT_EPOCHS}; with --time-budget, as many as fit in "
+                                "it]; early stopping may end sooner.", low=1)
     lr: float = option(2e-3, "Peak learning rate (Adam).", low=0, low_open=True)
     lr_schedule: str = option("cosine", "cosine: warm-up, then a cosine to 1% over the epochs (or the time "
                               "budget); constant: --lr throughout.", choices=LR_SCHEDULES)

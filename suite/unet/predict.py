@@ -19,29 +19,11 @@ import math
 
 import numpy as np
 
-
-def model_stride(model) -> int:
-    """The total down-sampling factor a segmentation model needs its input divisible by.
-
-    Read from ``model.get_config()["stride"]`` for suite U-Nets, else 32.
-    """
-    stride = getattr(model, "stride", None)
-    if stride is None:
-        try:
-            stride = model.get_config().get("stride")
-        except Exception:
-            stride = None
-    return int(stride or 32)
+from suite.unet.model_io import model_metadata
 
 
-def whole_image(model) -> bool:
-    """True for models that must see each image whole and unpadded (they resize it themselves).
-
-    Such models (:class:`suite.unet.selfie.SelfieSegmenter`) set
-    ``whole_image = True``; the predict path then neither tiles them nor pads
-    an image inside a batch of larger ones.
-    """
-    return bool(getattr(model, "whole_image", False))
+def _stride(model) -> int:
+    return model_metadata(model).stride
 
 
 def pad_to_multiple(image: np.ndarray, multiple: int, mode: str = "reflect"):
@@ -67,12 +49,12 @@ def predict_logits(model, image: np.ndarray, stride: int | None = None) -> np.nd
     Args:
         model: A segmentation model mapping ``(N, H, W, 3)`` to ``(N, H, W, C)``.
         image: RGB float array.
-        stride: Pad to a multiple of this; defaults to :func:`model_stride`.
+        stride: Pad to a multiple of this; defaults to the model's (:func:`suite.unet.model_io.model_metadata`).
 
     Returns:
         ``(H, W, C)`` float32 logits at the image's own size.
     """
-    stride = stride or model_stride(model)
+    stride = stride or _stride(model)
     padded, (h, w) = pad_to_multiple(np.asarray(image, dtype=np.float32), stride)
     logits = model.predict_on_batch(padded[None]) if hasattr(model, "predict_on_batch") else model(padded[None])
     return np.asarray(logits, dtype=np.float32)[0, :h, :w]
@@ -88,34 +70,13 @@ def predict_mask(model, image: np.ndarray, stride: int | None = None) -> np.ndar
 
 
 def model_classes(model) -> tuple[int, list[str]]:
-    """Number of classes and their names for a segmentation model.
+    """Score channels and their names: ``model_metadata(model)``'s, in the older shape.
 
-    Names come from a ``class_names`` attribute or config key when the model
-    has one (suite U-Nets do), else ``"class 0"``, ``"class 1"``, ...
+    Kept for :mod:`suite.style.regions`; new code reads
+    :func:`suite.unet.model_io.model_metadata`.
     """
-    num_classes = int(model.output_shape[-1])
-    names = getattr(model, "class_names", None)
-    if names is None:
-        try:
-            names = model.get_config().get("class_names")
-        except Exception:
-            names = None
-    names = [str(n) for n in names] if names else []
-    if len(names) != num_classes:
-        names = [f"class {k}" for k in range(num_classes)]
-    return num_classes, names
-
-
-def fixed_input_size(model) -> tuple[int, int] | None:
-    """``(H, W)`` if the model only accepts one input size, else ``None``."""
-    try:
-        shape = model.input_shape
-    except (AttributeError, ValueError):
-        return None
-    if isinstance(shape, list):
-        shape = shape[0]
-    h, w = shape[1], shape[2]
-    return (int(h), int(w)) if h is not None and w is not None else None
+    meta = model_metadata(model)
+    return meta.channels, list(meta.class_names[:meta.channels])
 
 
 def logits_to_probabilities(logits: np.ndarray) -> np.ndarray:
@@ -213,7 +174,7 @@ def predict_batch(model, images, stride: int | None = None, target: tuple[int, i
     Args:
         model: Segmentation model, ``(N, H, W, 3)`` in ``[0, 255]`` to ``(N, H, W, C)`` logits.
         images: Sequence of ``(H_i, W_i, 3)`` arrays (uint8 or float).
-        stride: The model's total stride (:func:`model_stride` by default).
+        stride: The model's total stride (by default its metadata's).
         target: Pad every image to this ``(H, W)``; by default the largest
             padded size in the batch.
         head: What to return per image (see :func:`with_head`): ``"logits"``
@@ -224,7 +185,7 @@ def predict_batch(model, images, stride: int | None = None, target: tuple[int, i
     Returns:
         A list with one entry per image.
     """
-    stride = stride or model_stride(model)
+    stride = stride or _stride(model)
     sizes = [(im.shape[0], im.shape[1]) for im in images]
     if target is None:
         target = (
@@ -329,7 +290,7 @@ def predict_tiled(model, image: np.ndarray, tile: int = 512, overlap: int = 64, 
         ``(y0, scores)``: rows ``y0 .. y0 + len(scores)`` of ``(rows, W, C)`` float32 scores,
         in order, covering the image exactly once.
     """
-    stride = stride or model_stride(model)
+    stride = stride or _stride(model)
     tile = math.ceil(tile / stride) * stride
     if not 0 <= overlap <= tile // 2:
         raise ValueError(f"Expected 0 <= overlap <= tile // 2. Received: tile={tile}, overlap={overlap}")

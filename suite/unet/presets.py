@@ -1,7 +1,7 @@
 """Named pretrained segmentation models, resolved in one place (as keras-hub's ``from_preset``).
 
 ``suite segment photos/ --model person`` and
-``suite.unet.segment.load_segmentation_model("person")`` both come here.
+``suite.unet.model_io.load_segmentation("person")`` both come here.
 A preset name wins only when no file of that name exists, so a model file
 called ``person`` in the working folder is still loaded as a file.
 

@@ -32,7 +32,6 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from rich.progress import ProgressColumn
@@ -46,8 +45,8 @@ from suite.common.io.images import (
     output_stems,
     is_image_file,
     load_image,
-    open_image,
-    to_uint8,
+    load_image_uint8,
+    save_json,
 )
 from suite.common.io.files import (
     OutputExistsError,
@@ -57,17 +56,24 @@ from suite.common.io.files import (
     save_json,
 )
 from suite.common.log import note
-from suite.common.ui.palette import class_colors, pil_palette
+from suite.common.options import as_dict
+from suite.common.errors import typed_first_line
+from suite.common.ui.viz import mask_image, overlay
 from suite.unet import predict as P
+from suite.unet.segment_options import (  # noqa: F401 - the defaults, also read from here
+    DEFAULT_BATCH_PIXELS,
+    DEFAULT_MAX_UNTILED_PIXELS,
+    DEFAULT_OVERLAP,
+    DEFAULT_TILE,
+    SegmentOptions,
+    segment_options,
+)
+from suite.unet.model_io import (  # noqa: F401 - load_segmentation_model: the public name users know
+    load_segmentation_model,
+    model_label,
+    resolve_segmentation,
+)
 
-#: Images with more pixels than this are tiled even without ``tile`` (about 1448 x 1448;
-#: a 1920 x 1080 frame still runs whole).
-DEFAULT_MAX_UNTILED_PIXELS = 2_100_000
-#: Default tile side and overlap for large images.
-DEFAULT_TILE = 512
-DEFAULT_OVERLAP = 64
-#: Upper bound on the pixels of one batch (all images padded), to bound activation memory.
-DEFAULT_BATCH_PIXELS = 2 ** 21
 #: A batch may pad its images up to this much more area than their own padded area.
 _BATCH_WASTE = 1.25
 
@@ -75,55 +81,6 @@ MASK_SUFFIX = ".png"
 OVERLAY_SUFFIX = "_overlay.jpg"
 PROBABILITIES_SUFFIX = ".npy"
 REPORT_NAME = "report.json"
-
-
-# --------------------------------------------------------------------------- model
-
-
-def load_segmentation_model(path):
-    """Loads a ``.keras`` segmentation model safely, or a preset by name, ready for prediction.
-
-    A preset name (``"person"``; see :mod:`suite.unet.presets`) builds that
-    pretrained model, unless a file of that name exists.
-
-    The model is loaded with ``safe_mode=True`` (no arbitrary Python code) and
-    without its training configuration: prediction needs neither the loss nor
-    the optimizer, so models trained with custom losses load anywhere.
-
-    Raises:
-        ValueError: a one-line reason: missing or corrupt file, a ``Lambda``
-            layer (refused in safe mode; see :func:`suite.common.nn.saving.load_model`),
-            or not a segmentation model.
-    """
-    from suite.common.nn.saving import load_model
-    from suite.unet.presets import is_preset, load_preset
-
-    model = load_preset(path) if is_preset(path) else load_model(path, compile=False)
-    check_segmentation_model(model)
-    return model
-
-
-def check_segmentation_model(model) -> None:
-    """Raises ``ValueError`` unless ``model`` maps ``(N, H, W, 3)`` images to ``(N, H, W, C)`` scores."""
-    try:
-        in_shape, out_shape = model.input_shape, model.output_shape
-    except (AttributeError, ValueError):
-        return  # a subclassed model that was never built: trust it and let prediction tell
-    if isinstance(in_shape, list) or isinstance(out_shape, list):
-        raise ValueError("Expected a segmentation model with one image input and one output. "
-                         f"Received: input_shape={in_shape}, output_shape={out_shape}")
-    if len(in_shape) != 4 or in_shape[-1] != 3 or len(out_shape) != 4:
-        raise ValueError("Expected a segmentation model mapping (N, H, W, 3) images to (N, H, W, C) scores. "
-                         f"Received: input_shape={in_shape}, output_shape={out_shape}")
-    if P.fixed_input_size(model) is not None:
-        raise ValueError(f"The model only accepts {in_shape[1]}x{in_shape[2]} inputs; segment needs a "
-                         "fully convolutional model built with input_shape=(None, None, 3)")
-
-
-def _resolve_model(model):
-    if isinstance(model, (str, os.PathLike)):
-        return load_segmentation_model(model)
-    return model
 
 
 # --------------------------------------------------------------------------- one image
@@ -166,13 +123,12 @@ def segment_image(
     Example:
         >>> mask = segment_image("demo_unet.keras", "photo.jpg")  # doctest: +SKIP
     """
-    model = _resolve_model(model)
+    model, meta = resolve_segmentation(model)
     if not isinstance(image, np.ndarray):
         image = load_image(image, max_pixels=max_pixels)
     h, w = image.shape[:2]
-    stride = P.model_stride(model)
-    if P.whole_image(model):
-        tile, max_untiled_pixels = None, math.inf
+    stride = meta.stride
+    tile, max_untiled_pixels = tiling_for(meta, tile, max_untiled_pixels)
     if _needs_tiling(h, w, tile, max_untiled_pixels):
         mask = np.empty((h, w), dtype=np.uint8)
         probs = None
@@ -201,105 +157,6 @@ def _needs_tiling(h: int, w: int, tile: int | None, max_untiled_pixels: int) -> 
     return h * w > max_untiled_pixels
 
 
-# --------------------------------------------------------------------------- pictures
-
-
-def mask_image(mask: np.ndarray):
-    """A ``PIL.Image`` of a class-index mask: palette PNG (mode ``P``) up to 256 classes, else 16-bit."""
-    from PIL import Image
-
-    mask = np.asarray(mask)
-    if mask.max(initial=0) > 255:
-        return Image.fromarray(mask.astype(np.uint16))
-    img = Image.fromarray(mask.astype(np.uint8, copy=False))
-    img.putpalette(pil_palette())
-    return img
-
-
-def overlay(image: np.ndarray, mask: np.ndarray, class_names: Sequence[str] | None = None,
-            alpha: float = 0.45, legend: bool = True):
-    """The image with translucent class colours, plus a legend of the classes present.
-
-    Colours are the mask palette's (:mod:`suite.common.ui.palette`) at full
-    brightness; class 0 (black, usually background) is left unpainted.
-
-    Args:
-        image: ``(H, W, 3)`` RGB in ``[0, 255]``.
-        mask: ``(H, W)`` class indices.
-        class_names: Names for the legend; defaults to ``class k``.
-        alpha: Opacity of the class colours.
-        legend: Draw a legend of the classes present, with their share of the
-            pixels: in the top-left corner, or for small images in a panel to
-            the right (the picture is then wider than the image).
-
-    Returns:
-        A ``PIL.Image`` in RGB.
-    """
-    from PIL import Image
-
-    img = to_uint8(image)
-    mask = np.asarray(mask)
-    n = max(int(mask.max(initial=0)) + 1, len(class_names or ()), 2)
-    colors = class_colors(n).astype(np.float32)
-    # The VOC colours at full brightness: (0, 0, 128) navy is invisible on dark photos.
-    colors = np.rint(colors * (255.0 / np.maximum(colors.max(axis=1, keepdims=True), 1))).astype(np.uint8)
-    painted = colors.any(axis=1)
-    a = int(round(alpha * 256))
-    out = np.empty_like(img)
-    # Row bands keep the temporary uint16 arrays small for very large images.
-    for y in range(0, img.shape[0], 1024):
-        m, im = mask[y:y + 1024], img[y:y + 1024]
-        blend = ((im.astype(np.uint16) * (256 - a) + colors[m].astype(np.uint16) * a) >> 8).astype(np.uint8)
-        out[y:y + 1024] = np.where(painted[m][..., None], blend, im)
-    pil = Image.fromarray(out)
-    if legend:
-        counts = np.bincount(mask.reshape(-1).astype(np.int64), minlength=n)
-        pil = _add_legend(pil, counts, colors, class_names)
-    return pil
-
-
-def _add_legend(pil, counts, colors, class_names, max_entries: int = 10):
-    """Puts the legend in the top-left corner, or in a panel on the right when it would hide
-    too much of a small image (the image itself is then left whole)."""
-    from PIL import Image, ImageDraw, ImageFont
-
-    total = max(int(counts.sum()), 1)
-    present = [k for k in np.argsort(-counts, kind="stable") if counts[k] > 0]
-    names = list(class_names or [])
-    label = lambda k: names[k] if k < len(names) else f"class {k}"  # noqa: E731
-    share = lambda k: f"{100 * counts[k] / total:.0f}%" if counts[k] * 100 >= total else "<1%"  # noqa: E731
-    rows = [(k, f"{label(k)}  {share(k)}") for k in present[:max_entries]]
-    if len(present) > max_entries:
-        rows.append((None, f"+{len(present) - max_entries} more"))
-    size = int(np.clip(min(pil.size) / 28, 11, 48))
-    try:
-        font = ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1
-        font = ImageFont.load_default()
-    draw = ImageDraw.Draw(box_probe := Image.new("L", (1, 1)))
-    del box_probe
-    pad, sw = max(3, size // 3), size
-    widths = [draw.textlength(text, font=font) for _, text in rows]
-    box_w = int(pad * 3 + sw + max(widths, default=0))
-    line = int(size * 1.35)
-    box_h = pad * 2 + line * len(rows)
-    box = Image.new("RGBA", (box_w, box_h), (0, 0, 0, 150))
-    bd = ImageDraw.Draw(box)
-    for i, (k, text) in enumerate(rows):
-        y = pad + i * line + (line - sw) // 2
-        if k is not None:
-            bd.rectangle([pad, y, pad + sw, y + sw], fill=tuple(int(c) for c in colors[k]) + (255,),
-                         outline=(230, 230, 230, 255))
-        bd.text((pad * 2 + sw, pad + i * line), text, fill=(255, 255, 255, 255), font=font)
-    if box_w * box_h <= 0.1 * pil.width * pil.height:
-        pil.paste(box, (pad, pad), box)
-        return pil
-    canvas = Image.new("RGB", (pil.width + box_w + 2 * pad, max(pil.height, box_h + 2 * pad)), (40, 40, 40))
-    canvas.paste(pil, (0, 0))
-    canvas.paste(box, (pil.width + pad, pad), box)
-    return canvas
-
-
 # --------------------------------------------------------------------------- folders
 
 
@@ -314,6 +171,7 @@ class SegmentReport:
     failed: list = field(default_factory=list)
     not_images: list = field(default_factory=list)
     seconds: float = 0.0
+    options: dict = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -336,6 +194,7 @@ class SegmentReport:
             "done": self.done,
             "skipped": self.skipped,
             "not_images": self.not_images,
+            "options": self.options,
         }
 
 
@@ -359,8 +218,7 @@ def _outputs_for(out_dir: Path, stem: Path) -> dict:
 def _reason(e: BaseException) -> str:
     if isinstance(e, ImageReadError):
         return e.reason
-    msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
-    return f"{type(e).__name__}: {msg}" if msg else type(e).__name__
+    return typed_first_line(e)
 
 
 def _plan_batches(items: list, stride: int, batch_size: int, batch_pixels: int, waste: float = _BATCH_WASTE) -> list:
@@ -395,9 +253,9 @@ def _plan_batches(items: list, stride: int, batch_size: int, batch_pixels: int, 
 class _Run:
     """The state of one folder run, shared by the reader, predictor and writer threads."""
 
-    def __init__(self, report, model, out_dir, class_names, overwrite, progress, task):
-        self.report, self.model, self.out_dir = report, model, out_dir
-        self.class_names, self.overwrite = class_names, overwrite
+    def __init__(self, report, model, meta, out_dir, overwrite, progress=None, task=None):
+        self.report, self.model, self.meta, self.out_dir = report, model, meta, out_dir
+        self.class_names, self.overwrite = list(meta.class_names), overwrite
         self.progress, self.task = progress, task
         self.lock = threading.Lock()
 
@@ -443,111 +301,101 @@ class _Run:
             self.finish(item)
 
 
-def segment_folder(
-    inputs,
-    output,
-    model,
-    *,
-    overlay: bool = False,
-    probabilities: bool = False,
-    batch_size: int = 8,
-    tile: int | None = None,
-    overlap: int = DEFAULT_OVERLAP,
-    overwrite: bool = False,
-    recursive: bool = False,
-    max_pixels: int | None = DEFAULT_MAX_PIXELS,
-    max_untiled_pixels: int = DEFAULT_MAX_UNTILED_PIXELS,
-    batch_pixels: int = DEFAULT_BATCH_PIXELS,
-    workers: int | None = None,
-    progress: bool = True,
-) -> SegmentReport:
+def segment_folder(inputs, output, model, options: SegmentOptions | None = None, *, progress: bool = True,
+                   **changes) -> SegmentReport:
     """Segments every image in ``inputs`` and writes masks (and more) into ``output``.
 
     For each image ``OUT/<stem>.png`` is a palette PNG of class indices at the
     image's upright size. Folders are scanned for images by content; other
     files are listed as not images. Unreadable images are recorded with a
     one-line reason and the run continues. The run ends by writing
-    ``OUT/report.json``.
+    ``OUT/report.json``, which also records the options.
 
     Args:
         inputs: A file or folder, or a sequence of them.
         output: The output folder (created if missing). Files inside it are
             never taken as inputs.
-        model: A segmentation model or the path of a ``.keras`` file.
-        overlay: Also write ``<stem>_overlay.jpg``: the image with translucent
-            class colours and a legend.
-        probabilities: Also write ``<stem>.npy``: ``(H, W, C)`` float16
-            class probabilities.
-        batch_size: At most this many images per model call.
-        tile: Tile side; images larger than this run as overlapping tiles.
-            ``None`` tiles only images over ``max_untiled_pixels``.
-        overlap: Pixels shared by neighbouring tiles.
-        overwrite: Replace existing outputs; by default they are skipped, so
-            an interrupted run can be finished by running it again.
-        recursive: Descend into sub-folders, mirroring them in ``output``.
-        max_pixels: Refuse images with more pixels than this (decompression bombs).
-        max_untiled_pixels: Tile images above this many pixels.
-        batch_pixels: At most this many (padded) pixels per model call.
-        workers: Decoding threads (default: up to 4, one per core).
+        model: A segmentation model, the path of a ``.keras`` file or a preset name.
+        options: A :class:`~suite.unet.segment_options.SegmentOptions`
+            (default: its defaults). Among them: ``overlay`` (also write
+            ``<stem>_overlay.jpg`` with a legend), ``probabilities`` (also
+            write ``<stem>.npy``, float16), ``batch_size``, ``tile`` and
+            ``overlap`` (images larger than ``tile``, or by default over
+            ``max_untiled_pixels``, run as overlapping tiles), ``overwrite``
+            (by default existing outputs are skipped, so an interrupted run is
+            finished by running it again), ``recursive``, ``max_pixels``
+            (decompression bombs), ``batch_pixels`` and ``workers`` (decoding threads).
         progress: Show a progress bar with images per second.
+        **changes: Fields of ``options`` to change, e.g. ``overlay=True``.
 
     Returns:
         A :class:`SegmentReport`; ``report.ok`` is false if any image failed.
+
+    Raises:
+        ValueError: an option out of range, ``runner`` other than ``"local"``
+            (see :func:`suite.unet.beam_runner.segment_beam`), or a model that
+            is not a segmentation model.
 
     Example:
         >>> report = segment_folder("photos", "masks", "demo_unet.keras", overlay=True)  # doctest: +SKIP
         >>> report.to_dict()["counts"]  # doctest: +SKIP
         {'done': 4, 'skipped': 0, 'failed': 0, 'not_images': 0}
     """
-    if batch_size < 1:
-        raise ValueError(f"Expected batch_size >= 1. Received: batch_size={batch_size}")
-    if tile is not None and tile < 16:
-        raise ValueError(f"Expected tile >= 16. Received: tile={tile}")
-    if overlap < 0 or (tile is not None and 2 * overlap > tile):
-        raise ValueError(f"Expected 0 <= overlap <= tile / 2. Received: overlap={overlap}, tile={tile}")
+    opts = segment_options(options, **changes)
+    if opts.runner != "local":
+        raise ValueError(f"segment_folder runs here (runner='local'); runner={opts.runner!r} is "
+                         "suite.unet.beam_runner.segment_beam")
     start = time.perf_counter()
     out_dir = ensure_writable_folder(output)  # before the model is even loaded
     remove_partial_files(out_dir)  # what a killed earlier run was writing
-    model_name = str(model) if isinstance(model, (str, os.PathLike)) else getattr(model, "name", "model")
-    model = _resolve_model(model)
-    stride = P.model_stride(model)
-    num_classes, class_names = P.model_classes(model)
-    whole = P.whole_image(model)
-    if whole:
-        # The model resizes each image to its network's input: tiles would each be segmented
-        # alone, and padding inside a batch would show it content that is not in the image.
-        tile, max_untiled_pixels = None, math.inf
-    report = SegmentReport(output=str(out_dir), model=model_name)
-
-    # ---- what to do
-    items, report.skipped, not_images = plan_items(inputs, out_dir, overlay=overlay, probabilities=probabilities,
-                                                   overwrite=overwrite, recursive=recursive)
+    report = SegmentReport(output=str(out_dir), model=model_label(model), options=as_dict(opts))
+    model, meta = resolve_segmentation(model)
+    items, report.skipped, not_images = plan_items(inputs, out_dir, overlay=opts.overlay,
+                                                   probabilities=opts.probabilities, overwrite=opts.overwrite,
+                                                   recursive=opts.recursive)
     report.not_images = [str(p) for p in not_images]
+    tile, max_untiled_pixels = tiling_for(meta, opts.tile, opts.max_untiled_pixels)
     small, large = split_by_size(items, report, tile=tile, max_untiled_pixels=max_untiled_pixels,
-                                 max_pixels=max_pixels)
-
-    # ---- run
-    from suite.common.ui.progress import make_progress
-
-    n_todo = len(small) + len(large)
-    bar = make_progress(_RateColumn()) if progress and n_todo else None
-    task = bar.add_task(f"segment ({len(report.skipped)} already done)" if report.skipped else "segment",
-                        total=n_todo) if bar else None
-    run = _Run(report, model, out_dir, class_names, overwrite, bar, task)
+                                 max_pixels=opts.max_pixels)
     try:
-        if bar:
-            bar.start()
-        run_items(run, small, large, stride=stride, batch_size=batch_size, batch_pixels=batch_pixels, tile=tile,
-                  overlap=overlap, max_pixels=max_pixels, workers=workers)
+        _run_with_progress(_Run(report, model, meta, out_dir, opts.overwrite), small, large, opts, tile, progress)
     finally:
-        if bar:
-            bar.stop()
         report.seconds = time.perf_counter() - start
         report.failed.sort(key=lambda f: f["input"])
         report.done.sort()
         report.skipped.sort()
         save_json(report.to_dict(), out_dir / REPORT_NAME, overwrite=True)
     return report
+
+
+def tiling_for(meta, tile: int | None, max_untiled_pixels: int) -> tuple[int | None, float]:
+    """``(tile, max_untiled_pixels)`` for a model: whole-image models are never tiled."""
+    if meta.whole_image:
+        # The model resizes each image to its network's input: tiles would each be segmented
+        # alone, and padding inside a batch would show it content that is not in the image.
+        return None, math.inf
+    return tile, max_untiled_pixels
+
+
+def _run_with_progress(run, small, large, opts: SegmentOptions, tile, progress: bool) -> None:
+    """:func:`run_items` under a progress bar with images per second."""
+    from suite.common.ui.progress import make_progress
+
+    n_todo = len(small) + len(large)
+    bar = make_progress(_RateColumn()) if progress and n_todo else None
+    if bar is not None:
+        done = len(run.report.skipped)
+        run.progress = bar
+        run.task = bar.add_task(f"segment ({done} already done)" if done else "segment", total=n_todo)
+    try:
+        if bar:
+            bar.start()
+        run_items(run, small, large, stride=run.meta.stride, batch_size=opts.batch_size,
+                  batch_pixels=opts.batch_pixels, tile=tile, overlap=opts.overlap, max_pixels=opts.max_pixels,
+                  workers=opts.workers)
+    finally:
+        if bar:
+            bar.stop()
 
 
 # The three steps of a folder run, shared by :func:`segment_folder` and the Beam
@@ -625,7 +473,7 @@ def run_items(run, small, large, *, stride: int, batch_size: int = 8, batch_pixe
     Results go to ``run.report`` (``done``, ``skipped``, ``failed``).
     """
     workers = workers or max(1, min(4, os.cpu_count() or 1))
-    if P.whole_image(run.model):
+    if run.meta.whole_image:
         # The model resizes each image to its network's input: tiles would each be segmented alone,
         # and padding inside a batch would show it content that is not in the image.
         small, large, waste = list(small) + list(large), [], 1.0
@@ -641,23 +489,6 @@ def run_items(run, small, large, *, stride: int, batch_size: int = 8, batch_pixe
 
 def _read(path, max_pixels):
     return load_image(path, max_pixels=max_pixels)
-
-
-def load_image_uint8(path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Like :func:`suite.common.io.images.load_image`, but uint8: a quarter of the memory.
-
-    Used for images big enough to be tiled: an 8000 x 8000 photo is 192 MB as
-    uint8 but 768 MB as float32, and tiles are converted to float32 one batch
-    at a time. Plain RGB files never go through float32 at all.
-    """
-    img = open_image(path, max_pixels=max_pixels)
-    if img.mode == "RGB":
-        return np.asarray(img)
-    del img
-    arr = load_image(path, max_pixels=max_pixels)  # modes with alpha, 16 bits, CMYK...: the shared rules
-    np.rint(arr, out=arr)
-    np.clip(arr, 0, 255, out=arr)
-    return arr.astype(np.uint8)
 
 
 def _run_batches(run, batches, readers, writers, stride, max_pixels, max_pending, prefetch=2):

@@ -36,7 +36,7 @@ from suite.common.log import note
 from suite.common.options import as_dict, replace
 from suite.unet.distribute import STRATEGIES, make_strategy  # noqa: F401 - STRATEGIES is public here too
 from suite.unet.options import (  # noqa: F401 - the constants are public here too
-    CLASS_WEIGHTING, DEFAULT_VAL_SPLIT, LOSSES, LR_SCHEDULES, TrainOptions, train_options)
+    BUDGET_EPOCHS, CLASS_WEIGHTING, DEFAULT_EPOCHS, DEFAULT_VAL_SPLIT, LOSSES, LR_SCHEDULES, TrainOptions, train_options)
 from suite.unet.train_logs import plot_curves, read_csv_log  # noqa: F401 - public here too
 
 
@@ -247,6 +247,8 @@ def check_run(opts: TrainOptions, num_classes: int) -> TrainOptions:
     """The checks that span options (and ``num_classes``); TensorBoard off, with a note, when it is not installed."""
     if num_classes < 2:
         raise ValueError(f"Expected num_classes >= 2 (use 2 for binary masks). Received: num_classes={num_classes}")
+    if opts.epochs is None:  # the time budget, when there is one, decides how many
+        opts = replace(opts, epochs=BUDGET_EPOCHS if opts.time_budget else DEFAULT_EPOCHS)
     fe = opts.freeze_encoder_epochs
     if fe != "auto" and (not isinstance(fe, int) or isinstance(fe, bool) or not 0 <= fe <= opts.epochs):
         raise ValueError(f"Expected freeze_encoder_epochs 'auto' or 0..epochs. Received: freeze_encoder_epochs={fe!r}")
@@ -495,7 +497,7 @@ def start_run(model, opts, paths: RunPaths, cluster, pipeline, data, resume, pro
     guard = cb.NanGuard()
     ckpt = cb.BestCheckpoint(paths.out, "val_miou", guard, best=prev_best if paths.out.exists() else None,
                              is_chief=cluster.is_chief)
-    rich = cb.RichProgress(opts.epochs, pipeline.steps) if progress and cluster.is_chief else None
+    rich = cb.RichProgress(None if opts.epochs == BUDGET_EPOCHS else opts.epochs, pipeline.steps) if progress and cluster.is_chief else None
     return Run(model, opts, paths, cluster, pipeline, data, guard, ckpt, rich, prev_best, list(callbacks or []))
 
 

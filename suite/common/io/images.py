@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from suite.common.io.files import atomic_write
+from suite.common.errors import first_line
 
 #: Default pixel limit: a 11585 x 11585 image. An 8000 x 8000 photo passes.
 DEFAULT_MAX_PIXELS = 134_217_728
@@ -319,7 +320,7 @@ def open_image(path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image
             return open_image(path, max_pixels=max_pixels)
         raise error from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        msg = first_line(e)
         if "truncated" in msg.lower() or isinstance(e, EOFError):
             msg = f"truncated or corrupt image ({msg})"
         else:
@@ -358,6 +359,23 @@ def load_image(path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
         raise ImageReadError(path, f"cannot convert to RGB ({e})") from None
 
 
+def load_image_uint8(path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Like :func:`load_image`, but uint8: a quarter of the memory.
+
+    Used for images big enough to be tiled: an 8000 x 8000 photo is 192 MB as
+    uint8 but 768 MB as float32, and tiles are converted to float32 one batch
+    at a time. Plain RGB files never go through float32 at all.
+    """
+    img = open_image(path, max_pixels=max_pixels)
+    if img.mode == "RGB":
+        return np.asarray(img)
+    del img
+    arr = load_image(path, max_pixels=max_pixels)  # modes with alpha, 16 bits, CMYK...: the shared rules
+    np.rint(arr, out=arr)
+    np.clip(arr, 0, 255, out=arr)
+    return arr.astype(np.uint8)
+
+
 def image_size(path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
     """(width, height) of an image after EXIF orientation, reading only the header.
 
@@ -392,7 +410,7 @@ def image_size(path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[int, 
             return image_size(path, max_pixels=max_pixels)
         raise error from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        msg = first_line(e)
         raise ImageReadError(path, f"truncated or corrupt image ({msg})") from None
     if max_pixels is not None and w * h > max_pixels:
         raise _over_limit(path, w, h, max_pixels)
@@ -407,6 +425,32 @@ def to_uint8(array) -> np.ndarray:
     if array.dtype == np.uint8:
         return array
     return np.clip(np.rint(array), 0, 255).astype(np.uint8)
+
+
+def resize_float(image, height: int, width: int, resample: str = "bicubic") -> np.ndarray:
+    """Resizes a float image of any range with PIL, channel by channel, without rounding to 8 bits.
+
+    Args:
+        image: ``(H, W)`` or ``(H, W, C)`` array (converted to float32).
+        height, width: The new size.
+        resample: ``"bicubic"`` (images) or ``"box"`` (area average: masks).
+
+    Returns:
+        A float32 array shaped ``(height, width)`` or ``(height, width, C)``;
+        the input itself (as float32) when the size is already right.
+    """
+    image = np.asarray(image, dtype=np.float32)
+    if image.shape[:2] == (height, width):
+        return image
+    method = {"bicubic": Image.BICUBIC, "box": Image.BOX}[resample]
+
+    def one(channel):
+        plane = Image.fromarray(np.ascontiguousarray(channel), mode="F")
+        return np.asarray(plane.resize((width, height), method), dtype=np.float32)
+
+    if image.ndim == 2:
+        return one(image)
+    return np.stack([one(image[..., c]) for c in range(image.shape[-1])], axis=-1)
 
 
 def _format_for(path: Path) -> str:

@@ -19,6 +19,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable
 
+from suite.common.errors import first_line
 from suite.common.log import note
 from suite.common.nn.weights import WeightsError, embedded_vgg16_path, read_embedded_vgg16, resolve_weights
 
@@ -268,7 +269,7 @@ def get_backbone(name: str = "vgg16", weights="auto", input_shape=(None, None, 3
                 reference = _reference_with_weights(spec, path)
                 _copy_by_name(reference, model)
         except (ValueError, OSError, KeyError) as e:
-            raise WeightsError(f"Could not load weights for {spec.name} from {path}: {str(e).splitlines()[0]}") from None
+            raise WeightsError(f"Could not load weights for {spec.name} from {path}: {first_line(e)}") from None
     if not quiet:
         note(f"{spec.name} weights: {resolved.description}")
 

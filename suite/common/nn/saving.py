@@ -6,6 +6,8 @@ import re
 import zipfile
 from pathlib import Path
 
+from suite.common.errors import first_line
+
 
 class ModelLoadError(ValueError):
     """A model file could not be loaded; ``str(err)`` is a one-line reason."""
@@ -49,7 +51,7 @@ def load_model(path, compile: bool = False):
                 f"{path}: refused to load: the model contains a Lambda layer or other arbitrary code, "
                 "which could run on load (Keras safe_mode). Rebuild it without Lambda layers."
             ) from None
-        first = text.strip().splitlines()[0] if text.strip() else type(e).__name__
+        first = first_line(e)
         missing = re.match(r"Could not locate (?:class|function) '([^']+)'", first)
         if missing:  # Keras' line ends with the whole object config: name the class and its module instead
             module = re.search(r"'module': '([\w.]+)'", first)

@@ -22,6 +22,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+from suite.common.errors import first_line
 from suite.common.log import note
 
 WEIGHT_CHOICES = ("auto", "imagenet", "embedded", "none")
@@ -109,7 +110,7 @@ def download_imagenet(spec) -> Path:
                 keras.utils.get_file(spec.imagenet_file, spec.imagenet_url, cache_subdir="models", file_hash=spec.imagenet_hash)
             )
     except Exception as e:  # network errors come in many types (URLError, timeout, HTTP errors)
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        reason = first_line(e)
         raise WeightsError(
             f"Could not download ImageNet weights for {spec.name} ({reason}). "
             f"Put the file '{spec.imagenet_file}' into {keras_cache_dir()}, pass a weights file, "

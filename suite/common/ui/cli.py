@@ -12,6 +12,7 @@ import sys
 import click
 
 from suite.common.device import DEVICE_CHOICES
+from suite.common.errors import first_line  # noqa: F401 - also the CLI's name for it
 
 
 #: ``ctx.meta`` key: what a command tells the user after Ctrl-C (how to continue).
@@ -69,8 +70,15 @@ def _install_sigterm_handler():
         return None
 
 
-def compute_options(func):
-    """Adds ``--device`` and ``--mixed-precision``, and sets them up before the command runs."""
+def compute_options(func=None, *, auto_mixed_precision: bool = False):
+    """Adds ``--device`` and ``--mixed-precision``, and sets them up before the command runs.
+
+    ``auto_mixed_precision``: the command's default is mixed precision on a
+    CPU with bfloat16 instructions (``train``); elsewhere the default is off.
+    """
+    if func is None:
+        return functools.partial(compute_options, auto_mixed_precision=auto_mixed_precision)
+    auto = ("auto: bfloat16 on a CPU with bfloat16 instructions, else off" if auto_mixed_precision else "off")
 
     @click.option(
         "--device",
@@ -81,16 +89,16 @@ def compute_options(func):
     )
     @click.option(
         "--mixed-precision/--no-mixed-precision",
-        default=False,
-        show_default=True,
-        help="float16 compute with float32 weights, on GPU only (ignored with a warning on CPU).",
+        default=None,
+        help=f"float16 compute on a GPU, bfloat16 on a CPU with bfloat16 instructions; weights stay float32 [{auto}].",
     )
     @functools.wraps(func)
     def wrapper(*args, device, mixed_precision, **kwargs):
         from suite.common.device import setup_device
 
         try:
-            setup_device(device, mixed_precision)
+            setup_device(device, mixed_precision if mixed_precision is not None else
+                         (None if auto_mixed_precision else False), auto_on_cpu=auto_mixed_precision)
         except RuntimeError as e:
             raise click.UsageError(str(e)) from None
         return func(*args, **kwargs)
@@ -152,12 +160,6 @@ def _json_default(o):
 def say(message: str, as_json: bool = False) -> None:
     """A human-readable result line: stdout normally, stderr when stdout carries JSON."""
     click.echo(message, err=as_json)
-
-
-def first_line(error: BaseException) -> str:
-    """The first line of an error's message, or its class name when it has none."""
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def backbone_option(default="vgg16", allow_none=False, **kwargs):

@@ -7,18 +7,14 @@ import numpy as np
 
 def resize_long_side(image: np.ndarray, size: int) -> np.ndarray:
     """Resizes an ``(H, W, 3)`` float image so its long side is ``size``, keeping the aspect ratio."""
-    from PIL import Image
+    from suite.common.io.images import resize_float
 
     h, w = image.shape[:2]
     scale = size / max(h, w)
     nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
     if (nh, nw) == (h, w):
         return image.astype(np.float32)
-    channels = [
-        np.asarray(Image.fromarray(image[..., c].astype(np.float32), mode="F").resize((nw, nh), Image.BICUBIC))
-        for c in range(image.shape[-1])
-    ]
-    return np.clip(np.stack(channels, axis=-1), 0, 255).astype(np.float32)
+    return np.clip(resize_float(image, nh, nw), 0, 255).astype(np.float32)
 
 
 def layer_activations(image, backbone="vgg16", layer="block3_conv1", weights="auto", size=256) -> np.ndarray:

@@ -1,11 +1,15 @@
-"""Pictures people would rather look at than read: activation grids, labelled panels."""
+"""Pictures people would rather look at than read: activation grids, labelled panels, mask overlays."""
 
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+
+from suite.common.io.images import to_uint8
+from suite.common.ui.palette import class_colors, pil_palette
 
 
 def _font(size=14):
@@ -89,4 +93,94 @@ def labelled_row(images: list, labels: list[str], height: int = 256) -> Image.Im
         canvas.paste(t, (x, cap + 4))
         draw.text((x + 2, 3), label, fill=(0, 0, 0), font=_font(15))
         x += t.width + 4
+    return canvas
+
+
+# --------------------------------------------------------------------------- segmentation masks
+
+
+def mask_image(mask: np.ndarray):
+    """A ``PIL.Image`` of a class-index mask: palette PNG (mode ``P``) up to 256 classes, else 16-bit."""
+    mask = np.asarray(mask)
+    if mask.max(initial=0) > 255:
+        return Image.fromarray(mask.astype(np.uint16))
+    img = Image.fromarray(mask.astype(np.uint8, copy=False))
+    img.putpalette(pil_palette())
+    return img
+
+
+def overlay(image: np.ndarray, mask: np.ndarray, class_names: Sequence[str] | None = None,
+            alpha: float = 0.45, legend: bool = True):
+    """The image with translucent class colours, plus a legend of the classes present.
+
+    Colours are the mask palette's (:mod:`suite.common.ui.palette`) at full
+    brightness; class 0 (black, usually background) is left unpainted.
+
+    Args:
+        image: ``(H, W, 3)`` RGB in ``[0, 255]``.
+        mask: ``(H, W)`` class indices.
+        class_names: Names for the legend; defaults to ``class k``.
+        alpha: Opacity of the class colours.
+        legend: Draw a legend of the classes present, with their share of the
+            pixels: in the top-left corner, or for small images in a panel to
+            the right (the picture is then wider than the image).
+
+    Returns:
+        A ``PIL.Image`` in RGB.
+    """
+    img = to_uint8(image)
+    mask = np.asarray(mask)
+    n = max(int(mask.max(initial=0)) + 1, len(class_names or ()), 2)
+    colors = class_colors(n).astype(np.float32)
+    # The VOC colours at full brightness: (0, 0, 128) navy is invisible on dark photos.
+    colors = np.rint(colors * (255.0 / np.maximum(colors.max(axis=1, keepdims=True), 1))).astype(np.uint8)
+    painted = colors.any(axis=1)
+    a = int(round(alpha * 256))
+    out = np.empty_like(img)
+    # Row bands keep the temporary uint16 arrays small for very large images.
+    for y in range(0, img.shape[0], 1024):
+        m, im = mask[y:y + 1024], img[y:y + 1024]
+        blend = ((im.astype(np.uint16) * (256 - a) + colors[m].astype(np.uint16) * a) >> 8).astype(np.uint8)
+        out[y:y + 1024] = np.where(painted[m][..., None], blend, im)
+    pil = Image.fromarray(out)
+    if legend:
+        counts = np.bincount(mask.reshape(-1).astype(np.int64), minlength=n)
+        pil = _add_legend(pil, counts, colors, class_names)
+    return pil
+
+
+def _add_legend(pil, counts, colors, class_names, max_entries: int = 10):
+    """Puts the legend in the top-left corner, or in a panel on the right when it would hide
+    too much of a small image (the image itself is then left whole)."""
+    total = max(int(counts.sum()), 1)
+    present = [k for k in np.argsort(-counts, kind="stable") if counts[k] > 0]
+    names = list(class_names or [])
+    label = lambda k: names[k] if k < len(names) else f"class {k}"  # noqa: E731
+    share = lambda k: f"{100 * counts[k] / total:.0f}%" if counts[k] * 100 >= total else "<1%"  # noqa: E731
+    rows = [(k, f"{label(k)}  {share(k)}") for k in present[:max_entries]]
+    if len(present) > max_entries:
+        rows.append((None, f"+{len(present) - max_entries} more"))
+    size = int(np.clip(min(pil.size) / 28, 11, 48))
+    font = _font(size)
+    draw = ImageDraw.Draw(box_probe := Image.new("L", (1, 1)))
+    del box_probe
+    pad, sw = max(3, size // 3), size
+    widths = [draw.textlength(text, font=font) for _, text in rows]
+    box_w = int(pad * 3 + sw + max(widths, default=0))
+    line = int(size * 1.35)
+    box_h = pad * 2 + line * len(rows)
+    box = Image.new("RGBA", (box_w, box_h), (0, 0, 0, 150))
+    bd = ImageDraw.Draw(box)
+    for i, (k, text) in enumerate(rows):
+        y = pad + i * line + (line - sw) // 2
+        if k is not None:
+            bd.rectangle([pad, y, pad + sw, y + sw], fill=tuple(int(c) for c in colors[k]) + (255,),
+                         outline=(230, 230, 230, 255))
+        bd.text((pad * 2 + sw, pad + i * line), text, fill=(255, 255, 255, 255), font=font)
+    if box_w * box_h <= 0.1 * pil.width * pil.height:
+        pil.paste(box, (pad, pad), box)
+        return pil
+    canvas = Image.new("RGB", (pil.width + box_w + 2 * pad, max(pil.height, box_h + 2 * pad)), (40, 40, 40))
+    canvas.paste(pil, (0, 0))
+    canvas.paste(box, (pil.width + pad, pad), box)
     return canvas

@@ -8,7 +8,7 @@ import click
 
 from suite.cli import main
 from suite.common.ui.cli import compute_options, echo_json, max_pixels_option, output_options, say
-from suite.unet.cli.segment import MODEL_OR_PRESET
+from suite.unet.cli.params import MODEL_OR_PRESET
 from suite.unet.data import LAYOUTS
 
 

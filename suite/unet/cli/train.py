@@ -33,7 +33,7 @@ _DIR = click.Path(exists=True, file_okay=False, path_type=Path)
               help="CSV log, curves.png, TensorBoard, backups, options.json [<output>_logs].")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from the backup in --logdir.")
 @click.option("--overwrite", is_flag=True, help="Replace --output and discard an old backup.")
-@compute_options
+@compute_options(auto_mixed_precision=True)
 @output_options()
 def train(images, masks, num_classes, val_images, val_masks, class_names, out, logdir, resume, overwrite, as_json,
           **options):

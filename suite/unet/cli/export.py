@@ -1,0 +1,55 @@
+"""``suite export``: a thin adapter over :func:`suite.unet.export.export_model`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from suite.cli import main
+from suite.common.ui.cli import compute_options, echo_json, output_options, say
+from suite.unet.cli.params import model_option
+from suite.unet.export import FORMATS
+
+
+@main.command()
+@model_option()
+@click.option("--format", "fmt", required=True, type=click.Choice(FORMATS),
+              help="saved_model: TensorFlow SavedModel folder; onnx: .onnx file (needs the 'onnx' extra); "
+                   "litert: .tflite file.")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="Where to write the artefact (a folder for saved_model).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing artefact.")
+@click.option("--size", default=256, show_default=True, type=click.IntRange(16, 4096),
+              help="Side of the random sample image used for the parity check.")
+@click.option("--atol", default=1e-4, show_default=True, type=float, help="Largest accepted |exported - Keras|.")
+@compute_options
+@output_options()
+def export(model, fmt, output, overwrite, size, atol, as_json):
+    """Export a segmentation model (a .keras file or a preset such as person) to SavedModel, ONNX or LiteRT, then check it.
+
+    The exported artefact is run on a sample image with its own runtime
+    (tf.saved_model, onnxruntime, the LiteRT interpreter) and the largest absolute
+    difference from the Keras model is reported; the exit status is 1 if it is
+    over --atol.
+    """
+    from suite.common.device import import_backend_quietly
+    from suite.unet.export import MissingExtraError, export_model
+
+    import_backend_quietly()
+    try:
+        result = export_model(model, fmt, output, overwrite=overwrite, sample_size=size, atol=atol)
+    except MissingExtraError as e:
+        raise click.ClickException(str(e)) from None
+    if as_json:
+        echo_json({"path": result.path, "format": result.format, "size_bytes": result.size_bytes,
+                   "runtime": result.runtime, "sample_shape": list(result.sample_shape),
+                   "max_abs_diff": float(result.max_abs_diff), "atol": atol, "ok": bool(result.ok)})
+    else:
+        say(f"wrote {result.path} ({result.format}, {result.size_bytes / 1e6:.1f} MB)")
+        say(f"parity on a {result.sample_shape[1]}x{result.sample_shape[2]} sample with {result.runtime}: "
+            f"max |exported - keras| = {result.max_abs_diff:.3g} (tolerance {atol:g})")
+    if not result.ok:
+        click.echo("parity check FAILED", err=True)
+        sys.exit(1)
