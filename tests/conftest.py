@@ -14,6 +14,8 @@ def _seed():
     keras.utils.set_random_seed(0)
     np.random.seed(0)
     yield
+    # `suite train` run in-process picks bfloat16 on a CPU that has it; later tests expect float32.
+    keras.mixed_precision.set_global_policy("float32")
 
 
 @pytest.fixture

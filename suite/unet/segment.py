@@ -37,17 +37,8 @@ import numpy as np
 from rich.progress import ProgressColumn
 from rich.text import Text
 
-from suite.common.io.images import (
-    DEFAULT_MAX_PIXELS,
-    ImageReadError,
-    collect_inputs,
-    image_size,
-    output_stems,
-    is_image_file,
-    load_image,
-    load_image_uint8,
-    save_json,
-)
+from suite.common.io.images import DEFAULT_MAX_PIXELS, ImageReadError, collect_inputs, image_size, output_stems, is_image_file, load_image, load_image_uint8
+from suite.common.io.files import save_json
 from suite.common.io.files import (
     OutputExistsError,
     atomic_write,
