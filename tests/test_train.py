@@ -249,6 +249,9 @@ def test_plan_phases_fits_the_whole_schedule_in_the_budget():
     # With a budget and automatic freezing: the frozen phase ends at its share, fine-tuning at the budget.
     p1, p2 = plan_phases(50, 25, 2e-3, 0.1, time_budget=240, freeze_fraction=0.25)
     assert (p1.deadline, p2.deadline) == (60, 240)
+    # A share of 1: frozen for the whole budget, no fine-tuning phase.
+    assert plan_phases(100_000, 50_000, 2e-3, 0.1, time_budget=240, freeze_fraction=1.0) == [
+        Phase(1, 0, 100_000, 2e-3, 240)]
     # A frozen-epoch count given by hand keeps the epochs; the budget still ends the run.
     p1, p2 = plan_phases(50, 3, 2e-3, 0.1, time_budget=240)
     assert (p1.last_epoch, p1.deadline, p2.deadline) == (3, 240, 240)

@@ -146,9 +146,12 @@ def plan_phases(epochs, freeze_epochs, lr, finetune_lr_factor, time_budget=None,
     With ``time_budget`` the last phase ends at the budget; with
     ``freeze_fraction`` too (``freeze_encoder_epochs="auto"``), the frozen
     phase ends at that share of the budget (or after its epochs, whichever
-    comes first), so the fine-tuning always gets its share.
+    comes first), so the fine-tuning always gets its share. A
+    ``freeze_fraction`` of 1 keeps the encoder frozen for the whole budget.
     """
     if not freeze_epochs:
+        return [Phase(1, 0, epochs, lr, time_budget)]
+    if time_budget and freeze_fraction is not None and freeze_fraction >= 1:
         return [Phase(1, 0, epochs, lr, time_budget)]
     frozen_end = time_budget * freeze_fraction if time_budget and freeze_fraction is not None else time_budget
     phases = [Phase(1, 0, freeze_epochs, lr, frozen_end)]
