@@ -59,11 +59,7 @@ from suite.unet.segment_options import (  # noqa: F401 - the defaults, also read
     SegmentOptions,
     segment_options,
 )
-from suite.unet.model_io import (  # noqa: F401 - load_segmentation_model: the public name users know
-    load_segmentation_model,
-    model_label,
-    resolve_segmentation,
-)
+from suite.unet.model_io import model_label, resolve_segmentation
 
 #: A batch may pad its images up to this much more area than their own padded area.
 _BATCH_WASTE = 1.25
