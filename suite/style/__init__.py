@@ -11,6 +11,11 @@ Public API (imported lazily, so ``import suite.style`` does not start Keras):
   :func:`fast_stylize_paths`, what ``suite stylize --method fast`` runs.
 """
 
+from suite.common.nn.saving import register_serializable_modules
+
+# Saved fast-style models name this module's layers; load_model imports it (lazily) before loading.
+register_serializable_modules("suite.style.fast_models")
+
 _LAZY = {
     "StyleTransfer": "suite.style.transfer",
     "StyleResult": "suite.style.transfer",
