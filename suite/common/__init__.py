@@ -33,9 +33,22 @@ _LAZY = {
 __all__ = list(_LAZY)
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        import importlib
+def lazy_attributes(package: str, table: dict):
+    """A package's module ``__getattr__`` (PEP 562): ``table[name]`` is the module that defines ``name``,
+    imported on first use, so importing the package itself imports nothing.
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'suite.common' has no attribute {name!r}")
+    Example:
+        >>> __getattr__ = lazy_attributes(__name__, {"load_image": "suite.common.io.images"})  # doctest: +SKIP
+    """
+
+    def __getattr__(name):
+        if name in table:
+            import importlib
+
+            return getattr(importlib.import_module(table[name]), name)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    return __getattr__
+
+
+__getattr__ = lazy_attributes(__name__, _LAZY)

@@ -13,6 +13,7 @@ import json
 import math
 import time
 import zipfile
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -92,6 +93,13 @@ def _number_list(params, key, default, kind=float):
         raise BadRequest(f"{key} must be comma-separated numbers, got {raw!r}") from None
 
 
+def _choice(params, key, default, allowed):
+    value = params.get(key, default)
+    if value not in allowed:
+        raise BadRequest(f"{key} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
 def _png(image) -> bytes:
     from PIL import Image
 
@@ -113,6 +121,19 @@ def _jpeg(image, quality=88) -> bytes:
 _EXTRACTORS: dict = {}
 
 
+@dataclass(frozen=True)
+class _StyleRequest:
+    """A checked style request: what :func:`style_job`'s ``run`` needs."""
+
+    photo: str
+    artworks: list
+    method: str
+    blend: list
+    options: dict  # StyleTransfer's keyword arguments: size, scales, iterations, optimizer, init, weights, colours
+    preview_every: int
+    names: dict  # the photo's and artworks' display names, for the sidecar
+
+
 def style_job(params: dict, files, queue, max_size: int):
     """Checks a style request and returns ``run(job)`` for the queue.
 
@@ -128,39 +149,32 @@ def style_job(params: dict, files, queue, max_size: int):
     Raises:
         BadRequest: an option out of range or a file id that names nothing.
     """
+    req = _style_request(params, files, max_size)
+
+    def run(job):
+        content = files.load(req.photo)
+        styles = [files.load(a) for a in req.artworks]
+        queue.check_cancel(job)
+        if req.method != "gatys":
+            return _run_feed_forward(job, queue, req, content, styles)
+        return _run_gatys(job, queue, req, content, styles)
+
+    return run
+
+
+def _style_request(params: dict, files, max_size: int) -> _StyleRequest:
+    """Checks the page's JSON against the library's choices and the server's limits."""
     choices = style_choices(max_size)
     d = choices["defaults"]
-    photo = params.get("photo")
-    artworks = params.get("artworks") or []
-    if not photo:
-        raise BadRequest("pick or upload a photo")
-    if not isinstance(artworks, list) or not artworks:
-        raise BadRequest("pick or upload at least one artwork")
-    if len(artworks) > 4:
-        raise BadRequest(f"at most 4 artworks, got {len(artworks)}")
-    for fid in [photo, *artworks]:
-        files.resolve(fid)  # NotFound -> 404 now, not a failed job later
-    method = params.get("method", d["method"])
-    if method not in choices["methods"]:
-        raise BadRequest(f"method must be one of {', '.join(choices['methods'])}, got {method!r}")
+    photo, artworks = _style_files(params, files)
+    method = _choice(params, "method", d["method"], choices["methods"])
     blend = _number_list(params, "blend", [1.0] * len(artworks))
     if len(blend) != len(artworks) or any(not (b >= 0 and math.isfinite(b)) for b in blend) or sum(blend) <= 0:
         raise BadRequest("blend needs one weight >= 0 per artwork, with a positive sum")
     size = int(_number(params, "size", d["size"], choices["min_side"], max_size, int))
-    scales = _number_list(params, "scales", d["scales"])
-    if not scales or any(not 0 < s <= 1 for s in scales) or scales != sorted(scales):
-        raise BadRequest(f"scales must increase within (0, 1], got {params.get('scales')!r}")
-    iterations = _number_list(params, "iterations", d["iterations"], int)
-    if len(iterations) == 1:
-        iterations = iterations * len(scales)
-    if len(iterations) != len(scales) or any(not 0 <= i <= 5000 for i in iterations) or sum(iterations) == 0:
-        raise BadRequest(f"iterations needs 1 or {len(scales)} numbers from 0 to 5000, not all 0")
-    optimizer = params.get("optimizer", d["optimizer"])
-    if optimizer not in choices["optimizers"]:
-        raise BadRequest(f"optimizer must be one of {', '.join(choices['optimizers'])}, got {optimizer!r}")
-    init = params.get("init", d["init"])
-    if init not in choices["inits"]:
-        raise BadRequest(f"init must be one of {', '.join(choices['inits'])}, got {init!r}")
+    scales, iterations = _style_schedule(params, d)
+    optimizer = _choice(params, "optimizer", d["optimizer"], choices["optimizers"])
+    init = _choice(params, "init", d["init"], choices["inits"])
     options = dict(
         size=size, scales=scales, iterations=iterations, optimizer=optimizer, init=init,
         content_weight=_number(params, "content_weight", d["content_weight"], 0, 1e12),
@@ -170,59 +184,89 @@ def style_job(params: dict, files, queue, max_size: int):
     )
     preview_every = int(_number(params, "preview_every", 5, 1, 1000, int))
     names = {"content": files.display_name(photo), "styles": [files.display_name(a) for a in artworks]}
+    return _StyleRequest(photo, artworks, method, blend, options, preview_every, names)
 
-    def run(job):
-        content = files.load(photo)
-        styles = [files.load(a) for a in artworks]
+
+def _style_files(params: dict, files) -> tuple[str, list]:
+    """The photo and the artworks (1 to 4), each resolved now: NotFound is a 404 now, not a failed job later."""
+    photo = params.get("photo")
+    artworks = params.get("artworks") or []
+    if not photo:
+        raise BadRequest("pick or upload a photo")
+    if not isinstance(artworks, list) or not artworks:
+        raise BadRequest("pick or upload at least one artwork")
+    if len(artworks) > 4:
+        raise BadRequest(f"at most 4 artworks, got {len(artworks)}")
+    for fid in [photo, *artworks]:
+        files.resolve(fid)
+    return photo, artworks
+
+
+def _style_schedule(params: dict, defaults: dict) -> tuple[list, list]:
+    """The scales (increasing, within (0, 1]) and the iterations per scale (one number: the same at each)."""
+    scales = _number_list(params, "scales", defaults["scales"])
+    if not scales or any(not 0 < s <= 1 for s in scales) or scales != sorted(scales):
+        raise BadRequest(f"scales must increase within (0, 1], got {params.get('scales')!r}")
+    iterations = _number_list(params, "iterations", defaults["iterations"], int)
+    if len(iterations) == 1:
+        iterations = iterations * len(scales)
+    if len(iterations) != len(scales) or any(not 0 <= i <= 5000 for i in iterations) or sum(iterations) == 0:
+        raise BadRequest(f"iterations needs 1 or {len(scales)} numbers from 0 to 5000, not all 0")
+    return scales, iterations
+
+
+def _run_feed_forward(job, queue, req: _StyleRequest, content, styles) -> dict:
+    """A feed-forward method answers in one call: the result is the preview."""
+    from suite.style import stylize
+
+    start = time.perf_counter()
+    colors = req.options["preserve_colors"]
+    image = stylize(content, styles, blend=req.blend, method=req.method, size=req.options["size"],
+                    preserve_colors=colors)
+    sidecar = {**req.names, "method": req.method,
+               "options": {"blend": req.blend, "size": req.options["size"], "preserve_colors": colors},
+               "seconds": round(time.perf_counter() - start, 2)}
+    return _finish_style(job, queue, image, sidecar)
+
+
+def _run_gatys(job, queue, req: _StyleRequest, content, styles) -> dict:
+    """Gatys optimisation, with progress (and a preview every ``preview_every`` steps) sent to the queue."""
+    from suite.style.files import gatys_sidecar
+    from suite.style.transfer import StyleTransfer
+
+    queue.update(job, {"stage": "preparing the network"})
+    extractor = _EXTRACTORS.get("vgg19")
+    st = StyleTransfer(styles, blend=req.blend, extractor=extractor, quiet=True, **req.options)
+    _EXTRACTORS["vgg19"] = st.extractor  # built once per server: a few seconds saved on every later job
+    result = st.transfer(content, callback=_gatys_progress(job, queue, st.iterations, req.preview_every))
+    sidecar = {**req.names, "method": "gatys", **gatys_sidecar(st, result)}
+    return _finish_style(job, queue, result.image, sidecar)
+
+
+def _gatys_progress(job, queue, iterations, preview_every: int):
+    """The ``StyleTransfer.transfer`` callback: checks for cancel, reports the step, the losses and previews."""
+    total = sum(iterations)
+
+    def callback(info):
         queue.check_cancel(job)
-        if method != "gatys":
-            # Feed-forward methods answer in one call: the result is the preview.
-            from suite.style import stylize
-
-            start = time.perf_counter()
-            image = stylize(content, styles, blend=blend, method=method, size=size,
-                            preserve_colors=options["preserve_colors"])
-            sidecar = {**names, "method": method, "options": {"blend": blend, "size": size,
-                       "preserve_colors": options["preserve_colors"]},
-                       "seconds": round(time.perf_counter() - start, 2)}
-            return _finish_style(job, queue, image, sidecar)
-        from suite.style.files import gatys_sidecar
-        from suite.style.transfer import StyleTransfer
-
-        queue.update(job, {"stage": "preparing the network"})
-        extractor = _EXTRACTORS.get("vgg19")
-        st = StyleTransfer(styles, blend=blend, extractor=extractor, quiet=True, **options)
-        _EXTRACTORS["vgg19"] = st.extractor  # built once per server: a few seconds saved on every later job
-        total = sum(st.iterations)
-
-        def callback(info):
-            queue.check_cancel(job)
-            step = info["step"]
-            done = sum(st.iterations[: info["scale"]]) + step
-            last = step == info["steps"]
-            h, w = info["size"]
-            progress = {
-                "stage": "optimizing", "scale": info["scale"] + 1, "scales": info["scales"], "size": [w, h],
-                "step": step, "steps": info["steps"], "done": done, "total": total,
-                "loss": float(info["loss"]),
-                "terms": {k: float(v) for k, v in info["terms"].items()},
-            }
-            if step == 1 or last or step % preview_every == 0:
-                progress["preview"] = done
-                queue.update(job, progress, {"preview.jpg": _jpeg(info["image"])})
-            else:
-                progress["preview"] = job.progress.get("preview")
-                queue.update(job, progress)
-
-        result = st.transfer(content, callback=callback)
-        sidecar = {
-            **names,
-            "method": "gatys",
-            **gatys_sidecar(st, result),
+        step = info["step"]
+        done = sum(iterations[: info["scale"]]) + step
+        last = step == info["steps"]
+        h, w = info["size"]
+        progress = {
+            "stage": "optimizing", "scale": info["scale"] + 1, "scales": info["scales"], "size": [w, h],
+            "step": step, "steps": info["steps"], "done": done, "total": total,
+            "loss": float(info["loss"]),
+            "terms": {k: float(v) for k, v in info["terms"].items()},
         }
-        return _finish_style(job, queue, result.image, sidecar)
+        if step == 1 or last or step % preview_every == 0:
+            progress["preview"] = done
+            queue.update(job, progress, {"preview.jpg": _jpeg(info["image"])})
+        else:
+            progress["preview"] = job.progress.get("preview")
+            queue.update(job, progress)
 
-    return run
+    return callback
 
 
 def _finish_style(job, queue, image, sidecar) -> dict:

@@ -11,6 +11,12 @@ Public API (imported lazily, so ``import suite.style`` does not start Keras):
   :func:`fast_stylize_paths`, what ``suite stylize --method fast`` runs.
 """
 
+from suite.common import lazy_attributes
+from suite.common.nn.saving import register_serializable_modules
+
+# Saved fast-style models name this module's layers; load_model imports it (lazily) before loading.
+register_serializable_modules("suite.style.fast_models")
+
 _LAZY = {
     "StyleTransfer": "suite.style.transfer",
     "StyleResult": "suite.style.transfer",
@@ -25,11 +31,4 @@ _LAZY = {
 }
 
 __all__ = list(_LAZY)
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'suite.style' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from suite.common.errors import first_line
 from suite.common.io.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS
 
 
@@ -108,8 +109,14 @@ def _failure_reason(error: BaseException) -> str:
 
     if isinstance(error, ImageReadError):
         return error.reason
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+    return first_line(error)
+
+
+def _record_failure(report, src, error: BaseException, say) -> None:
+    """One failed input: its one-line reason in the report and on the console; the run goes on."""
+    reason = _failure_reason(error)
+    report.failed.append((src, reason))
+    say(f"error {src}: {reason}")
 
 
 def _save_compare(dst: Path, content, style_images, result_image, names) -> None:
@@ -262,8 +269,7 @@ def _gatys_item(st, src, dst, bar, n_items, save_every, report, say, one: dict) 
         report.skipped.append(dst)
         say(f"skipped {dst}: another run wrote it first")
     except (ImageReadError, StyleTransferError, ValueError, OSError) as e:
-        report.failed.append((src, _failure_reason(e)))
-        say(f"error {src}: {_failure_reason(e)}")
+        _record_failure(report, src, e, say)
     finally:
         if bar is not None:
             bar.update(task, completed=total_steps)
@@ -379,8 +385,7 @@ def fast_stylize_paths(
                 _fast_one(fst, src, dst, styles, style_images, region_masks, overwrite, compare, max_pixels)
                 report.written.append(dst)
             except (ImageReadError, OutputExistsError, ValueError, OSError) as e:
-                report.failed.append((src, _failure_reason(e)))
-                say(f"error {src}: {_failure_reason(e)}")
+                _record_failure(report, src, e, say)
             finally:
                 if bar is not None:
                     bar.advance(task)

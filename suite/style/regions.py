@@ -137,15 +137,12 @@ def region_masks(model, styles, class_styles=None, feather: float = DEFAULT_FEAT
     Raises:
         ValueError: a one-line reason (unknown class, wrong number of styles...).
     """
-    from suite.unet import predict as P
-    from suite.unet.segment import load_segmentation_model
+    from suite.unet.model_io import resolve_segmentation
 
-    if isinstance(model, (str, Path)):
-        model = load_segmentation_model(model)
-    num_classes, names = P.model_classes(model)
-    num_classes = max(num_classes, 2)  # one channel = binary
-    if len(names) != num_classes:
-        names = [f"class {k}" for k in range(num_classes)]
+    model, meta = resolve_segmentation(model)  # a path or preset name is loaded (safe mode, one-line errors)
+    num_classes = meta.num_classes  # one channel = binary: two classes
+    # A one-channel model's classes are named by index here, whatever names it records.
+    names = list(meta.class_names) if meta.channels == num_classes else [f"class {k}" for k in range(num_classes)]
     styles = [Path(s) for s in styles]
     if class_styles is None:
         if len(styles) != num_classes:

@@ -485,23 +485,20 @@ def set_encoder_trainable(model, trainable: bool) -> None:
 
 
 def model_info(model) -> dict:
-    """What evaluate/segment need to know about a loaded segmentation model.
+    """:func:`suite.unet.model_io.model_metadata` as a dict, the older shape (new code reads the metadata).
 
     Returns:
-        ``{"num_classes", "class_names", "stride", "backbone"}``; for models
-        that are not suite U-Nets, read from the output shape (stride 32).
+        ``{"num_classes", "class_names", "stride", "backbone"}``: the score
+        channels, the recorded class names (``None`` when the model records
+        none), the stride (32 for models that are not suite U-Nets) and the
+        backbone's name.
     """
-    config = {}
-    try:
-        config = model.get_config() or {}
-    except Exception:
-        pass
-    num_classes = config.get("num_classes") or getattr(model, "num_classes", None)
-    if num_classes is None:
-        num_classes = int(model.output.shape[-1])
+    from suite.unet.model_io import model_metadata
+
+    meta = model_metadata(model)
     return {
-        "num_classes": int(num_classes),
-        "class_names": config.get("class_names") or getattr(model, "class_names", None),
-        "stride": int(config.get("stride") or getattr(model, "stride", None) or 32),
-        "backbone": config.get("backbone_name") or getattr(model, "backbone_name", None),
+        "num_classes": meta.channels,
+        "class_names": list(meta.class_names) if meta.named else None,
+        "stride": meta.stride,
+        "backbone": meta.backbone,
     }

@@ -69,16 +69,6 @@ def predict_mask(model, image: np.ndarray, stride: int | None = None) -> np.ndar
     return predict_batch(model, [image], stride=stride, head="mask")[0]
 
 
-def model_classes(model) -> tuple[int, list[str]]:
-    """Score channels and their names: ``model_metadata(model)``'s, in the older shape.
-
-    Kept for :mod:`suite.style.regions`; new code reads
-    :func:`suite.unet.model_io.model_metadata`.
-    """
-    meta = model_metadata(model)
-    return meta.channels, list(meta.class_names[:meta.channels])
-
-
 def logits_to_probabilities(logits: np.ndarray) -> np.ndarray:
     """Softmax over the last axis (a sigmoid for one-channel binary models), float32."""
     logits = np.asarray(logits, dtype=np.float32)

@@ -37,8 +37,7 @@ import numpy as np
 from rich.progress import ProgressColumn
 from rich.text import Text
 
-from suite.common.io.images import DEFAULT_MAX_PIXELS, ImageReadError, collect_inputs, image_size, output_stems, is_image_file, load_image, load_image_uint8
-from suite.common.io.files import save_json
+from suite.common.errors import typed_first_line
 from suite.common.io.files import (
     OutputExistsError,
     atomic_write,
@@ -46,11 +45,21 @@ from suite.common.io.files import (
     remove_partial_files,
     save_json,
 )
+from suite.common.io.images import (
+    DEFAULT_MAX_PIXELS,
+    ImageReadError,
+    collect_inputs,
+    image_size,
+    is_image_file,
+    load_image,
+    load_image_uint8,
+    output_stems,
+)
 from suite.common.log import note
 from suite.common.options import as_dict
-from suite.common.errors import typed_first_line
 from suite.common.ui.viz import mask_image, overlay
 from suite.unet import predict as P
+from suite.unet.model_io import model_label, resolve_segmentation
 from suite.unet.segment_options import (  # noqa: F401 - the defaults, also read from here
     DEFAULT_BATCH_PIXELS,
     DEFAULT_MAX_UNTILED_PIXELS,
@@ -58,11 +67,6 @@ from suite.unet.segment_options import (  # noqa: F401 - the defaults, also read
     DEFAULT_TILE,
     SegmentOptions,
     segment_options,
-)
-from suite.unet.model_io import (  # noqa: F401 - load_segmentation_model: the public name users know
-    load_segmentation_model,
-    model_label,
-    resolve_segmentation,
 )
 
 #: A batch may pad its images up to this much more area than their own padded area.

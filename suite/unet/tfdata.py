@@ -123,6 +123,22 @@ def make_dataset(
     if cache is None:
         cache = sizes is not None and estimated_bytes(sizes) <= DEFAULT_CACHE_BYTES
     autotune = tf.data.AUTOTUNE
+    ds = _decoded_pairs(source, training, cache, seed)
+    if resize_mode == "resize":
+        ds = ds.map(lambda i, m: resize_pair(i, m, image_size), num_parallel_calls=autotune)
+    else:
+        ds = ds.map(lambda i, m: crop_or_pad(i, m, image_size, ignore_index, random=training), num_parallel_calls=autotune)
+    ds = ds.batch(batch_size, drop_remainder=training if drop_remainder is None else drop_remainder)
+    if training and augmenter is not None:
+        ds = ds.map(lambda i, m: augmenter(i, m), num_parallel_calls=autotune)
+    if class_weights is not None:
+        ds = ds.map(_pixel_weights(class_weights, ignore_index), num_parallel_calls=autotune)
+    return ds.prefetch(autotune)
+
+
+def _decoded_pairs(source: SegmentationSource, training: bool, cache: bool, seed: int) -> tf.data.Dataset:
+    """Decoded ``(image, mask)`` pairs, shuffled when training: the file names before decoding, or the
+    decoded pairs after the cache when there is one (so every epoch shuffles, and none decodes again)."""
     n = len(source)
     ds = tf.data.Dataset.from_tensor_slices((source.image_paths, source.mask_paths))
     if training and not cache:
@@ -135,29 +151,25 @@ def make_dataset(
         mask.set_shape([None, None])
         return image, mask
 
-    ds = ds.map(load, num_parallel_calls=autotune, deterministic=not training)
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
     if cache:
         ds = ds.cache()
         if training:
             ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-    if resize_mode == "resize":
-        ds = ds.map(lambda i, m: resize_pair(i, m, image_size), num_parallel_calls=autotune)
-    else:
-        ds = ds.map(lambda i, m: crop_or_pad(i, m, image_size, ignore_index, random=training), num_parallel_calls=autotune)
-    ds = ds.batch(batch_size, drop_remainder=training if drop_remainder is None else drop_remainder)
-    if training and augmenter is not None:
-        ds = ds.map(lambda i, m: augmenter(i, m), num_parallel_calls=autotune)
-    if class_weights is not None:
-        table = np.zeros(max(ignore_index + 1, len(class_weights)), np.float32)
-        table[: len(class_weights)] = np.asarray(class_weights, np.float32)
-        table = tf.constant(table)
+    return ds
 
-        def weigh(i, m):
-            w = tf.gather(table, tf.clip_by_value(m, 0, len(table) - 1))
-            return i, m, w
 
-        ds = ds.map(weigh, num_parallel_calls=autotune)
-    return ds.prefetch(autotune)
+def _pixel_weights(class_weights, ignore_index: int):
+    """``(images, masks) -> (images, masks, weights)``: each pixel's class weight, 0 on ignored (unlisted) labels."""
+    table = np.zeros(max(ignore_index + 1, len(class_weights)), np.float32)
+    table[: len(class_weights)] = np.asarray(class_weights, np.float32)
+    table = tf.constant(table)
+
+    def weigh(i, m):
+        w = tf.gather(table, tf.clip_by_value(m, 0, len(table) - 1))
+        return i, m, w
+
+    return weigh
 
 
 def preload_arrays(source: SegmentationSource, image_size, ignore_index: int = 255, resize_mode: str = "crop"):

@@ -64,12 +64,17 @@ class ImageReadError(ValueError):
         super().__init__(f"{where}{reason}")
 
 
-def _looks_like_image(path: Path) -> bool:
+def _file_head(path: Path, size: int = 16) -> bytes:
+    """The file's first ``size`` bytes; ``b""`` when it cannot be read."""
     try:
         with open(path, "rb") as fh:
-            head = fh.read(16)
+            return fh.read(size)
     except OSError:
-        return False
+        return b""
+
+
+def _looks_like_image(path: Path) -> bool:
+    head = _file_head(path)
     if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
         return True
     if head[4:8] == b"ftyp" and (head[8:12] in _HEIF_BRANDS or head[8:12] in (b"avif", b"avis")):
@@ -78,11 +83,7 @@ def _looks_like_image(path: Path) -> bool:
 
 
 def _is_heif(path: Path) -> bool:
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(12)
-    except OSError:
-        return False
+    head = _file_head(path, 12)
     return head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS
 
 
