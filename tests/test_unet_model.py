@@ -185,13 +185,13 @@ def test_unfreezing_keeps_pretrained_batchnorm_in_inference_mode():
 def test_compile_with_no_arguments_trains():
     import keras
 
-    from suite.unet.losses import CEDiceLoss
+    from suite.unet.losses import MaskedCrossEntropy
     from suite.unet.model import UNet
 
     keras.utils.set_random_seed(0)
     model = UNet(None, num_classes=3, encoder_filters=(4, 8))
-    model.compile()  # "auto": Adam, ce+dice with the ignore index, mIoU and pixel accuracy
-    assert isinstance(model.loss, CEDiceLoss) and model.loss.ignore_index == 255
+    model.compile()  # "auto": Adam, cross-entropy with the ignore index, mIoU and pixel accuracy
+    assert isinstance(model.loss, MaskedCrossEntropy) and model.loss.ignore_index == 255  # the training default
     assert float(model.optimizer.learning_rate) == pytest.approx(2e-3)
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 255, (4, 16, 16, 3)).astype("float32")

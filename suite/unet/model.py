@@ -106,6 +106,13 @@ def _default_lr():
     return TrainOptions().lr
 
 
+def _default_loss():
+    """The loss of ``UNet.compile(loss="auto")``: the training default, not a second copy."""
+    from suite.unet.options import TrainOptions
+
+    return TrainOptions().loss
+
+
 @dataclasses.dataclass
 class Encoder:
     """What :func:`resolve_encoder` found: the encoder model and what the config must record.
@@ -366,7 +373,7 @@ class UNet(keras.Model):
         Args:
             optimizer: ``"auto"``: Adam at the suite's default learning rate
                 (:class:`suite.unet.options.TrainOptions`), else any Keras optimizer.
-            loss: ``"auto"``: cross-entropy + Dice over ``num_classes``,
+            loss: ``"auto"``: the training default (cross-entropy) over ``num_classes``,
                 skipping ``ignore_index`` and weighted by ``class_weights``
                 (:func:`suite.unet.losses.get_loss`), else any Keras loss.
             metrics: ``"auto"``: mean IoU (``miou``) and pixel accuracy,
@@ -382,7 +389,7 @@ class UNet(keras.Model):
         if isinstance(optimizer, str) and optimizer == "auto":
             optimizer = keras.optimizers.Adam(learning_rate=_default_lr())
         if isinstance(loss, str) and loss == "auto":
-            loss = _losses.get_loss("ce+dice", num_classes=self.num_classes, ignore_index=ignore_index,
+            loss = _losses.get_loss(_default_loss(), num_classes=self.num_classes, ignore_index=ignore_index,
                                     class_weights=class_weights)
         if isinstance(metrics, str) and metrics == "auto":
             metrics = _metrics.segmentation_metrics(self.num_classes, ignore_index)

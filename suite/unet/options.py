@@ -102,7 +102,7 @@ class TrainOptions:
     lr_schedule: str = option("cosine", "cosine: warm-up, then a cosine to 1% over the epochs (or the time "
                               "budget); constant: --lr throughout.", choices=LR_SCHEDULES)
     warmup_epochs: int = option(1, "Linear warm-up length, in epochs, of the epoch cosine.", low=0)
-    loss: str = option("ce+dice", "Loss, with the ignore index masked out.", choices=LOSSES)
+    loss: str = option("ce", "Loss, with the ignore index masked out.", choices=LOSSES)
     class_weights: str | list | None = option(
         "balanced", "Per-class loss weights (balanced = sqrt median frequency, capped).",
         parse=parse_class_weights, metavar="none|balanced|W0,W1,...")
@@ -111,8 +111,9 @@ class TrainOptions:
         "(auto: half the epochs with pretrained encoder weights, else 0).", parse=parse_auto_int,
         metavar="auto|N")
     finetune_lr_factor: float = option(0.1, "Learning-rate factor for the fine-tuning phase.", low=0, low_open=True)
-    freeze_fraction: float = option(0.5, "With --time-budget and automatic freezing, the share of the budget "
-                                    "spent on the frozen phase (the rest fine-tunes).", low=0, high=1)
+    freeze_fraction: float = option(1.0, "With --time-budget and automatic freezing, the share of the budget "
+                                    "spent on the frozen phase; the rest fine-tunes (1: frozen throughout).",
+                                    low=0, high=1)
     patience: int | None = option(15, "Early stopping on val mIoU after this many epochs without gain (0 = off).",
                                   low=0)
     time_budget: float | None = option(None, "Seconds for the whole schedule: frozen phase, fine-tuning and LR "
