@@ -299,6 +299,16 @@ def _segment_job(tmp_path, n):
     return cmd, out
 
 
+def _as_at_a_terminal():
+    """Runs in the child before exec: SIGINT back to its default.
+
+    A job started in the background by a non-interactive shell (``cmd &``, as
+    some CI runners do) inherits SIGINT ignored, and Python then installs no
+    KeyboardInterrupt handler; a user's Ctrl-C at a terminal is what these tests mean.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _signal_when(proc, out, pattern, count, sig, timeout=120):
     """Sends ``sig`` to ``proc`` once ``count`` files matching ``pattern`` exist in ``out``."""
     deadline = time.time() + timeout
@@ -330,7 +340,8 @@ def test_kill_9_during_segment_then_resume(tmp_path):
 @pytest.mark.slow
 def test_sigint_during_segment_is_a_clean_message(tmp_path):
     cmd, out = _segment_job(tmp_path, 40)
-    proc = subprocess.Popen(cmd, env=dict(os.environ, SUITE_QUIET="1"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, env=dict(os.environ, SUITE_QUIET="1"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_as_at_a_terminal)
     _signal_when(proc, out, "*_overlay.jpg", 2, signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err[-2000:]
@@ -433,7 +444,8 @@ def _stylize_job(tmp_path, n=6):
 def test_sigint_during_stylize_keeps_finished_outputs(tmp_path):
     cmd, out = _stylize_job(tmp_path)
     env = dict(os.environ, SUITE_QUIET="1")
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_as_at_a_terminal)
     _signal_when(proc, out, "p*.json", 1, signal.SIGINT, timeout=180)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-2000:]
@@ -456,7 +468,8 @@ def test_sigint_during_train_then_resume(tmp_path):
     cmd, out, epochs_logged = _train_job(tmp_path)
     env = dict(os.environ, SUITE_QUIET="1")
 
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_as_at_a_terminal)
     deadline = time.time() + 240
     while time.time() < deadline and len(epochs_logged()) < 2 and proc.poll() is None:
         time.sleep(0.1)
