@@ -112,6 +112,20 @@ const suite = {
     return null;
   },
 
+  // The "failed" and "cancelled" ends of a job, the same on every page; true if `state` was one.
+  endedBadly(state, status, bar) {
+    if (state.state === "failed") {
+      status.textContent = "Failed.";
+      this.message(state.error);
+    } else if (state.state === "cancelled") {
+      status.textContent = "Cancelled.";
+      bar.hidden = true;
+    } else {
+      return false;
+    }
+    return true;
+  },
+
   fileUrl(jobId, name, download, as) {
     let url = `/api/jobs/${jobId}/files/${name}`;
     if (download) url += `?download=1&as=${encodeURIComponent(as || name)}`;

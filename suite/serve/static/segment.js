@@ -86,13 +86,7 @@
         $("downloads").hidden = false;
       }
       busy(false);
-    } else if (state.state === "failed") {
-      status.textContent = "Failed.";
-      suite.message(state.error);
-      busy(false);
-    } else if (state.state === "cancelled") {
-      status.textContent = "Cancelled.";
-      bar.hidden = true;
+    } else if (suite.endedBadly(state, status, bar)) {
       busy(false);
     }
   }

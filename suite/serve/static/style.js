@@ -91,13 +91,7 @@
       $("download-sidecar").href = suite.fileUrl(state.id, "result.json", true, "stylized.json");
       $("downloads").hidden = false;
       busy(false);
-    } else if (state.state === "failed") {
-      status.textContent = "Failed.";
-      suite.message(state.error);
-      busy(false);
-    } else if (state.state === "cancelled") {
-      status.textContent = "Cancelled.";
-      bar.hidden = true;
+    } else if (suite.endedBadly(state, status, bar)) {
       busy(false);
     }
   }
