@@ -8,8 +8,8 @@ TensorFlow, whose ``flatbuffer_utils`` reads the graph and its weights):
 
     python3.11 -m venv /tmp/mp-venv && /tmp/mp-venv/bin/pip install "mediapipe==0.10.21" "numpy<2"
     D=/tmp/mp-venv/lib/python3.11/site-packages/mediapipe/modules/selfie_segmentation
-    .venv/bin/python assets/convert_selfie.py $D/selfie_segmentation.tflite assets/selfie_general.npz
-    .venv/bin/python assets/convert_selfie.py $D/selfie_segmentation_landscape.tflite assets/selfie_landscape.npz
+    .venv/bin/python assets/convert_selfie.py $D/selfie_segmentation.tflite suite/assets/selfie_general.npz
+    .venv/bin/python assets/convert_selfie.py $D/selfie_segmentation_landscape.tflite suite/assets/selfie_landscape.npz
 
 Each output maps ``<layer>/kernel`` and ``<layer>/bias`` of
 :func:`suite.unet.selfie.build_selfie_network` to float16 arrays in Keras

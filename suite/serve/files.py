@@ -18,11 +18,11 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-import suite
+from suite.assets import FOLDER as ASSETS_FOLDER
 from suite.common.io.images import IMAGE_EXTENSIONS, ImageReadError, load_image, to_uint8
 
-#: The repository's assets/ folder; present in a source checkout (``pip install -e .``), absent from a wheel.
-BUNDLED_ASSETS = Path(suite.__file__).resolve().parent.parent / "assets"
+#: The bundled photos, artworks and demo U-Net: package data (``suite/assets/``), in a checkout and in a wheel.
+BUNDLED_ASSETS = ASSETS_FOLDER
 MODEL_EXTENSIONS = frozenset({".keras"})
 #: Files listed per served folder: a folder picked by mistake (a home directory) must not stall the page.
 MAX_LISTED = 500

@@ -9,7 +9,8 @@ Presets:
 
 - ``person``: MediaPipe selfie segmentation, general model (256 x 256 input),
   classes ``background, person``; weights converted by
-  ``assets/convert_selfie.py`` (Apache-2.0, Google MediaPipe).
+  ``assets/convert_selfie.py`` (Apache-2.0, Google MediaPipe) into the
+  package data ``suite/assets/selfie_general.npz``.
 - ``person-landscape``: the landscape model (144 x 256 input), a little faster,
   meant for wide video frames.
 
@@ -21,8 +22,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-#: The folder with the converted weights (the repository's ``assets/``).
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
+from suite.assets import FOLDER as ASSETS  # the converted weights are package data (suite/assets/)
 
 PRESETS = {
     "person": {
@@ -87,7 +87,8 @@ def load_preset(name: str, antialias: bool = False):
     weights = ASSETS / preset["weights"]
     if not weights.is_file():
         raise PresetError(f"preset {name!r}: weights file {weights} is missing "
-                          "(make it with assets/convert_selfie.py; see its docstring)")
+                          "(the package is incomplete: reinstall keras-cv-suite, or in a checkout "
+                          "make it with assets/convert_selfie.py; see its docstring)")
     from suite.unet.selfie import SelfieSegmenter, load_selfie_weights
 
     model = SelfieSegmenter(variant=preset["variant"], antialias=antialias, name=name.replace("-", "_"))
