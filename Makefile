@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-fast test-jax bench clean assets
+.PHONY: venv demo test test-fast test-jax browser bench clean assets
 
 venv: $(STAMP)
 
@@ -34,9 +34,26 @@ demo: venv
 	@echo "stylized_fast/ (every photo at full size by the fast network), train/ (a U-Net trained for 45 s,"
 	@echo "its logs and curves), segment/ (masks, overlays, report.json) and evaluate/ (report.json, confusion matrix)."
 
-test: venv
+test: venv browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(MAKE) test-jax
+
+# The `suite serve` browser tests (slow) drive Debian's headless Chromium and its driver, at the paths
+# tests/test_serve_browser.py reads; installed through apt-get when missing (sudo unless root).
+# SUITE_SKIP_BROWSER=1 skips those tests and this step.
+CHROMIUM ?= $(or $(SUITE_CHROMIUM),/usr/bin/chromium)
+CHROMEDRIVER ?= $(or $(SUITE_CHROMEDRIVER),/usr/bin/chromedriver)
+browser:
+	@if [ "$(SUITE_SKIP_BROWSER)" != 1 ] && { [ ! -x "$(CHROMIUM)" ] || [ ! -x "$(CHROMEDRIVER)" ]; }; then \
+	  if ! command -v apt-get >/dev/null; then \
+	    echo "make test: the browser tests need $(CHROMIUM) and $(CHROMEDRIVER): install Chromium and its driver" \
+	      "(Debian: apt-get install chromium chromium-driver), or set SUITE_SKIP_BROWSER=1" >&2; exit 1; \
+	  fi; \
+	  SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	  echo "installing chromium and chromium-driver (apt-get) for the browser tests"; \
+	  $$SUDO apt-get update -qq >/dev/null && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	fi
 
 test-fast: venv
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
