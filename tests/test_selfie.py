@@ -142,6 +142,9 @@ def test_presets_resolve_in_one_place(tmp_path, monkeypatch):
         load_preset("persn")
     monkeypatch.chdir(tmp_path)
     assert is_preset("person")
+    (tmp_path / "person").mkdir()  # e.g. the output folder of `suite segment x.jpg --model person -o person`
+    assert is_preset("person")
+    (tmp_path / "person").rmdir()
     (tmp_path / "person").write_bytes(b"not a model")
     assert not is_preset("person")  # a file of that name wins
 

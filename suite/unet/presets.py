@@ -3,7 +3,9 @@
 ``suite segment photos/ --model person`` and
 ``suite.unet.model_io.load_segmentation("person")`` both come here.
 A preset name wins only when no file of that name exists, so a model file
-called ``person`` in the working folder is still loaded as a file.
+called ``person`` in the working folder is still loaded as a file; a folder
+of that name (``suite segment photo.jpg --model person -o person``) does not
+hide the preset.
 
 Presets:
 
@@ -55,8 +57,8 @@ def list_presets() -> dict:
 
 
 def is_preset(name) -> bool:
-    """True if ``name`` is a preset name and no file or folder of that name exists."""
-    return isinstance(name, (str, Path)) and str(name) in PRESETS and not Path(name).exists()
+    """True if ``name`` is a preset name and no file of that name exists (a folder is no model)."""
+    return isinstance(name, (str, Path)) and str(name) in PRESETS and not Path(name).is_file()
 
 
 def load_preset(name: str, antialias: bool = False):
