@@ -28,3 +28,32 @@ def typed_first_line(error: BaseException) -> str:
     """
     text = str(error).strip()
     return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__
+
+
+#: Keras backends the suite installs only through an extra: the module that is missing, and the extra.
+BACKEND_EXTRAS = {"jax": "jax", "jaxlib": "jax", "torch": "torch"}
+
+
+def missing_backend_message(error: BaseException) -> str | None:
+    """The one line to show when Keras' backend (``KERAS_BACKEND=jax`` or ``torch``) is not installed.
+
+    Returns:
+        A message naming the extra that installs it, or ``None`` when ``error``
+        is something else.
+
+    Example:
+        >>> 'pip install "keras-cv-suite[jax]"' in missing_backend_message(
+        ...     ModuleNotFoundError("No module named 'jax'", name="jax"))
+        True
+    """
+    if not isinstance(error, ImportError):
+        return None
+    name = (getattr(error, "name", None) or "").split(".")[0]
+    extra = BACKEND_EXTRAS.get(name)
+    if extra is None:
+        return None
+    import os
+
+    where = f"KERAS_BACKEND={extra}" if os.environ.get("KERAS_BACKEND") == extra else "in ~/.keras/keras.json"
+    return (f"Keras' {extra} backend is selected ({where}) but {name} is not installed: "
+            f'pip install "keras-cv-suite[{extra}]", or unset KERAS_BACKEND to use TensorFlow')

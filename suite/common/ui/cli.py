@@ -12,7 +12,7 @@ import sys
 import click
 
 from suite.common.device import DEVICE_CHOICES
-from suite.common.errors import first_line  # noqa: F401 - also the CLI's name for it
+from suite.common.errors import first_line, missing_backend_message  # noqa: F401 - first_line: also the CLI's name for it
 
 
 #: ``ctx.meta`` key: what a command tells the user after Ctrl-C (how to continue).
@@ -40,7 +40,7 @@ class SuiteGroup(click.Group):
         except Exception as e:  # the last line of defence: a traceback in front of a user is a bug
             if os.environ.get("SUITE_DEBUG"):
                 raise
-            raise click.ClickException(first_line(e)) from None
+            raise click.ClickException(missing_backend_message(e) or first_line(e)) from None
         finally:
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
