@@ -11,6 +11,13 @@ ever rejected for its size.
 - :func:`predict_tiled`: large images as overlapping tiles blended with a
   smooth window (:func:`blend_ramp`), yielded in row bands so memory stays flat.
 - :func:`predict_logits` / :func:`predict_mask`: one image.
+
+On backends that compile the model once per input shape (JAX: one XLA
+compile per shape, seconds each on a CPU), the shapes are bounded
+(:func:`shape_buckets`): padded sides are rounded up to a short ladder of
+sizes (:func:`bucket_side`, at most 25% more per side) and batches are split
+into power-of-two parts, so a folder of photos of many sizes compiles a
+handful of times instead of once per size.
 """
 
 from __future__ import annotations
@@ -43,19 +50,62 @@ def pad_to_multiple(image: np.ndarray, multiple: int, mode: str = "reflect"):
     return np.pad(image, pad, mode=use), (h, w)
 
 
-def predict_logits(model, image: np.ndarray, stride: int | None = None) -> np.ndarray:
+def shape_buckets() -> bool:
+    """True when the Keras backend compiles once per input shape (JAX), so shapes should be bounded.
+
+    TensorFlow's predict function relaxes to unknown sizes after a few traces
+    and PyTorch runs eagerly: there, padding further would only cost time.
+    """
+    import keras
+
+    return keras.backend.backend() == "jax"
+
+
+def bucket_side(length: int, stride: int) -> int:
+    """``length`` rounded up to a multiple of ``stride`` on a ladder of at most 25% steps.
+
+    In units of the stride, sides up to 4 are kept; above, they are rounded up
+    to ``m * 2**e`` with ``m`` in 4..8 (four sizes per octave), so every side
+    up to 4096 px at stride 32 lands on one of 24 sizes.
+
+    Example:
+        >>> [bucket_side(n, 16) for n in (48, 300, 451, 512, 600)]
+        [48, 320, 512, 512, 640]
+    """
+    k = max(1, math.ceil(length / stride))
+    if k > 4:
+        e = k.bit_length() - 3
+        k = math.ceil(k / 2 ** e) * 2 ** e
+    return k * stride
+
+
+def _bucketed(model, buckets: bool | None) -> tuple[bool, bool]:
+    """``(spatial, batch)``: whether to bucket the padded size and split batches into powers of two."""
+    on = shape_buckets() if buckets is None else bool(buckets)
+    # A whole-image model resizes what it is given: padding would show it content that is not in the image.
+    return on and not getattr(model, "whole_image", False), on  # as model_metadata reads it
+
+
+def predict_logits(model, image: np.ndarray, stride: int | None = None, buckets: bool | None = None) -> np.ndarray:
     """Per-pixel class logits for one ``(H, W, 3)`` image in ``[0, 255]``.
 
     Args:
         model: A segmentation model mapping ``(N, H, W, 3)`` to ``(N, H, W, C)``.
         image: RGB float array.
         stride: Pad to a multiple of this; defaults to the model's (:func:`suite.unet.model_io.model_metadata`).
+        buckets: Pad further, to :func:`bucket_side` sizes (``None``: when
+            :func:`shape_buckets` says the backend compiles per shape).
 
     Returns:
         ``(H, W, C)`` float32 logits at the image's own size.
     """
     stride = stride or _stride(model)
-    padded, (h, w) = pad_to_multiple(np.asarray(image, dtype=np.float32), stride)
+    if _bucketed(model, buckets)[0]:
+        image = np.asarray(image, dtype=np.float32)
+        h, w = image.shape[:2]
+        padded = _pad_to(image, bucket_side(h, stride), bucket_side(w, stride))
+    else:
+        padded, (h, w) = pad_to_multiple(np.asarray(image, dtype=np.float32), stride)
     logits = model.predict_on_batch(padded[None]) if hasattr(model, "predict_on_batch") else model(padded[None])
     return np.asarray(logits, dtype=np.float32)[0, :h, :w]
 
@@ -155,7 +205,7 @@ def _numpy_head(logits: np.ndarray, head: str):
 
 
 def predict_batch(model, images, stride: int | None = None, target: tuple[int, int] | None = None,
-                  head: str = "logits") -> list:
+                  head: str = "logits", buckets: bool | None = None) -> list:
     """Predicts several images in one model call.
 
     Each image is padded (reflect) to a common size, at least its own size
@@ -171,6 +221,10 @@ def predict_batch(model, images, stride: int | None = None, target: tuple[int, i
             ``(H_i, W_i, C)`` float32, ``"probabilities"`` likewise,
             ``"mask"`` ``(H_i, W_i)`` uint8, or ``"mask+probabilities"`` a
             ``(mask, probabilities)`` pair.
+        buckets: Bound the shapes the model sees (see :func:`shape_buckets`):
+            the padded size is rounded up with :func:`bucket_side` (not for
+            whole-image models) and the batch is predicted in power-of-two
+            parts. ``None``: on for backends that compile per shape (JAX).
 
     Returns:
         A list with one entry per image.
@@ -182,15 +236,24 @@ def predict_batch(model, images, stride: int | None = None, target: tuple[int, i
             max(math.ceil(h / stride) * stride for h, _ in sizes),
             max(math.ceil(w / stride) * stride for _, w in sizes),
         )
+    spatial, split = _bucketed(model, buckets)
+    if spatial:
+        target = (bucket_side(target[0], stride), bucket_side(target[1], stride))
     th, tw = target
     batch = np.empty((len(images), th, tw, 3), dtype=np.float32)
     for i, im in enumerate(images):
         batch[i] = _pad_to(np.asarray(im), th, tw)
     wrapped = with_head(model, head)
-    if wrapped is None:
-        outs = _numpy_head(np.asarray(_call(model, batch), dtype=np.float32), head)
-    else:
-        outs = _call(wrapped, batch)
+    parts = _power_of_two_parts(len(images)) if split else [len(images)]
+    chunks, start = [], 0
+    for n in parts:
+        part = batch[start:start + n]
+        start += n
+        if wrapped is None:
+            chunks.append(_numpy_head(np.asarray(_call(model, part), dtype=np.float32), head))
+        else:
+            chunks.append(_call(wrapped, part))
+    outs = chunks[0] if len(chunks) == 1 else _concat(chunks)
     if isinstance(outs, (list, tuple)):
         outs = [np.asarray(o) for o in outs]
         return [tuple(o[i, :h, :w] for o in outs) for i, (h, w) in enumerate(sizes)]
@@ -198,6 +261,17 @@ def predict_batch(model, images, stride: int | None = None, target: tuple[int, i
     if head == "logits":
         outs = outs.astype(np.float32, copy=False)
     return [outs[i, :h, :w] for i, (h, w) in enumerate(sizes)]
+
+
+def _power_of_two_parts(n: int) -> list[int]:
+    """``n`` as a sum of distinct powers of two, largest first: ``7 -> [4, 2, 1]``."""
+    return [1 << b for b in range(n.bit_length() - 1, -1, -1) if n >> b & 1]
+
+
+def _concat(chunks):
+    if isinstance(chunks[0], (list, tuple)):
+        return [np.concatenate([np.asarray(c[k]) for c in chunks]) for k in range(len(chunks[0]))]
+    return np.concatenate([np.asarray(c) for c in chunks])
 
 
 def _call(model, batch):
