@@ -16,7 +16,7 @@ from suite.common.ui.cli import (
     output_options,
     weights_option,
 )
-from suite.common.device import quiet_backend_logs
+from suite.common.device import jax_compilation_cache, quiet_backend_logs
 
 
 @click.group(cls=SuiteGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -30,6 +30,7 @@ def main():
     # Before any command imports the backend (they all import it lazily), not at import:
     # importing suite.cli changes nothing process-wide.
     quiet_backend_logs()
+    jax_compilation_cache()  # KERAS_BACKEND=jax: compiled programs kept between runs
 
 
 @main.command()
