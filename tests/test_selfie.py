@@ -40,7 +40,7 @@ def _network(variant, weights=True):
     keras.utils.set_random_seed(0)
     net = build_selfie_network(VARIANTS[variant] + (3,))
     if weights:
-        load_selfie_weights(net, ROOT / "assets" / f"selfie_{variant}.npz")
+        load_selfie_weights(net, ROOT / "suite" / "assets" / f"selfie_{variant}.npz")  # package data
     return net
 
 
@@ -212,3 +212,20 @@ def test_evaluate_cli_with_person_preset(tmp_path, ref):
     data = json.loads(report.read_text())
     assert data["class_names"] == ["background", "person"]
     assert data["mean_iou"] > 0.95, data["mean_iou"]
+
+
+def test_loading_a_preset_draws_no_random_weights(monkeypatch):
+    # On JAX every random initializer compiles once per shape: a preset's load must not run any.
+    import keras
+
+    def refuse(self, shape, dtype=None):
+        raise AssertionError(f"random initializer {type(self).__name__} ran for shape {shape}")
+
+    for cls in (keras.initializers.GlorotUniform, keras.initializers.GlorotNormal, keras.initializers.HeNormal,
+                keras.initializers.RandomNormal, keras.initializers.RandomUniform, keras.initializers.TruncatedNormal):
+        monkeypatch.setattr(cls, "__call__", refuse)
+    from suite.unet.presets import load_preset
+
+    model = load_preset("person")
+    kernels = [w for w in model.network.weights if "kernel" in w.path]
+    assert kernels and all(np.any(np.asarray(k) != 0) for k in kernels)  # every kernel came from the file

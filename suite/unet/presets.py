@@ -91,8 +91,9 @@ def load_preset(name: str, antialias: bool = False):
         raise PresetError(f"preset {name!r}: weights file {weights} is missing "
                           "(the package is incomplete: reinstall keras-cv-suite, or in a checkout "
                           "make it with assets/convert_selfie.py; see its docstring)")
-    from suite.unet.selfie import SelfieSegmenter, load_selfie_weights
+    from suite.unet.selfie import SelfieSegmenter, load_selfie_weights, weights_loaded_next
 
-    model = SelfieSegmenter(variant=preset["variant"], antialias=antialias, name=name.replace("-", "_"))
+    with weights_loaded_next():
+        model = SelfieSegmenter(variant=preset["variant"], antialias=antialias, name=name.replace("-", "_"))
     load_selfie_weights(model.network, weights)
     return model

@@ -26,6 +26,9 @@ Reference:
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+
 import keras
 from keras import ops
 
@@ -50,12 +53,35 @@ class _Names:
         return base if k == 0 else f"{base}_{k}"
 
 
+#: The kernels' initializer while the network is built (:func:`weights_loaded_next`).
+_KERNEL_INIT = contextvars.ContextVar("selfie_kernel_initializer", default="glorot_uniform")
+
+
+@contextlib.contextmanager
+def weights_loaded_next():
+    """Builds with zero kernels instead of random ones, for a network whose weights are loaded next.
+
+    Random values that are overwritten at once are pure cost, and on JAX a
+    large one: every random initializer compiles once per weight shape (about
+    30 s of the ``person`` preset's first load on 2 busy CPU cores, against a
+    few seconds with zeros). :func:`load_selfie_weights` refuses a file that
+    misses any layer, so no zero kernel survives.
+    """
+    token = _KERNEL_INIT.set("zeros")
+    try:
+        yield
+    finally:
+        _KERNEL_INIT.reset(token)
+
+
 def _conv(x, filters, names, kernel=1, strides=1):
-    return keras.layers.Conv2D(filters, kernel, strides=strides, padding="same", name=names("conv2d"))(x)
+    return keras.layers.Conv2D(filters, kernel, strides=strides, padding="same", name=names("conv2d"),
+                               kernel_initializer=_KERNEL_INIT.get())(x)
 
 
 def _dwconv(x, kernel, names, strides=1):
-    return keras.layers.DepthwiseConv2D(kernel, strides=strides, padding="same", name=names("depthwise_conv2d"))(x)
+    return keras.layers.DepthwiseConv2D(kernel, strides=strides, padding="same", name=names("depthwise_conv2d"),
+                                        depthwise_initializer=_KERNEL_INIT.get())(x)
 
 
 def _act(x, kind, names):
@@ -145,7 +171,8 @@ def build_selfie_network(input_shape=(256, 256, 3), name="selfie_network"):
     x = _decoder_block(x, s1, names)  # 1/2
     # MediaPipe's Convolution2DTransposeBias: a 2x2 stride-2 transposed conv plus bias (no overlap, so
     # SAME and VALID padding agree).
-    x = keras.layers.Conv2DTranspose(1, 2, strides=2, padding="same", name="segment")(x)
+    x = keras.layers.Conv2DTranspose(1, 2, strides=2, padding="same", name="segment",
+                                     kernel_initializer=_KERNEL_INIT.get())(x)
     x = keras.layers.Activation("sigmoid", name="probability")(x)
     return keras.Model(inputs, x, name=name)
 
