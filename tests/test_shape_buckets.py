@@ -85,3 +85,20 @@ def test_bucketed_masks_agree_with_per_size_masks_on_the_demo_model():
         assert bucketed.shape == per_size.shape == image.shape[:2]
         agree.append(np.mean(bucketed == per_size))
     assert min(agree) >= 0.995, dict(zip([p.name for p in photos], agree))
+
+
+def test_whole_image_presets_run_in_stages_with_the_same_result():
+    from suite.unet.presets import load_preset
+
+    model = load_preset("person")
+    rng = np.random.default_rng(0)
+    photo = np.asarray(Image.open(ROOT / "assets" / "photos" / "astronaut.jpg").convert("RGB"), dtype=np.float32)
+    images = [photo[:300, :451], photo[40:440, 10:490], rng.uniform(0, 255, (97, 130, 3)).astype(np.float32)]
+    for image in images:
+        whole = P.predict_batch(model, [image], stride=1, head="probabilities", buckets=False)[0]
+        staged = P.predict_batch(model, [image], stride=1, head="probabilities", buckets=True)[0]
+        assert staged.shape == whole.shape == image.shape[:2] + (2,)
+        np.testing.assert_allclose(staged, whole, atol=1e-4)
+    to_network, network, _ = model.prediction_stages()
+    assert network is model.network and to_network.output.shape[1:3] == (256, 256)
+    assert len(model.weights) == len(model.network.weights)  # the stages add nothing to the saved model

@@ -223,7 +223,8 @@ def predict_batch(model, images, stride: int | None = None, target: tuple[int, i
             ``(mask, probabilities)`` pair.
         buckets: Bound the shapes the model sees (see :func:`shape_buckets`):
             the padded size is rounded up with :func:`bucket_side` (not for
-            whole-image models) and the batch is predicted in power-of-two
+            whole-image models, which run in their ``prediction_stages()``
+            when they have them) and the batch is predicted in power-of-two
             parts. ``None``: on for backends that compile per shape (JAX).
 
     Returns:
@@ -243,13 +244,19 @@ def predict_batch(model, images, stride: int | None = None, target: tuple[int, i
     batch = np.empty((len(images), th, tw, 3), dtype=np.float32)
     for i, im in enumerate(images):
         batch[i] = _pad_to(np.asarray(im), th, tw)
-    wrapped = with_head(model, head)
+    # A whole-image model in stages (resize, fixed-size network, upsample): per size, only the small ones compile.
+    stages = model.prediction_stages() if split and callable(getattr(model, "prediction_stages", None)) else None
+    wrapped = None if stages else with_head(model, head)
     parts = _power_of_two_parts(len(images)) if split else [len(images)]
     chunks, start = [], 0
     for n in parts:
         part = batch[start:start + n]
         start += n
-        if wrapped is None:
+        if stages:
+            to_network, network, to_logits = stages
+            prob = _call(network, np.asarray(_call(to_network, part)))
+            chunks.append(_numpy_head(np.asarray(_call(to_logits, [np.asarray(prob), part]), dtype=np.float32), head))
+        elif wrapped is None:
             chunks.append(_numpy_head(np.asarray(_call(model, part), dtype=np.float32), head))
         else:
             chunks.append(_call(wrapped, part))

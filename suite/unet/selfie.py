@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import weakref
 
 import keras
 from keras import ops
@@ -53,6 +54,8 @@ class _Names:
         return base if k == 0 else f"{base}_{k}"
 
 
+#: ``id(model) -> (weak reference, stages)`` of :meth:`SelfieSegmenter.prediction_stages`.
+_STAGES: dict = {}
 #: The kernels' initializer while the network is built (:func:`weights_loaded_next`).
 _KERNEL_INIT = contextvars.ContextVar("selfie_kernel_initializer", default="glorot_uniform")
 
@@ -297,6 +300,32 @@ class SelfieSegmenter(keras.Model):
     def network(self):
         """The inner network: ``(N, h, w, 3)`` in ``[0, 1]`` to the person probability."""
         return self.get_layer("selfie_network")
+
+    def prediction_stages(self):
+        """The model as three models run one after the other: ``(to_network, network, to_logits)``.
+
+        ``to_network`` resizes and scales images of any size to the network's
+        input, ``network`` is :attr:`network` (one fixed shape) and
+        ``to_logits`` maps ``[probability, image]`` to the logits at the
+        image's size. They share this model's layers and compute what it
+        computes; a backend that compiles per input shape (JAX) then compiles
+        only the two small resizing stages per image size, and the network
+        once. Used by :func:`suite.unet.predict.predict_batch`.
+        """
+        # Kept outside the model: an attribute holding models would be tracked (and saved) as its layers.
+        cached = _STAGES.get(id(self))
+        stages = cached[1] if cached is not None and cached[0]() is self else None
+        if stages is None:
+            image = keras.Input((None, None, 3), name="image")
+            x = self.get_layer("scale_to_unit")(self.get_layer("resize_to_network")(image))
+            to_network = keras.Model(image, x, name=f"{self.name}_to_network")
+            prob = keras.Input(self.network.output.shape[1:], name="probability")
+            image2 = keras.Input((None, None, 3), name="image")
+            to_logits = keras.Model([prob, image2], self.get_layer("upsample_to_image")([prob, image2]),
+                                    name=f"{self.name}_to_logits")
+            stages = (to_network, self.network, to_logits)
+            _STAGES[id(self)] = (weakref.ref(self), stages)
+        return stages
 
     def get_config(self):
         return {
