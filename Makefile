@@ -60,7 +60,7 @@ test-fast: venv
 
 # The backend-agnostic core (models, losses, metrics, the style objective and optimizers) on Keras' JAX backend.
 JAX_TESTS := tests/test_unet_model.py tests/test_unet_losses_metrics.py tests/test_style_losses.py tests/test_style.py tests/test_style_options.py \
-	tests/test_fast_style.py tests/test_selfie.py tests/test_backbones.py tests/test_keras_natives.py
+	tests/test_fast_style.py tests/test_selfie.py tests/test_backbones.py tests/test_keras_natives.py tests/test_shape_buckets.py
 test-jax: venv
 	$(BIN)/python -c "import jax" 2>/dev/null || $(BIN)/python -m pip install -e ".[jax]"
 	KERAS_BACKEND=jax $(BIN)/python -m pytest $(JAX_TESTS) $(PYTEST_ARGS)
