@@ -22,7 +22,8 @@ from suite.common.io.files import OutputExistsError, ensure_writable_folder
 
 FORMATS = ("saved_model", "onnx", "litert")
 _KERAS_FORMAT = {"saved_model": "tf_saved_model", "onnx": "onnx", "litert": "litert"}
-_EXTENSION = {"onnx": ".onnx", "litert": ".tflite"}
+#: The file extension of each single-file format (``saved_model`` is a folder).
+EXTENSIONS = _EXTENSION = {"onnx": ".onnx", "litert": ".tflite"}
 
 
 class MissingExtraError(ImportError):
