@@ -411,10 +411,14 @@ class UNet(keras.Model):
 
         Args:
             optimizer: ``"auto"``: Adam at the suite's default learning rate
-                (:class:`suite.unet.options.TrainOptions`), else any Keras optimizer.
-            loss: ``"auto"``: the training default (cross-entropy) over ``num_classes``,
-                skipping ``ignore_index`` and weighted by ``class_weights``
-                (:func:`suite.unet.losses.get_loss`), else any Keras loss.
+                (:class:`suite.unet.options.TrainOptions`), constant (``suite train``
+                adds its warm-up and cosine), else any Keras optimizer.
+            loss: ``"auto"``: the training default (``"ce"``, cross-entropy) over
+                ``num_classes``, skipping ``ignore_index``, unweighted unless
+                ``class_weights`` are given (:func:`suite.unet.losses.get_loss`),
+                else any Keras loss. ``suite train`` weights it by default with
+                :func:`suite.unet.losses.class_weights_from_counts` of the training
+                masks' pixel counts; pass those here for the same weighting.
             metrics: ``"auto"``: mean IoU (``miou``) and pixel accuracy,
                 skipping ``ignore_index``, else any Keras metrics.
             ignore_index: The label that counts in no loss and no metric (``"auto"`` only).
