@@ -343,6 +343,10 @@ class UNet(keras.Model):
             or untrained one, ``"unit"`` (``Rescaling(1/255)``) for the
             paper's encoder. The config records the resolved mode, so a
             reloaded model preprocesses as the saved one did.
+        dtype: The dtype policy of every layer (``"float32"``,
+            ``"mixed_bfloat16"``, ...); ``None`` takes Keras' global policy.
+            The config records it, so a model trained under mixed precision
+            reloads under the same policy (the logits stay float32).
         name: Model name.
         **kwargs: Standard ``keras.Model`` arguments.
 
@@ -371,21 +375,31 @@ class UNet(keras.Model):
         class_names=None,
         pyramid_layers=None,
         preprocessing=None,
+        dtype=None,
         name=None,
         **kwargs,
     ):
-        # --- layers
         input_shape, class_names = _check_arguments(num_classes, input_shape, padding, class_names)
-        encoder = resolve_encoder(backbone, input_shape, weights, encoder_filters, padding, batch_norm, pyramid_layers,
-                                  preprocessing)
-        decoder_filters = _decoder_filters_for(encoder, decoder_filters)
+        # Every layer (the backbone's too) takes the model's policy: the global one unless `dtype` is given.
+        # A reload passes the recorded one, so a model trained under mixed_bfloat16 predicts as it did.
+        policy = keras.dtype_policies.get(dtype) if dtype is not None else keras.config.dtype_policy()
+        previous = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(policy)
+        try:
+            # --- layers
+            encoder = resolve_encoder(backbone, input_shape, weights, encoder_filters, padding, batch_norm,
+                                      pyramid_layers, preprocessing)
+            decoder_filters = _decoder_filters_for(encoder, decoder_filters)
 
-        # --- functional model
-        inputs = keras.Input(shape=input_shape, name="image")
-        features = encoder.model(inputs)
-        x = _decoder(features, encoder, decoder_filters, padding, encoder.batch_norm)
-        outputs = _head(x, num_classes)
-        super().__init__(inputs=inputs, outputs=outputs, name=name or f"unet_{encoder.name}", **kwargs)
+            # --- functional model
+            inputs = keras.Input(shape=input_shape, name="image")
+            features = encoder.model(inputs)
+            x = _decoder(features, encoder, decoder_filters, padding, encoder.batch_norm)
+            outputs = _head(x, num_classes)
+            super().__init__(inputs=inputs, outputs=outputs, name=name or f"unet_{encoder.name}", dtype=policy,
+                             **kwargs)
+        finally:
+            keras.config.set_dtype_policy(previous)
 
         # --- config = constructor arguments (weights excluded: saved models carry their own)
         # JSON text: Keras' attribute tracking would rewrite a nested dict of a serialized model.
@@ -470,6 +484,7 @@ class UNet(keras.Model):
             "class_names": None if self.class_names is None else list(self.class_names),
             "pyramid_layers": None if self.pyramid_layers is None else dict(self.pyramid_layers),
             "preprocessing": self.preprocessing,
+            "dtype": self.dtype_policy.name,
             # Derived, read by the predict path; ignored by from_config.
             "stride": self.stride,
             "backbone_name": self.backbone_name,
@@ -499,6 +514,28 @@ def build_unet(backbone=None, num_classes=2, **kwargs):
         (31030658, (None, 388, 388, 2))
     """
     return UNet(backbone=backbone, num_classes=num_classes, **kwargs)
+
+
+def with_dtype_policy(model, dtype="float32"):
+    """The same U-Net (same config and weights) under another dtype policy.
+
+    A model trained under ``mixed_bfloat16`` records that policy and reloads
+    with it; runtimes without bfloat16 kernels (ONNX Runtime, LiteRT) need it
+    in ``float32``.
+
+    Args:
+        model: A :class:`UNet`; any other model is returned as it is.
+        dtype: The policy for every layer.
+
+    Returns:
+        ``model`` itself when it already has that policy, else a new :class:`UNet`.
+    """
+    if not isinstance(model, UNet) or model.dtype_policy.name == keras.dtype_policies.get(dtype).name:
+        return model
+    config = dict(model.get_config(), dtype=dtype)
+    other = UNet.from_config(config)
+    other.set_weights(model.get_weights())
+    return other
 
 
 def _sublayers(layer):
