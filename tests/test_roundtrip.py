@@ -283,8 +283,8 @@ def test_everything_saved_reads_back_the_same_in_a_fresh_process(tmp_path):
     write_report(scores, tmp_path / "eval.json")
     job["json"]["evaluation"] = str(tmp_path / "eval.json")
     expected_json["evaluation"] = json.loads(json.dumps(scores))
-    styled = stylize_paths([photos / "p0.png"], [photos / "p1.png"], tmp_path / "styled.png", progress=False,
-                           size=32, scales=(1.0,), iterations=2, weights="none", backbone="vgg16")
+    styled = stylize_paths([photos / "p0.png"], [photos / "p0.png"], tmp_path / "styled.png", progress=False,
+                           size=64, scales=(1.0,), iterations=2, weights="none", backbone="vgg16")
     assert styled.written
     job["json"]["stylize_sidecar"] = str(tmp_path / "styled.json")
     expected_json["stylize_sidecar"] = json.loads((tmp_path / "styled.json").read_text())
@@ -303,3 +303,46 @@ def test_everything_saved_reads_back_the_same_in_a_fresh_process(tmp_path):
             np.testing.assert_allclose(got[key], value, atol=1e-5, rtol=0, err_msg=key)
     assert got["policy:bf16"] == "mixed_bfloat16" and got["mask:p0"].dtype == np.uint8
     assert got_json == expected_json
+
+
+def _as_saved_by_an_older_suite(path, dst):
+    """Rewrites a .keras file's config as the suite wrote it before it recorded preprocessing and dtype."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(dst, "w") as out:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "config.json":
+                config = json.loads(data)
+                for key in ("preprocessing", "dtype"):
+                    config["config"].pop(key)
+                data = json.dumps(config).encode()
+            out.writestr(item, data)
+    return dst
+
+
+@pytest.mark.parametrize("weights, settled", [("auto", "unit"), ("none", "tf")])
+def test_an_old_mobilenetv2_file_gets_the_preprocessing_its_weights_need(tmp_path, weights, settled):
+    """An older suite saved no preprocessing: plain load_model rebuilds 'tf' as it always did; the suite's
+    loader sees the embedded trunk's frozen BatchNorm statistics and switches to 'unit'."""
+    import keras
+
+    from suite.unet.model import UNet
+    from suite.unet.model_io import load_segmentation
+
+    model = UNet("mobilenetv2", num_classes=2, weights=weights, decoder_filters=SMALL_DECODER)
+    rng = np.random.default_rng(0)
+    for layer in model.layers[2:] + [model.encoder.get_layer("Conv1")]:  # training moves the rest, not the BN stats
+        layer.set_weights([w + rng.normal(0, 0.01, w.shape).astype(w.dtype) for w in layer.get_weights()])
+    x = _x(64, 64)
+    y = np.asarray(model.predict_on_batch(x))
+    model.save(tmp_path / "new.keras")
+    old = _as_saved_by_an_older_suite(tmp_path / "new.keras", tmp_path / "old.keras")
+
+    assert keras.saving.load_model(old).preprocessing == "tf"  # as before: the file does not say
+    loaded, _ = load_segmentation(old)
+    assert loaded.preprocessing == settled and loaded.encoder.get_layer("preprocess").mode == settled
+    np.testing.assert_allclose(np.asarray(loaded.predict_on_batch(x)), y, atol=1e-5, rtol=0)
+    assert loaded.get_config()["preprocessing"] == settled  # saved again, it records it
+    again, _ = load_segmentation(tmp_path / "new.keras")
+    np.testing.assert_allclose(np.asarray(again.predict_on_batch(x)), y, atol=1e-5, rtol=0)

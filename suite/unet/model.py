@@ -496,7 +496,10 @@ class UNet(keras.Model):
         config.pop("stride", None)
         config.pop("backbone_name", None)
         # Weights come from the saved file, so rebuilding must not load (or announce) any.
-        return cls(**config, weights=None)
+        model = cls(**config, weights=None)
+        # Saved before the config recorded the preprocessing: the weights may tell (settle_legacy_preprocessing).
+        model._preprocessing_unrecorded = "preprocessing" not in config
+        return model
 
 
 def build_unet(backbone=None, num_classes=2, **kwargs):
@@ -514,6 +517,63 @@ def build_unet(backbone=None, num_classes=2, **kwargs):
         (31030658, (None, 388, 388, 2))
     """
     return UNet(backbone=backbone, num_classes=num_classes, **kwargs)
+
+
+def settle_legacy_preprocessing(model) -> str | None:
+    """Gives a U-Net saved before its config recorded ``preprocessing`` the one its weights were trained with.
+
+    Such a file rebuilds its registry backbone with the ImageNet mode (MobileNetV2: ``tf``, [-1, 1]),
+    but one trained on the embedded MobileNetV2 needs ``unit`` (pixels / 255). The suite keeps an
+    encoder's BatchNorm statistics frozen in every training phase, so they still equal the
+    embedded weights' exactly when those were the starting point: then the mode is switched (before
+    the first prediction) and a note says so.
+
+    Args:
+        model: A loaded model; anything but such a U-Net is left alone.
+
+    Returns:
+        The mode switched to, or ``None`` when nothing changed.
+    """
+    import numpy as np
+
+    if not (isinstance(model, UNet) and getattr(model, "_preprocessing_unrecorded", False)):
+        return None
+    if not isinstance(model.backbone, str):
+        return None
+    from suite.common.log import note
+    from suite.common.nn.backbones import get_backbone_spec
+    from suite.common.nn.weights import WeightsError
+
+    spec = get_backbone_spec(model.backbone)
+    mode = spec.embedded_preprocessing
+    if not mode or mode == model.preprocessing or spec.embedded_reader is None:
+        return None
+    try:
+        embedded = spec.embedded_reader()
+    except (WeightsError, OSError, ValueError):
+        return None  # the embedded weights are not installed: nothing to compare with
+    encoder = model.encoder
+    compared = 0
+    for name, values in embedded.items():
+        try:
+            layer = encoder.get_layer(name)
+        except ValueError:
+            return None
+        if not isinstance(layer, keras.layers.BatchNormalization):
+            continue
+        have = layer.get_weights()
+        # gamma, beta, moving mean, moving variance: the statistics never train in the suite.
+        if not all(np.allclose(h, v, rtol=0, atol=1e-6) for h, v in zip(have[2:], values[2:])):
+            return None
+        compared += 1
+    if not compared:
+        return None
+    encoder.get_layer("preprocess").mode = mode
+    model.preprocessing = mode
+    model._preprocessing_unrecorded = False
+    note(f"{model.name}: saved by an older suite without its preprocessing; its encoder holds the "
+         f"{spec.embedded_description}, so it preprocesses with {mode!r} (re-save it to record that)")
+    return mode
 
 
 def with_dtype_policy(model, dtype="float32"):
