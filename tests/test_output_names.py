@@ -69,3 +69,12 @@ def test_writable_names_still_parse(files):
     ):
         result = CliRunner().invoke(main, args)
         assert "Invalid value for" not in result.output, result.output
+
+
+def test_train_function_refuses_an_out_that_is_not_keras(tmp_path):
+    from suite.unet.train import train
+
+    (tmp_path / "images").mkdir()
+    with pytest.raises(ValueError, match=r"out must name a \.keras file.*model\.h5"):
+        train(tmp_path / "images", tmp_path / "images", 2, out=tmp_path / "model.h5", backbone=None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["images"]

@@ -347,6 +347,8 @@ def prepare_paths(out, logdir, resume: bool, overwrite: bool) -> RunPaths:
     from suite.common.io.files import OutputExistsError, ensure_writable_folder
 
     out = Path(out)
+    if out.suffix.lower() != ".keras":  # Keras writes its zip format whatever the name says
+        raise ValueError(f"out must name a .keras file (the model is saved in Keras' format). Received: out={str(out)!r}")
     paths = RunPaths(out, Path(logdir) if logdir is not None else out.with_name(out.stem + "_logs"))
     backup_root = paths.backup_root
     if out.exists() and not (overwrite or resume):
