@@ -17,6 +17,7 @@ from suite.common.ui.cli import (
     weights_option,
 )
 from suite.common.device import jax_compilation_cache, quiet_backend_logs
+from suite.common.ui.outputs import OutputFile, image_extensions
 
 
 @click.group(cls=SuiteGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -74,7 +75,8 @@ def backbones(as_json):
 @weights_option()
 @click.option("--size", default=256, show_default=True, type=click.IntRange(16, 4096), help="Resize the long side to this.")
 @click.option("--max-maps", default=64, show_default=True, type=click.IntRange(1, 1024), help="Channels to show.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("features.png"), show_default=True)
+@click.option("-o", "--output", type=OutputFile(image_extensions, what="image"), default=Path("features.png"),
+              show_default=True, help="The grid image (.png, .jpg, ...).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @max_pixels_option()
 @compute_options

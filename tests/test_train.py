@@ -290,3 +290,71 @@ def test_epochs_follow_the_time_budget():
     assert check_run(TrainOptions(), 2).epochs == DEFAULT_EPOCHS
     assert check_run(TrainOptions(time_budget=60), 2).epochs == BUDGET_EPOCHS  # the budget decides
     assert check_run(TrainOptions(time_budget=60, epochs=3), 2).epochs == 3
+
+
+class _CrashInEpoch:
+    """A callback that interrupts training during epoch ``epoch`` (0-based), after its first batch."""
+
+    def __new__(cls, epoch):
+        import keras
+
+        class Crash(keras.callbacks.Callback):
+            def on_epoch_begin(self, e, logs=None):
+                self.current = e
+
+            def on_train_batch_end(self, batch, logs=None):
+                if self.current == epoch:
+                    raise KeyboardInterrupt  # as the CLI's SIGTERM handler raises Terminated
+
+        return Crash()
+
+
+def test_resume_in_the_frozen_phase_runs_each_epoch_once(tmp_path):
+    """Interrupted in the frozen phase, the resumed run finishes it and fine-tunes from the next epoch on:
+    epochs 0, 1, 2, 3 (not 0, 1, 1, 2, 3: the fine-tuning phase once restarted at the restored epoch)."""
+    import keras
+
+    from suite.unet.train import train
+
+    images, masks = _dataset(tmp_path / "data", n=6, size=32)
+    out, logdir = tmp_path / "m.keras", tmp_path / "logs"
+    kw = dict(TINY, backbone="vgg16", weights="none", encoder_filters=None, freeze_encoder_epochs=2,
+              decoder_filters=(8, 8, 8, 8, 8), val_split=0.34, epochs=4)
+    with pytest.raises(KeyboardInterrupt):
+        train(images, masks, 3, out=out, logdir=logdir, callbacks=[_CrashInEpoch(1)], **kw)
+    assert _csv_epochs(logdir / "log.csv") == [0]
+
+    class Watch(keras.callbacks.Callback):
+        seen = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.seen.append((epoch, self.model.get_layer("encoder").trainable))
+
+    result = train(images, masks, 3, out=out, logdir=logdir, resume=True, callbacks=[Watch()], **kw)
+    assert Watch.seen == [(1, False), (2, True), (3, True)]
+    assert _csv_epochs(logdir / "log.csv") == [0, 1, 2, 3]
+    assert result.epochs_run == 4 and "after 4 epoch(s)" in result.message
+    assert 1 <= result.best_epoch <= 4
+
+
+@pytest.mark.parametrize("change, option", [
+    (dict(encoder_filters=(4, 8, 8)), "--encoder-filters is 4,8,8, but the interrupted run"),
+    (dict(num_classes=4), "--num-classes is 4"),
+    (dict(batch_norm=True), "--batch-norm is True"),
+])
+def test_resume_with_options_that_do_not_fit_the_backup_names_the_option(tmp_path, change, option):
+    from suite.unet.train import TrainingError, train
+
+    images, masks = _dataset(tmp_path / "data", n=6, size=32)
+    out, logdir = tmp_path / "m.keras", tmp_path / "logs"
+    with pytest.raises(KeyboardInterrupt):
+        train(images, masks, 3, epochs=3, out=out, logdir=logdir, callbacks=[_CrashInEpoch(1)], **TINY)
+    kw = dict(TINY, epochs=3)
+    n = change.pop("num_classes", 3)
+    kw.update(change)
+    with pytest.raises(TrainingError) as err:
+        train(images, masks, n, out=out, logdir=logdir, resume=True, **kw)
+    assert option in str(err.value) and "--overwrite" in str(err.value) and "\n" not in str(err.value)
+    # the backup is kept: the same options resume it
+    result = train(images, masks, 3, out=out, logdir=logdir, resume=True, **dict(TINY, epochs=3))
+    assert _csv_epochs(logdir / "log.csv") == [0, 1, 2] and result.epochs_run == 3

@@ -200,3 +200,41 @@ def test_compile_with_no_arguments_trains():
     history = model.fit(x, y, epochs=2, batch_size=2, verbose=0).history
     assert {"loss", "miou", "pixel_accuracy"} <= set(history)
     assert all(np.isfinite(history["loss"]))
+
+
+def test_compile_auto_is_what_the_doc_says_and_takes_trains_balanced_weights(tmp_path):
+    """compile("auto") is unweighted CE at the training lr; the doc's recipe gives train's balanced weights."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    from suite.unet.model import UNet
+    from suite.unet.options import TrainOptions
+    from suite.unet.train import open_data
+
+    model = UNet(None, num_classes=3, encoder_filters=(4, 8))
+    model.compile()
+    assert model.loss.name == TrainOptions().loss == "ce" and model.loss.class_weights is None
+    doc = (Path(__file__).parents[1] / "docs" / "unet_model.md").read_text()
+    said = " ".join(doc.split("`model.compile()` with no arguments", 1)[1].split("```", 1)[0].split())
+    assert f"the loss `{TrainOptions().loss}`" in said and "unweighted" in said
+    assert float(said.split("learning rate of ", 1)[1].split()[0]) == TrainOptions().lr
+
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        for folder in ("images", "masks"):
+            (tmp_path / split / folder).mkdir(parents=True)
+        for i in range(3):
+            mask = rng.choice([0, 0, 0, 0, 1, 2, 255], (16, 16)).astype(np.uint8)
+            Image.fromarray(mask).save(tmp_path / split / "masks" / f"{i}.png")
+            Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(tmp_path / split / "images" / f"{i}.png")
+    data = open_data(tmp_path / "train" / "images", tmp_path / "train" / "masks", tmp_path / "val" / "images",
+                     tmp_path / "val" / "masks", 3, TrainOptions(), tmp_path / "logs", False)
+    from suite.unet.losses import class_weights_from_counts
+
+    masks = np.stack([np.asarray(Image.open(p)) for p in sorted((tmp_path / "train" / "masks").glob("*.png"))])
+    counts = np.bincount(masks[masks != 255].ravel(), minlength=3)  # the doc's recipe
+    assert class_weights_from_counts(counts) == pytest.approx(data.class_weights)
+    model.compile(class_weights=class_weights_from_counts(counts))
+    assert model.loss.class_weights == pytest.approx(data.class_weights)
+    assert len(set(data.class_weights)) > 1  # the counts differ, so the weights do

@@ -81,6 +81,7 @@ def stylize(ctx, content, styles, output, blend, masks, mask_from, class_style, 
     """
     from suite.common.log import progress_enabled
 
+    _check_output(output)
     opts = StyleOptions(**hyperparameters)
     styles, regions = _styles_and_regions(styles, masks, mask_from, class_style, feather)
     _check_usage(opts, styles, blend, masks)
@@ -100,6 +101,18 @@ def stylize(ctx, content, styles, output, blend, masks, mask_from, class_style, 
         report = stylize_paths(list(content), list(styles), output, masks=list(masks) or None, save_every=save_every,
                                blend=blend, options=opts, **common)
     _finish(report, as_json)
+
+
+def _check_output(output):
+    """``-o`` names an image file the suite writes, or a folder (an existing one, or a name without a file's extension)."""
+    from suite.common.ui.outputs import FILE_EXTENSIONS, image_extensions
+
+    suffix = output.suffix.lower()
+    if output.is_dir() or not suffix or (suffix not in FILE_EXTENSIONS and not output.exists()) \
+            or suffix in image_extensions():
+        return
+    raise click.BadParameter(f"{str(output)!r} has the extension {suffix!r}; stylize writes images as "
+                             f"{', '.join(image_extensions())}, or into a folder", param_hint="'-o/--output'")
 
 
 def _styles_and_regions(styles, masks, mask_from, class_style, feather):

@@ -22,7 +22,8 @@ from suite.common.io.files import OutputExistsError, ensure_writable_folder
 
 FORMATS = ("saved_model", "onnx", "litert")
 _KERAS_FORMAT = {"saved_model": "tf_saved_model", "onnx": "onnx", "litert": "litert"}
-_EXTENSION = {"onnx": ".onnx", "litert": ".tflite"}
+#: The file extension of each single-file format (``saved_model`` is a folder).
+EXTENSIONS = _EXTENSION = {"onnx": ".onnx", "litert": ".tflite"}
 
 
 class MissingExtraError(ImportError):
@@ -173,6 +174,14 @@ def export_model(model, fmt: str, output, *, overwrite: bool = False, sample_siz
         # A file is checked to be a segmentation model (what `suite export` is for);
         # any other Keras model can still be exported by passing the model object.
         model = load_segmentation_model(model)
+    if fmt in _EXTENSION:
+        from suite.common.log import note
+        from suite.unet.model import with_dtype_policy
+
+        exported = with_dtype_policy(model, "float32")  # ONNX Runtime and LiteRT have no bfloat16 kernels
+        if exported is not model:
+            note(f"exported in float32 (the model computes in {model.dtype_policy.name})")
+            model = exported
     output = Path(output)
     if fmt in _EXTENSION and output.suffix.lower() != _EXTENSION[fmt]:
         output = output.with_name(output.name + _EXTENSION[fmt])

@@ -17,8 +17,10 @@ The encoder is a nested functional model named ``"encoder"`` returning the
 pyramid ``{"Pn": features}``, so freezing it for transfer learning is one flag
 (:func:`set_encoder_trainable`). The logits are float32 even under a
 ``mixed_float16`` policy. The model's config records ``num_classes``,
-``class_names``, the backbone and the total ``stride`` the input must be
-divisible by (the predict path pads to it), and it reloads with plain
+``class_names``, the backbone, the encoder's ``preprocessing`` (which the
+weights choice decides: the embedded MobileNetV2 reads ``[0, 1]``, the ImageNet
+one ``[-1, 1]``) and the total ``stride`` the input must be divisible by (the
+predict path pads to it), and it reloads with plain
 ``keras.saving.load_model`` and no ``custom_objects`` once this module is
 imported (importing it registers the suite's model, layer, loss and metric
 classes; :func:`suite.common.nn.saving.load_model` does that for you once
@@ -38,7 +40,7 @@ import json
 import keras
 
 from suite.common.nn.api import suite_export
-from suite.common.nn.layers import ImagePreprocessing  # noqa: F401 - registers what backbone models contain
+from suite.common.nn.layers import PREPROCESSING_MODES, ImagePreprocessing  # also registers the layer
 # Registered alongside the model, so that `import suite.unet.model` is all a script needs before
 # keras.saving.load_model on a compiled checkpoint (its loss and metrics are suite classes too).
 from suite.unet import losses as _losses  # noqa: F401
@@ -121,6 +123,9 @@ class Encoder:
         model: Functional ``image -> {"Pn": features}`` named ``"encoder"``.
         name: ``"unet"`` for the paper encoder, else the backbone's name.
         config: The ``backbone`` config value: ``None``, a registry name, or a serialized model.
+        preprocessing: The mode of the encoder's first layer (``"unit"`` for the paper
+            encoder's ``Rescaling(1/255)``), or ``None`` for a backbone model without
+            an ``ImagePreprocessing`` layer named ``preprocess``.
         pyramid_layers: ``{"Pn": layer_name}`` of a backbone model given by hand, else ``None``.
         encoder_filters: The paper encoder's widths (``None`` for backbones).
         batch_norm: The resolved BatchNorm choice.
@@ -131,6 +136,7 @@ class Encoder:
     model: keras.Model
     name: str
     config: object
+    preprocessing: str | None
     pyramid_layers: dict | None
     encoder_filters: tuple | None
     batch_norm: bool
@@ -163,8 +169,12 @@ def _check_arguments(num_classes, input_shape, padding, class_names):
 
 
 def resolve_encoder(backbone, input_shape, weights="auto", encoder_filters=None, padding="same", batch_norm=None,
-                    pyramid_layers=None) -> Encoder:
+                    pyramid_layers=None, preprocessing=None) -> Encoder:
     """The encoder for ``backbone``: ``None``/``"none"`` (the paper's), a registry name, a model, or a serialized model.
+
+    ``preprocessing=None`` takes what the weights need; a mode overrides it for a
+    registry backbone (a reload passes the recorded one) and must match the
+    paper encoder (``"unit"``) or a backbone model's own ``preprocess`` layer.
 
     Returns:
         An :class:`Encoder`: the pyramid model, its skip levels and stride,
@@ -175,11 +185,19 @@ def resolve_encoder(backbone, input_shape, weights="auto", encoder_filters=None,
         backbone = keras.saving.deserialize_keras_object(copy.deepcopy(backbone))
     elif isinstance(backbone, str) and backbone.lower() in ("none", "unet"):
         backbone = None
+    if preprocessing is not None and preprocessing not in PREPROCESSING_MODES:
+        raise ValueError(f"preprocessing must be None or one of {PREPROCESSING_MODES}. "
+                         f"Received: preprocessing={preprocessing!r}")
     if backbone is None:
         found = _paper_encoder_for(input_shape, weights, encoder_filters, padding, batch_norm)
     else:
         found = _backbone_encoder_for(backbone, input_shape, weights, encoder_filters, padding, batch_norm,
-                                      pyramid_layers)
+                                      pyramid_layers, preprocessing)
+    if preprocessing is not None and preprocessing != found.preprocessing:
+        raise ValueError(
+            f"This encoder preprocesses with {found.preprocessing!r} and cannot be given another mode. "
+            f"Received: preprocessing={preprocessing!r}"
+        )
     levels = sorted((_level(k) for k in found.model.output), reverse=True)
     found.deepest, found.skips = levels[0], levels[1:]
     return found
@@ -195,11 +213,20 @@ def _paper_encoder_for(input_shape, weights, encoder_filters, padding, batch_nor
         raise ValueError(f"encoder_filters needs >= 2 positive widths. Received: encoder_filters={encoder_filters}")
     batch_norm = False if batch_norm is None else bool(batch_norm)
     model = _paper_encoder(input_shape, encoder_filters, padding, batch_norm)
-    return Encoder(model, "unet", None, None, encoder_filters, batch_norm, 0, [])
+    return Encoder(model, "unet", None, "unit", None, encoder_filters, batch_norm, 0, [])
+
+
+def _model_preprocessing(model):
+    """The mode of a backbone model's ``ImagePreprocessing`` layer named ``preprocess``, else ``None``."""
+    try:
+        layer = model.get_layer("preprocess")
+    except ValueError:
+        return None
+    return layer.mode if isinstance(layer, ImagePreprocessing) else None
 
 
 def _backbone_encoder_for(backbone, input_shape, weights, encoder_filters, padding, batch_norm,
-                          pyramid_layers) -> Encoder:
+                          pyramid_layers, preprocessing=None) -> Encoder:
     if encoder_filters is not None:
         raise ValueError(f"encoder_filters is for backbone=None only. Received: encoder_filters={encoder_filters}")
     if padding != "same":
@@ -212,7 +239,8 @@ def _backbone_encoder_for(backbone, input_shape, weights, encoder_filters, paddi
 
         name = config = get_backbone_spec(backbone).name
         # weights=None (not "none") comes from from_config: rebuilding for a load, say nothing.
-        model = get_backbone(name, weights=weights, input_shape=input_shape, quiet=weights is None)
+        model = get_backbone(name, weights=weights, input_shape=input_shape, quiet=weights is None,
+                             preprocessing=preprocessing)
         layers_by_level, pyramid_layers = dict(model.pyramid_layers), None  # the registry knows them
     elif isinstance(backbone, keras.Model):
         model = backbone
@@ -233,7 +261,7 @@ def _backbone_encoder_for(backbone, input_shape, weights, encoder_filters, paddi
         raise ValueError(f"pyramid_layers do not match the backbone: {e}") from None
     encoder = keras.Model(model.input, outputs, name="encoder")
     batch_norm = True if batch_norm is None else bool(batch_norm)
-    return Encoder(encoder, name, config, pyramid_layers, None, batch_norm, 0, [])
+    return Encoder(encoder, name, config, _model_preprocessing(model), pyramid_layers, None, batch_norm, 0, [])
 
 
 def _decoder_filters_for(encoder: Encoder, decoder_filters) -> tuple:
@@ -290,7 +318,8 @@ class UNet(keras.Model):
             ``C == 3``.
         weights: Encoder weights for a registry backbone: ``"auto"``,
             ``"imagenet"``, ``"embedded"``, ``"none"``/``None`` or a file. Not
-            part of the config: a reloaded model has its own trained weights.
+            part of the config: a reloaded model has its own trained weights
+            (what the choice changes in the graph, the preprocessing, is).
         freeze_encoder: Make the encoder non-trainable (transfer learning).
         decoder_filters: Widths of the up-steps, deepest first. Defaults to
             the mirror of ``encoder_filters`` for the paper's U-Net and to
@@ -307,6 +336,17 @@ class UNet(keras.Model):
             model for reports.
         pyramid_layers: ``{"Pn": layer_name}`` for a custom backbone model
             without a ``pyramid_layers`` attribute.
+        preprocessing: The encoder's input scaling (see
+            :func:`suite.common.nn.layers.preprocess_input`). ``None`` (the
+            default) takes what the weights need: ``"caffe"`` for VGG,
+            ``"unit"`` for the embedded MobileNetV2, ``"tf"`` for the ImageNet
+            or untrained one, ``"unit"`` (``Rescaling(1/255)``) for the
+            paper's encoder. The config records the resolved mode, so a
+            reloaded model preprocesses as the saved one did.
+        dtype: The dtype policy of every layer (``"float32"``,
+            ``"mixed_bfloat16"``, ...); ``None`` takes Keras' global policy.
+            The config records it, so a model trained under mixed precision
+            reloads under the same policy (the logits stay float32).
         name: Model name.
         **kwargs: Standard ``keras.Model`` arguments.
 
@@ -334,20 +374,32 @@ class UNet(keras.Model):
         batch_norm=None,
         class_names=None,
         pyramid_layers=None,
+        preprocessing=None,
+        dtype=None,
         name=None,
         **kwargs,
     ):
-        # --- layers
         input_shape, class_names = _check_arguments(num_classes, input_shape, padding, class_names)
-        encoder = resolve_encoder(backbone, input_shape, weights, encoder_filters, padding, batch_norm, pyramid_layers)
-        decoder_filters = _decoder_filters_for(encoder, decoder_filters)
+        # Every layer (the backbone's too) takes the model's policy: the global one unless `dtype` is given.
+        # A reload passes the recorded one, so a model trained under mixed_bfloat16 predicts as it did.
+        policy = keras.dtype_policies.get(dtype) if dtype is not None else keras.config.dtype_policy()
+        previous = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(policy)
+        try:
+            # --- layers
+            encoder = resolve_encoder(backbone, input_shape, weights, encoder_filters, padding, batch_norm,
+                                      pyramid_layers, preprocessing)
+            decoder_filters = _decoder_filters_for(encoder, decoder_filters)
 
-        # --- functional model
-        inputs = keras.Input(shape=input_shape, name="image")
-        features = encoder.model(inputs)
-        x = _decoder(features, encoder, decoder_filters, padding, encoder.batch_norm)
-        outputs = _head(x, num_classes)
-        super().__init__(inputs=inputs, outputs=outputs, name=name or f"unet_{encoder.name}", **kwargs)
+            # --- functional model
+            inputs = keras.Input(shape=input_shape, name="image")
+            features = encoder.model(inputs)
+            x = _decoder(features, encoder, decoder_filters, padding, encoder.batch_norm)
+            outputs = _head(x, num_classes)
+            super().__init__(inputs=inputs, outputs=outputs, name=name or f"unet_{encoder.name}", dtype=policy,
+                             **kwargs)
+        finally:
+            keras.config.set_dtype_policy(previous)
 
         # --- config = constructor arguments (weights excluded: saved models carry their own)
         # JSON text: Keras' attribute tracking would rewrite a nested dict of a serialized model.
@@ -362,6 +414,7 @@ class UNet(keras.Model):
         self.batch_norm = encoder.batch_norm
         self.class_names = class_names
         self.pyramid_layers = encoder.pyramid_layers
+        self.preprocessing = encoder.preprocessing
         self.stride = encoder.stride
         if freeze_encoder:
             set_encoder_trainable(self, False)
@@ -372,10 +425,14 @@ class UNet(keras.Model):
 
         Args:
             optimizer: ``"auto"``: Adam at the suite's default learning rate
-                (:class:`suite.unet.options.TrainOptions`), else any Keras optimizer.
-            loss: ``"auto"``: the training default (cross-entropy) over ``num_classes``,
-                skipping ``ignore_index`` and weighted by ``class_weights``
-                (:func:`suite.unet.losses.get_loss`), else any Keras loss.
+                (:class:`suite.unet.options.TrainOptions`), constant (``suite train``
+                adds its warm-up and cosine), else any Keras optimizer.
+            loss: ``"auto"``: the training default (``"ce"``, cross-entropy) over
+                ``num_classes``, skipping ``ignore_index``, unweighted unless
+                ``class_weights`` are given (:func:`suite.unet.losses.get_loss`),
+                else any Keras loss. ``suite train`` weights it by default with
+                :func:`suite.unet.losses.class_weights_from_counts` of the training
+                masks' pixel counts; pass those here for the same weighting.
             metrics: ``"auto"``: mean IoU (``miou``) and pixel accuracy,
                 skipping ``ignore_index``, else any Keras metrics.
             ignore_index: The label that counts in no loss and no metric (``"auto"`` only).
@@ -426,6 +483,8 @@ class UNet(keras.Model):
             "batch_norm": self.batch_norm,
             "class_names": None if self.class_names is None else list(self.class_names),
             "pyramid_layers": None if self.pyramid_layers is None else dict(self.pyramid_layers),
+            "preprocessing": self.preprocessing,
+            "dtype": self.dtype_policy.name,
             # Derived, read by the predict path; ignored by from_config.
             "stride": self.stride,
             "backbone_name": self.backbone_name,
@@ -437,7 +496,10 @@ class UNet(keras.Model):
         config.pop("stride", None)
         config.pop("backbone_name", None)
         # Weights come from the saved file, so rebuilding must not load (or announce) any.
-        return cls(**config, weights=None)
+        model = cls(**config, weights=None)
+        # Saved before the config recorded the preprocessing: the weights may tell (settle_legacy_preprocessing).
+        model._preprocessing_unrecorded = "preprocessing" not in config
+        return model
 
 
 def build_unet(backbone=None, num_classes=2, **kwargs):
@@ -455,6 +517,85 @@ def build_unet(backbone=None, num_classes=2, **kwargs):
         (31030658, (None, 388, 388, 2))
     """
     return UNet(backbone=backbone, num_classes=num_classes, **kwargs)
+
+
+def settle_legacy_preprocessing(model) -> str | None:
+    """Gives a U-Net saved before its config recorded ``preprocessing`` the one its weights were trained with.
+
+    Such a file rebuilds its registry backbone with the ImageNet mode (MobileNetV2: ``tf``, [-1, 1]),
+    but one trained on the embedded MobileNetV2 needs ``unit`` (pixels / 255). The suite keeps an
+    encoder's BatchNorm statistics frozen in every training phase, so they still equal the
+    embedded weights' exactly when those were the starting point: then the mode is switched (before
+    the first prediction) and a note says so.
+
+    Args:
+        model: A loaded model; anything but such a U-Net is left alone.
+
+    Returns:
+        The mode switched to, or ``None`` when nothing changed.
+    """
+    import numpy as np
+
+    if not (isinstance(model, UNet) and getattr(model, "_preprocessing_unrecorded", False)):
+        return None
+    if not isinstance(model.backbone, str):
+        return None
+    from suite.common.log import note
+    from suite.common.nn.backbones import get_backbone_spec
+    from suite.common.nn.weights import WeightsError
+
+    spec = get_backbone_spec(model.backbone)
+    mode = spec.embedded_preprocessing
+    if not mode or mode == model.preprocessing or spec.embedded_reader is None:
+        return None
+    try:
+        embedded = spec.embedded_reader()
+    except (WeightsError, OSError, ValueError):
+        return None  # the embedded weights are not installed: nothing to compare with
+    encoder = model.encoder
+    compared = 0
+    for name, values in embedded.items():
+        try:
+            layer = encoder.get_layer(name)
+        except ValueError:
+            return None
+        if not isinstance(layer, keras.layers.BatchNormalization):
+            continue
+        have = layer.get_weights()
+        # gamma, beta, moving mean, moving variance: the statistics never train in the suite.
+        if not all(np.allclose(h, v, rtol=0, atol=1e-6) for h, v in zip(have[2:], values[2:])):
+            return None
+        compared += 1
+    if not compared:
+        return None
+    encoder.get_layer("preprocess").mode = mode
+    model.preprocessing = mode
+    model._preprocessing_unrecorded = False
+    note(f"{model.name}: saved by an older suite without its preprocessing; its encoder holds the "
+         f"{spec.embedded_description}, so it preprocesses with {mode!r} (re-save it to record that)")
+    return mode
+
+
+def with_dtype_policy(model, dtype="float32"):
+    """The same U-Net (same config and weights) under another dtype policy.
+
+    A model trained under ``mixed_bfloat16`` records that policy and reloads
+    with it; runtimes without bfloat16 kernels (ONNX Runtime, LiteRT) need it
+    in ``float32``.
+
+    Args:
+        model: A :class:`UNet`; any other model is returned as it is.
+        dtype: The policy for every layer.
+
+    Returns:
+        ``model`` itself when it already has that policy, else a new :class:`UNet`.
+    """
+    if not isinstance(model, UNet) or model.dtype_policy.name == keras.dtype_policies.get(dtype).name:
+        return model
+    config = dict(model.get_config(), dtype=dtype)
+    other = UNet.from_config(config)
+    other.set_weights(model.get_weights())
+    return other
 
 
 def _sublayers(layer):

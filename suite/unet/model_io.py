@@ -184,6 +184,9 @@ def load_segmentation(source):
     from suite.unet.presets import is_preset, load_preset
 
     model = load_preset(source) if is_preset(source) else load_model(source, compile=False)
+    from suite.unet.model import settle_legacy_preprocessing
+
+    settle_legacy_preprocessing(model)  # a MobileNetV2 U-Net saved before the config recorded it
     check_segmentation_model(model)
     return model, model_metadata(model, source=source)
 

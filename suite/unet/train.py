@@ -104,6 +104,45 @@ def _has_pretrained_weights(backbone, weights) -> bool:
         return False
 
 
+#: Options that shape the model's variables (or its preprocessing): a backup restores only into the same ones.
+RESUME_FIT_OPTIONS = ("num_classes", "backbone", "weights", "encoder_filters", "decoder_filters", "batch_norm")
+
+
+def _fit_record(opts, num_classes: int) -> dict:
+    """What a backup needs of the run that restores it, JSON-ready (see :data:`RESUME_FIT_OPTIONS`)."""
+    record = dict(as_dict(opts), num_classes=num_classes, backbone=_backbone(opts))
+    return json.loads(json.dumps({k: record.get(k) for k in RESUME_FIT_OPTIONS}))
+
+
+def check_resume_fits(paths, opts, num_classes: int) -> None:
+    """Raises :class:`TrainingError` naming the first option that differs from the backed-up run's.
+
+    The interrupted run recorded its options in ``<backup>/run.json`` (older
+    backups only in ``<logdir>/options.json``, without ``num_classes``).
+    """
+    saved = None
+    for path in (paths.backup_root / "run.json", paths.logdir / "options.json"):
+        try:
+            saved = json.loads(path.read_text())
+            break
+        except (OSError, ValueError):
+            continue
+    if not isinstance(saved, dict) or not any(paths.backup_root.rglob("training_metadata.json")):
+        return  # nothing to resume: prepare_paths said so, and the run starts anew
+    if "backbone" in saved:
+        saved["backbone"] = None if saved["backbone"] in (None, "none") else str(saved["backbone"]).lower()
+    now = _fit_record(opts, num_classes)
+    for key in RESUME_FIT_OPTIONS:
+        if key in saved and saved[key] != now[key]:
+            def show(v):
+                return "none" if v is None else ",".join(map(str, v)) if isinstance(v, list) else str(v)
+
+            raise TrainingError(
+                f"--resume: --{key.replace('_', '-')} is {show(now[key])}, but the interrupted run in {paths.logdir} "
+                f"used {show(saved[key])}; give the same value, or --overwrite to start a new run"
+            )
+
+
 def _backup_epoch(backup_dir: Path):
     meta = backup_dir / "training_metadata.json"
     try:
@@ -220,6 +259,8 @@ def train(
     freeze_epochs = freeze_epochs_for(opts)
     t_start = time.monotonic()
     paths = prepare_paths(out, logdir, resume, overwrite)
+    if resume:
+        check_resume_fits(paths, opts, num_classes)
     data = open_data(images, masks, val_images, val_masks, num_classes, opts, paths.logdir, progress)
 
     import keras
@@ -306,6 +347,8 @@ def prepare_paths(out, logdir, resume: bool, overwrite: bool) -> RunPaths:
     from suite.common.io.files import OutputExistsError, ensure_writable_folder
 
     out = Path(out)
+    if out.suffix.lower() != ".keras":  # Keras writes its zip format whatever the name says
+        raise ValueError(f"out must name a .keras file (the model is saved in Keras' format). Received: out={str(out)!r}")
     paths = RunPaths(out, Path(logdir) if logdir is not None else out.with_name(out.stem + "_logs"))
     backup_root = paths.backup_root
     if out.exists() and not (overwrite or resume):
@@ -493,6 +536,8 @@ def start_run(model, opts, paths: RunPaths, cluster, pipeline, data, resume, pro
 
     paths.logdir.mkdir(parents=True, exist_ok=True)
     save_json(as_dict(opts), paths.logdir / "options.json", overwrite=True)
+    paths.backup_root.mkdir(parents=True, exist_ok=True)
+    save_json(_fit_record(opts, model.num_classes), paths.backup_root / "run.json", overwrite=True)
     if not resume and paths.csv.exists():
         paths.csv.unlink()
     previous = read_csv_log(paths.csv) if resume else []
@@ -587,19 +632,22 @@ def fit_phases(run: Run, phases: list[Phase]) -> str:
     """Fits each phase in turn (unfreezing the encoder for the fine-tuning); returns how the run stopped."""
     from suite.unet.model import set_encoder_trainable
 
-    epochs_done = 0
+    next_epoch = phases[0].first_epoch if phases else 0
     run.t_fit = time.monotonic()
     try:
         for i, ph in enumerate(phases):
             if i and ph.deadline is not None and time.monotonic() - run.t_fit >= ph.deadline:
                 return "time_budget"  # the earlier phase used the whole budget
             # A phase that ended at its deadline hands over at the epoch it reached.
-            first = ph.first_epoch if i == 0 or ph.deadline is None else phases[0].first_epoch + epochs_done
+            first = ph.first_epoch if i == 0 or ph.deadline is None else next_epoch
             if ph.number == 2:
                 set_encoder_trainable(run.model, True)
                 note(f"epoch {first + 1}: encoder unfrozen; fine-tuning everything at lr {ph.lr:g}")
             compile_phase(run, learning_rate_for(ph, run.opts, run.pipeline.steps))
             cbs = phase_callbacks(run, ph)
+            # BackupAndRestore leaves the epoch it restored on the model, and Keras' fit prefers it to
+            # `initial_epoch`: a resumed frozen phase would make the next phase start at that epoch again.
+            run.model._initial_epoch = None
             hist = run.model.fit(
                 run.pipeline.train_ds,
                 validation_data=run.pipeline.val_ds,
@@ -610,7 +658,8 @@ def fit_phases(run: Run, phases: list[Phase]) -> str:
                 verbose=0,
                 shuffle=False,  # the pipeline shuffles
             )
-            epochs_done += len(next(iter(hist.history.values()), []))
+            # The epoch the next phase starts at: after the last one run, or where a resumed phase already ended.
+            next_epoch = hist.epoch[-1] + 1 if hist.epoch else max(first, run.model._initial_epoch or 0)
             stopped = _why_stopped(run, cbs, last=i == len(phases) - 1)
             if stopped is not None:
                 return stopped

@@ -454,12 +454,16 @@ def resize_float(image, height: int, width: int, resample: str = "bicubic") -> n
     return np.stack([one(image[..., c]) for c in range(image.shape[-1])], axis=-1)
 
 
+#: The extensions :func:`save_image` writes, and their Pillow formats.
+SAVE_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF",
+                ".webp": "WEBP"}
+
+
 def _format_for(path: Path) -> str:
     ext = path.suffix.lower()
-    formats = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP"}
-    if ext not in formats:
-        raise ValueError(f"Unsupported output extension '{ext}' for {path}; use one of {sorted(formats)}")
-    return formats[ext]
+    if ext not in SAVE_FORMATS:
+        raise ValueError(f"Unsupported output extension '{ext}' for {path}; use one of {sorted(SAVE_FORMATS)}")
+    return SAVE_FORMATS[ext]
 
 
 def save_image(array_or_image, path, overwrite: bool = False, quality: int = 95) -> Path:

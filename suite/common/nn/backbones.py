@@ -210,7 +210,8 @@ def _load_embedded(model, spec):
         model.get_layer(name).set_weights(values)
 
 
-def get_backbone(name: str = "vgg16", weights="auto", input_shape=(None, None, 3), quiet: bool = False):
+def get_backbone(name: str = "vgg16", weights="auto", input_shape=(None, None, 3), quiet: bool = False,
+                 preprocessing=None):
     """Builds a registered backbone with its weights and preprocessing.
 
     Args:
@@ -224,6 +225,10 @@ def get_backbone(name: str = "vgg16", weights="auto", input_shape=(None, None, 3
             the backbone's ``preprocess`` layer follows the weights.
         input_shape: ``(H, W, 3)``; ``None`` for any size.
         quiet: Do not print which weights were loaded.
+        preprocessing: ``None`` (what the weights need, as above) or a mode
+            of :func:`suite.common.nn.layers.preprocess_input` that overrides
+            it: a saved model rebuilt without its weights (``weights=None``)
+            passes the mode it was built with.
 
     Returns:
         A functional ``keras.Model`` from raw RGB ``[0, 255]`` to the deepest
@@ -250,9 +255,10 @@ def get_backbone(name: str = "vgg16", weights="auto", input_shape=(None, None, 3
         raise ValueError(f"Backbones take RGB input (H, W, 3). Received: input_shape={input_shape}")
     resolved = resolve_weights(spec, weights)
 
-    preprocessing = spec.preprocessing
-    if resolved.kind == "embedded" and spec.embedded_preprocessing:
-        preprocessing = spec.embedded_preprocessing
+    if preprocessing is None:
+        preprocessing = spec.preprocessing
+        if resolved.kind == "embedded" and spec.embedded_preprocessing:
+            preprocessing = spec.embedded_preprocessing
     inputs = keras.Input(shape=input_shape, name="image")
     x = ImagePreprocessing(preprocessing, name="preprocess")(inputs)
     trunk = spec.builder(x, None)

@@ -8,6 +8,7 @@ import click
 
 from suite.cli import main
 from suite.common.ui.cli import compute_options, echo_json, max_pixels_option, output_options, say
+from suite.common.ui.outputs import OutputFile
 from suite.unet.cli.params import MODEL_OR_PRESET
 from suite.unet.data import LAYOUTS
 
@@ -60,7 +61,7 @@ def _print_skipped(report: dict) -> None:
 @click.option("--ignore-index", default=255, show_default=True, type=int, help="Truth label left out of the scores.")
 @click.option("--binary", is_flag=True, help="Masks are 0/255: map them to 0/1.")
 @click.option("--class-names", default=None, help="Comma-separated class names for the table (default: the model's).")
-@click.option("-o", "--output", "report", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("-o", "--output", "report", type=OutputFile((".json",), what="report"), default=None,
               help="Write the scores as JSON here, and the confusion matrix as <output>_confusion.png next to it.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing report.")
 @click.option("--strict", is_flag=True, help="Stop at the first pair that cannot be scored instead of skipping it.")

@@ -9,6 +9,7 @@ import click
 
 from suite.cli import main
 from suite.common.ui.cli import compute_options, echo_json, output_options, say
+from suite.common.ui.outputs import check_output_extension, check_output_folder
 from suite.unet.cli.params import model_option
 from suite.unet.export import FORMATS
 
@@ -35,8 +36,13 @@ def export(model, fmt, output, overwrite, size, atol, as_json):
     over --atol.
     """
     from suite.common.device import import_backend_quietly
-    from suite.unet.export import MissingExtraError, export_model
+    from suite.unet.export import EXTENSIONS, MissingExtraError, export_model
 
+    if fmt in EXTENSIONS:
+        if output.suffix:  # a bare name gets the format's extension
+            check_output_extension(output, (EXTENSIONS[fmt],), what=f"--format {fmt}")
+    else:
+        check_output_folder(output, what=f"a --format {fmt} folder")
     import_backend_quietly()
     try:
         result = export_model(model, fmt, output, overwrite=overwrite, sample_size=size, atol=atol)

@@ -14,6 +14,7 @@ from suite.cli import main
 from suite.common.ui.cli import compute_options, echo_json, output_options, say
 from suite.common.errors import first_line
 from suite.common.options import click_options
+from suite.common.ui.outputs import check_output_extension, check_output_folder
 from suite.unet.cli.params import URL, PathOrURL, model_option
 from suite.unet.segment_options import SegmentOptions, segment_options
 
@@ -73,6 +74,11 @@ def _check_usage(inputs, model, output, settings: dict) -> None:
         raise click.UsageError("--beam-option and --dead-letter need --runner beam")
     if settings["runner"] != "beam" and any(isinstance(p, str) and URL.match(p) for p in (*inputs, model, output)):
         raise click.UsageError("URLs (gs://..., s3://...) need --runner beam")
+    if not (isinstance(output, str) and URL.match(output)):
+        check_output_folder(output, what="a folder of <stem>.png masks and report.json")
+    if settings["dead_letter"] is not None:
+        check_output_extension(settings["dead_letter"], (".jsonl", ".json"), option="--dead-letter",
+                               what="JSON-lines")
 
 
 def _tell(report, summary, where, as_json):

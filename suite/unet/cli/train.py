@@ -14,6 +14,7 @@ import click
 from suite.cli import main
 from suite.common.ui.cli import compute_options, echo_json, output_options, say
 from suite.common.options import click_options
+from suite.common.ui.outputs import OutputFile
 from suite.unet.options import TrainOptions
 
 _DIR = click.Path(exists=True, file_okay=False, path_type=Path)
@@ -27,7 +28,7 @@ _DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 @click.option("--val-masks", type=_DIR, help="Validation masks.")
 @click.option("--class-names", default=None, help="Comma-separated class names, stored in the model.")
 @click_options(TrainOptions)
-@click.option("-o", "--output", "out", type=click.Path(dir_okay=False, path_type=Path), default=Path("model.keras"),
+@click.option("-o", "--output", "out", type=OutputFile((".keras",), what="model"), default=Path("model.keras"),
               show_default=True, help="Where to write the best model (.keras).")
 @click.option("--logdir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="CSV log, curves.png, TensorBoard, backups, options.json [<output>_logs].")
