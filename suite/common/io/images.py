@@ -420,6 +420,80 @@ def image_size(path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[int, 
     return w, h
 
 
+def as_rgb_array(image, name: str = "image", max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """An image given as a file path, a PIL image or an array, as the ``(H, W, 3)`` float32 RGB array in ``[0, 255]``
+    that the library's functions work on.
+
+    * a path (``str`` or ``os.PathLike``) is read as the command line reads it
+      (:func:`load_image`: EXIF orientation, grayscale, palette, alpha on white, 16 bits);
+    * a ``PIL.Image.Image`` is EXIF-transposed and converted to RGB by the same rules;
+    * an array is checked: ``(H, W, 3)`` RGB, or ``(H, W)``/``(H, W, 1)`` grayscale
+      (repeated to three channels), a real (not boolean) dtype, finite values in ``[0, 255]``.
+
+    Args:
+        image: The image.
+        name: What to call it in messages (``"content"``, ``"styles[1]"``).
+        max_pixels: For paths: refuse files with more pixels than this.
+
+    Returns:
+        A float32 ``(H, W, 3)`` array in ``[0, 255]`` (an array that already is
+        one is returned as it is, not copied).
+
+    Raises:
+        ImageReadError: an unreadable file (one line naming it).
+        ValueError: an array or object that is not an image, naming ``name``.
+
+    Example:
+        >>> as_rgb_array(np.zeros((4, 5), np.uint8)).shape
+        (4, 5, 3)
+    """
+    if isinstance(image, (str, os.PathLike)):
+        return load_image(image, max_pixels=max_pixels)
+    if isinstance(image, Image.Image):
+        try:
+            return _to_rgb_array(ImageOps.exif_transpose(image))
+        except (OSError, ValueError) as e:
+            raise ValueError(f"{name}: cannot convert the PIL image (mode {image.mode}) to RGB ({first_line(e)})") from None
+    if not hasattr(image, "shape") and not isinstance(image, (list, tuple)):
+        raise ValueError(f"Expected {name} to be an image file path, a PIL image or an (H, W, 3) array. "
+                         f"Received: {name} of type {type(image).__name__}")
+    array = np.asarray(image)
+    if array.dtype == bool or not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise ValueError(f"Expected {name} to hold numbers in [0, 255]. Received: {name}.dtype={array.dtype}")
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim == 2:
+        array = np.repeat(array[..., None], 3, axis=-1)
+    if array.ndim != 3 or array.shape[-1] != 3 or min(array.shape[:2]) < 1:
+        raise ValueError(f"Expected {name} to be an (H, W, 3) RGB image. Received: {name}.shape={tuple(np.shape(image))}")
+    if array.dtype != np.uint8:
+        low, high = float(np.min(array)), float(np.max(array))
+        if not (np.isfinite(low) and np.isfinite(high)):
+            raise ValueError(f"Expected {name} to hold finite numbers. Received: NaN or infinite values in {name}")
+        # A little slack: resampled or optimized images overshoot by a fraction of a grey level.
+        if low < -0.5 or high > 255.5:
+            raise ValueError(f"Expected {name} in [0, 255]. Received: values from {low:g} to {high:g} in {name}")
+    return array if array.dtype == np.float32 else array.astype(np.float32)
+
+
+def as_rgb_arrays(images, name: str = "images", max_pixels: int | None = DEFAULT_MAX_PIXELS) -> list[np.ndarray]:
+    """One image or a list of them (each as :func:`as_rgb_array` takes it), as a list of arrays.
+
+    One image is a path, a PIL image or a 2-D/3-D array; anything else is
+    iterated (``name[0]``, ``name[1]``, ... in messages).
+    """
+    single = isinstance(images, (str, os.PathLike, Image.Image)) or (
+        hasattr(images, "ndim") and getattr(images, "ndim") in (2, 3))
+    if single:
+        return [as_rgb_array(images, f"{name}[0]", max_pixels)]
+    try:
+        items = list(images)
+    except TypeError:
+        raise ValueError(f"Expected {name} to be an image or a list of images. "
+                         f"Received: {name} of type {type(images).__name__}") from None
+    return [as_rgb_array(im, f"{name}[{i}]", max_pixels) for i, im in enumerate(items)]
+
+
 def to_uint8(array) -> np.ndarray:
     """Rounds and clips a ``[0, 255]`` float array to uint8."""
     array = np.asarray(array)
