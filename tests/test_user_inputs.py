@@ -1,0 +1,127 @@
+"""Inputs as users have them: labels that cannot be what the user meant stop with a reason and the fix.
+
+0/255 masks without --binary, a masks folder given as --images, the same folder
+twice, labels outside the classes, a model whose input channels do not fit the
+images: every command that reads them says so in one line naming the file or
+option, and exits with a non-zero status instead of printing a wrong score.
+"""
+
+import shutil
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+
+def _cli(*args):
+    from suite.cli import main
+
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def _zero_255_set(root, n=3, h=20, w=24):
+    """Photos and 0/255 masks (the most common user format), with a few 0/1 'predictions'."""
+    rng = np.random.default_rng(0)
+    for sub in ("images", "masks", "preds"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(root / "images" / f"s{i}.jpg")
+        fg = rng.random((h, w)) < 0.4
+        Image.fromarray((fg * 255).astype(np.uint8)).save(root / "masks" / f"s{i}.png")
+        Image.fromarray(fg.astype(np.uint8)).save(root / "preds" / f"s{i}.png")
+    return root / "images", root / "masks", root / "preds"
+
+
+def _model(path, channels=3, num_classes=2):
+    from suite.unet.model import build_unet
+
+    build_unet(None, num_classes=num_classes, encoder_filters=(4, 8), input_shape=(None, None, channels)).save(path)
+    return path
+
+
+def test_evaluate_refuses_0_255_masks_without_binary(tmp_path):
+    images, masks, preds = _zero_255_set(tmp_path)
+    r = _cli("evaluate", "--predictions", preds, "--masks", masks, "--num-classes", 2)
+    assert r.exit_code == 1, r.output
+    assert "pass --binary" in r.output and str(masks) in r.output and "mIoU" not in r.output
+    assert len(r.output.strip().splitlines()) == 1, r.output
+    r = _cli("evaluate", "--predictions", preds, "--masks", masks, "--num-classes", 2, "--binary")
+    assert r.exit_code == 0 and "mIoU 1.0000" in r.output, r.output
+
+    model = _model(tmp_path / "m.keras")
+    r = _cli("evaluate", "--model", model, "--images", images, "--masks", masks)
+    assert r.exit_code == 1 and "pass --binary" in r.output and "mIoU" not in r.output, r.output
+    assert _cli("evaluate", "--model", model, "--images", images, "--masks", masks, "--binary").exit_code == 0
+
+
+def test_evaluate_library_refuses_them_too(tmp_path):
+    from suite.unet.data import open_source
+    from suite.unet.evaluate import EvaluationError, evaluate_predictions
+
+    _, masks, preds = _zero_255_set(tmp_path)
+    with pytest.raises(EvaluationError, match="hold only 0 and 255.*pass --binary"):
+        evaluate_predictions(preds, open_source(tmp_path / "images", masks), 2, progress=False)
+    # 0/255 masks of background only in one image, real labels in the others: scored as usual.
+    Image.fromarray(np.zeros((20, 24), np.uint8)).save(masks / "s0.png")
+    report = evaluate_predictions(preds, open_source(tmp_path / "images", masks, binary=True), 2, binary=True,
+                                  progress=False)
+    assert report["images"] == 3
+
+
+def test_train_refuses_0_255_masks_without_binary(tmp_path):
+    images, masks, _ = _zero_255_set(tmp_path, n=4)
+    r = _cli("train", "--images", images, "--masks", masks, "--num-classes", 2, "--backbone", "none",
+             "--epochs", 1, "--no-tensorboard", "-o", tmp_path / "m.keras")
+    assert r.exit_code == 1 and "pass --binary" in r.output and str(masks) in r.output, r.output
+    assert not (tmp_path / "m.keras").exists()
+
+
+def test_same_folder_twice_is_refused(tmp_path):
+    images, masks, _ = _zero_255_set(tmp_path)
+    for command in (("evaluate", "--model", _model(tmp_path / "m.keras")),
+                    ("train", "--num-classes", 2, "--epochs", 1, "-o", tmp_path / "t.keras")):
+        r = _cli(*command, "--images", masks, "--masks", masks, "--binary")
+        assert r.exit_code != 0 and "--images and --masks are the same folder" in r.output, r.output
+
+
+def test_a_masks_folder_given_as_images_is_refused(tmp_path):
+    _, masks, _ = _zero_255_set(tmp_path)
+    copy = tmp_path / "masks_copy"
+    shutil.copytree(masks, copy)
+    for command in (("evaluate", "--model", _model(tmp_path / "m.keras")),
+                    ("train", "--num-classes", 2, "--epochs", 1, "-o", tmp_path / "t.keras")):
+        r = _cli(*command, "--images", copy, "--masks", masks, "--binary")
+        assert r.exit_code != 0, r.output
+        assert f"--images {copy} holds label masks, not photos" in r.output and "--masks" in r.output, r.output
+
+
+def test_labels_outside_the_classes_name_the_file_and_the_fix(tmp_path):
+    images, masks, preds = _zero_255_set(tmp_path)
+    Image.fromarray(np.full((20, 24), 3, np.uint8)).save(masks / "s1.png")
+    r = _cli("evaluate", "--predictions", preds, "--masks", masks, "--num-classes", 2, "--binary")
+    assert r.exit_code == 1 and "s1.png" in r.output and "drop --binary" in r.output, r.output
+    masks2 = tmp_path / "masks2"
+    masks2.mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((20, 24), 4 if i == 1 else 1, np.uint8)).save(masks2 / f"s{i}.png")
+    r = _cli("evaluate", "--predictions", preds, "--masks", masks2, "--num-classes", 2)
+    assert r.exit_code == 1 and "s1.png" in r.output and "check --num-classes" in r.output, r.output
+
+
+def test_a_model_whose_input_channels_do_not_fit_is_refused(tmp_path):
+    images, masks, _ = _zero_255_set(tmp_path)
+    gray = _model(tmp_path / "gray.keras", channels=1)
+    for args in (("evaluate", "--model", gray, "--images", images, "--masks", masks, "--binary"),
+                 ("segment", images, "--model", gray, "-o", tmp_path / "out")):
+        r = _cli(*args)
+        assert r.exit_code == 1, r.output
+        assert "takes 1-channel images" in r.output and "RGB (3 channels)" in r.output, r.output
+        assert len(r.output.strip().splitlines()) == 1, r.output
+
+    from suite.unet import segment_image
+    from suite.unet.model import build_unet
+
+    with pytest.raises(ValueError, match="takes 4-channel images"):
+        segment_image(build_unet(None, num_classes=2, encoder_filters=(4, 8), input_shape=(None, None, 4)),
+                      np.zeros((8, 8, 3)))
