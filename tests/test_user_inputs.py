@@ -125,3 +125,71 @@ def test_a_model_whose_input_channels_do_not_fit_is_refused(tmp_path):
     with pytest.raises(ValueError, match="takes 4-channel images"):
         segment_image(build_unet(None, num_classes=2, encoder_filters=(4, 8), input_shape=(None, None, 4)),
                       np.zeros((8, 8, 3)))
+
+
+# --------------------------------------------------------------------------- entries that cannot be read
+@pytest.fixture
+def awkward_folder(tmp_path):
+    """A folder of photos with what real folders also hold: links to files since moved, a pipe, a sub-folder
+    named like a photo, notes; and, when not running as root, a photo without read permission."""
+    import os
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(1)
+    Image.fromarray(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)).save(photos / "a.png")
+    (photos / "gone.png").symlink_to(tmp_path / "moved" / "gone.png")
+    (photos / "old_link").symlink_to(tmp_path / "nowhere")
+    os.mkfifo(photos / "pipe.png")
+    os.mkfifo(photos / "fifo")
+    (photos / "holiday.jpg").mkdir()
+    (photos / "notes.txt").write_text("not an image")
+    failures = {"gone.png": "broken symbolic link", "old_link": "broken symbolic link",
+                "pipe.png": "not a regular file (a named pipe)", "holiday.jpg": "is a folder, not an image"}
+    if os.geteuid() != 0:  # root reads files whatever their permission bits
+        Image.fromarray(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)).save(photos / "locked.png")
+        (photos / "locked.png").chmod(0)
+        failures["locked.png"] = "cannot read file (Permission denied)"
+    return photos, failures
+
+
+def _failed_lines(output, failures):
+    lines = [line for line in output.splitlines() if any(name in line for name in failures)]
+    for name, reason in failures.items():
+        assert any(name in line and reason in line for line in lines), (name, output)
+
+
+def test_scan_folder_lists_what_cannot_be_read_as_inputs(awkward_folder):
+    from suite.common.io.images import ImageReadError, load_image, scan_folder
+
+    photos, failures = awkward_folder
+    images, skipped = scan_folder(photos)
+    assert sorted(p.name for p in images) == sorted(["a.png", *failures])
+    assert sorted(p.name for p in skipped) == ["fifo", "notes.txt"]  # not named like an image, not a link
+    for name, reason in failures.items():
+        with pytest.raises(ImageReadError, match=reason.replace("(", r"\(").replace(")", r"\)")):
+            load_image(photos / name)
+
+
+def test_segment_counts_broken_links_and_unreadable_entries_as_failures(awkward_folder, tmp_path):
+    photos, failures = awkward_folder
+    out = tmp_path / "masks"
+    r = _cli("segment", photos, "--model", _model(tmp_path / "m.keras"), "-o", out, "--no-progress")
+    assert r.exit_code == 1, r.output
+    _failed_lines(r.output, failures)
+    assert (out / "a.png").is_file() and "Traceback" not in r.output
+    assert f"failed {len(failures)}" in r.output
+
+
+def test_stylize_counts_broken_links_and_unreadable_entries_as_failures(awkward_folder, tmp_path):
+    photos, failures = awkward_folder
+    art = tmp_path / "art.png"
+    Image.fromarray(np.random.default_rng(3).integers(0, 255, (30, 30, 3), dtype=np.uint8)).save(art)
+    gatys = ["--size", "32", "--scales", "1", "--iterations", "2", "--backbone", "vgg16", "--weights", "none"]
+    for method in (gatys, ["--method", "fast"]):
+        out = tmp_path / f"out_{method[1]}"
+        r = _cli("stylize", photos, "--style", art, "-o", out, "--no-progress", *method)
+        assert r.exit_code == 1, r.output
+        _failed_lines(r.output, failures)
+        assert (out / "a.png").is_file() and "Traceback" not in r.output
+        assert f"{len(failures)} failed" in r.output, r.output

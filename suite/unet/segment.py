@@ -51,7 +51,7 @@ from suite.common.io.images import (
     as_rgb_array,
     collect_inputs,
     image_size,
-    is_image_file,
+    is_input_image,
     load_image,
     load_image_uint8,
     output_stems,
@@ -425,7 +425,7 @@ def plan_items(inputs, out_dir, *, overlay: bool = False, probabilities: bool = 
         if real in seen:
             continue  # the same file named twice (a folder and a file in it, a symlink)
         seen.add(real)
-        if not is_image_file(path):
+        if not is_input_image(path):  # a broken link or unreadable file stays: it fails with its reason
             not_images.append(path)
             continue
         pairs.append((path, rel))

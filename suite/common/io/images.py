@@ -113,12 +113,70 @@ def is_image_file(path) -> bool:
     return path.is_file() and (path.suffix.lower() in IMAGE_EXTENSIONS or _looks_like_image(path))
 
 
+def _unreadable(path: Path) -> bool:
+    try:
+        with open(path, "rb"):
+            return False
+    except OSError:
+        return True
+
+
+def is_input_image(path) -> bool:
+    """Whether a folder entry is an input to process: an image, or a file that cannot be inspected.
+
+    Besides image files (:func:`is_image_file`), this takes the entries whose
+    reading fails, so that each becomes a failure with a one-line reason
+    instead of a silently skipped non-image: a broken symbolic link, a file
+    that cannot be opened (no permission), and anything named like an image
+    that is not a regular file (a folder, a named pipe). Nothing here opens a
+    named pipe, which would block.
+    """
+    path = Path(path)
+    if path.is_symlink() and not path.exists():
+        return True
+    named_like_image = path.suffix.lower() in IMAGE_EXTENSIONS
+    if not path.is_file():
+        return named_like_image and path.exists()
+    return named_like_image or _unreadable(path) or _looks_like_image(path)
+
+
+def _entry_problem(path: Path) -> ImageReadError | None:
+    """Why a path cannot be read as a file, before anything opens it (a named pipe would block)."""
+    import stat
+
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        if path.is_symlink():
+            return ImageReadError(path, f"broken symbolic link (it points to {os.readlink(path)}, which does not exist)")
+        return ImageReadError(path, "file not found")
+    except OSError as e:
+        return ImageReadError(path, f"cannot read file ({e.strerror or e})")
+    if stat.S_ISDIR(info.st_mode):
+        return ImageReadError(path, "is a folder, not an image")
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a named pipe" if stat.S_ISFIFO(info.st_mode) else "a socket" if stat.S_ISSOCK(info.st_mode) else \
+            "a device"
+        return ImageReadError(path, f"not a regular file ({kind})")
+    if info.st_size == 0:
+        return ImageReadError(path, "empty file (0 bytes)")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as e:
+        return ImageReadError(path, f"cannot read file ({e.strerror or e})")
+    return None
+
+
 def list_images(folder, recursive: bool = False) -> list[Path]:
     """Image files in ``folder``, sorted, found by extension or by content.
 
     Files that are neither are skipped (see :func:`scan_folder` for the list of
-    skipped files). With ``recursive``, symlinked folders are followed once:
-    a symlink loop cannot make the walk run forever.
+    skipped files). Entries that cannot be inspected (a broken symbolic link,
+    a file without read permission, a folder or pipe named like an image) are
+    listed too, so that reading them fails with a reason (:func:`is_input_image`).
+    With ``recursive``, symlinked folders are followed once: a symlink loop
+    cannot make the walk run forever.
 
     Args:
         folder: A directory.
@@ -148,8 +206,10 @@ def scan_folder(folder, recursive: bool = False) -> tuple[list[Path], list[Path]
             p = Path(root) / name
             if name.startswith("."):
                 continue
-            (images if is_image_file(p) else skipped).append(p)
+            (images if is_input_image(p) else skipped).append(p)
         if not recursive:
+            # A sub-folder named like an image is not looked into: reading it says so, with its name.
+            images.extend(Path(root) / d for d in dirs if not d.startswith(".") and Path(d).suffix.lower() in IMAGE_EXTENSIONS)
             break
     return sorted(images), sorted(skipped)
 
@@ -290,16 +350,9 @@ def open_image(path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image
         ImageReadError: for missing, empty, truncated, oversized or non-image files.
     """
     path = Path(path)
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise ImageReadError(path, "file not found") from None
-    except OSError as e:
-        raise ImageReadError(path, f"cannot read file ({e.strerror or e})") from None
-    if path.is_dir():
-        raise ImageReadError(path, "is a folder, not an image")
-    if size == 0:
-        raise ImageReadError(path, "empty file (0 bytes)")
+    problem = _entry_problem(path)
+    if problem is not None:
+        raise problem
     try:
         with warnings.catch_warnings(), _pillow_pixel_limit(max_pixels):
             warnings.simplefilter("ignore")  # Pillow's DecompressionBombWarning: the limit is checked here
@@ -385,11 +438,9 @@ def image_size(path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[int, 
             for missing, empty, non-image and oversized files.
     """
     path = Path(path)
-    try:
-        if path.stat().st_size == 0:
-            raise ImageReadError(path, "empty file (0 bytes)")
-    except FileNotFoundError:
-        raise ImageReadError(path, "file not found") from None
+    problem = _entry_problem(path)
+    if problem is not None:
+        raise problem
     try:
         with warnings.catch_warnings(), _pillow_pixel_limit(max_pixels):
             warnings.simplefilter("ignore")
