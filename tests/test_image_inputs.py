@@ -166,3 +166,13 @@ def test_segment_image_takes_a_path_a_pil_image_or_an_array(rotated_jpeg):
     assert probs.min() >= 0 and probs.max() <= 1
     with pytest.raises(ValueError, match="image.shape"):
         segment_image(model, np.zeros((8, 8, 4)))
+
+
+def test_predict_functions_take_a_path_or_a_pil_image(rotated_jpeg):
+    from suite.unet import predict_logits, predict_mask
+    from suite.unet.model import build_unet
+
+    model = build_unet(None, num_classes=2, encoder_filters=(4, 8))
+    image = load_image(rotated_jpeg)
+    np.testing.assert_array_equal(predict_mask(model, rotated_jpeg), predict_mask(model, image))
+    np.testing.assert_allclose(predict_logits(model, Image.open(rotated_jpeg)), predict_logits(model, image), atol=1e-6)

@@ -193,3 +193,16 @@ def test_stylize_counts_broken_links_and_unreadable_entries_as_failures(awkward_
         _failed_lines(r.output, failures)
         assert (out / "a.png").is_file() and "Traceback" not in r.output
         assert f"{len(failures)} failed" in r.output, r.output
+
+
+def test_evaluate_and_train_name_a_broken_link_among_the_pairs(tmp_path):
+    images, masks, preds = _zero_255_set(tmp_path)
+    (masks / "s3.png").symlink_to(tmp_path / "moved.png")
+    (images / "s3.jpg").symlink_to(tmp_path / "moved.jpg")
+    r = _cli("evaluate", "--model", _model(tmp_path / "m.keras"), "--images", images, "--masks", masks, "--binary")
+    assert r.exit_code == 1 and "s3" in r.output and "broken symbolic link" in r.output, r.output
+    assert "images 3" in r.output  # the other three pairs are scored
+    from suite.unet.data import check_source, open_source
+
+    stats = check_source(open_source(images, masks, binary=True), 2, progress=False, skip_bad=True)
+    assert len(stats.kept) == 3 and "broken symbolic link" in stats.bad[0]["reason"]

@@ -120,8 +120,10 @@ class FastStyleTransfer:
         }
 
     def style_vector_of(self, image: np.ndarray) -> np.ndarray:
-        """The ``(100,)`` style vector of one image (its central square at 256 px, as Magenta)."""
-        x = central_square(image)[None]
+        """The ``(100,)`` style vector of one image (a file, a PIL image or an array; its central square at 256 px)."""
+        from suite.common.io.images import as_rgb_array
+
+        x = central_square(as_rgb_array(image))[None]
         return np.asarray(self.predictor(x), dtype=np.float32).reshape(STYLE_DIM)
 
     @property
