@@ -42,6 +42,8 @@ def test_as_rgb_array_reads_paths_pil_images_and_arrays_alike(rotated_jpeg):
     assert as_rgb_array(uint8).dtype == np.float32
     same = np.zeros((3, 4, 3), np.float32)
     assert as_rgb_array(same) is same  # already the library's format: no copy
+    overshoot = np.array([[[-20.0, 128.0, 270.0]]], np.float32)  # a bicubic resize at a sharp edge
+    assert as_rgb_array(overshoot) is overshoot
     np.testing.assert_array_equal(as_rgb_array(np.full((3, 4), 7, np.uint8))[..., 2], np.full((3, 4), 7.0))
     rgba = Image.new("RGBA", (5, 4), (255, 0, 0, 0))  # transparent: composited on white, as load_image does
     np.testing.assert_array_equal(as_rgb_array(rgba)[0, 0], [255, 255, 255])
@@ -52,7 +54,7 @@ def test_as_rgb_array_reads_paths_pil_images_and_arrays_alike(rotated_jpeg):
     (np.zeros((4, 4, 4)), r"\(H, W, 3\) RGB image. Received: content.shape=\(4, 4, 4\)"),
     (np.zeros((2, 4, 4, 3)), r"content.shape=\(2, 4, 4, 3\)"),
     (np.full((4, 4, 3), np.nan), "finite"),
-    (np.full((4, 4, 3), 300.0), "in \\[0, 255\\]. Received: values from 300 to 300"),
+    (np.full((4, 4, 3), 4095.0), "in \\[0, 255\\]. Received: values from 4095 to 4095"),
     (np.zeros((4, 4, 3), bool), "dtype=bool"),
     (42, "file path, a PIL image or an \\(H, W, 3\\) array. Received: content of type int"),
 ])

@@ -23,10 +23,13 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import inspect
 import json
 import math
 import shutil
+import sys
 import time
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -655,7 +658,7 @@ def summarize(run: Run, stopped: str, seconds: float) -> TrainResult:
                        run.data.skipped, as_dict(opts))
 
 
-class _CallableModule(type(shutil)):
+class _CallableModule(types.ModuleType):
     """This module, callable: ``suite.unet.train(...)`` runs :func:`train`.
 
     The package's public name ``train`` and this module's name are the same,
@@ -668,7 +671,5 @@ class _CallableModule(type(shutil)):
         return train(*args, **kwargs)
 
 
-import sys as _sys  # noqa: E402 - only for the line below
-
-_sys.modules[__name__].__class__ = _CallableModule
-__signature__ = __import__("inspect").signature(train)  # help() and IDEs show train()'s arguments
+sys.modules[__name__].__class__ = _CallableModule
+__signature__ = inspect.signature(train)  # help() and IDEs show train()'s arguments

@@ -471,6 +471,10 @@ def image_size(path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[int, 
     return w, h
 
 
+#: How far outside [0, 255] an array's values may be (resampling overshoot) before :func:`as_rgb_array` refuses it.
+_RANGE_SLACK = 128
+
+
 def as_rgb_array(image, name: str = "image", max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """An image given as a file path, a PIL image or an array, as the ``(H, W, 3)`` float32 RGB array in ``[0, 255]``
     that the library's functions work on.
@@ -479,7 +483,8 @@ def as_rgb_array(image, name: str = "image", max_pixels: int | None = DEFAULT_MA
       (:func:`load_image`: EXIF orientation, grayscale, palette, alpha on white, 16 bits);
     * a ``PIL.Image.Image`` is EXIF-transposed and converted to RGB by the same rules;
     * an array is checked: ``(H, W, 3)`` RGB, or ``(H, W)``/``(H, W, 1)`` grayscale
-      (repeated to three channels), a real (not boolean) dtype, finite values in ``[0, 255]``.
+      (repeated to three channels), a real (not boolean) dtype, finite values in ``[0, 255]``
+      (up to 128 grey levels beyond, as a bicubic resize overshoots; the values are kept).
 
     Args:
         image: The image.
@@ -521,8 +526,9 @@ def as_rgb_array(image, name: str = "image", max_pixels: int | None = DEFAULT_MA
         low, high = float(np.min(array)), float(np.max(array))
         if not (np.isfinite(low) and np.isfinite(high)):
             raise ValueError(f"Expected {name} to hold finite numbers. Received: NaN or infinite values in {name}")
-        # A little slack: resampled or optimized images overshoot by a fraction of a grey level.
-        if low < -0.5 or high > 255.5:
+        # Slack for resampling: a bicubic resize overshoots [0, 255] by tens of grey levels at sharp edges.
+        # What is refused is another scale altogether (16-bit values, 0..65535), not an overshoot.
+        if low < -_RANGE_SLACK or high > 255 + _RANGE_SLACK:
             raise ValueError(f"Expected {name} in [0, 255]. Received: values from {low:g} to {high:g} in {name}")
     return array if array.dtype == np.float32 else array.astype(np.float32)
 
