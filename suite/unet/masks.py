@@ -152,10 +152,8 @@ def check_same_size(image_shape, mask_shape, image_path, mask_path) -> None:
 def foreground_ignored_message(folder, ignore_index: int) -> str:
     """Why masks holding only 0 and the ignore index cannot be meant as they are, and the fix, in one line."""
     where = f"the masks in {folder}" if folder is not None else "the masks"
-    return (f"{where} hold only 0 and {ignore_index}, and {ignore_index} is the ignore index (--ignore-index): "
-            f"every foreground pixel would be left out, so the scores and the model would only know class 0. "
-            f"For 0/{ignore_index} masks pass --binary; if {ignore_index} is a class, pass another --ignore-index "
-            "and --num-classes to include it")
+    return (f"{where} hold only 0 and {ignore_index}, the ignore index: every foreground pixel would be left out; "
+            f"pass --binary for 0/{ignore_index} masks (or another --ignore-index if {ignore_index} is a class)")
 
 
 def only_background_and_ignore(label_sets, num_classes: int, ignore_index: int | None) -> bool:
