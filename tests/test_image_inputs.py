@@ -178,3 +178,14 @@ def test_predict_functions_take_a_path_or_a_pil_image(rotated_jpeg):
     image = load_image(rotated_jpeg)
     np.testing.assert_array_equal(predict_mask(model, rotated_jpeg), predict_mask(model, image))
     np.testing.assert_allclose(predict_logits(model, Image.open(rotated_jpeg)), predict_logits(model, image), atol=1e-6)
+
+
+def test_layer_activations_take_a_path_or_a_pil_image(rotated_jpeg):
+    from suite.common.nn.backbones import get_backbone
+    from suite.common.ui.features import layer_activations
+
+    backbone = get_backbone("vgg16", weights="none")
+    kw = dict(backbone=backbone, layer="block1_conv2", size=32)
+    reference = layer_activations(load_image(rotated_jpeg), **kw)
+    np.testing.assert_allclose(layer_activations(rotated_jpeg, **kw), reference, atol=1e-5)
+    np.testing.assert_allclose(layer_activations(Image.open(rotated_jpeg), **kw), reference, atol=1e-5)
