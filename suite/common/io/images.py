@@ -209,7 +209,8 @@ def scan_folder(folder, recursive: bool = False) -> tuple[list[Path], list[Path]
             (images if is_input_image(p) else skipped).append(p)
         if not recursive:
             # A sub-folder named like an image is not looked into: reading it says so, with its name.
-            images.extend(Path(root) / d for d in dirs if not d.startswith(".") and Path(d).suffix.lower() in IMAGE_EXTENSIONS)
+            images.extend(Path(root) / d for d in dirs
+                          if not d.startswith(".") and Path(d).suffix.lower() in IMAGE_EXTENSIONS)
             break
     return sorted(images), sorted(skipped)
 
@@ -509,7 +510,8 @@ def as_rgb_array(image, name: str = "image", max_pixels: int | None = DEFAULT_MA
         try:
             return _to_rgb_array(ImageOps.exif_transpose(image))
         except (OSError, ValueError) as e:
-            raise ValueError(f"{name}: cannot convert the PIL image (mode {image.mode}) to RGB ({first_line(e)})") from None
+            raise ValueError(f"{name}: cannot convert the PIL image (mode {image.mode}) to RGB "
+                             f"({first_line(e)})") from None
     if not hasattr(image, "shape") and not isinstance(image, (list, tuple)):
         raise ValueError(f"Expected {name} to be an image file path, a PIL image or an (H, W, 3) array. "
                          f"Received: {name} of type {type(image).__name__}")
@@ -521,7 +523,8 @@ def as_rgb_array(image, name: str = "image", max_pixels: int | None = DEFAULT_MA
     if array.ndim == 2:
         array = np.repeat(array[..., None], 3, axis=-1)
     if array.ndim != 3 or array.shape[-1] != 3 or min(array.shape[:2]) < 1:
-        raise ValueError(f"Expected {name} to be an (H, W, 3) RGB image. Received: {name}.shape={tuple(np.shape(image))}")
+        raise ValueError(f"Expected {name} to be an (H, W, 3) RGB image. "
+                         f"Received: {name}.shape={tuple(np.shape(image))}")
     if array.dtype != np.uint8:
         low, high = float(np.min(array)), float(np.max(array))
         if not (np.isfinite(low) and np.isfinite(high)):
