@@ -183,8 +183,20 @@ def looks_like_mask(path, max_labels: int = 32, max_pixels: int | None = DEFAULT
     A photo, even a grayscale one, has far more grey levels; a palette or
     grayscale PNG of class indices has a handful.
     """
+    from pathlib import Path
+
+    from PIL import Image
+
     from suite.common.io.images import open_image
 
+    if not Path(path).is_file():  # a pipe would block; links and folders are reported where they are read
+        return False
+    try:  # the header first: a photo (RGB) is told apart without decoding it
+        with Image.open(path) as img:
+            if img.mode not in _SINGLE_CHANNEL_MODES:
+                return False
+    except Exception:  # unreadable here: the pair's own check gives the reason
+        return False
     try:
         with open_image(path, max_pixels=max_pixels) as img:
             if img.mode not in _SINGLE_CHANNEL_MODES:
