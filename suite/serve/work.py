@@ -210,6 +210,8 @@ def _style_request(params: dict, files, max_size: int) -> _StyleRequest:
                          f"got {max(checked.iterations)}")
     options.update(scales=list(checked.scales), iterations=list(checked.iterations))
     method = options.pop("method")
+    if method not in ("gatys", "fast"):  # a method the library gained before this page learnt to run it
+        raise BadRequest(f"the page cannot run method {method!r} yet; use suite stylize --method {method}")
     preview_every = int(_number(params, "preview_every", 5, 1, 1000, int))
     names = {"content": files.display_name(photo), "styles": [files.display_name(a) for a in artworks]}
     return _StyleRequest(photo, artworks, method, blend, options, preview_every, names)
