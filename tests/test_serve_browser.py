@@ -117,6 +117,32 @@ def test_style_page_uploads_runs_and_offers_downloads(server, browser):
     assert d.find_element(*_by("#message")).get_attribute("hidden")
 
 
+def test_style_page_runs_the_fast_method(server, browser):
+    """The method list offers fast; choosing it turns the Gatys-only fields off and a stylized image comes back."""
+    from selenium.webdriver.support.ui import Select
+
+    d = browser
+    d.get(server.url + "/")
+    _wait(d, lambda d: len(d.find_elements(*_by("#artworks .thumb.selected"))) == 1
+          and d.find_elements(*_by("#photos .thumb.selected")))
+    method = Select(d.find_element(*_by("[name=method]")))
+    assert [o.text for o in method.options] == ["gatys", "fast"]
+    assert not d.find_element(*_by("[name=strength]")).is_enabled()  # gatys first: strength is the fast method's
+    method.select_by_value("fast")
+    assert not d.find_element(*_by("[name=iterations]")).is_enabled()
+    assert d.find_element(*_by("[name=strength]")).is_enabled()
+    _set(d, "size", 64)
+    _set(d, "strength", 0.9)
+    d.find_element(*_by("#run")).click()
+    _wait(d, lambda d: d.find_element(*_by("#status")).text.startswith("Done"), timeout=180)
+    img = d.find_element(*_by("#result"))
+    _wait(d, lambda d: _loaded(d, img))
+    assert "result.png" in img.get_attribute("src")
+    sidecar = json.load(urllib.request.urlopen(d.find_element(*_by("#download-sidecar")).get_attribute("href")))
+    assert sidecar["method"] == "fast" and sidecar["options"]["strength"] == 0.9 and sidecar["options"]["size"] == 64
+    assert d.find_element(*_by("#message")).get_attribute("hidden")
+
+
 def test_bad_upload_shows_a_message_and_the_server_goes_on(server, browser, tmp_path):
     d = browser
     d.get(server.url + "/")

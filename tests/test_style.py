@@ -162,13 +162,23 @@ def test_preserve_colors_keeps_the_photos_chroma(tiny):
 
 
 def test_nan_loss_stops_with_a_clear_error(tiny):
+    import keras
+
     content, style = _images()
     bad = content.copy()
     bad[0, 0, 0] = np.nan
     st = StyleTransfer(style, extractor=tiny, style_layers=TINY_STYLE, content_layers=TINY_CONTENT, size=32,
                        scales=(1.0,), iterations=3)
-    with pytest.raises(StyleTransferError, match="nan"):
+    with pytest.raises(ValueError, match="finite"):  # a NaN pixel is refused at the door
         st.transfer(bad)
+    # A network whose features overflow makes the loss non-finite: the run stops with a reason.
+    inp = keras.Input((None, None, 3))
+    feats = tiny(inp)
+    blown = keras.Model(inp, {k: keras.layers.Rescaling(1e30, name=f"{k}_x")(v) for k, v in feats.items()})
+    st_bad = StyleTransfer(style, extractor=blown, style_layers=TINY_STYLE, content_layers=TINY_CONTENT, size=32,
+                           scales=(1.0,), iterations=3)
+    with pytest.raises(StyleTransferError, match="inf|nan"):
+        st_bad.transfer(content)
     assert st.transfer(content).image.shape == (24, 32, 3)  # the next image still works
 
 

@@ -51,4 +51,20 @@ def lazy_attributes(package: str, table: dict):
     return __getattr__
 
 
+def lazy_dir(package: str, table: dict):
+    """A package's module ``__dir__`` (PEP 562) that lists the lazy names of ``table`` too.
+
+    ``dir(package)`` and tab completion (IPython, the ``python`` prompt) see a
+    lazy name before its module is imported, as if the package had imported it.
+    """
+
+    def __dir__():
+        import sys
+
+        return sorted(set(vars(sys.modules[package])) | set(table))
+
+    return __dir__
+
+
 __getattr__ = lazy_attributes(__name__, _LAZY)
+__dir__ = lazy_dir(__name__, _LAZY)

@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, Callable, Iterable
 
 _NO_DEFAULT = dataclasses.MISSING
@@ -93,6 +94,10 @@ def check(obj):
         if allowed is not None and value is not None and _norm(value) not in {_norm(c) for c in allowed}:
             raise ValueError(f"Expected {f.name} in {list(allowed)}. Received: {f.name}={value!r}")
         low, high = f.metadata.get("low"), f.metadata.get("high")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"Expected {f.name} to be a finite number. Received: {f.name}={value!r}")
+        if isinstance(value, (list, tuple)) and any(isinstance(v, float) and not math.isfinite(v) for v in value):
+            raise ValueError(f"Expected {f.name} to hold finite numbers. Received: {f.name}={list(value)!r}")
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if low is not None and (value < low or (f.metadata.get("low_open") and value == low)):
                 op = ">" if f.metadata.get("low_open") else ">="
@@ -210,10 +215,41 @@ def _range_type(click, meta, kind):
     low, high = meta.get("low"), meta.get("high")
     if kind not in (int, float):
         return None
+    if kind is float:
+        return finite_float(low, high, min_open=meta.get("low_open", False), max_open=meta.get("high_open", False))
     if low is None and high is None:
         return kind
-    rng = click.IntRange if kind is int else click.FloatRange
-    return rng(low, high, min_open=meta.get("low_open", False), max_open=meta.get("high_open", False))
+    return click.IntRange(low, high, min_open=meta.get("low_open", False), max_open=meta.get("high_open", False))
+
+
+def finite_float(low: float | None = None, high: float | None = None, *, min_open: bool = False,
+                 max_open: bool = False):
+    """A Click type for a finite number in a range: Click's own ``float`` accepts ``nan`` and ``inf``.
+
+    ``nan`` passes every range check (each comparison is false), so without
+    this ``--lr nan`` would reach the optimizer. Every float option of the
+    suite's commands uses it.
+
+    Example:
+        >>> finite_float(0, min_open=True).convert("0.5", None, None)
+        0.5
+    """
+    import click
+
+    class FiniteFloat(click.FloatRange):
+        def convert(self, value, param, ctx):
+            number = click.FLOAT.convert(value, param, ctx)
+            if not math.isfinite(number):
+                self.fail(f"{value!r} is not a finite number.", param, ctx)
+            return super().convert(number, param, ctx)
+
+        def _describe_range(self) -> str:  # "x>=0" as Click writes it; no range, nothing in --help
+            return super()._describe_range() if (self.min, self.max) != (None, None) else ""
+
+    kind = FiniteFloat(low, high, min_open=min_open, max_open=max_open)
+    if low is None and high is None:
+        kind.name = "float"  # --help shows FLOAT, as for a plain float option
+    return kind
 
 
 def _parse_callback(click, parse):
@@ -242,9 +278,12 @@ def parse_ints(text: str) -> tuple[int, ...]:
 def parse_floats(text: str) -> tuple[float, ...]:
     """``"0.5,1"`` -> ``(0.5, 1.0)``."""
     try:
-        return tuple(float(v) for v in str(text).split(","))
+        values = tuple(float(v) for v in str(text).split(","))
     except ValueError:
         raise ValueError("expected comma-separated numbers, e.g. 0.5,1") from None
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError(f"expected finite numbers, got {text!r}")
+    return values
 
 
 def parse_auto_int(text: str):

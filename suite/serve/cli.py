@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from suite.cli import main
+from suite.common.options import finite_float
 from suite.common.ui.cli import compute_options, output_options
 
 # Mirrors suite.serve.app's defaults without importing Flask at `suite --help` time.
@@ -31,7 +32,7 @@ def _is_loopback(host: str) -> bool:
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on. Only this machine can reach 127.0.0.1; 0.0.0.0 opens the page to the network.")
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="Port (0 = any free port).")
-@click.option("--max-upload-mb", default=_DEF_MAX_UPLOAD_MB, show_default=True, type=click.FloatRange(0.01, 4096),
+@click.option("--max-upload-mb", default=_DEF_MAX_UPLOAD_MB, show_default=True, type=finite_float(0.01, 4096),
               help="Largest upload accepted, in megabytes.")
 @click.option("--max-pixels", default=_DEF_MAX_PIXELS, show_default=True, type=click.IntRange(1, None),
               help="Largest image accepted, in pixels (width x height).")

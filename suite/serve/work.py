@@ -27,20 +27,23 @@ class BadRequest(ValueError):
 
 # ---------------------------------------------------------------- choices from the library
 def style_choices(max_size: int | None = None) -> dict:
-    """What the style page offers, read from :mod:`suite.style.transfer`.
+    """What the style page offers, read from the library.
 
-    ``methods`` is the library's ``METHODS`` list when it has one (a new
-    method appears on the page by being added there), else Gatys alone.
-    The default size is the library's, capped at the server's ``max_size``.
+    ``methods`` is :data:`suite.style.options.METHODS` (``gatys``, ``fast``):
+    a method appears on the page by being added there. Optimizers, starting
+    images and defaults come from :mod:`suite.style.transfer`; the default size
+    is the library's, capped at the server's ``max_size``.
     """
+    from suite.style import options as O
     from suite.style import transfer as T
 
     return {
-        "methods": list(getattr(T, "METHODS", ("gatys",))),
+        "methods": list(O.METHODS),
         "optimizers": list(T.OPTIMIZERS),
         "inits": list(T.INITS),
         "defaults": {
-            "method": list(getattr(T, "METHODS", ("gatys",)))[0],
+            "method": T.DEFAULTS["method"],
+            "strength": T.DEFAULTS["strength"],
             "size": min(T.DEFAULTS["size"], max_size or T.DEFAULTS["size"]),
             "scales": ",".join(f"{s:g}" for s in T.DEFAULTS["scales"]),
             "iterations": ",".join(str(i) for i in T.DEFAULTS["iterations"]),
@@ -84,6 +87,17 @@ def _number(params, key, default, lo, hi, kind=float):
     return value
 
 
+def _value(params, key, default, kind=float):
+    """A number of the request as ``kind``; its range is checked by :class:`suite.style.options.StyleOptions`."""
+    raw = params.get(key, default)
+    if isinstance(raw, bool):
+        raise BadRequest(f"{key} must be a number, got {raw!r}")
+    try:
+        return kind(raw)
+    except (TypeError, ValueError, OverflowError):
+        raise BadRequest(f"{key} must be a number, got {raw!r}") from None
+
+
 def _number_list(params, key, default, kind=float):
     raw = params.get(key, default)
     items = raw if isinstance(raw, list) else str(raw).split(",")
@@ -91,13 +105,6 @@ def _number_list(params, key, default, kind=float):
         return [kind(v) for v in items if str(v).strip()]
     except (TypeError, ValueError):
         raise BadRequest(f"{key} must be comma-separated numbers, got {raw!r}") from None
-
-
-def _choice(params, key, default, allowed):
-    value = params.get(key, default)
-    if value not in allowed:
-        raise BadRequest(f"{key} must be one of {', '.join(allowed)}, got {value!r}")
-    return value
 
 
 def _png(image) -> bytes:
@@ -129,7 +136,7 @@ class _StyleRequest:
     artworks: list
     method: str
     blend: list
-    options: dict  # StyleTransfer's keyword arguments: size, scales, iterations, optimizer, init, weights, colours
+    options: dict  # StyleOptions fields: size, scales, iterations, optimizer, init, weights, colours, strength
     preview_every: int
     names: dict  # the photo's and artworks' display names, for the sidecar
 
@@ -141,13 +148,14 @@ def style_job(params: dict, files, queue, max_size: int):
         params: The page's JSON: ``photo`` and ``artworks`` (ids), ``blend``,
             ``method``, ``size``, ``scales``, ``iterations``, ``optimizer``,
             ``content_weight``, ``style_weight``, ``tv_weight``, ``init``,
-            ``preserve_colors``, ``preview_every``.
+            ``preserve_colors``, ``strength`` (fast), ``preview_every``.
         files: The server's :class:`suite.serve.files.ServedFiles`.
         queue: The :class:`suite.serve.jobs.JobQueue` (for progress and cancel).
         max_size: Largest output long side the server allows.
 
     Raises:
-        BadRequest: an option out of range or a file id that names nothing.
+        BadRequest: an option the library refuses (its own one-line message),
+            one over the server's limits, or a file id that names nothing.
     """
     req = _style_request(params, files, max_size)
 
@@ -155,33 +163,55 @@ def style_job(params: dict, files, queue, max_size: int):
         content = files.load(req.photo)
         styles = [files.load(a) for a in req.artworks]
         queue.check_cancel(job)
-        if req.method != "gatys":
-            return _run_feed_forward(job, queue, req, content, styles)
+        if req.method == "fast":
+            return _run_fast(job, queue, req, content, styles)
         return _run_gatys(job, queue, req, content, styles)
 
     return run
 
 
+#: The server's cap on evaluations per scale: a page request cannot hold the queue for hours.
+MAX_PAGE_ITERATIONS = 5000
+
+
 def _style_request(params: dict, files, max_size: int) -> _StyleRequest:
-    """Checks the page's JSON against the library's choices and the server's limits."""
+    """Checks the page's JSON: the files and the server's limits here, every option by :class:`StyleOptions`."""
+    from suite.common.options import replace
+    from suite.style.options import StyleOptions, check_style_options
+
     choices = style_choices(max_size)
     d = choices["defaults"]
     photo, artworks = _style_files(params, files)
-    method = _choice(params, "method", d["method"], choices["methods"])
     blend = _number_list(params, "blend", [1.0] * len(artworks))
     if len(blend) != len(artworks) or any(not (b >= 0 and math.isfinite(b)) for b in blend) or sum(blend) <= 0:
         raise BadRequest("blend needs one weight >= 0 per artwork, with a positive sum")
-    size = int(_number(params, "size", d["size"], choices["min_side"], max_size, int))
-    scales, iterations = _style_schedule(params, d)
-    optimizer = _choice(params, "optimizer", d["optimizer"], choices["optimizers"])
-    init = _choice(params, "init", d["init"], choices["inits"])
+    iterations = _number_list(params, "iterations", d["iterations"], int)
     options = dict(
-        size=size, scales=scales, iterations=iterations, optimizer=optimizer, init=init,
-        content_weight=_number(params, "content_weight", d["content_weight"], 0, 1e12),
-        style_weight=_number(params, "style_weight", d["style_weight"], 0, 1e12),
-        tv_weight=_number(params, "tv_weight", d["tv_weight"], 0, 1e12),
+        method=params.get("method", d["method"]),
+        size=_value(params, "size", d["size"], int),
+        scales=tuple(_number_list(params, "scales", d["scales"])),
+        iterations=iterations[0] if len(iterations) == 1 else tuple(iterations),
+        optimizer=params.get("optimizer", d["optimizer"]),
+        init=params.get("init", d["init"]),
+        content_weight=_value(params, "content_weight", d["content_weight"]),
+        style_weight=_value(params, "style_weight", d["style_weight"]),
+        tv_weight=_value(params, "tv_weight", d["tv_weight"]),
+        strength=_value(params, "strength", d["strength"]),
         preserve_colors=bool(params.get("preserve_colors", False)),
     )
+    try:  # the library's checks and messages, as the command line gets them
+        checked = check_style_options(replace(StyleOptions(), **options))
+    except (TypeError, ValueError) as e:
+        raise BadRequest(first_line(e)) from None
+    if checked.size > max_size:
+        raise BadRequest(f"size must be at most {max_size} on this server (suite serve --max-size), got {checked.size}")
+    if max(checked.iterations) > MAX_PAGE_ITERATIONS:
+        raise BadRequest(f"iterations must be at most {MAX_PAGE_ITERATIONS} per scale on this page, "
+                         f"got {max(checked.iterations)}")
+    options.update(scales=list(checked.scales), iterations=list(checked.iterations))
+    method = options.pop("method")
+    if method not in ("gatys", "fast"):  # a method the library gained before this page learnt to run it
+        raise BadRequest(f"the page cannot run method {method!r} yet; use suite stylize --method {method}")
     preview_every = int(_number(params, "preview_every", 5, 1, 1000, int))
     names = {"content": files.display_name(photo), "styles": [files.display_name(a) for a in artworks]}
     return _StyleRequest(photo, artworks, method, blend, options, preview_every, names)
@@ -202,31 +232,26 @@ def _style_files(params: dict, files) -> tuple[str, list]:
     return photo, artworks
 
 
-def _style_schedule(params: dict, defaults: dict) -> tuple[list, list]:
-    """The scales (increasing, within (0, 1]) and the iterations per scale (one number: the same at each)."""
-    scales = _number_list(params, "scales", defaults["scales"])
-    if not scales or any(not 0 < s <= 1 for s in scales) or scales != sorted(scales):
-        raise BadRequest(f"scales must increase within (0, 1], got {params.get('scales')!r}")
-    iterations = _number_list(params, "iterations", defaults["iterations"], int)
-    if len(iterations) == 1:
-        iterations = iterations * len(scales)
-    if len(iterations) != len(scales) or any(not 0 <= i <= 5000 for i in iterations) or sum(iterations) == 0:
-        raise BadRequest(f"iterations needs 1 or {len(scales)} numbers from 0 to 5000, not all 0")
-    return scales, iterations
+_FAST: dict = {}
 
 
-def _run_feed_forward(job, queue, req: _StyleRequest, content, styles) -> dict:
-    """A feed-forward method answers in one call: the result is the preview."""
-    from suite.style import stylize
+def _run_fast(job, queue, req: _StyleRequest, content, styles) -> dict:
+    """The fast method: Magenta's arbitrary-style network, one forward pass; the result is the preview."""
+    from suite.style.fast import FastStyleTransfer
 
-    start = time.perf_counter()
-    colors = req.options["preserve_colors"]
-    image = stylize(content, styles, blend=req.blend, method=req.method, size=req.options["size"],
-                    preserve_colors=colors)
-    sidecar = {**req.names, "method": req.method,
-               "options": {"blend": req.blend, "size": req.options["size"], "preserve_colors": colors},
-               "seconds": round(time.perf_counter() - start, 2)}
-    return _finish_style(job, queue, image, sidecar)
+    queue.update(job, {"stage": "stylizing (fast)"})
+    if "parts" not in _FAST:  # built once per server, as the Gatys extractor
+        from suite.style.fast_models import magenta_predictor, magenta_transformer
+
+        _FAST["parts"] = magenta_predictor(), magenta_transformer()
+    predictor, transformer = _FAST["parts"]
+    o = req.options
+    fst = FastStyleTransfer(styles, blend=req.blend, strength=o["strength"], preserve_colors=o["preserve_colors"],
+                            size=o["size"], predictor=predictor, transformer=transformer)
+    queue.check_cancel(job)
+    result = fst.transfer(content)
+    sidecar = {**req.names, "method": "fast", "options": fst.get_options(), "seconds": round(result.seconds, 2)}
+    return _finish_style(job, queue, result.image, sidecar)
 
 
 def _run_gatys(job, queue, req: _StyleRequest, content, styles) -> dict:
@@ -236,7 +261,8 @@ def _run_gatys(job, queue, req: _StyleRequest, content, styles) -> dict:
 
     queue.update(job, {"stage": "preparing the network"})
     extractor = _EXTRACTORS.get("vgg19")
-    st = StyleTransfer(styles, blend=req.blend, extractor=extractor, quiet=True, **req.options)
+    options = {k: v for k, v in req.options.items() if k != "strength"}  # strength is the fast method's
+    st = StyleTransfer(styles, blend=req.blend, extractor=extractor, quiet=True, **options)
     _EXTRACTORS["vgg19"] = st.extractor  # built once per server: a few seconds saved on every later job
     result = st.transfer(content, callback=_gatys_progress(job, queue, st.iterations, req.preview_every))
     sidecar = {**req.names, "method": "gatys", **gatys_sidecar(st, result)}

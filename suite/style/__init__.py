@@ -6,12 +6,14 @@ Public API (imported lazily, so ``import suite.style`` does not start Keras):
 * :func:`build_style_extractor` (:mod:`suite.style.extractor`);
 * the losses in :mod:`suite.style.losses`;
 * :func:`stylize_paths` (:mod:`suite.style.files`), what ``suite stylize`` runs;
+* :class:`StyleOptions` and :data:`METHODS`, the methods there are (``gatys``, ``fast``)
+  (:mod:`suite.style.options`, Keras-free);
 * fast style: :class:`FastStyleTransfer`, :class:`PresetStyleTransfer`, :func:`fast_stylize`
   (:mod:`suite.style.fast`), the Keras models in :mod:`suite.style.fast_models`, and
   :func:`fast_stylize_paths`, what ``suite stylize --method fast`` runs.
 """
 
-from suite.common import lazy_attributes
+from suite.common import lazy_attributes, lazy_dir
 from suite.common.nn.saving import register_serializable_modules
 
 # Saved fast-style models name this module's layers; load_model imports it (lazily) before loading.
@@ -28,7 +30,10 @@ _LAZY = {
     "PresetStyleTransfer": "suite.style.fast",
     "fast_stylize": "suite.style.fast",
     "fast_stylize_paths": "suite.style.files",
+    "StyleOptions": "suite.style.options",
+    "METHODS": "suite.style.options",
 }
 
 __all__ = list(_LAZY)
 __getattr__ = lazy_attributes(__name__, _LAZY)
+__dir__ = lazy_dir(__name__, _LAZY)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import click
 
 from suite.cli import main
 from suite.common.ui.cli import compute_options, echo_json, max_pixels_option, output_options, say
-from suite.common.options import click_options
+from suite.common.options import click_options, finite_float
 from suite.style.options import StyleOptions  # Keras-free: `suite --help` stays fast
 
 
@@ -17,9 +18,12 @@ def _floats(ctx, param, value):
     if value is None or value == "":
         return None
     try:
-        return [float(v) for v in str(value).split(",") if v.strip()]
+        values = [float(v) for v in str(value).split(",") if v.strip()]
     except ValueError:
         raise click.BadParameter(f"expected comma-separated numbers, got {value!r}") from None
+    if not all(math.isfinite(v) and v >= 0 for v in values):
+        raise click.BadParameter(f"expected finite numbers >= 0, got {value!r}")
+    return values
 
 
 class StyleArg(click.ParamType):
@@ -54,7 +58,7 @@ class StyleArg(click.ParamType):
                    "class's region, with feathered edges. Without --class-style, --style k goes to class k.")
 @click.option("--class-style", default=None, metavar="CLASS=FILE,...",
               help="With --mask-from: which artwork paints which class, e.g. background=b.jpg,person=a.jpg.")
-@click.option("--feather", default=0.01, show_default=True, type=click.FloatRange(0, 0.25),
+@click.option("--feather", default=0.01, show_default=True, type=finite_float(0, 0.25),
               help="With --mask-from: blur of the region edges (Gaussian sigma, fraction of the long side).")
 @click_options(StyleOptions)
 @click.option("--save-every", default=0, show_default=True, type=click.IntRange(0), help="Write an intermediate image every N evaluations (0 = off).")

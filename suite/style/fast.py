@@ -65,7 +65,7 @@ class FastStyleTransfer:
     """Feed-forward arbitrary-style transfer with Magenta's networks, reusable across photos.
 
     Args:
-        styles: One artwork or a list: ``(H, W, 3)`` arrays in ``[0, 255]``.
+        styles: One artwork or a list: image files, PIL images or ``(H, W, 3)`` arrays in ``[0, 255]``.
         blend: One weight per artwork (normalised to sum 1); default equal.
         strength: 0 keeps the photo's own style, 1 is the artwork's; in between
             interpolates the style vectors.
@@ -80,14 +80,11 @@ class FastStyleTransfer:
     """
 
     def __init__(self, styles, blend=None, strength=1.0, preserve_colors=False, size=None, predictor=None, transformer=None):
-        if isinstance(styles, np.ndarray) and styles.ndim == 3:
-            styles = [styles]
-        styles = [np.asarray(s, dtype=np.float32) for s in styles]
+        from suite.common.io.images import as_rgb_arrays
+
+        styles = as_rgb_arrays(styles, "styles")
         if not styles:
             raise ValueError("At least one style image is needed. Received: styles=[]")
-        for s in styles:
-            if s.ndim != 3 or s.shape[-1] != 3:
-                raise ValueError(f"Style images must be (H, W, 3) RGB. Received: shape={s.shape}")
         if blend is None:
             blend = [1.0] * len(styles)
         blend = [float(b) for b in blend]
@@ -123,8 +120,10 @@ class FastStyleTransfer:
         }
 
     def style_vector_of(self, image: np.ndarray) -> np.ndarray:
-        """The ``(100,)`` style vector of one image (its central square at 256 px, as Magenta)."""
-        x = central_square(image)[None]
+        """The ``(100,)`` style vector of one image (a file, a PIL image or an array; its central square at 256 px)."""
+        from suite.common.io.images import as_rgb_array
+
+        x = central_square(as_rgb_array(image))[None]
         return np.asarray(self.predictor(x), dtype=np.float32).reshape(STYLE_DIM)
 
     @property
@@ -139,7 +138,7 @@ class FastStyleTransfer:
         """Stylizes one photo.
 
         Args:
-            content: ``(H, W, 3)`` RGB array in ``[0, 255]``.
+            content: The photo: an image file, a PIL image or an ``(H, W, 3)`` RGB array in ``[0, 255]``.
 
         Returns:
             A :class:`FastResult` at the photo's size (or ``size`` on the long side).
@@ -149,9 +148,9 @@ class FastStyleTransfer:
         """
         from suite.style.transfer import long_side_shape, resize_image, transfer_luminance
 
-        content = np.asarray(content, dtype=np.float32)
-        if content.ndim != 3 or content.shape[-1] != 3:
-            raise ValueError(f"Content must be (H, W, 3) RGB. Received: shape={content.shape}")
+        from suite.common.io.images import as_rgb_array
+
+        content = as_rgb_array(content, "content")
         vec = self.style_vector
         start = time.perf_counter()
         if self.size is not None:
@@ -241,12 +240,12 @@ class PresetStyleTransfer:
         }
 
     def transfer(self, content) -> FastResult:
-        """Stylizes one photo; see :meth:`FastStyleTransfer.transfer`."""
+        """Stylizes one photo (a file, a PIL image or an array); see :meth:`FastStyleTransfer.transfer`."""
         from suite.style.transfer import long_side_shape, resize_image, transfer_luminance
 
-        content = np.asarray(content, dtype=np.float32)
-        if content.ndim != 3 or content.shape[-1] != 3:
-            raise ValueError(f"Content must be (H, W, 3) RGB. Received: shape={content.shape}")
+        from suite.common.io.images import as_rgb_array
+
+        content = as_rgb_array(content, "content")
         start = time.perf_counter()
         if self.size is not None:
             content = resize_image(content, *long_side_shape(content.shape, self.size))
@@ -267,15 +266,19 @@ def fast_stylize(content, styles, blend=None, **kwargs) -> np.ndarray:
     """Stylizes one photo with one or more artworks in one forward pass.
 
     Args:
-        content: ``(H, W, 3)`` RGB array in ``[0, 255]``.
-        styles: One artwork or a list of them, or ``"preset:N"`` names (built-in styles).
+        content: The photo: an image file, a PIL image or an ``(H, W, 3)`` RGB array in ``[0, 255]``.
+        styles: One artwork or a list of them (files, PIL images or arrays), or ``"preset:N"`` names
+            (built-in styles).
         blend: Blend weights, one per artwork.
         **kwargs: :class:`FastStyleTransfer` arguments (``strength``, ``preserve_colors``, ``size``).
 
     Returns:
         The stylized ``(H, W, 3)`` float32 image in ``[0, 255]``.
     """
-    listed = [styles] if isinstance(styles, (str, np.ndarray)) else list(styles)
+    import os
+
+    single = isinstance(styles, (str, os.PathLike, np.ndarray)) or hasattr(styles, "getpixel")  # a PIL image
+    listed = [styles] if single else list(styles)
     if any(is_preset(s) for s in listed):
         return PresetStyleTransfer(listed, blend=blend, **kwargs).transfer(content).image
     return FastStyleTransfer(styles, blend=blend, **kwargs).transfer(content).image

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from suite.common.io.images import resize_float
+from suite.common.io.images import as_rgb_array, as_rgb_arrays, resize_float
 from suite.common.options import as_dict, replace
 # OPTIMIZERS and INITS are re-exported: the web page reads its choices from this module.
 from suite.style.optimize import OPTIMIZERS, StyleTransferError, adam, lbfgs  # noqa: F401
@@ -107,14 +107,11 @@ class StyleResult:
 
 
 def _check_styles(styles) -> list[np.ndarray]:
-    styles = [styles] if isinstance(styles, np.ndarray) and styles.ndim == 3 else list(styles)
+    """One style image or a list (paths, PIL images or arrays), as float32 ``(H, W, 3)`` arrays in ``[0, 255]``."""
+    styles = as_rgb_arrays(styles, "styles")
     if not styles:
         raise ValueError("At least one style image is needed. Received: styles=[]")
-    for i, s in enumerate(styles):
-        s = np.asarray(s)
-        if s.ndim != 3 or s.shape[-1] != 3:
-            raise ValueError(f"Style images must be (H, W, 3) RGB. Received: styles[{i}].shape={s.shape}")
-    return [np.asarray(s, dtype=np.float32) for s in styles]
+    return styles
 
 
 def _normalised_blend(blend, n: int) -> list[float]:
@@ -139,7 +136,7 @@ class StyleTransfer:
     ``st.options`` and as attributes (``st.iterations`` is the per-scale budget).
 
     Args:
-        styles: One style image or a list: ``(H, W, 3)`` arrays in ``[0, 255]``.
+        styles: One style image or a list: image files, PIL images or ``(H, W, 3)`` arrays in ``[0, 255]``.
         options: A :class:`StyleOptions`; default ``StyleOptions()``.
         blend: One weight per style (normalised to sum 1); default equal.
         extractor: A prebuilt extractor (overrides ``options.backbone``/``weights``).
@@ -273,7 +270,7 @@ class StyleTransfer:
         """Stylizes one content image.
 
         Args:
-            content: ``(H, W, 3)`` RGB array in ``[0, 255]``.
+            content: The photo: an image file, a PIL image or an ``(H, W, 3)`` RGB array in ``[0, 255]``.
             masks: ``None`` or one ``(H, W)`` mask in ``[0, 1]`` per style (any
                 size; resized to the content): style ``k`` applies where mask
                 ``k`` is 1. Overlapping masks blend with the blend weights.
@@ -317,9 +314,7 @@ class StyleTransfer:
 
     def _checked_inputs(self, content, masks):
         """``content`` as float32 ``(H, W, 3)``, ``masks`` as one ``(H, W)`` array in ``[0, 1]`` per style."""
-        content = np.asarray(content, dtype=np.float32)
-        if content.ndim != 3 or content.shape[-1] != 3:
-            raise ValueError(f"Content must be (H, W, 3) RGB. Received: shape={content.shape}")
+        content = as_rgb_array(content, "content")
         if masks is not None:
             masks = [np.asarray(m, dtype=np.float32) for m in masks]
             if len(masks) != len(self.styles):
@@ -403,8 +398,8 @@ def stylize(content, styles, blend=None, masks=None, callback=None, **kwargs) ->
     """Stylizes one image; a one-call front end to :class:`StyleTransfer`.
 
     Args:
-        content: ``(H, W, 3)`` RGB array in ``[0, 255]``.
-        styles: One style image or a list of them (arrays in ``[0, 255]``).
+        content: The photo: an image file, a PIL image or an ``(H, W, 3)`` RGB array in ``[0, 255]``.
+        styles: One style image or a list of them (files, PIL images or arrays in ``[0, 255]``).
         blend: Blend weights, one per style.
         masks: Optional region masks, one per style.
         callback: Per-evaluation callback (see :meth:`StyleTransfer.transfer`).

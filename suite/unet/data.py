@@ -277,7 +277,11 @@ def open_source(
     if layout == "folders":
         if masks is None:
             raise DatasetError("the folders layout needs --masks DIR")
+        if Path(images).is_dir() and Path(masks).is_dir() and Path(images).resolve() == Path(masks).resolve():
+            raise DatasetError(f"--images and --masks are the same folder ({images}): images and masks are paired by "
+                               "name across two folders, so keep the masks in a folder of their own")
         pairs, un_i, un_m, ambiguous, lossy = pair_folders(images, masks, recursive=recursive)
+        _refuse_masks_as_images(pairs, images, max_pixels)
     elif layout == "oxford-pet":
         if not _is_pet_root(root):
             raise DatasetError(f"{root} is not an Oxford-IIIT Pet root (images/ + annotations/trimaps/)")
@@ -309,6 +313,19 @@ def open_source(
     if not pairs:
         raise DatasetError(f"no image/mask pairs found in {root}" + (f" and {masks}" if masks else ""))
     return SegmentationSource(pairs, layout, lut, binary, un_i, un_m, root, ambiguous, max_pixels)
+
+
+def _refuse_masks_as_images(pairs, images_dir, max_pixels, sample: int = 4) -> None:
+    """A masks folder given as ``--images`` (its first files are all label masks) is a usage error, not data."""
+    from suite.unet.masks import looks_like_mask
+
+    if not pairs:
+        return
+    firsts = [img for img, _ in pairs[:sample]]
+    if all(looks_like_mask(p, max_pixels=max_pixels) for p in firsts):
+        raise DatasetError(
+            f"--images {images_dir} holds label masks, not photos ({firsts[0].name} is a one-channel image of a few "
+            "values): pass the photos' folder as --images and the masks' folder as --masks")
 
 
 def masks_only(masks_dir, recursive: bool = False) -> list:
@@ -499,8 +516,12 @@ def check_source(
         [g[0] for g in good], [g[1] for g in good],
     )
     if stats.class_pixels[1:].sum() == 0 and stats.ignored_pixels > 0 and not source.binary:
-        note(f"warning: the masks hold only class 0 and the ignore index {ignore_index}; "
-             "if 255 marks the foreground of 0/255 masks, use --binary")
+        from suite.unet.masks import foreground_ignored_message
+
+        # 0/255 masks read as labels: every foreground pixel is the ignore label. A model trained (or a
+        # score computed) on what is left knows only the background: a wrong result, so an error.
+        folder = Path(source.pairs[stats.kept[0]][1]).parent if stats.kept else None
+        raise DatasetError(foreground_ignored_message(folder, ignore_index))
     return stats
 
 

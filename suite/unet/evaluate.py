@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from suite.common.io.images import DEFAULT_MAX_PIXELS, ImageReadError
-from suite.unet.masks import check_same_size, load_mask, validate_mask
+from suite.unet.masks import (check_same_size, foreground_ignored_message, load_mask,
+                              only_background_and_ignore, validate_mask)
 from suite.unet.metrics import confusion_counts, scores_from_confusion
 
 
@@ -59,8 +60,31 @@ def _progress(total, description, enabled):
     return bar, bar.add_task(description, total=total)
 
 
+def _refuse_ignored_foreground(items: _Pairs, num_classes, ignore_index) -> None:
+    """0/255 masks read without ``binary``: every foreground pixel is the ignore label, so the score is wrong.
+
+    Reads the truth masks until one holds a class other than 0 (the first,
+    for real data), so the check costs one mask read in the usual case.
+    """
+    if ignore_index is None or 0 <= ignore_index < num_classes:
+        return
+    label_sets = []
+    for _, mask_path in items.pairs:
+        try:
+            labels = np.unique(np.asarray(items.read_mask(mask_path)))
+        except ImageReadError:
+            continue  # the scoring loop reports it
+        label_sets.append(labels)
+        if {int(v) for v in labels} - {0, ignore_index}:  # a class other than the background: real labels
+            return
+    if only_background_and_ignore(label_sets, num_classes, ignore_index):
+        folder = Path(items.pairs[0][1]).parent
+        raise EvaluationError(foreground_ignored_message(folder, ignore_index))
+
+
 def _score(items: _Pairs, predict, num_classes, ignore_index, description, progress, class_names, strict=False):
     """The shared loop: read truth, predict (or read) a mask, count, report skips."""
+    _refuse_ignored_foreground(items, num_classes, ignore_index)
     cm = np.zeros((num_classes, num_classes), dtype=np.int64)
     skipped, scored, ignored = [], 0, 0
     bar, task = _progress(len(items.pairs), description, progress)

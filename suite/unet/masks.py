@@ -147,3 +147,61 @@ def check_same_size(image_shape, mask_shape, image_path, mask_path) -> None:
             None,
             f"size mismatch: image {image_path} is {iw}x{ih} but mask {mask_path} is {mw}x{mh}"
         )
+
+
+def foreground_ignored_message(folder, ignore_index: int) -> str:
+    """Why masks holding only 0 and the ignore index cannot be meant as they are, and the fix, in one line."""
+    where = f"the masks in {folder}" if folder is not None else "the masks"
+    return (f"{where} hold only 0 and {ignore_index}, the ignore index: every foreground pixel would be left out; "
+            f"pass --binary for 0/{ignore_index} masks (or another --ignore-index if {ignore_index} is a class)")
+
+
+def only_background_and_ignore(label_sets, num_classes: int, ignore_index: int | None) -> bool:
+    """True when the masks (their label sets) hold class 0 and the ignore index and no other class at all.
+
+    That is what 0/255 masks read without ``binary`` look like with the
+    default ignore index 255: every foreground pixel is ignored.
+    """
+    if ignore_index is None or 0 <= ignore_index < num_classes:
+        return False
+    seen = set()
+    for labels in label_sets:
+        labels = {int(v) for v in labels}
+        if labels - {0, ignore_index}:
+            return False
+        seen |= labels
+    return ignore_index in seen
+
+
+#: Modes of single-channel images: what masks are saved as, and what photos rarely are.
+_SINGLE_CHANNEL_MODES = ("1", "L", "P", "I", "I;16", "I;16B", "I;16L", "I;16N")
+
+
+def looks_like_mask(path, max_labels: int = 32, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> bool:
+    """Whether an image file looks like a label mask: one channel and at most ``max_labels`` distinct values.
+
+    A photo, even a grayscale one, has far more grey levels; a palette or
+    grayscale PNG of class indices has a handful.
+    """
+    from pathlib import Path
+
+    from PIL import Image
+
+    from suite.common.io.images import open_image
+
+    if not Path(path).is_file():  # a pipe would block; links and folders are reported where they are read
+        return False
+    try:  # the header first: a photo (RGB) is told apart without decoding it
+        with Image.open(path) as img:
+            if img.mode not in _SINGLE_CHANNEL_MODES:
+                return False
+    except Exception:  # unreadable here: the pair's own check gives the reason
+        return False
+    try:
+        with open_image(path, max_pixels=max_pixels) as img:
+            if img.mode not in _SINGLE_CHANNEL_MODES:
+                return False
+            values = np.unique(np.asarray(img))
+    except ImageReadError:
+        return False
+    return len(values) <= max_labels

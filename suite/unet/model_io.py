@@ -145,12 +145,26 @@ def check_segmentation_model(model) -> None:
     if isinstance(in_shape, list) or isinstance(out_shape, list):
         raise ValueError("Expected a segmentation model with one image input and one output. "
                          f"Received: input_shape={in_shape}, output_shape={out_shape}")
+    if len(in_shape) == 4 and len(out_shape) == 4 and in_shape[-1] != 3:
+        raise ValueError(_channels_message(in_shape[-1]))
     if len(in_shape) != 4 or in_shape[-1] != 3 or len(out_shape) != 4:
         raise ValueError("Expected a segmentation model mapping (N, H, W, 3) images to (N, H, W, C) scores. "
                          f"Received: input_shape={in_shape}, output_shape={out_shape}")
     if fixed_input_size(model) is not None:
         raise ValueError(f"The model only accepts {in_shape[1]}x{in_shape[2]} inputs; segment needs a "
                          "fully convolutional model built with input_shape=(None, None, 3)")
+
+
+def _channels_message(channels) -> str:
+    return (f"the model takes {channels}-channel images, but the suite reads every image as RGB (3 channels): "
+            "use a model built with input_shape=(None, None, 3) (suite train makes one)")
+
+
+def check_input_channels(model) -> None:
+    """Raises ``ValueError`` (one line, with the fix) when the model's input is not 3-channel RGB."""
+    shape = _shape(model, "input_shape")
+    if shape is not None and len(shape) == 4 and shape[-1] is not None and shape[-1] != 3:
+        raise ValueError(_channels_message(shape[-1]))
 
 
 def load_segmentation(source):
@@ -200,10 +214,11 @@ def resolve_segmentation(model):
     """``(model, metadata)`` from a model, a ``.keras`` path or a preset name.
 
     Paths and names go through :func:`load_segmentation`; a model object is
-    taken as it is (its predictions will say if it does not fit).
+    taken as it is, once its input is checked to be RGB.
     """
     if isinstance(model, (str, os.PathLike)):
         return load_segmentation(model)
+    check_input_channels(model)  # the suite feeds RGB: a 1- or 4-channel model would fail deep inside Keras
     return model, model_metadata(model)
 
 

@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from suite.common.io.images import DEFAULT_MAX_PIXELS
@@ -47,9 +48,12 @@ def parse_class_weights(text: str):
     if text in CLASS_WEIGHTING:
         return text
     try:
-        return [float(v) for v in str(text).split(",")]
+        weights = [float(v) for v in str(text).split(",")]
     except ValueError:
         raise ValueError("expected none, balanced or comma-separated numbers, e.g. 0.5,1,2") from None
+    if not all(math.isfinite(w) and w >= 0 for w in weights):
+        raise ValueError(f"expected finite weights >= 0, got {text!r}")
+    return weights
 
 
 @dataclass

@@ -87,11 +87,12 @@ def _bucketed(model, buckets: bool | None) -> tuple[bool, bool]:
 
 
 def predict_logits(model, image: np.ndarray, stride: int | None = None, buckets: bool | None = None) -> np.ndarray:
-    """Per-pixel class logits for one ``(H, W, 3)`` image in ``[0, 255]``.
+    """Per-pixel class logits for one image.
 
     Args:
         model: A segmentation model mapping ``(N, H, W, 3)`` to ``(N, H, W, C)``.
-        image: RGB float array.
+        image: An ``(H, W, 3)`` RGB array in ``[0, 255]``, an image file or a PIL image
+            (:func:`suite.common.io.images.as_rgb_array`).
         stride: Pad to a multiple of this; defaults to the model's (:func:`suite.unet.model_io.model_metadata`).
         buckets: Pad further, to :func:`bucket_side` sizes (``None``: when
             :func:`shape_buckets` says the backend compiles per shape).
@@ -99,13 +100,15 @@ def predict_logits(model, image: np.ndarray, stride: int | None = None, buckets:
     Returns:
         ``(H, W, C)`` float32 logits at the image's own size.
     """
+    from suite.common.io.images import as_rgb_array
+
     stride = stride or _stride(model)
     if _bucketed(model, buckets)[0]:
-        image = np.asarray(image, dtype=np.float32)
+        image = as_rgb_array(image)
         h, w = image.shape[:2]
         padded = _pad_to(image, bucket_side(h, stride), bucket_side(w, stride))
     else:
-        padded, (h, w) = pad_to_multiple(np.asarray(image, dtype=np.float32), stride)
+        padded, (h, w) = pad_to_multiple(as_rgb_array(image), stride)
     logits = model.predict_on_batch(padded[None]) if hasattr(model, "predict_on_batch") else model(padded[None])
     return np.asarray(logits, dtype=np.float32)[0, :h, :w]
 
@@ -113,10 +116,13 @@ def predict_logits(model, image: np.ndarray, stride: int | None = None, buckets:
 def predict_mask(model, image: np.ndarray, stride: int | None = None) -> np.ndarray:
     """Class-index mask ``(H, W)`` uint8 (int32 if more than 256 classes) for one image.
 
-    The argmax runs inside the compiled model (see :func:`with_head`); a
-    one-channel model gives ``logit > 0``.
+    The image is an ``(H, W, 3)`` RGB array in ``[0, 255]``, an image file or
+    a PIL image. The argmax runs inside the compiled model (see
+    :func:`with_head`); a one-channel model gives ``logit > 0``.
     """
-    return predict_batch(model, [image], stride=stride, head="mask")[0]
+    from suite.common.io.images import as_rgb_array
+
+    return predict_batch(model, [as_rgb_array(image)], stride=stride, head="mask")[0]
 
 
 def logits_to_probabilities(logits: np.ndarray) -> np.ndarray:

@@ -48,9 +48,10 @@ from suite.common.io.files import (
 from suite.common.io.images import (
     DEFAULT_MAX_PIXELS,
     ImageReadError,
+    as_rgb_array,
     collect_inputs,
     image_size,
-    is_image_file,
+    is_input_image,
     load_image,
     load_image_uint8,
     output_stems,
@@ -101,8 +102,9 @@ def segment_image(
     Args:
         model: A segmentation model (``(N, H, W, 3)`` RGB in ``[0, 255]`` to
             ``(N, H, W, C)`` logits) or the path of a ``.keras`` file.
-        image: ``(H, W, 3)`` RGB array in ``[0, 255]``, or an image file
-            (EXIF orientation applied).
+        image: An image file (read as ``suite segment`` reads it: EXIF
+            orientation applied), a PIL image, or an ``(H, W, 3)`` RGB array
+            in ``[0, 255]``.
         tile: Tile side in pixels; ``None`` tiles only large images (with
             :data:`DEFAULT_TILE`).
         overlap: Pixels shared by neighbouring tiles.
@@ -112,15 +114,16 @@ def segment_image(
         max_pixels: Refuse image files with more pixels than this.
 
     Returns:
-        The ``(H, W)`` uint8 mask, or ``(mask, probabilities)`` with
-        ``(H, W, C)`` float32 probabilities if ``probabilities``.
+        The ``(H, W)`` mask of class indices, uint8 (int32 for a model with
+        more than 256 classes), or ``(mask, probabilities)`` with ``(H, W, C)``
+        float32 probabilities in ``[0, 1]`` if ``probabilities`` (``C = 1`` for
+        a one-channel binary model: the probability of class 1).
 
     Example:
         >>> mask = segment_image("demo_unet.keras", "photo.jpg")  # doctest: +SKIP
     """
     model, meta = resolve_segmentation(model)
-    if not isinstance(image, np.ndarray):
-        image = load_image(image, max_pixels=max_pixels)
+    image = as_rgb_array(image, "image", max_pixels=max_pixels)
     h, w = image.shape[:2]
     stride = meta.stride
     tile, max_untiled_pixels = tiling_for(meta, tile, max_untiled_pixels)
@@ -422,7 +425,7 @@ def plan_items(inputs, out_dir, *, overlay: bool = False, probabilities: bool = 
         if real in seen:
             continue  # the same file named twice (a folder and a file in it, a symlink)
         seen.add(real)
-        if not is_image_file(path):
+        if not is_input_image(path):  # a broken link or unreadable file stays: it fails with its reason
             not_images.append(path)
             continue
         pairs.append((path, rel))

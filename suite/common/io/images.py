@@ -113,12 +113,70 @@ def is_image_file(path) -> bool:
     return path.is_file() and (path.suffix.lower() in IMAGE_EXTENSIONS or _looks_like_image(path))
 
 
+def _unreadable(path: Path) -> bool:
+    try:
+        with open(path, "rb"):
+            return False
+    except OSError:
+        return True
+
+
+def is_input_image(path) -> bool:
+    """Whether a folder entry is an input to process: an image, or a file that cannot be inspected.
+
+    Besides image files (:func:`is_image_file`), this takes the entries whose
+    reading fails, so that each becomes a failure with a one-line reason
+    instead of a silently skipped non-image: a broken symbolic link, a file
+    that cannot be opened (no permission), and anything named like an image
+    that is not a regular file (a folder, a named pipe). Nothing here opens a
+    named pipe, which would block.
+    """
+    path = Path(path)
+    if path.is_symlink() and not path.exists():
+        return True
+    named_like_image = path.suffix.lower() in IMAGE_EXTENSIONS
+    if not path.is_file():
+        return named_like_image and path.exists()
+    return named_like_image or _unreadable(path) or _looks_like_image(path)
+
+
+def _entry_problem(path: Path) -> ImageReadError | None:
+    """Why a path cannot be read as a file, before anything opens it (a named pipe would block)."""
+    import stat
+
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        if path.is_symlink():
+            return ImageReadError(path, f"broken symbolic link (it points to {os.readlink(path)}, which does not exist)")
+        return ImageReadError(path, "file not found")
+    except OSError as e:
+        return ImageReadError(path, f"cannot read file ({e.strerror or e})")
+    if stat.S_ISDIR(info.st_mode):
+        return ImageReadError(path, "is a folder, not an image")
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a named pipe" if stat.S_ISFIFO(info.st_mode) else "a socket" if stat.S_ISSOCK(info.st_mode) else \
+            "a device"
+        return ImageReadError(path, f"not a regular file ({kind})")
+    if info.st_size == 0:
+        return ImageReadError(path, "empty file (0 bytes)")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as e:
+        return ImageReadError(path, f"cannot read file ({e.strerror or e})")
+    return None
+
+
 def list_images(folder, recursive: bool = False) -> list[Path]:
     """Image files in ``folder``, sorted, found by extension or by content.
 
     Files that are neither are skipped (see :func:`scan_folder` for the list of
-    skipped files). With ``recursive``, symlinked folders are followed once:
-    a symlink loop cannot make the walk run forever.
+    skipped files). Entries that cannot be inspected (a broken symbolic link,
+    a file without read permission, a folder or pipe named like an image) are
+    listed too, so that reading them fails with a reason (:func:`is_input_image`).
+    With ``recursive``, symlinked folders are followed once: a symlink loop
+    cannot make the walk run forever.
 
     Args:
         folder: A directory.
@@ -148,8 +206,11 @@ def scan_folder(folder, recursive: bool = False) -> tuple[list[Path], list[Path]
             p = Path(root) / name
             if name.startswith("."):
                 continue
-            (images if is_image_file(p) else skipped).append(p)
+            (images if is_input_image(p) else skipped).append(p)
         if not recursive:
+            # A sub-folder named like an image is not looked into: reading it says so, with its name.
+            images.extend(Path(root) / d for d in dirs
+                          if not d.startswith(".") and Path(d).suffix.lower() in IMAGE_EXTENSIONS)
             break
     return sorted(images), sorted(skipped)
 
@@ -290,16 +351,9 @@ def open_image(path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image
         ImageReadError: for missing, empty, truncated, oversized or non-image files.
     """
     path = Path(path)
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise ImageReadError(path, "file not found") from None
-    except OSError as e:
-        raise ImageReadError(path, f"cannot read file ({e.strerror or e})") from None
-    if path.is_dir():
-        raise ImageReadError(path, "is a folder, not an image")
-    if size == 0:
-        raise ImageReadError(path, "empty file (0 bytes)")
+    problem = _entry_problem(path)
+    if problem is not None:
+        raise problem
     try:
         with warnings.catch_warnings(), _pillow_pixel_limit(max_pixels):
             warnings.simplefilter("ignore")  # Pillow's DecompressionBombWarning: the limit is checked here
@@ -385,11 +439,9 @@ def image_size(path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[int, 
             for missing, empty, non-image and oversized files.
     """
     path = Path(path)
-    try:
-        if path.stat().st_size == 0:
-            raise ImageReadError(path, "empty file (0 bytes)")
-    except FileNotFoundError:
-        raise ImageReadError(path, "file not found") from None
+    problem = _entry_problem(path)
+    if problem is not None:
+        raise problem
     try:
         with warnings.catch_warnings(), _pillow_pixel_limit(max_pixels):
             warnings.simplefilter("ignore")
@@ -418,6 +470,88 @@ def image_size(path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[int, 
     if orientation in (5, 6, 7, 8):
         w, h = h, w
     return w, h
+
+
+#: How far outside [0, 255] an array's values may be (resampling overshoot) before :func:`as_rgb_array` refuses it.
+_RANGE_SLACK = 128
+
+
+def as_rgb_array(image, name: str = "image", max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """An image given as a file path, a PIL image or an array, as the ``(H, W, 3)`` float32 RGB array in ``[0, 255]``
+    that the library's functions work on.
+
+    * a path (``str`` or ``os.PathLike``) is read as the command line reads it
+      (:func:`load_image`: EXIF orientation, grayscale, palette, alpha on white, 16 bits);
+    * a ``PIL.Image.Image`` is EXIF-transposed and converted to RGB by the same rules;
+    * an array is checked: ``(H, W, 3)`` RGB, or ``(H, W)``/``(H, W, 1)`` grayscale
+      (repeated to three channels), a real (not boolean) dtype, finite values in ``[0, 255]``
+      (up to 128 grey levels beyond, as a bicubic resize overshoots; the values are kept).
+
+    Args:
+        image: The image.
+        name: What to call it in messages (``"content"``, ``"styles[1]"``).
+        max_pixels: For paths: refuse files with more pixels than this.
+
+    Returns:
+        A float32 ``(H, W, 3)`` array in ``[0, 255]`` (an array that already is
+        one is returned as it is, not copied).
+
+    Raises:
+        ImageReadError: an unreadable file (one line naming it).
+        ValueError: an array or object that is not an image, naming ``name``.
+
+    Example:
+        >>> as_rgb_array(np.zeros((4, 5), np.uint8)).shape
+        (4, 5, 3)
+    """
+    if isinstance(image, (str, os.PathLike)):
+        return load_image(image, max_pixels=max_pixels)
+    if isinstance(image, Image.Image):
+        try:
+            return _to_rgb_array(ImageOps.exif_transpose(image))
+        except (OSError, ValueError) as e:
+            raise ValueError(f"{name}: cannot convert the PIL image (mode {image.mode}) to RGB "
+                             f"({first_line(e)})") from None
+    if not hasattr(image, "shape") and not isinstance(image, (list, tuple)):
+        raise ValueError(f"Expected {name} to be an image file path, a PIL image or an (H, W, 3) array. "
+                         f"Received: {name} of type {type(image).__name__}")
+    array = np.asarray(image)
+    if array.dtype == bool or not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise ValueError(f"Expected {name} to hold numbers in [0, 255]. Received: {name}.dtype={array.dtype}")
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim == 2:
+        array = np.repeat(array[..., None], 3, axis=-1)
+    if array.ndim != 3 or array.shape[-1] != 3 or min(array.shape[:2]) < 1:
+        raise ValueError(f"Expected {name} to be an (H, W, 3) RGB image. "
+                         f"Received: {name}.shape={tuple(np.shape(image))}")
+    if array.dtype != np.uint8:
+        low, high = float(np.min(array)), float(np.max(array))
+        if not (np.isfinite(low) and np.isfinite(high)):
+            raise ValueError(f"Expected {name} to hold finite numbers. Received: NaN or infinite values in {name}")
+        # Slack for resampling: a bicubic resize overshoots [0, 255] by tens of grey levels at sharp edges.
+        # What is refused is another scale altogether (16-bit values, 0..65535), not an overshoot.
+        if low < -_RANGE_SLACK or high > 255 + _RANGE_SLACK:
+            raise ValueError(f"Expected {name} in [0, 255]. Received: values from {low:g} to {high:g} in {name}")
+    return array if array.dtype == np.float32 else array.astype(np.float32)
+
+
+def as_rgb_arrays(images, name: str = "images", max_pixels: int | None = DEFAULT_MAX_PIXELS) -> list[np.ndarray]:
+    """One image or a list of them (each as :func:`as_rgb_array` takes it), as a list of arrays.
+
+    One image is a path, a PIL image or a 2-D/3-D array; anything else is
+    iterated (``name[0]``, ``name[1]``, ... in messages).
+    """
+    single = isinstance(images, (str, os.PathLike, Image.Image)) or (
+        hasattr(images, "ndim") and getattr(images, "ndim") in (2, 3))
+    if single:
+        return [as_rgb_array(images, f"{name}[0]", max_pixels)]
+    try:
+        items = list(images)
+    except TypeError:
+        raise ValueError(f"Expected {name} to be an image or a list of images. "
+                         f"Received: {name} of type {type(images).__name__}") from None
+    return [as_rgb_array(im, f"{name}[{i}]", max_pixels) for i, im in enumerate(items)]
 
 
 def to_uint8(array) -> np.ndarray:

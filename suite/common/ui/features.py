@@ -18,12 +18,11 @@ def resize_long_side(image: np.ndarray, size: int) -> np.ndarray:
 
 
 def layer_activations(image, backbone="vgg16", layer="block3_conv1", weights="auto", size=256) -> np.ndarray:
-    """Activations ``(H', W', C)`` of ``layer`` for an image file or ``(H, W, 3)`` array in ``[0, 255]``."""
+    """Activations ``(H', W', C)`` of ``layer`` for an image: a file, a PIL image or an ``(H, W, 3)`` array in [0, 255]."""
     from suite.common.nn.backbones import feature_extractor, get_backbone
-    from suite.common.io.images import load_image
+    from suite.common.io.images import as_rgb_array
 
-    arr = load_image(image) if not isinstance(image, np.ndarray) else image.astype(np.float32)
-    arr = resize_long_side(arr, size)
+    arr = resize_long_side(as_rgb_array(image), size)
     model = backbone if hasattr(backbone, "pyramid_outputs") else get_backbone(backbone, weights=weights)
     extractor = feature_extractor(model, [layer])
     out = extractor(arr[None])[layer]

@@ -14,7 +14,7 @@
     return;
   }
   const st = cat.style;
-  // Choices and defaults come from the library (suite.style.transfer), never from this page.
+  // Choices and defaults come from the library (suite.style.options, suite.style.transfer), never from this page.
   for (const [name, values] of [["method", st.methods], ["optimizer", st.optimizers]]) {
     const sel = form.elements[name];
     for (const v of values) sel.add(new Option(v, v));
@@ -23,10 +23,14 @@
   form.elements.size.max = cat.limits.max_size;
   form.elements.size.min = st.min_side;
   const gatysOnly = [...form.querySelectorAll("[name=iterations],[name=scales],[name=optimizer],[name=content_weight],[name=tv_weight],[name=preview_every]")];
-  form.elements.method.addEventListener("change", () => {
+  const fastOnly = [...form.querySelectorAll("[name=strength]")];
+  const showMethod = () => {
     const gatys = form.elements.method.value === "gatys";
     gatysOnly.forEach((el) => { el.disabled = !gatys; });
-  });
+    fastOnly.forEach((el) => { el.disabled = gatys; });
+  };
+  form.elements.method.addEventListener("change", showMethod);
+  showMethod();
 
   cat.photos.forEach((e, i) => suite.addThumb(photos, e, i === 0));
   cat.artworks.forEach((e, i) => suite.addThumb(artworks, e, i === 0));
@@ -111,6 +115,7 @@
       tv_weight: Number(form.elements.tv_weight.value),
       preview_every: Number(form.elements.preview_every.value),
       preserve_colors: form.elements.preserve_colors.checked,
+      strength: Number(form.elements.strength.value),
     };
     const weights = [...blend.querySelectorAll("input")].map((i) => Number(i.value));
     if (weights.length) body.blend = weights;

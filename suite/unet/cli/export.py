@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from suite.cli import main
+from suite.common.options import finite_float
 from suite.common.ui.cli import compute_options, echo_json, output_options, say
 from suite.common.ui.outputs import check_output_extension, check_output_folder
 from suite.unet.cli.params import model_option
@@ -24,7 +25,7 @@ from suite.unet.export import FORMATS
 @click.option("--overwrite", is_flag=True, help="Replace an existing artefact.")
 @click.option("--size", default=256, show_default=True, type=click.IntRange(16, 4096),
               help="Side of the random sample image used for the parity check.")
-@click.option("--atol", default=1e-4, show_default=True, type=float, help="Largest accepted |exported - Keras|.")
+@click.option("--atol", default=1e-4, show_default=True, type=finite_float(0), help="Largest accepted |exported - Keras|.")
 @compute_options
 @output_options()
 def export(model, fmt, output, overwrite, size, atol, as_json):
