@@ -166,7 +166,17 @@ class TemporalSmoother:
         dy, dx, peak = phase_shift(prev_small, small)
         if peak < 0.03:  # nothing in common: a cut
             return None
-        return dy / f, dx / f
+        # The peak's sub-pixel fit is pulled by whatever moves on its own: keep the candidate (none, the
+        # estimate, the estimate rounded) that best explains the frame.
+        best, best_err = (0.0, 0.0), None
+        for cand in ((0.0, 0.0), (dy, dx), (float(round(dy)), float(round(dx)))):
+            moved, valid = shift_image(prev_small, *cand)
+            if valid.sum() < 0.25 * valid.size:
+                continue
+            err = float((np.abs(small - moved) * valid).sum() / valid.sum())
+            if best_err is None or err < best_err - 1e-3:
+                best, best_err = cand, err
+        return best[0] / f, best[1] / f
 
     def __call__(self, frame: np.ndarray, stylized: np.ndarray) -> np.ndarray:
         """The smoothed result for one input ``frame`` and its frame-by-frame ``stylized`` version.

@@ -186,7 +186,7 @@ def probe(path) -> VideoInfo:
         matrix = _display_matrix(first)
         return VideoInfo(path=path, width=first.width, height=first.height, rate=Fraction(rate),
                          frames=int(stream.frames or 0), duration=duration, codec=stream.codec_context.name,
-                         rotation=int(getattr(first, "rotation", 0) or 0), display_matrix=matrix, audio=audio)
+                         rotation=int(round(getattr(first, "rotation", 0) or 0)) % 360, display_matrix=matrix, audio=audio)
     finally:
         container.close()
 
