@@ -49,11 +49,13 @@ def _small(grey: np.ndarray, side: int) -> tuple[np.ndarray, float]:
     return small, nw / w
 
 
-def phase_shift(previous: np.ndarray, current: np.ndarray) -> tuple[float, float, float]:
-    """The translation ``(dy, dx)`` that maps ``previous`` onto ``current`` (grey images), and the peak's strength.
+def phase_peaks(previous: np.ndarray, current: np.ndarray, k: int = 4) -> list[tuple[float, float, float]]:
+    """The ``k`` strongest translations ``(dy, dx, peak)`` between two grey images, by phase correlation.
 
-    ``current[y, x] ~= previous[y - dy, x - dx]``. The strength (the phase
-    correlation peak, 0..1) is low when the frames share nothing (a cut).
+    ``current[y, x] ~= previous[y - dy, x - dx]`` for the first one when one
+    motion dominates; an object moving across a pan gives a second peak,
+    which is why several are returned (the caller checks which explains
+    the frame). ``peak`` (0..1) is low when the frames share nothing (a cut).
     """
     h, w = previous.shape
     window = np.outer(np.hanning(h), np.hanning(w)).astype(np.float32)
@@ -62,19 +64,28 @@ def phase_shift(previous: np.ndarray, current: np.ndarray) -> tuple[float, float
     cross = b * np.conj(a)
     cross /= np.abs(cross) + 1e-6
     corr = np.fft.irfft2(cross, s=(h, w))
-    k = int(np.argmax(corr))
-    py, px = divmod(k, w)
-    peak = float(corr[py, px])
 
     def sub(c_m, c_0, c_p):
         d = c_m - 2 * c_0 + c_p
         return 0.0 if d >= 0 else 0.5 * (c_m - c_p) / d
 
-    dy = py + sub(corr[(py - 1) % h, px], corr[py, px], corr[(py + 1) % h, px])
-    dx = px + sub(corr[py, (px - 1) % w], corr[py, px], corr[py, (px + 1) % w])
-    dy = dy - h if dy > h / 2 else dy
-    dx = dx - w if dx > w / 2 else dx
-    return float(dy), float(dx), peak
+    found, work = [], corr.copy()
+    for _ in range(k):
+        py, px = divmod(int(np.argmax(work)), w)
+        peak = float(corr[py, px])
+        dy = py + sub(corr[(py - 1) % h, px], corr[py, px], corr[(py + 1) % h, px])
+        dx = px + sub(corr[py, (px - 1) % w], corr[py, px], corr[py, (px + 1) % w])
+        dy = dy - h if dy > h / 2 else dy
+        dx = dx - w if dx > w / 2 else dx
+        found.append((float(dy), float(dx), peak))
+        ys, xs = np.arange(py - 2, py + 3) % h, np.arange(px - 2, px + 3) % w
+        work[np.ix_(ys, xs)] = -np.inf
+    return found
+
+
+def phase_shift(previous: np.ndarray, current: np.ndarray) -> tuple[float, float, float]:
+    """The strongest translation ``(dy, dx, peak)`` of :func:`phase_peaks`."""
+    return phase_peaks(previous, current, k=1)[0]
 
 
 def shift_image(image: np.ndarray, dy: float, dx: float) -> tuple[np.ndarray, np.ndarray]:
@@ -105,6 +116,22 @@ def shift_image(image: np.ndarray, dy: float, dx: float) -> tuple[np.ndarray, np
     ones = np.ones((h, w), np.float32)
     valid = integer(ones, iy, ix) * integer(ones, iy, ix + 1) * integer(ones, iy + 1, ix) * integer(ones, iy + 1, ix + 1)
     return out, valid
+
+
+def _shift_error(prev: np.ndarray, grey: np.ndarray, dy: float, dx: float) -> float | None:
+    """Mean ``|grey - prev moved by (dy, dx)|`` over the pixels both cover (on every second pixel: a ranking only)."""
+    if dy == int(dy) and dx == int(dx):
+        h, w = grey.shape
+        iy, ix = int(dy), int(dx)
+        if abs(iy) >= h // 2 or abs(ix) >= w // 2:
+            return None
+        cur = grey[max(0, iy):h + min(0, iy), max(0, ix):w + min(0, ix)]
+        old = prev[max(0, -iy):h + min(0, -iy), max(0, -ix):w + min(0, -ix)]
+        return float(np.abs(cur[::2, ::2] - old[::2, ::2]).mean())
+    moved, valid = shift_image(prev, dy, dx)
+    if valid.sum() < 0.25 * valid.size:
+        return None
+    return float((np.abs(grey - moved) * valid)[::2, ::2].sum() / valid[::2, ::2].sum())
 
 
 def _box_blur(plane: np.ndarray, radius: int) -> np.ndarray:
@@ -152,31 +179,63 @@ class TemporalSmoother:
         self._prev_in = None
         self._prev_out = None
         self._prev_small = None
+        self._prev_grey = None
         self.last_shift = (0.0, 0.0)
 
     def shift_to_current(self, frame: np.ndarray) -> tuple[float, float] | None:
-        """The global motion from the previous frame to ``frame`` (``None`` before the first, or at a cut)."""
+        """The global motion from the previous frame to ``frame`` (``None`` before the first, or at a cut).
+
+        Coarse on a small grey copy (large motions), refined at full
+        resolution on a central crop (a slow pan moves under one pixel of the
+        small copy), then checked: of no motion, the estimate and the
+        estimate rounded, the one that best explains the frame wins (a
+        locked-off camera with something moving stays locked off).
+        """
         grey = _grey(frame)
         small, f = _small(grey, MOTION_SIDE)
+        prev, self._prev_grey = getattr(self, "_prev_grey", None), grey
         prev_small, self._prev_small = self._prev_small, small
         if prev_small is None or prev_small.shape != small.shape:
             return None
         if not self.motion or float(np.abs(small - prev_small).mean()) < 0.5:
             return 0.0, 0.0  # a locked-off camera (or identical frames): nothing to undo
-        dy, dx, peak = phase_shift(prev_small, small)
-        if peak < 0.03:  # nothing in common: a cut
+        peaks = phase_peaks(prev_small, small)
+        if peaks[0][2] < 0.03:  # nothing in common: a cut
             return None
-        # The peak's sub-pixel fit is pulled by whatever moves on its own: keep the candidate (none, the
-        # estimate, the estimate rounded) that best explains the frame.
+        candidates = [(0.0, 0.0)]
+        for dy, dx, _ in peaks:
+            ry, rx = self._refine(prev, grey, dy / f, dx / f)
+            candidates += [(ry, rx), (float(round(ry)), float(round(rx)))]
         best, best_err = (0.0, 0.0), None
-        for cand in ((0.0, 0.0), (dy, dx), (float(round(dy)), float(round(dx)))):
-            moved, valid = shift_image(prev_small, *cand)
-            if valid.sum() < 0.25 * valid.size:
-                continue
-            err = float((np.abs(small - moved) * valid).sum() / valid.sum())
-            if best_err is None or err < best_err - 1e-3:
+        for cand in dict.fromkeys(candidates):
+            err = _shift_error(prev, grey, *cand)
+            if err is not None and (best_err is None or err < best_err - 1e-3):
                 best, best_err = cand, err
-        return best[0] / f, best[1] / f
+        return best
+
+    @staticmethod
+    def _refine(prev, grey, dy, dx, side: int = 256):
+        """``(dy, dx)`` refined by phase correlation of full-resolution central crops, the coarse shift undone."""
+        h, w = grey.shape
+        ch, cw = min(h, side), min(w, side)
+        iy, ix = int(round(dy)), int(round(dx))
+        y0, x0 = (h - ch) // 2, (w - cw) // 2
+        py0, px0 = y0 - iy, x0 - ix
+        if py0 < 0 or px0 < 0 or py0 + ch > h or px0 + cw > w:
+            return dy, dx
+        found = []
+        # Three crops (left, centre, right): something moving through one of them does not decide.
+        for cx in (ch // 2 + ix if ix > 0 else cw // 2, w // 2, w - cw // 2 - max(0, -ix) - 1):
+            x0 = min(max(0, cx - cw // 2), w - cw)
+            px0 = x0 - ix
+            if px0 < 0 or px0 + cw > w:
+                continue
+            ry, rx, peak = phase_shift(prev[py0:py0 + ch, px0:px0 + cw], grey[y0:y0 + ch, x0:x0 + cw])
+            if peak >= 0.05 and abs(ry) <= 2 and abs(rx) <= 2:
+                found.append((iy + ry, ix + rx))
+        if not found:
+            return dy, dx
+        return tuple(float(v) for v in np.median(np.array(found), axis=0))
 
     def __call__(self, frame: np.ndarray, stylized: np.ndarray) -> np.ndarray:
         """The smoothed result for one input ``frame`` and its frame-by-frame ``stylized`` version.
