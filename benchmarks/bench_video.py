@@ -151,8 +151,10 @@ def quality(args, work: Path, art):
         outs = [to_uint8(sm(f, o)) for f, o in zip(frames, styled)]
         rows[f"smooth {weight}" + ("" if motion else " in place")] = (outs, t_frame + time.perf_counter() - t0)
     # End to end: the generator the CLI runs (batches of 4 + the default smoothing).
-    for name, temporal in (("batch (no smoothing)", 0.0), ("VideoStylizer default", StyleOptions().temporal)):
-        vs = VideoStylizer(method="fast", options=replace(StyleOptions(), temporal=temporal), engine=engine)
+    for name, temporal, batch in (("batch 4, no smoothing", 0.0, 4), ("batch 1, no smoothing", 0.0, 1),
+                                  ("VideoStylizer default", StyleOptions().temporal, StyleOptions().frame_batch)):
+        vs = VideoStylizer(method="fast", options=replace(StyleOptions(), temporal=temporal, frame_batch=batch),
+                           engine=engine)
         list(vs.frames(frames[:4]))
         t0 = time.perf_counter()
         outs = list(vs.frames(frames))

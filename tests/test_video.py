@@ -316,3 +316,38 @@ def test_interrupted_video_leaves_no_partial_file(tmp_path, sig):
     assert proc.returncode == 128 + sig, err[-2000:]
     assert "Traceback" not in err
     assert os.listdir(out) == []  # neither the final name nor the temporary file
+
+
+@pytest.mark.slow
+def test_gatys_frames_start_from_the_previous_result():
+    """Frame 2 starts from frame 1's result (moved by the global motion), not from its own photo."""
+    from suite.common.options import replace
+    from suite.style.options import StyleOptions
+    from suite.style.video import VideoStylizer
+
+    rng = np.random.default_rng(0)
+    frame = (rng.random((24, 32, 3)) * 255).astype(np.uint8)
+    opts = replace(StyleOptions(), method="gatys", size=32, scales=(1.0,), iterations=1, frame_iterations=1,
+                   optimizer="adam", learning_rate=1e-6, init="noise", weights="none", backbone="vgg16", temporal=0.0)
+    vs = VideoStylizer([np.full((32, 32, 3), 90.0, np.float32)], method="gatys", options=opts)
+    first, second = list(vs.frames([frame, frame]))
+    assert np.abs(first.astype(int) - frame).mean() > 40  # the noise start
+    assert np.abs(second.astype(int) - first).mean() < 2  # warm-started from it
+
+
+@pytest.mark.slow
+def test_cli_gatys_video(tmp_path):
+    src = make_clip(tmp_path / "in.mp4", n=3)
+    style = tmp_path / "art.png"
+    write_random_image(style, 32, 32, seed=3)
+    out = tmp_path / "out.webm"
+    from click.testing import CliRunner
+
+    from suite.cli import main
+
+    r = CliRunner().invoke(main, ["stylize", str(src), "--style", str(style), "-o", str(out), "--size", "32",
+                                  "--scales", "1", "--iterations", "2", "--frame-iterations", "1", "--optimizer", "adam",
+                                  "--weights", "none", "--backbone", "vgg16", "--no-progress"])
+    assert r.exit_code == 0, r.output
+    assert frame_count(out) == 3
+    assert json.loads((tmp_path / "out.json").read_text())["options"]["frame_iterations"] == 1

@@ -32,8 +32,8 @@ MOTION_SIDE = 256
 
 
 def _grey(image: np.ndarray) -> np.ndarray:
-    image = np.asarray(image, dtype=np.float32)
-    return image[..., 0] * 0.299 + image[..., 1] * 0.587 + image[..., 2] * 0.114
+    image = np.asarray(image)
+    return image @ np.array([0.299, 0.587, 0.114], np.float32)
 
 
 def _small(grey: np.ndarray, side: int) -> tuple[np.ndarray, float]:
@@ -97,41 +97,76 @@ def shift_image(image: np.ndarray, dy: float, dx: float) -> tuple[np.ndarray, np
     """
     image = np.asarray(image, dtype=np.float32)
     h, w = image.shape[:2]
-    iy, fy = int(np.floor(dy)), dy - np.floor(dy)
-    ix, fx = int(np.floor(dx)), dx - np.floor(dx)
+    iy, fy = int(np.floor(dy)), float(dy - np.floor(dy))
+    ix, fx = int(np.floor(dx)), float(dx - np.floor(dx))
 
     def integer(img, sy, sx):
         out = np.zeros_like(img)
-        ys, yd = (slice(0, h - sy), slice(sy, h)) if sy >= 0 else (slice(-sy, h), slice(0, h + sy))
-        xs, xd = (slice(0, w - sx), slice(sx, w)) if sx >= 0 else (slice(-sx, w), slice(0, w + sx))
         if abs(sy) < h and abs(sx) < w:
-            out[yd, xd] = img[ys, xs]
+            out[max(0, sy):h + min(0, sy), max(0, sx):w + min(0, sx)] = \
+                img[max(0, -sy):h + min(0, -sy), max(0, -sx):w + min(0, -sx)]
         return out
 
-    if fy == 0 and fx == 0:
-        valid = integer(np.ones((h, w), np.float32), iy, ix)
-        return integer(image, iy, ix), valid
-    out = ((1 - fy) * (1 - fx)) * integer(image, iy, ix) + ((1 - fy) * fx) * integer(image, iy, ix + 1) \
-        + (fy * (1 - fx)) * integer(image, iy + 1, ix) + (fy * fx) * integer(image, iy + 1, ix + 1)
-    ones = np.ones((h, w), np.float32)
-    valid = integer(ones, iy, ix) * integer(ones, iy, ix + 1) * integer(ones, iy + 1, ix) * integer(ones, iy + 1, ix + 1)
+    out = integer(image, iy, ix)
+    if fx:
+        out = (1 - fx) * out + fx * integer(image, iy, ix + 1)
+    if fy:
+        below = integer(image, iy + 1, ix)
+        if fx:
+            below = (1 - fx) * below + fx * integer(image, iy + 1, ix + 1)
+        out = (1 - fy) * out + fy * below
+    valid = np.zeros((h, w), np.float32)
+    y0, y1 = max(0, iy + (1 if fy else 0)), min(h, h + iy)
+    x0, x1 = max(0, ix + (1 if fx else 0)), min(w, w + ix)
+    if y1 > y0 and x1 > x0:
+        valid[y0:y1, x0:x1] = 1.0
     return out, valid
 
 
-def _shift_error(prev: np.ndarray, grey: np.ndarray, dy: float, dx: float) -> float | None:
-    """Mean ``|grey - prev moved by (dy, dx)|`` over the pixels both cover (on every second pixel: a ranking only)."""
-    if dy == int(dy) and dx == int(dx):
-        h, w = grey.shape
-        iy, ix = int(dy), int(dx)
-        if abs(iy) >= h // 2 or abs(ix) >= w // 2:
-            return None
-        cur = grey[max(0, iy):h + min(0, iy), max(0, ix):w + min(0, ix)]
-        old = prev[max(0, -iy):h + min(0, -iy), max(0, -ix):w + min(0, -ix)]
-        return float(np.abs(cur[::2, ::2] - old[::2, ::2]).mean())
-    moved, valid = shift_image(prev, dy, dx)
-    if valid.sum() < 0.25 * valid.size:
-        return None
-    return float((np.abs(grey - moved) * valid)[::2, ::2].sum() / valid[::2, ::2].sum())
+def _shift_error(prev: np.ndarray, grey: np.ndarray, iy: int, ix: int) -> float:
+    """Mean ``|grey - prev moved by the integer (iy, ix)|`` where both cover (on a grid of samples: a ranking only)."""
+    h, w = grey.shape
+    if abs(iy) >= h // 2 or abs(ix) >= w // 2:
+        return np.inf
+    k = max(2, round(max(h, w) / 480))  # about 480 x 270 samples whatever the frame size
+    cur = grey[max(0, iy):h + min(0, iy):k, max(0, ix):w + min(0, ix):k]
+    old = prev[max(0, -iy):h + min(0, -iy):k, max(0, -ix):w + min(0, -ix):k]
+    return float(np.abs(cur - old).mean())
+
+
+def _best_shift(prev: np.ndarray, grey: np.ndarray, starts) -> tuple[float, float]:
+    """The translation that best explains ``grey`` from ``prev``, starting from the integer ``starts``.
+
+    A hill climb over integer shifts from each start (no motion is always
+    one), then a parabola through the best one's neighbours for the
+    sub-pixel part.
+    """
+    cache = {}
+
+    def err(y, x):
+        if (y, x) not in cache:
+            cache[(y, x)] = _shift_error(prev, grey, y, x)
+        return cache[(y, x)]
+
+    best = (0, 0)
+    for y, x in dict.fromkeys(starts):
+        for _ in range(8):
+            step = min(((y + a, x + b) for a, b in ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1))), key=lambda c: err(*c))
+            if step == (y, x):
+                break
+            y, x = step
+        if err(y, x) < err(*best) - 1e-3:
+            best = (y, x)
+
+    def sub(e_m, e_0, e_p):
+        d = e_m - 2 * e_0 + e_p
+        v = 0.0 if d <= 0 or not np.isfinite(d) else float(np.clip(0.5 * (e_m - e_p) / d, -0.5, 0.5))
+        return v if abs(v) >= 0.1 else 0.0  # a whole-pixel motion stays whole: no interpolation blur builds up
+
+    y, x = best
+    if best == (0, 0) and err(0, 0) < 0.5:
+        return 0.0, 0.0
+    return y + sub(err(y - 1, x), err(y, x), err(y + 1, x)), x + sub(err(y, x - 1), err(y, x), err(y, x + 1))
 
 
 def _box_blur(plane: np.ndarray, radius: int) -> np.ndarray:
@@ -176,7 +211,6 @@ class TemporalSmoother:
 
     def reset(self) -> None:
         """Forgets the previous frame (a new clip, or a cut)."""
-        self._prev_in = None
         self._prev_out = None
         self._prev_small = None
         self._prev_grey = None
@@ -185,11 +219,11 @@ class TemporalSmoother:
     def shift_to_current(self, frame: np.ndarray) -> tuple[float, float] | None:
         """The global motion from the previous frame to ``frame`` (``None`` before the first, or at a cut).
 
-        Coarse on a small grey copy (large motions), refined at full
-        resolution on a central crop (a slow pan moves under one pixel of the
-        small copy), then checked: of no motion, the estimate and the
-        estimate rounded, the one that best explains the frame wins (a
-        locked-off camera with something moving stays locked off).
+        The strongest phase-correlation peaks on a small grey copy (large
+        motions; an object crossing a pan makes a peak of its own) are the
+        starts of a search over integer shifts at full resolution, no motion
+        included (a locked-off camera with something moving stays locked
+        off); the best gets a sub-pixel part from its neighbours.
         """
         grey = _grey(frame)
         small, f = _small(grey, MOTION_SIDE)
@@ -199,43 +233,11 @@ class TemporalSmoother:
             return None
         if not self.motion or float(np.abs(small - prev_small).mean()) < 0.5:
             return 0.0, 0.0  # a locked-off camera (or identical frames): nothing to undo
-        peaks = phase_peaks(prev_small, small)
+        peaks = phase_peaks(prev_small, small, k=3)
         if peaks[0][2] < 0.03:  # nothing in common: a cut
             return None
-        candidates = [(0.0, 0.0)]
-        for dy, dx, _ in peaks:
-            ry, rx = self._refine(prev, grey, dy / f, dx / f)
-            candidates += [(ry, rx), (float(round(ry)), float(round(rx)))]
-        best, best_err = (0.0, 0.0), None
-        for cand in dict.fromkeys(candidates):
-            err = _shift_error(prev, grey, *cand)
-            if err is not None and (best_err is None or err < best_err - 1e-3):
-                best, best_err = cand, err
-        return best
-
-    @staticmethod
-    def _refine(prev, grey, dy, dx, side: int = 256):
-        """``(dy, dx)`` refined by phase correlation of full-resolution central crops, the coarse shift undone."""
-        h, w = grey.shape
-        ch, cw = min(h, side), min(w, side)
-        iy, ix = int(round(dy)), int(round(dx))
-        y0, x0 = (h - ch) // 2, (w - cw) // 2
-        py0, px0 = y0 - iy, x0 - ix
-        if py0 < 0 or px0 < 0 or py0 + ch > h or px0 + cw > w:
-            return dy, dx
-        found = []
-        # Three crops (left, centre, right): something moving through one of them does not decide.
-        for cx in (ch // 2 + ix if ix > 0 else cw // 2, w // 2, w - cw // 2 - max(0, -ix) - 1):
-            x0 = min(max(0, cx - cw // 2), w - cw)
-            px0 = x0 - ix
-            if px0 < 0 or px0 + cw > w:
-                continue
-            ry, rx, peak = phase_shift(prev[py0:py0 + ch, px0:px0 + cw], grey[y0:y0 + ch, x0:x0 + cw])
-            if peak >= 0.05 and abs(ry) <= 2 and abs(rx) <= 2:
-                found.append((iy + ry, ix + rx))
-        if not found:
-            return dy, dx
-        return tuple(float(v) for v in np.median(np.array(found), axis=0))
+        starts = [(0, 0)] + [(int(round(dy / f)), int(round(dx / f))) for dy, dx, _ in peaks]
+        return _best_shift(prev, grey, starts)
 
     def __call__(self, frame: np.ndarray, stylized: np.ndarray) -> np.ndarray:
         """The smoothed result for one input ``frame`` and its frame-by-frame ``stylized`` version.
@@ -244,27 +246,27 @@ class TemporalSmoother:
         size from the input: the input is then compared at the result's size).
         """
         stylized = np.asarray(stylized, dtype=np.float32)
-        frame = np.asarray(frame, dtype=np.float32)
+        frame = np.asarray(frame)
         if frame.shape[:2] != stylized.shape[:2]:
             from suite.common.io.images import resize_float
 
             frame = resize_float(frame, *stylized.shape[:2])
+        prev_grey = self._prev_grey
         shift = self.shift_to_current(frame)
-        prev_in, prev_out = self._prev_in, self._prev_out
-        self._prev_in = frame
+        grey, prev_out = self._prev_grey, self._prev_out
         if self.weight == 0 or shift is None or prev_out is None or prev_out.shape != stylized.shape:
             self._prev_out = stylized
             self.last_shift = (0.0, 0.0) if shift is None else shift
             return stylized
         dy, dx = shift
         self.last_shift = shift
-        moved_in, valid = shift_image(prev_in, dy, dx)
+        moved_in, valid = shift_image(prev_grey, dy, dx)
         moved_out, _ = shift_image(prev_out, dy, dx)
-        change = np.abs(_grey(frame) - _grey(moved_in))
+        change = np.abs(grey - moved_in)
         radius = max(1, round(self.radius * max(frame.shape[:2]) / 1920))
         change = _box_blur(change, radius)
         confidence = np.clip(1.0 - change / self.threshold, 0.0, 1.0) * valid
         keep = (self.weight * confidence)[..., None]
-        out = keep * moved_out + (1.0 - keep) * stylized
+        out = stylized + keep * (moved_out - stylized)
         self._prev_out = out
         return out

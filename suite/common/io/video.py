@@ -363,7 +363,7 @@ class VideoWriter:
             if vcodec == "libvpx-vp9":
                 stream.options.update({"b": "0", "row-mt": "1", "deadline": "good", "cpu-used": "4"})
             else:
-                stream.options.update({"preset": "medium"})
+                stream.options.update({"preset": "faster"})  # encoding stays well behind the network
         stream.thread_type = "AUTO"
         # A fine clock keeps the source's timestamps (variable frame rates too); GIF counts in 1/100 s.
         stream.time_base = Fraction(1, 100) if vcodec == "gif" else Fraction(1, 90000)
