@@ -32,8 +32,6 @@ import numpy as np
 
 from suite.common.io.video import VIDEO_EXTENSIONS, is_video_file, is_video_output  # noqa: F401 - re-exported
 
-#: Frames stylized per forward pass of the fast network.
-DEFAULT_BATCH = 4
 _END = object()
 
 
