@@ -131,6 +131,18 @@ def test_animated_gif_in_and_window(tmp_path):
     assert len(window) == 6 and window[0].time == pytest.approx(0.0, abs=1e-6)
 
 
+@pytest.mark.parametrize("ext", [".mp4", ".gif"])
+def test_a_late_start_seeks_and_gives_the_same_frames(tmp_path, ext):
+    from suite.common.io.video import read_frames
+
+    src = make_clip(tmp_path / f"long{ext}", n=60, audio=False)
+    every = list(read_frames(src))
+    window = list(read_frames(src, start=3.0, duration=1.0))
+    expected = [f for f in every if 3.0 - 1e-6 <= f.time < 4.0 - 1e-6]
+    assert len(window) == len(expected) == 12 and window[0].time == pytest.approx(0.0, abs=1e-6)
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(window, expected))
+
+
 def test_damaged_and_unsupported_files_are_one_line(tmp_path):
     from suite.common.io.video import VideoReadError, probe
 

@@ -259,6 +259,8 @@ def read_frames(path, start: float = 0.0, duration: float | None = None):
         stream.thread_type = "AUTO"
         origin, k = None, 0
         end = None if duration is None else start + duration
+        if start > 2.0:
+            origin = _seek_near(container, stream, start, av)
         try:
             for frame in container.decode(stream):
                 t = frame.time if frame.time is not None else k / float(stream.average_rate or 25)
@@ -276,6 +278,28 @@ def read_frames(path, start: float = 0.0, duration: float | None = None):
             # A damaged tail after good frames: keep what decoded, as players do.
     finally:
         container.close()
+
+
+def _seek_near(container, stream, start: float, av):
+    """Seeks to the keyframe a second or more before ``start``; returns the stream's first frame time (the zero).
+
+    ``None`` (decode from the beginning) when the first frame has no time or
+    the container cannot seek (the frames are then skipped by decoding).
+    """
+    try:
+        first = next(container.decode(stream), None)
+        if first is None or first.time is None:
+            container.seek(0, stream=stream)
+            return None
+        origin = float(first.time)
+        container.seek(int((origin + start - 1.0) / stream.time_base), stream=stream, backward=True)
+        return origin
+    except av.FFmpegError:
+        try:
+            container.seek(0, stream=stream)
+        except av.FFmpegError:
+            pass
+        return None
 
 
 class VideoWriter:
