@@ -338,13 +338,15 @@ def test_gatys_frames_start_from_the_previous_result():
     from suite.style.video import VideoStylizer
 
     rng = np.random.default_rng(0)
-    frame = (rng.random((24, 32, 3)) * 255).astype(np.uint8)
+    frame = (rng.random((24, 32, 3)) * 200).astype(np.uint8)
+    brighter = frame + 40  # the same picture, brighter: no motion, so the warm start is frame 1's result itself
     opts = replace(StyleOptions(), method="gatys", size=32, scales=(1.0,), iterations=1, frame_iterations=1,
-                   optimizer="adam", learning_rate=1e-6, init="noise", weights="none", backbone="vgg16", temporal=0.0)
+                   optimizer="adam", learning_rate=1e-6, weights="none", backbone="vgg16", temporal=0.0)
     vs = VideoStylizer([np.full((32, 32, 3), 90.0, np.float32)], method="gatys", options=opts)
-    first, second = list(vs.frames([frame, frame]))
-    assert np.abs(first.astype(int) - frame).mean() > 40  # the noise start
-    assert np.abs(second.astype(int) - first).mean() < 2  # warm-started from it
+    first, second = list(vs.frames([frame, brighter]))
+    assert np.abs(first.astype(int) - frame).mean() < 2  # a tiny step from the photo
+    assert np.abs(second.astype(int) - first).mean() < 2  # warm-started from frame 1's result...
+    assert np.abs(second.astype(int) - brighter).mean() > 30  # ...not from its own photo
 
 
 @pytest.mark.slow

@@ -341,28 +341,29 @@ class _GatysFrames:
         self.iterations = int(frame_iterations)
         self.size = int(size)
         self._prev = None
-        self._prev_small = None
+        self._motion = None
 
     def __call__(self, frames):
         return [self._one(f) for f in frames]
 
     def _one(self, frame):
-        from suite.style.temporal import MOTION_SIDE, _grey, _small, phase_shift, shift_image
+        from suite.style.temporal import TemporalSmoother, shift_image
         from suite.style.transfer import long_side_shape, resize_image, transfer_luminance
 
         st = self.st
         h, w = long_side_shape(frame.shape, self.size)
         content = resize_image(frame, h, w)
-        small, f = _small(_grey(content), MOTION_SIDE)
-        prev_small, self._prev_small = self._prev_small, small
-        if self._prev is None or self._prev.shape[:2] != (h, w):
+        if self._motion is None:
+            self._motion = TemporalSmoother(weight=0.0)  # its global-motion search only
+        shift = self._motion.shift_to_current(content)
+        if self._prev is None or shift is None or self._prev.shape[:2] != (h, w):
+            # The first frame, or a cut: a full optimization.
             image = st.transfer(content).image
             self._prev = image
             return image
-        # Warm start: the previous result, moved by the camera's global motion, with the new frame's
-        # newly visible border filled from the frame itself.
-        dy, dx, _ = phase_shift(prev_small, small)
-        start, valid = shift_image(self._prev, dy / f, dx / f)
+        # Warm start: the previous result, moved by the camera's global motion, with the newly visible
+        # border filled from the frame itself.
+        start, valid = shift_image(self._prev, *shift)
         start = start * valid[..., None] + content * (1.0 - valid[..., None])
         args = st._scale_args(content, self.size, None, (h, w))
         x = st._optimize(np.clip(start, 0, 255)[None].astype(np.float32), self.iterations, args, None,
