@@ -242,6 +242,31 @@ def test_generator_interface_one_out_per_frame(random_engine):
     assert max(np.abs(a.astype(int) - b.astype(int)).max() for a, b in zip(steady, steady[1:])) <= 1
 
 
+def test_a_truncated_clip_keeps_what_decodes_and_says_so(tmp_path, random_engine):
+    from suite.common.options import replace
+    from suite.style.options import StyleOptions
+    from suite.style.video import VideoStylizer
+
+    full = tmp_path / "full.mp4"
+    out = av.open(str(full), "w", options={"movflags": "faststart"})  # the index first: a cut file still opens
+    v = out.add_stream("libx264", rate=12)
+    v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+    rng = np.random.default_rng(0)
+    for _ in range(24):
+        for p in v.encode(av.VideoFrame.from_ndarray((rng.random((48, 64, 3)) * 255).astype(np.uint8), format="rgb24")):
+            out.mux(p)
+    for p in v.encode(None):
+        out.mux(p)
+    out.close()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size * 6 // 10])
+    notes = []
+    vs = VideoStylizer(method="fast", options=replace(StyleOptions(), size=16), engine=random_engine)
+    result = vs.video(cut, tmp_path / "o.mp4", on_message=notes.append)
+    assert 0 < result.frames < 24 and frame_count(tmp_path / "o.mp4") == result.frames
+    assert any(f"ends after {result.frames} of the 24 frames" in n for n in notes)
+
+
 # ------------------------------------------------------------------ the command
 def _stylize(args):
     from click.testing import CliRunner

@@ -277,6 +277,9 @@ class VideoStylizer:
                     raise failures[0]
                 if written[0] == 0:
                     raise VideoReadError(src, "no decodable frame (truncated or damaged)")
+                if not o.start and o.duration is None and info.frames > written[0]:
+                    say(f"note: {Path(src).name}: ends after {written[0]} of the {info.frames} frames its header "
+                        "lists (truncated?); those are kept")
         finally:
             stop.set()
             decoder.join(timeout=5)
