@@ -85,17 +85,23 @@ def stylize(ctx, content, styles, output, blend, masks, mask_from, class_style, 
     """
     from suite.common.log import progress_enabled
 
-    _check_output(output)
+    _check_output(output, content)
     opts = StyleOptions(**hyperparameters)
     styles, regions = _styles_and_regions(styles, masks, mask_from, class_style, feather)
     _check_usage(opts, styles, blend, masks)
     common = dict(overwrite=overwrite, compare=compare, ext="." + ext, recursive=recursive, progress=progress_enabled(),
                   on_message=lambda m: click.echo(m, err=True), max_pixels=max_pixels, region_masks=regions)
+    size_given = ctx.get_parameter_source("size") != click.core.ParameterSource.DEFAULT
+    content, video_report = _stylize_videos(list(content), styles, output, opts, blend, size_given, common,
+                                            bool(masks or regions))
+    if video_report is not None and not content:
+        return _finish(video_report, as_json)
+    if video_report is not None:
+        common["skip"] = _is_video
     if opts.method == "fast":
         from suite.style.files import fast_stylize_paths
 
-        # The network is fully convolutional: by default it runs at the photo's own size.
-        size_given = ctx.get_parameter_source("size") != click.core.ParameterSource.DEFAULT
+        # The network is fully convolutional: by default it runs at the photo's own size (size_given above).
         report = fast_stylize_paths(list(content), list(styles), output, blend=blend, strength=opts.strength,
                                     preserve_colors=opts.preserve_colors, size=opts.size if size_given else None,
                                     **common)
@@ -104,19 +110,63 @@ def stylize(ctx, content, styles, output, blend, masks, mask_from, class_style, 
 
         report = stylize_paths(list(content), list(styles), output, masks=list(masks) or None, save_every=save_every,
                                blend=blend, options=opts, **common)
+    if video_report is not None:
+        for name in ("written", "skipped", "failed"):
+            getattr(report, name)[:0] = getattr(video_report, name)
     _finish(report, as_json)
 
 
-def _check_output(output):
-    """``-o`` names an image file the suite writes, or a folder (an existing one, or a name without a file's extension)."""
+def _check_output(output, content=()):
+    """``-o`` names an image (or, for a video input, a video) file the suite writes, or a folder (an existing one, or a name without a file's extension)."""
     from suite.common.ui.outputs import FILE_EXTENSIONS, image_extensions
 
     suffix = output.suffix.lower()
     if output.is_dir() or not suffix or (suffix not in FILE_EXTENSIONS and not output.exists()) \
             or suffix in image_extensions():
         return
+    videos = [c for c in content if not Path(c).is_dir() and _is_video(c)]
+    if videos:
+        from suite.common.io.video import OUTPUT_CODECS
+
+        if suffix in OUTPUT_CODECS:
+            return
+        raise click.BadParameter(f"{str(output)!r} has the extension {suffix!r}; stylize writes videos as "
+                                 f"{', '.join(sorted(OUTPUT_CODECS))}, images as {', '.join(image_extensions())}, "
+                                 "or into a folder", param_hint="'-o/--output'")
     raise click.BadParameter(f"{str(output)!r} has the extension {suffix!r}; stylize writes images as "
                              f"{', '.join(image_extensions())}, or into a folder", param_hint="'-o/--output'")
+
+
+def _is_video(path) -> bool:
+    from suite.common.io.video import is_video_file
+
+    return is_video_file(path)
+
+
+def _stylize_videos(content, styles, output, opts, blend, size_given, common, has_masks):
+    """Videos among CONTENT (files, or inside folders): stylized here. Returns ``(contents left for the photo
+    path, report or None)``: video files leave the list, folders stay for their photos."""
+    from suite.style.video import find_videos
+
+    videos = find_videos(content, recursive=common["recursive"])
+    if not videos:
+        return content, None
+    if has_masks:
+        raise click.UsageError("--mask and --mask-from work with photos, not videos")
+    from suite.common.io.video import VideoSupportMissing
+    from suite.style.video import stylize_video_paths
+
+    try:
+        report = stylize_video_paths(videos, list(styles), output, n_contents=len(content), method=opts.method,
+                                     options=opts, blend=blend, size=opts.size if size_given else None,
+                                     overwrite=common["overwrite"], progress=common["progress"],
+                                     on_message=common["on_message"], max_pixels=common["max_pixels"])
+    except VideoSupportMissing as e:
+        raise click.ClickException(str(e)) from None
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+    rest = [c for c in content if Path(c).is_dir() or not _is_video(c)]
+    return rest, report
 
 
 def _styles_and_regions(styles, masks, mask_from, class_style, feather):

@@ -62,7 +62,7 @@ def plan_outputs(contents, output, ext: str = ".png", recursive: bool = False):
     return pairs, skipped
 
 
-def _plan_work(contents, output, ext, recursive, overwrite, report, say) -> list:
+def _plan_work(contents, output, ext, recursive, overwrite, report, say, skip=None) -> list:
     """The ``(content, output)`` pairs still to do; existing outputs go to ``report.skipped``.
 
     Output folders are checked to be writable first (a read-only destination
@@ -72,6 +72,9 @@ def _plan_work(contents, output, ext, recursive, overwrite, report, say) -> list
     from suite.common.io.files import ensure_writable_folder, remove_partial_files
 
     pairs, skipped_files = plan_outputs(contents, output, ext=ext, recursive=recursive)
+    if skip is not None:  # files another path handles (videos: suite.style.video)
+        pairs = [(src, dst) for src, dst in pairs if not skip(src)]
+        skipped_files = [p for p in skipped_files if not skip(p)]
     for folder in sorted({dst.parent for _, dst in pairs}):
         ensure_writable_folder(folder)
         remove_partial_files(folder, recursive=False)
@@ -193,6 +196,7 @@ def stylize_paths(
     on_message=None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     region_masks=None,
+    skip=None,
     **options,
 ) -> BatchReport:
     """Stylizes image files and folders with one set of styles (Gram targets computed once).
@@ -214,6 +218,8 @@ def stylize_paths(
         region_masks: Instead of ``masks``: a callable giving one mask per
             style for each content image, e.g. a
             :class:`suite.style.regions.RegionMasks` (styles per segmented class).
+        skip: ``f(path) -> bool``: content files left to another path (the
+            CLI gives videos to :mod:`suite.style.video`).
         **options: :class:`suite.style.transfer.StyleTransfer` arguments: ``blend``,
             ``options`` (a :class:`suite.style.options.StyleOptions`) or options by name.
 
@@ -230,7 +236,7 @@ def stylize_paths(
 
     say = on_message or (lambda m: print(m, file=sys.stderr))
     report = BatchReport()
-    todo = _plan_work(contents, output, ext, recursive, overwrite, report, say)
+    todo = _plan_work(contents, output, ext, recursive, overwrite, report, say, skip)
     if not todo:
         return report
 
@@ -335,6 +341,7 @@ def fast_stylize_paths(
     on_message=None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     region_masks=None,
+    skip=None,
     **options,
 ) -> BatchReport:
     """Stylizes image files and folders in one forward pass each (:class:`suite.style.fast.FastStyleTransfer`).
@@ -353,6 +360,7 @@ def fast_stylize_paths(
             photo (e.g. :class:`suite.style.regions.RegionMasks`). Each artwork is
             then applied alone and the results are mixed by the masks, which sum
             to 1 where every class has a style (elsewhere the photo shows).
+        skip: As in :func:`stylize_paths`.
         **options: :class:`suite.style.fast.FastStyleTransfer` arguments
             (``blend``, ``strength``, ``preserve_colors``, ``size``).
 
@@ -371,7 +379,7 @@ def fast_stylize_paths(
         raise ValueError("preset:N styles and artwork files cannot be mixed (they drive different networks)")
     say = on_message or (lambda m: print(m, file=sys.stderr))
     report = BatchReport()
-    todo = _plan_work(contents, output, ext, recursive, overwrite, report, say)
+    todo = _plan_work(contents, output, ext, recursive, overwrite, report, say, skip)
     if not todo:
         return report
     fst, style_images = _fast_engine(styles, region_masks, max_pixels, options)

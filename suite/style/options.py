@@ -120,6 +120,16 @@ class StyleOptions:
                                 "scale cannot hold when moving to the next scale.")
     style_layer_weights: dict | None = option(None, "{layer: weight} of the style layers; default equal, summing "
                                               "to 1.", cli="")
+    # Videos (suite.style.video): the defaults are measured by benchmarks/bench_video.py.
+    temporal: float = option(0.7, "Videos: share of the previous result kept where the picture only moved "
+                             "(0 = frame by frame; stops flicker).", low=0, high=0.95)
+    start: float = option(0.0, "Videos: second to start at.", low=0, metavar="SECONDS")
+    duration: float | None = option(None, "Videos: seconds to stylize from --start [default: to the end].", low=0,
+                                    low_open=True, kind=float, metavar="SECONDS", show_default=False)
+    frame_batch: int = option(1, "Videos, --method fast: frames per forward pass (1 was fastest on 2 CPU cores; "
+                              "more can pay on a GPU).", low=1, high=256)
+    frame_iterations: int = option(20, "Videos, --method gatys: evaluations per frame after the first, each "
+                                   "starting from the previous result.", low=1)
 
 
 def check_style_options(opts: StyleOptions) -> StyleOptions:

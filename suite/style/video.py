@@ -1,0 +1,496 @@
+"""Style transfer on videos: frames in, stylized frames out, and whole files through a decode/stylize/encode pipeline.
+
+* :class:`VideoStylizer` holds the networks (fast or Gatys) for a whole run:
+  :meth:`VideoStylizer.frames` is the generator interface (any iterable of
+  ``(H, W, 3)`` frames in, stylized uint8 frames out, same size, same order),
+  :meth:`VideoStylizer.video` stylizes one file.
+* Temporal consistency without optical flow: one style vector for the whole
+  clip (with ``strength < 1`` the photo side of the interpolation is the
+  clip's first frame, not each frame's own), and
+  :class:`suite.style.temporal.TemporalSmoother` (the previous result kept
+  where the input did not change after undoing the global motion). Gatys
+  frames start from the previous result and take ``frame_iterations``
+  evaluations each.
+* :func:`stylize_video_paths` does files and folders of videos the way
+  :mod:`suite.style.files` does photos: outputs written atomically with a JSON
+  sidecar, existing ones skipped unless ``overwrite``, one line per bad file.
+
+The file side (decoding, encoding, audio copy, atomic rename) is
+:mod:`suite.common.io.video`; it needs the ``video`` extra (PyAV).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from suite.common.io.video import VIDEO_EXTENSIONS, is_video_file, is_video_output  # noqa: F401 - re-exported
+
+_END = object()
+
+
+@dataclass
+class VideoResult:
+    """What :meth:`VideoStylizer.video` did.
+
+    Attributes:
+        path: The written file.
+        frames: Frames written.
+        seconds: Wall time, decoding and encoding included.
+        size: ``(width, height)`` of the frames.
+        rate: Frames per second of the output (the input's).
+    """
+
+    path: Path
+    frames: int
+    seconds: float
+    size: tuple
+    rate: float
+
+
+class VideoStylizer:
+    """Stylizes frame sequences and video files with one set of artworks, reusing the networks.
+
+    Args:
+        styles: Artwork arrays (``(H, W, 3)`` in ``[0, 255]``), or ``"preset:N"``
+            names (fast method only).
+        method: ``"fast"`` (one forward pass per frame, batched) or ``"gatys"``
+            (the first frame fully optimized, each later one warm-started from
+            the previous result with ``frame_iterations`` evaluations).
+        options: A :class:`suite.style.options.StyleOptions` (its ``temporal``,
+            ``frame_iterations``, ``frame_batch``, ``strength``,
+            ``preserve_colors`` and, for Gatys, every optimizer setting).
+        blend: One weight per artwork.
+        size: Long side to stylize at (frames are resized back to their own
+            size); ``None``: the frame's own size for the fast method,
+            ``options.size`` for Gatys.
+        engine: A prebuilt :class:`suite.style.fast.FastStyleTransfer`,
+            :class:`suite.style.fast.PresetStyleTransfer` or
+            :class:`suite.style.transfer.StyleTransfer` (then ``styles`` may be ``None``).
+
+    Example:
+        >>> vs = VideoStylizer([art], method="fast")                       # doctest: +SKIP
+        >>> for out in vs.frames(frames):                                  # doctest: +SKIP
+        ...     show(out)
+        >>> vs.video("clip.mp4", "clip_styled.mp4")                        # doctest: +SKIP
+    """
+
+    def __init__(self, styles=None, method: str = "fast", options=None, *, blend=None, size=None, engine=None):
+        from suite.common.options import replace
+        from suite.style.options import StyleOptions, check_style_options
+
+        if method not in ("fast", "gatys"):
+            raise ValueError(f"Expected method 'fast' or 'gatys'. Received: method={method!r}")
+        self.options = check_style_options(replace(options or StyleOptions(), method=method))
+        self.method = method
+        self.size = None if size is None else int(size)
+        if engine is None:
+            engine = self._build_engine(styles, blend)
+        self.engine = engine
+
+    def _build_engine(self, styles, blend):
+        o = self.options
+        if self.method == "fast":
+            from suite.style.fast import FastStyleTransfer, PresetStyleTransfer, is_preset
+
+            if styles is not None and all(is_preset(s) for s in styles):
+                return PresetStyleTransfer(list(styles), blend=blend, strength=o.strength,
+                                           preserve_colors=o.preserve_colors)
+            return FastStyleTransfer(styles, blend=blend, strength=o.strength, preserve_colors=o.preserve_colors)
+        from suite.style.transfer import StyleTransfer
+
+        return StyleTransfer(styles, options=o, blend=blend, quiet=True)
+
+    def get_options(self) -> dict:
+        """The engine's settings plus the video ones (the JSON sidecar's ``options``)."""
+        o = self.options
+        return {**self.engine.get_options(), "method": self.method, "temporal": o.temporal,
+                "frame_batch": o.frame_batch, "start": o.start, "duration": o.duration,
+                **({"frame_iterations": o.frame_iterations} if self.method == "gatys" else {})}
+
+    # ------------------------------------------------------------ frames in, frames out
+    def frames(self, frames):
+        """Stylizes a sequence of frames: a generator, one output per input, in order.
+
+        Args:
+            frames: Any iterable of ``(H, W, 3)`` RGB arrays (uint8, or float in
+                ``[0, 255]``), e.g. :func:`suite.common.io.video.read_frames`'
+                images. Consecutive frames are one clip: its style vector and
+                the temporal smoothing carry from frame to frame.
+
+        Yields:
+            ``(H, W, 3)`` uint8 stylized frames, each the size of its input.
+        """
+        from suite.common.io.images import resize_float, to_uint8
+        from suite.style.temporal import TemporalSmoother
+
+        o = self.options
+        smoother = TemporalSmoother(weight=o.temporal) if o.temporal > 0 else None
+        run = _FastFrames(self.engine, self.size) if self.method == "fast" else \
+            _GatysFrames(self.engine, o.frame_iterations, self.size or o.size)
+        batch = o.frame_batch if self.method == "fast" else 1
+        pending = []
+
+        def flush():
+            outs = run(pending)
+            for frame, out in zip(pending, outs):
+                if smoother is not None:
+                    out = smoother(frame if out.shape[:2] == frame.shape[:2] else
+                                   resize_float(frame, *out.shape[:2]), out)
+                if out.shape[:2] != frame.shape[:2]:
+                    out = resize_float(out, *frame.shape[:2])
+                yield to_uint8(out)
+            pending.clear()
+
+        for frame in frames:
+            frame = np.asarray(frame)
+            if frame.ndim != 3 or frame.shape[-1] != 3:
+                raise ValueError(f"Frames must be (H, W, 3) RGB. Received: shape={frame.shape}")
+            if pending and frame.shape != pending[0].shape:
+                yield from flush()  # a batch holds one size
+            pending.append(np.asarray(frame, dtype=np.float32))
+            if len(pending) >= batch:
+                yield from flush()
+        if pending:
+            yield from flush()
+
+    # ------------------------------------------------------------ one file
+    def video(self, src, dst, *, overwrite: bool = False, progress: bool = False, on_message=None,
+              max_pixels: int | None = None) -> VideoResult:
+        """Stylizes one video file into ``dst`` (container and codecs from its extension).
+
+        Decoding, stylization and encoding run at the same time (two threads
+        and bounded queues around the stylization), so neither side waits
+        for the other. The output has the input's frame count, timestamps
+        (frame rate), size and display rotation; its audio packets are the
+        input's, copied (re-encoded only where the container cannot hold the
+        codec, with a note). The file appears under its final name only when
+        complete.
+
+        Args:
+            src, dst: Input and output files.
+            overwrite: Replace an existing ``dst``.
+            progress: Show a progress bar in frames, with the time left.
+            on_message: ``f(str)`` for one-line notes.
+            max_pixels: Refuse videos whose frames have more pixels than this.
+
+        Raises:
+            VideoReadError: a damaged or unsupported input (one line).
+            OutputExistsError: ``dst`` exists and ``overwrite`` is false.
+        """
+        from suite.common.io.video import VideoReadError, VideoWriter, count_frames, probe, read_frames
+
+        o = self.options
+        say = on_message or (lambda m: None)
+        t0 = time.perf_counter()
+        info = probe(src)
+        if max_pixels is not None and info.width * info.height > max_pixels:
+            raise VideoReadError(src, f"{info.width}x{info.height} frames exceed the limit of {max_pixels} pixels "
+                                      "(raise --max-pixels)")
+        total = count_frames(src, o.start, o.duration)
+        if total == 0 and (o.start or o.duration):
+            raise VideoReadError(src, f"no frames between {o.start:g} s and "
+                                      f"{'the end' if o.duration is None else f'{o.start + o.duration:g} s'}")
+        inbox: queue.Queue = queue.Queue(maxsize=2 * o.frame_batch + 2)
+        outbox: queue.Queue = queue.Queue(maxsize=2 * o.frame_batch + 2)
+        stop = threading.Event()
+        times: deque = deque()
+        failures: list = []
+        written = [0]
+
+        def put(q, item):
+            while not stop.is_set():
+                try:
+                    q.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def decode():
+            try:
+                for fr in read_frames(src, o.start, o.duration):
+                    if not put(inbox, fr):
+                        return
+                put(inbox, _END)
+            except BaseException as e:  # handed to the main thread, which raises it
+                put(inbox, e)
+
+        def encode(writer):
+            try:
+                while True:
+                    item = outbox.get()
+                    if item is _END or stop.is_set():
+                        return
+                    image, t = item
+                    writer.write(image, t)
+                    written[0] += 1
+                    if bar is not None:
+                        bar.advance(task)
+            except BaseException as e:
+                failures.append(e)
+                stop.set()
+
+        def inputs():
+            while True:
+                item = inbox.get()
+                if item is _END:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                if failures:
+                    raise failures[0]
+                times.append(item.time)
+                yield item.image
+
+        bar = task = None
+        if progress:
+            from suite.common.ui.progress import make_progress
+
+            bar = make_progress(transient=False)
+            bar.start()
+            task = bar.add_task(Path(src).name, total=total or None)
+        writer = VideoWriter(dst, info, start=o.start, duration=o.duration, overwrite=overwrite, on_message=say)
+        decoder = threading.Thread(target=decode, name="video-decode", daemon=True)
+        try:
+            with writer:
+                encoder = threading.Thread(target=encode, args=(writer,), name="video-encode", daemon=True)
+                decoder.start()
+                encoder.start()
+                try:
+                    for out in self.frames(inputs()):
+                        if failures or not put(outbox, (out, times.popleft())):
+                            break
+                    put(outbox, _END)
+                    encoder.join()
+                except BaseException:
+                    stop.set()
+                    encoder.join(timeout=5)
+                    raise
+                if failures:
+                    raise failures[0]
+                if written[0] == 0:
+                    raise VideoReadError(src, "no decodable frame (truncated or damaged)")
+                if not o.start and o.duration is None and info.frames > written[0]:
+                    say(f"note: {Path(src).name}: ends after {written[0]} of the {info.frames} frames its header "
+                        "lists (truncated?); those are kept")
+        finally:
+            stop.set()
+            decoder.join(timeout=5)
+            if bar is not None:
+                bar.stop()
+        return VideoResult(path=Path(dst), frames=written[0], seconds=time.perf_counter() - t0,
+                           size=(info.width, info.height), rate=float(info.rate))
+
+
+class _FastFrames:
+    """Batches of frames through the fast network, one style vector for the whole clip."""
+
+    def __init__(self, engine, size):
+        self.engine = engine
+        self.size = size
+        self._vector = None
+
+    def _style(self, first):
+        from suite.style.fast import PresetStyleTransfer
+
+        e = self.engine
+        if isinstance(e, PresetStyleTransfer):
+            return e.weights
+        if self._vector is None:
+            vec = e.style_vector
+            if e.strength < 1.0:
+                # The clip's own style is its first frame's, held for every frame: a per-frame vector would
+                # move with the content and make the colours pump.
+                vec = e.strength * vec + (1.0 - e.strength) * e.style_vector_of(first)
+            self._vector = np.asarray(vec, np.float32)
+        return self._vector
+
+    def __call__(self, frames):
+        from suite.style.fast import MIN_SIDE, PresetStyleTransfer
+        from suite.style.transfer import long_side_shape, resize_image, transfer_luminance
+
+        e = self.engine
+        if self.size is not None:
+            frames = [resize_image(f, *long_side_shape(f.shape, self.size)) for f in frames]
+        h, w = frames[0].shape[:2]
+        if min(h, w) < MIN_SIDE:
+            raise ValueError(f"too small for fast style transfer: {w}x{h} px (at least {MIN_SIDE} px per side)")
+        x = np.clip(np.stack(frames), 0, 255).astype(np.float32)
+        style = np.repeat(self._style(x[0])[None], len(frames), axis=0)
+        model = e.model if isinstance(e, PresetStyleTransfer) else e.transformer
+        out = np.clip(np.asarray(model.predict_on_batch({"image": x, "style": style}), np.float32), 0, 255)
+        results = []
+        for content, image in zip(x, out):
+            if e.preserve_colors:
+                image = transfer_luminance(image, content)
+            if isinstance(e, PresetStyleTransfer) and e.strength < 1.0:
+                image = e.strength * image + (1.0 - e.strength) * content
+            results.append(image)
+        return results
+
+
+class _GatysFrames:
+    """Gatys frame after frame: the first one fully, each later one warm-started from the previous result."""
+
+    def __init__(self, st, frame_iterations, size):
+        self.st = st
+        self.iterations = int(frame_iterations)
+        self.size = int(size)
+        self._prev = None
+        self._motion = None
+
+    def __call__(self, frames):
+        return [self._one(f) for f in frames]
+
+    def _one(self, frame):
+        from suite.style.temporal import TemporalSmoother, shift_image
+        from suite.style.transfer import long_side_shape, resize_image, transfer_luminance
+
+        st = self.st
+        h, w = long_side_shape(frame.shape, self.size)
+        content = resize_image(frame, h, w)
+        if self._motion is None:
+            self._motion = TemporalSmoother(weight=0.0)  # its global-motion search only
+        shift = self._motion.shift_to_current(content)
+        if self._prev is None or shift is None or self._prev.shape[:2] != (h, w):
+            # The first frame, or a cut: a full optimization.
+            image = st.transfer(content).image
+            self._prev = image
+            return image
+        # Warm start: the previous result, moved by the camera's global motion, with the newly visible
+        # border filled from the frame itself.
+        start, valid = shift_image(self._prev, *shift)
+        start = start * valid[..., None] + content * (1.0 - valid[..., None])
+        args = st._scale_args(content, self.size, None, (h, w))
+        x = st._optimize(np.clip(start, 0, 255)[None].astype(np.float32), self.iterations, args, None,
+                         where=f"at a video frame ({w}x{h})")
+        image = np.clip(x[0], 0, 255)
+        self._prev = image
+        if st.options.preserve_colors:
+            image = transfer_luminance(image, content)
+        return image
+
+
+# ------------------------------------------------------------------ files and folders
+def find_videos(contents, recursive: bool = False) -> list[tuple[Path, Path]]:
+    """The video files among ``contents`` (files and folders): ``[(path, path relative to its folder)]``.
+
+    Keras-free and PyAV-free (by extension; GIFs only when animated).
+    """
+    import os
+
+    found = []
+    for inp in contents:
+        inp = Path(inp)
+        if inp.is_dir():
+            seen = set()
+            for root, dirs, files in os.walk(inp, followlinks=recursive):
+                real = os.path.realpath(root)
+                if real in seen:
+                    dirs[:] = []
+                    continue
+                seen.add(real)
+                dirs.sort()
+                for name in sorted(files):
+                    p = Path(root) / name
+                    if not name.startswith(".") and is_video_file(p):
+                        found.append((p, p.relative_to(inp)))
+                if not recursive:
+                    break
+        elif is_video_file(inp):
+            found.append((inp, Path(inp.name)))
+    return found
+
+
+def plan_video_outputs(videos, output, n_contents: int) -> list[tuple[Path, Path]]:
+    """Pairs each video with its output: ``output`` itself for one video and a video extension, else
+    ``output/<stem><same extension>`` (``.avi`` becomes ``.mp4``)."""
+    from suite.common.io.images import output_stems
+
+    output = Path(output)
+    if len(videos) == 1 and n_contents == 1 and is_video_output(output) and not output.is_dir():
+        return [(videos[0][0], output)]
+    if is_video_output(output) and not output.is_dir() and len(videos) > 1:
+        raise ValueError(f"{output} looks like a video file, but there are {len(videos)} videos; give a folder")
+    if output.suffix and not output.is_dir() and len(videos) == 1 and n_contents == 1:
+        from suite.common.io.video import OUTPUT_CODECS
+
+        raise ValueError(f"{videos[0][0]} is a video; give -o a video file ({', '.join(sorted(OUTPUT_CODECS))}) "
+                         "or a folder")
+    stems = output_stems([rel for _, rel in videos])
+    pairs = []
+    for (src, _), stem in zip(videos, stems):
+        ext = src.suffix.lower() if is_video_output(src) else ".mp4"
+        pairs.append((src, output / stem.with_name(stem.name + ext)))
+    return pairs
+
+
+def stylize_video_paths(videos, styles, output, *, n_contents: int = 1, method: str = "fast", options=None,
+                        blend=None, size=None, overwrite: bool = False, progress: bool = True, on_message=None,
+                        max_pixels=None):
+    """Stylizes video files (found by :func:`find_videos`) into ``output``, each with a JSON sidecar.
+
+    Args:
+        videos: ``[(path, relative path)]`` as :func:`find_videos` gives.
+        styles: Artwork files, or ``"preset:N"`` names.
+        output: A video file (one video) or a folder.
+        n_contents: How many CONTENT arguments the command got (a single
+            video and a video-extension ``output`` write that file).
+        method, options, blend, size: As :class:`VideoStylizer`.
+        overwrite, progress, on_message, max_pixels: As :func:`suite.style.files.stylize_paths`.
+
+    Returns:
+        A :class:`suite.style.files.BatchReport`.
+    """
+    import sys
+
+    from suite.common.io.files import OutputExistsError, ensure_writable_folder, remove_partial_files, save_json
+    from suite.common.io.images import ImageReadError, load_image
+    from suite.common.io.video import VideoReadError, require_av
+    from suite.style.fast import is_preset
+    from suite.style.files import BatchReport, _record_failure, sidecar_path
+
+    say = on_message or (lambda m: print(m, file=sys.stderr))
+    report = BatchReport()
+    pairs = plan_video_outputs(videos, output, n_contents)
+    todo = []
+    for folder in sorted({dst.parent for _, dst in pairs}):
+        ensure_writable_folder(folder)
+        remove_partial_files(folder, recursive=False)
+    for src, dst in pairs:
+        if dst.exists() and not overwrite:
+            report.skipped.append(dst)
+            say(f"skipped {src}: {dst} exists (use --overwrite to replace it)")
+        else:
+            todo.append((src, dst))
+    if not todo:
+        return report
+    require_av()
+    arts = list(styles) if all(is_preset(s) for s in styles) else [load_image(s, max_pixels=max_pixels) for s in styles]
+    vs = VideoStylizer(arts, method=method, options=options, blend=blend, size=size)
+    for src, dst in todo:
+        try:
+            result = vs.video(src, dst, overwrite=overwrite, progress=progress, on_message=say, max_pixels=max_pixels)
+            save_json({
+                "content": str(src), "styles": [str(s) for s in styles], "output": str(dst),
+                "output_size": list(result.size), "frames": result.frames, "fps": round(result.rate, 4),
+                "options": vs.get_options(), "seconds": round(result.seconds, 2),
+                "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            }, sidecar_path(dst), overwrite=True)
+            report.written.append(dst)
+        except OutputExistsError:
+            report.skipped.append(dst)
+            say(f"skipped {dst}: another run wrote it first")
+        except VideoReadError as e:
+            report.failed.append((src, e.reason))
+            say(f"error {src}: {e.reason}")
+        except (ImageReadError, ValueError, OSError) as e:
+            _record_failure(report, src, e, say)
+    return report

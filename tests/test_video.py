@@ -1,0 +1,392 @@
+"""Videos: PyAV I/O (frame count, rate, size, rotation, audio packets), the generator interface, temporal smoothing,
+and `suite stylize clip.mp4` (formats, --start/--duration, damaged files, interruptions, folders, no PyAV)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.helpers import write_random_image
+
+av = pytest.importorskip("av")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_clip(path, n=8, w=64, h=48, fps=12, audio=True, rotation=None, seed=0):
+    """A tiny clip of moving noise: H.264 + AAC for .mp4/.mov, VP9 + Opus for .webm, GIF for .gif."""
+    path = Path(path)
+    ext = path.suffix.lower()
+    vcodec = {".gif": "gif", ".webm": "libvpx-vp9"}.get(ext, "libx264")
+    out = av.open(str(path), "w")
+    v = out.add_stream(vcodec, rate=fps)
+    v.width, v.height = w, h
+    v.pix_fmt = "rgb8" if vcodec == "gif" else "yuv420p"
+    if rotation is not None:
+        v.set_display_rotation(rotation)
+    a = None
+    if audio and ext != ".gif":
+        a = out.add_stream("libopus" if ext == ".webm" else "aac", rate=48000 if ext == ".webm" else 8000)
+        a.layout = "mono"
+    rng = np.random.default_rng(seed)
+    base = (rng.random((h, w + n, 3)) * 255).astype(np.uint8)
+    for i in range(n):
+        frame = np.ascontiguousarray(base[:, i:i + w])
+        for p in v.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+            out.mux(p)
+    if a is not None:
+        sr = a.codec_context.sample_rate
+        t = np.arange(int(sr * n / fps)) / sr
+        f = av.AudioFrame.from_ndarray((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None], format="fltp",
+                                       layout="mono")
+        f.sample_rate = sr
+        for p in a.encode(f):
+            out.mux(p)
+        for p in a.encode(None):
+            out.mux(p)
+    for p in v.encode(None):
+        out.mux(p)
+    out.close()
+    return path
+
+
+def audio_packets(path):
+    c = av.open(str(path))
+    try:
+        return [(p.pts, bytes(p)) for p in c.demux(c.streams.audio[0]) if p.size]
+    finally:
+        c.close()
+
+
+def frame_count(path):
+    from suite.common.io.video import read_frames
+
+    return len(list(read_frames(path)))
+
+
+# ------------------------------------------------------------------ I/O
+def test_probe_read_and_write_keep_count_rate_size_rotation_and_audio(tmp_path):
+    from suite.common.io.video import VideoWriter, probe, read_frames
+
+    src = make_clip(tmp_path / "in.mp4", rotation=90)
+    info = probe(src)
+    assert (info.width, info.height, info.rate, info.frames, info.rotation) == (64, 48, 12, 8, 90)
+    assert info.audio == [("aac", 8000, 1)]
+    frames = list(read_frames(src))
+    assert len(frames) == 8 and frames[0].image.shape == (48, 64, 3) and frames[0].image.dtype == np.uint8
+    np.testing.assert_allclose([f.time for f in frames], np.arange(8) / 12, atol=1e-3)
+    dst = tmp_path / "out.mp4"
+    with VideoWriter(dst, info) as w:
+        for f in frames:
+            w.write(255 - f.image, f.time)
+    out = probe(dst)
+    assert (out.width, out.height, out.rate, out.frames, out.rotation) == (64, 48, 12, 8, 90)
+    assert out.display_matrix == info.display_matrix
+    assert audio_packets(dst) == audio_packets(src)  # copied, not re-encoded
+    assert not list(tmp_path.glob(".*.part"))
+
+
+@pytest.mark.parametrize("ext", [".mov", ".webm", ".gif", ".mkv"])
+def test_writer_formats(tmp_path, ext):
+    from suite.common.io.video import VideoWriter, probe, read_frames
+
+    src = make_clip(tmp_path / "in.mp4")
+    info = probe(src)
+    notes = []
+    dst = tmp_path / f"out{ext}"
+    with VideoWriter(dst, info, on_message=notes.append) as w:
+        for f in read_frames(src):
+            w.write(f.image, f.time)
+    out = probe(dst)
+    assert (out.width, out.height) == (64, 48) and frame_count(dst) == 8
+    if ext == ".gif":
+        assert abs(float(out.rate) - 12) < 0.6  # GIF counts time in 1/100 s
+        assert out.audio == [] and any("no sound" in n for n in notes)
+    else:
+        assert out.rate == 12 and len(out.audio) == 1
+    if ext in (".mov", ".mkv"):  # the same packets (Matroska counts time in ms: compare the payloads there)
+        assert [b for _, b in audio_packets(dst)] == [b for _, b in audio_packets(src)]
+    if ext == ".webm":
+        assert out.audio[0][0] == "opus" and any("re-encoded" in n for n in notes)
+
+
+def test_animated_gif_in_and_window(tmp_path):
+    from suite.common.io.video import is_video_file, probe, read_frames
+
+    gif = make_clip(tmp_path / "in.gif", n=6)
+    still = tmp_path / "still.gif"
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(still)
+    assert is_video_file(gif) and not is_video_file(still)
+    assert probe(gif).width == 64 and frame_count(gif) == 6
+    src = make_clip(tmp_path / "in.mp4", n=12)
+    window = list(read_frames(src, start=0.25, duration=0.5))
+    assert len(window) == 6 and window[0].time == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("ext", [".mp4", ".gif"])
+def test_a_late_start_seeks_and_gives_the_same_frames(tmp_path, ext):
+    from suite.common.io.video import read_frames
+
+    src = make_clip(tmp_path / f"long{ext}", n=60, audio=False)
+    every = list(read_frames(src))
+    window = list(read_frames(src, start=3.0, duration=1.0))
+    expected = [f for f in every if 3.0 - 1e-6 <= f.time < 4.0 - 1e-6]
+    assert len(window) == len(expected) == 12 and window[0].time == pytest.approx(0.0, abs=1e-6)
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(window, expected))
+
+
+def test_damaged_and_unsupported_files_are_one_line(tmp_path):
+    from suite.common.io.video import VideoReadError, probe
+
+    src = make_clip(tmp_path / "in.mp4")
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(src.read_bytes()[: src.stat().st_size // 2])
+    junk = tmp_path / "junk.mov"
+    junk.write_bytes(b"\x00\x01not a video at all" * 20)
+    sound = tmp_path / "sound.mp4"
+    out = av.open(str(sound), "w")
+    a = out.add_stream("aac", rate=8000)
+    f = av.AudioFrame.from_ndarray(np.zeros((1, 4096), np.float32), format="fltp", layout="mono")
+    f.sample_rate = 8000
+    for p in list(a.encode(f)) + list(a.encode(None)):
+        out.mux(p)
+    out.close()
+    for bad, words in ((cut, "not a readable video"), (junk, "not a readable video"), (sound, "no video stream")):
+        with pytest.raises(VideoReadError) as e:
+            probe(bad)
+        assert words in str(e.value) and "\n" not in str(e.value) and str(bad) in str(e.value)
+
+
+def test_no_partial_file_when_writing_fails(tmp_path):
+    from suite.common.io.video import VideoWriter, probe
+
+    info = probe(make_clip(tmp_path / "in.mp4"))
+    dst = tmp_path / "out.mp4"
+    with pytest.raises(KeyboardInterrupt):
+        with VideoWriter(dst, info) as w:
+            w.write(np.zeros((48, 64, 3), np.uint8), 0.0)
+            raise KeyboardInterrupt
+    assert not dst.exists() and os.listdir(tmp_path) == ["in.mp4"]
+
+
+# ------------------------------------------------------------------ temporal smoothing
+def test_phase_shift_finds_a_translation():
+    from suite.style.temporal import phase_shift, shift_image
+
+    rng = np.random.default_rng(0)
+    a = rng.random((96, 128)).astype(np.float32)
+    from scipy.ndimage import gaussian_filter
+
+    a = gaussian_filter(a, 2) * 255
+    b, _ = shift_image(a, 3.0, -5.5)
+    dy, dx, peak = phase_shift(a, b)
+    assert abs(dy - 3.0) < 0.3 and abs(dx + 5.5) < 0.3 and peak > 0.1
+
+
+def test_smoother_keeps_still_parts_and_takes_moving_ones_fresh():
+    """Where the input is unchanged, the previous result carries over; where an object moved, no ghost of it."""
+    from suite.style.temporal import TemporalSmoother
+
+    from scipy.ndimage import gaussian_filter
+
+    sm = TemporalSmoother(weight=0.8)
+    rng = np.random.default_rng(0)
+    frame0 = np.repeat(gaussian_filter(rng.random((48, 64)), 2)[..., None] * 800 - 280, 3, axis=-1).astype(np.float32)
+    frame1 = frame0.copy()
+    frame1[10:20, 40:50] = 250.0  # an object appears
+    sm(frame0, np.full_like(frame0, 50.0))
+    out = sm(frame1, np.full_like(frame0, 100.0))
+    assert abs(out[30:, :20].mean() - (0.8 * 50 + 0.2 * 100)) < 1e-3  # unchanged background: mostly kept
+    assert abs(out[12:18, 42:48].mean() - 100.0) < 1e-3  # the new object: the fresh stylization only
+    off = TemporalSmoother(weight=0.0)
+    off(frame0, np.zeros_like(frame0))
+    assert off(frame1, np.full_like(frame0, 7.0)).mean() == 7.0
+
+
+@pytest.fixture(scope="module")
+def random_engine():
+    """The fast method with random weights: shapes, order and smoothing do not depend on trained weights."""
+    from suite.style.fast import FastStyleTransfer
+    from suite.style.fast_models import build_style_predictor, build_style_transformer, load_magenta_predictor_head
+
+    return FastStyleTransfer(np.full((32, 32, 3), 80.0, np.float32),
+                             predictor=load_magenta_predictor_head(build_style_predictor(weights="none")),
+                             transformer=build_style_transformer())
+
+
+def test_generator_interface_one_out_per_frame(random_engine):
+    from suite.common.options import replace
+    from suite.style.options import StyleOptions
+    from suite.style.video import VideoStylizer
+
+    rng = np.random.default_rng(0)
+    frames = [(rng.random((24, 40, 3)) * 255).astype(np.uint8) for _ in range(5)] + [np.zeros((16, 16, 3), np.uint8)]
+    vs = VideoStylizer(method="fast", options=replace(StyleOptions(), temporal=0.0, frame_batch=2), engine=random_engine)
+    outs = list(vs.frames(iter(frames)))
+    assert [o.shape for o in outs] == [f.shape for f in frames] and all(o.dtype == np.uint8 for o in outs)
+    # Batches give what frame-by-frame gives.
+    single = np.clip(random_engine.transfer(frames[3]).image, 0, 255)
+    assert np.abs(outs[3].astype(np.float32) - single).max() <= 1.0
+    # A still clip with smoothing on: steady output.
+    still = [frames[0]] * 4
+    vs = VideoStylizer(method="fast", options=replace(StyleOptions(), temporal=0.7), engine=random_engine)
+    steady = list(vs.frames(still))
+    assert max(np.abs(a.astype(int) - b.astype(int)).max() for a, b in zip(steady, steady[1:])) <= 1
+
+
+def test_a_truncated_clip_keeps_what_decodes_and_says_so(tmp_path, random_engine):
+    from suite.common.options import replace
+    from suite.style.options import StyleOptions
+    from suite.style.video import VideoStylizer
+
+    full = tmp_path / "full.mp4"
+    out = av.open(str(full), "w", options={"movflags": "faststart"})  # the index first: a cut file still opens
+    v = out.add_stream("libx264", rate=12)
+    v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+    rng = np.random.default_rng(0)
+    for _ in range(24):
+        for p in v.encode(av.VideoFrame.from_ndarray((rng.random((48, 64, 3)) * 255).astype(np.uint8), format="rgb24")):
+            out.mux(p)
+    for p in v.encode(None):
+        out.mux(p)
+    out.close()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size * 6 // 10])
+    notes = []
+    vs = VideoStylizer(method="fast", options=replace(StyleOptions(), size=16), engine=random_engine)
+    result = vs.video(cut, tmp_path / "o.mp4", on_message=notes.append)
+    assert 0 < result.frames < 24 and frame_count(tmp_path / "o.mp4") == result.frames
+    assert any(f"ends after {result.frames} of the 24 frames" in n for n in notes)
+
+
+# ------------------------------------------------------------------ the command
+def _stylize(args):
+    from click.testing import CliRunner
+
+    from suite.cli import main
+
+    return CliRunner().invoke(main, ["stylize", *map(str, args), "--method", "fast", "--no-progress"])
+
+
+def test_cli_video_keeps_frames_rate_size_audio_and_window(tmp_path):
+    from suite.common.io.video import probe
+
+    src = make_clip(tmp_path / "in.mp4", n=12, rotation=270)
+    style = tmp_path / "art.png"
+    write_random_image(style, 40, 40, seed=3)
+    out = tmp_path / "out.mp4"
+    r = _stylize([src, "--style", style, "-o", out, "--size", "32"])
+    assert r.exit_code == 0, r.output
+    info = probe(out)
+    assert (info.width, info.height, info.rate, info.rotation) == (64, 48, 12, 270) and frame_count(out) == 12
+    assert audio_packets(out) == audio_packets(src)
+    side = json.loads((tmp_path / "out.json").read_text())
+    assert side["frames"] == 12 and side["options"]["temporal"] == 0.7
+    r = _stylize([src, "--style", style, "-o", tmp_path / "part.gif", "--size", "32", "--start", "0.25",
+                  "--duration", "0.5"])
+    assert r.exit_code == 0, r.output
+    assert frame_count(tmp_path / "part.gif") == 6
+    r = _stylize([src, "--style", style, "-o", out, "--size", "32"])
+    assert r.exit_code == 0 and "exists" in r.output  # skipped, as photos are
+    r = _stylize([src, "--style", style, "-o", tmp_path / "still.png", "--size", "32"])
+    assert r.exit_code == 2 and "is a video" in r.output
+    r = _stylize([src, "--style", style, "-o", tmp_path / "late.mp4", "--start", "30"])
+    assert r.exit_code == 1 and "no frames between 30 s and the end" in r.output and "Traceback" not in r.output
+
+
+def test_cli_folder_of_videos_and_photos_with_a_damaged_clip(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    make_clip(folder / "a.mp4")
+    make_clip(folder / "b.gif", n=4, audio=False)
+    write_random_image(folder / "c.png", 30, 40)
+    (folder / "d.mp4").write_bytes(b"\x00\x00\x00\x18ftypisom" + b"\x00" * 50)
+    style = tmp_path / "art.png"
+    write_random_image(style, 40, 40, seed=3)
+    out = tmp_path / "out"
+    r = _stylize([folder, "--style", style, "-o", out, "--size", "32"])
+    assert r.exit_code == 1, r.output
+    assert sorted(p.name for p in out.iterdir() if p.suffix != ".json") == ["a.mp4", "b.gif", "c.png"]
+    errors = [line for line in r.output.splitlines() if line.startswith("error")]
+    assert len(errors) == 1 and "d.mp4" in errors[0] and "Traceback" not in r.output
+    assert "not an image" not in r.output
+    assert frame_count(out / "b.gif") == 4
+
+
+def test_cli_without_pyav_names_the_extra(tmp_path, monkeypatch):
+    src = make_clip(tmp_path / "in.mp4")
+    style = tmp_path / "art.png"
+    write_random_image(style)
+    monkeypatch.setitem(sys.modules, "av", None)
+    r = _stylize([src, "--style", style, "-o", tmp_path / "o.mp4"])
+    assert r.exit_code == 1 and "pip install 'keras-cv-suite[video]'" in r.output
+    assert len(r.output.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_interrupted_video_leaves_no_partial_file(tmp_path, sig):
+    src = make_clip(tmp_path / "long.mp4", n=900, fps=30)
+    style = tmp_path / "art.png"
+    write_random_image(style, 40, 40, seed=3)
+    out = tmp_path / "out"
+    out.mkdir()
+    cmd = [sys.executable, "-m", "suite", "stylize", str(src), "--style", str(style), "--method", "fast", "-o",
+           str(out / "o.mp4"), "--size", "32", "--frame-batch", "1", "--no-progress", "--device", "cpu"]
+    env = dict(os.environ, SUITE_QUIET="1", PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 180
+    while time.time() < deadline and not any(p.stat().st_size > 0 for p in out.glob(".o.mp4.*.part")):
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + sig, err[-2000:]
+    assert "Traceback" not in err
+    assert os.listdir(out) == []  # neither the final name nor the temporary file
+
+
+@pytest.mark.slow
+def test_gatys_frames_start_from_the_previous_result():
+    """Frame 2 starts from frame 1's result (moved by the global motion), not from its own photo."""
+    from suite.common.options import replace
+    from suite.style.options import StyleOptions
+    from suite.style.video import VideoStylizer
+
+    rng = np.random.default_rng(0)
+    frame = (rng.random((24, 32, 3)) * 200).astype(np.uint8)
+    brighter = frame + 40  # the same picture, brighter: no motion, so the warm start is frame 1's result itself
+    opts = replace(StyleOptions(), method="gatys", size=32, scales=(1.0,), iterations=1, frame_iterations=1,
+                   optimizer="adam", learning_rate=1e-6, weights="none", backbone="vgg16", temporal=0.0)
+    vs = VideoStylizer([np.full((32, 32, 3), 90.0, np.float32)], method="gatys", options=opts)
+    first, second = list(vs.frames([frame, brighter]))
+    assert np.abs(first.astype(int) - frame).mean() < 2  # a tiny step from the photo
+    assert np.abs(second.astype(int) - first).mean() < 2  # warm-started from frame 1's result...
+    assert np.abs(second.astype(int) - brighter).mean() > 30  # ...not from its own photo
+
+
+@pytest.mark.slow
+def test_cli_gatys_video(tmp_path):
+    src = make_clip(tmp_path / "in.mp4", n=3)
+    style = tmp_path / "art.png"
+    write_random_image(style, 32, 32, seed=3)
+    out = tmp_path / "out.webm"
+    from click.testing import CliRunner
+
+    from suite.cli import main
+
+    r = CliRunner().invoke(main, ["stylize", str(src), "--style", str(style), "-o", str(out), "--size", "32",
+                                  "--scales", "1", "--iterations", "2", "--frame-iterations", "1", "--optimizer", "adam",
+                                  "--weights", "none", "--backbone", "vgg16", "--no-progress"])
+    assert r.exit_code == 0, r.output
+    assert frame_count(out) == 3
+    assert json.loads((tmp_path / "out.json").read_text())["options"]["frame_iterations"] == 1
