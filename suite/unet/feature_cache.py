@@ -269,16 +269,20 @@ def _windows_of(sizes, crop, density, resize_mode):
     return [window_grid(s, crop, density) for s in sizes]
 
 
-def plan(encoder, train_sizes, val_sizes, crop, resize_mode: str, flips, max_bytes: int):
-    """The densest grid whose cache fits in ``max_bytes``: ``(density, train corners, bytes)`` or ``None``.
+def plan(encoder, train_sizes, val_sizes, crop, resize_mode: str, flips, max_bytes: int, max_windows=None):
+    """The densest grid whose cache fits: ``(density, train corners, bytes)`` or ``None``.
 
-    The validation windows (one per image) always count.
+    It must fit in ``max_bytes`` (the validation windows, one per image,
+    count too) and, when given, hold at most ``max_windows`` training windows
+    (a time limit on computing them); the one-window grid ignores
+    ``max_windows``, as the least any cache needs.
     """
     val_bytes = estimate_bytes(encoder, crop, len(val_sizes))
     for density in ("overlap", "adjacent", "one"):
         corners = _windows_of(train_sizes, crop, density, resize_mode)
-        need = estimate_bytes(encoder, crop, sum(map(len, corners)) * len(flips)) + val_bytes
-        if need <= max_bytes:
+        count = sum(map(len, corners)) * len(flips)
+        need = estimate_bytes(encoder, crop, count) + val_bytes
+        if need <= max_bytes and (max_windows is None or count <= max_windows or density == "one"):
             return density, corners, need
         if resize_mode == "resize":
             break
@@ -287,17 +291,21 @@ def plan(encoder, train_sizes, val_sizes, crop, resize_mode: str, flips, max_byt
 
 def _encode(encoder, windows, storage, batch: int = 8):
     """Runs the encoder over ``windows`` (float32 pixels) in batches; ``{"Pn": stacked features}``."""
+    import tensorflow as tf
+
     out = {k: [] for k in encoder.output}
+    run = tf.function(lambda x: encoder(x, training=False))  # compiled: a little faster than eager calls
     for i in range(0, len(windows), batch):
         x = np.stack(windows[i:i + batch])
-        feats = encoder(x, training=False)
+        feats = run(tf.constant(x))
         for k in out:
             out[k].append(np.asarray(feats[k]).astype(storage))
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
 def build(unet, train_src, train_sizes, val_src, val_sizes, crop, *, resize_mode: str = "crop", flips=((False, False),),
-          ignore_index: int = 255, max_bytes: int = DEFAULT_MAX_MB * 2**20) -> FeatureCache | None:
+          ignore_index: int = 255, max_bytes: int = DEFAULT_MAX_MB * 2**20,
+          max_seconds: float | None = None) -> FeatureCache | None:
     """Computes the frozen encoder's features of every training and validation window.
 
     Args:
@@ -309,6 +317,9 @@ def build(unet, train_src, train_sizes, val_src, val_sizes, crop, *, resize_mode
         flips: Variants per training window (:func:`flips_of`).
         ignore_index: The mask label of padding.
         max_bytes: The memory cap.
+        max_seconds: A limit on the time spent computing the training windows'
+            features (a share of a time budget): the encoder is timed on one
+            batch first, and the grid thins until its windows fit in it.
 
     Returns:
         The cache, or ``None`` when even one window per image is over ``max_bytes``.
@@ -319,13 +330,19 @@ def build(unet, train_src, train_sizes, val_src, val_sizes, crop, *, resize_mode
     from suite.unet.tfdata import _decoder, crop_or_pad, resize_pair
 
     encoder = unet.get_layer("encoder")
-    chosen = plan(encoder, train_sizes, val_sizes, crop, resize_mode, flips, max_bytes)
-    if chosen is None:
+    if plan(encoder, train_sizes, val_sizes, crop, resize_mode, flips, max_bytes) is None:
         return None
-    density, corners, _ = chosen
     compute = keras.mixed_precision.global_policy().compute_dtype
     storage, dtype_name = _storage_dtype(compute)
     t0 = time.monotonic()
+    max_windows = None
+    if max_seconds is not None:
+        probe = np.zeros((8,) + tuple(crop) + (3,), np.float32)
+        _encode(encoder, list(probe), storage)  # traces
+        t = time.monotonic()
+        _encode(encoder, list(probe), storage)
+        max_windows = int(max_seconds / max((time.monotonic() - t) / 8, 1e-6))
+    density, corners, _ = plan(encoder, train_sizes, val_sizes, crop, resize_mode, flips, max_bytes, max_windows)
 
     def pairs(src):
         decode = _decoder(src)

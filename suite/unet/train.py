@@ -598,6 +598,10 @@ def _why_stopped(run: Run, cbs, last: bool, model=None) -> str | None:
     return None
 
 
+#: With a time budget, the share of the phase's time the feature cache may take to compute (the grid thins to fit).
+CACHE_BUDGET_SHARE = 0.15
+
+
 def cached_phase(run: Run, ph: Phase):
     """``(decoder model, training set, validation set)`` on cached encoder features for this phase, or ``None``.
 
@@ -623,7 +627,8 @@ def cached_phase(run: Run, ph: Phase):
         flips = fc.flips_of(augment_keywords(opts)) if opts.augment else [(False, False)]
         run.cache = fc.build(run.model, run.data.train_src, run.data.train_stats.sizes, run.data.val_src,
                              run.data.val_stats.sizes, crop, resize_mode=opts.resize_mode, flips=flips,
-                             ignore_index=opts.ignore_index, max_bytes=int(opts.feature_cache_mb * 2**20))
+                             ignore_index=opts.ignore_index, max_bytes=int(opts.feature_cache_mb * 2**20),
+                             max_seconds=None if ph.deadline is None else CACHE_BUDGET_SHARE * ph.deadline)
         if run.cache is None:
             need = fc.estimate_bytes(encoder, crop, len(run.data.train_src) * len(flips) + len(run.data.val_src))
             note(f"feature cache off: even one window per image needs {need / 2**20:.0f} MB, over "
