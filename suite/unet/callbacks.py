@@ -72,6 +72,7 @@ class BestCheckpoint(keras.callbacks.Callback):
         self.best = best
         self.best_epoch = None
         self.is_chief = is_chief
+        self.save_model = None  # the model to save when it is not the one being fitted (the feature-cache decoder)
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
@@ -92,7 +93,7 @@ class BestCheckpoint(keras.callbacks.Callback):
         fd, tmp = temp_file(target_dir, prefix=f".{self.path.stem}.", suffix=".keras")
         os.close(fd)
         try:
-            self.model.save(tmp, overwrite=True)
+            (self.save_model if self.save_model is not None else self.model).save(tmp, overwrite=True)
             if self.is_chief:
                 os.replace(tmp, self.path)
         finally:

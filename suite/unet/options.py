@@ -29,6 +29,7 @@ LR_SCHEDULES = ("cosine", "constant")
 #: The names of :func:`suite.unet.losses.get_loss`, here without importing Keras (tested equal).
 LOSSES = ("ce", "dice", "focal", "ce+dice")
 CLASS_WEIGHTING = ("none", "balanced")
+FEATURE_CACHE = ("auto", "off")
 #: The share of the training pairs held out when no validation set is given (VOC: its ``val`` split).
 DEFAULT_VAL_SPLIT = 0.15
 #: Epochs when neither ``epochs`` nor a time budget is given.
@@ -97,6 +98,14 @@ class TrainOptions:
     augment: bool = option(True, "Mask-safe random geometry and colour.")
     augment_options: dict | None = option(None, "Keyword arguments for suite.unet.augment.SegmentationAugmenter.",
                                           cli="")
+    pixel_augment: bool = option(True, "Rotation, zoom, translation and colour jitter on top of the flips; they "
+                                 "change pixels, so a frozen encoder's features cannot be cached with them.")
+    feature_cache: str = option("auto", "auto: while the encoder is frozen and no augmentation changes pixels, "
+                                "compute its features once per training window and train the decoder on them; "
+                                "off: recompute them every step.", choices=FEATURE_CACHE)
+    feature_cache_mb: float = option(2048, "Memory cap of the feature cache (training + validation windows, "
+                                     "float16/bfloat16); above it training recomputes the features.", low=0,
+                                     low_open=True, metavar="MB")
     steps_per_epoch: int | None = option(None, "Batches per epoch [one pass].", low=1)
     seed: int = option(0, "Seeds weights, the validation split, shuffling and augmentation.")
     # --- optimization

@@ -63,6 +63,8 @@ class TrainResult:
         train_seconds: Wall-clock time spent in ``fit``.
         skipped: ``[{"image", "mask", "reason"}]`` for the pairs left out.
         options: The run's :class:`TrainOptions` as JSON-ready data (also in ``<logdir>/options.json``).
+        feature_cache: What the frozen-feature cache held (:meth:`suite.unet.feature_cache.FeatureCache.summary`),
+            or ``None`` when every step ran the encoder.
     """
 
     model_path: Path | None
@@ -76,6 +78,7 @@ class TrainResult:
     train_seconds: float = 0.0
     skipped: list = field(default_factory=list)
     options: dict = field(default_factory=dict)
+    feature_cache: dict | None = None
 
 
 # --------------------------------------------------------------------------- helpers
@@ -469,6 +472,7 @@ class Pipeline:
     val_ds: object
     steps: int  # training batches per epoch
     repeat: bool  # the training set repeats (steps_per_epoch given)
+    crop: tuple = (128, 128)  # the training window
 
 
 def crop_size(image_size: int, resize_mode: str, sizes, stride: int) -> tuple[int, int]:
@@ -495,7 +499,7 @@ def build_pipeline(data: TrainData, stride: int, opts: TrainOptions, cluster: Cl
 
     crop = crop_size(opts.image_size, opts.resize_mode, data.train_stats.sizes, stride)
     batch, n_train = cluster.global_batch, len(data.train_src)
-    aug = (SegmentationAugmenter(ignore_index=opts.ignore_index, seed=opts.seed, **(opts.augment_options or {}))
+    aug = (SegmentationAugmenter(ignore_index=opts.ignore_index, seed=opts.seed, **augment_keywords(opts))
            if opts.augment else None)
     common = dict(ignore_index=opts.ignore_index, resize_mode=opts.resize_mode, seed=opts.seed)
     train_ds = make_dataset(data.train_src, crop, batch, training=True, augmenter=aug, sizes=data.train_stats.sizes,
@@ -508,7 +512,17 @@ def build_pipeline(data: TrainData, stride: int, opts: TrainOptions, cluster: Cl
     steps = max(1, n_train // batch) if n_train >= batch else 1
     if opts.steps_per_epoch:
         train_ds, steps = train_ds.repeat(), int(opts.steps_per_epoch)
-    return Pipeline(train_ds, val_ds, steps, bool(opts.steps_per_epoch))
+    return Pipeline(train_ds, val_ds, steps, bool(opts.steps_per_epoch), crop)
+
+
+def augment_keywords(opts: TrainOptions) -> dict:
+    """The augmenter's keywords: ``augment_options``, with the pixel-changing ones off without ``pixel_augment``."""
+    from suite.unet.feature_cache import PIXEL_AUGMENTATIONS
+
+    kw = dict(opts.augment_options or {})
+    if not opts.pixel_augment:
+        kw.update({k: 0 for k in PIXEL_AUGMENTATIONS})
+    return kw
 
 
 # --------------------------------------------------------------------------- 4. the run's shared state, compile
@@ -530,6 +544,7 @@ class Run:
     prev_best: float | None
     extra_callbacks: list
     t_fit: float = 0.0
+    cache: object = None  # the frozen-feature cache (suite.unet.feature_cache), once built
 
 
 def start_run(model, opts, paths: RunPaths, cluster, pipeline, data, resume, progress, callbacks) -> Run:
@@ -617,7 +632,7 @@ def phase_callbacks(run: Run, ph: Phase) -> list:
     return cbs + run.extra_callbacks
 
 
-def _why_stopped(run: Run, cbs, last: bool) -> str | None:
+def _why_stopped(run: Run, cbs, last: bool, model=None) -> str | None:
     """How the phase's ``fit`` ended the run, or ``None`` when the next phase goes on."""
     from suite.unet.callbacks import TimeBudget
 
@@ -626,9 +641,58 @@ def _why_stopped(run: Run, cbs, last: bool) -> str | None:
     tripped = any(isinstance(c, TimeBudget) and c.tripped for c in cbs)
     if tripped and last:
         return "time_budget"
-    if run.model.stop_training and not tripped:
+    if (model or run.model).stop_training and not tripped:
         return "early_stopping"
     return None
+
+
+#: With a time budget, the share of the phase's time the feature cache may take to compute (the grid thins to fit).
+CACHE_BUDGET_SHARE = 0.15
+
+
+def cached_phase(run: Run, ph: Phase):
+    """``(decoder model, training set, validation set)`` on cached encoder features for this phase, or ``None``.
+
+    ``None`` (the plain path, with a note saying why) when the cache is off, the
+    encoder is trained in this phase, an augmentation changes pixels, the
+    strategy is distributed, or the cache would exceed ``feature_cache_mb``.
+    The cache is built here, on the run's clock, so a time budget pays for it;
+    it is built once and kept for later epochs and reused only while its
+    fingerprint (encoder weights, window, resizing, dtype) still matches.
+    """
+    from suite.unet import feature_cache as fc
+
+    opts = run.opts
+    why = fc.reason_not_to_cache(opts, encoder_trainable=ph.number == 2 or not run.model.freeze_encoder,
+                                 pixel_augmentations=fc.pixel_augmentations(augment_keywords(opts)) if opts.augment
+                                 else [])
+    if why is not None:
+        if opts.feature_cache == "auto" and ph.number == 1:
+            note(f"feature cache off: {why}")
+        return None
+    encoder, crop = run.model.get_layer("encoder"), run.pipeline.crop
+    if run.cache is None or not run.cache.matches(encoder, crop, opts.resize_mode):
+        flips = fc.flips_of(augment_keywords(opts)) if opts.augment else [(False, False)]
+        run.cache = fc.build(run.model, run.data.train_src, run.data.train_stats.sizes, run.data.val_src,
+                             run.data.val_stats.sizes, crop, resize_mode=opts.resize_mode, flips=flips,
+                             ignore_index=opts.ignore_index, max_bytes=int(opts.feature_cache_mb * 2**20),
+                             max_seconds=None if ph.deadline is None else CACHE_BUDGET_SHARE * ph.deadline)
+        if run.cache is None:
+            need = fc.estimate_bytes(encoder, crop, len(run.data.train_src) * len(flips) + len(run.data.val_src))
+            note(f"feature cache off: even one window per image needs {need / 2**20:.0f} MB, over "
+                 f"--feature-cache-mb {opts.feature_cache_mb:g}; the encoder runs at every step")
+            return None
+        c = run.cache.summary()
+        note(f"feature cache: {c['windows']} training windows ({c['windows_per_image']:g} per image, grid "
+             f"{c['density']}) and {c['val_windows']} validation windows, {c['megabytes']:g} MB in {c['dtype']}, "
+             f"computed in {c['seconds']:g} s; the decoder trains on them")
+    decoder = fc.decoder_model(run.model)
+    from suite.unet.metrics import segmentation_metrics
+
+    decoder.compile(optimizer=run.model.optimizer, loss=run.model.loss,
+                    metrics=segmentation_metrics(run.model.num_classes, opts.ignore_index))
+    batch = run.cluster.global_batch
+    return decoder, run.cache.dataset(batch, training=True, seed=opts.seed), run.cache.dataset(batch, training=False)
 
 
 def fit_phases(run: Run, phases: list[Phase]) -> str:
@@ -648,22 +712,31 @@ def fit_phases(run: Run, phases: list[Phase]) -> str:
                 note(f"epoch {first + 1}: encoder unfrozen; fine-tuning everything at lr {ph.lr:g}")
             compile_phase(run, learning_rate_for(ph, run.opts, run.pipeline.steps))
             cbs = phase_callbacks(run, ph)
+            fitted, train_ds, val_ds, repeat = run.model, run.pipeline.train_ds, run.pipeline.val_ds, run.pipeline.repeat
+            cached = cached_phase(run, ph)
+            if cached is not None:
+                fitted, train_ds, val_ds = cached
+                repeat = True  # the cached stream is endless: steps_per_epoch keeps the plain epoch length
+                run.ckpt.save_model = run.model  # the full U-Net is saved, not the decoder being fitted
             # BackupAndRestore leaves the epoch it restored on the model, and Keras' fit prefers it to
             # `initial_epoch`: a resumed frozen phase would make the next phase start at that epoch again.
-            run.model._initial_epoch = None
-            hist = run.model.fit(
-                run.pipeline.train_ds,
-                validation_data=run.pipeline.val_ds,
-                epochs=ph.last_epoch,
-                initial_epoch=first,
-                steps_per_epoch=run.pipeline.steps if run.pipeline.repeat else None,
-                callbacks=cbs,
-                verbose=0,
-                shuffle=False,  # the pipeline shuffles
-            )
+            fitted._initial_epoch = None
+            try:
+                hist = fitted.fit(
+                    train_ds,
+                    validation_data=val_ds,
+                    epochs=ph.last_epoch,
+                    initial_epoch=first,
+                    steps_per_epoch=run.pipeline.steps if repeat else None,
+                    callbacks=cbs,
+                    verbose=0,
+                    shuffle=False,  # the pipeline shuffles
+                )
+            finally:
+                run.ckpt.save_model = None
             # The epoch the next phase starts at: after the last one run, or where a resumed phase already ended.
-            next_epoch = hist.epoch[-1] + 1 if hist.epoch else max(first, run.model._initial_epoch or 0)
-            stopped = _why_stopped(run, cbs, last=i == len(phases) - 1)
+            next_epoch = hist.epoch[-1] + 1 if hist.epoch else max(first, fitted._initial_epoch or 0)
+            stopped = _why_stopped(run, cbs, last=i == len(phases) - 1, model=fitted)
             if stopped is not None:
                 return stopped
     finally:
@@ -704,7 +777,7 @@ def summarize(run: Run, stopped: str, seconds: float) -> TrainResult:
         # The run is over (the best model is in `out`); the backup is only for interrupted runs.
         shutil.rmtree(paths.backup_root, ignore_errors=True)
     return TrainResult(model_path, ckpt.best, best_epoch, len(rows), stopped, rows, paths.logdir, message, seconds,
-                       run.data.skipped, as_dict(opts))
+                       run.data.skipped, as_dict(opts), run.cache.summary() if run.cache is not None else None)
 
 
 class _CallableModule(types.ModuleType):
