@@ -22,7 +22,7 @@ Splits:
 
 Recipes (``--recipes``, comma-separated; default all three):
 
-* ``defaults``: ``suite.unet.train.train`` with its defaults, only
+* ``defaults``: ``suite.unet.training.train`` with its defaults, only
   ``time_budget`` set (``epochs`` is raised to 1000 so the clock ends the run).
 * ``frozen-ce``: the simple baseline: the embedded VGG16 encoder frozen for
   the whole run (``freeze_encoder_epochs=epochs``), plain cross-entropy
@@ -178,7 +178,7 @@ def build_recipes(names, extra=None, recipe_json=None) -> dict:
 
 def run_suite(spec, workdir):
     from suite.unet.evaluate import evaluate_model
-    from suite.unet.train import train
+    from suite.unet.training import train
 
     from suite.common.device import setup_device
 

@@ -135,7 +135,7 @@ def test_cap_thins_the_grid_then_gives_up(tmp_path):
 def test_pixel_augmentation_blocks_the_cache_and_flips_do_not():
     from suite.unet import feature_cache as fc
     from suite.unet.options import TrainOptions
-    from suite.unet.train import augment_keywords
+    from suite.unet.training import augment_keywords
 
     opts = TrainOptions()
     pix = fc.pixel_augmentations(augment_keywords(opts))
@@ -166,7 +166,7 @@ class _Grab:
 def test_train_with_cache_saves_the_full_unet_that_predicts_like_the_trained_one(tmp_path):
     import keras
 
-    from suite.unet.train import train
+    from suite.unet.training import train
 
     images, masks = _dataset(tmp_path / "data", n=8, size=48)
     grab = _Grab()
@@ -190,7 +190,7 @@ def test_train_with_cache_saves_the_full_unet_that_predicts_like_the_trained_one
 
 @pytest.mark.slow
 def test_train_falls_back_to_the_plain_path_over_the_cap_and_with_pixel_augmentation(tmp_path):
-    from suite.unet.train import train
+    from suite.unet.training import train
 
     images, masks = _dataset(tmp_path / "data", n=6, size=40)
     common = dict(backbone="vgg16", weights="none", freeze_encoder_epochs=1, epochs=1, image_size=32, batch_size=2,

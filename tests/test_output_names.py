@@ -72,7 +72,7 @@ def test_writable_names_still_parse(files):
 
 
 def test_train_function_refuses_an_out_that_is_not_keras(tmp_path):
-    from suite.unet.train import train
+    from suite.unet.training import train
 
     (tmp_path / "images").mkdir()
     with pytest.raises(ValueError, match=r"out must name a \.keras file.*model\.h5"):

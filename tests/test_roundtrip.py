@@ -247,7 +247,7 @@ def test_everything_saved_reads_back_the_same_in_a_fresh_process(tmp_path):
 
     keras.config.set_dtype_policy("mixed_bfloat16")
     try:
-        from suite.unet.train import train
+        from suite.unet.training import train
 
         result = train(images, masks, 3, epochs=1, out=tmp_path / "bf16.keras", logdir=tmp_path / "bf16_logs",
                        callbacks=[Final()], **dict(TINY, val_split=0.34))

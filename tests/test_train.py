@@ -74,7 +74,7 @@ def test_cli_train_tiny_end_to_end(tmp_path):
 def test_resume_continues_at_the_same_epoch_and_optimizer_state(tmp_path):
     import keras
 
-    from suite.unet.train import train
+    from suite.unet.training import train
 
     images, masks = _dataset(tmp_path / "data")
     out, logdir = tmp_path / "m.keras", tmp_path / "logs"
@@ -98,7 +98,7 @@ def test_resume_continues_at_the_same_epoch_and_optimizer_state(tmp_path):
         train(images, masks, 3, epochs=4, out=out, logdir=logdir, callbacks=[crash], **TINY)
     assert (logdir / "backup").exists()
     # Without --resume the old backup is not silently discarded.
-    from suite.unet.train import TrainingError
+    from suite.unet.training import TrainingError
 
     with pytest.raises(TrainingError, match="--resume"):
         train(images, masks, 3, epochs=4, out=tmp_path / "other.keras", logdir=logdir, **TINY)
@@ -118,7 +118,7 @@ def test_resume_continues_at_the_same_epoch_and_optimizer_state(tmp_path):
 def test_nan_stops_with_message_and_keeps_last_good_model(tmp_path):
     import keras
 
-    from suite.unet.train import train
+    from suite.unet.training import train
 
     images, masks = _dataset(tmp_path / "data")
     out = tmp_path / "m.keras"
@@ -179,7 +179,7 @@ def test_bad_labels_with_strict_fail_before_training(tmp_path):
 
 def test_cli_defaults_are_the_train_options(tmp_path, monkeypatch):
     """`suite train` with only the required options trains with TrainOptions() exactly; a flag changes one field."""
-    import suite.unet.train as library
+    import suite.unet.training as library
     from suite.cli import main
     from suite.unet.options import TrainOptions
 
@@ -201,7 +201,7 @@ def test_cli_defaults_are_the_train_options(tmp_path, monkeypatch):
 
 def test_train_options_overrides_and_errors(tmp_path):
     from suite.unet.options import TrainOptions
-    from suite.unet.train import train
+    from suite.unet.training import train
 
     with pytest.raises(TypeError, match=r"Unknown option\(s\) \['learning_rate'\]"):
         train(tmp_path, tmp_path, 2, learning_rate=1e-3)
@@ -213,7 +213,7 @@ def test_train_options_overrides_and_errors(tmp_path):
 
 def test_epoch_cosine_is_a_keras_schedule():
     from suite.unet.options import TrainOptions
-    from suite.unet.train import Phase, learning_rate_for
+    from suite.unet.training import Phase, learning_rate_for
 
     opts = TrainOptions(lr=1.0, warmup_epochs=1)
     sched = learning_rate_for(Phase(1, 0, 5, 1.0), opts, steps=10)
@@ -227,7 +227,7 @@ def test_epoch_cosine_is_a_keras_schedule():
 
 
 def test_frozen_then_finetune_by_epochs_logs_the_schedule(tmp_path):
-    from suite.unet.train import train
+    from suite.unet.training import train
 
     images, masks = _dataset(tmp_path / "data", n=6, size=32)
     result = train(images, masks, 3, backbone="vgg16", weights="none", decoder_filters=(8, 8, 8, 8, 8), image_size=32,
@@ -241,7 +241,7 @@ def test_frozen_then_finetune_by_epochs_logs_the_schedule(tmp_path):
 
 
 def test_plan_phases_fits_the_whole_schedule_in_the_budget():
-    from suite.unet.train import Phase, plan_phases
+    from suite.unet.training import Phase, plan_phases
 
     # Without a budget: epochs decide.
     assert plan_phases(10, 5, 1e-3, 0.1) == [Phase(1, 0, 5, 1e-3), Phase(2, 5, 10, 1e-3 * 0.1)]
@@ -269,7 +269,7 @@ def test_time_cosine_covers_its_slice_of_the_budget():
 
 
 def test_time_budget_runs_frozen_then_finetune_and_keeps_the_best(tmp_path):
-    from suite.unet.train import train
+    from suite.unet.training import train
 
     images, masks = _dataset(tmp_path / "data", n=8, size=32)
     result = train(images, masks, 3, backbone="vgg16", decoder_filters=(8, 8, 8, 8, 8), image_size=32, batch_size=2,
@@ -285,7 +285,7 @@ def test_time_budget_runs_frozen_then_finetune_and_keeps_the_best(tmp_path):
 
 def test_epochs_follow_the_time_budget():
     from suite.unet.options import TrainOptions
-    from suite.unet.train import BUDGET_EPOCHS, DEFAULT_EPOCHS, check_run
+    from suite.unet.training import BUDGET_EPOCHS, DEFAULT_EPOCHS, check_run
 
     assert check_run(TrainOptions(), 2).epochs == DEFAULT_EPOCHS
     assert check_run(TrainOptions(time_budget=60), 2).epochs == BUDGET_EPOCHS  # the budget decides
@@ -314,7 +314,7 @@ def test_resume_in_the_frozen_phase_runs_each_epoch_once(tmp_path):
     epochs 0, 1, 2, 3 (not 0, 1, 1, 2, 3: the fine-tuning phase once restarted at the restored epoch)."""
     import keras
 
-    from suite.unet.train import train
+    from suite.unet.training import train
 
     images, masks = _dataset(tmp_path / "data", n=6, size=32)
     out, logdir = tmp_path / "m.keras", tmp_path / "logs"
@@ -343,7 +343,7 @@ def test_resume_in_the_frozen_phase_runs_each_epoch_once(tmp_path):
     (dict(batch_norm=True), "--batch-norm is True"),
 ])
 def test_resume_with_options_that_do_not_fit_the_backup_names_the_option(tmp_path, change, option):
-    from suite.unet.train import TrainingError, train
+    from suite.unet.training import TrainingError, train
 
     images, masks = _dataset(tmp_path / "data", n=6, size=32)
     out, logdir = tmp_path / "m.keras", tmp_path / "logs"

@@ -46,12 +46,12 @@ def test_unet_api_objects_are_the_library_s():
     assert suite.style.METHODS == ("gatys", "fast")
 
 
-def test_train_is_callable_whichever_import_came_first():
-    """``suite.unet.train`` is both the module and the public function's name: the module runs the function."""
-    import suite.unet.train as module
+def test_train_is_the_function_whichever_import_came_first():
+    """``suite.unet.train`` is the function, also after the module that defines it (``training``) is imported."""
+    import suite.unet.training as module
     from suite.unet import train
 
-    assert train is module and callable(train)
+    assert train is module.train and callable(train)
     assert list(inspect.signature(train).parameters)[:3] == ["images", "masks", "num_classes"]
     with pytest.raises(TypeError, match="Unknown option"):
         train("nowhere", "nowhere", 2, not_an_option=1)

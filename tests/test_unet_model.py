@@ -210,7 +210,7 @@ def test_compile_auto_is_what_the_doc_says_and_takes_trains_balanced_weights(tmp
 
     from suite.unet.model import UNet
     from suite.unet.options import TrainOptions
-    from suite.unet.train import open_data
+    from suite.unet.training import open_data
 
     model = UNet(None, num_classes=3, encoder_filters=(4, 8))
     model.compile()

@@ -4,8 +4,7 @@ Public API (imported lazily, so ``import suite.unet`` does not start Keras):
 
 * the model: :class:`UNet`, :func:`build_unet`, :func:`set_encoder_trainable`,
   :func:`model_info` (:mod:`suite.unet.model`);
-* training: :func:`train` (:mod:`suite.unet.train`; the module is callable, so
-  ``suite.unet.train(images, masks, num_classes)`` runs it), :class:`TrainResult`,
+* training: :func:`train`, :class:`TrainResult`, :class:`TrainingError` (:mod:`suite.unet.training`),
   :class:`TrainOptions` and :func:`train_options` (:mod:`suite.unet.options`);
 * data: :func:`open_source`, :class:`SegmentationSource` (:mod:`suite.unet.data`),
   :func:`load_mask` (:mod:`suite.unet.masks`), :class:`SegmentationAugmenter`;
@@ -34,8 +33,9 @@ _LAZY = {
     "build_unet": "suite.unet.model",
     "set_encoder_trainable": "suite.unet.model",
     "model_info": "suite.unet.model",
-    "TrainResult": "suite.unet.train",
-    "TrainingError": "suite.unet.train",
+    "train": "suite.unet.training",
+    "TrainResult": "suite.unet.training",
+    "TrainingError": "suite.unet.training",
     "TrainOptions": "suite.unet.options",
     "train_options": "suite.unet.options",
     "open_source": "suite.unet.data",
@@ -63,18 +63,8 @@ _LAZY = {
     "get_metrics": "suite.unet.metrics",
 }
 
-__all__ = ["train", *_LAZY]
-_lazy = lazy_attributes(__name__, _LAZY)
+__all__ = list(_LAZY)
+__getattr__ = lazy_attributes(__name__, _LAZY)
 
 
-def __getattr__(name):
-    if name == "train":
-        # The module and the function share the name; the module is callable (it runs the function), so
-        # `suite.unet.train` is one object whether or not something imported the module first.
-        import importlib
-
-        return importlib.import_module("suite.unet.train")
-    return _lazy(name)
-
-
-__dir__ = lazy_dir(__name__, {"train": None, **_LAZY})
+__dir__ = lazy_dir(__name__, _LAZY)

@@ -1,4 +1,4 @@
-"""The callbacks of :func:`suite.unet.train.train`, one class each.
+"""The callbacks of :func:`suite.unet.training.train`, one class each.
 
 They guard against NaN, keep the best model, back up the training state,
 hold a wall-clock budget, set the learning rate, log it, draw the curves and

@@ -91,6 +91,6 @@ def _patch_keras_multiworker_reduce():
 
 
 def _training_error(message):
-    from suite.unet.train import TrainingError
+    from suite.unet.training import TrainingError
 
     return TrainingError(message)

@@ -1,7 +1,7 @@
 """Frozen-encoder feature caching for U-Net training (TensorFlow-specific, like :mod:`suite.unet.tfdata`).
 
 A frozen encoder gives the same pyramid for the same pixels at every step, so
-:func:`suite.unet.train.train` computes it once per training window and trains
+:func:`suite.unet.training.train` computes it once per training window and trains
 the decoder alone on the stored features (:func:`decoder_model` shares the
 U-Net's own decoder layers, so the saved model stays the ordinary full U-Net).
 Each step then costs the decoder's forward and backward pass only.

@@ -223,7 +223,7 @@ def get_metrics(num_classes, ignore_index=255):
     return [MeanIoU(num_classes, ignore_index), PixelAccuracy(num_classes, ignore_index)]
 
 
-#: The name ``suite.unet.train`` uses.
+#: The name ``suite.unet.training`` uses.
 segmentation_metrics = get_metrics
 
 

@@ -1,7 +1,7 @@
 """The options of U-Net training: one field each gives the default, the check, the JSON and the CLI option.
 
 :class:`TrainOptions` holds every training hyperparameter of
-:func:`suite.unet.train.train`; ``suite train`` builds its options from the
+:func:`suite.unet.training.train`; ``suite train`` builds its options from the
 same fields (:func:`suite.common.options.click_options`), and each run writes
 the instance as ``<logdir>/options.json``. Adding an option is one field here,
 plus its use and its test.

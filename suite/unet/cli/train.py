@@ -1,4 +1,4 @@
-"""``suite train``: a thin adapter over :func:`suite.unet.train.train`.
+"""``suite train``: a thin adapter over :func:`suite.unet.training.train`.
 
 The training options come from :class:`suite.unet.options.TrainOptions`
 (names, defaults, types, choices and help); this module adds only what is not
@@ -50,7 +50,7 @@ def train(images, masks, num_classes, val_images, val_masks, class_names, out, l
       suite train --images data/images --masks data/masks --num-classes 3 --epochs 30
     """
     from suite.common.ui.cli import INTERRUPT_HINT
-    from suite.unet.train import train as run
+    from suite.unet.training import train as run
 
     click.get_current_context().meta[INTERRUPT_HINT] = (
         "The last finished epoch is backed up; run the same command with --resume to continue from it."

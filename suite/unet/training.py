@@ -23,13 +23,10 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import inspect
 import json
 import math
 import shutil
-import sys
 import time
-import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -779,19 +776,3 @@ def summarize(run: Run, stopped: str, seconds: float) -> TrainResult:
     return TrainResult(model_path, ckpt.best, best_epoch, len(rows), stopped, rows, paths.logdir, message, seconds,
                        run.data.skipped, as_dict(opts), run.cache.summary() if run.cache is not None else None)
 
-
-class _CallableModule(types.ModuleType):
-    """This module, callable: ``suite.unet.train(...)`` runs :func:`train`.
-
-    The package's public name ``train`` and this module's name are the same,
-    and Python binds ``suite.unet.train`` to the module once it is imported;
-    a callable module keeps ``from suite.unet import train; train(...)`` working
-    whichever was imported first.
-    """
-
-    def __call__(self, *args, **kwargs):
-        return train(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
-__signature__ = inspect.signature(train)  # help() and IDEs show train()'s arguments
