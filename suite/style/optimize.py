@@ -1,13 +1,27 @@
-"""Optimizers for the pixels of one image: L-BFGS (through scipy) and Adam (Keras'), both backend-neutral.
+"""Optimizers for the pixels of one image: Adam and L-BFGS on the device, and scipy's L-BFGS-B on the host.
 
-Both drive ``value_and_grad(x) -> (loss, aux, grad)`` over an image ``x`` in
-``[0, 255]`` (see :mod:`suite.style.grad`) and count cost in loss-and-gradient
-evaluations: one evaluation is one forward and backward pass, whichever
-optimizer asks for it. L-BFGS-B lives in scipy, so it works on NumPy arrays
-on the host; Adam is ``keras.optimizers.Adam`` on a ``keras.Variable``, so the
-image, its gradient and the moments stay on the device between steps.
+All of them drive ``value_and_grad(x) -> (loss, aux, grad)`` over an image
+``x`` in ``[0, 255]`` (see :mod:`suite.style.grad`) and count cost in
+loss-and-gradient evaluations: one evaluation is one forward and backward
+pass, whichever optimizer asks for it.
 
-L-BFGS parametrizations (``parametrization=``):
+* :func:`adam` (``--optimizer adam``): Adam written over ``keras.ops``
+  (:func:`adam_loop`), clamped to the box after each step, optionally with an
+  exponential moving average of the iterates as the result and with its
+  moments warm-started across scales; ``keras.ops.fori_loop`` runs many steps
+  per compiled call.
+* :func:`lbfgs` (``--optimizer lbfgs``): projected L-BFGS written over
+  ``keras.ops`` (:func:`lbfgs_loop`): two-loop recursion on a float32 history
+  on the device, a backtracking Armijo line search on the projected path
+  ``clip(x + a d)``, many iterations per compiled call (``keras.ops.while_loop``).
+* :func:`lbfgsb_scipy` (``--optimizer lbfgsb``): scipy's L-BFGS-B; every
+  evaluation copies the image to the host and back, and its history is
+  float64 on the host.
+
+Nothing but the loss scalar (and the image, when a callback shows it) comes
+back to the host during a run of the first two.
+
+scipy L-BFGS parametrizations (``parametrization=``):
 
 * ``"scaled"``: unbounded variables ``z = x / s`` with
   ``s = step_size * sqrt(n_pixels)``. scipy's L-BFGS-B takes its first step
