@@ -15,7 +15,7 @@ them) so that ``suite --help`` reads the choices without starting Keras;
 Example:
     >>> from suite.common.options import replace
     >>> replace(StyleOptions(), size=256, optimizer="adam").iterations
-    (100, 300)
+    (100, 200)
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ class StyleOptions:
     scales: tuple = option((0.5, 1.0), "Coarse-to-fine: fractions of --size to optimize at, ending at 1.",
                            parse=_parse_scales, metavar="F1,F2,...")
     iterations: int | tuple = option(
-        (100, 300), "Loss-and-gradient evaluations per scale (one number for every scale, or one per scale).",
+        (100, 200), "Loss-and-gradient evaluations per scale (one number for every scale, or one per scale).",
         parse=parse_counts, metavar="N|N1,N2,...")
     optimizer: str = option("lbfgs", "Pixel optimizer: adam or lbfgs (both on the device, many steps per "
                             "compiled call), or lbfgsb (scipy's L-BFGS-B on the host).", choices=OPTIMIZERS)
@@ -115,7 +115,7 @@ class StyleOptions:
     parametrization: str = option("bounded", "lbfgsb variables: bounded (box constraints), scaled (unbounded, "
                                   "clipped at the end) or sigmoid.", choices=LBFGS_PARAMETRIZATIONS)
     step_size: float = option(2.0, "L-BFGS: RMS grey-level change of the first step.", low=0, low_open=True)
-    corrections: int = option(20, "L-BFGS memory (number of corrections).", low=1)
+    corrections: int = option(10, "L-BFGS memory (number of corrections).", low=1)
     content_normalization: str = option("mean", "Content-loss normalization: mean = mean((F-P)^2); "
                                         "gatys = 1/2 sum((F-P)^2).", choices=CONTENT_NORMALIZATIONS)
     tv_power: float = option(1.0, "Total variation power: 1 = absolute differences, 2 = squared.", low=1, high=2)
