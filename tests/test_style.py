@@ -211,3 +211,16 @@ def test_embedded_vgg_moves_style_onto_photo():
     c = resize_image(content, *result.image.shape[:2])
     blue = lambda im: float(im[..., 2].mean() - im[..., 0].mean())  # noqa: E731
     assert blue(result.image) > blue(c) + 15  # the swirls are blue; the cat is not
+
+
+def test_callback_every_calls_back_in_chunks_and_keeps_the_iterates(tiny):
+    """Many Adam steps per compiled call: a callback every 5 steps, and the same result as without one."""
+    content, style = _images()
+    kw = dict(extractor=tiny, style_layers=TINY_STYLE, content_layers=TINY_CONTENT, size=48, scales=(0.5, 1.0),
+              iterations=(4, 10), optimizer="adam", learning_rate=0.01)
+    seen = []
+    st = StyleTransfer(style, **kw)
+    chunked = st.transfer(content, callback=lambda info: seen.append((info["scale"], info["step"])), callback_every=5)
+    plain = st.transfer(content)
+    assert seen == [(0, 4), (1, 5), (1, 10)]
+    np.testing.assert_allclose(chunked.image, plain.image, atol=1e-3)
