@@ -315,7 +315,7 @@ def _memory_child(args):
     content = load_image(args.content)
     style = load_image(args.style)
     coarse = len(DEFAULTS["scales"]) - 1
-    # Defaults throughout (L-BFGS-B, bounded, 20 corrections, scales 0.5 then 1) except the
+    # Defaults throughout (the default optimizer and corrections, scales 0.5 then 1) except the
     # evaluation counts: enough at the last scale to fill the L-BFGS history.
     st = StyleTransfer(style, backbone="vgg16", weights="embedded", size=args.size, quiet=True,
                        iterations=[args.coarse_evaluations] * coarse + [args.final_evaluations])

@@ -112,3 +112,38 @@ def to_backend(tree):
     if tree is None:
         return None
     return ops.convert_to_tensor(np.asarray(tree, dtype=np.float32))
+
+
+def compile_loop(fn, jit_compile: bool | None = None):
+    """Compiles a pure function of backend tensors (an optimizer's many-step loop) for the active backend.
+
+    The loops in :mod:`suite.style.optimize` are written over ``keras.ops``
+    (``fori_loop``/``while_loop``) and call the on-device value-and-gradient
+    inside; this makes the whole loop one compiled call:
+
+    * TensorFlow: ``tf.function`` (``tf.while_loop`` in the graph);
+    * JAX: ``jax.jit`` (``lax.while_loop``; loop counts are traced, so one
+      compilation serves every chunk length);
+    * PyTorch: eager (Keras' loops are Python loops there).
+
+    Args:
+        fn: ``fn(*tensors_and_pytrees) -> pytree of tensors``.
+        jit_compile: TensorFlow only, as :func:`compiled_value_and_grad`.
+
+    Returns:
+        The compiled function.
+    """
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        if jit_compile is None:
+            jit_compile = bool(tf.config.list_physical_devices("GPU"))
+        return tf.function(fn, jit_compile=jit_compile, reduce_retracing=True)
+    if backend == "jax":
+        import jax
+
+        return jax.jit(fn)
+    return fn

@@ -15,7 +15,7 @@ them) so that ``suite --help`` reads the choices without starting Keras;
 Example:
     >>> from suite.common.options import replace
     >>> replace(StyleOptions(), size=256, optimizer="adam").iterations
-    (100, 300)
+    (100, 200)
 """
 
 from __future__ import annotations
@@ -75,10 +75,10 @@ class StyleOptions:
     scales: tuple = option((0.5, 1.0), "Coarse-to-fine: fractions of --size to optimize at, ending at 1.",
                            parse=_parse_scales, metavar="F1,F2,...")
     iterations: int | tuple = option(
-        (100, 300), "Loss-and-gradient evaluations per scale (one number for every scale, or one per scale).",
+        (100, 200), "Loss-and-gradient evaluations per scale (one number for every scale, or one per scale).",
         parse=parse_counts, metavar="N|N1,N2,...")
-    optimizer: str = option("lbfgs", "Pixel optimizer: scipy's L-BFGS-B, or Keras' Adam on the device.",
-                            choices=OPTIMIZERS)
+    optimizer: str = option("lbfgs", "Pixel optimizer: adam or lbfgs (both on the device, many steps per "
+                            "compiled call), or lbfgsb (scipy's L-BFGS-B on the host).", choices=OPTIMIZERS)
     content_weight: float = option(1e3, "Weight of the content loss.", low=0)
     style_weight: float = option(1e-2, "Weight of the style loss.", low=0)
     tv_weight: float = option(1.0, "Weight of total variation (smoothness).", low=0)
@@ -105,13 +105,17 @@ class StyleOptions:
         "gatys = 1/(2 nH nW nC)^2 sum((G-A)^2).", choices=NORMALIZATIONS)
     learning_rate: float = option(0.02, "Adam learning rate ([0, 1] image units).", low=0, low_open=True, cli="--lr")
     beta_1: float = option(0.9, "Adam's first-moment decay.", low=0, high=1, high_open=True)
+    beta_2: float = option(0.999, "Adam's second-moment decay.", low=0, high=1, high_open=True)
+    ema: float = option(0.0, "Adam: the result is an exponential moving average of the iterates with this decay "
+                        "(0 = the last iterate).", low=0, high=1, high_open=True)
+    warm_start: bool = option(True, "Adam: carry its moments (upsampled) from one scale to the next.")
     epsilon: float = option(1e-3, "Adam's epsilon ([0, 1] image units).", low=0, low_open=True)
     decay_to: float = option(1.0, "Adam: cosine-decay the learning rate to this fraction of itself by the last step.",
                              low=0, high=1)
-    parametrization: str = option("bounded", "L-BFGS variables: bounded (box constraints), scaled (unbounded, "
+    parametrization: str = option("bounded", "lbfgsb variables: bounded (box constraints), scaled (unbounded, "
                                   "clipped at the end) or sigmoid.", choices=LBFGS_PARAMETRIZATIONS)
     step_size: float = option(2.0, "L-BFGS: RMS grey-level change of the first step.", low=0, low_open=True)
-    corrections: int = option(20, "L-BFGS memory (number of corrections).", low=1)
+    corrections: int = option(10, "L-BFGS memory (number of corrections).", low=1)
     content_normalization: str = option("mean", "Content-loss normalization: mean = mean((F-P)^2); "
                                         "gatys = 1/2 sum((F-P)^2).", choices=CONTENT_NORMALIZATIONS)
     tv_power: float = option(1.0, "Total variation power: 1 = absolute differences, 2 = squared.", low=1, high=2)
@@ -164,5 +168,5 @@ def check_style_options(opts: StyleOptions) -> StyleOptions:
     return check(dataclasses.replace(
         opts, scales=scales, iterations=iterations, style_layers=tuple(opts.style_layers),
         content_layers=tuple(opts.content_layers), preserve_colors=bool(opts.preserve_colors),
-        carry_detail=bool(opts.carry_detail),
+        carry_detail=bool(opts.carry_detail), warm_start=bool(opts.warm_start),
         style_layer_weights=dict(opts.style_layer_weights) if opts.style_layer_weights else None, **numbers))

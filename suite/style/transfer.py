@@ -24,7 +24,7 @@ import numpy as np
 from suite.common.io.images import as_rgb_array, as_rgb_arrays, resize_float
 from suite.common.options import as_dict, replace
 # OPTIMIZERS and INITS are re-exported: the web page reads its choices from this module.
-from suite.style.optimize import OPTIMIZERS, StyleTransferError, adam, lbfgs  # noqa: F401
+from suite.style.optimize import OPTIMIZERS, StyleTransferError, adam, lbfgs, lbfgsb_scipy  # noqa: F401
 from suite.style.options import INITS, StyleOptions, check_style_options  # noqa: F401
 
 #: VGG pools four times before block5: smaller sides vanish on the way.
@@ -173,6 +173,7 @@ class StyleTransfer:
         self.backbone_description = getattr(extractor, "weights_description", getattr(extractor, "name", "custom"))
         self._gram_cache: dict = {}
         self._value_and_grad = None
+        self._loops: dict = {}  # compiled optimizer loops, by optimizer (and image shape for L-BFGS)
         self._fast = None  # the fast network of init="fast", built on first use
 
     def __getattr__(self, name):
@@ -266,7 +267,7 @@ class StyleTransfer:
         return self._fast.transfer(content_s).image
 
     # ------------------------------------------------------------ one content image
-    def transfer(self, content, masks=None, callback=None) -> StyleResult:
+    def transfer(self, content, masks=None, callback=None, callback_every: int = 1) -> StyleResult:
         """Stylizes one content image.
 
         Args:
@@ -278,6 +279,9 @@ class StyleTransfer:
                 keys ``scale`` (index), ``scales``, ``size`` ``(h, w)``, ``step``,
                 ``steps``, ``loss``, ``terms`` and ``image`` (``(h, w, 3)``,
                 the current pixels).
+            callback_every: Evaluations between callbacks (and after each
+                scale's last). The optimizers run this many steps per compiled
+                call, so a larger value costs fewer host round trips (on a GPU).
 
         Returns:
             A :class:`StyleResult` at ``size`` on the long side.
@@ -290,6 +294,7 @@ class StyleTransfer:
         rng = np.random.default_rng(o.seed)
         start = time.perf_counter()
         x = None
+        state = None  # Adam's moments, carried (upsampled) from scale to scale with warm_start
         sizes, final_terms = [], {}
         for si, (frac, steps) in enumerate(zip(o.scales, o.iterations)):
             long_side, (h, w) = self._scale_shape(content, frac)
@@ -297,7 +302,10 @@ class StyleTransfer:
             args = self._scale_args(content_s, long_side, masks, (h, w))
             x = np.clip(self._start_image(x, content_s, rng), 0, 255)[None]
             where = f"at scale {si + 1}/{len(o.scales)} ({w}x{h})"
-            x = np.clip(self._optimize(x, steps, args, self._scale_callback(callback, si, steps, (h, w)), where), 0, 255)
+            state = self._resized_state(state, (h, w))
+            x, state = self._optimize(x, steps, args, self._scale_callback(callback, si, steps, (h, w)), where,
+                                      state, callback_every)
+            x = np.clip(x, 0, 255)
             sizes.append((h, w))
             if si == len(o.scales) - 1:
                 loss, final_terms, _ = self._objective()(x, *args)
@@ -379,19 +387,45 @@ class StyleTransfer:
 
         return cb
 
-    def _optimize(self, x, steps, args, cb, where):
-        """``steps`` evaluations of the chosen optimizer from ``x`` (``(1, h, w, 3)``); returns the new ``x``."""
+    def _resized_state(self, state, hw):
+        """Adam's ``(m, v, t)`` of the previous scale, upsampled to this one (``None`` without warm start)."""
+        if state is None or not self.options.warm_start:
+            return None
+        m, v, t = state
+        if m.shape[1:3] == tuple(hw):
+            return state
+        return (resize_image(m[0], *hw)[None], np.maximum(resize_image(v[0], *hw), 0.0)[None], t)
+
+    def _optimize(self, x, steps, args, cb, where, state=None, callback_every=1):
+        """``steps`` evaluations of the chosen optimizer from ``x`` (``(1, h, w, 3)``); returns ``(x, state)``."""
         if steps <= 0:
-            return x
+            return x, state
         o = self.options
         vg = self._objective()
+        if o.optimizer == "lbfgsb":
+            x, _, _ = lbfgsb_scipy(lambda xx: vg(xx, *args), x, steps, cb, o.parametrization, o.step_size,
+                                   o.corrections, where=where)
+            return x, None
+        from suite.style.grad import compile_loop
+
         if o.optimizer == "lbfgs":
-            x, _, _ = lbfgs(lambda xx: vg(xx, *args), x, steps, cb, o.parametrization, o.step_size, o.corrections,
-                            where=where)
-        else:
-            x, _, _ = adam(lambda xt: vg.on_device(xt, *args), x, steps, cb, o.learning_rate, o.beta_1, 0.999,
-                           o.epsilon, o.decay_to, where=where)
-        return x
+            key = ("lbfgs", x.shape)
+            if key not in self._loops:
+                from suite.style.optimize import lbfgs_loop
+
+                init, run = lbfgs_loop(vg.on_device, x.shape, o.corrections)
+                self._loops[key] = compile_loop(init), compile_loop(run)
+            x, _, _, _ = lbfgs(vg.on_device, x, steps, cb, o.step_size, o.corrections, where=where,
+                               callback_every=callback_every, loops=self._loops[key], args=args)
+            return x, None
+        if "adam" not in self._loops:
+            from suite.style.optimize import adam_loop
+
+            self._loops["adam"] = compile_loop(adam_loop(vg.on_device))
+        x, _, _, state = adam(vg.on_device, x, steps, cb, o.learning_rate, o.beta_1, o.beta_2, o.epsilon,
+                              o.decay_to, where=where, ema=o.ema, state=state, callback_every=callback_every,
+                              loop=self._loops["adam"], args=args)
+        return x, state
 
 
 def stylize(content, styles, blend=None, masks=None, callback=None, **kwargs) -> np.ndarray:
