@@ -86,7 +86,7 @@ def make_corpus(folder, with_symlink_loop: bool = True) -> dict:
     save("bmp.bmp", Image.fromarray(photo(14, 20, 7)), (14, 20))
     frames = [Image.fromarray(photo(16, 24, 8 + k)).convert("P") for k in range(3)]
     frames[0].save(folder / "animated.gif", save_all=True, append_images=frames[1:], duration=50)
-    expect["animated.gif"] = ("ok", (16, 24))  # the first frame
+    expect["animated.gif"] = ("ok", (16, 24))  # segment reads its first frame; stylize treats it as a clip
     # An iPhone photo on a machine without a HEIF decoder: the ISO-BMFF header of a HEIC file.
     (folder / "iphone.heic").write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64))
     expect["iphone.heic"] = ("fail", "HEIC")

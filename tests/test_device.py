@@ -38,7 +38,8 @@ def test_cpu_flags_are_read(monkeypatch, tmp_path):
     assert isinstance(device.cpu_has_bf16(), bool)
 
 
-def test_a_model_trained_in_bfloat16_saves_and_loads_as_float32(tmp_path, float32_after):
+def test_a_model_trained_in_bfloat16_reloads_in_bfloat16_and_runs_in_float32_without_the_instructions(
+        tmp_path, float32_after, monkeypatch):
     import keras
 
     from suite.unet.model import UNet
@@ -54,6 +55,15 @@ def test_a_model_trained_in_bfloat16_saves_and_loads_as_float32(tmp_path, float3
     model.save(tmp_path / "m.keras")
     keras.mixed_precision.set_global_policy("float32")
     loaded = keras.saving.load_model(tmp_path / "m.keras")
-    assert all(layer.dtype_policy.name == "float32" for layer in loaded._flatten_layers())
-    out = np.asarray(loaded(x))
+    # The file records the policy it was trained with, so it predicts as it did (tests/test_roundtrip.py).
+    assert loaded.dtype_policy.name == "mixed_bfloat16"
+    from suite.common import device
+    from suite.unet.model_io import load_segmentation
+
+    monkeypatch.setattr(device, "cpu_has_bf16", lambda: False)
+    runnable, _ = load_segmentation(tmp_path / "m.keras")
+    assert all(layer.dtype_policy.name == "float32" for layer in runnable._flatten_layers())
+    out = np.asarray(runnable(x))
     assert out.dtype == np.float32 and np.isfinite(out).all()
+    ref = np.asarray(loaded(x), dtype=np.float32)
+    assert (out.argmax(-1) == ref.argmax(-1)).mean() > 0.9

@@ -156,7 +156,8 @@ def test_stylize_on_hostile_corpus(tmp_path):
             assert re.search(rf"{re.escape(name)}: too small", r.output), name
             assert not (out / Path(rel).with_suffix(".png")).exists()
         elif kind == "ok":
-            produced = out / Path(rel).with_suffix(".png")
+            # An animated GIF is a clip: stylized frame by frame into a GIF (suite.style.video).
+            produced = out / (rel if rel.endswith(".gif") else Path(rel).with_suffix(".png"))
             assert produced.is_file(), rel
             img = Image.open(produced)
             # the long side is --size, and the aspect ratio is kept

@@ -201,8 +201,25 @@ def load_segmentation(source):
     from suite.unet.model import settle_legacy_preprocessing
 
     settle_legacy_preprocessing(model)  # a MobileNetV2 U-Net saved before the config recorded it
+    model = _runnable_precision(model)
     check_segmentation_model(model)
     return model, model_metadata(model, source=source)
+
+
+def _runnable_precision(model):
+    """A U-Net trained (and saved) in ``mixed_bfloat16`` runs in bfloat16 where the CPU has the
+    instructions, and as a float32 copy where it has not: emulated bfloat16 would be several times slower."""
+    if getattr(model, "dtype_policy", None) is None or model.dtype_policy.name != "mixed_bfloat16":
+        return model
+    from suite.common import device
+
+    if device.gpu_names() or device.cpu_has_bf16():
+        return model
+    from suite.common.log import note
+    from suite.unet.model import with_dtype_policy
+
+    note("the model was trained in mixed_bfloat16; this CPU has no bfloat16 instructions, so it runs in float32")
+    return with_dtype_policy(model, "float32")
 
 
 def load_segmentation_model(source):
