@@ -201,7 +201,12 @@ def load_segmentation(source):
     from suite.unet.model import settle_legacy_preprocessing
 
     settle_legacy_preprocessing(model)  # a MobileNetV2 U-Net saved before the config recorded it
-    check_segmentation_model(model)
+    try:
+        check_segmentation_model(model)
+    except ValueError as e:
+        if is_preset(source):
+            raise
+        raise ValueError(f"{source}: {e}") from None  # the message names the file
     return model, model_metadata(model, source=source)
 
 
