@@ -57,6 +57,14 @@ def parse_class_weights(text: str):
     return weights
 
 
+def parse_widths(text: str) -> tuple[int, ...]:
+    """``"256,128,64"`` -> ``(256, 128, 64)``: layer widths, each a whole number >= 1."""
+    widths = parse_ints(text)
+    if not all(w >= 1 for w in widths):
+        raise ValueError(f"expected widths >= 1, got {text!r}")
+    return widths
+
+
 @dataclass
 class TrainOptions:
     """Every hyperparameter of a training run; defaults chosen by measurement (docs/unet_train.md).
@@ -85,9 +93,9 @@ class TrainOptions:
                                  "(VGG16, MobileNetV2), else none. imagenet downloads (needs the network).",
                                  metavar="auto|imagenet|embedded|none|FILE")
     decoder_filters: tuple | None = option(None, "Decoder widths, deepest first, comma-separated [256,128,64,32,16].",
-                                           parse=parse_ints, metavar="W,W,...")
+                                           parse=parse_widths, metavar="W,W,...")
     encoder_filters: tuple | None = option(None, "Paper U-Net (--backbone none) encoder widths, comma-separated "
-                                           "[64,128,256,512,1024].", parse=parse_ints, metavar="W,W,...")
+                                           "[64,128,256,512,1024].", parse=parse_widths, metavar="W,W,...")
     batch_norm: bool | None = option(None, "BatchNorm after decoder (and paper encoder) convolutions "
                                      "[on for backbones, off for none].")
     # --- pipeline

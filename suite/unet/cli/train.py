@@ -58,6 +58,19 @@ def train(images, masks, num_classes, val_images, val_masks, class_names, out, l
     opts = TrainOptions(**options)
     if (val_images is None) != (val_masks is None) and opts.layout == "folders":
         raise click.UsageError("--val-images and --val-masks go together")
+    if val_masks is not None and val_images is None:
+        raise click.UsageError("--val-masks needs --val-images DIR")
+    if val_images is not None and val_masks is None and opts.layout == "auto":
+        from suite.unet.data import DatasetError, detect_layout
+
+        try:
+            detect_layout(val_images)  # an Oxford-IIIT Pet or VOC root needs no masks folder
+        except DatasetError:
+            raise click.UsageError(f"--val-images {val_images} needs --val-masks DIR (or point it at an "
+                                   "Oxford-IIIT Pet or Pascal VOC root)") from None
+    if isinstance(opts.class_weights, list) and len(opts.class_weights) != num_classes:
+        raise click.BadParameter(f"{len(opts.class_weights)} weights for --num-classes {num_classes}; give one "
+                                 "per class, or balanced, or none", param_hint="'--class-weights'")
     names = [n.strip() for n in class_names.split(",")] if class_names else None
     if names is not None and len(names) != num_classes:
         raise click.BadParameter(f"{len(names)} names for {num_classes} classes", param_hint="--class-names")
