@@ -411,3 +411,41 @@ def test_an_interrupted_run_without_resume_mentions_resume(tmp_path):
     (backup / "training_metadata.json").unlink()
     with pytest.raises(OutputExistsError):
         prepare_paths(out, None, resume=False, overwrite=False)
+
+
+def test_a_logdir_with_an_earlier_runs_logs_is_refused(tmp_path):
+    from suite.unet.training import TrainingError, prepare_paths
+
+    logdir = tmp_path / "logs"
+    logdir.mkdir()
+    (logdir / "log.csv").write_text("epoch,loss\n0,1.0\n")
+    with pytest.raises(TrainingError, match="logs of an earlier run.*--overwrite"):
+        prepare_paths(tmp_path / "new.keras", logdir, resume=False, overwrite=False)
+    assert (logdir / "log.csv").read_text().startswith("epoch")
+    prepare_paths(tmp_path / "new.keras", logdir, resume=False, overwrite=True)  # asked for: allowed
+
+
+@pytest.mark.parametrize("args, hint", [(["--ignore-index", "300"], "--ignore-index"),
+                                        (["--ignore-index", "-1"], "--ignore-index"),
+                                        (["--class-names", "a,,c"], "--class-names"),
+                                        (["--class-names", "a,b,a"], "--class-names")])
+def test_ignore_index_and_class_names_are_checked(tmp_path, args, hint):
+    from suite.cli import main
+
+    images, masks = _dataset(tmp_path / "data", n=4)
+    for m in masks.iterdir():  # data that fails its check: the usage error must come first
+        Image.fromarray(np.full((40, 40), 7, np.uint8)).save(m)
+    r = _train_cli("--images", images, "--masks", masks, "--num-classes", 3, *args, "-o", tmp_path / "m.keras")
+    assert r.exit_code == 2 and hint in r.output, r.output
+    ev = CliRunner().invoke(main, ["evaluate", "--predictions", str(masks), "--masks", str(masks),
+                                   "--num-classes", "3", *args])
+    assert ev.exit_code == 2 and hint in ev.output, ev.output
+
+
+def test_ignore_index_that_is_a_class_warns(tmp_path):
+    from suite.cli import main
+
+    _, masks = _dataset(tmp_path / "data", n=2)
+    r = CliRunner().invoke(main, ["evaluate", "--predictions", str(masks), "--masks", str(masks), "--num-classes", "3",
+                                  "--ignore-index", "2"])
+    assert r.exit_code == 0 and "warning: --ignore-index 2 is one of the 3 classes" in r.output, r.output

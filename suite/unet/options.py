@@ -81,7 +81,8 @@ class TrainOptions:
     val_split: float | None = option(None, f"Fraction held out for validation, seeded [{DEFAULT_VAL_SPLIT}].",
                                      low=0, high=1, low_open=True, high_open=True)
     binary: bool = option(False, "Masks are 0/255: map them to 0/1.", flag="--binary")
-    ignore_index: int = option(255, "Mask label skipped by loss and metrics (augmentation fills with it too).")
+    ignore_index: int = option(255, "Mask label skipped by loss and metrics (augmentation fills with it too).",
+                               low=0, high=255)
     strict: bool = option(False, "Stop on the first unusable pair instead of skipping it "
                                  "(skipped pairs make the exit status 1).", flag="--strict")
     max_pixels: int | None = option(DEFAULT_MAX_PIXELS, "Refuse image files with more pixels than this "

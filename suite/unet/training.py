@@ -385,6 +385,10 @@ def prepare_paths(out, logdir, resume: bool, overwrite: bool) -> RunPaths:
                 "continue it, or --overwrite to start over"
             )
         raise OutputExistsError(out)
+    earlier = [p for p in (paths.csv, paths.curves) if p.exists()]
+    if earlier and not (interrupted or overwrite or resume):
+        raise TrainingError(f"{paths.logdir} holds the logs of an earlier run ({earlier[0].name}): "
+                            "add --overwrite to replace them, or give another --logdir")
     if interrupted and not resume:
         if not overwrite:
             raise TrainingError(

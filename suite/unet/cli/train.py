@@ -15,6 +15,7 @@ from suite.cli import main
 from suite.common.ui.cli import compute_options, echo_json, output_options, say
 from suite.common.options import click_options
 from suite.common.ui.outputs import OutputFile
+from suite.unet.cli.params import parse_class_names, warn_ignore_index_is_a_class
 from suite.unet.options import TrainOptions
 
 _DIR = click.Path(exists=True, file_okay=False, path_type=Path)
@@ -71,9 +72,8 @@ def train(images, masks, num_classes, val_images, val_masks, class_names, out, l
     if isinstance(opts.class_weights, list) and len(opts.class_weights) != num_classes:
         raise click.BadParameter(f"{len(opts.class_weights)} weights for --num-classes {num_classes}; give one "
                                  "per class, or balanced, or none", param_hint="'--class-weights'")
-    names = [n.strip() for n in class_names.split(",")] if class_names else None
-    if names is not None and len(names) != num_classes:
-        raise click.BadParameter(f"{len(names)} names for {num_classes} classes", param_hint="--class-names")
+    names = parse_class_names(class_names, num_classes)
+    warn_ignore_index_is_a_class(opts.ignore_index, num_classes)
     result = run(images, masks, num_classes, options=opts, val_images=val_images, val_masks=val_masks,
                  class_names=names, out=out, logdir=logdir, resume=resume, overwrite=overwrite)
     if as_json:
