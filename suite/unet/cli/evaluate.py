@@ -94,6 +94,8 @@ def evaluate(model, predictions, images, masks, layout, split, num_classes, igno
     if images is None and (model is not None or masks is None):
         raise click.UsageError("--images is required with --model" if model is not None
                                else "--predictions needs --masks (the ground truth), or --images for a data set root")
+    names = parse_class_names(class_names, num_classes)
+    warn_ignore_index_is_a_class(ignore_index, num_classes)
     if report is not None and not overwrite:
         png = report.with_name(f"{report.stem}_confusion.png")
         for p in (report, png):
@@ -103,8 +105,6 @@ def evaluate(model, predictions, images, masks, layout, split, num_classes, igno
         from suite.common.io.files import ensure_writable_folder
 
         ensure_writable_folder(report.parent)  # fail before scoring, not after
-    names = parse_class_names(class_names, num_classes)
-    warn_ignore_index_is_a_class(ignore_index, num_classes)
 
     if images is None:
         source = masks_only(masks)  # predictions are named after the masks; no image is needed
