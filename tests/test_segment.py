@@ -300,3 +300,53 @@ def test_max_pixels_refuses_with_reason(tmp_path, model):
     report = segment_folder(src, tmp_path / "out", model, max_pixels=100, progress=False)
     assert [Path_name(p) for p in report.done] == ["small.png"]
     assert len(report.failed) == 1 and "over the limit" in report.failed[0]["reason"]
+
+
+def test_no_images_is_an_error_and_leaves_no_output_folder(tmp_path, model_path):
+    from suite.cli import main
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    texts = tmp_path / "texts"
+    texts.mkdir()
+    (texts / "a.txt").write_text("not an image")
+    for src in (empty, texts):
+        out = tmp_path / f"out_{src.name}"
+        result = CliRunner().invoke(main, ["segment", str(src), "-m", str(model_path), "-o", str(out)])
+        assert result.exit_code == 1, result.output
+        assert f"no images found in {src}" in result.output and "Traceback" not in result.output, result.output
+        assert not out.exists()
+
+
+def test_a_model_that_fails_to_load_leaves_no_output_folder(tmp_path):
+    from suite.cli import main
+
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(_smooth_image(16, 16)).save(src / "a.png")
+    bad = tmp_path / "bad.keras"
+    bad.write_bytes(b"not a zip")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["segment", str(src), "-m", str(bad), "-o", str(out)])
+    assert result.exit_code == 1 and "bad.keras" in result.output, result.output
+    assert not out.exists()
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    assert CliRunner().invoke(main, ["segment", str(src), "-m", str(bad), "-o", str(kept)]).exit_code == 1
+    assert kept.is_dir()  # a folder the user had is never removed
+
+
+def test_a_classifier_is_refused_naming_the_file(tmp_path):
+    import keras
+
+    from suite.cli import main
+
+    inp = keras.Input((None, None, 3))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inp))
+    path = tmp_path / "classifier.keras"
+    keras.Model(inp, keras.layers.Dense(3)(x)).save(path)
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(_smooth_image(16, 16)).save(src / "a.png")
+    result = CliRunner().invoke(main, ["segment", str(src), "-m", str(path), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 1 and str(path) in result.output and "segmentation model" in result.output, result.output

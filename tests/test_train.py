@@ -360,3 +360,94 @@ def test_resume_with_options_that_do_not_fit_the_backup_names_the_option(tmp_pat
     # the backup is kept: the same options resume it
     result = train(images, masks, 3, out=out, logdir=logdir, resume=True, **dict(TINY, epochs=3))
     assert _csv_epochs(logdir / "log.csv") == [0, 1, 2] and result.epochs_run == 3
+
+
+def _train_cli(*args):
+    from suite.cli import main
+
+    return CliRunner().invoke(main, ["train", "--backbone", "none", "--encoder-filters", "4,8,16", "--image-size", "32",
+                                     "--epochs", "1", "--batch-size", "2", "--no-tensorboard", *[str(a) for a in args]])
+
+
+@pytest.mark.parametrize("option, value, num_classes", [("--class-weights", "1,2", 3),
+                                                        ("--decoder-filters", "0,-1", 3),
+                                                        ("--encoder-filters", "4,0,16", 3)])
+def test_option_errors_are_usage_errors_before_any_work(tmp_path, option, value, num_classes):
+    out = tmp_path / "out" / "m.keras"
+    images, masks = _dataset(tmp_path / "data", n=4)
+    for m in masks.iterdir():  # data that fails its check (exit 1): the usage error must come first
+        Image.fromarray(np.full((40, 40), 7, np.uint8)).save(m)
+    r = _train_cli("--images", images, "--masks", masks, "--num-classes", num_classes, option, value, "-o", out)
+    assert r.exit_code == 2 and option in r.output, r.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_failed_data_check_leaves_no_empty_folders(tmp_path):
+    images, masks = _dataset(tmp_path / "data", n=4)
+    for m in masks.iterdir():
+        Image.fromarray(np.full((40, 40), 7, np.uint8)).save(m)  # labels outside the classes: nothing usable
+    out = tmp_path / "new" / "m.keras"
+    r = _train_cli("--images", images, "--masks", masks, "--num-classes", 3, "-o", out)
+    assert r.exit_code == 1, r.output
+    assert not (tmp_path / "new").exists(), list((tmp_path / "new").rglob("*"))
+
+
+def test_val_images_without_val_masks_names_the_option(tmp_path):
+    images, masks = _dataset(tmp_path / "data", n=4)
+    r = _train_cli("--images", images, "--masks", masks, "--num-classes", 3, "--val-images", images,
+                   "-o", tmp_path / "m.keras")
+    assert r.exit_code == 2 and "--val-masks" in r.output and "give --masks" not in r.output, r.output
+
+
+def test_an_interrupted_run_without_resume_mentions_resume(tmp_path):
+    from suite.common.io.files import OutputExistsError
+    from suite.unet.training import TrainingError, prepare_paths
+
+    out = tmp_path / "m.keras"
+    out.write_bytes(b"model")
+    backup = tmp_path / "m_logs" / "backup" / "phase1"
+    backup.mkdir(parents=True)
+    (backup / "training_metadata.json").write_text("{}")
+    with pytest.raises(TrainingError, match="--resume"):
+        prepare_paths(out, None, resume=False, overwrite=False)
+    (backup / "training_metadata.json").unlink()
+    with pytest.raises(OutputExistsError):
+        prepare_paths(out, None, resume=False, overwrite=False)
+
+
+def test_a_logdir_with_an_earlier_runs_logs_is_refused(tmp_path):
+    from suite.unet.training import TrainingError, prepare_paths
+
+    logdir = tmp_path / "logs"
+    logdir.mkdir()
+    (logdir / "log.csv").write_text("epoch,loss\n0,1.0\n")
+    with pytest.raises(TrainingError, match="logs of an earlier run.*--overwrite"):
+        prepare_paths(tmp_path / "new.keras", logdir, resume=False, overwrite=False)
+    assert (logdir / "log.csv").read_text().startswith("epoch")
+    prepare_paths(tmp_path / "new.keras", logdir, resume=False, overwrite=True)  # asked for: allowed
+
+
+@pytest.mark.parametrize("args, hint", [(["--ignore-index", "300"], "--ignore-index"),
+                                        (["--ignore-index", "-1"], "--ignore-index"),
+                                        (["--class-names", "a,,c"], "--class-names"),
+                                        (["--class-names", "a,b,a"], "--class-names")])
+def test_ignore_index_and_class_names_are_checked(tmp_path, args, hint):
+    from suite.cli import main
+
+    images, masks = _dataset(tmp_path / "data", n=4)
+    for m in masks.iterdir():  # data that fails its check: the usage error must come first
+        Image.fromarray(np.full((40, 40), 7, np.uint8)).save(m)
+    r = _train_cli("--images", images, "--masks", masks, "--num-classes", 3, *args, "-o", tmp_path / "m.keras")
+    assert r.exit_code == 2 and hint in r.output, r.output
+    ev = CliRunner().invoke(main, ["evaluate", "--predictions", str(masks), "--masks", str(masks),
+                                   "--num-classes", "3", *args])
+    assert ev.exit_code == 2 and hint in ev.output, ev.output
+
+
+def test_ignore_index_that_is_a_class_warns(tmp_path):
+    from suite.cli import main
+
+    _, masks = _dataset(tmp_path / "data", n=2)
+    r = CliRunner().invoke(main, ["evaluate", "--predictions", str(masks), "--masks", str(masks), "--num-classes", "3",
+                                  "--ignore-index", "2"])
+    assert r.exit_code == 0 and "warning: --ignore-index 2 is one of the 3 classes" in r.output, r.output

@@ -206,3 +206,33 @@ def test_evaluate_and_train_name_a_broken_link_among_the_pairs(tmp_path):
 
     stats = check_source(open_source(images, masks, binary=True), 2, progress=False, skip_bad=True)
     assert len(stats.kept) == 3 and "broken symbolic link" in stats.bad[0]["reason"]
+
+
+def _mixed_set(root, n=4, h=32, w=32):
+    """Class-index masks (0, 1, 2) with ONE 0/255 mask among them (s1.png), and matching predictions."""
+    rng = np.random.default_rng(1)
+    for sub in ("images", "masks", "preds"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(root / "images" / f"s{i}.png")
+        labels = rng.integers(0, 3, (h, w)).astype(np.uint8)
+        mask = (labels > 0).astype(np.uint8) * 255 if i == 1 else labels
+        Image.fromarray(mask).save(root / "masks" / f"s{i}.png")
+        Image.fromarray(labels).save(root / "preds" / f"s{i}.png")
+    return root / "images", root / "masks", root / "preds"
+
+
+def test_one_0_255_mask_among_class_masks_is_named(tmp_path):
+    images, masks, preds = _mixed_set(tmp_path)
+    r = _cli("evaluate", "--predictions", preds, "--masks", masks, "--num-classes", 3, "--json")
+    assert "s1.png" in r.output and "--binary" in r.output, r.output
+    from suite.unet.data import open_source
+    from suite.unet.evaluate import evaluate_predictions
+
+    report = evaluate_predictions(preds, open_source(images, masks), 3, progress=False)
+    assert report["images"] == 3 and [s["mask"].endswith("s1.png") for s in report["skipped"]] == [True]
+    assert "pass --binary" in report["skipped"][0]["reason"]
+    r = _cli("train", "--images", images, "--masks", masks, "--num-classes", 3, "--backbone", "none",
+             "--encoder-filters", "4,8,16,32,64", "--image-size", 32, "--epochs", 1, "--batch-size", 2,
+             "--no-tensorboard", "-o", tmp_path / "m.keras")
+    assert "s1.png" in r.output and "pass --binary" in r.output, r.output

@@ -430,7 +430,7 @@ class SourceStats:
 def _check_pair(source: SegmentationSource, img_path, mask_path, num_classes: int, ignore_index: int):
     """``(class_pixels, ignored, (H, W))`` for one pair, or a one-line reason (``str``) it cannot be used."""
     from suite.common.io.images import open_image
-    from suite.unet.masks import check_same_size, validate_mask
+    from suite.unet.masks import check_foreground_not_ignored, check_same_size, validate_mask
 
     try:
         mask = source.read_mask(mask_path)
@@ -440,6 +440,8 @@ def _check_pair(source: SegmentationSource, img_path, mask_path, num_classes: in
         # evaluate's checks, so both commands give the same reasons
         check_same_size((h, w), mask.shape, img_path, mask_path)
         validate_mask(mask, num_classes, ignore_index, mask_path)
+        if source.lut is None and source.layout != "voc":  # VOC and trimaps: the suite knows their labels
+            check_foreground_not_ignored(mask, num_classes, ignore_index, mask_path)
     except ImageReadError as e:
         return str(e)
     flat = mask.ravel()

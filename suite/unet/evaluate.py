@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from suite.common.io.images import DEFAULT_MAX_PIXELS, ImageReadError
-from suite.unet.masks import (check_same_size, foreground_ignored_message, load_mask,
+from suite.unet.masks import (check_foreground_not_ignored, check_same_size, foreground_ignored_message, load_mask,
                               only_background_and_ignore, validate_mask)
 from suite.unet.metrics import confusion_counts, scores_from_confusion
 
@@ -85,6 +85,11 @@ def _refuse_ignored_foreground(items: _Pairs, num_classes, ignore_index) -> None
 def _score(items: _Pairs, predict, num_classes, ignore_index, description, progress, class_names, strict=False):
     """The shared loop: read truth, predict (or read) a mask, count, report skips."""
     _refuse_ignored_foreground(items, num_classes, ignore_index)
+    # One 0/255 mask among class-index masks (read without --binary) is skipped (or refused with
+    # strict) like any other bad pair; VOC and trimap masks are read with labels the suite knows.
+    src = items.source
+    per_mask_foreground_check = src is None or (getattr(src, "lut", None) is None
+                                                and getattr(src, "layout", "folders") != "voc")
     cm = np.zeros((num_classes, num_classes), dtype=np.int64)
     skipped, scored, ignored = [], 0, 0
     bar, task = _progress(len(items.pairs), description, progress)
@@ -95,6 +100,8 @@ def _score(items: _Pairs, predict, num_classes, ignore_index, description, progr
                 if truth.ndim == 3:
                     truth = truth[..., 0]
                 validate_mask(truth, num_classes, ignore_index, mask_path)
+                if per_mask_foreground_check:
+                    check_foreground_not_ignored(truth, num_classes, ignore_index, mask_path)
                 pred = predict(image_path, mask_path, truth.shape)
             except ImageReadError as e:
                 # Unreadable files, RGB colour masks, labels outside the classes, size

@@ -30,6 +30,54 @@ class MissingExtraError(ImportError):
     """A format needs packages that are not installed; the message names the pip extra."""
 
 
+class NotReplaceableError(FileExistsError):
+    """``--overwrite`` was given for something that is not an earlier export of the same kind."""
+
+
+def check_output(output, fmt: str, overwrite: bool) -> Path:
+    """Where an export of ``fmt`` goes, refusing before any work if it may not be written there.
+
+    ``overwrite`` replaces only an earlier export of the same kind: a SavedModel
+    folder (it holds ``saved_model.pb``) for ``saved_model``, a file for the file
+    formats. The working folder, any folder above it and any other folder or file
+    are refused, so that ``--overwrite`` can never delete a user's files.
+
+    Args:
+        output: The requested path; the format's extension is added to files if missing.
+        fmt: One of :data:`FORMATS`.
+        overwrite: Whether an earlier export there may be replaced.
+
+    Returns:
+        The path the export will be written to.
+
+    Raises:
+        OutputExistsError: ``output`` exists and ``overwrite`` is false.
+        NotReplaceableError: ``output`` exists and is not an earlier export of ``fmt``.
+    """
+    output = Path(output)
+    if fmt in _EXTENSION and output.suffix.lower() != _EXTENSION[fmt]:
+        output = output.with_name(output.name + _EXTENSION[fmt])
+    if not (output.exists() or output.is_symlink()):
+        return output
+    if not overwrite:
+        raise OutputExistsError(output)
+    resolved, cwd = output.resolve(), Path.cwd().resolve()
+    if resolved == cwd or resolved in cwd.parents:
+        raise NotReplaceableError(
+            f"{output} is the working folder or a folder above it: --overwrite replaces only an earlier "
+            "export; give -o a new name")
+    if fmt == "saved_model":
+        if output.is_symlink() or not output.is_dir() or not (output / "saved_model.pb").is_file():
+            raise NotReplaceableError(
+                f"{output} is not a SavedModel folder (no saved_model.pb): --overwrite replaces only an "
+                "earlier export; give -o a new name")
+    elif output.is_symlink() or not output.is_file():
+        raise NotReplaceableError(
+            f"{output} is not a file: --overwrite replaces only an earlier {_EXTENSION[fmt]} export; "
+            "give -o a new name")
+    return output
+
+
 @dataclass
 class ExportResult:
     """What :func:`export_model` wrote and how closely it matches Keras."""
@@ -154,7 +202,7 @@ def export_model(model, fmt: str, output, *, overwrite: bool = False, sample_siz
             (loaded with ``safe_mode`` and checked to map images to per-pixel scores).
         fmt: ``"saved_model"`` (a folder), ``"onnx"`` (``.onnx``) or ``"litert"`` (``.tflite``).
         output: Where to write; the extension is added for files if missing.
-        overwrite: Replace an existing artefact.
+        overwrite: Replace an earlier export of the same kind (see :func:`check_output`).
         sample_size: Side of the random sample image for the parity check.
         atol: Largest accepted absolute difference.
 
@@ -164,10 +212,12 @@ def export_model(model, fmt: str, output, *, overwrite: bool = False, sample_siz
     Raises:
         MissingExtraError: the format's packages are missing (the message says which extra).
         OutputExistsError: ``output`` exists and ``overwrite`` is false.
+        NotReplaceableError: ``output`` is not an earlier export of ``fmt`` (checked before any work).
     """
     if fmt not in FORMATS:
         raise ValueError(f"Expected format in {FORMATS}. Received: format={fmt!r}")
     _require(fmt)
+    output = check_output(output, fmt, overwrite)  # before any work
     if isinstance(model, (str, os.PathLike)):
         from suite.unet.model_io import load_segmentation_model
 
@@ -182,12 +232,6 @@ def export_model(model, fmt: str, output, *, overwrite: bool = False, sample_siz
         if exported is not model:
             note(f"exported in float32 (the model computes in {model.dtype_policy.name})")
             model = exported
-    output = Path(output)
-    if fmt in _EXTENSION and output.suffix.lower() != _EXTENSION[fmt]:
-        output = output.with_name(output.name + _EXTENSION[fmt])
-    if output.exists() and not overwrite:
-        raise OutputExistsError(output)
-
     x = sample_input(model, size=sample_size)
     expected = np.asarray(model.predict_on_batch(x))
     ensure_writable_folder(output.parent)
@@ -197,9 +241,19 @@ def export_model(model, fmt: str, output, *, overwrite: bool = False, sample_siz
         with _quiet_fd2():
             model.export(str(tmp), format=_KERAS_FORMAT[fmt], verbose=False)
         got, runtime = run_exported(tmp, fmt, x)
-        if output.exists():
-            shutil.rmtree(output) if output.is_dir() else output.unlink()
-        os.replace(tmp, output)
+        check_output(output, fmt, overwrite)  # still an earlier export (or nothing) after the conversion
+        if fmt == "saved_model" and output.exists():
+            # Folders cannot be swapped in one step: move the old one aside, move the new one in,
+            # then delete the old one, so that a failure in between leaves the old export in place.
+            old = tmp_dir / (output.name + ".old")
+            os.replace(output, old)
+            try:
+                os.replace(tmp, output)
+            except BaseException:
+                os.replace(old, output)
+                raise
+        else:
+            os.replace(tmp, output)  # atomic for a file, replacing an earlier export
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
     diff = float(np.max(np.abs(got.astype(np.float64) - expected.astype(np.float64)))) if got.shape == expected.shape \

@@ -156,6 +156,38 @@ def foreground_ignored_message(folder, ignore_index: int) -> str:
             f"pass --binary for 0/{ignore_index} masks (or another --ignore-index if {ignore_index} is a class)")
 
 
+def check_foreground_not_ignored(mask: np.ndarray, num_classes: int, ignore_index: int | None, path=None) -> np.ndarray:
+    """Refuses one mask that holds only 0 and the ignore index: a 0/255 mask read without ``--binary``.
+
+    With the default ignore index 255 such a mask's foreground would silently
+    be left out of every loss and metric, even when the other masks of the set
+    hold class indices. The folder-wide check (:func:`only_background_and_ignore`)
+    only sees the case where every mask is like this.
+
+    Args:
+        mask: ``(H, W)`` integer array, as read (after ``--binary``/trimap mapping).
+        num_classes: Number of classes.
+        ignore_index: The ignored label (``None``: none, nothing to check).
+        path: The file, for the message.
+
+    Returns:
+        ``mask``, unchanged.
+
+    Raises:
+        MaskError: naming the file and the fix (``--binary``).
+    """
+    if ignore_index is None or 0 <= ignore_index < num_classes:
+        return mask
+    values = {int(v) for v in np.unique(np.asarray(mask))}
+    if ignore_index in values and values <= {0, ignore_index}:
+        raise MaskError(
+            path,
+            f"holds only 0 and {ignore_index}, the ignore index: its foreground would be left out; "
+            f"pass --binary for 0/{ignore_index} masks (or another --ignore-index if {ignore_index} is a class)"
+        )
+    return mask
+
+
 def only_background_and_ignore(label_sets, num_classes: int, ignore_index: int | None) -> bool:
     """True when the masks (their label sets) hold class 0 and the ignore index and no other class at all.
 

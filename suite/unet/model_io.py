@@ -202,7 +202,12 @@ def load_segmentation(source):
 
     settle_legacy_preprocessing(model)  # a MobileNetV2 U-Net saved before the config recorded it
     model = _runnable_precision(model)
-    check_segmentation_model(model)
+    try:
+        check_segmentation_model(model)
+    except ValueError as e:
+        if is_preset(source):
+            raise
+        raise ValueError(f"{source}: {e}") from None  # the message names the file
     return model, model_metadata(model, source=source)
 
 

@@ -57,6 +57,14 @@ def parse_class_weights(text: str):
     return weights
 
 
+def parse_widths(text: str) -> tuple[int, ...]:
+    """``"256,128,64"`` -> ``(256, 128, 64)``: layer widths, each a whole number >= 1."""
+    widths = parse_ints(text)
+    if not all(w >= 1 for w in widths):
+        raise ValueError(f"expected widths >= 1, got {text!r}")
+    return widths
+
+
 @dataclass
 class TrainOptions:
     """Every hyperparameter of a training run; defaults chosen by measurement (docs/unet_train.md).
@@ -73,7 +81,8 @@ class TrainOptions:
     val_split: float | None = option(None, f"Fraction held out for validation, seeded [{DEFAULT_VAL_SPLIT}].",
                                      low=0, high=1, low_open=True, high_open=True)
     binary: bool = option(False, "Masks are 0/255: map them to 0/1.", flag="--binary")
-    ignore_index: int = option(255, "Mask label skipped by loss and metrics (augmentation fills with it too).")
+    ignore_index: int = option(255, "Mask label skipped by loss and metrics (augmentation fills with it too).",
+                               low=0, high=255)
     strict: bool = option(False, "Stop on the first unusable pair instead of skipping it "
                                  "(skipped pairs make the exit status 1).", flag="--strict")
     max_pixels: int | None = option(DEFAULT_MAX_PIXELS, "Refuse image files with more pixels than this "
@@ -85,9 +94,9 @@ class TrainOptions:
                                  "(VGG16, MobileNetV2), else none. imagenet downloads (needs the network).",
                                  metavar="auto|imagenet|embedded|none|FILE")
     decoder_filters: tuple | None = option(None, "Decoder widths, deepest first, comma-separated [256,128,64,32,16].",
-                                           parse=parse_ints, metavar="W,W,...")
+                                           parse=parse_widths, metavar="W,W,...")
     encoder_filters: tuple | None = option(None, "Paper U-Net (--backbone none) encoder widths, comma-separated "
-                                           "[64,128,256,512,1024].", parse=parse_ints, metavar="W,W,...")
+                                           "[64,128,256,512,1024].", parse=parse_widths, metavar="W,W,...")
     batch_norm: bool | None = option(None, "BatchNorm after decoder (and paper encoder) convolutions "
                                      "[on for backbones, off for none].")
     # --- pipeline

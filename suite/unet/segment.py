@@ -344,13 +344,21 @@ def segment_folder(inputs, output, model, options: SegmentOptions | None = None,
         raise ValueError(f"segment_folder runs here (runner='local'); runner={opts.runner!r} is "
                          "suite.unet.beam_runner.segment_beam")
     start = time.perf_counter()
+    created = not (Path(output).exists() or Path(output).is_symlink())
     out_dir = ensure_writable_folder(output)  # before the model is even loaded
-    remove_partial_files(out_dir)  # what a killed earlier run was writing
-    report = SegmentReport(output=str(out_dir), model=model_label(model), options=as_dict(opts))
-    model, meta = resolve_segmentation(model)
-    items, report.skipped, not_images = plan_items(inputs, out_dir, overlay=opts.overlay,
-                                                   probabilities=opts.probabilities, overwrite=opts.overwrite,
-                                                   recursive=opts.recursive)
+    try:
+        remove_partial_files(out_dir)  # what a killed earlier run was writing
+        report = SegmentReport(output=str(out_dir), model=model_label(model), options=as_dict(opts))
+        model, meta = resolve_segmentation(model)
+        items, report.skipped, not_images = plan_items(inputs, out_dir, overlay=opts.overlay,
+                                                       probabilities=opts.probabilities, overwrite=opts.overwrite,
+                                                       recursive=opts.recursive)
+        if not items and not report.skipped:
+            raise NoImagesError(inputs, not_images)
+    except BaseException:
+        if created:  # a failed start leaves no empty output folder behind
+            _remove_empty_folder(out_dir)
+        raise
     report.not_images = [str(p) for p in not_images]
     tile, max_untiled_pixels = tiling_for(meta, opts.tile, opts.max_untiled_pixels)
     small, large = split_by_size(items, report, tile=tile, max_untiled_pixels=max_untiled_pixels,
@@ -364,6 +372,25 @@ def segment_folder(inputs, output, model, options: SegmentOptions | None = None,
         report.skipped.sort()
         save_json(report.to_dict(), out_dir / REPORT_NAME, overwrite=True)
     return report
+
+
+class NoImagesError(ValueError):
+    """The inputs hold no image at all; ``str(err)`` is one line naming them."""
+
+    def __init__(self, inputs, not_images=()):
+        if isinstance(inputs, (str, os.PathLike)):
+            inputs = [inputs]
+        names = ", ".join(str(i) for i in inputs) or "the inputs"
+        others = f" ({len(not_images)} file(s) that are not images)" if not_images else ""
+        super().__init__(f"no images found in {names}{others}")
+
+
+def _remove_empty_folder(folder: Path) -> None:
+    """Removes ``folder`` if nothing is in it (what a failed start had just created)."""
+    try:
+        folder.rmdir()  # only succeeds on an empty folder
+    except OSError:
+        pass
 
 
 def tiling_for(meta, tile: int | None, max_untiled_pixels: int) -> tuple[int | None, float]:

@@ -261,30 +261,50 @@ def train(
     opts = check_run(train_options(options, **overrides), num_classes)
     freeze_epochs = freeze_epochs_for(opts)
     t_start = time.monotonic()
+    fresh = _new_folders(out, logdir)
     paths = prepare_paths(out, logdir, resume, overwrite)
-    if resume:
-        check_resume_fits(paths, opts, num_classes)
-    data = open_data(images, masks, val_images, val_masks, num_classes, opts, paths.logdir, progress)
+    try:
+        if resume:
+            check_resume_fits(paths, opts, num_classes)
+        data = open_data(images, masks, val_images, val_masks, num_classes, opts, paths.logdir, progress)
 
-    import keras
+        import keras
 
-    keras.utils.set_random_seed(opts.seed)
-    cluster = setup_cluster(opts)
-    paths = paths.for_worker(cluster)
-    model = build_model(num_classes, opts, freeze_epochs, class_names, cluster)
-    pipeline = build_pipeline(data, int(getattr(model, "stride", 32)), opts, cluster)
-    run = start_run(model, opts, paths, cluster, pipeline, data, resume, progress, callbacks)
-    phases = plan_phases(opts.epochs, freeze_epochs, opts.lr, opts.finetune_lr_factor, opts.time_budget,
-                         opts.freeze_fraction if opts.freeze_encoder_epochs == "auto" else None)
-    if resume and len(phases) == 2 and _backup_epoch(paths.backup_root / "phase2") is not None:
-        phases = phases[1:]
-    if opts.strategy == "multiworker":
-        from suite.unet.distribute import work_around_multiworker_build
+        keras.utils.set_random_seed(opts.seed)
+        cluster = setup_cluster(opts)
+        paths = paths.for_worker(cluster)
+        model = build_model(num_classes, opts, freeze_epochs, class_names, cluster)
+        pipeline = build_pipeline(data, int(getattr(model, "stride", 32)), opts, cluster)
+        run = start_run(model, opts, paths, cluster, pipeline, data, resume, progress, callbacks)
+        phases = plan_phases(opts.epochs, freeze_epochs, opts.lr, opts.finetune_lr_factor, opts.time_budget,
+                             opts.freeze_fraction if opts.freeze_encoder_epochs == "auto" else None)
+        if resume and len(phases) == 2 and _backup_epoch(paths.backup_root / "phase2") is not None:
+            phases = phases[1:]
+        if opts.strategy == "multiworker":
+            from suite.unet.distribute import work_around_multiworker_build
 
-        work_around_multiworker_build(model, cluster.strategy, pipeline.train_ds,
-                                      functools.partial(compile_phase, run, opts.lr))
-    stopped = fit_phases(run, phases)
-    return summarize(run, stopped, time.monotonic() - t_start)
+            work_around_multiworker_build(model, cluster.strategy, pipeline.train_ds,
+                                          functools.partial(compile_phase, run, opts.lr))
+        stopped = fit_phases(run, phases)
+        return summarize(run, stopped, time.monotonic() - t_start)
+    except BaseException:
+        for folder in fresh:  # a run that failed before writing anything leaves no empty folder behind
+            _remove_empty_folder(folder)
+        raise
+
+
+def _new_folders(out, logdir) -> list:
+    """The folders a run would create for ``out`` and ``logdir`` (innermost first) that do not exist yet."""
+    out = Path(out)
+    log = Path(logdir) if logdir is not None else out.with_name(out.stem + "_logs")
+    return [p for p in (log, out.parent) if not (p.exists() or p.is_symlink())]
+
+
+def _remove_empty_folder(folder: Path) -> None:
+    try:
+        folder.rmdir()  # only an empty folder
+    except OSError:
+        pass
 
 
 # --------------------------------------------------------------------------- 1. options and paths
@@ -294,6 +314,9 @@ def check_run(opts: TrainOptions, num_classes: int) -> TrainOptions:
     """The checks that span options (and ``num_classes``); TensorBoard off, with a note, when it is not installed."""
     if num_classes < 2:
         raise ValueError(f"Expected num_classes >= 2 (use 2 for binary masks). Received: num_classes={num_classes}")
+    if isinstance(opts.class_weights, (list, tuple)) and len(opts.class_weights) != num_classes:
+        raise ValueError(f"Expected {num_classes} class weights (one per class), before any work. "
+                         f"Received: class_weights={list(opts.class_weights)}")
     if opts.epochs is None:  # the time budget, when there is one, decides how many
         opts = replace(opts, epochs=BUDGET_EPOCHS if opts.time_budget else DEFAULT_EPOCHS)
     fe = opts.freeze_encoder_epochs
@@ -354,9 +377,19 @@ def prepare_paths(out, logdir, resume: bool, overwrite: bool) -> RunPaths:
         raise ValueError(f"out must name a .keras file (the model is saved in Keras' format). Received: out={str(out)!r}")
     paths = RunPaths(out, Path(logdir) if logdir is not None else out.with_name(out.stem + "_logs"))
     backup_root = paths.backup_root
+    interrupted = backup_root.exists() and any(backup_root.rglob("training_metadata.json"))
     if out.exists() and not (overwrite or resume):
+        if interrupted:
+            raise TrainingError(
+                f"{out} exists and {paths.logdir} holds the backup of an interrupted run: add --resume to "
+                "continue it, or --overwrite to start over"
+            )
         raise OutputExistsError(out)
-    if backup_root.exists() and any(backup_root.rglob("training_metadata.json")) and not resume:
+    earlier = [p for p in (paths.csv, paths.curves) if p.exists()]
+    if earlier and not (interrupted or overwrite or resume):
+        raise TrainingError(f"{paths.logdir} holds the logs of an earlier run ({earlier[0].name}): "
+                            "add --overwrite to replace them, or give another --logdir")
+    if interrupted and not resume:
         if not overwrite:
             raise TrainingError(
                 f"{paths.logdir} holds the backup of an interrupted run: add --resume to continue it, "

@@ -9,7 +9,7 @@ import click
 from suite.cli import main
 from suite.common.ui.cli import compute_options, echo_json, max_pixels_option, output_options, say
 from suite.common.ui.outputs import OutputFile
-from suite.unet.cli.params import MODEL_OR_PRESET
+from suite.unet.cli.params import MODEL_OR_PRESET, parse_class_names, warn_ignore_index_is_a_class
 from suite.unet.data import LAYOUTS
 
 
@@ -58,7 +58,8 @@ def _print_skipped(report: dict) -> None:
 @click.option("--split", default="val", show_default=True, help="Pascal VOC index file to score (ImageSets/Segmentation/<split>.txt).")
 @click.option("--num-classes", type=click.IntRange(2, None), default=None,
               help="Number of classes (default: the model's; required with --predictions).")
-@click.option("--ignore-index", default=255, show_default=True, type=int, help="Truth label left out of the scores.")
+@click.option("--ignore-index", default=255, show_default=True, type=click.IntRange(0, 255),
+              help="Truth label left out of the scores.")
 @click.option("--binary", is_flag=True, help="Masks are 0/255: map them to 0/1.")
 @click.option("--class-names", default=None, help="Comma-separated class names for the table (default: the model's).")
 @click.option("-o", "--output", "report", type=OutputFile((".json",), what="report"), default=None,
@@ -93,6 +94,8 @@ def evaluate(model, predictions, images, masks, layout, split, num_classes, igno
     if images is None and (model is not None or masks is None):
         raise click.UsageError("--images is required with --model" if model is not None
                                else "--predictions needs --masks (the ground truth), or --images for a data set root")
+    names = parse_class_names(class_names, num_classes)
+    warn_ignore_index_is_a_class(ignore_index, num_classes)
     if report is not None and not overwrite:
         png = report.with_name(f"{report.stem}_confusion.png")
         for p in (report, png):
@@ -102,9 +105,6 @@ def evaluate(model, predictions, images, masks, layout, split, num_classes, igno
         from suite.common.io.files import ensure_writable_folder
 
         ensure_writable_folder(report.parent)  # fail before scoring, not after
-    names = [n.strip() for n in class_names.split(",")] if class_names else None
-    if names is not None and num_classes is not None and len(names) != num_classes:
-        raise click.BadParameter(f"{len(names)} names for {num_classes} classes", param_hint="--class-names")
 
     if images is None:
         source = masks_only(masks)  # predictions are named after the masks; no image is needed

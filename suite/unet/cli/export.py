@@ -22,7 +22,7 @@ from suite.unet.export import FORMATS
                    "litert: .tflite file.")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
               help="Where to write the artefact (a folder for saved_model).")
-@click.option("--overwrite", is_flag=True, help="Replace an existing artefact.")
+@click.option("--overwrite", is_flag=True, help="Replace an earlier export of the same kind (never the working folder or a folder that is not a SavedModel).")
 @click.option("--size", default=256, show_default=True, type=click.IntRange(16, 4096),
               help="Side of the random sample image used for the parity check.")
 @click.option("--atol", default=1e-4, show_default=True, type=finite_float(0), help="Largest accepted |exported - Keras|.")
@@ -34,16 +34,24 @@ def export(model, fmt, output, overwrite, size, atol, as_json):
     The exported artefact is run on a sample image with its own runtime
     (tf.saved_model, onnxruntime, the LiteRT interpreter) and the largest absolute
     difference from the Keras model is reported; the exit status is 1 if it is
-    over --atol.
+    over --atol, and the artefact is kept (for inspection) with a message saying so.
+
+    --overwrite replaces only an earlier export of the same kind (a SavedModel
+    folder, or a file for onnx and litert); the working folder, folders above it
+    and other folders are refused before any work.
     """
     from suite.common.device import import_backend_quietly
-    from suite.unet.export import EXTENSIONS, MissingExtraError, export_model
+    from suite.unet.export import EXTENSIONS, MissingExtraError, NotReplaceableError, check_output, export_model
 
     if fmt in EXTENSIONS:
         if output.suffix:  # a bare name gets the format's extension
             check_output_extension(output, (EXTENSIONS[fmt],), what=f"--format {fmt}")
     else:
         check_output_folder(output, what=f"a --format {fmt} folder")
+    try:
+        check_output(output, fmt, overwrite)  # before loading or converting anything
+    except NotReplaceableError as e:
+        raise click.ClickException(str(e)) from None
     import_backend_quietly()
     try:
         result = export_model(model, fmt, output, overwrite=overwrite, sample_size=size, atol=atol)
@@ -58,5 +66,7 @@ def export(model, fmt, output, overwrite, size, atol, as_json):
         say(f"parity on a {result.sample_shape[1]}x{result.sample_shape[2]} sample with {result.runtime}: "
             f"max |exported - keras| = {result.max_abs_diff:.3g} (tolerance {atol:g})")
     if not result.ok:
-        click.echo("parity check FAILED", err=True)
+        # The artefact is kept (for inspection); a re-run needs --overwrite to replace it.
+        click.echo(f"parity check FAILED: max |exported - keras| = {result.max_abs_diff:.3g} is over --atol "
+                   f"{atol:g}; {result.path} is kept for inspection (re-run with --overwrite to replace it)", err=True)
         sys.exit(1)

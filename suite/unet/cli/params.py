@@ -51,3 +51,27 @@ def model_option(required: bool = True, help: str | None = None):
                      "assets/demo_unet.keras, or a preset: person (MediaPipe selfie segmentation: background, "
                      "person), person-landscape.",
     )
+
+
+def parse_class_names(text: str | None, num_classes: int | None, option: str = "--class-names") -> list | None:
+    """Comma-separated class names, checked: one per class, none empty, no two the same (a usage error otherwise)."""
+    if not text:
+        return None
+    names = [n.strip() for n in text.split(",")]
+    if any(not n for n in names):
+        raise click.BadParameter(f"empty name in {text!r}; give one non-empty name per class", param_hint=f"'{option}'")
+    doubles = sorted({n for n in names if names.count(n) > 1})
+    if doubles:
+        raise click.BadParameter(f"{', '.join(doubles)} given twice; class names must differ", param_hint=f"'{option}'")
+    if num_classes is not None and len(names) != num_classes:
+        raise click.BadParameter(f"{len(names)} names for {num_classes} classes", param_hint=f"'{option}'")
+    return names
+
+
+def warn_ignore_index_is_a_class(ignore_index: int | None, num_classes: int | None) -> None:
+    """A one-line warning when ``--ignore-index`` is one of the classes: that class is then never trained or scored."""
+    if ignore_index is not None and num_classes is not None and 0 <= ignore_index < num_classes:
+        from suite.common.log import note
+
+        note(f"warning: --ignore-index {ignore_index} is one of the {num_classes} classes (0..{num_classes - 1}): "
+             "that class is left out of every loss and score")

@@ -15,6 +15,7 @@ from suite.cli import main
 from suite.common.ui.cli import compute_options, echo_json, output_options, say
 from suite.common.options import click_options
 from suite.common.ui.outputs import OutputFile
+from suite.unet.cli.params import parse_class_names, warn_ignore_index_is_a_class
 from suite.unet.options import TrainOptions
 
 _DIR = click.Path(exists=True, file_okay=False, path_type=Path)
@@ -58,9 +59,21 @@ def train(images, masks, num_classes, val_images, val_masks, class_names, out, l
     opts = TrainOptions(**options)
     if (val_images is None) != (val_masks is None) and opts.layout == "folders":
         raise click.UsageError("--val-images and --val-masks go together")
-    names = [n.strip() for n in class_names.split(",")] if class_names else None
-    if names is not None and len(names) != num_classes:
-        raise click.BadParameter(f"{len(names)} names for {num_classes} classes", param_hint="--class-names")
+    if val_masks is not None and val_images is None:
+        raise click.UsageError("--val-masks needs --val-images DIR")
+    if val_images is not None and val_masks is None and opts.layout == "auto":
+        from suite.unet.data import DatasetError, detect_layout
+
+        try:
+            detect_layout(val_images)  # an Oxford-IIIT Pet or VOC root needs no masks folder
+        except DatasetError:
+            raise click.UsageError(f"--val-images {val_images} needs --val-masks DIR (or point it at an "
+                                   "Oxford-IIIT Pet or Pascal VOC root)") from None
+    if isinstance(opts.class_weights, list) and len(opts.class_weights) != num_classes:
+        raise click.BadParameter(f"{len(opts.class_weights)} weights for --num-classes {num_classes}; give one "
+                                 "per class, or balanced, or none", param_hint="'--class-weights'")
+    names = parse_class_names(class_names, num_classes)
+    warn_ignore_index_is_a_class(opts.ignore_index, num_classes)
     result = run(images, masks, num_classes, options=opts, val_images=val_images, val_masks=val_masks,
                  class_names=names, out=out, logdir=logdir, resume=resume, overwrite=overwrite)
     if as_json:
