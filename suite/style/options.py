@@ -83,7 +83,7 @@ class StyleOptions:
     style_weight: float = option(1e-2, "Weight of the style loss.", low=0)
     tv_weight: float = option(1.0, "Weight of total variation (smoothness).", low=0)
     init: str = option("content", "Starting image (fast = the --method fast result).", choices=INITS)
-    seed: int = option(0, "Seed for --init noise.")
+    seed: int = option(0, "Seed for --init noise.", low=0)
     preserve_colors: bool = option(False, "Keep the photo's colours: transfer luminance only.")
     style_scale: float = option(1.0, "Style image size relative to the output (bigger = bigger strokes).",
                                 low=0.05, high=8)
