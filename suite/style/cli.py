@@ -229,6 +229,9 @@ def _check_usage(opts, styles, blend, masks):
         raise click.UsageError(f"--iterations needs 1 or {len(scales)} numbers (one per scale), got {len(iterations)}")
     if sum(iterations) == 0:
         raise click.UsageError("--iterations are all 0")
+    for flag, layers in (("--content-layers", opts.content_layers), ("--style-layers", opts.style_layers)):
+        if not tuple(layers or ()):
+            raise click.UsageError(f"{flag} is empty; give at least one layer name")
     presets = [isinstance(s, str) for s in styles]
     if any(presets) and opts.method != "fast":
         raise click.UsageError("preset:N styles need --method fast")

@@ -159,6 +159,9 @@ def check_style_options(opts: StyleOptions) -> StyleOptions:
                          f"Received: iterations={list(iterations)}")
     if any(i < 0 for i in iterations) or sum(iterations) == 0:
         raise ValueError(f"Expected non-negative iterations, not all zero. Received: iterations={list(iterations)}")
+    for name in ("content_layers", "style_layers"):
+        if not tuple(getattr(opts, name) or ()):
+            raise ValueError(f"Expected at least one layer in {name}. Received: {name}=[]")
     for name in ("content_weight", "style_weight", "tv_weight"):
         w = getattr(opts, name)
         if not (w >= 0 and math.isfinite(w)):
