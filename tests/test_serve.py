@@ -270,6 +270,24 @@ def test_job_queue_full_is_429(app, client):
 
 
 # ---------------------------------------------------------------- the command
+def test_sigterm_stops_serve_with_a_servers_words():
+    """Not the batch commands' "re-run the same command to continue": a server has nothing to resume."""
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "suite", "serve", "--port", "0"], stderr=subprocess.PIPE, text=True)
+    try:
+        assert "suite serve: http://127.0.0.1:" in proc.stderr.readline()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 143
+        rest = proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "suite serve stopped." in rest and "re-run" not in rest
+
+
 def test_serve_help_and_a_busy_port_is_one_line():
     from suite.cli import main
 
@@ -280,8 +298,8 @@ def test_serve_help_and_a_busy_port_is_one_line():
         s.listen()
         port = s.getsockname()[1]
         r = CliRunner().invoke(main, ["serve", "--port", str(port)])
-    assert r.exit_code == 1 and "Address already in use" in r.output
-    assert "Traceback" not in r.output
+    assert r.exit_code == 1 and f"cannot listen on 127.0.0.1:{port}: in use by another program" in r.output
+    assert "Traceback" not in r.output and len([line for line in r.output.splitlines() if line.strip()]) == 1
     from suite.serve.cli import _is_loopback
 
     assert all(map(_is_loopback, ["127.0.0.1", "localhost", "::1", "127.0.0.2"]))
