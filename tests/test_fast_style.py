@@ -224,7 +224,7 @@ def test_cli_fast_folder_with_a_bad_file(tmp_path):
     from PIL import Image
 
     assert Image.open(out / "b.png").size == (21, 33)  # each photo at its own size
-    side = json.loads((out / "a.json").read_text())
+    side = json.loads((out / "a.png.json").read_text())
     assert side["options"]["method"] == "fast" and side["options"]["strength"] == 0.7
 
 
@@ -294,7 +294,7 @@ def test_cli_presets(tmp_path):
                                   "--method", "fast", "-o", str(out), "--compare"])
     assert r.exit_code == 0, r.output
     assert Image.open(out).size == (44, 30) and (tmp_path / "o_compare.jpg").is_file()
-    side = json.loads((tmp_path / "o.json").read_text())
+    side = json.loads((tmp_path / "o.png.json").read_text())
     assert side["options"]["presets"] == [7, 19] and side["options"]["blend"] == [0.75, 0.25]
     for args, message in (
         (["--style", "preset:7"], "preset:N styles need --method fast"),

@@ -110,7 +110,7 @@ def test_every_readme_command_runs(tmp_path):
     assert set(ran) >= DOCUMENTED, f"README commands never run: {DOCUMENTED - set(ran)}; skipped: {skipped}"
     # What the defaults path produced, where the README says it.
     assert (work / "model.keras").is_file() and (work / "model_logs" / "tensorboard").is_dir()
-    assert (work / "chelsea_mosaic.png").is_file() and (work / "chelsea_mosaic.json").is_file()
+    assert (work / "chelsea_mosaic.png").is_file() and (work / "chelsea_mosaic.png.json").is_file()
     assert (work / "masks" / "report.json").is_file()
     assert (work / "model.tflite").is_file()
     assert (work / "person_masks" / "astronaut_overlay.jpg").is_file() and (work / "astronaut_regions.png").is_file()

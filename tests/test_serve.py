@@ -154,7 +154,7 @@ def test_model_must_be_one_offered(client):
     ({"iterations": "6000"}, "iterations must be at most 5000"),
     # the library's own checks and words (StyleOptions), not a second copy in the page
     ({"size": 8}, "Expected size >= 16. Received: size=8"),
-    ({"optimizer": "sgd"}, "Expected optimizer in ['lbfgs', 'adam']"),
+    ({"optimizer": "sgd"}, "Expected optimizer in ['adam', 'lbfgs', 'lbfgsb']"),
     ({"method": "magic"}, "Expected method in ['gatys', 'fast']"),
     ({"scales": "1,0.5"}, "Expected increasing scales in (0, 1]"),
     ({"iterations": "0"}, "Expected non-negative iterations, not all zero"),
@@ -162,6 +162,10 @@ def test_model_must_be_one_offered(client):
     ({"content_weight": float("nan")}, "content_weight"),
     ({"strength": 2}, "Expected strength <= 1"),
     ({"init": "grey"}, "Expected init in"),
+    # JSON types: a string is not a yes/no, a fraction is not a pixel count
+    ({"preserve_colors": "false"}, "preserve_colors must be true or false, got 'false'"),
+    ({"preserve_colors": 1}, "preserve_colors must be true or false"),
+    ({"size": 64.7}, "size must be a whole number, got 64.7"),
 ])
 def test_bad_style_options_are_400_with_a_message(client, change, words):
     body = {"photo": "f0/photos/chelsea.jpg", "artworks": ["f0/styles/mosaic.jpg"], **change}
@@ -266,6 +270,24 @@ def test_job_queue_full_is_429(app, client):
 
 
 # ---------------------------------------------------------------- the command
+def test_sigterm_stops_serve_with_a_servers_words():
+    """Not the batch commands' "re-run the same command to continue": a server has nothing to resume."""
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "suite", "serve", "--port", "0"], stderr=subprocess.PIPE, text=True)
+    try:
+        assert "suite serve: http://127.0.0.1:" in proc.stderr.readline()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 143
+        rest = proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "suite serve stopped." in rest and "re-run" not in rest
+
+
 def test_serve_help_and_a_busy_port_is_one_line():
     from suite.cli import main
 
@@ -276,8 +298,8 @@ def test_serve_help_and_a_busy_port_is_one_line():
         s.listen()
         port = s.getsockname()[1]
         r = CliRunner().invoke(main, ["serve", "--port", str(port)])
-    assert r.exit_code == 1 and "Address already in use" in r.output
-    assert "Traceback" not in r.output
+    assert r.exit_code == 1 and f"cannot listen on 127.0.0.1:{port}: in use by another program" in r.output
+    assert "Traceback" not in r.output and len([line for line in r.output.splitlines() if line.strip()]) == 1
     from suite.serve.cli import _is_loopback
 
     assert all(map(_is_loopback, ["127.0.0.1", "localhost", "::1", "127.0.0.2"]))
@@ -375,6 +397,22 @@ def test_a_fast_job_runs_the_fast_network(served, tmp_path, monkeypatch):
     assert result.shape[2] == 3 and np.abs(result - photo).mean() > 5  # the network changed the picture
     sidecar = client.get(f"/api/jobs/{state['id']}/files/result.json").json
     assert sidecar["method"] == "fast" and sidecar["options"]["strength"] == 0.8 and sidecar["options"]["size"] == 40
+
+
+def test_a_fast_job_without_size_keeps_the_photos_size(served, tmp_path, monkeypatch):
+    """As ``suite stylize --method fast``: no ``size`` means the photo's own size, not the page's default."""
+    from suite.serve import work
+
+    monkeypatch.setattr(work, "_FAST", {"parts": _tiny_fast_parts()})
+    client = create_app([served], upload_dir=tmp_path / "up").test_client()
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (24, 40, 3), dtype=np.uint8)).save(buf, "PNG")
+    up = _upload(client, buf.getvalue(), "small.png").json
+    r = client.post("/api/style", json={"photo": up["id"], "artworks": ["f0/styles/mosaic.jpg"], "method": "fast"})
+    assert r.status_code == 202, r.json
+    state = _wait(client, r.json["id"])
+    assert state["state"] == "done", state
+    assert (state["result"]["width"], state["result"]["height"]) == (40, 24)
 
 
 def test_presets_listed_by_the_library_reach_the_page(served, tmp_path):

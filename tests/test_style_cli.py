@@ -36,7 +36,7 @@ def test_single_file_output_with_sidecar_and_compare(files):
     assert r.exit_code == 0, r.output
     img = Image.open(out)
     assert img.size == (32, 24)  # aspect kept
-    side = json.loads((tmp / "result.json").read_text())
+    side = json.loads((tmp / "result.png.json").read_text())
     assert side["options"]["seed"] == 7 and side["options"]["size"] == 32
     assert set(side["losses"]) == {"total", "content", "style", "tv"}
     assert all(np.isfinite(v) for v in side["losses"].values())
@@ -49,7 +49,7 @@ def test_folder_skip_existing_and_overwrite(files):
     runner = CliRunner()
     r = runner.invoke(main, ["stylize", str(photos), "--style", str(style), "-o", str(out), *FAST])
     assert r.exit_code == 0, r.output
-    assert sorted(p.name for p in out.iterdir()) == ["a.json", "a.png", "b.json", "b.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "a.png.json", "b.png", "b.png.json"]
     assert Image.open(out / "b.png").size == (16, 32)
     assert "notes.txt" in r.output  # reported as skipped
     before = (out / "a.png").stat().st_mtime_ns
@@ -80,7 +80,7 @@ def test_blend_and_mask_options(files):
     base = ["stylize", str(photos / "a.png"), "--style", str(style), "--style", str(style2)]
     r = runner.invoke(main, [*base, "--blend", "0.7,0.3", "-o", str(tmp / "x.png"), *FAST])
     assert r.exit_code == 0, r.output
-    assert json.loads((tmp / "x.json").read_text())["options"]["blend"] == pytest.approx([0.7, 0.3])
+    assert json.loads((tmp / "x.png.json").read_text())["options"]["blend"] == pytest.approx([0.7, 0.3])
     r = runner.invoke(main, [*base, "--blend", "1", "-o", str(tmp / "y.png"), *FAST])
     assert r.exit_code == 2 and "--blend" in r.output
     r = runner.invoke(main, [*base, "--mask", str(mask), "-o", str(tmp / "z.png"), *FAST])

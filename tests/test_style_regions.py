@@ -107,7 +107,7 @@ def test_each_style_lands_on_its_class(tmp_path):
         img = np.asarray(Image.open(out).convert("RGB"), dtype=np.float32)
         rb = img[..., 0] - img[..., 2]
         redness[name] = (rb[inside].mean(), rb[outside].mean())
-        side = json.loads(out.with_suffix(".json").read_text())
+        side = json.loads(out.with_name(out.name + ".json").read_text())
         assert side["mask_from"]["style_classes"] == [["person"], ["background"]]
     assert redness["a"][0] > redness["b"][0] + 20, redness  # the person is redder with red on the person
     assert redness["b"][1] > redness["a"][1] + 20, redness  # the background is redder with red on the background

@@ -179,7 +179,7 @@ def test_stylize_output_folder_inside_the_input_folder(tmp_path):
     assert r2.exit_code == 0, r2.output
     again = json.loads(r2.stdout)
     assert again["written"] == [] and len(again["skipped"]) == 1  # its own results are not new photos
-    assert sorted(p.name for p in (photos / "styled").iterdir()) == ["a.json", "a.png", "a_compare.jpg"]
+    assert sorted(p.name for p in (photos / "styled").iterdir()) == ["a.png", "a.png.json", "a_compare.jpg"]
 
 
 def _segment_cmd(inp, model, out):

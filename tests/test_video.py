@@ -288,7 +288,7 @@ def test_cli_video_keeps_frames_rate_size_audio_and_window(tmp_path):
     info = probe(out)
     assert (info.width, info.height, info.rate, info.rotation) == (64, 48, 12, 270) and frame_count(out) == 12
     assert audio_packets(out) == audio_packets(src)
-    side = json.loads((tmp_path / "out.json").read_text())
+    side = json.loads((out.with_name(out.name + ".json")).read_text())
     assert side["frames"] == 12 and side["options"]["temporal"] == 0.7
     r = _stylize([src, "--style", style, "-o", tmp_path / "part.gif", "--size", "32", "--start", "0.25",
                   "--duration", "0.5"])
@@ -389,4 +389,4 @@ def test_cli_gatys_video(tmp_path):
                                   "--weights", "none", "--backbone", "vgg16", "--no-progress"])
     assert r.exit_code == 0, r.output
     assert frame_count(out) == 3
-    assert json.loads((tmp_path / "out.json").read_text())["options"]["frame_iterations"] == 1
+    assert json.loads((out.with_name(out.name + ".json")).read_text())["options"]["frame_iterations"] == 1

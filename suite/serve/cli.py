@@ -27,6 +27,26 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _make_server(make_server, host, port, app):
+    """Werkzeug's server; its two-line report of a busy port (printed, then ``sys.exit(1)``) becomes one line."""
+    import contextlib
+    import io
+
+    said = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(said):
+            server = make_server(host, port, app, threaded=True)
+    except SystemExit:
+        text = said.getvalue()
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        reason = "in use by another program" if "in use" in text else (lines[0] if lines else "cannot listen")
+        raise click.ClickException(f"cannot listen on {host}:{port}: {reason}; stop that program or pass "
+                                   "another --port") from None
+    if said.getvalue().strip():  # anything else werkzeug said on the way: shown as it was
+        click.echo(said.getvalue().rstrip("\n"), err=True)
+    return server
+
+
 @main.command()
 @click.argument("folders", nargs=-1, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True,
@@ -67,8 +87,11 @@ def serve(folders, host, port, max_upload_mb, max_pixels, max_size):
     # One line per request (thumbnails, event streams) would bury the messages that matter; -v shows them.
     logging.getLogger("werkzeug").setLevel(logging.INFO if verbosity() == VERBOSE else logging.WARNING)
     app = create_app(folders, max_upload_mb=max_upload_mb, max_pixels=max_pixels, max_size=max_size)
-    # make_server rather than app.run: no development-server banner, and a port in use is one OSError line.
-    server = make_server(host, port, app, threaded=True)
+    # make_server rather than app.run: no development-server banner; a port in use is our one line.
+    server = _make_server(make_server, host, port, app)
+    from suite.common.ui.cli import INTERRUPT_HINT
+
+    click.get_current_context().meta[INTERRUPT_HINT] = "suite serve stopped."
     if _is_loopback(host):
         # Only the loopback names are expected in the Host header (no DNS rebinding to this port).
         port_s = server.server_port

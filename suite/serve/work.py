@@ -92,10 +92,20 @@ def _value(params, key, default, kind=float):
     raw = params.get(key, default)
     if isinstance(raw, bool):
         raise BadRequest(f"{key} must be a number, got {raw!r}")
+    if kind is int and isinstance(raw, float) and not (math.isfinite(raw) and raw.is_integer()):
+        raise BadRequest(f"{key} must be a whole number, got {raw!r}")
     try:
         return kind(raw)
     except (TypeError, ValueError, OverflowError):
         raise BadRequest(f"{key} must be a number, got {raw!r}") from None
+
+
+def _flag(params, key, default: bool = False) -> bool:
+    """A yes/no option of the request: JSON ``true`` or ``false`` only (the string ``"false"`` is not false)."""
+    raw = params.get(key, default)
+    if not isinstance(raw, bool):
+        raise BadRequest(f"{key} must be true or false, got {raw!r}")
+    return raw
 
 
 def _number_list(params, key, default, kind=float):
@@ -139,6 +149,8 @@ class _StyleRequest:
     options: dict  # StyleOptions fields: size, scales, iterations, optimizer, init, weights, colours, strength
     preview_every: int
     names: dict  # the photo's and artworks' display names, for the sidecar
+    size_given: bool = True  # False: the fast method runs at the photo's own size (capped at max_size), as the CLI
+    max_size: int | None = None
 
 
 def style_job(params: dict, files, queue, max_size: int):
@@ -197,7 +209,7 @@ def _style_request(params: dict, files, max_size: int) -> _StyleRequest:
         style_weight=_value(params, "style_weight", d["style_weight"]),
         tv_weight=_value(params, "tv_weight", d["tv_weight"]),
         strength=_value(params, "strength", d["strength"]),
-        preserve_colors=bool(params.get("preserve_colors", False)),
+        preserve_colors=_flag(params, "preserve_colors", False),
     )
     try:  # the library's checks and messages, as the command line gets them
         checked = check_style_options(replace(StyleOptions(), **options))
@@ -214,7 +226,8 @@ def _style_request(params: dict, files, max_size: int) -> _StyleRequest:
         raise BadRequest(f"the page cannot run method {method!r} yet; use suite stylize --method {method}")
     preview_every = int(_number(params, "preview_every", 5, 1, 1000, int))
     names = {"content": files.display_name(photo), "styles": [files.display_name(a) for a in artworks]}
-    return _StyleRequest(photo, artworks, method, blend, options, preview_every, names)
+    return _StyleRequest(photo, artworks, method, blend, options, preview_every, names,
+                         size_given=params.get("size") is not None, max_size=max_size)
 
 
 def _style_files(params: dict, files) -> tuple[str, list]:
@@ -246,8 +259,12 @@ def _run_fast(job, queue, req: _StyleRequest, content, styles) -> dict:
         _FAST["parts"] = magenta_predictor(), magenta_transformer()
     predictor, transformer = _FAST["parts"]
     o = req.options
+    size = o["size"]
+    if not req.size_given:  # the network is fully convolutional: the photo's own size, as `suite stylize`
+        long_side = max(content.shape[:2])
+        size = None if req.max_size is None or long_side <= req.max_size else req.max_size
     fst = FastStyleTransfer(styles, blend=req.blend, strength=o["strength"], preserve_colors=o["preserve_colors"],
-                            size=o["size"], predictor=predictor, transformer=transformer)
+                            size=size, predictor=predictor, transformer=transformer)
     queue.check_cancel(job)
     result = fst.transfer(content)
     sidecar = {**req.names, "method": "fast", "options": fst.get_options(), "seconds": round(result.seconds, 2)}

@@ -88,6 +88,7 @@ def stylize(ctx, content, styles, output, blend, masks, mask_from, class_style, 
     _check_output(output, content)
     opts = StyleOptions(**hyperparameters)
     styles, regions = _styles_and_regions(styles, masks, mask_from, class_style, feather)
+    _check_not_an_input(output, content, styles, masks)
     _check_usage(opts, styles, blend, masks)
     common = dict(overwrite=overwrite, compare=compare, ext="." + ext, recursive=recursive, progress=progress_enabled(),
                   on_message=lambda m: click.echo(m, err=True), max_pixels=max_pixels, region_masks=regions)
@@ -98,22 +99,29 @@ def stylize(ctx, content, styles, output, blend, masks, mask_from, class_style, 
         return _finish(video_report, as_json)
     if video_report is not None:
         common["skip"] = _is_video
+    said = set()  # outputs whose `wrote` line is out (as each finishes: a killed run has said what it kept)
+    photo_common = dict(common, on_written=None if as_json else lambda p: (_say_wrote(p), said.add(p)))
     if opts.method == "fast":
         from suite.style.files import fast_stylize_paths
 
         # The network is fully convolutional: by default it runs at the photo's own size (size_given above).
         report = fast_stylize_paths(list(content), list(styles), output, blend=blend, strength=opts.strength,
                                     preserve_colors=opts.preserve_colors, size=opts.size if size_given else None,
-                                    **common)
+                                    **photo_common)
     else:
         from suite.style.files import stylize_paths
 
         report = stylize_paths(list(content), list(styles), output, masks=list(masks) or None, save_every=save_every,
-                               blend=blend, options=opts, **common)
+                               blend=blend, options=opts, **photo_common)
     if video_report is not None:
         for name in ("written", "skipped", "failed"):
             getattr(report, name)[:0] = getattr(video_report, name)
-    _finish(report, as_json)
+    _finish(report, as_json, said)
+
+
+def _say_wrote(path):
+    say(f"wrote {path}")
+    sys.stdout.flush()  # block-buffered when not a terminal: each line is out before a SIGTERM
 
 
 def _check_output(output, content=()):
@@ -135,6 +143,20 @@ def _check_output(output, content=()):
                                  "or into a folder", param_hint="'-o/--output'")
     raise click.BadParameter(f"{str(output)!r} has the extension {suffix!r}; stylize writes images as "
                              f"{', '.join(image_extensions())}, or into a folder", param_hint="'-o/--output'")
+
+
+def _check_not_an_input(output, content, styles, masks):
+    """``-o`` must not be (resolve to) one of the inputs: the photo, an artwork or a mask would be replaced."""
+    import os
+
+    out_real = os.path.realpath(output)
+    for kind, paths in (("photo", content), ("--style", styles), ("--mask", masks)):
+        for p in paths:
+            if isinstance(p, str) and p.lower().startswith("preset:"):
+                continue
+            if os.path.realpath(p) == out_real:
+                what = "input folder" if Path(p).is_dir() else f"{kind} input"
+                raise click.UsageError(f"-o {output} is the {what} {p}: it would be replaced; give another output")
 
 
 def _is_video(path) -> bool:
@@ -207,6 +229,9 @@ def _check_usage(opts, styles, blend, masks):
         raise click.UsageError(f"--iterations needs 1 or {len(scales)} numbers (one per scale), got {len(iterations)}")
     if sum(iterations) == 0:
         raise click.UsageError("--iterations are all 0")
+    for flag, layers in (("--content-layers", opts.content_layers), ("--style-layers", opts.style_layers)):
+        if not tuple(layers or ()):
+            raise click.UsageError(f"{flag} is empty; give at least one layer name")
     presets = [isinstance(s, str) for s in styles]
     if any(presets) and opts.method != "fast":
         raise click.UsageError("preset:N styles need --method fast")
@@ -218,14 +243,15 @@ def _check_usage(opts, styles, blend, masks):
         raise click.UsageError("--strength works with --method fast only")
 
 
-def _finish(report, as_json):
+def _finish(report, as_json, said=()):
     """Written paths (or one JSON object) on stdout, the counts on stderr; exit status 1 if any failed."""
     if as_json:
         echo_json({"written": report.written, "skipped": report.skipped,
                    "failed": [{"input": i, "reason": r} for i, r in report.failed]})
     else:
         for p in report.written:
-            say(f"wrote {p}")
+            if p not in said:
+                _say_wrote(p)
     click.echo(f"{len(report.written)} written, {len(report.skipped)} skipped (exist), {len(report.failed)} failed",
                err=True)
     if report.failed:

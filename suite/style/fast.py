@@ -16,6 +16,7 @@ built-in styles ``preset:0`` .. ``preset:25``, blended by weight.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -88,8 +89,9 @@ class FastStyleTransfer:
         if blend is None:
             blend = [1.0] * len(styles)
         blend = [float(b) for b in blend]
-        if len(blend) != len(styles) or any(b < 0 for b in blend) or sum(blend) <= 0:
-            raise ValueError(f"Expected one non-negative blend weight per style, with a positive sum. Received: blend={blend}")
+        if len(blend) != len(styles) or not all(math.isfinite(b) and b >= 0 for b in blend) \
+                or sum(blend) <= 0:
+            raise ValueError(f"Expected one finite, non-negative blend weight per style, with a positive sum. Received: blend={blend}")
         if not 0.0 <= float(strength) <= 1.0:
             raise ValueError(f"Expected 0 <= strength <= 1. Received: strength={strength}")
         if size is not None and int(size) < MIN_SIDE:
@@ -138,7 +140,7 @@ class FastStyleTransfer:
         """Stylizes one photo.
 
         Args:
-            content: The photo: an image file, a PIL image or an ``(H, W, 3)`` RGB array in ``[0, 255]``.
+            content: The photo: an image file, a PIL image or an ``(H, W, 3)`` RGB array in ``[0, 255]`` (float arrays too, not ``[0, 1]``: multiply those by 255; a warning says so).
 
         Returns:
             A :class:`FastResult` at the photo's size (or ``size`` on the long side).
@@ -208,8 +210,9 @@ class PresetStyleTransfer:
         if not self.presets or any(not 0 <= p < NUM_PRESETS for p in self.presets):
             raise ValueError(f"Expected preset indices in 0..{NUM_PRESETS - 1}. Received: presets={presets}")
         blend = [1.0] * len(self.presets) if blend is None else [float(b) for b in blend]
-        if len(blend) != len(self.presets) or any(b < 0 for b in blend) or sum(blend) <= 0:
-            raise ValueError(f"Expected one non-negative blend weight per preset, with a positive sum. Received: blend={blend}")
+        if len(blend) != len(self.presets) or not all(math.isfinite(b) and b >= 0 for b in blend) \
+                or sum(blend) <= 0:
+            raise ValueError(f"Expected one finite, non-negative blend weight per preset, with a positive sum. Received: blend={blend}")
         if not 0.0 <= float(strength) <= 1.0:
             raise ValueError(f"Expected 0 <= strength <= 1. Received: strength={strength}")
         if size is not None and int(size) < MIN_SIDE:
@@ -266,7 +269,7 @@ def fast_stylize(content, styles, blend=None, **kwargs) -> np.ndarray:
     """Stylizes one photo with one or more artworks in one forward pass.
 
     Args:
-        content: The photo: an image file, a PIL image or an ``(H, W, 3)`` RGB array in ``[0, 255]``.
+        content: The photo: an image file, a PIL image or an ``(H, W, 3)`` RGB array in ``[0, 255]`` (float arrays too, not ``[0, 1]``: multiply those by 255; a warning says so).
         styles: One artwork or a list of them (files, PIL images or arrays), or ``"preset:N"`` names
             (built-in styles).
         blend: Blend weights, one per artwork.

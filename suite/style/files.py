@@ -8,6 +8,7 @@ file gets a one-line error and the rest continue.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,39 +31,115 @@ class BatchReport:
     failed: list = field(default_factory=list)
 
 
-def plan_outputs(contents, output, ext: str = ".png", recursive: bool = False):
+def plan_outputs(contents, output, ext: str = ".png", recursive: bool = False, *, compare: bool = False,
+                 save_every: int = 0, protect=()):
     """Pairs each content image with its output path.
 
     One content file and an ``output`` with an image extension: that file.
     Otherwise ``output`` is a folder with one ``<stem><ext>`` per content,
-    keeping sub-folders of folder inputs.
+    keeping sub-folders of folder inputs. Output names are distinct from each
+    other and from the side files of the other outputs (``<stem>_compare.jpg``
+    with ``compare``, ``<stem>_scale<k>_<step>.jpg`` with ``save_every``): a
+    photo named ``a_compare.jpg`` next to ``a.jpg`` gets ``a_compare_2``.
+
+    Args:
+        contents: Files and/or folders of content images.
+        output: An image file (one content) or a folder.
+        ext: Output extension when ``output`` is a folder.
+        recursive: Descend into sub-folders of folder inputs.
+        compare: The run also writes ``<stem>_compare.jpg`` per output.
+        save_every: The run also writes intermediates (``<stem>_scale<k>_<step>.jpg``).
+        protect: Other input files (styles, masks) no output may replace.
 
     Returns:
         ``(pairs, skipped_non_images)`` with pairs ``[(content, output)]``.
+
+    Raises:
+        ValueError: ``output`` is (or would write over) one of the inputs, or
+            is the folder of a folder input.
     """
     from suite.common.io.images import collect_inputs, output_stems
 
     items, skipped = collect_inputs(contents, recursive=recursive)
     output = Path(output)
+    out_real = os.path.realpath(output)
+    for c in contents:
+        if Path(c).is_dir() and os.path.realpath(c) == out_real:
+            raise ValueError(f"-o {output} is the input folder {c}: its results would mix with (and could replace) "
+                             "the photos; give another output folder")
     single_file = (
         len(contents) == 1 and Path(contents[0]).is_file() and output.suffix.lower() in IMAGE_EXTENSIONS and not output.is_dir()
     )
     if single_file:
-        return [(items[0][0], output)], skipped
-    if output.suffix.lower() in IMAGE_EXTENSIONS and not output.is_dir():
-        raise ValueError(f"{output} looks like an image file, but there are {len(items)} content images; give a folder")
-    # An output folder inside an input folder: its results (and compare sheets) are never
-    # taken as new content on the next, recursive, run.
-    out_real = os.path.realpath(output)
-    items = [(p, rel) for p, rel in items
-             if not (os.path.realpath(p) + os.sep).startswith(out_real + os.sep)]
-    # Inputs whose names would collide (a.jpg and a.png) get distinct outputs, never an overwrite.
-    stems = output_stems([rel for _, rel in items])
-    pairs = [(path, output / stem.with_name(stem.name + ext)) for (path, _), stem in zip(items, stems)]
+        pairs = [(items[0][0], output)]
+    else:
+        if output.suffix.lower() in IMAGE_EXTENSIONS and not output.is_dir():
+            raise ValueError(f"{output} looks like an image file, but there are {len(items)} content images; give a folder")
+        # An output folder inside an input folder: its results (and compare sheets) are never
+        # taken as new content on the next, recursive, run.
+        items = [(p, rel) for p, rel in items
+                 if not (os.path.realpath(p) + os.sep).startswith(out_real + os.sep)]
+        # Inputs whose names would collide (a.jpg and a.png) get distinct outputs, never an overwrite.
+        stems = _clear_of_side_files(output_stems([rel for _, rel in items]), ext, compare, save_every)
+        pairs = [(path, output / stem.with_name(stem.name + ext)) for (path, _), stem in zip(items, stems)]
+    _check_not_inputs(pairs, [p for p, _ in items] + [Path(p) for p in protect if not isinstance(p, str) or
+                                                        not p.lower().startswith("preset:")], compare)
     return pairs, skipped
 
 
-def _plan_work(contents, output, ext, recursive, overwrite, report, say, skip=None) -> list:
+def _side_files(stem: Path, compare: bool) -> list:
+    """The files written next to output ``<stem>.<ext>`` besides it (the sidecar is ``<name>.json``)."""
+    return [stem.with_name(f"{stem.name}_compare.jpg")] if compare else []
+
+
+def _clear_of_side_files(stems, ext: str, compare: bool, save_every: int) -> list:
+    """``stems`` renamed (``_2``, ``_3``...) where an output would be another output's side file."""
+    if not compare and not save_every:
+        return stems
+    keys = {str(s).lower() for s in stems}
+    side = {str(f).lower() for s in stems for f in _side_files(s, compare)}
+    taken = {str(s.with_name(s.name + ext)).lower() for s in stems} | side
+
+    def clashes(stem, own):
+        name = str(stem.with_name(stem.name + ext)).lower()
+        if name in side and name not in own:
+            return True
+        m = re.fullmatch(r"(.*)_scale\d+_\d{4,}", str(stem).lower()) if save_every and ext == ".jpg" else None
+        return bool(m and m.group(1) in keys)
+
+    out = []
+    for stem in stems:
+        own = {str(f).lower() for f in _side_files(stem, compare)}
+        if clashes(stem, own):
+            i = 2
+            while True:
+                cand = stem.with_name(f"{stem.name}_{i}")
+                names = {str(cand.with_name(cand.name + ext)).lower()} | {str(f).lower() for f in _side_files(cand, compare)}
+                if not names & taken and not clashes(cand, set()):
+                    break
+                i += 1
+            stem = cand
+            taken |= names
+        out.append(stem)
+    return out
+
+
+def _check_not_inputs(pairs, inputs, compare: bool) -> None:
+    """Refuses outputs (or their sidecars and side-by-sides) that are one of the input files."""
+    real = {}
+    for p in inputs:
+        real.setdefault(os.path.realpath(p), p)
+    if not real:
+        return
+    for _, dst in pairs:
+        for f in [dst, sidecar_path(dst), *_side_files(dst.with_suffix(""), compare)]:
+            hit = real.get(os.path.realpath(f))
+            if hit is not None:
+                raise ValueError(f"the output {f} is the input {hit}: it would be replaced; choose another -o")
+
+
+def _plan_work(contents, output, ext, recursive, overwrite, report, say, skip=None, *, compare=False,
+               save_every=0, protect=()) -> list:
     """The ``(content, output)`` pairs still to do; existing outputs go to ``report.skipped``.
 
     Output folders are checked to be writable first (a read-only destination
@@ -71,10 +148,18 @@ def _plan_work(contents, output, ext, recursive, overwrite, report, say, skip=No
     """
     from suite.common.io.files import ensure_writable_folder, remove_partial_files
 
-    pairs, skipped_files = plan_outputs(contents, output, ext=ext, recursive=recursive)
+    pairs, skipped_files = plan_outputs(contents, output, ext=ext, recursive=recursive, compare=compare,
+                                        save_every=save_every, protect=protect)
+    handled_elsewhere = False
     if skip is not None:  # files another path handles (videos: suite.style.video)
+        n = len(pairs) + len(skipped_files)
         pairs = [(src, dst) for src, dst in pairs if not skip(src)]
         skipped_files = [p for p in skipped_files if not skip(p)]
+        handled_elsewhere = len(pairs) + len(skipped_files) < n
+    if not pairs and not handled_elsewhere:
+        folders = [str(c) for c in contents if Path(c).is_dir()]
+        if folders:
+            raise ValueError(f"no images found in {', '.join(folders)}")
     for folder in sorted({dst.parent for _, dst in pairs}):
         ensure_writable_folder(folder)
         remove_partial_files(folder, recursive=False)
@@ -103,8 +188,10 @@ def gatys_sidecar(st, result) -> dict:
 
 
 def sidecar_path(output: Path) -> Path:
-    """``result.png`` -> ``result.json``."""
-    return Path(output).with_suffix(".json")
+    """``result.png`` -> ``result.png.json``: the output's full name, so that it never is a file of the
+    user's (``notes.json`` next to ``-o notes.png``) nor another output's (``out.jpeg`` and ``out.webp``)."""
+    output = Path(output)
+    return output.with_name(output.name + ".json")
 
 
 def _failure_reason(error: BaseException) -> str:
@@ -197,6 +284,7 @@ def stylize_paths(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     region_masks=None,
     skip=None,
+    on_written=None,
     **options,
 ) -> BatchReport:
     """Stylizes image files and folders with one set of styles (Gram targets computed once).
@@ -220,6 +308,8 @@ def stylize_paths(
             :class:`suite.style.regions.RegionMasks` (styles per segmented class).
         skip: ``f(path) -> bool``: content files left to another path (the
             CLI gives videos to :mod:`suite.style.video`).
+        on_written: ``f(path)`` called as each output is finished (the CLI
+            prints its ``wrote`` line then, so a killed run has said what it kept).
         **options: :class:`suite.style.transfer.StyleTransfer` arguments: ``blend``,
             ``options`` (a :class:`suite.style.options.StyleOptions`) or options by name.
 
@@ -236,7 +326,8 @@ def stylize_paths(
 
     say = on_message or (lambda m: print(m, file=sys.stderr))
     report = BatchReport()
-    todo = _plan_work(contents, output, ext, recursive, overwrite, report, say, skip)
+    todo = _plan_work(contents, output, ext, recursive, overwrite, report, say, skip, compare=compare,
+                      save_every=save_every, protect=list(styles) + list(masks or []))
     if not todo:
         return report
 
@@ -252,7 +343,10 @@ def stylize_paths(
         for src, dst in todo:
             one = dict(styles=styles, style_images=style_images, masks=masks, mask_images=mask_images,
                        region_masks=region_masks, overwrite=overwrite, compare=compare, max_pixels=max_pixels)
+            n_done = len(report.written)
             _gatys_item(st, src, dst, bar, len(todo), save_every, report, say, one)
+            if on_written is not None and len(report.written) > n_done:
+                on_written(dst)
     finally:
         if bar is not None:
             bar.stop()
@@ -342,6 +436,7 @@ def fast_stylize_paths(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     region_masks=None,
     skip=None,
+    on_written=None,
     **options,
 ) -> BatchReport:
     """Stylizes image files and folders in one forward pass each (:class:`suite.style.fast.FastStyleTransfer`).
@@ -360,7 +455,7 @@ def fast_stylize_paths(
             photo (e.g. :class:`suite.style.regions.RegionMasks`). Each artwork is
             then applied alone and the results are mixed by the masks, which sum
             to 1 where every class has a style (elsewhere the photo shows).
-        skip: As in :func:`stylize_paths`.
+        skip, on_written: As in :func:`stylize_paths`.
         **options: :class:`suite.style.fast.FastStyleTransfer` arguments
             (``blend``, ``strength``, ``preserve_colors``, ``size``).
 
@@ -379,7 +474,8 @@ def fast_stylize_paths(
         raise ValueError("preset:N styles and artwork files cannot be mixed (they drive different networks)")
     say = on_message or (lambda m: print(m, file=sys.stderr))
     report = BatchReport()
-    todo = _plan_work(contents, output, ext, recursive, overwrite, report, say, skip)
+    todo = _plan_work(contents, output, ext, recursive, overwrite, report, say, skip, compare=compare,
+                      protect=styles)
     if not todo:
         return report
     fst, style_images = _fast_engine(styles, region_masks, max_pixels, options)
@@ -392,6 +488,8 @@ def fast_stylize_paths(
             try:
                 _fast_one(fst, src, dst, styles, style_images, region_masks, overwrite, compare, max_pixels)
                 report.written.append(dst)
+                if on_written is not None:
+                    on_written(dst)
             except (ImageReadError, OutputExistsError, ValueError, OSError) as e:
                 _record_failure(report, src, e, say)
             finally:

@@ -83,7 +83,7 @@ class StyleOptions:
     style_weight: float = option(1e-2, "Weight of the style loss.", low=0)
     tv_weight: float = option(1.0, "Weight of total variation (smoothness).", low=0)
     init: str = option("content", "Starting image (fast = the --method fast result).", choices=INITS)
-    seed: int = option(0, "Seed for --init noise.")
+    seed: int = option(0, "Seed for --init noise.", low=0)
     preserve_colors: bool = option(False, "Keep the photo's colours: transfer luminance only.")
     style_scale: float = option(1.0, "Style image size relative to the output (bigger = bigger strokes).",
                                 low=0.05, high=8)
@@ -159,6 +159,9 @@ def check_style_options(opts: StyleOptions) -> StyleOptions:
                          f"Received: iterations={list(iterations)}")
     if any(i < 0 for i in iterations) or sum(iterations) == 0:
         raise ValueError(f"Expected non-negative iterations, not all zero. Received: iterations={list(iterations)}")
+    for name in ("content_layers", "style_layers"):
+        if not tuple(getattr(opts, name) or ()):
+            raise ValueError(f"Expected at least one layer in {name}. Received: {name}=[]")
     for name in ("content_weight", "style_weight", "tv_weight"):
         w = getattr(opts, name)
         if not (w >= 0 and math.isfinite(w)):

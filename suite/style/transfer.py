@@ -118,8 +118,8 @@ def _normalised_blend(blend, n: int) -> list[float]:
     blend = [1.0] * n if blend is None else [float(b) for b in blend]
     if len(blend) != n:
         raise ValueError(f"Expected one blend weight per style ({n}). Received: blend={blend}")
-    if any(b < 0 for b in blend) or sum(blend) <= 0:
-        raise ValueError(f"Blend weights must be >= 0 with a positive sum. Received: blend={blend}")
+    if not all(math.isfinite(b) and b >= 0 for b in blend) or sum(blend) <= 0:
+        raise ValueError(f"Blend weights must be finite, >= 0 with a positive sum. Received: blend={blend}")
     return [b / sum(blend) for b in blend]
 
 
@@ -271,7 +271,7 @@ class StyleTransfer:
         """Stylizes one content image.
 
         Args:
-            content: The photo: an image file, a PIL image or an ``(H, W, 3)`` RGB array in ``[0, 255]``.
+            content: The photo: an image file, a PIL image or an ``(H, W, 3)`` RGB array in ``[0, 255]`` (float arrays too, not ``[0, 1]``: multiply those by 255; a warning says so).
             masks: ``None`` or one ``(H, W)`` mask in ``[0, 1]`` per style (any
                 size; resized to the content): style ``k`` applies where mask
                 ``k`` is 1. Overlapping masks blend with the blend weights.
@@ -432,7 +432,7 @@ def stylize(content, styles, blend=None, masks=None, callback=None, **kwargs) ->
     """Stylizes one image; a one-call front end to :class:`StyleTransfer`.
 
     Args:
-        content: The photo: an image file, a PIL image or an ``(H, W, 3)`` RGB array in ``[0, 255]``.
+        content: The photo: an image file, a PIL image or an ``(H, W, 3)`` RGB array in ``[0, 255]`` (float arrays too, not ``[0, 1]``: multiply those by 255; a warning says so).
         styles: One style image or a list of them (files, PIL images or arrays in ``[0, 255]``).
         blend: Blend weights, one per style.
         masks: Optional region masks, one per style.

@@ -486,6 +486,8 @@ def as_rgb_array(image, name: str = "image", max_pixels: int | None = DEFAULT_MA
     * an array is checked: ``(H, W, 3)`` RGB, or ``(H, W)``/``(H, W, 1)`` grayscale
       (repeated to three channels), a real (not boolean) dtype, finite values in ``[0, 255]``
       (up to 128 grey levels beyond, as a bicubic resize overshoots; the values are kept).
+      Float arrays are in ``[0, 255]`` too, not ``[0, 1]``: one whose maximum is at most 1
+      gets a warning (once per ``name``), as it is nearly black on that scale.
 
     Args:
         image: The image.
@@ -533,7 +535,23 @@ def as_rgb_array(image, name: str = "image", max_pixels: int | None = DEFAULT_MA
         # What is refused is another scale altogether (16-bit values, 0..65535), not an overshoot.
         if low < -_RANGE_SLACK or high > 255 + _RANGE_SLACK:
             raise ValueError(f"Expected {name} in [0, 255]. Received: values from {low:g} to {high:g} in {name}")
+        if np.issubdtype(array.dtype, np.floating) and 0 < high <= 1.0:
+            _warn_unit_range(name, high)
     return array if array.dtype == np.float32 else array.astype(np.float32)
+
+
+def _warn_unit_range(name: str, high: float) -> None:
+    """Once per argument name: a float array whose values look like ``[0, 1]`` is read as ``[0, 255]`` (near black)."""
+    import warnings
+
+    if name in _WARNED_UNIT_RANGE:
+        return
+    _WARNED_UNIT_RANGE.add(name)
+    warnings.warn(f"{name} is a float array with values up to {high:g}: it is read in [0, 255], so it is nearly "
+                  f"black; multiply a [0, 1] image by 255 first", UserWarning, stacklevel=3)
+
+
+_WARNED_UNIT_RANGE: set = set()
 
 
 def as_rgb_arrays(images, name: str = "images", max_pixels: int | None = DEFAULT_MAX_PIXELS) -> list[np.ndarray]:
