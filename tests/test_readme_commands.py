@@ -69,11 +69,11 @@ def input_paths(args: list[str]) -> list[str]:
                 # CLASS=FILE,CLASS=FILE values (--class-style) name one file per item
                 for item in value.split(",") if "=" in value else [value]:
                     item = item.split("=", 1)[-1]
-                    if "/" in item or re.search(r"\.(keras|jpg|png|h5)$", item):
+                    if "/" in item or re.search(r"\.(keras|jpg|png|h5|mp4|mov|webm|gif)$", item):
                         paths.append(item)
                 skip_next = True
             continue
-        if "/" in a or re.search(r"\.(keras|jpg|jpeg|png|h5)$", a):
+        if "/" in a or re.search(r"\.(keras|jpg|jpeg|png|h5|mp4|mov|webm|gif)$", a):
             paths.append(a)
     return paths
 
@@ -91,6 +91,9 @@ def test_every_readme_command_runs(tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     (work / "assets").symlink_to(ROOT / "assets")
+    from tests.test_video import make_clip
+
+    make_clip(work / "clip.mp4", n=6, w=96, h=64)  # the README's `clip.mp4`: a short clip with sound
     suite = shutil.which("suite", path=str(Path(sys.executable).parent)) or shutil.which("suite")
     assert suite, "the `suite` console script is not installed (pip install -e .)"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
@@ -112,5 +115,6 @@ def test_every_readme_command_runs(tmp_path):
     assert (work / "model.keras").is_file() and (work / "model_logs" / "tensorboard").is_dir()
     assert (work / "chelsea_mosaic.png").is_file() and (work / "chelsea_mosaic.png.json").is_file()
     assert (work / "masks" / "report.json").is_file()
+    assert (work / "clip_mosaic.mp4").is_file()
     assert (work / "model.tflite").is_file()
     assert (work / "person_masks" / "astronaut_overlay.jpg").is_file() and (work / "astronaut_regions.png").is_file()

@@ -15,8 +15,7 @@ New backbones are added with :func:`register_backbone`.
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 from suite.common.errors import first_line

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from suite.common.errors import first_line
-from suite.common.log import note
 
 WEIGHT_CHOICES = ("auto", "imagenet", "embedded", "none")
 DOWNLOAD_TIMEOUT_S = 20
