@@ -165,6 +165,12 @@ def _plan_work(contents, output, ext, recursive, overwrite, report, say, skip=No
         remove_partial_files(folder, recursive=False)
     for p in skipped_files:
         say(f"skipped {p}: not an image")
+    return split_existing(pairs, overwrite, report, say)
+
+
+def split_existing(pairs, overwrite: bool, report, say) -> list:
+    """The ``(source, output)`` pairs still to do; an existing output is skipped (re-runs resume) unless
+    ``overwrite``, recorded in ``report.skipped`` and said in one line."""
     todo = []
     for src, dst in pairs:
         if dst.exists() and not overwrite:

@@ -455,21 +455,15 @@ def stylize_video_paths(videos, styles, output, *, n_contents: int = 1, method: 
     from suite.common.io.images import load_image
     from suite.common.io.video import VideoReadError, require_av
     from suite.style.fast import is_preset
-    from suite.style.files import BatchReport, _record_failure, sidecar_path
+    from suite.style.files import BatchReport, _record_failure, sidecar_path, split_existing
 
     say = on_message or (lambda m: print(m, file=sys.stderr))
     report = BatchReport()
     pairs = plan_video_outputs(videos, output, n_contents)
-    todo = []
     for folder in sorted({dst.parent for _, dst in pairs}):
         ensure_writable_folder(folder)
         remove_partial_files(folder, recursive=False)
-    for src, dst in pairs:
-        if dst.exists() and not overwrite:
-            report.skipped.append(dst)
-            say(f"skipped {src}: {dst} exists (use --overwrite to replace it)")
-        else:
-            todo.append((src, dst))
+    todo = split_existing(pairs, overwrite, report, say)
     if not todo:
         return report
     require_av()

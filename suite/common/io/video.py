@@ -141,6 +141,15 @@ def _open(path, av):
         raise VideoReadError(path, f"cannot open ({e.strerror or first_line(e)})") from None
 
 
+def _video_stream(container, path):
+    """The container's first video stream, decoded on FFmpeg's threads; a file without one is a one-line failure."""
+    if not container.streams.video:
+        raise VideoReadError(path, "no video stream")
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    return stream
+
+
 def _ffmpeg_reason(error) -> str:
     """FFmpeg's own words (``Invalid data found when processing input``), without the errno and path."""
     text = getattr(error, "strerror", None) or first_line(error)
@@ -165,10 +174,7 @@ def probe(path) -> VideoInfo:
     path = Path(path)
     container = _open(path, av)
     try:
-        if not container.streams.video:
-            raise VideoReadError(path, "no video stream")
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        stream = _video_stream(container, path)
         try:
             first = next(container.decode(stream), None)
         except av.FFmpegError as e:
@@ -253,10 +259,7 @@ def read_frames(path, start: float = 0.0, duration: float | None = None):
     path = Path(path)
     container = _open(path, av)
     try:
-        if not container.streams.video:
-            raise VideoReadError(path, "no video stream")
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        stream = _video_stream(container, path)
         origin, k = None, 0
         end = None if duration is None else start + duration
         if start > 2.0:
