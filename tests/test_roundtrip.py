@@ -286,8 +286,11 @@ def test_everything_saved_reads_back_the_same_in_a_fresh_process(tmp_path):
     styled = stylize_paths([photos / "p0.png"], [photos / "p0.png"], tmp_path / "styled.png", progress=False,
                            size=64, scales=(1.0,), iterations=2, weights="none", backbone="vgg16")
     assert styled.written
-    job["json"]["stylize_sidecar"] = str(tmp_path / "styled.json")
-    expected_json["stylize_sidecar"] = json.loads((tmp_path / "styled.json").read_text())
+    from suite.style.files import sidecar_path
+
+    sidecar = sidecar_path(tmp_path / "styled.png")  # styled.png.json
+    job["json"]["stylize_sidecar"] = str(sidecar)
+    expected_json["stylize_sidecar"] = json.loads(sidecar.read_text())
 
     # A SavedModel export.
     export_model(paper, "saved_model", tmp_path / "paper_saved", sample_size=32)
