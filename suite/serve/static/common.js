@@ -104,6 +104,36 @@ const suite = {
     return source;
   },
 
+  // Starts a job (POST `body` as JSON to `url`) and follows it: `show` gets every state, `busy(true)`
+  // once it has started. Returns the new event stream (`previous` is closed), or `previous` on an error.
+  async startJob(url, body, previous, show, busy) {
+    try {
+      const state = await this.api(url, {
+        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+      });
+      busy(true);
+      show(state);
+      if (previous) previous.close();
+      return this.follow(state.id, show);
+    } catch (e) {
+      this.message(e.message);
+      return previous;
+    }
+  },
+
+  // The Cancel button of a page: asks the server to cancel `currentJob()` and shows the answer.
+  wireCancel(button, currentJob, show) {
+    button.addEventListener("click", async () => {
+      const job = currentJob();
+      if (!job) return;
+      try {
+        show(await this.api(`/api/jobs/${job.id}/cancel`, { method: "POST" }));
+      } catch (e) {
+        this.message(e.message);
+      }
+    });
+  },
+
   queueText(state) {
     if (state.state === "queued") {
       return state.position > 1 ? `Waiting in the queue: position ${state.position} (jobs run one at a time).`

@@ -96,26 +96,8 @@
     results.replaceChildren();
     $("downloads").hidden = true;
     $("progress").hidden = true;
-    try {
-      const state = await suite.api("/api/segment", {
-        method: "POST", headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ model: model.value, photos: suite.selected(photos) }),
-      });
-      busy(true);
-      show(state);
-      if (stream) stream.close();
-      stream = suite.follow(state.id, show);
-    } catch (e) {
-      suite.message(e.message);
-    }
+    stream = await suite.startJob("/api/segment", { model: model.value, photos: suite.selected(photos) }, stream, show, busy);
   });
 
-  $("cancel").addEventListener("click", async () => {
-    if (!job) return;
-    try {
-      show(await suite.api(`/api/jobs/${job.id}/cancel`, { method: "POST" }));
-    } catch (e) {
-      suite.message(e.message);
-    }
-  });
+  suite.wireCancel($("cancel"), () => job, show);
 })();

@@ -125,25 +125,8 @@
     delete img.dataset.preview;
     $("downloads").hidden = true;
     $("progress").hidden = true;
-    try {
-      const state = await suite.api("/api/style", {
-        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
-      });
-      busy(true);
-      show(state);
-      if (stream) stream.close();
-      stream = suite.follow(state.id, show);
-    } catch (e) {
-      suite.message(e.message);
-    }
+    stream = await suite.startJob("/api/style", body, stream, show, busy);
   });
 
-  $("cancel").addEventListener("click", async () => {
-    if (!job) return;
-    try {
-      show(await suite.api(`/api/jobs/${job.id}/cancel`, { method: "POST" }));
-    } catch (e) {
-      suite.message(e.message);
-    }
-  });
+  suite.wireCancel($("cancel"), () => job, show);
 })();
