@@ -2,8 +2,8 @@
 
 Public API (imported lazily, so ``import suite.unet`` does not start Keras):
 
-* the model: :class:`UNet`, :func:`build_unet`, :func:`set_encoder_trainable`,
-  :func:`model_info` (:mod:`suite.unet.model`);
+* the model: :class:`UNet`, :func:`build_unet`, :func:`set_encoder_trainable`
+  (:mod:`suite.unet.model`);
 * training: :func:`train`, :class:`TrainResult`, :class:`TrainingError` (:mod:`suite.unet.training`),
   :class:`TrainOptions` and :func:`train_options` (:mod:`suite.unet.options`);
 * data: :func:`open_source`, :class:`SegmentationSource` (:mod:`suite.unet.data`),
@@ -32,7 +32,6 @@ _LAZY = {
     "UNet": "suite.unet.model",
     "build_unet": "suite.unet.model",
     "set_encoder_trainable": "suite.unet.model",
-    "model_info": "suite.unet.model",
     "train": "suite.unet.training",
     "TrainResult": "suite.unet.training",
     "TrainingError": "suite.unet.training",

@@ -67,12 +67,9 @@ from suite.unet.segment_options import (
     SegmentOptions,
     segment_options,
 )
+from suite.unet.errors import MissingBeamError
 
 MISSING_BEAM = 'the Beam runner needs Apache Beam: pip install "keras-cv-suite[beam]"'
-
-
-class MissingBeamError(ImportError):
-    """``apache_beam`` is not installed; the message says which extra to install."""
 
 
 try:

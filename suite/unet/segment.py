@@ -69,6 +69,7 @@ from suite.unet.segment_options import (  # noqa: F401 - the defaults, also read
     SegmentOptions,
     segment_options,
 )
+from suite.unet.errors import NoImagesError
 
 #: A batch may pad its images up to this much more area than their own padded area.
 _BATCH_WASTE = 1.25
@@ -372,17 +373,6 @@ def segment_folder(inputs, output, model, options: SegmentOptions | None = None,
         report.skipped.sort()
         save_json(report.to_dict(), out_dir / REPORT_NAME, overwrite=True)
     return report
-
-
-class NoImagesError(ValueError):
-    """The inputs hold no image at all; ``str(err)`` is one line naming them."""
-
-    def __init__(self, inputs, not_images=()):
-        if isinstance(inputs, (str, os.PathLike)):
-            inputs = [inputs]
-        names = ", ".join(str(i) for i in inputs) or "the inputs"
-        others = f" ({len(not_images)} file(s) that are not images)" if not_images else ""
-        super().__init__(f"no images found in {names}{others}")
 
 
 def _remove_empty_folder(folder: Path) -> None:
