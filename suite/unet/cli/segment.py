@@ -90,7 +90,7 @@ def _tell(report, summary, where, as_json):
     if as_json:
         echo_json(report.to_dict())
     else:
-        if report.done:
+        if report.n_done:
             summary += f" ({report.images_per_second:.1f} images/s)"
         say(summary)
         say(where)
@@ -118,7 +118,7 @@ def _segment_beam(inputs, model, output, opts: SegmentOptions, as_json=False):
             opts = segment_options(opts, beam_options=(*opts.beam_options, "default_sdk_harness_log_level=ERROR"))
     try:
         try:
-            from suite.unet.beam_runner import segment_beam
+            from suite.unet.beam_runner import report_path, segment_beam
         except ImportError as e:  # beam_runner's own message names the extra to install
             raise click.ClickException(first_line(e)) from None
         import_backend_quietly()
@@ -126,6 +126,6 @@ def _segment_beam(inputs, model, output, opts: SegmentOptions, as_json=False):
     finally:
         for lg, level in zip(loggers, levels):
             lg.setLevel(level)
-    summary = (f"done {report.done}, skipped {report.skipped} (already there), failed {len(report.failed)} "
-               f"in {report.seconds:.1f} s on Beam ({report.runner})")
-    _tell(report, summary, f"report: {report.report_path}; failures: {report.dead_letter}", as_json)
+    summary = (f"done {report.n_done}, skipped {report.n_skipped} (already there), failed {len(report.failed)} "
+               f"in {report.seconds:.1f} s on Beam ({report.info['runner']})")
+    _tell(report, summary, f"report: {report_path(report.output)}; failures: {report.info['dead_letter']}", as_json)
