@@ -99,10 +99,7 @@ def features(image, backbone, layer, weights, size, max_maps, output, overwrite,
 # Task commands live with their tasks; importing registers them on `main`.
 for _module in (
     "suite.style.cli",
-    "suite.unet.cli.train",
-    "suite.unet.cli.evaluate",
-    "suite.unet.cli.segment",
-    "suite.unet.cli.export",
+    "suite.unet.cli",
     "suite.serve.cli",
 ):
     try:

@@ -57,7 +57,7 @@ def test_cli_choices_come_from_the_library():
     from suite.common.nn.backbones import backbone_names, style_backbone_names
     from suite.unet import losses
 
-    from suite.unet.training import LOSSES
+    from suite.unet.options import LOSSES
 
     assert tuple(losses._LOSSES) == LOSSES
     choices = {p.name: list(p.type.choices) for p in main.commands["train"].params if hasattr(p.type, "choices")}

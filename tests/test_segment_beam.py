@@ -123,7 +123,7 @@ def test_direct_runner_matches_local_dead_letter_and_resume(tmp_path, model_path
     dead = [json.loads(line) for line in (tmp_path / "beam" / "failed.jsonl").read_text().splitlines()]
     assert sorted(dead, key=lambda d: d["input"]) == local.failed
     assert {Path(d["input"]).name for d in dead} == {"broken.jpg", "empty.png"}
-    assert beam.done == 8 and beam.skipped == 0 and not beam.ok
+    assert beam.n_done == 8 and beam.n_skipped == 0 and not beam.ok
     report = json.loads((tmp_path / "beam" / "report.json").read_text())
     assert report["counts"] == {"done": 8, "skipped": 0, "failed": 2, "not_images": 1}
     assert report["runner"] == "DirectRunner"
@@ -133,7 +133,7 @@ def test_direct_runner_matches_local_dead_letter_and_resume(tmp_path, model_path
     # A re-run skips what is finished and retries only the failures.
     (tmp_path / "beam" / "im3.png").unlink()
     again = segment_beam(src, tmp_path / "beam", model_path, **kw)
-    assert again.done == 1 and again.skipped == 7 and len(again.failed) == 2
+    assert again.n_done == 1 and again.n_skipped == 7 and len(again.failed) == 2
     assert (tmp_path / "beam" / "im3.png").read_bytes() == theirs["im3.png"]
 
 
@@ -290,7 +290,7 @@ def test_urls_on_a_beam_file_system(tmp_path, model_path):
 
     # Downloaded, segmented with the same code, uploaded: the same bytes.
     assert _outputs(bucket / "out") == _outputs(tmp_path / "local")
-    assert remote.done == 8 and remote.not_images == ["suitefake://in/notes.txt"]
+    assert remote.n_done == 8 and remote.not_images == ["suitefake://in/notes.txt"]
     dead = [json.loads(line) for line in (bucket / "out" / "failed.jsonl").read_text().splitlines()]
     assert sorted(d["input"] for d in dead) == ["suitefake://in/broken.jpg", "suitefake://in/empty.png"]
     assert {d["reason"] for d in dead} == {f["reason"] for f in local.failed}
@@ -299,7 +299,7 @@ def test_urls_on_a_beam_file_system(tmp_path, model_path):
     # Resume: one listing of the output finds what is finished.
     (bucket / "out" / "im2.png").unlink()
     again = segment_beam("suitefake://in", "suitefake://out", "suitefake://models/tiny.keras", **kw)
-    assert again.done == 1 and again.skipped == 7
+    assert again.n_done == 1 and again.n_skipped == 7
     assert (bucket / "out" / "im2.png").read_bytes() == (tmp_path / "local" / "im2.png").read_bytes()
 
     # The CLI takes the URLs as they are.

@@ -150,8 +150,9 @@ def test_presets_resolve_in_one_place(tmp_path, monkeypatch):
 
 
 def test_whole_image_models_are_not_tiled_or_padded():
+    from suite.unet.folder_engine import FolderItem, plan_batches
     from suite.unet.presets import load_preset
-    from suite.unet.segment import _Item, _plan_batches, segment_image
+    from suite.unet.segment import segment_image
 
     model = load_preset("person")
     image = np.asarray(Image.open(ROOT / "assets" / "photos" / "astronaut.jpg").convert("RGB"), dtype=np.float32)
@@ -159,9 +160,9 @@ def test_whole_image_models_are_not_tiled_or_padded():
     tiled = segment_image(model, image, tile=128, overlap=32)  # ignored: tiles would each be segmented alone
     np.testing.assert_array_equal(whole, tiled)
     assert 0.45 < whole.mean() < 0.65  # the astronaut covers about 55% of the photo
-    items = [_Item(path=Path(f"{k}.jpg"), stem=Path(str(k)), todo=("mask",), size=s)
+    items = [FolderItem(path=Path(f"{k}.jpg"), stem=Path(str(k)), todo=("mask",), size=s)
              for k, s in enumerate([(100, 100), (100, 100), (96, 100)])]
-    batches = _plan_batches(items, 1, 8, 2 ** 21, waste=1.0)
+    batches = plan_batches(items, 1, 8, 2 ** 21, waste=1.0)
     assert sorted(len(b[0]) for b in batches) == [1, 2]
 
 

@@ -284,8 +284,8 @@ def test_time_budget_runs_frozen_then_finetune_and_keeps_the_best(tmp_path):
 
 
 def test_epochs_follow_the_time_budget():
-    from suite.unet.options import TrainOptions
-    from suite.unet.training import BUDGET_EPOCHS, DEFAULT_EPOCHS, check_run
+    from suite.unet.options import BUDGET_EPOCHS, DEFAULT_EPOCHS, TrainOptions
+    from suite.unet.training import check_run
 
     assert check_run(TrainOptions(), 2).epochs == DEFAULT_EPOCHS
     assert check_run(TrainOptions(time_budget=60), 2).epochs == BUDGET_EPOCHS  # the budget decides

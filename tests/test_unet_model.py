@@ -93,20 +93,17 @@ def test_decoder_reaches_full_resolution_from_stride_2_skips():
 def test_save_load_and_config_round_trip(backbone, tmp_path):
     import keras
 
-    from suite.unet.model import build_unet, model_info
+    from suite.unet.model import build_unet
+    from suite.unet.model_io import model_metadata
 
     kwargs = dict(SMALL, batch_norm=True) if backbone is None else dict(weights="none")
     model = build_unet(backbone, num_classes=3, class_names=["bg", "cat", "dog"], **kwargs)
     x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
     loaded = check_model_roundtrip(model, x, tmp_path)
     assert type(loaded) is type(model)
-    info = model_info(keras.saving.load_model(tmp_path / "model.keras", safe_mode=True))
-    assert info == {
-        "num_classes": 3,
-        "class_names": ["bg", "cat", "dog"],
-        "stride": 32 if backbone else 4,
-        "backbone": backbone or "unet",
-    }
+    meta = model_metadata(keras.saving.load_model(tmp_path / "model.keras", safe_mode=True))
+    assert (meta.num_classes, meta.class_names, meta.named, meta.stride, meta.backbone) == (
+        3, ("bg", "cat", "dog"), True, 32 if backbone else 4, backbone or "unet")
 
 
 def test_backbone_instance_round_trips(tmp_path):

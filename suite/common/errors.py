@@ -30,6 +30,10 @@ def typed_first_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__
 
 
+class WeightsError(ValueError):
+    """Weights were asked for that cannot be had; the message says why and what to do."""
+
+
 #: Keras backends the suite installs only through an extra: the module that is missing, and the extra.
 BACKEND_EXTRAS = {"jax": "jax", "jaxlib": "jax", "torch": "torch"}
 

@@ -2,9 +2,10 @@
 
 Public API (imported lazily, so ``import suite.unet`` does not start Keras):
 
-* the model: :class:`UNet`, :func:`build_unet`, :func:`set_encoder_trainable`,
-  :func:`model_info` (:mod:`suite.unet.model`);
-* training: :func:`train`, :class:`TrainResult`, :class:`TrainingError` (:mod:`suite.unet.training`),
+* the model: :class:`UNet`, :func:`build_unet`, :func:`set_encoder_trainable`
+  (:mod:`suite.unet.model`);
+* training: :func:`train`, :class:`TrainResult`, :class:`TrainingError` (:mod:`suite.unet.training`,
+  the task's exceptions in :mod:`suite.unet.errors`),
   :class:`TrainOptions` and :func:`train_options` (:mod:`suite.unet.options`);
 * data: :func:`open_source`, :class:`SegmentationSource` (:mod:`suite.unet.data`),
   :func:`load_mask` (:mod:`suite.unet.masks`), :class:`SegmentationAugmenter`;
@@ -32,21 +33,19 @@ _LAZY = {
     "UNet": "suite.unet.model",
     "build_unet": "suite.unet.model",
     "set_encoder_trainable": "suite.unet.model",
-    "model_info": "suite.unet.model",
     "train": "suite.unet.training",
     "TrainResult": "suite.unet.training",
-    "TrainingError": "suite.unet.training",
+    "TrainingError": "suite.unet.errors",
     "TrainOptions": "suite.unet.options",
     "train_options": "suite.unet.options",
     "open_source": "suite.unet.data",
     "SegmentationSource": "suite.unet.data",
-    "DatasetError": "suite.unet.data",
+    "DatasetError": "suite.unet.errors",
     "load_mask": "suite.unet.masks",
-    "MaskError": "suite.unet.masks",
+    "MaskError": "suite.unet.errors",
     "SegmentationAugmenter": "suite.unet.augment",
     "segment_image": "suite.unet.segment",
     "segment_folder": "suite.unet.segment",
-    "SegmentReport": "suite.unet.segment",
     "SegmentOptions": "suite.unet.segment_options",
     "predict_mask": "suite.unet.predict",
     "predict_logits": "suite.unet.predict",
@@ -57,7 +56,7 @@ _LAZY = {
     "preset_names": "suite.unet.presets",
     "evaluate_model": "suite.unet.evaluate",
     "evaluate_predictions": "suite.unet.evaluate",
-    "EvaluationError": "suite.unet.evaluate",
+    "EvaluationError": "suite.unet.errors",
     "export_model": "suite.unet.export",
     "get_loss": "suite.unet.losses",
     "get_metrics": "suite.unet.metrics",

@@ -3,9 +3,9 @@
 The same pipeline runs on one machine (Beam's DirectRunner, also in
 multi-process mode) and on a cluster (Dataflow, Flink, Spark), chosen with
 Beam's own pipeline options. It does not re-implement segmentation: each
-RunInference batch goes through the very functions the local runner uses
-(:func:`suite.unet.segment.split_by_size` and
-:func:`suite.unet.segment.run_items`: decoding with EXIF and modes, batches of
+RunInference batch goes through the folder engine the local runner uses
+(:func:`suite.unet.folder_engine.split_by_size` and
+:func:`suite.unet.folder_engine.run_items`: decoding with EXIF and modes, batches of
 similar size padded to the stride, tiles for large images, the compiled head,
 palette PNGs, overlays, float16 probabilities, atomic writes), so a mask is
 byte for byte what ``suite segment`` writes locally.
@@ -13,7 +13,7 @@ byte for byte what ``suite segment`` writes locally.
 How the work is split:
 
 - The driver plans the outputs exactly as the local runner does
-  (:func:`suite.unet.segment.plan_items`): output names depend on the whole
+  (:func:`suite.unet.folder_engine.plan_items`): output names depend on the whole
   input list, so a re-run finds the same names, and images whose outputs all
   exist are skipped before the pipeline starts.
 - Elements are small ``{"path", "stem", "todo"}`` records, read from a
@@ -50,15 +50,16 @@ import re
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from suite.common.io.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, output_stems
 from suite.common.io.files import ensure_writable_folder, remove_partial_files, save_json
+from suite.common.io.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, output_stems
 from suite.common.log import note
 from suite.common.options import as_dict
-from suite.unet import segment as S
+from suite.common.report import RunReport, failure_reason
+from suite.unet import folder_engine as E
+from suite.unet.errors import MissingBeamError
 from suite.unet.model_io import load_segmentation_model, model_metadata
 from suite.unet.segment_options import (
     DEFAULT_BATCH_PIXELS,
@@ -69,10 +70,6 @@ from suite.unet.segment_options import (
 )
 
 MISSING_BEAM = 'the Beam runner needs Apache Beam: pip install "keras-cv-suite[beam]"'
-
-
-class MissingBeamError(ImportError):
-    """``apache_beam`` is not installed; the message says which extra to install."""
 
 
 try:
@@ -176,19 +173,19 @@ class SegmentationModelHandler(ModelHandler):
 
     def _segment(self, records, model, out_dir: Path):
         """The local runner's code on local files: decode, batch by size or tile, predict, write."""
-        items = [S._Item(path=Path(r["path"]), stem=Path(r["stem"]), todo=tuple(r["todo"])) for r in records]
-        report = S.SegmentReport(output=self.output, model=self.model_path)
-        small, large = S.split_by_size(items, report, tile=self.tile, max_untiled_pixels=self.max_untiled_pixels,
+        items = [E.FolderItem(path=Path(r["path"]), stem=Path(r["stem"]), todo=tuple(r["todo"])) for r in records]
+        report = RunReport(output=self.output)
+        small, large = E.split_by_size(items, report, tile=self.tile, max_untiled_pixels=self.max_untiled_pixels,
                                        max_pixels=self.max_pixels)
-        run = S._Run(report, model, model_metadata(model), out_dir, self.overwrite)
-        S.run_items(run, small, large, stride=run.meta.stride, batch_size=self.batch_size,
+        run = E.FolderRun(report, model, model_metadata(model), out_dir, self.overwrite)
+        E.run_items(run, small, large, stride=run.meta.stride, batch_size=self.batch_size,
                     batch_pixels=self.batch_pixels, tile=self.tile, overlap=self.overlap,
                     max_pixels=self.max_pixels, workers=self.workers)
         return report
 
     def _segment_staged(self, records, model, tmp: Path, remote_out: bool):
         """URLs: copy the images into ``tmp``, run :meth:`_segment` there, upload the outputs."""
-        report = S.SegmentReport(output=self.output, model=self.model_path)
+        report = RunReport(output=self.output)
         local, origin = [], {}
         for i, r in enumerate(records):
             path = r["path"]
@@ -197,7 +194,7 @@ class SegmentationModelHandler(ModelHandler):
                 try:
                     _download(path, dst)
                 except Exception as e:
-                    report.failed.append({"input": path, "reason": f"cannot read: {S._reason(e)}"})
+                    report.add_failure(path, f"cannot read: {failure_reason(e)}")
                     continue
                 path = str(dst)
             else:
@@ -217,7 +214,7 @@ class SegmentationModelHandler(ModelHandler):
             try:
                 written = _upload_outputs(out_dir, self.output, r["stem"], r["todo"], self.overwrite)
             except Exception as e:
-                report.failed.append({"input": path, "reason": f"cannot write: {S._reason(e)}"})
+                report.add_failure(path, f"cannot write: {failure_reason(e)}")
                 continue
             (report.done if written else report.skipped).append(path)
         return report
@@ -265,7 +262,7 @@ def _write_url(url: str, data: bytes | None = None, src: Path | None = None) -> 
 
 def _upload_outputs(staging: Path, output: str, stem: str, todo: Sequence[str], overwrite: bool) -> bool:
     """Uploads one image's staged outputs; the mask last. False if the mask was there already."""
-    local = S._outputs_for(staging, Path(stem))
+    local = E.outputs_for(staging, Path(stem))
     remote = {k: FileSystems.join(output, *Path(stem).parts[:-1], p.name) for k, p in local.items()}
     for kind in ("probabilities", "overlay", "mask"):
         if kind not in todo:
@@ -299,7 +296,7 @@ def _load_model(path: str):
         try:
             _download(path, local)
         except Exception as e:
-            raise ValueError(f"cannot read the model {path}: {S._reason(e)}") from None
+            raise ValueError(f"cannot read the model {path}: {failure_reason(e)}") from None
         return load_segmentation_model(local)
 
 
@@ -327,7 +324,7 @@ def _list_input(inp: str, recursive: bool) -> list[tuple[str, str]]:
 
 
 def _plan_urls(inputs, output: str, *, overlay, probabilities, overwrite, recursive):
-    """:func:`suite.unet.segment.plan_items` for URLs: images by extension, one listing of the output."""
+    """:func:`suite.unet.folder_engine.plan_items` for URLs: images by extension, one listing of the output."""
     found, seen = [], set()
     for inp in inputs:
         for path, rel in _list_input(inp, recursive):
@@ -348,7 +345,7 @@ def _plan_urls(inputs, output: str, *, overlay, probabilities, overwrite, recurs
     records, skipped = [], []
     for (path, _), stem in zip(pairs, output_stems([Path(rel) for _, rel in pairs])):
         names = {k: FileSystems.join(output, *stem.parts[:-1], p.name)
-                 for k, p in S._outputs_for(Path("."), stem).items()}
+                 for k, p in E.outputs_for(Path("."), stem).items()}
         todo = [k for k in wanted if overwrite or names[k] not in existing]
         if todo:
             records.append({"path": path, "stem": stem.as_posix(), "todo": todo})
@@ -378,7 +375,7 @@ def plan_records(inputs, output, *, overlay: bool = False, probabilities: bool =
     if _is_url(output) or any(_is_url(i) for i in inputs):
         return _plan_urls([str(i) for i in inputs], str(output), overlay=overlay, probabilities=probabilities,
                           overwrite=overwrite, recursive=recursive)
-    items, skipped, not_images = S.plan_items(inputs, output, overlay=overlay, probabilities=probabilities,
+    items, skipped, not_images = E.plan_items(inputs, output, overlay=overlay, probabilities=probabilities,
                                               overwrite=overwrite, recursive=recursive)
     records = [{"path": str(it.path), "stem": str(it.stem), "todo": list(it.todo)} for it in items]
     return records, skipped, [str(p) for p in not_images]
@@ -460,57 +457,13 @@ def _unknown_options(options: PipelineOptions) -> list[str]:
 # --------------------------------------------------------------------------- the run
 
 
-@dataclass
-class BeamSegmentReport:
-    """What a :func:`segment_beam` run did; ``OUT/report.json`` holds :meth:`to_dict`.
-
-    ``done`` and ``skipped`` are counts (a cluster run may cover millions of
-    images); ``failed`` lists every failure, as the dead-letter file does.
-    """
-
-    output: str
-    model: str
-    runner: str
-    dead_letter: str
-    done: int = 0
-    skipped: int = 0
-    failed: list = field(default_factory=list)
-    not_images: list = field(default_factory=list)
-    seconds: float = 0.0
-    options: dict = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        """True if no image failed."""
-        return not self.failed
-
-    @property
-    def images_per_second(self) -> float:
-        return self.done / self.seconds if self.seconds > 0 else 0.0
-
-    @property
-    def report_path(self) -> str:
-        """Where ``report.json`` is: a path, or a URL for a URL output."""
-        return _join(self.output, S.REPORT_NAME)
-
-    def to_dict(self) -> dict:
-        return {
-            "output": self.output,
-            "model": self.model,
-            "runner": self.runner,
-            "counts": {"done": self.done, "skipped": self.skipped, "failed": len(self.failed),
-                       "not_images": len(self.not_images)},
-            "seconds": round(self.seconds, 3),
-            "images_per_second": round(self.images_per_second, 3),
-            "dead_letter": self.dead_letter,
-            "failed": self.failed,
-            "not_images": self.not_images,
-            "options": self.options,
-        }
+def report_path(output: str) -> str:
+    """Where a run into ``output`` writes ``report.json``: a path, or a URL for a URL output."""
+    return _join(output, E.REPORT_NAME)
 
 
 def segment_beam(inputs, output, model, options: SegmentOptions | None = None, *, min_batch_size: int | None = None,
-                 max_batch_size: int | None = None, **changes) -> BeamSegmentReport:
+                 max_batch_size: int | None = None, **changes) -> RunReport:
     """Segments every image in ``inputs`` on Apache Beam and writes the same files as :func:`~suite.unet.segment.segment_folder`.
 
     Args:
@@ -530,7 +483,11 @@ def segment_beam(inputs, output, model, options: SegmentOptions | None = None, *
         **changes: Fields of ``options`` to change, e.g. ``overlay=True``.
 
     Returns:
-        A :class:`BeamSegmentReport`; ``report.ok`` is false if any image failed.
+        A :class:`suite.common.report.RunReport`; ``report.ok`` is false if any image failed.
+        ``done`` and ``skipped`` are counts only (``n_done``, ``n_skipped``: a cluster
+        run may cover millions of images); ``failed`` lists every failure, as the
+        dead-letter file does; ``info`` holds the ``model``, the ``runner`` and the
+        ``dead_letter`` file.
 
     Raises:
         MissingBeamError: (on import) Apache Beam is not installed.
@@ -554,8 +511,8 @@ def segment_beam(inputs, output, model, options: SegmentOptions | None = None, *
     dead_letter = str(dead_letter) if dead_letter is not None else _join(out, DEAD_LETTER_NAME)
     records, skipped, not_images = plan_records(inputs, out, overlay=opts.overlay, probabilities=opts.probabilities,
                                                 overwrite=opts.overwrite, recursive=opts.recursive)
-    report = BeamSegmentReport(output=out, model=str(model), runner=runner, dead_letter=dead_letter,
-                               skipped=len(skipped), not_images=not_images, options=as_dict(opts))
+    report = RunReport(output=out, info={"model": str(model), "runner": runner, "dead_letter": dead_letter},
+                       done_count=0, skipped_count=len(skipped), not_images=not_images, options=as_dict(opts))
     if records:
         handler = SegmentationModelHandler(
             model, out, overwrite=opts.overwrite, batch_size=opts.batch_size, min_batch_size=min_batch_size,
@@ -594,7 +551,7 @@ def _prepare_output(output) -> str:
     return out
 
 
-def _run_pipeline(options, records, handler, out: str, dead_letter: str, report: BeamSegmentReport) -> None:
+def _run_pipeline(options, records, handler, out: str, dead_letter: str, report: RunReport) -> None:
     """Writes the work list, runs the pipeline to the end, and reads the counts and failures into ``report``."""
     manifest = _join(out, MANIFEST_NAME)
     _write_url(_absolute(manifest), "".join(json.dumps(r) + "\n" for r in records).encode())
@@ -604,16 +561,16 @@ def _run_pipeline(options, records, handler, out: str, dead_letter: str, report:
     result.wait_until_finish()
     FileSystems.delete([_absolute(manifest)])
     counts = _counters(result)
-    report.done = counts.get("done", 0)
-    report.skipped += counts.get("skipped", 0)
+    report.done_count = counts.get("done", 0)
+    report.skipped_count += counts.get("skipped", 0)
     report.failed = _read_dead_letter(_absolute(dead_letter))
 
 
-def _write_report(report: BeamSegmentReport, out: str) -> None:
+def _write_report(report: RunReport, out: str) -> None:
     if _is_url(out):
-        _write_url(_join(out, S.REPORT_NAME), (json.dumps(report.to_dict(), indent=2) + "\n").encode())
+        _write_url(report_path(out), (json.dumps(report.to_dict(), indent=2) + "\n").encode())
     else:
-        save_json(report.to_dict(), Path(out) / S.REPORT_NAME, overwrite=True)
+        save_json(report.to_dict(), Path(out) / E.REPORT_NAME, overwrite=True)
 
 
 def _counters(result) -> dict:

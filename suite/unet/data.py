@@ -27,15 +27,12 @@ import numpy as np
 
 from suite.common.io.images import DEFAULT_MAX_PIXELS, ImageReadError, load_image, scan_folder
 from suite.common.log import note
+from suite.unet.errors import DatasetError
 
 LAYOUTS = ("auto", "folders", "oxford-pet", "voc")
 #: How training images reach the crop size (:func:`suite.unet.tfdata.make_dataset`).
 RESIZE_MODES = ("crop", "resize")
 TRIMAP_BORDER = ("ignore", "pet", "background")
-
-
-class DatasetError(ValueError):
-    """A data set that cannot be used as given; ``str(err)`` is a one-line reason."""
 
 
 @dataclass

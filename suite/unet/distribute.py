@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import os
 
-STRATEGIES = ("default", "mirrored", "multiworker")
+from suite.unet.errors import TrainingError
+from suite.unet.options import STRATEGIES
 
 
 def make_strategy(name: str = "default"):
@@ -31,13 +32,13 @@ def make_strategy(name: str = "default"):
         return tf.distribute.MirroredStrategy(), True, 0
     tf_config = os.environ.get("TF_CONFIG")
     if not tf_config:
-        raise _training_error("--strategy multiworker needs TF_CONFIG (cluster and task) in the environment")
+        raise TrainingError("--strategy multiworker needs TF_CONFIG (cluster and task) in the environment")
     try:
         cfg = json.loads(tf_config)
         task = cfg.get("task", {})
         kind, index = task.get("type", "worker"), int(task.get("index", 0))
     except (ValueError, TypeError, AttributeError) as e:
-        raise _training_error(f"TF_CONFIG is not valid JSON with a task: {e}") from None
+        raise TrainingError(f"TF_CONFIG is not valid JSON with a task: {e}") from None
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     is_chief = kind == "chief" or (kind == "worker" and index == 0 and "chief" not in cfg.get("cluster", {}))
     return strategy, is_chief, index
@@ -89,8 +90,3 @@ def _patch_keras_multiworker_reduce():
     reduce_per_replica._suite_patched = True
     tf_trainer.reduce_per_replica = reduce_per_replica
 
-
-def _training_error(message):
-    from suite.unet.training import TrainingError
-
-    return TrainingError(message)

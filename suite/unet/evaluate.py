@@ -28,10 +28,7 @@ from suite.common.io.images import DEFAULT_MAX_PIXELS, ImageReadError
 from suite.unet.masks import (check_foreground_not_ignored, check_same_size, foreground_ignored_message, load_mask,
                               only_background_and_ignore, validate_mask)
 from suite.unet.metrics import confusion_counts, scores_from_confusion
-
-
-class EvaluationError(ValueError):
-    """Evaluation cannot go on; ``str(err)`` is one line naming the files involved."""
+from suite.unet.errors import EvaluationError
 
 
 @dataclass

@@ -19,19 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from suite.common.io.files import OutputExistsError, ensure_writable_folder
+from suite.unet.errors import MissingExtraError, NotReplaceableError
 
 FORMATS = ("saved_model", "onnx", "litert")
 _KERAS_FORMAT = {"saved_model": "tf_saved_model", "onnx": "onnx", "litert": "litert"}
 #: The file extension of each single-file format (``saved_model`` is a folder).
 EXTENSIONS = _EXTENSION = {"onnx": ".onnx", "litert": ".tflite"}
-
-
-class MissingExtraError(ImportError):
-    """A format needs packages that are not installed; the message names the pip extra."""
-
-
-class NotReplaceableError(FileExistsError):
-    """``--overwrite`` was given for something that is not an earlier export of the same kind."""
 
 
 def check_output(output, fmt: str, overwrite: bool) -> Path:

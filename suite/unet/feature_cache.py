@@ -327,7 +327,7 @@ def build(unet, train_src, train_sizes, val_src, val_sizes, crop, *, resize_mode
     import keras
     import tensorflow as tf
 
-    from suite.unet.tfdata import _decoder, crop_or_pad, resize_pair
+    from suite.unet.tfdata import crop_or_pad, pair_decoder, resize_pair
 
     encoder = unet.get_layer("encoder")
     if plan(encoder, train_sizes, val_sizes, crop, resize_mode, flips, max_bytes) is None:
@@ -345,7 +345,7 @@ def build(unet, train_src, train_sizes, val_src, val_sizes, crop, *, resize_mode
     density, corners, _ = plan(encoder, train_sizes, val_sizes, crop, resize_mode, flips, max_bytes, max_windows)
 
     def pairs(src):
-        decode = _decoder(src)
+        decode = pair_decoder(src)
         for img, msk in src.pairs:
             yield decode(str(img).encode(), str(msk).encode())
 

@@ -22,14 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from suite.common.io.images import DEFAULT_MAX_PIXELS, ImageReadError
-
-
-class MaskError(ImageReadError):
-    """A mask cannot be used as class indices; ``str(err)`` is one line naming the file.
-
-    A subclass of :class:`~suite.common.io.images.ImageReadError`, so loops that
-    skip unreadable files with a one-line reason skip bad masks the same way.
-    """
+from suite.unet.errors import MaskError
 
 
 def _mask_array(img, path) -> np.ndarray:

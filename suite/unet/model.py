@@ -46,6 +46,7 @@ from suite.common.nn.layers import PREPROCESSING_MODES, ImagePreprocessing  # al
 from suite.unet import losses as _losses  # noqa: F401
 from suite.unet import metrics as _metrics  # noqa: F401
 from suite.unet import selfie as _selfie  # noqa: F401 - the person preset's model, saved as .keras
+from suite.unet.options import DEFAULT_LOSS, DEFAULT_LR
 
 PAPER_ENCODER_FILTERS = (64, 128, 256, 512, 1024)
 #: Decoder widths for backbone encoders, deepest first (segmentation_models.pytorch's defaults).
@@ -99,20 +100,6 @@ def _paper_encoder(input_shape, filters, padding, batch_norm):
 
 def _level(key):
     return int(key[1:])
-
-
-def _default_lr():
-    """The learning rate of ``UNet.compile(optimizer="auto")``: the training default, not a second copy."""
-    from suite.unet.options import TrainOptions
-
-    return TrainOptions().lr
-
-
-def _default_loss():
-    """The loss of ``UNet.compile(loss="auto")``: the training default, not a second copy."""
-    from suite.unet.options import TrainOptions
-
-    return TrainOptions().loss
 
 
 @dataclasses.dataclass
@@ -425,7 +412,7 @@ class UNet(keras.Model):
 
         Args:
             optimizer: ``"auto"``: Adam at the suite's default learning rate
-                (:class:`suite.unet.options.TrainOptions`), constant (``suite train``
+                (:data:`suite.unet.options.DEFAULT_LR`, as ``TrainOptions``), constant (``suite train``
                 adds its warm-up and cosine), else any Keras optimizer.
             loss: ``"auto"``: the training default (``"ce"``, cross-entropy) over
                 ``num_classes``, skipping ``ignore_index``, unweighted unless
@@ -444,9 +431,9 @@ class UNet(keras.Model):
             >>> model.compile()
         """
         if isinstance(optimizer, str) and optimizer == "auto":
-            optimizer = keras.optimizers.Adam(learning_rate=_default_lr())
+            optimizer = keras.optimizers.Adam(learning_rate=DEFAULT_LR)
         if isinstance(loss, str) and loss == "auto":
-            loss = _losses.get_loss(_default_loss(), num_classes=self.num_classes, ignore_index=ignore_index,
+            loss = _losses.get_loss(DEFAULT_LOSS, num_classes=self.num_classes, ignore_index=ignore_index,
                                     class_weights=class_weights)
         if isinstance(metrics, str) and metrics == "auto":
             metrics = _metrics.segmentation_metrics(self.num_classes, ignore_index)
@@ -542,7 +529,7 @@ def settle_legacy_preprocessing(model) -> str | None:
         return None
     from suite.common.log import note
     from suite.common.nn.backbones import get_backbone_spec
-    from suite.common.nn.weights import WeightsError
+    from suite.common.errors import WeightsError
 
     spec = get_backbone_spec(model.backbone)
     mode = spec.embedded_preprocessing
@@ -631,22 +618,3 @@ def set_encoder_trainable(model, trainable: bool) -> None:
     if hasattr(model, "freeze_encoder"):
         model.freeze_encoder = not trainable
 
-
-def model_info(model) -> dict:
-    """:func:`suite.unet.model_io.model_metadata` as a dict, the older shape (new code reads the metadata).
-
-    Returns:
-        ``{"num_classes", "class_names", "stride", "backbone"}``: the score
-        channels, the recorded class names (``None`` when the model records
-        none), the stride (32 for models that are not suite U-Nets) and the
-        backbone's name.
-    """
-    from suite.unet.model_io import model_metadata
-
-    meta = model_metadata(model)
-    return {
-        "num_classes": meta.channels,
-        "class_names": list(meta.class_names) if meta.named else None,
-        "stride": meta.stride,
-        "backbone": meta.backbone,
-    }

@@ -21,10 +21,14 @@ import math
 from dataclasses import dataclass
 
 from suite.common.io.images import DEFAULT_MAX_PIXELS
-from suite.common.options import as_dict, check, option, parse_auto_int, parse_ints, replace  # noqa: F401
+from suite.common.options import check, option, parse_auto_int, parse_ints, replace
 from suite.unet.data import LAYOUTS, RESIZE_MODES
-from suite.unet.distribute import STRATEGIES
 
+#: The ``tf.distribute`` strategies of :func:`suite.unet.distribute.make_strategy`.
+STRATEGIES = ("default", "mirrored", "multiworker")
+#: The peak learning rate and the loss of training, which ``UNet.compile("auto")`` uses too.
+DEFAULT_LR = 2e-3
+DEFAULT_LOSS = "ce"
 LR_SCHEDULES = ("cosine", "constant")
 #: The names of :func:`suite.unet.losses.get_loss`, here without importing Keras (tested equal).
 LOSSES = ("ce", "dice", "focal", "ce+dice")
@@ -120,11 +124,11 @@ class TrainOptions:
     # --- optimization
     epochs: int | None = option(None, f"Maximum epochs [{DEFAULT_EPOCHS}; with --time-budget, as many as fit in "
                                 "it]; early stopping may end sooner.", low=1)
-    lr: float = option(2e-3, "Peak learning rate (Adam).", low=0, low_open=True)
+    lr: float = option(DEFAULT_LR, "Peak learning rate (Adam).", low=0, low_open=True)
     lr_schedule: str = option("cosine", "cosine: warm-up, then a cosine to 1% over the epochs (or the time "
                               "budget); constant: --lr throughout.", choices=LR_SCHEDULES)
     warmup_epochs: int = option(1, "Linear warm-up length, in epochs, of the epoch cosine.", low=0)
-    loss: str = option("ce", "Loss, with the ignore index masked out.", choices=LOSSES)
+    loss: str = option(DEFAULT_LOSS, "Loss, with the ignore index masked out.", choices=LOSSES)
     class_weights: str | list | None = option(
         "balanced", "Per-class loss weights (balanced = sqrt median frequency, capped).",
         parse=parse_class_weights, metavar="none|balanced|W0,W1,...")

@@ -25,6 +25,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from suite.assets import FOLDER as ASSETS  # the converted weights are package data (suite/assets/)
+from suite.unet.errors import PresetError
 
 PRESETS = {
     "person": {
@@ -40,10 +41,6 @@ PRESETS = {
         "licence": "Apache-2.0 (Google MediaPipe)",
     },
 }
-
-
-class PresetError(ValueError):
-    """A preset name is unknown or its weights are missing; ``str(err)`` is one line."""
 
 
 def preset_names() -> list[str]:

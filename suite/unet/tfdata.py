@@ -20,7 +20,12 @@ from suite.unet.data import RESIZE_MODES, SegmentationSource  # noqa: F401 - RES
 DEFAULT_CACHE_BYTES = 2 * 1024**3
 
 
-def _decoder(source: SegmentationSource):
+def pair_decoder(source: SegmentationSource):
+    """``decode(image_path, mask_path) -> (float32 image, int32 mask)`` for ``source``'s pairs.
+
+    The paths come as bytes (what ``tf.numpy_function`` passes); a mask whose
+    size differs from its image's raises ``ValueError`` naming both files.
+    """
     from suite.common.io.images import load_image
 
     def decode(image_path, mask_path):
@@ -143,7 +148,7 @@ def _decoded_pairs(source: SegmentationSource, training: bool, cache: bool, seed
     ds = tf.data.Dataset.from_tensor_slices((source.image_paths, source.mask_paths))
     if training and not cache:
         ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-    decode = _decoder(source)
+    decode = pair_decoder(source)
 
     def load(image_path, mask_path):
         image, mask = tf.numpy_function(decode, [image_path, mask_path], [tf.float32, tf.int32], stateful=False)
@@ -176,7 +181,7 @@ def preload_arrays(source: SegmentationSource, image_size, ignore_index: int = 2
     """The whole data set decoded and centre-cropped into two numpy arrays (for benchmarks)."""
     if isinstance(image_size, int):
         image_size = (image_size, image_size)
-    decode = _decoder(source)
+    decode = pair_decoder(source)
     xs, ys = [], []
     for img, msk in source.pairs:
         image, mask = decode(str(img).encode(), str(msk).encode())

@@ -34,14 +34,10 @@ import numpy as np
 
 from suite.common.log import note
 from suite.common.options import as_dict, replace
-from suite.unet.distribute import STRATEGIES, make_strategy  # noqa: F401 - STRATEGIES is public here too
-from suite.unet.options import (  # noqa: F401 - the constants are public here too
-    BUDGET_EPOCHS, CLASS_WEIGHTING, DEFAULT_EPOCHS, DEFAULT_VAL_SPLIT, LOSSES, LR_SCHEDULES, TrainOptions, train_options)
-from suite.unet.train_logs import plot_curves, read_csv_log  # noqa: F401 - public here too
-
-
-class TrainingError(RuntimeError):
-    """Training could not run or had to stop; ``str(err)`` says why in one line."""
+from suite.unet.distribute import make_strategy
+from suite.unet.errors import TrainingError
+from suite.unet.options import BUDGET_EPOCHS, DEFAULT_EPOCHS, DEFAULT_VAL_SPLIT, TrainOptions, train_options
+from suite.unet.train_logs import plot_curves, read_csv_log
 
 
 @dataclass
@@ -95,7 +91,8 @@ def _resolve_class_weights(class_weights, stats, num_classes):
 
 def _has_pretrained_weights(backbone, weights) -> bool:
     from suite.common.nn.backbones import get_backbone_spec
-    from suite.common.nn.weights import WeightsError, resolve_weights
+    from suite.common.errors import WeightsError
+    from suite.common.nn.weights import resolve_weights
 
     if weights is None or str(weights).lower() == "none":
         return False

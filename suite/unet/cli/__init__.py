@@ -1,1 +1,0 @@
-"""The U-Net commands: train, evaluate, segment, export. Each module registers its commands on ``suite.cli.main``."""
