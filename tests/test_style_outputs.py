@@ -1,6 +1,7 @@
 """Where ``suite stylize`` writes: never over an input, a user's file or another output (tiny images, random VGG16)."""
 
 import math
+from pathlib import Path
 import subprocess
 import sys
 import warnings
@@ -112,7 +113,7 @@ def test_compare_sheet_and_a_photo_named_like_it_get_distinct_names(tmp_path):
 
 
 def test_planner_keeps_outputs_clear_of_save_every_names(tmp_path):
-    from suite.style.files import plan_outputs
+    from suite.style.batch import plan_outputs
 
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -128,7 +129,7 @@ def test_planner_keeps_outputs_clear_of_save_every_names(tmp_path):
 @pytest.mark.parametrize("bad", [math.nan, math.inf])
 def test_fast_and_gatys_refuse_non_finite_blend_weights(bad):
     from suite.style.fast import FastStyleTransfer, fast_stylize
-    from suite.style.transfer import _normalised_blend
+    from suite.style.presets import normalised_blend
 
     art = np.full((16, 16, 3), 128, np.uint8)
     with pytest.raises(ValueError, match="finite"):
@@ -136,7 +137,7 @@ def test_fast_and_gatys_refuse_non_finite_blend_weights(bad):
     with pytest.raises(ValueError, match="finite"):
         fast_stylize(art, [art, art], blend=[bad, 1.0], predictor=object(), transformer=object())
     with pytest.raises(ValueError, match="finite"):
-        _normalised_blend([bad, 1.0], 2)
+        normalised_blend([bad, 1.0], 2)
 
 
 # ---------------------------------------------------------------- 6. --seed
@@ -178,7 +179,7 @@ def test_float_array_in_unit_range_warns_once_naming_it(monkeypatch):
 
 # ---------------------------------------------------------------- 9. wrote lines as each output finishes
 def test_wrote_lines_come_as_each_output_finishes(tmp_path):
-    from suite.style.files import stylize_paths
+    from suite.style.batch import stylize_paths
 
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -192,7 +193,7 @@ def test_wrote_lines_come_as_each_output_finishes(tmp_path):
 
     report = stylize_paths([photos], [style], tmp_path / "out", progress=False, on_written=on_written,
                            size=32, scales=(1.0,), iterations=2, backbone="vgg16", weights="none")
-    assert [p.name for p in report.written] == ["a.png", "b.png"]
+    assert [Path(p).name for p in report.done] == ["a.png", "b.png"]
     assert seen == [("a.png", ["a.png"]), ("b.png", ["a.png", "b.png"])]  # told before the next one starts
 
 
