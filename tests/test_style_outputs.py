@@ -1,10 +1,10 @@
 """Where ``suite stylize`` writes: never over an input, a user's file or another output (tiny images, random VGG16)."""
 
 import math
-from pathlib import Path
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest

@@ -21,11 +21,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from suite.common.io.images import as_rgb_array, as_rgb_arrays, long_side_shape, resize_float
+from suite.common.io.images import (
+    as_rgb_array,
+    as_rgb_arrays,
+    long_side_shape,
+    resize_float,
+)
 from suite.style.color import transfer_luminance
+
 # The constants and preset names are re-exported: they live in the Keras-free suite.style.presets.
-from suite.style.presets import (NUM_PRESETS, PREDICTOR_SIZE, PRESET_PREFIX, STYLE_DIM, is_preset,  # noqa: F401
-                                 normalised_blend, parse_preset)
+from suite.style.presets import (  # noqa: F401
+    NUM_PRESETS,
+    PREDICTOR_SIZE,
+    PRESET_PREFIX,
+    STYLE_DIM,
+    is_preset,
+    normalised_blend,
+    parse_preset,
+)
 
 #: The transformer's smallest useful side: two stride-2 convolutions with reflect padding need 2 px at the bottom.
 MIN_SIDE = 8
@@ -104,9 +117,8 @@ class _FeedForward:
         out = np.clip(np.asarray(self.network.predict_on_batch({"image": photos, "style": batch}), np.float32), 0, 255)
         return [self._finish(image, photo) for image, photo in zip(out, photos)]
 
-    def _base_style(self):
-        """What :meth:`style_for` starts from, computed before the clock starts (a one-off cost)."""
-        return None
+    def _base_style(self) -> None:
+        """Computes what :meth:`style_for` starts from before the clock starts (a one-off cost)."""
 
     def transfer(self, content) -> FastResult:
         """Stylizes one photo.
@@ -201,8 +213,8 @@ class FastStyleTransfer(_FeedForward):
             self._style_vector = sum(b * v for b, v in zip(self.blend, vecs)).astype(np.float32)
         return self._style_vector
 
-    def _base_style(self):
-        return self.style_vector
+    def _base_style(self) -> None:
+        _ = self.style_vector  # the artworks' vectors: computed once, not part of a photo's time
 
     def style_for(self, photo: np.ndarray) -> np.ndarray:
         """The artworks' style vector, moved towards ``photo``'s own one when ``strength < 1``."""
