@@ -140,6 +140,34 @@ def test_fast_and_gatys_refuse_non_finite_blend_weights(bad):
         normalised_blend([bad, 1.0], 2)
 
 
+def test_gatys_and_fast_engines_weigh_blend_alike():
+    """One normalisation: Gatys, the fast network and the presets record the same weights; the page refuses alike."""
+    from suite.style.fast import FastStyleTransfer, PresetStyleTransfer
+    from suite.style.presets import normalised_blend
+    from suite.style.transfer import StyleTransfer
+
+    art = np.full((16, 16, 3), 128, np.uint8)
+    want = normalised_blend([1, 3], 2)
+    assert want == [0.25, 0.75]
+    assert StyleTransfer([art, art], blend=[1, 3], extractor=object()).blend == want
+    assert FastStyleTransfer([art, art], blend=[1, 3], predictor=object(), transformer=object()).blend == want
+    assert PresetStyleTransfer([1, 2], blend=[1, 3], model=object()).blend == want
+    with pytest.raises(ValueError, match="one blend weight per preset"):
+        PresetStyleTransfer([1, 2], blend=[1], model=object())
+
+
+def test_init_fast_needs_the_fast_start_which_the_engine_factory_gives():
+    from suite.style.engines import gatys_engine
+    from suite.style.transfer import StyleTransfer
+
+    art = np.full((16, 16, 3), 128, np.uint8)
+    with pytest.raises(ValueError, match="init='fast'"):
+        StyleTransfer(art, init="fast", extractor=object())
+    st = gatys_engine(art, init="fast", extractor=object())
+    assert callable(st.initializer)
+    assert gatys_engine(art, extractor=object()).options.init == "content"
+
+
 # ---------------------------------------------------------------- 6. --seed
 def test_negative_seed_is_a_usage_error(tmp_path):
     photo, style = _write(tmp_path / "p.png", seed=1), _write(tmp_path / "art.png", seed=2)
