@@ -397,8 +397,9 @@ def stylize(content, styles, blend=None, masks=None, callback=None, **kwargs) ->
         callback: Per-evaluation callback (see :meth:`StyleTransfer.transfer`).
         **kwargs: :class:`StyleTransfer` arguments: ``options`` (a
             :class:`suite.style.options.StyleOptions`), ``extractor``, ``quiet``,
-            or any option by name (``size``, ``optimizer``, ``iterations``,
-            ``scales``, ``preserve_colors``, ...).
+            ``initializer`` (needed by ``init="fast"``; or use
+            :func:`suite.style.engines.gatys_engine`), or any option by name
+            (``size``, ``optimizer``, ``iterations``, ``scales``, ``preserve_colors``, ...).
 
     Returns:
         The stylized ``(h, w, 3)`` float32 image in ``[0, 255]``, long side ``size``.
