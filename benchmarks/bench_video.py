@@ -184,7 +184,7 @@ def throughput(args, work: Path, art_path: Path, height: int):
 
     from suite.common.io.video import read_frames
     from suite.common.options import replace
-    from suite.style.files import fast_stylize_paths
+    from suite.style.batch import fast_stylize_paths
     from suite.style.options import StyleOptions
     from suite.style.video import find_videos, stylize_video_paths
 
@@ -199,12 +199,12 @@ def throughput(args, work: Path, art_path: Path, height: int):
     r = fast_stylize_paths([frames_dir], [art_path], work / f"out_frames{height}", progress=False,
                            on_message=lambda m: None)
     photos = time.perf_counter() - t0
-    assert len(r.written) == n, r.failed
+    assert len(r.done) == n, r.failed
     t0 = time.perf_counter()
     r = stylize_video_paths(find_videos([clip]), [art_path], work / f"out{height}.mp4", method="fast",
                             options=replace(StyleOptions(), method="fast"), progress=False, on_message=lambda m: None)
     video = time.perf_counter() - t0
-    assert len(r.written) == 1, r.failed
+    assert len(r.done) == 1, r.failed
     print(f"throughput {height}p ({n} frames): FRAMES_DIR {n / photos:.2f} fps, clip.mp4 {n / video:.2f} fps, "
           f"ratio {photos / video:.2f}")
 

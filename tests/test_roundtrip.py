@@ -210,7 +210,7 @@ def test_everything_saved_reads_back_the_same_in_a_fresh_process(tmp_path):
     import keras
     from PIL import Image
 
-    from suite.style.files import stylize_paths
+    from suite.style.batch import stylize_paths
     from suite.unet.evaluate import evaluate_model, write_report
     from suite.unet.export import export_model
     from suite.unet.predict import predict_mask
@@ -285,8 +285,8 @@ def test_everything_saved_reads_back_the_same_in_a_fresh_process(tmp_path):
     expected_json["evaluation"] = json.loads(json.dumps(scores))
     styled = stylize_paths([photos / "p0.png"], [photos / "p0.png"], tmp_path / "styled.png", progress=False,
                            size=64, scales=(1.0,), iterations=2, weights="none", backbone="vgg16")
-    assert styled.written
-    from suite.style.files import sidecar_path
+    assert styled.done
+    from suite.style.batch import sidecar_path
 
     sidecar = sidecar_path(tmp_path / "styled.png")  # styled.png.json
     job["json"]["stylize_sidecar"] = str(sidecar)

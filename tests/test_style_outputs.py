@@ -4,6 +4,7 @@ import math
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -112,7 +113,7 @@ def test_compare_sheet_and_a_photo_named_like_it_get_distinct_names(tmp_path):
 
 
 def test_planner_keeps_outputs_clear_of_save_every_names(tmp_path):
-    from suite.style.files import plan_outputs
+    from suite.style.batch import plan_outputs
 
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -128,7 +129,7 @@ def test_planner_keeps_outputs_clear_of_save_every_names(tmp_path):
 @pytest.mark.parametrize("bad", [math.nan, math.inf])
 def test_fast_and_gatys_refuse_non_finite_blend_weights(bad):
     from suite.style.fast import FastStyleTransfer, fast_stylize
-    from suite.style.transfer import _normalised_blend
+    from suite.style.presets import normalised_blend
 
     art = np.full((16, 16, 3), 128, np.uint8)
     with pytest.raises(ValueError, match="finite"):
@@ -136,7 +137,35 @@ def test_fast_and_gatys_refuse_non_finite_blend_weights(bad):
     with pytest.raises(ValueError, match="finite"):
         fast_stylize(art, [art, art], blend=[bad, 1.0], predictor=object(), transformer=object())
     with pytest.raises(ValueError, match="finite"):
-        _normalised_blend([bad, 1.0], 2)
+        normalised_blend([bad, 1.0], 2)
+
+
+def test_gatys_and_fast_engines_weigh_blend_alike():
+    """One normalisation: Gatys, the fast network and the presets record the same weights; the page refuses alike."""
+    from suite.style.fast import FastStyleTransfer, PresetStyleTransfer
+    from suite.style.presets import normalised_blend
+    from suite.style.transfer import StyleTransfer
+
+    art = np.full((16, 16, 3), 128, np.uint8)
+    want = normalised_blend([1, 3], 2)
+    assert want == [0.25, 0.75]
+    assert StyleTransfer([art, art], blend=[1, 3], extractor=object()).blend == want
+    assert FastStyleTransfer([art, art], blend=[1, 3], predictor=object(), transformer=object()).blend == want
+    assert PresetStyleTransfer([1, 2], blend=[1, 3], model=object()).blend == want
+    with pytest.raises(ValueError, match="one blend weight per preset"):
+        PresetStyleTransfer([1, 2], blend=[1], model=object())
+
+
+def test_init_fast_needs_the_fast_start_which_the_engine_factory_gives():
+    from suite.style.engines import gatys_engine
+    from suite.style.transfer import StyleTransfer
+
+    art = np.full((16, 16, 3), 128, np.uint8)
+    with pytest.raises(ValueError, match="init='fast'"):
+        StyleTransfer(art, init="fast", extractor=object())
+    st = gatys_engine(art, init="fast", extractor=object())
+    assert callable(st.initializer)
+    assert gatys_engine(art, extractor=object()).options.init == "content"
 
 
 # ---------------------------------------------------------------- 6. --seed
@@ -178,7 +207,7 @@ def test_float_array_in_unit_range_warns_once_naming_it(monkeypatch):
 
 # ---------------------------------------------------------------- 9. wrote lines as each output finishes
 def test_wrote_lines_come_as_each_output_finishes(tmp_path):
-    from suite.style.files import stylize_paths
+    from suite.style.batch import stylize_paths
 
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -192,7 +221,7 @@ def test_wrote_lines_come_as_each_output_finishes(tmp_path):
 
     report = stylize_paths([photos], [style], tmp_path / "out", progress=False, on_written=on_written,
                            size=32, scales=(1.0,), iterations=2, backbone="vgg16", weights="none")
-    assert [p.name for p in report.written] == ["a.png", "b.png"]
+    assert [Path(p).name for p in report.done] == ["a.png", "b.png"]
     assert seen == [("a.png", ["a.png"]), ("b.png", ["a.png", "b.png"])]  # told before the next one starts
 
 

@@ -190,13 +190,16 @@ def _style_request(params: dict, files, max_size: int) -> _StyleRequest:
     """Checks the page's JSON: the files and the server's limits here, every option by :class:`StyleOptions`."""
     from suite.common.options import replace
     from suite.style.options import StyleOptions, check_style_options
+    from suite.style.presets import normalised_blend
 
     choices = style_choices(max_size)
     d = choices["defaults"]
     photo, artworks = _style_files(params, files)
     blend = _number_list(params, "blend", [1.0] * len(artworks))
-    if len(blend) != len(artworks) or any(not (b >= 0 and math.isfinite(b)) for b in blend) or sum(blend) <= 0:
-        raise BadRequest("blend needs one weight >= 0 per artwork, with a positive sum")
+    try:
+        normalised_blend(blend, len(artworks))
+    except ValueError:
+        raise BadRequest("blend needs one weight >= 0 per artwork, with a positive sum") from None
     iterations = _number_list(params, "iterations", d["iterations"], int)
     options = dict(
         method=params.get("method", d["method"]),
@@ -273,13 +276,13 @@ def _run_fast(job, queue, req: _StyleRequest, content, styles) -> dict:
 
 def _run_gatys(job, queue, req: _StyleRequest, content, styles) -> dict:
     """Gatys optimisation, with progress (and a preview every ``preview_every`` steps) sent to the queue."""
-    from suite.style.files import gatys_sidecar
-    from suite.style.transfer import StyleTransfer
+    from suite.style.batch import gatys_sidecar
+    from suite.style.engines import gatys_engine
 
     queue.update(job, {"stage": "preparing the network"})
     extractor = _EXTRACTORS.get("vgg19")
     options = {k: v for k, v in req.options.items() if k != "strength"}  # strength is the fast method's
-    st = StyleTransfer(styles, blend=req.blend, extractor=extractor, quiet=True, **options)
+    st = gatys_engine(styles, blend=req.blend, extractor=extractor, quiet=True, **options)
     _EXTRACTORS["vgg19"] = st.extractor  # built once per server: a few seconds saved on every later job
     result = st.transfer(content, callback=_gatys_progress(job, queue, st.iterations, req.preview_every))
     sidecar = {**req.names, "method": "gatys", **gatys_sidecar(st, result)}
@@ -368,7 +371,7 @@ def segment_job(params: dict, files, queue):
         files.resolve(fid)
 
     def run(job):
-        from suite.common.ui.palette import class_colors
+        from suite.common.ui.palette import overlay_colors
         from suite.common.ui.viz import mask_image, overlay
         from suite.unet.model_io import model_metadata
         from suite.unet.segment import segment_image
@@ -376,9 +379,7 @@ def segment_job(params: dict, files, queue):
         queue.update(job, {"stage": "loading the model", "done": 0, "total": len(photos)})
         model = _load_model(model_id, files)
         class_names = list(model_metadata(model).class_names)
-        colors = class_colors(max(len(class_names), 2)).astype(np.float32)
-        # The overlay's colours (full brightness), so the page's legend matches the picture.
-        colors = np.rint(colors * (255.0 / np.maximum(colors.max(axis=1, keepdims=True), 1))).astype(int)
+        colors = overlay_colors(max(len(class_names), 2))  # the overlay's own, so the legend matches the picture
         items, zipped = [], io.BytesIO()
         with zipfile.ZipFile(zipped, "w") as zf:
             for i, fid in enumerate(photos):

@@ -5,12 +5,14 @@ Public API (imported lazily, so ``import suite.style`` does not start Keras):
 * :class:`StyleTransfer`, :func:`stylize` (:mod:`suite.style.transfer`);
 * :func:`build_style_extractor` (:mod:`suite.style.extractor`);
 * the losses in :mod:`suite.style.losses`;
-* :func:`stylize_paths` (:mod:`suite.style.files`), what ``suite stylize`` runs;
+* :func:`stylize_paths` (:mod:`suite.style.batch`), what ``suite stylize`` runs;
 * :class:`StyleOptions` and :data:`METHODS`, the methods there are (``gatys``, ``fast``)
   (:mod:`suite.style.options`, Keras-free);
 * fast style: :class:`FastStyleTransfer`, :class:`PresetStyleTransfer`, :func:`fast_stylize`
   (:mod:`suite.style.fast`), the Keras models in :mod:`suite.style.fast_models`, and
-  :func:`fast_stylize_paths`, what ``suite stylize --method fast`` runs.
+  :func:`fast_stylize_paths`, what ``suite stylize --method fast`` runs;
+* :func:`gatys_engine` and :func:`fast_engine` (:mod:`suite.style.engines`), the engines a run is built
+  from (Gatys with ``init="fast"`` starts from the fast network's result).
 """
 
 from suite.common import lazy_attributes, lazy_dir
@@ -25,11 +27,13 @@ _LAZY = {
     "stylize": "suite.style.transfer",
     "StyleTransferError": "suite.style.optimize",
     "build_style_extractor": "suite.style.extractor",
-    "stylize_paths": "suite.style.files",
+    "stylize_paths": "suite.style.batch",
     "FastStyleTransfer": "suite.style.fast",
     "PresetStyleTransfer": "suite.style.fast",
     "fast_stylize": "suite.style.fast",
-    "fast_stylize_paths": "suite.style.files",
+    "fast_stylize_paths": "suite.style.batch",
+    "gatys_engine": "suite.style.engines",
+    "fast_engine": "suite.style.engines",
     "StyleOptions": "suite.style.options",
     "METHODS": "suite.style.options",
 }

@@ -1,4 +1,4 @@
-"""``suite stylize``: a thin adapter over :func:`suite.style.files.stylize_paths`."""
+"""``suite stylize``: a thin adapter over :func:`suite.style.batch.stylize_paths`."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ class StyleArg(click.ParamType):
 
     def convert(self, value, param, ctx):
         if isinstance(value, str) and value.lower().startswith("preset:"):
-            from suite.style.fast import parse_preset  # Keras-free
+            from suite.style.presets import parse_preset  # Keras-free
 
             try:
                 return f"preset:{parse_preset(value)}"
@@ -100,21 +100,21 @@ def stylize(ctx, content, styles, output, blend, masks, mask_from, class_style, 
     if video_report is not None:
         common["skip"] = _is_video
     said = set()  # outputs whose `wrote` line is out (as each finishes: a killed run has said what it kept)
-    photo_common = dict(common, on_written=None if as_json else lambda p: (_say_wrote(p), said.add(p)))
+    photo_common = dict(common, on_written=None if as_json else lambda p: (_say_wrote(p), said.add(str(p))))
     if opts.method == "fast":
-        from suite.style.files import fast_stylize_paths
+        from suite.style.batch import fast_stylize_paths
 
         # The network is fully convolutional: by default it runs at the photo's own size (size_given above).
         report = fast_stylize_paths(list(content), list(styles), output, blend=blend, strength=opts.strength,
                                     preserve_colors=opts.preserve_colors, size=opts.size if size_given else None,
                                     **photo_common)
     else:
-        from suite.style.files import stylize_paths
+        from suite.style.batch import stylize_paths
 
         report = stylize_paths(list(content), list(styles), output, masks=list(masks) or None, save_every=save_every,
                                blend=blend, options=opts, **photo_common)
     if video_report is not None:
-        for name in ("written", "skipped", "failed"):
+        for name in ("done", "skipped", "failed"):
             getattr(report, name)[:0] = getattr(video_report, name)
     _finish(report, as_json, said)
 
@@ -246,13 +246,12 @@ def _check_usage(opts, styles, blend, masks):
 def _finish(report, as_json, said=()):
     """Written paths (or one JSON object) on stdout, the counts on stderr; exit status 1 if any failed."""
     if as_json:
-        echo_json({"written": report.written, "skipped": report.skipped,
-                   "failed": [{"input": i, "reason": r} for i, r in report.failed]})
+        echo_json({"written": report.done, "skipped": report.skipped, "failed": report.failed})
     else:
-        for p in report.written:
+        for p in report.done:
             if p not in said:
                 _say_wrote(p)
-    click.echo(f"{len(report.written)} written, {len(report.skipped)} skipped (exist), {len(report.failed)} failed",
+    click.echo(f"{len(report.done)} written, {len(report.skipped)} skipped (exist), {len(report.failed)} failed",
                err=True)
     if report.failed:
         sys.exit(1)

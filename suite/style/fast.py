@@ -16,20 +16,29 @@ built-in styles ``preset:0`` .. ``preset:25``, blended by weight.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
-# Keras-free on purpose: the CLI parses preset names without importing a backend.
-#: Length of Magenta's style vector.
-STYLE_DIM = 100
-#: Magenta's style images are a central square resized to this side.
-PREDICTOR_SIZE = 256
-#: Built-in styles of the 26-style network.
-NUM_PRESETS = 26
-PRESET_PREFIX = "preset:"
+from suite.common.io.images import (
+    as_rgb_array,
+    as_rgb_arrays,
+    long_side_shape,
+    resize_float,
+)
+from suite.style.color import transfer_luminance
+
+# The constants and preset names are re-exported: they live in the Keras-free suite.style.presets.
+from suite.style.presets import (  # noqa: F401
+    NUM_PRESETS,
+    PREDICTOR_SIZE,
+    PRESET_PREFIX,
+    STYLE_DIM,
+    is_preset,
+    normalised_blend,
+    parse_preset,
+)
 
 #: The transformer's smallest useful side: two stride-2 convolutions with reflect padding need 2 px at the bottom.
 MIN_SIDE = 8
@@ -47,6 +56,21 @@ def central_square(image: np.ndarray, side: int = PREDICTOR_SIZE) -> np.ndarray:
     return np.asarray(Image.fromarray(crop).resize((side, side), Image.LANCZOS), dtype=np.float32)
 
 
+def fast_input(content, size: int | None = None) -> np.ndarray:
+    """A photo as the feed-forward networks take it: float32 ``(h, w, 3)`` in ``[0, 255]``, resized to
+    ``size`` on the long side (``None`` keeps its size).
+
+    Raises:
+        ValueError: smaller than :data:`MIN_SIDE` px on a side.
+    """
+    if size is not None:
+        content = resize_float(content, *long_side_shape(content.shape, size))
+    h, w = content.shape[:2]
+    if min(h, w) < MIN_SIDE:
+        raise ValueError(f"too small for fast style transfer: {w}x{h} px (at least {MIN_SIDE} px per side)")
+    return np.clip(content, 0, 255).astype(np.float32, copy=False)
+
+
 @dataclass
 class FastResult:
     """What :meth:`FastStyleTransfer.transfer` returns.
@@ -62,7 +86,69 @@ class FastResult:
     style_vector: np.ndarray
 
 
-class FastStyleTransfer:
+class _FeedForward:
+    """What the two feed-forward engines share: one transformer call for one photo or a batch of frames.
+
+    A subclass sets ``network`` (photo + style input -> stylized photo),
+    ``size``, ``preserve_colors`` and says what drives the network
+    (:meth:`style_for`) and what happens to its output (:meth:`_finish`).
+    """
+
+    network = None
+    size = None
+    preserve_colors = False
+
+    def style_for(self, photo: np.ndarray) -> np.ndarray:
+        """The style input of the network for ``photo`` (a :func:`fast_input` array)."""
+        raise NotImplementedError
+
+    def _finish(self, image: np.ndarray, photo: np.ndarray) -> np.ndarray:
+        return transfer_luminance(image, photo) if self.preserve_colors else image
+
+    def stylize_batch(self, photos: np.ndarray, style: np.ndarray) -> list[np.ndarray]:
+        """One network call: ``(n, h, w, 3)`` :func:`fast_input` photos, all with the ``style`` input.
+
+        Returns:
+            ``n`` float32 ``(h, w, 3)`` results in ``[0, 255]`` (colours and strength applied).
+        """
+        batch = np.repeat(np.asarray(style)[None], len(photos), axis=0)
+        # predict_on_batch runs a compiled graph (traced once for any size): faster than an eager call, and it frees
+        # intermediate activations as it goes.
+        out = np.clip(np.asarray(self.network.predict_on_batch({"image": photos, "style": batch}), np.float32), 0, 255)
+        return [self._finish(image, photo) for image, photo in zip(out, photos)]
+
+    def _base_style(self) -> None:
+        """Computes what :meth:`style_for` starts from before the clock starts (a one-off cost)."""
+
+    def transfer(self, content) -> FastResult:
+        """Stylizes one photo.
+
+        Args:
+            content: The photo: an image file, a PIL image or an ``(H, W, 3)`` RGB array in ``[0, 255]`` (float arrays too, not ``[0, 1]``: multiply those by 255; a warning says so).
+
+        Returns:
+            A :class:`FastResult` at the photo's size (or ``size`` on the long side).
+
+        Raises:
+            ValueError: not an RGB image, or smaller than 8 px on a side.
+        """
+        content = as_rgb_array(content, "content")
+        self._base_style()
+        start = time.perf_counter()
+        photo = fast_input(content, self.size)
+        style = self.style_for(photo)
+        image = self.stylize_batch(photo[None], style)[0]
+        return FastResult(image=image, seconds=time.perf_counter() - start, style_vector=np.array(style, copy=True))
+
+
+def _check_engine_options(strength, size) -> None:
+    if not 0.0 <= float(strength) <= 1.0:
+        raise ValueError(f"Expected 0 <= strength <= 1. Received: strength={strength}")
+    if size is not None and int(size) < MIN_SIDE:
+        raise ValueError(f"Expected size >= {MIN_SIDE}. Received: size={size}")
+
+
+class FastStyleTransfer(_FeedForward):
     """Feed-forward arbitrary-style transfer with Magenta's networks, reusable across photos.
 
     Args:
@@ -81,23 +167,12 @@ class FastStyleTransfer:
     """
 
     def __init__(self, styles, blend=None, strength=1.0, preserve_colors=False, size=None, predictor=None, transformer=None):
-        from suite.common.io.images import as_rgb_arrays
-
         styles = as_rgb_arrays(styles, "styles")
         if not styles:
             raise ValueError("At least one style image is needed. Received: styles=[]")
-        if blend is None:
-            blend = [1.0] * len(styles)
-        blend = [float(b) for b in blend]
-        if len(blend) != len(styles) or not all(math.isfinite(b) and b >= 0 for b in blend) \
-                or sum(blend) <= 0:
-            raise ValueError(f"Expected one finite, non-negative blend weight per style, with a positive sum. Received: blend={blend}")
-        if not 0.0 <= float(strength) <= 1.0:
-            raise ValueError(f"Expected 0 <= strength <= 1. Received: strength={strength}")
-        if size is not None and int(size) < MIN_SIDE:
-            raise ValueError(f"Expected size >= {MIN_SIDE}. Received: size={size}")
+        self.blend = normalised_blend(blend, len(styles))
+        _check_engine_options(strength, size)
         self.styles = styles
-        self.blend = [b / sum(blend) for b in blend]
         self.strength = float(strength)
         self.preserve_colors = bool(preserve_colors)
         self.size = None if size is None else int(size)
@@ -109,6 +184,10 @@ class FastStyleTransfer:
         self.predictor = predictor
         self.transformer = transformer
         self._style_vector = None
+
+    @property
+    def network(self):
+        return self.transformer
 
     def get_options(self) -> dict:
         """The settings that reproduce a result (the JSON sidecar's ``options``)."""
@@ -123,8 +202,6 @@ class FastStyleTransfer:
 
     def style_vector_of(self, image: np.ndarray) -> np.ndarray:
         """The ``(100,)`` style vector of one image (a file, a PIL image or an array; its central square at 256 px)."""
-        from suite.common.io.images import as_rgb_array
-
         x = central_square(as_rgb_array(image))[None]
         return np.asarray(self.predictor(x), dtype=np.float32).reshape(STYLE_DIM)
 
@@ -136,60 +213,18 @@ class FastStyleTransfer:
             self._style_vector = sum(b * v for b, v in zip(self.blend, vecs)).astype(np.float32)
         return self._style_vector
 
-    def transfer(self, content) -> FastResult:
-        """Stylizes one photo.
+    def _base_style(self) -> None:
+        _ = self.style_vector  # the artworks' vectors: computed once, not part of a photo's time
 
-        Args:
-            content: The photo: an image file, a PIL image or an ``(H, W, 3)`` RGB array in ``[0, 255]`` (float arrays too, not ``[0, 1]``: multiply those by 255; a warning says so).
-
-        Returns:
-            A :class:`FastResult` at the photo's size (or ``size`` on the long side).
-
-        Raises:
-            ValueError: not an RGB image, or smaller than 8 px on a side.
-        """
-        from suite.style.transfer import long_side_shape, resize_image, transfer_luminance
-
-        from suite.common.io.images import as_rgb_array
-
-        content = as_rgb_array(content, "content")
+    def style_for(self, photo: np.ndarray) -> np.ndarray:
+        """The artworks' style vector, moved towards ``photo``'s own one when ``strength < 1``."""
         vec = self.style_vector
-        start = time.perf_counter()
-        if self.size is not None:
-            content = resize_image(content, *long_side_shape(content.shape, self.size))
-        h, w = content.shape[:2]
-        if min(h, w) < MIN_SIDE:
-            raise ValueError(f"too small for fast style transfer: {w}x{h} px (at least {MIN_SIDE} px per side)")
-        content = np.clip(content, 0, 255)
         if self.strength < 1.0:
-            vec = self.strength * vec + (1.0 - self.strength) * self.style_vector_of(content)
-        # predict_on_batch runs a compiled graph (traced once for any size): faster than an eager call, and it frees
-        # intermediate activations as it goes.
-        out = self.transformer.predict_on_batch({"image": content[None], "style": vec[None]})
-        image = np.clip(np.asarray(out, dtype=np.float32)[0], 0, 255)
-        if self.preserve_colors:
-            image = transfer_luminance(image, content)
-        return FastResult(image=image, seconds=time.perf_counter() - start, style_vector=vec)
+            vec = self.strength * vec + (1.0 - self.strength) * self.style_vector_of(photo)
+        return vec
 
 
-def is_preset(style) -> bool:
-    """Whether a ``--style`` value names a built-in style (``preset:N``) rather than a file."""
-    return isinstance(style, str) and style.lower().startswith(PRESET_PREFIX)
-
-
-def parse_preset(style) -> int:
-    """``"preset:7"`` -> 7.
-
-    Raises:
-        ValueError: not ``preset:N`` with ``0 <= N < 26``.
-    """
-    text = str(style)[len(PRESET_PREFIX):] if is_preset(style) else ""
-    if not text.strip().isdigit() or not 0 <= int(text) < NUM_PRESETS:
-        raise ValueError(f"Expected preset:N with N in 0..{NUM_PRESETS - 1}. Received: {style!r}")
-    return int(text)
-
-
-class PresetStyleTransfer:
+class PresetStyleTransfer(_FeedForward):
     """Dumoulin et al.'s 26-style network: built-in styles, blended by weight, at the photo's resolution.
 
     Args:
@@ -209,15 +244,8 @@ class PresetStyleTransfer:
         self.presets = [p if isinstance(p, int) else parse_preset(p) for p in presets]
         if not self.presets or any(not 0 <= p < NUM_PRESETS for p in self.presets):
             raise ValueError(f"Expected preset indices in 0..{NUM_PRESETS - 1}. Received: presets={presets}")
-        blend = [1.0] * len(self.presets) if blend is None else [float(b) for b in blend]
-        if len(blend) != len(self.presets) or not all(math.isfinite(b) and b >= 0 for b in blend) \
-                or sum(blend) <= 0:
-            raise ValueError(f"Expected one finite, non-negative blend weight per preset, with a positive sum. Received: blend={blend}")
-        if not 0.0 <= float(strength) <= 1.0:
-            raise ValueError(f"Expected 0 <= strength <= 1. Received: strength={strength}")
-        if size is not None and int(size) < MIN_SIDE:
-            raise ValueError(f"Expected size >= {MIN_SIDE}. Received: size={size}")
-        self.blend = [b / sum(blend) for b in blend]
+        self.blend = normalised_blend(blend, len(self.presets), "preset")
+        _check_engine_options(strength, size)
         self.weights = np.zeros(NUM_PRESETS, np.float32)
         for p, b in zip(self.presets, self.blend):
             self.weights[p] += b
@@ -229,6 +257,10 @@ class PresetStyleTransfer:
 
             model = magenta_multistyle()
         self.model = model
+
+    @property
+    def network(self):
+        return self.model
 
     def get_options(self) -> dict:
         """The settings that reproduce a result (the JSON sidecar's ``options``)."""
@@ -242,27 +274,15 @@ class PresetStyleTransfer:
             "size": self.size,
         }
 
-    def transfer(self, content) -> FastResult:
-        """Stylizes one photo (a file, a PIL image or an array); see :meth:`FastStyleTransfer.transfer`."""
-        from suite.style.transfer import long_side_shape, resize_image, transfer_luminance
+    def style_for(self, photo: np.ndarray) -> np.ndarray:
+        """The presets' weights (the same for every photo)."""
+        return self.weights
 
-        from suite.common.io.images import as_rgb_array
-
-        content = as_rgb_array(content, "content")
-        start = time.perf_counter()
-        if self.size is not None:
-            content = resize_image(content, *long_side_shape(content.shape, self.size))
-        h, w = content.shape[:2]
-        if min(h, w) < MIN_SIDE:
-            raise ValueError(f"too small for fast style transfer: {w}x{h} px (at least {MIN_SIDE} px per side)")
-        content = np.clip(content, 0, 255)
-        out = self.model.predict_on_batch({"image": content[None], "style": self.weights[None]})
-        image = np.clip(np.asarray(out, dtype=np.float32)[0], 0, 255)
-        if self.preserve_colors:
-            image = transfer_luminance(image, content)
+    def _finish(self, image, photo):
+        image = super()._finish(image, photo)
         if self.strength < 1.0:
-            image = self.strength * image + (1.0 - self.strength) * content
-        return FastResult(image=image, seconds=time.perf_counter() - start, style_vector=self.weights.copy())
+            image = self.strength * image + (1.0 - self.strength) * photo
+        return image
 
 
 def fast_stylize(content, styles, blend=None, **kwargs) -> np.ndarray:

@@ -27,7 +27,7 @@ import keras
 from keras import layers, ops
 
 from suite.common.nn.api import suite_export
-from suite.style.fast import NUM_PRESETS, PREDICTOR_SIZE, STYLE_DIM  # noqa: F401 (re-exported)
+from suite.style.presets import NUM_PRESETS, PREDICTOR_SIZE, STYLE_DIM  # noqa: F401 (re-exported)
 
 #: The transformer downsamples twice by 2; inputs are reflect-padded to a multiple of this.
 TRANSFORMER_STRIDE = 4

@@ -21,11 +21,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from suite.common.io.images import as_rgb_array, as_rgb_arrays, resize_float
+from suite.common.io.images import as_rgb_array, as_rgb_arrays, long_side_shape, resize_float
 from suite.common.options import as_dict, replace
 # OPTIMIZERS and INITS are re-exported: the web page reads its choices from this module.
 from suite.style.optimize import OPTIMIZERS, StyleTransferError, adam, lbfgs, lbfgsb_scipy  # noqa: F401
 from suite.style.options import INITS, StyleOptions, check_style_options  # noqa: F401
+# The colour helpers are re-exported: transfer_luminance is the "preserve colours" step of every method.
+from suite.style.color import rgb_to_ycbcr, transfer_luminance, ycbcr_to_rgb  # noqa: F401
+from suite.style.presets import normalised_blend
 
 #: VGG pools four times before block5: smaller sides vanish on the way.
 MIN_SIDE = 16
@@ -48,41 +51,6 @@ def resize_mask(mask: np.ndarray, height: int, width: int) -> np.ndarray:
     if mask.shape == (height, width):
         return mask
     return np.clip(resize_float(mask, height, width, resample="box"), 0.0, 1.0).astype(np.float32)
-
-
-def long_side_shape(shape, long_side: int) -> tuple[int, int]:
-    """``(h, w)`` with the long side ``long_side`` and ``shape``'s aspect ratio."""
-    h, w = shape[:2]
-    s = long_side / max(h, w)
-    return max(1, round(h * s)), max(1, round(w * s))
-
-
-_YCC = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]], dtype=np.float32)
-
-
-def rgb_to_ycbcr(image: np.ndarray) -> np.ndarray:
-    """BT.601 full-range YCbCr of an RGB image in ``[0, 255]`` (chroma centred on 0)."""
-    return np.asarray(image, dtype=np.float32) @ _YCC.T
-
-
-def ycbcr_to_rgb(ycc: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`rgb_to_ycbcr`."""
-    return np.asarray(ycc, dtype=np.float32) @ np.linalg.inv(_YCC).T.astype(np.float32)
-
-
-def transfer_luminance(result: np.ndarray, content: np.ndarray) -> np.ndarray:
-    """The result's luminance with the content's colours (JNS ``-original_colors 1``).
-
-    Args:
-        result: Stylized RGB ``(H, W, 3)`` in ``[0, 255]``.
-        content: The content photo, same size.
-
-    Returns:
-        RGB in ``[0, 255]``: Y from ``result``, Cb/Cr from ``content``.
-    """
-    y = rgb_to_ycbcr(result)[..., :1]
-    cc = rgb_to_ycbcr(content)[..., 1:]
-    return np.clip(ycbcr_to_rgb(np.concatenate([y, cc], axis=-1)), 0, 255)
 
 
 # ---------------------------------------------------------------- results
@@ -114,15 +82,6 @@ def _check_styles(styles) -> list[np.ndarray]:
     return styles
 
 
-def _normalised_blend(blend, n: int) -> list[float]:
-    blend = [1.0] * n if blend is None else [float(b) for b in blend]
-    if len(blend) != n:
-        raise ValueError(f"Expected one blend weight per style ({n}). Received: blend={blend}")
-    if not all(math.isfinite(b) and b >= 0 for b in blend) or sum(blend) <= 0:
-        raise ValueError(f"Blend weights must be finite, >= 0 with a positive sum. Received: blend={blend}")
-    return [b / sum(blend) for b in blend]
-
-
 class StyleTransfer:
     """Gatys style transfer with one or more styles, reusable across content images.
 
@@ -141,11 +100,16 @@ class StyleTransfer:
         blend: One weight per style (normalised to sum 1); default equal.
         extractor: A prebuilt extractor (overrides ``options.backbone``/``weights``).
         quiet: No notes about weights.
+        initializer: The starting image of ``init="fast"``: ``initializer(photo)``
+            gives an ``(h, w, 3)`` image in ``[0, 255]`` for the photo at the first
+            scale's size. :func:`suite.style.engines.gatys_engine` passes the fast
+            network's result (this module does not build that network).
         **overrides: :class:`StyleOptions` fields. ``backbone`` may also be a
             built backbone (a ``keras.Model`` from the registry).
 
     Raises:
-        ValueError: a bad option, named in one line (``Received: optimizer='sgd'``).
+        ValueError: a bad option, named in one line (``Received: optimizer='sgd'``), or
+            ``init="fast"`` without an ``initializer``.
         TypeError: a keyword that is no option.
 
     Example:
@@ -155,14 +119,18 @@ class StyleTransfer:
     """
 
     def __init__(self, styles, options: StyleOptions | None = None, *, blend=None, extractor=None, quiet=False,
-                 **overrides):
+                 initializer=None, **overrides):
         self.styles = _check_styles(styles)
-        self.blend = _normalised_blend(blend, len(self.styles))
+        self.blend = normalised_blend(blend, len(self.styles))
         backbone_model = overrides.pop("backbone") if not isinstance(overrides.get("backbone", ""), str) else None
         self.options = check_style_options(replace(options or StyleOptions(), **overrides))
         if self.options.method != "gatys":
             raise ValueError(f"StyleTransfer is the gatys method; use suite.style.fast for the fast one. "
                              f"Received: method={self.options.method!r}")
+        if self.options.init == "fast" and initializer is None:
+            raise ValueError("init='fast' starts from the fast network's result: build the transfer with "
+                             "suite.style.engines.gatys_engine, or pass initializer=")
+        self.initializer = initializer
         if extractor is None:
             from suite.style.extractor import build_style_extractor
 
@@ -174,7 +142,6 @@ class StyleTransfer:
         self._gram_cache: dict = {}
         self._value_and_grad = None
         self._loops: dict = {}  # compiled optimizer loops, by optimizer (and image shape for L-BFGS)
-        self._fast = None  # the fast network of init="fast", built on first use
 
     def __getattr__(self, name):
         # ``st.size``, ``st.iterations``...: the options, read-only, without copying each into an attribute.
@@ -256,15 +223,6 @@ class StyleTransfer:
             full = resize_mask(m, *hw)
             layer_masks.append({name: resize_mask(full, *feature_shapes[name])[None, ..., None] for name in layers})
         return targets, list(self.blend), layer_masks
-
-    def _fast_start(self, content_s):
-        """The fast network's result for this photo at this size: the starting image of ``init="fast"``."""
-        if self._fast is None:
-            from suite.style.fast import FastStyleTransfer
-
-            # Same artworks and blend; colours are handled at the end, as for every init.
-            self._fast = FastStyleTransfer(self.styles, blend=self.blend)
-        return self._fast.transfer(content_s).image
 
     # ------------------------------------------------------------ one content image
     def transfer(self, content, masks=None, callback=None, callback_every: int = 1) -> StyleResult:
@@ -365,7 +323,7 @@ class StyleTransfer:
             if o.init == "noise":
                 return rng.uniform(0.0, 255.0, size=(h, w, 3)).astype(np.float32)
             if o.init == "fast":
-                return self._fast_start(content_s)
+                return np.asarray(self.initializer(content_s), dtype=np.float32)
             return resize_image(self.styles[0], h, w)
         prev_hw = x.shape[:2]
         x = resize_image(x, h, w)
@@ -439,8 +397,9 @@ def stylize(content, styles, blend=None, masks=None, callback=None, **kwargs) ->
         callback: Per-evaluation callback (see :meth:`StyleTransfer.transfer`).
         **kwargs: :class:`StyleTransfer` arguments: ``options`` (a
             :class:`suite.style.options.StyleOptions`), ``extractor``, ``quiet``,
-            or any option by name (``size``, ``optimizer``, ``iterations``,
-            ``scales``, ``preserve_colors``, ...).
+            ``initializer`` (needed by ``init="fast"``; or use
+            :func:`suite.style.engines.gatys_engine`), or any option by name
+            (``size``, ``optimizer``, ``iterations``, ``scales``, ``preserve_colors``, ...).
 
     Returns:
         The stylized ``(h, w, 3)`` float32 image in ``[0, 255]``, long side ``size``.

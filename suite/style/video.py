@@ -12,7 +12,7 @@
   frames start from the previous result and take ``frame_iterations``
   evaluations each.
 * :func:`stylize_video_paths` does files and folders of videos the way
-  :mod:`suite.style.files` does photos: outputs written atomically with a JSON
+  :mod:`suite.style.batch` does photos: outputs written atomically with a JSON
   sidecar, existing ones skipped unless ``overwrite``, one line per bad file.
 
 The file side (decoding, encoding, audio copy, atomic rename) is
@@ -97,15 +97,12 @@ class VideoStylizer:
     def _build_engine(self, styles, blend):
         o = self.options
         if self.method == "fast":
-            from suite.style.fast import FastStyleTransfer, PresetStyleTransfer, is_preset
+            from suite.style.engines import fast_engine
 
-            if styles is not None and all(is_preset(s) for s in styles):
-                return PresetStyleTransfer(list(styles), blend=blend, strength=o.strength,
-                                           preserve_colors=o.preserve_colors)
-            return FastStyleTransfer(styles, blend=blend, strength=o.strength, preserve_colors=o.preserve_colors)
-        from suite.style.transfer import StyleTransfer
+            return fast_engine(styles, blend=blend, strength=o.strength, preserve_colors=o.preserve_colors)
+        from suite.style.engines import gatys_engine
 
-        return StyleTransfer(styles, options=o, blend=blend, quiet=True)
+        return gatys_engine(styles, options=o, blend=blend, quiet=True)
 
     def get_options(self) -> dict:
         """The engine's settings plus the video ones (the JSON sidecar's ``options``)."""
@@ -290,50 +287,22 @@ class VideoStylizer:
 
 
 class _FastFrames:
-    """Batches of frames through the fast network, one style vector for the whole clip."""
+    """Batches of frames through the feed-forward network, one style input for the whole clip."""
 
     def __init__(self, engine, size):
         self.engine = engine
         self.size = size
-        self._vector = None
-
-    def _style(self, first):
-        from suite.style.fast import PresetStyleTransfer
-
-        e = self.engine
-        if isinstance(e, PresetStyleTransfer):
-            return e.weights
-        if self._vector is None:
-            vec = e.style_vector
-            if e.strength < 1.0:
-                # The clip's own style is its first frame's, held for every frame: a per-frame vector would
-                # move with the content and make the colours pump.
-                vec = e.strength * vec + (1.0 - e.strength) * e.style_vector_of(first)
-            self._vector = np.asarray(vec, np.float32)
-        return self._vector
+        self._style = None
 
     def __call__(self, frames):
-        from suite.style.fast import MIN_SIDE, PresetStyleTransfer
-        from suite.style.transfer import long_side_shape, resize_image, transfer_luminance
+        from suite.style.fast import fast_input
 
-        e = self.engine
-        if self.size is not None:
-            frames = [resize_image(f, *long_side_shape(f.shape, self.size)) for f in frames]
-        h, w = frames[0].shape[:2]
-        if min(h, w) < MIN_SIDE:
-            raise ValueError(f"too small for fast style transfer: {w}x{h} px (at least {MIN_SIDE} px per side)")
-        x = np.clip(np.stack(frames), 0, 255).astype(np.float32)
-        style = np.repeat(self._style(x[0])[None], len(frames), axis=0)
-        model = e.model if isinstance(e, PresetStyleTransfer) else e.transformer
-        out = np.clip(np.asarray(model.predict_on_batch({"image": x, "style": style}), np.float32), 0, 255)
-        results = []
-        for content, image in zip(x, out):
-            if e.preserve_colors:
-                image = transfer_luminance(image, content)
-            if isinstance(e, PresetStyleTransfer) and e.strength < 1.0:
-                image = e.strength * image + (1.0 - e.strength) * content
-            results.append(image)
-        return results
+        x = np.stack([fast_input(f, self.size) for f in frames])
+        if self._style is None:
+            # The clip's own style is its first frame's, held for every frame: a per-frame vector would
+            # move with the content and make the colours pump.
+            self._style = np.asarray(self.engine.style_for(x[0]), np.float32)
+        return self.engine.stylize_batch(x, self._style)
 
 
 class _GatysFrames:
@@ -350,8 +319,9 @@ class _GatysFrames:
         return [self._one(f) for f in frames]
 
     def _one(self, frame):
+        from suite.common.io.images import long_side_shape, resize_float as resize_image
+        from suite.style.color import transfer_luminance
         from suite.style.temporal import TemporalSmoother, shift_image
-        from suite.style.transfer import long_side_shape, resize_image, transfer_luminance
 
         st = self.st
         h, w = long_side_shape(frame.shape, self.size)
@@ -444,25 +414,23 @@ def stylize_video_paths(videos, styles, output, *, n_contents: int = 1, method: 
         n_contents: How many CONTENT arguments the command got (a single
             video and a video-extension ``output`` write that file).
         method, options, blend, size: As :class:`VideoStylizer`.
-        overwrite, progress, on_message, max_pixels: As :func:`suite.style.files.stylize_paths`.
+        overwrite, progress, on_message, max_pixels: As :func:`suite.style.batch.stylize_paths`.
 
     Returns:
-        A :class:`suite.style.files.BatchReport`.
+        A :class:`suite.common.report.RunReport`: ``done`` and ``skipped`` output paths, ``failed`` videos.
     """
     import sys
 
-    from suite.common.io.files import OutputExistsError, ensure_writable_folder, remove_partial_files, save_json
     from suite.common.io.images import load_image
-    from suite.common.io.video import VideoReadError, require_av
-    from suite.style.fast import is_preset
-    from suite.style.files import BatchReport, _record_failure, sidecar_path, split_existing
+    from suite.common.io.video import require_av
+    from suite.common.report import RunReport
+    from suite.style.batch import prepare_output_folders, record_outcome, split_existing, write_sidecar
+    from suite.style.presets import is_preset
 
     say = on_message or (lambda m: print(m, file=sys.stderr))
-    report = BatchReport()
+    report = RunReport(output=str(output))
     pairs = plan_video_outputs(videos, output, n_contents)
-    for folder in sorted({dst.parent for _, dst in pairs}):
-        ensure_writable_folder(folder)
-        remove_partial_files(folder, recursive=False)
+    prepare_output_folders(pairs)
     todo = split_existing(pairs, overwrite, report, say)
     if not todo:
         return report
@@ -470,21 +438,13 @@ def stylize_video_paths(videos, styles, output, *, n_contents: int = 1, method: 
     arts = list(styles) if all(is_preset(s) for s in styles) else [load_image(s, max_pixels=max_pixels) for s in styles]
     vs = VideoStylizer(arts, method=method, options=options, blend=blend, size=size)
     for src, dst in todo:
-        try:
+        def one(src=src, dst=dst):
             result = vs.video(src, dst, overwrite=overwrite, progress=progress, on_message=say, max_pixels=max_pixels)
-            save_json({
-                "content": str(src), "styles": [str(s) for s in styles], "output": str(dst),
+            write_sidecar(src, dst, styles, {
                 "output_size": list(result.size), "frames": result.frames, "fps": round(result.rate, 4),
                 "options": vs.get_options(), "seconds": round(result.seconds, 2),
-                "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            }, sidecar_path(dst), overwrite=True)
-            report.written.append(dst)
-        except OutputExistsError:
-            report.skipped.append(dst)
-            say(f"skipped {dst}: another run wrote it first")
-        except VideoReadError as e:
-            report.failed.append((src, e.reason))
-            say(f"error {src}: {e.reason}")
-        except Exception as e:  # noqa: BLE001 - one clip's failure is its line in the report; the others go on
-            _record_failure(report, src, e, say)
+            })
+
+        # One clip's failure (a damaged file: its own reason) is its line in the report; the others go on.
+        record_outcome(report, src, dst, one, say, errors=(Exception,))
     return report

@@ -606,6 +606,13 @@ def resize_float(image, height: int, width: int, resample: str = "bicubic") -> n
     return np.stack([one(image[..., c]) for c in range(image.shape[-1])], axis=-1)
 
 
+def long_side_shape(shape, long_side: int) -> tuple[int, int]:
+    """``(h, w)`` with the long side ``long_side`` and ``shape``'s aspect ratio (``shape`` as ``array.shape``)."""
+    h, w = shape[:2]
+    s = long_side / max(h, w)
+    return max(1, round(h * s)), max(1, round(w * s))
+
+
 #: The extensions :func:`save_image` writes, and their Pillow formats.
 SAVE_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF",
                 ".webp": "WEBP"}

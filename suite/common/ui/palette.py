@@ -37,14 +37,23 @@ def class_colors(num_classes: int = 256) -> np.ndarray:
     return colors[np.arange(num_classes) % 256]
 
 
-def pil_palette(num_classes: int = 256) -> list[int]:
-    """A flat 768-entry ``[r, g, b, r, g, b, ...]`` list for ``PIL.Image.putpalette``."""
-    colors = class_colors(256)
-    return colors.reshape(-1).tolist()
+def pil_palette() -> list[int]:
+    """The whole 256-colour map as a flat 768-entry ``[r, g, b, r, g, b, ...]`` list for ``PIL.Image.putpalette``."""
+    return class_colors(256).reshape(-1).tolist()
 
 
-def colorize(mask: np.ndarray, num_classes: int | None = None) -> np.ndarray:
-    """Maps an integer class mask ``(H, W)`` to an RGB picture ``(H, W, 3)`` uint8."""
-    mask = np.asarray(mask)
-    n = int(num_classes or (int(mask.max()) + 1 if mask.size else 1))
-    return class_colors(max(n, 1))[np.clip(mask, 0, max(n, 1) - 1)]
+def overlay_colors(num_classes: int = 256) -> np.ndarray:
+    """The colours overlays paint classes with: :func:`class_colors` at full brightness.
+
+    Each colour is scaled so its largest channel is 255 ((0, 0, 128) navy is
+    invisible on dark photos); class 0 stays black (unpainted).
+
+    Returns:
+        ``(num_classes, 3)`` uint8 array.
+
+    Example:
+        >>> overlay_colors(3).tolist()
+        [[0, 0, 0], [255, 0, 0], [0, 255, 0]]
+    """
+    colors = class_colors(num_classes).astype(np.float32)
+    return np.rint(colors * (255.0 / np.maximum(colors.max(axis=1, keepdims=True), 1))).astype(np.uint8)

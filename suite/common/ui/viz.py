@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from suite.common.io.images import to_uint8
-from suite.common.ui.palette import class_colors, pil_palette
+from suite.common.ui.palette import overlay_colors, pil_palette
 
 
 def _font(size=14):
@@ -131,9 +131,7 @@ def overlay(image: np.ndarray, mask: np.ndarray, class_names: Sequence[str] | No
     img = to_uint8(image)
     mask = np.asarray(mask)
     n = max(int(mask.max(initial=0)) + 1, len(class_names or ()), 2)
-    colors = class_colors(n).astype(np.float32)
-    # The VOC colours at full brightness: (0, 0, 128) navy is invisible on dark photos.
-    colors = np.rint(colors * (255.0 / np.maximum(colors.max(axis=1, keepdims=True), 1))).astype(np.uint8)
+    colors = overlay_colors(n)
     painted = colors.any(axis=1)
     a = int(round(alpha * 256))
     out = np.empty_like(img)

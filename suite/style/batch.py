@@ -1,34 +1,22 @@
-"""Style transfer over files and folders: the I/O edge the ``suite stylize`` command adapts.
+"""Style transfer over files and folders in batches: the I/O edge the ``suite stylize`` command adapts.
 
-Outputs are written atomically with a JSON sidecar each; existing outputs are
-skipped unless ``overwrite``, so re-running a command resumes it. A bad input
-file gets a one-line error and the rest continue.
+One loop (:func:`stylize_paths` for Gatys, :func:`fast_stylize_paths` for the
+feed-forward networks) runs any engine of :mod:`suite.style.engines` over the
+photos. Outputs are written atomically with a JSON sidecar each
+(:func:`write_sidecar`); existing outputs are skipped unless ``overwrite``, so
+re-running a command resumes it. A bad input file gets a one-line error and the
+rest continue. The run is a :class:`suite.common.report.RunReport`.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+import time
 from pathlib import Path
 
-from suite.common.errors import first_line
 from suite.common.io.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS
-
-
-@dataclass
-class BatchReport:
-    """What :func:`stylize_paths` did.
-
-    Attributes:
-        written: Output image paths written.
-        skipped: Outputs that existed (not overwritten).
-        failed: ``(input path, one-line reason)`` pairs.
-    """
-
-    written: list = field(default_factory=list)
-    skipped: list = field(default_factory=list)
-    failed: list = field(default_factory=list)
+from suite.common.report import RunReport, failure_reason
 
 
 def plan_outputs(contents, output, ext: str = ".png", recursive: bool = False, *, compare: bool = False,
@@ -146,8 +134,6 @@ def _plan_work(contents, output, ext, recursive, overwrite, report, say, skip=No
     fails now, not after the work), and a killed earlier run's partial files
     are removed.
     """
-    from suite.common.io.files import ensure_writable_folder, remove_partial_files
-
     pairs, skipped_files = plan_outputs(contents, output, ext=ext, recursive=recursive, compare=compare,
                                         save_every=save_every, protect=protect)
     handled_elsewhere = False
@@ -160,12 +146,20 @@ def _plan_work(contents, output, ext, recursive, overwrite, report, say, skip=No
         folders = [str(c) for c in contents if Path(c).is_dir()]
         if folders:
             raise ValueError(f"no images found in {', '.join(folders)}")
-    for folder in sorted({dst.parent for _, dst in pairs}):
-        ensure_writable_folder(folder)
-        remove_partial_files(folder, recursive=False)
+    prepare_output_folders(pairs)
     for p in skipped_files:
         say(f"skipped {p}: not an image")
     return split_existing(pairs, overwrite, report, say)
+
+
+def prepare_output_folders(pairs) -> None:
+    """Checks each output folder of ``[(source, output)]`` is writable (a read-only destination fails now, not
+    after the work) and removes a killed earlier run's partial files there."""
+    from suite.common.io.files import ensure_writable_folder, remove_partial_files
+
+    for folder in sorted({dst.parent for _, dst in pairs}):
+        ensure_writable_folder(folder)
+        remove_partial_files(folder, recursive=False)
 
 
 def split_existing(pairs, overwrite: bool, report, say) -> list:
@@ -174,7 +168,7 @@ def split_existing(pairs, overwrite: bool, report, say) -> list:
     todo = []
     for src, dst in pairs:
         if dst.exists() and not overwrite:
-            report.skipped.append(dst)
+            report.skipped.append(str(dst))
             say(f"skipped {src}: {dst} exists (use --overwrite to replace it)")
         else:
             todo.append((src, dst))
@@ -200,19 +194,44 @@ def sidecar_path(output: Path) -> Path:
     return output.with_name(output.name + ".json")
 
 
-def _failure_reason(error: BaseException) -> str:
-    from suite.common.io.images import ImageReadError
+def write_sidecar(src, dst, styles, record: dict, inputs: dict | None = None) -> Path:
+    """``<output>.json``: what made the output ``dst`` (a photo or a video).
 
-    if isinstance(error, ImageReadError):
-        return error.reason
-    return first_line(error)
+    Args:
+        src: The content file.
+        dst: The output file.
+        styles: The style files (or ``preset:N`` names).
+        inputs: What else went in (masks...), recorded before ``output``.
+        record: What the engine says about the result (size, options, losses, timing...).
+
+    Returns:
+        The sidecar's path (:func:`sidecar_path`).
+    """
+    from suite.common.io.files import save_json
+
+    sidecar = {"content": str(src), "styles": [str(s) for s in styles], **(inputs or {}), "output": str(dst),
+               **record, "written": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    return save_json(sidecar, sidecar_path(dst), overwrite=True)
 
 
-def _record_failure(report, src, error: BaseException, say) -> None:
-    """One failed input: its one-line reason in the report and on the console; the run goes on."""
-    reason = _failure_reason(error)
-    report.failed.append((src, reason))
-    say(f"error {src}: {reason}")
+def record_outcome(report: RunReport, src, dst, work, say, errors=(ValueError, OSError)) -> bool:
+    """Runs ``work()`` for one input and records what came of it in ``report``: ``dst`` done; skipped when
+    another run wrote it first (theirs is as good as ours); or, for ``errors``, a one-line failure (said too)
+    and the run goes on. Returns whether ``dst`` was done."""
+    from suite.common.io.files import OutputExistsError
+
+    try:
+        work()
+    except OutputExistsError:
+        report.skipped.append(str(dst))
+        say(f"skipped {dst}: another run wrote it first")
+        return False
+    except errors as e:
+        reason = report.add_failure(src, failure_reason(e, typed=False))
+        say(f"error {src}: {reason}")
+        return False
+    report.done.append(str(dst))
+    return True
 
 
 def _save_compare(dst: Path, content, style_images, result_image, names) -> None:
@@ -228,51 +247,112 @@ def _mask_from(region_masks) -> dict:
     return {"mask_from": region_masks.describe()} if hasattr(region_masks, "describe") else {}
 
 
-def _gatys_callback(st, bar, task, dst, save_every):
-    """The per-evaluation callback of one image: the progress bar, and ``--save-every`` intermediates."""
-    from suite.common.io.images import save_image
+class _GatysPhotos:
+    """The Gatys engine of a batch: its progress in evaluations, ``--save-every`` intermediates, the masks."""
 
-    iterations = st.options.iterations
-    total_steps = sum(iterations)
+    def __init__(self, st, masks, mask_images, region_masks, save_every):
+        self.st = st
+        self.steps = sum(st.options.iterations)
+        self.masks, self.mask_images, self.region_masks = masks, mask_images, region_masks
+        self.save_every = save_every
 
-    def callback(info):
-        step = sum(iterations[: info["scale"]]) + info["step"]
-        if bar is not None:
-            h, w = info["size"]
-            bar.update(task, completed=min(step, total_steps),
-                       info=f"scale {info['scale'] + 1}/{info['scales']} {w}x{h}  loss {info['loss']:.4g}")
-        if save_every and info["step"] % save_every == 0:
-            inter = dst.with_name(f"{dst.stem}_scale{info['scale'] + 1}_{info['step']:04d}.jpg")
-            save_image(info["image"], inter, overwrite=True, quality=90)
+    def _callback(self, dst, on_progress):
+        """The per-evaluation callback of one image: the progress bar, and ``--save-every`` intermediates."""
+        from suite.common.io.images import save_image
 
-    return callback if bar is not None or save_every else None
+        iterations, save_every = self.st.options.iterations, self.save_every
+        if on_progress is None and not save_every:
+            return None
+
+        def callback(info):
+            step = sum(iterations[: info["scale"]]) + info["step"]
+            if on_progress is not None:
+                h, w = info["size"]
+                on_progress(min(step, self.steps),
+                            f"scale {info['scale'] + 1}/{info['scales']} {w}x{h}  loss {info['loss']:.4g}")
+            if save_every and info["step"] % save_every == 0:
+                inter = dst.with_name(f"{dst.stem}_scale{info['scale'] + 1}_{info['step']:04d}.jpg")
+                save_image(info["image"], inter, overwrite=True, quality=90)
+
+        return callback
+
+    def stylize(self, content, dst, on_progress):
+        """``(image, inputs, record)`` of one photo: the result and what its sidecar says."""
+        mk = self.region_masks(content) if self.region_masks is not None else self.mask_images
+        result = self.st.transfer(content, masks=mk, callback=self._callback(dst, on_progress))
+        inputs = {"masks": [str(m) for m in self.masks] if self.masks else None, **_mask_from(self.region_masks)}
+        return result.image, inputs, gatys_sidecar(self.st, result)
 
 
-def _stylize_one(st, src, dst, *, styles, style_images, masks, mask_images, region_masks, callback, overwrite,
-                 compare, max_pixels) -> None:
-    """One content file: the result, its JSON sidecar and, with ``compare``, the side-by-side."""
-    import time
+class _FastPhotos:
+    """A feed-forward engine of a batch (artworks, presets or regions): one forward pass per photo."""
 
-    from suite.common.io.images import load_image, save_image
-    from suite.common.io.files import save_json
+    steps = None  # no per-photo progress
 
-    content = load_image(src, max_pixels=max_pixels)
-    mk = region_masks(content) if region_masks is not None else mask_images
-    result = st.transfer(content, masks=mk, callback=callback)
-    save_image(result.image, dst, overwrite=overwrite)
-    sidecar = {
-        "content": str(src),
-        "styles": [str(s) for s in styles],
-        "masks": [str(m) for m in masks] if masks else None,
-        **_mask_from(region_masks),
-        "output": str(dst),
-        **gatys_sidecar(st, result),
-        "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    save_json(sidecar, sidecar_path(dst), overwrite=True)
-    if compare:
+    def __init__(self, engine, region_masks):
+        self.engine = engine
+        self.region_masks = region_masks
+
+    def stylize(self, content, dst, on_progress):
+        result = self.engine.transfer(content)
+        record = {"output_size": [int(result.image.shape[1]), int(result.image.shape[0])],
+                  "options": self.engine.get_options(), **_mask_from(self.region_masks),
+                  "seconds": round(result.seconds, 3)}
+        return result.image, {}, record
+
+
+def _run_photos(photos, todo, report, say, *, styles, style_images, overwrite, compare, max_pixels, progress,
+                on_written) -> RunReport:
+    """The one batch loop: each ``(content, output)`` of ``todo`` through ``photos`` (a Gatys or feed-forward
+    engine), its output, sidecar and, with ``compare``, the side-by-side written; the outcome in ``report``."""
+    from suite.common.io.images import ImageReadError, load_image, save_image
+    from suite.common.ui.progress import make_progress
+    from suite.style.optimize import StyleTransferError
+
+    if style_images:
         names = ["content"] + [f"style {Path(s).stem}" for s in styles] + ["result"]
-        _save_compare(dst, content, style_images, result.image, names)
+    else:
+        names = ["content", "result " + ", ".join(str(s) for s in styles)]
+    bar = None
+    if progress and (photos.steps is not None or len(todo) > 1):
+        if photos.steps is not None:
+            from rich.progress import TextColumn
+
+            bar = make_progress(TextColumn("{task.fields[info]}"), transient=False)
+        else:
+            bar = make_progress(transient=False)
+        bar.start()
+    try:
+        overall = bar.add_task("images", total=len(todo), info="") if bar is not None and len(todo) > 1 else None
+        for src, dst in todo:
+            task = bar.add_task(src.name, total=photos.steps, info="") \
+                if bar is not None and photos.steps is not None else None
+
+            def on_progress(completed, info, task=task):
+                bar.update(task, completed=completed, info=info)
+
+            def one(src=src, dst=dst, task=task, on_progress=on_progress):
+                content = load_image(src, max_pixels=max_pixels)
+                image, inputs, record = photos.stylize(content, dst, on_progress if task is not None else None)
+                save_image(image, dst, overwrite=overwrite)
+                write_sidecar(src, dst, styles, record, inputs)
+                if compare:
+                    _save_compare(dst, content, style_images, image, names)
+
+            try:
+                done = record_outcome(report, src, dst, one, say,
+                                      errors=(ImageReadError, StyleTransferError, ValueError, OSError))
+            finally:
+                if task is not None:
+                    bar.update(task, completed=photos.steps)
+                if overall is not None:
+                    bar.advance(overall)
+            if done and on_written is not None:
+                on_written(dst)
+    finally:
+        if bar is not None:
+            bar.stop()
+    return report
 
 
 def stylize_paths(
@@ -292,7 +372,7 @@ def stylize_paths(
     skip=None,
     on_written=None,
     **options,
-) -> BatchReport:
+) -> RunReport:
     """Stylizes image files and folders with one set of styles (Gram targets computed once).
 
     Args:
@@ -320,18 +400,15 @@ def stylize_paths(
             ``options`` (a :class:`suite.style.options.StyleOptions`) or options by name.
 
     Returns:
-        A :class:`BatchReport`.
+        A :class:`suite.common.report.RunReport`: ``done`` and ``skipped`` output paths, ``failed`` inputs.
     """
     import sys
 
-    from rich.progress import TextColumn
-
     from suite.common.io.images import load_image
-    from suite.common.ui.progress import make_progress
-    from suite.style.transfer import StyleTransfer
+    from suite.style.engines import gatys_engine
 
     say = on_message or (lambda m: print(m, file=sys.stderr))
-    report = BatchReport()
+    report = RunReport(output=str(output))
     todo = _plan_work(contents, output, ext, recursive, overwrite, report, say, skip, compare=compare,
                       save_every=save_every, protect=list(styles) + list(masks or []))
     if not todo:
@@ -339,94 +416,9 @@ def stylize_paths(
 
     style_images = [load_image(s, max_pixels=max_pixels) for s in styles]
     mask_images = [load_image(m, max_pixels=max_pixels).mean(axis=-1) / 255.0 for m in masks] if masks else None
-    st = StyleTransfer(style_images, **options)
-    bar = make_progress(TextColumn("{task.fields[info]}"), transient=False) if progress else None
-    if bar is not None:
-        bar.start()
-        if len(todo) > 1:
-            bar.add_task("images", total=len(todo), info="")  # task_ids[0]: the overall count
-    try:
-        for src, dst in todo:
-            one = dict(styles=styles, style_images=style_images, masks=masks, mask_images=mask_images,
-                       region_masks=region_masks, overwrite=overwrite, compare=compare, max_pixels=max_pixels)
-            n_done = len(report.written)
-            _gatys_item(st, src, dst, bar, len(todo), save_every, report, say, one)
-            if on_written is not None and len(report.written) > n_done:
-                on_written(dst)
-    finally:
-        if bar is not None:
-            bar.stop()
-    return report
-
-
-def _gatys_item(st, src, dst, bar, n_items, save_every, report, say, one: dict) -> None:
-    """One content file of :func:`stylize_paths`, its outcome recorded in ``report`` (a failure is one line)."""
-    from suite.common.io.images import ImageReadError
-    from suite.common.io.files import OutputExistsError
-    from suite.style.optimize import StyleTransferError
-
-    total_steps = sum(st.options.iterations)
-    task = bar.add_task(src.name, total=total_steps, info="") if bar is not None else None
-    try:
-        _stylize_one(st, src, dst, callback=_gatys_callback(st, bar, task, dst, save_every), **one)
-        report.written.append(dst)
-    except OutputExistsError:
-        # Another run on the same folder finished this one first: theirs is as good as ours.
-        report.skipped.append(dst)
-        say(f"skipped {dst}: another run wrote it first")
-    except (ImageReadError, StyleTransferError, ValueError, OSError) as e:
-        _record_failure(report, src, e, say)
-    finally:
-        if bar is not None:
-            bar.update(task, completed=total_steps)
-            if n_items > 1:
-                bar.advance(bar.task_ids[0])
-
-
-def _fast_engine(styles, region_masks, max_pixels, options):
-    """``(engine, style images)`` for :func:`fast_stylize_paths`: presets, artworks, or artworks per region."""
-    from suite.common.io.images import load_image
-    from suite.style.fast import FastStyleTransfer, PresetStyleTransfer, is_preset
-
-    presets = [is_preset(s) for s in styles]
-    if all(presets):
-        if region_masks is not None:
-            raise ValueError("--mask-from takes artwork files, not preset:N styles")
-        return PresetStyleTransfer(list(styles), **options), []
-    style_images = [load_image(s, max_pixels=max_pixels) for s in styles]
-    if region_masks is not None:
-        options = {k: v for k, v in options.items() if k != "blend"}
-        return _RegionFast(style_images, region_masks, **options), style_images
-    return FastStyleTransfer(style_images, **options), style_images
-
-
-def _fast_one(fst, src, dst, styles, style_images, region_masks, overwrite, compare, max_pixels) -> None:
-    """One content file by the fast network: the result, its JSON sidecar and, with ``compare``, the side-by-side."""
-    import time
-
-    from suite.common.io.images import load_image, save_image
-    from suite.common.io.files import save_json
-
-    content = load_image(src, max_pixels=max_pixels)
-    result = fst.transfer(content)
-    save_image(result.image, dst, overwrite=overwrite)
-    sidecar = {
-        "content": str(src),
-        "styles": [str(s) for s in styles],
-        "output": str(dst),
-        "output_size": [int(result.image.shape[1]), int(result.image.shape[0])],
-        "options": fst.get_options(),
-        **_mask_from(region_masks),
-        "seconds": round(result.seconds, 3),
-        "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    save_json(sidecar, sidecar_path(dst), overwrite=True)
-    if compare:
-        if style_images:
-            names = ["content"] + [f"style {Path(s).stem}" for s in styles] + ["result"]
-        else:
-            names = ["content", "result " + ", ".join(str(s) for s in styles)]
-        _save_compare(dst, content, style_images, result.image, names)
+    photos = _GatysPhotos(gatys_engine(style_images, **options), masks, mask_images, region_masks, save_every)
+    return _run_photos(photos, todo, report, say, styles=styles, style_images=style_images, overwrite=overwrite,
+                       compare=compare, max_pixels=max_pixels, progress=progress, on_written=on_written)
 
 
 def fast_stylize_paths(
@@ -444,7 +436,7 @@ def fast_stylize_paths(
     skip=None,
     on_written=None,
     **options,
-) -> BatchReport:
+) -> RunReport:
     """Stylizes image files and folders in one forward pass each (:class:`suite.style.fast.FastStyleTransfer`).
 
     The artworks' style vectors are computed once; each photo is stylized at
@@ -466,77 +458,29 @@ def fast_stylize_paths(
             (``blend``, ``strength``, ``preserve_colors``, ``size``).
 
     Returns:
-        A :class:`BatchReport`.
+        A :class:`suite.common.report.RunReport`, as :func:`stylize_paths`.
     """
     import sys
 
-    from suite.common.io.images import ImageReadError
-    from suite.common.io.files import OutputExistsError
-    from suite.common.ui.progress import make_progress
-    from suite.style.fast import is_preset
+    from suite.common.io.images import load_image
+    from suite.style.engines import fast_engine
+    from suite.style.presets import is_preset
 
     presets = [is_preset(s) for s in styles]
     if any(presets) and not all(presets):
         raise ValueError("preset:N styles and artwork files cannot be mixed (they drive different networks)")
     say = on_message or (lambda m: print(m, file=sys.stderr))
-    report = BatchReport()
+    report = RunReport(output=str(output))
     todo = _plan_work(contents, output, ext, recursive, overwrite, report, say, skip, compare=compare,
                       protect=styles)
     if not todo:
         return report
-    fst, style_images = _fast_engine(styles, region_masks, max_pixels, options)
-    bar = make_progress(transient=False) if progress and len(todo) > 1 else None
-    if bar is not None:
-        bar.start()
-    try:
-        task = bar.add_task("images", total=len(todo)) if bar is not None else None
-        for src, dst in todo:
-            try:
-                _fast_one(fst, src, dst, styles, style_images, region_masks, overwrite, compare, max_pixels)
-                report.written.append(dst)
-                if on_written is not None:
-                    on_written(dst)
-            except (ImageReadError, OutputExistsError, ValueError, OSError) as e:
-                _record_failure(report, src, e, say)
-            finally:
-                if bar is not None:
-                    bar.advance(task)
-    finally:
-        if bar is not None:
-            bar.stop()
-    return report
-
-
-class _RegionFast:
-    """The fast method with one artwork per region: each artwork alone, mixed by soft masks."""
-
-    def __init__(self, style_images, region_masks, **options):
-        from suite.style.fast import FastStyleTransfer
-
-        first = FastStyleTransfer(style_images[0], **options)
-        # One network pair serves every artwork; only the style vectors differ.
-        self.engines = [first] + [FastStyleTransfer(s, predictor=first.predictor, transformer=first.transformer, **options)
-                                  for s in style_images[1:]]
-        self.region_masks = region_masks
-
-    def get_options(self) -> dict:
-        return {**self.engines[0].get_options(), "blend": None, "regions": len(self.engines)}
-
-    def transfer(self, content):
-        import time
-
-        import numpy as np
-
-        from suite.common.io.images import resize_float as resize_image
-
-        t0 = time.perf_counter()
-        results = [e.transfer(content) for e in self.engines]
-        h, w = results[0].image.shape[:2]
-        photo = content if content.shape[:2] == (h, w) else resize_image(content, h, w)
-        masks = [m[..., None] for m in self.region_masks(photo)]
-        covered = np.clip(sum(masks), 0.0, 1.0)
-        image = sum(m * r.image.astype(np.float32) for m, r in zip(masks, results)) + (1.0 - covered) * photo
-        out = results[0]
-        out.image = np.clip(image, 0, 255).astype(results[0].image.dtype)
-        out.seconds = time.perf_counter() - t0
-        return out
+    if all(presets):
+        style_images = []
+        engine = fast_engine(list(styles), region_masks=region_masks, **options)
+    else:
+        style_images = [load_image(s, max_pixels=max_pixels) for s in styles]
+        engine = fast_engine(style_images, region_masks=region_masks, **options)
+    return _run_photos(_FastPhotos(engine, region_masks), todo, report, say, styles=styles,
+                       style_images=style_images, overwrite=overwrite, compare=compare, max_pixels=max_pixels,
+                       progress=progress, on_written=on_written)
