@@ -136,7 +136,7 @@ def test_importing_changes_nothing_process_wide():
         os.umask(0o027)
         before = (Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES, dict(os.environ),
                   list(warnings.filters), signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT))
-        import suite.common, suite.common.io.images, suite.common.io.files, suite.common.ui.cli
+        import suite.common, suite.common.io.images, suite.common.io.atomic, suite.common.ui.cli
         import suite.common.ui.progress, suite.common.ui.viz, suite.common.ui.palette, suite.common.device
         import suite.cli
         after = (Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES, dict(os.environ),
@@ -190,7 +190,7 @@ def test_written_files_get_the_umask_without_it_being_read(tmp_path):
     out = _run(f"""
         import os
         os.umask(0o027)
-        from suite.common.io.files import save_json
+        from suite.common.io.atomic import save_json
         p = save_json({{"a": 1}}, {str(tmp_path / 'x.json')!r})
         print(oct(os.stat(p).st_mode & 0o777), oct(os.umask(0o022)))
     """)

@@ -27,7 +27,7 @@ _LAZY = {
     "list_images": "suite.common.io.images",
     "load_image": "suite.common.io.images",
     "save_image": "suite.common.io.images",
-    "OutputExistsError": "suite.common.io.files",
+    "OutputExistsError": "suite.common.io.atomic",
 }
 
 __all__ = list(_LAZY)

@@ -135,12 +135,6 @@ def replace(obj, **changes):
     return check(dataclasses.replace(obj, **changes))
 
 
-def split_known(cls, kwargs: dict) -> tuple[dict, dict]:
-    """``(options for cls, the rest)`` from a mixed keyword dict (e.g. a Click command's)."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    return {k: v for k, v in kwargs.items() if k in names}, {k: v for k, v in kwargs.items() if k not in names}
-
-
 # --------------------------------------------------------------------------- Click
 
 

@@ -146,7 +146,7 @@ def _plan_work(contents, output, ext, recursive, overwrite, report, say, skip=No
     fails now, not after the work), and a killed earlier run's partial files
     are removed.
     """
-    from suite.common.io.files import ensure_writable_folder, remove_partial_files
+    from suite.common.io.atomic import ensure_writable_folder, remove_partial_files
 
     pairs, skipped_files = plan_outputs(contents, output, ext=ext, recursive=recursive, compare=compare,
                                         save_every=save_every, protect=protect)
@@ -254,7 +254,7 @@ def _stylize_one(st, src, dst, *, styles, style_images, masks, mask_images, regi
     import time
 
     from suite.common.io.images import load_image, save_image
-    from suite.common.io.files import save_json
+    from suite.common.io.atomic import save_json
 
     content = load_image(src, max_pixels=max_pixels)
     mk = region_masks(content) if region_masks is not None else mask_images
@@ -362,7 +362,7 @@ def stylize_paths(
 def _gatys_item(st, src, dst, bar, n_items, save_every, report, say, one: dict) -> None:
     """One content file of :func:`stylize_paths`, its outcome recorded in ``report`` (a failure is one line)."""
     from suite.common.io.images import ImageReadError
-    from suite.common.io.files import OutputExistsError
+    from suite.common.io.atomic import OutputExistsError
     from suite.style.optimize import StyleTransferError
 
     total_steps = sum(st.options.iterations)
@@ -405,7 +405,7 @@ def _fast_one(fst, src, dst, styles, style_images, region_masks, overwrite, comp
     import time
 
     from suite.common.io.images import load_image, save_image
-    from suite.common.io.files import save_json
+    from suite.common.io.atomic import save_json
 
     content = load_image(src, max_pixels=max_pixels)
     result = fst.transfer(content)
@@ -471,7 +471,7 @@ def fast_stylize_paths(
     import sys
 
     from suite.common.io.images import ImageReadError
-    from suite.common.io.files import OutputExistsError
+    from suite.common.io.atomic import OutputExistsError
     from suite.common.ui.progress import make_progress
     from suite.style.fast import is_preset
 

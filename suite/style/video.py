@@ -451,7 +451,7 @@ def stylize_video_paths(videos, styles, output, *, n_contents: int = 1, method: 
     """
     import sys
 
-    from suite.common.io.files import OutputExistsError, ensure_writable_folder, remove_partial_files, save_json
+    from suite.common.io.atomic import OutputExistsError, ensure_writable_folder, remove_partial_files, save_json
     from suite.common.io.images import load_image
     from suite.common.io.video import VideoReadError, require_av
     from suite.style.fast import is_preset

@@ -38,7 +38,7 @@ from rich.progress import ProgressColumn
 from rich.text import Text
 
 from suite.common.errors import typed_first_line
-from suite.common.io.files import (
+from suite.common.io.atomic import (
     OutputExistsError,
     atomic_write,
     ensure_writable_folder,

@@ -62,10 +62,3 @@ def print_table(table, file=None) -> None:
     out = Console(file=file, width=max(width, 20), soft_wrap=False, highlight=False,
                   force_terminal=None, no_color=not file.isatty())
     out.print(table)
-
-
-def print_text(text: str = "", file=None) -> None:
-    """One plain line on stdout (data, not a message), through click so tests capture it."""
-    import click
-
-    click.echo(text, file=file)
