@@ -10,8 +10,8 @@
 
 Nothing here imports a task package (``suite.unet``, ``suite.style``, ``suite.serve``):
 a task registers what common code must know about (see
-:func:`suite.common.nn.saving.register_serializable_modules`). ``tests/test_layers.py``
-checks both rules. Importing ``suite.common`` imports nothing else; the names
+:func:`suite.common.nn.saving.register_serializable_modules`). The import-linter contracts
+in pyproject.toml check both rules. Importing ``suite.common`` imports nothing else; the names
 below load their module on first use.
 """
 
