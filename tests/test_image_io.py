@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from suite.common.io.atomic import OutputExistsError, atomic_write
 from suite.common.io.images import (
     ImageReadError,
     collect_inputs,
@@ -13,7 +14,6 @@ from suite.common.io.images import (
     save_image,
     scan_folder,
 )
-from suite.common.io.atomic import OutputExistsError, atomic_write
 
 
 def _rgb(h=8, w=12):

@@ -9,12 +9,12 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from helpers import tiny_segmenter
 from suite.common.io.images import load_image
+from suite.common.ui.viz import overlay
 from suite.unet import predict as P
 from suite.unet.model_io import model_metadata
-from suite.common.ui.viz import overlay
 from suite.unet.segment import output_stems, segment_folder, segment_image
+from tests.helpers import tiny_segmenter
 
 
 @pytest.fixture(scope="module")

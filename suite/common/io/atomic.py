@@ -13,8 +13,8 @@ import json
 import os
 import secrets
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 
 class OutputExistsError(FileExistsError):
