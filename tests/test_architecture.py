@@ -68,7 +68,7 @@ def _describe(graph, component: list[str]) -> str:
         if step in seen:
             break
         seen.add(step)
-    path = path[path.index(path[-1]):]
+    path = path[path.index(path[-1]) :]
     text = path[0]
     for a, b in zip(path, path[1:]):
         lines = sorted(d["line_number"] for d in graph.get_import_details(importer=a, imported=b))
@@ -78,6 +78,7 @@ def _describe(graph, component: list[str]) -> str:
 
 def test_there_is_no_import_loop():
     graph = grimp.build_graph("suite", cache_dir=None)
+    assert set(graph.modules) == set(MODULES), "grimp read another copy of suite than this checkout's"
     edges = {m: set(graph.find_modules_directly_imported_by(m)) for m in graph.modules}
     loops = [f"{', '.join(c)}; e.g. {_describe(graph, c)}" for c in _cycles(edges)]
     assert not loops, "import loops in suite/ (lazy imports included):\n  " + "\n  ".join(loops)

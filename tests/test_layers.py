@@ -36,10 +36,18 @@ def _common_modules():
 
 def test_import_contracts_are_kept():
     """`lint-imports`: each contract of pyproject.toml, with the offending import chains when one is broken."""
-    r = subprocess.run([sys.executable, "-c", "from importlinter.cli import lint_imports_command as c; "
-                        "c(['--no-cache', '--no-logo'])"],
-                       cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True,
-                       timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from importlinter.cli import lint_imports_command as c; c(['--no-cache', '--no-logo'])",
+        ],
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stdout[-6000:] + r.stderr[-3000:]
     assert "0 broken" in r.stdout and "KEPT" in r.stdout, r.stdout
 
@@ -48,12 +56,22 @@ def test_import_contracts_are_kept():
 def test_no_task_package_named_in_a_string(path):
     """importlib.import_module("suite.unet.model") and mock targets are imports the contracts cannot see."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    docstrings = {id(n.body[0].value) for n in ast.walk(tree)
-                  if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
-                  and n.body and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
-    bad = [f"line {n.lineno}: {n.value!r}" for n in ast.walk(tree)
-           if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docstrings
-           and any(n.value == t or n.value.startswith(t + ".") for t in TASKS)]
+    docstrings = {
+        id(n.body[0].value)
+        for n in ast.walk(tree)
+        if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        and n.body
+        and isinstance(n.body[0], ast.Expr)
+        and isinstance(n.body[0].value, ast.Constant)
+    }
+    bad = [
+        f"line {n.lineno}: {n.value!r}"
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Constant)
+        and isinstance(n.value, str)
+        and id(n) not in docstrings
+        and any(n.value == t or n.value.startswith(t + ".") for t in TASKS)
+    ]
     assert not bad, f"{path.relative_to(ROOT)} names a task package: {bad}"
 
 
@@ -69,8 +87,9 @@ def test_basics_import_no_heavy_library_at_import(path):
 
 def _run(code: str) -> str:
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    r = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, env=env,
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     return r.stdout
 
@@ -139,7 +158,7 @@ def test_written_files_get_the_umask_without_it_being_read(tmp_path):
         import os
         os.umask(0o027)
         from suite.common.io.atomic import save_json
-        p = save_json({{"a": 1}}, {str(tmp_path / 'x.json')!r})
+        p = save_json({{"a": 1}}, {str(tmp_path / "x.json")!r})
         print(oct(os.stat(p).st_mode & 0o777), oct(os.umask(0o022)))
     """)
     assert out.split() == ["0o640", "0o27"]

@@ -166,7 +166,6 @@ def remove_partial_files(folder, recursive: bool = True) -> list[Path]:
     return removed
 
 
-
 def save_json(obj, path, overwrite: bool = False) -> Path:
     """Writes ``obj`` as indented JSON, atomically."""
     data = (json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n").encode()

@@ -59,6 +59,12 @@ def print_table(table, file=None) -> None:
     file = file or sys.stdout
     probe = Console(width=100_000, file=file)
     width = probe.measure(table).maximum
-    out = Console(file=file, width=max(width, 20), soft_wrap=False, highlight=False,
-                  force_terminal=None, no_color=not file.isatty())
+    out = Console(
+        file=file,
+        width=max(width, 20),
+        soft_wrap=False,
+        highlight=False,
+        force_terminal=None,
+        no_color=not file.isatty(),
+    )
     out.print(table)
