@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-fast test-jax browser bench clean assets
+.PHONY: venv demo lint test test-fast test-jax browser bench clean assets
 
 venv: $(STAMP)
 
@@ -34,7 +34,13 @@ demo: venv
 	@echo "stylized_fast/ (every photo at full size by the fast network), train/ (a U-Net trained for 45 s,"
 	@echo "its logs and curves), segment/ (masks, overlays, report.json) and evaluate/ (report.json, confusion matrix)."
 
-test: venv browser
+# ruff (settings in pyproject.toml) and the import layers (import-linter's contracts there, [tool.importlinter]).
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+test: venv lint browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(MAKE) test-jax
 

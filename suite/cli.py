@@ -84,7 +84,7 @@ def backbones(as_json):
 def features(image, backbone, layer, weights, size, max_maps, output, overwrite, max_pixels):
     """Grid of one layer's activation maps for IMAGE: low layers show edges, deep layers parts."""
     from suite.common.ui.features import feature_grid
-    from suite.common.io.files import OutputExistsError, ensure_writable_folder
+    from suite.common.io.atomic import OutputExistsError, ensure_writable_folder
     from suite.common.io.images import load_image, save_image
 
     if output.exists() and not overwrite:

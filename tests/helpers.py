@@ -72,7 +72,7 @@ def tiny_segmenter(num_classes=4, *, down=0, seed=0, path=None, name="tiny_seg")
         x = keras.layers.Rescaling(1 / 255.0, name="scale")(inp)
         for i in range(down):
             x = keras.layers.Conv2D(4, 3, strides=2, padding="same", activation="relu", name=f"down{i}")(x)
-        x = keras.layers.UpSampling2D(2 ** down, name="up")(x)
+        x = keras.layers.UpSampling2D(2**down, name="up")(x)
         x = keras.layers.Conv2D(num_classes, 1, name="logits")(x)
     model = keras.Model(inp, x, name=name)
     if path is None:

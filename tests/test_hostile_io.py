@@ -4,8 +4,8 @@ import re
 
 import numpy as np
 
-from hostile import make_corpus
 from suite.common.io.images import ImageReadError, collect_inputs, load_image
+from tests.hostile import make_corpus
 
 
 def test_reader_on_hostile_corpus(tmp_path):
@@ -31,7 +31,7 @@ def test_reader_on_hostile_corpus(tmp_path):
 
 
 def test_usable_odd_formats_read_right(tmp_path):
-    from hostile import photo
+    from tests.hostile import photo
 
     make_corpus(tmp_path, with_symlink_loop=False)
     ref = photo(32, 48).astype(np.float32)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from suite.common.io.atomic import OutputExistsError, atomic_write
 from suite.common.io.images import (
     ImageReadError,
     collect_inputs,
@@ -13,7 +14,6 @@ from suite.common.io.images import (
     save_image,
     scan_folder,
 )
-from suite.common.io.files import OutputExistsError, atomic_write
 
 
 def _rgb(h=8, w=12):
@@ -144,7 +144,7 @@ def test_save_is_atomic_and_refuses_overwrite(tmp_path):
 
 
 def test_partial_files_of_a_killed_write_are_cleaned(tmp_path):
-    from suite.common.io.files import remove_partial_files
+    from suite.common.io.atomic import remove_partial_files
 
     (tmp_path / ".x.png.abc123.part").write_bytes(b"half")
     (tmp_path / "keep.part").write_bytes(b"not ours")

@@ -32,7 +32,7 @@ import suite
 site = Path(sys.argv[1]).resolve()
 assert Path(suite.__file__).resolve().is_relative_to(site), suite.__file__
 from suite.serve.app import create_app
-from suite.serve.files import BUNDLED_ASSETS
+from suite.serve.served import BUNDLED_ASSETS
 assert BUNDLED_ASSETS.resolve().is_relative_to(site), BUNDLED_ASSETS
 client = create_app([], upload_dir=sys.argv[2]).test_client()
 found = {}

@@ -1,7 +1,10 @@
-"""suite/common is layered, never reaches up into a task package, and changes nothing at import.
+"""suite/ keeps its layers, suite/common never names a task package, and importing changes nothing.
 
-Layers, lowest first (see suite/common/__init__.py): the basics (suite/common/*.py),
-io, nn, ui. A module imports only from its own layer or a lower one.
+The layers are import-linter contracts in pyproject.toml (``[tool.importlinter]``,
+also run by ``make lint``): serve, style, unet, common from the top, and inside
+suite/common ui, nn, io, the basics. This file runs them and checks what they
+cannot express: task packages named in strings, the basics' import-time cost,
+and process-wide state at import.
 """
 
 import ast
@@ -18,14 +21,6 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 COMMON = ROOT / "suite" / "common"
 TASKS = ("suite.unet", "suite.style", "suite.serve")
-BASICS = {"suite.common", "suite.common.options", "suite.common.log", "suite.common.device"}
-#: What each layer may import from suite.common.
-ALLOWED = {
-    "basics": ("basics",),
-    "io": ("basics", "io"),
-    "nn": ("basics", "io", "nn"),
-    "ui": ("basics", "io", "nn", "ui"),
-}
 #: Libraries the basics must not import when they are imported (they stay cheap: `suite --help`).
 HEAVY = ("keras", "tensorflow", "jax", "torch", "PIL", "rich", "matplotlib", "numpy", "onnx")
 
@@ -35,94 +30,66 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _layer(module: str) -> str:
-    parts = module.split(".")
-    if module in BASICS or len(parts) == 3 and (COMMON / f"{parts[2]}.py").is_file():
-        return "basics"
-    return parts[2]
-
-
 def _common_modules():
     return sorted(COMMON.rglob("*.py"))
 
 
-def _imports(tree: ast.AST, path: Path):
-    """(line, imported module, at module level) for every import in ``tree`` (the module at ``path``)."""
-    module = _module_name(path)
-    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    top = {id(n) for n in tree.body}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                yield node.lineno, alias.name, id(node) in top
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:  # relative: resolve against this module's package
-                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join(parts + ([node.module] if node.module else []))
-            else:
-                base = node.module or ""
-            yield node.lineno, base, id(node) in top
-            for alias in node.names:  # from suite.common import io
-                yield node.lineno, f"{base}.{alias.name}", id(node) in top
-
-
-def _docstring_nodes(tree: ast.AST) -> set:
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
-            first = node.body[0]
-            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
-                found.add(id(first.value))
-    return found
-
-
-def test_the_layer_folders_exist():
-    assert {p.name for p in COMMON.iterdir() if (p / "__init__.py").is_file()} == {"io", "nn", "ui"}
+def test_import_contracts_are_kept():
+    """`lint-imports`: each contract of pyproject.toml, with the offending import chains when one is broken."""
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from importlinter.cli import lint_imports_command as c; c(['--no-cache', '--no-logo'])",
+        ],
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stdout[-6000:] + r.stderr[-3000:]
+    assert "0 broken" in r.stdout and "KEPT" in r.stdout, r.stdout
 
 
 @pytest.mark.parametrize("path", _common_modules(), ids=lambda p: str(p.relative_to(COMMON)))
-def test_no_import_up_into_a_task_package(path):
+def test_no_task_package_named_in_a_string(path):
+    """importlib.import_module("suite.unet.model") and mock targets are imports the contracts cannot see."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    module = _module_name(path)
-    bad = [f"line {line}: import {name}" for line, name, _ in _imports(tree, path)
-           if name.startswith(TASKS) and name.split(".")[:2] in [t.split(".") for t in TASKS]]
-    docstrings = _docstring_nodes(tree)
-    for node in ast.walk(tree):  # importlib.import_module("suite.unet.model") and the like
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
-            if any(node.value == t or node.value.startswith(t + ".") for t in TASKS):
-                bad.append(f"line {node.lineno}: string {node.value!r}")
-    assert not bad, f"{path.relative_to(ROOT)} reaches up into a task package: {bad}"
-
-
-@pytest.mark.parametrize("path", _common_modules(), ids=lambda p: str(p.relative_to(COMMON)))
-def test_imports_follow_the_layers(path):
-    module = _module_name(path)
-    layer = _layer(module)
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    bad = []
-    for line, name, _ in _imports(tree, path):
-        if not name.startswith("suite.common.") or name.count(".") < 2:
-            continue
-        target = ".".join(name.split(".")[:3])
-        if (COMMON / target.split(".")[2]).is_dir() or (COMMON / f"{target.split('.')[2]}.py").is_file():
-            if _layer(target) not in ALLOWED[layer]:
-                bad.append(f"line {line}: {name} ({_layer(target)})")
-    assert not bad, f"{module} ({layer}) may import only {ALLOWED[layer]}: {bad}"
+    docstrings = {
+        id(n.body[0].value)
+        for n in ast.walk(tree)
+        if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        and n.body
+        and isinstance(n.body[0], ast.Expr)
+        and isinstance(n.body[0].value, ast.Constant)
+    }
+    bad = [
+        f"line {n.lineno}: {n.value!r}"
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Constant)
+        and isinstance(n.value, str)
+        and id(n) not in docstrings
+        and any(n.value == t or n.value.startswith(t + ".") for t in TASKS)
+    ]
+    assert not bad, f"{path.relative_to(ROOT)} names a task package: {bad}"
 
 
 @pytest.mark.parametrize("path", sorted(COMMON.glob("*.py")), ids=lambda p: p.name)
 def test_basics_import_no_heavy_library_at_import(path):
-    module = _module_name(path)
+    """Module-level imports only: the basics may import a heavy library inside the function that needs it."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    bad = [f"line {line}: {name}" for line, name, top in _imports(tree, path)
-           if top and name.split(".")[0] in HEAVY]
-    assert not bad, f"{module} is a basic module (cheap to import) but imports {bad} at module level"
+    names = [(n.lineno, a.name) for n in tree.body if isinstance(n, ast.Import) for a in n.names]
+    names += [(n.lineno, n.module or "") for n in tree.body if isinstance(n, ast.ImportFrom) and not n.level]
+    bad = [f"line {line}: {name}" for line, name in names if name.split(".")[0] in HEAVY]
+    assert not bad, f"{_module_name(path)} is a basic module (cheap to import) but imports {bad} at module level"
 
 
 def _run(code: str) -> str:
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    r = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, env=env,
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     return r.stdout
 
@@ -136,7 +103,7 @@ def test_importing_changes_nothing_process_wide():
         os.umask(0o027)
         before = (Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES, dict(os.environ),
                   list(warnings.filters), signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT))
-        import suite.common, suite.common.io.images, suite.common.io.files, suite.common.ui.cli
+        import suite.common, suite.common.io.images, suite.common.io.atomic, suite.common.ui.cli
         import suite.common.ui.progress, suite.common.ui.viz, suite.common.ui.palette, suite.common.device
         import suite.cli
         after = (Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES, dict(os.environ),
@@ -190,8 +157,8 @@ def test_written_files_get_the_umask_without_it_being_read(tmp_path):
     out = _run(f"""
         import os
         os.umask(0o027)
-        from suite.common.io.files import save_json
-        p = save_json({{"a": 1}}, {str(tmp_path / 'x.json')!r})
+        from suite.common.io.atomic import save_json
+        p = save_json({{"a": 1}}, {str(tmp_path / "x.json")!r})
         print(oct(os.stat(p).st_mode & 0o777), oct(os.umask(0o022)))
     """)
     assert out.split() == ["0o640", "0o27"]

@@ -16,9 +16,9 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from helpers import tiny_segmenter
-from hostile import make_corpus, make_training_corpus, photo
 from suite.cli import main
+from tests.helpers import tiny_segmenter
+from tests.hostile import make_corpus, make_training_corpus, photo
 
 
 def _no_partials(folder):
@@ -91,7 +91,7 @@ def _without_permission_override(probe_dir):
 
 def test_read_only_output_folder_fails_before_any_work(tmp_path):
     """segment, stylize, train and evaluate refuse a read-only destination at once, in one line, writing nothing."""
-    from test_train import _dataset
+    from tests.test_train import _dataset
 
     Image.fromarray(photo()).save(tmp_path / "a.png")
     model = tiny_segmenter(3, down=2, path=tmp_path / "m.keras")
@@ -259,10 +259,9 @@ def test_evaluate_on_hostile_corpus(tmp_path):
 
 def test_max_pixels_is_on_by_default_and_can_be_raised(tmp_path):
     """`--max-pixels` on every command that reads images; masks are held to the limit too."""
-    from hostile import bomb_png
-
     from suite.common.io.images import DEFAULT_MAX_PIXELS
     from suite.unet import data as sdata
+    from tests.hostile import bomb_png
 
     for command in ("segment", "stylize", "train", "evaluate", "features"):
         r = CliRunner().invoke(main, [command, "--help"])
@@ -380,7 +379,7 @@ def _train_job(tmp_path):
     """A tiny 40-epoch `suite train` command line, its model path, and a reader of the epochs logged so far."""
     import csv
 
-    from test_train import _dataset
+    from tests.test_train import _dataset
 
     images, masks = _dataset(tmp_path / "data", n=8)
     out, logdir = tmp_path / "m.keras", tmp_path / "logs"

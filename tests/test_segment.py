@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from helpers import tiny_segmenter
+from tests.helpers import tiny_segmenter
 from suite.common.io.images import load_image, output_stems
 from suite.unet import predict as P
 from suite.unet.model_io import model_metadata

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from helpers import tiny_segmenter
+from tests.helpers import tiny_segmenter
 from tests.test_segment import _save, _smooth_image
 
 

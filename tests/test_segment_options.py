@@ -44,8 +44,8 @@ def test_click_options_single_switches_short_names_and_optional_numbers():
 
 
 def test_report_records_the_options(tmp_path):
-    from helpers import tiny_segmenter, write_random_image
     from suite.unet.segment import segment_folder
+    from tests.helpers import tiny_segmenter, write_random_image
 
     write_random_image(tmp_path / "in" / "a.png")
     segment_folder(tmp_path / "in", tmp_path / "out", tiny_segmenter(3), overlay=True, progress=False)

@@ -34,8 +34,9 @@ def ref():
 
 
 def _network(variant, weights=True):
-    from suite.unet.selfie import VARIANTS, build_selfie_network, load_selfie_weights
     import keras
+
+    from suite.unet.selfie import VARIANTS, build_selfie_network, load_selfie_weights
 
     keras.utils.set_random_seed(0)
     net = build_selfie_network(VARIANTS[variant] + (3,))
@@ -100,9 +101,9 @@ def test_bilinear_resize_matches_tf_image_resize():
 def test_segmenter_roundtrip_and_any_size(tmp_path):
     import keras
 
-    from helpers import check_model_roundtrip
     from suite.unet.model_io import load_segmentation_model
     from suite.unet.selfie import SelfieSegmenter
+    from tests.helpers import check_model_roundtrip
 
     keras.utils.set_random_seed(0)
     model = SelfieSegmenter(variant="landscape")

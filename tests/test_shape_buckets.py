@@ -37,7 +37,7 @@ class _Spy:
 
 
 def test_batches_and_sizes_are_bucketed_and_cropped_back(monkeypatch):
-    from helpers import tiny_segmenter
+    from tests.helpers import tiny_segmenter
 
     model = tiny_segmenter(3, seed=1)
     spy = _Spy(model)

@@ -82,8 +82,8 @@ def test_each_style_lands_on_its_class(tmp_path):
     from click.testing import CliRunner
 
     from suite.cli import main
-    from suite.style.regions import region_masks
     from suite.common.io.images import load_image
+    from suite.style.regions import region_masks
 
     rng = np.random.default_rng(0)
     red = np.clip(rng.normal([200, 30, 30], 25, (64, 64, 3)), 0, 255).astype(np.uint8)

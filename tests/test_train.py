@@ -400,7 +400,7 @@ def test_val_images_without_val_masks_names_the_option(tmp_path):
 
 
 def test_an_interrupted_run_without_resume_mentions_resume(tmp_path):
-    from suite.common.io.files import OutputExistsError
+    from suite.common.io.atomic import OutputExistsError
     from suite.unet.training import TrainingError, prepare_paths
 
     out = tmp_path / "m.keras"

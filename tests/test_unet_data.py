@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from suite.unet import data as sdata
-from helpers import write_random_image as _img
+from tests.helpers import write_random_image as _img
 
 
 def _mask(path, array, palette=False):

@@ -17,9 +17,9 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from helpers import tiny_segmenter
-from hostile import photo
 from suite.cli import main
+from tests.helpers import tiny_segmenter
+from tests.hostile import photo
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -193,9 +193,9 @@ def test_phase_shift_finds_a_translation():
 
 def test_smoother_keeps_still_parts_and_takes_moving_ones_fresh():
     """Where the input is unchanged, the previous result carries over; where an object moved, no ghost of it."""
-    from suite.style.temporal import TemporalSmoother
-
     from scipy.ndimage import gaussian_filter
+
+    from suite.style.temporal import TemporalSmoother
 
     sm = TemporalSmoother(weight=0.8)
     rng = np.random.default_rng(0)

@@ -10,8 +10,8 @@
 
 Nothing here imports a task package (``suite.unet``, ``suite.style``, ``suite.serve``):
 a task registers what common code must know about (see
-:func:`suite.common.nn.saving.register_serializable_modules`). ``tests/test_layers.py``
-checks both rules. Importing ``suite.common`` imports nothing else; the names
+:func:`suite.common.nn.saving.register_serializable_modules`). The import-linter contracts
+in pyproject.toml check both rules. Importing ``suite.common`` imports nothing else; the names
 below load their module on first use.
 """
 
@@ -27,7 +27,7 @@ _LAZY = {
     "list_images": "suite.common.io.images",
     "load_image": "suite.common.io.images",
     "save_image": "suite.common.io.images",
-    "OutputExistsError": "suite.common.io.files",
+    "OutputExistsError": "suite.common.io.atomic",
 }
 
 __all__ = list(_LAZY)

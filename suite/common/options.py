@@ -22,16 +22,29 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 _NO_DEFAULT = dataclasses.MISSING
 
 
-def option(default: Any = _NO_DEFAULT, help: str = "", *, choices: Iterable | Callable[[], Iterable] | None = None,
-           low: float | None = None, high: float | None = None, low_open: bool = False, high_open: bool = False,
-           cli: str | None = None, metavar: str | None = None, parse: Callable[[str], Any] | None = None,
-           flag: str | None = None, show_default: bool | str = True, hidden: bool = False,
-           kind: type | None = None):
+def option(
+    default: Any = _NO_DEFAULT,
+    help: str = "",
+    *,
+    choices: Iterable | Callable[[], Iterable] | None = None,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    cli: str | None = None,
+    metavar: str | None = None,
+    parse: Callable[[str], Any] | None = None,
+    flag: str | None = None,
+    show_default: bool | str = True,
+    hidden: bool = False,
+    kind: type | None = None,
+):
     """A dataclass field carrying what the CLI and the checks need.
 
     Args:
@@ -56,9 +69,21 @@ def option(default: Any = _NO_DEFAULT, help: str = "", *, choices: Iterable | Ca
         kind: The value's type (``int``, ``float``) when the default does not
             tell, e.g. an optional number whose default is ``None``.
     """
-    meta = dict(help=help, choices=choices, low=low, high=high, low_open=low_open, high_open=high_open, cli=cli,
-                metavar=metavar, parse=parse, flag=flag, show_default=show_default, hidden=hidden,
-                kind=kind)
+    meta = dict(
+        help=help,
+        choices=choices,
+        low=low,
+        high=high,
+        low_open=low_open,
+        high_open=high_open,
+        cli=cli,
+        metavar=metavar,
+        parse=parse,
+        flag=flag,
+        show_default=show_default,
+        hidden=hidden,
+        kind=kind,
+    )
     if isinstance(default, (list, dict, set)):
         value = default
         return dataclasses.field(default_factory=lambda: type(value)(value), metadata=meta)
@@ -114,6 +139,7 @@ def _norm(v):
 
 def as_dict(obj) -> dict:
     """The option set as JSON-ready data (tuples become lists, paths strings)."""
+
     def plain(v):
         if isinstance(v, (list, tuple)):
             return [plain(x) for x in v]
@@ -135,17 +161,10 @@ def replace(obj, **changes):
     return check(dataclasses.replace(obj, **changes))
 
 
-def split_known(cls, kwargs: dict) -> tuple[dict, dict]:
-    """``(options for cls, the rest)`` from a mixed keyword dict (e.g. a Click command's)."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    return {k: v for k, v in kwargs.items() if k in names}, {k: v for k, v in kwargs.items() if k not in names}
-
-
 # --------------------------------------------------------------------------- Click
 
 
-def click_options(cls, *, exclude: Iterable[str] = (), only: Iterable[str] | None = None,
-                  defaults_from: Any = None):
+def click_options(cls, *, exclude: Iterable[str] = (), only: Iterable[str] | None = None, defaults_from: Any = None):
     """A decorator adding one Click option per field of ``cls``, in field order.
 
     The Click default, type, choices, range and help all come from the field,
@@ -157,8 +176,11 @@ def click_options(cls, *, exclude: Iterable[str] = (), only: Iterable[str] | Non
     skip = set(exclude)
     keep = set(only) if only is not None else None
     base = defaults_from if defaults_from is not None else cls()
-    chosen = [f for f in dataclasses.fields(cls)
-              if f.name not in skip and (keep is None or f.name in keep) and f.metadata.get("cli", None) != ""]
+    chosen = [
+        f
+        for f in dataclasses.fields(cls)
+        if f.name not in skip and (keep is None or f.name in keep) and f.metadata.get("cli", None) != ""
+    ]
 
     def decorate(fn):
         for f in reversed(chosen):
@@ -222,8 +244,9 @@ def _range_type(click, meta, kind):
     return click.IntRange(low, high, min_open=meta.get("low_open", False), max_open=meta.get("high_open", False))
 
 
-def finite_float(low: float | None = None, high: float | None = None, *, min_open: bool = False,
-                 max_open: bool = False):
+def finite_float(
+    low: float | None = None, high: float | None = None, *, min_open: bool = False, max_open: bool = False
+):
     """A Click type for a finite number in a range: Click's own ``float`` accepts ``nan`` and ``inf``.
 
     ``nan`` passes every range check (each comparison is false), so without

@@ -27,7 +27,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, render_templ
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from suite.common.errors import first_line
-from suite.serve.files import BUNDLED_ASSETS, NotFound, ServedFiles, UploadRejected
+from suite.serve.served import BUNDLED_ASSETS, NotFound, ServedFiles, UploadRejected
 from suite.serve.jobs import FINAL, JobQueue, QueueFull
 from suite.serve.work import BadRequest, model_choices, segment_job, style_choices, style_job
 
@@ -58,7 +58,7 @@ def create_app(folders=(), *, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, max_
 
     Returns:
         A :class:`flask.Flask` app; ``app.extensions["suite"]`` holds the
-        :class:`~suite.serve.files.ServedFiles` (``"files"``), the
+        :class:`~suite.serve.served.ServedFiles` (``"files"``), the
         :class:`~suite.serve.jobs.JobQueue` (``"queue"``) and the limits.
         Setting ``app.config["SUITE_ALLOWED_HOSTS"]`` to a set of ``host:port``
         strings refuses requests for any other ``Host`` (``suite serve`` does so

@@ -161,7 +161,7 @@ def style_job(params: dict, files, queue, max_size: int):
             ``method``, ``size``, ``scales``, ``iterations``, ``optimizer``,
             ``content_weight``, ``style_weight``, ``tv_weight``, ``init``,
             ``preserve_colors``, ``strength`` (fast), ``preview_every``.
-        files: The server's :class:`suite.serve.files.ServedFiles`.
+        files: The server's :class:`suite.serve.served.ServedFiles`.
         queue: The :class:`suite.serve.jobs.JobQueue` (for progress and cancel).
         max_size: Largest output long side the server allows.
 

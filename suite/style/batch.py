@@ -155,7 +155,7 @@ def _plan_work(contents, output, ext, recursive, overwrite, report, say, skip=No
 def prepare_output_folders(pairs) -> None:
     """Checks each output folder of ``[(source, output)]`` is writable (a read-only destination fails now, not
     after the work) and removes a killed earlier run's partial files there."""
-    from suite.common.io.files import ensure_writable_folder, remove_partial_files
+    from suite.common.io.atomic import ensure_writable_folder, remove_partial_files
 
     for folder in sorted({dst.parent for _, dst in pairs}):
         ensure_writable_folder(folder)
@@ -207,7 +207,7 @@ def write_sidecar(src, dst, styles, record: dict, inputs: dict | None = None) ->
     Returns:
         The sidecar's path (:func:`sidecar_path`).
     """
-    from suite.common.io.files import save_json
+    from suite.common.io.atomic import save_json
 
     sidecar = {"content": str(src), "styles": [str(s) for s in styles], **(inputs or {}), "output": str(dst),
                **record, "written": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
@@ -218,7 +218,7 @@ def record_outcome(report: RunReport, src, dst, work, say, errors=(ValueError, O
     """Runs ``work()`` for one input and records what came of it in ``report``: ``dst`` done; skipped when
     another run wrote it first (theirs is as good as ours); or, for ``errors``, a one-line failure (said too)
     and the run goes on. Returns whether ``dst`` was done."""
-    from suite.common.io.files import OutputExistsError
+    from suite.common.io.atomic import OutputExistsError
 
     try:
         work()

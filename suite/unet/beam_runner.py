@@ -53,7 +53,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from suite.common.io.files import ensure_writable_folder, remove_partial_files, save_json
+from suite.common.io.atomic import ensure_writable_folder, remove_partial_files, save_json
 from suite.common.io.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, output_stems
 from suite.common.log import note
 from suite.common.options import as_dict

@@ -17,7 +17,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from suite.common.io.files import temp_file
+from suite.common.io.atomic import temp_file
 from suite.common.log import note
 from suite.unet.train_logs import plot_curves, read_csv_log
 

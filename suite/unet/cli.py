@@ -277,7 +277,7 @@ def evaluate(model, predictions, images, masks, layout, split, num_classes, igno
             if p.exists():
                 raise click.UsageError(f"{p} exists (use --overwrite to replace it)")
     if report is not None:
-        from suite.common.io.files import ensure_writable_folder
+        from suite.common.io.atomic import ensure_writable_folder
 
         ensure_writable_folder(report.parent)  # fail before scoring, not after
 

@@ -298,7 +298,7 @@ def write_report(report: dict, path, overwrite: bool = False) -> tuple[Path, Pat
     Returns:
         ``(json_path, png_path)``.
     """
-    from suite.common.io.files import OutputExistsError, atomic_write, save_json
+    from suite.common.io.atomic import OutputExistsError, atomic_write, save_json
 
     path = Path(path)
     png = path.with_name(f"{path.stem}_confusion.png")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from suite.common.io.files import OutputExistsError, ensure_writable_folder
+from suite.common.io.atomic import OutputExistsError, ensure_writable_folder
 from suite.unet.errors import MissingExtraError, NotReplaceableError
 
 FORMATS = ("saved_model", "onnx", "litert")

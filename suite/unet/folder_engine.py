@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from suite.common.io.files import OutputExistsError, atomic_write
+from suite.common.io.atomic import OutputExistsError, atomic_write
 from suite.common.io.images import (
     DEFAULT_MAX_PIXELS,
     ImageReadError,

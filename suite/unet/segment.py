@@ -32,7 +32,7 @@ import numpy as np
 from rich.progress import ProgressColumn
 from rich.text import Text
 
-from suite.common.io.files import (
+from suite.common.io.atomic import (
     ensure_writable_folder,
     remove_partial_files,
     save_json,

@@ -36,7 +36,7 @@ def plot_curves(rows, png_path, title="training curves") -> Path | None:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    from suite.common.io.files import atomic_write
+    from suite.common.io.atomic import atomic_write
 
     epochs = [int(r["epoch"]) + 1 for r in rows]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=100)

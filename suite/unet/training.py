@@ -153,7 +153,7 @@ def _backup_epoch(backup_dir: Path):
 
 def _report_skipped(skipped, logdir, show: int = 10):
     """One line per skipped pair (the first ``show``), and all of them in ``<logdir>/skipped.json``."""
-    from suite.common.io.files import save_json
+    from suite.common.io.atomic import save_json
 
     for item in skipped[:show]:
         note(f"skipped {item['reason']}")
@@ -248,7 +248,7 @@ def train(
         TypeError: an override that is not a training option.
         ValueError: an option out of its choices or range.
         suite.unet.data.DatasetError: no usable pair, or any bad pair with ``strict``.
-        suite.common.io.files.OutputExistsError: ``out`` exists without ``overwrite``/``resume``.
+        suite.common.io.atomic.OutputExistsError: ``out`` exists without ``overwrite``/``resume``.
         TrainingError: an old backup without ``resume``/``overwrite``; NaN before any good epoch.
 
     Example:
@@ -367,7 +367,7 @@ class RunPaths:
 
 def prepare_paths(out, logdir, resume: bool, overwrite: bool) -> RunPaths:
     """Refuses to overwrite a model or an old backup by accident, and fails now on a read-only destination."""
-    from suite.common.io.files import OutputExistsError, ensure_writable_folder
+    from suite.common.io.atomic import OutputExistsError, ensure_writable_folder
 
     out = Path(out)
     if out.suffix.lower() != ".keras":  # Keras writes its zip format whatever the name says
@@ -576,7 +576,7 @@ class Run:
 
 def start_run(model, opts, paths: RunPaths, cluster, pipeline, data, resume, progress, callbacks) -> Run:
     """Starts the logs (``options.json``, a fresh or resumed CSV) and the callbacks that span the phases."""
-    from suite.common.io.files import save_json
+    from suite.common.io.atomic import save_json
     from suite.unet import callbacks as cb
 
     paths.logdir.mkdir(parents=True, exist_ok=True)

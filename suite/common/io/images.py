@@ -4,7 +4,7 @@ Reading handles what real folders contain: EXIF orientation, grayscale,
 palette, RGBA (composited on white), CMYK and 16-bit files, and refuses
 decompression bombs. Every failure is one :class:`ImageReadError` with a
 one-line reason. Writing is atomic and never overwrites unless asked
-(:func:`suite.common.io.files.atomic_write`).
+(:func:`suite.common.io.atomic.atomic_write`).
 
 Importing this module changes nothing process-wide: Pillow's own pixel limit
 (``PIL.Image.MAX_IMAGE_PIXELS``) is left as it is, and raised only for the
@@ -25,7 +25,7 @@ from typing import Iterable, Sequence
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from suite.common.io.files import atomic_write
+from suite.common.io.atomic import atomic_write
 from suite.common.errors import first_line
 
 #: Default pixel limit: a 11585 x 11585 image. An 8000 x 8000 photo passes.

@@ -17,7 +17,7 @@ subprocess or a pipe.
   hold the codec, with a note), and writes to a hidden temporary file in the
   destination folder that is renamed into place at the end: an interrupted
   run leaves no partial file under the final name
-  (:func:`suite.common.io.files.remove_partial_files` removes the leftovers).
+  (:func:`suite.common.io.atomic.remove_partial_files` removes the leftovers).
 
 Frames are stored as decoded: the rotation stays metadata, as in the input,
 so players show the result upright exactly when they show the input upright.
@@ -332,7 +332,7 @@ class VideoWriter:
     def __init__(self, path, info: VideoInfo, width: int | None = None, height: int | None = None, *,
                  audio_from="source", start: float = 0.0, duration: float | None = None, overwrite: bool = False,
                  crf: int = 18, on_message=None):
-        from suite.common.io.files import OutputExistsError
+        from suite.common.io.atomic import OutputExistsError
 
         self.av = require_av()
         self.path = Path(path)
@@ -356,7 +356,7 @@ class VideoWriter:
 
     # ------------------------------------------------------------------ set-up
     def __enter__(self):
-        from suite.common.io.files import temp_file
+        from suite.common.io.atomic import temp_file
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # The PID in the name lets remove_partial_files tell a killed run's leftover from a live one.
@@ -550,7 +550,7 @@ class VideoWriter:
     # ------------------------------------------------------------------ ending
     def close(self) -> Path:
         """Flushes the encoders, finishes the file and renames it into place; returns the final path."""
-        from suite.common.io.files import OutputExistsError
+        from suite.common.io.atomic import OutputExistsError
 
         if self.frames_written == 0:
             raise ValueError(f"no frames to write to {self.path}")

@@ -59,13 +59,12 @@ def print_table(table, file=None) -> None:
     file = file or sys.stdout
     probe = Console(width=100_000, file=file)
     width = probe.measure(table).maximum
-    out = Console(file=file, width=max(width, 20), soft_wrap=False, highlight=False,
-                  force_terminal=None, no_color=not file.isatty())
+    out = Console(
+        file=file,
+        width=max(width, 20),
+        soft_wrap=False,
+        highlight=False,
+        force_terminal=None,
+        no_color=not file.isatty(),
+    )
     out.print(table)
-
-
-def print_text(text: str = "", file=None) -> None:
-    """One plain line on stdout (data, not a message), through click so tests capture it."""
-    import click
-
-    click.echo(text, file=file)

@@ -13,8 +13,8 @@ import json
 import os
 import secrets
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 
 class OutputExistsError(FileExistsError):
@@ -164,7 +164,6 @@ def remove_partial_files(folder, recursive: bool = True) -> list[Path]:
             except OSError:
                 pass
     return removed
-
 
 
 def save_json(obj, path, overwrite: bool = False) -> Path:
