@@ -156,16 +156,17 @@ def test_gatys_and_fast_engines_weigh_blend_alike():
         PresetStyleTransfer([1, 2], blend=[1], model=object())
 
 
-def test_init_fast_needs_the_fast_start_which_the_engine_factory_gives():
-    from suite.style.engines import gatys_engine
+def test_init_fast_starts_from_the_fast_network_with_the_same_artworks_and_blend():
+    from suite.style.fast import FastStart
     from suite.style.transfer import StyleTransfer
 
     art = np.full((16, 16, 3), 128, np.uint8)
-    with pytest.raises(ValueError, match="init='fast'"):
-        StyleTransfer(art, init="fast", extractor=object())
-    st = gatys_engine(art, init="fast", extractor=object())
-    assert callable(st.initializer)
-    assert gatys_engine(art, extractor=object()).options.init == "content"
+    st = StyleTransfer([art, art], blend=[1, 3], init="fast", extractor=object())
+    assert isinstance(st.initializer, FastStart)
+    assert st.initializer.blend == [0.25, 0.75] and len(st.initializer.styles) == 2
+    assert StyleTransfer(art, extractor=object()).options.init == "content"
+    own = lambda photo: photo  # noqa: E731
+    assert StyleTransfer(art, init="fast", initializer=own, extractor=object()).initializer is own
 
 
 # ---------------------------------------------------------------- 6. --seed

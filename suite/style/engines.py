@@ -1,8 +1,8 @@
-"""The style engines a run is built from: Gatys (with the fast network as its ``init="fast"`` start), the fast
-arbitrary-style network, the 26 presets, and artworks per segmented region.
+"""The style engines a run is built from: Gatys, the fast arbitrary-style network, the 26 presets, and artworks
+per segmented region.
 
-:mod:`suite.style.transfer` and :mod:`suite.style.fast` know nothing of each
-other; this module puts them together. The photo batches
+:mod:`suite.style.fast` knows nothing of :mod:`suite.style.transfer`; Gatys
+``init="fast"`` uses :class:`suite.style.fast.FastStart`. The photo batches
 (:mod:`suite.style.batch`), the video loop (:mod:`suite.style.video`) and the
 web page build their engines here.
 """
@@ -19,30 +19,13 @@ from suite.style.presets import is_preset
 from suite.style.transfer import StyleTransfer
 
 
-class _FastStart:
-    """The starting image of Gatys ``init="fast"``: the fast network's result with the same artworks and blend
-    (colours are handled at the end, as for every init). The network is built on first use."""
-
-    def __init__(self):
-        self.transfer = None  # the StyleTransfer this starts, for its (checked) artworks and blend
-        self.fast = None
-
-    def __call__(self, photo):
-        if self.fast is None:
-            self.fast = FastStyleTransfer(self.transfer.styles, blend=self.transfer.blend)
-        return self.fast.transfer(photo).image
-
-
 def gatys_engine(styles, options=None, *, blend=None, **kwargs) -> StyleTransfer:
-    """A :class:`suite.style.transfer.StyleTransfer`; with ``init="fast"`` it starts from the fast network's result.
+    """A :class:`suite.style.transfer.StyleTransfer` (with ``init="fast"`` it starts from the fast network's result).
 
     Args:
         styles, options, blend, **kwargs: As :class:`StyleTransfer` (``extractor``, ``quiet``, options by name).
     """
-    start = _FastStart()
-    st = StyleTransfer(styles, options, blend=blend, initializer=start, **kwargs)
-    start.transfer = st
-    return st
+    return StyleTransfer(styles, options, blend=blend, **kwargs)
 
 
 def fast_engine(styles, *, blend=None, region_masks=None, **options):

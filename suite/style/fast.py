@@ -285,6 +285,25 @@ class PresetStyleTransfer(_FeedForward):
         return image
 
 
+class FastStart:
+    """The starting image of Gatys ``init="fast"``: the fast network's result with the same artworks and blend
+    (colours are handled at the end, as for every init). The network is built on first use.
+
+    Args:
+        styles: The artworks (as :class:`FastStyleTransfer` takes them).
+        blend: One weight per artwork.
+    """
+
+    def __init__(self, styles, blend=None):
+        self.styles, self.blend = styles, blend
+        self.fast = None
+
+    def __call__(self, photo) -> np.ndarray:
+        if self.fast is None:
+            self.fast = FastStyleTransfer(self.styles, blend=self.blend)
+        return self.fast.transfer(photo).image
+
+
 def fast_stylize(content, styles, blend=None, **kwargs) -> np.ndarray:
     """Stylizes one photo with one or more artworks in one forward pass.
 

@@ -102,14 +102,13 @@ class StyleTransfer:
         quiet: No notes about weights.
         initializer: The starting image of ``init="fast"``: ``initializer(photo)``
             gives an ``(h, w, 3)`` image in ``[0, 255]`` for the photo at the first
-            scale's size. :func:`suite.style.engines.gatys_engine` passes the fast
-            network's result (this module does not build that network).
+            scale's size. Default: the fast network's result with the same
+            artworks and blend (:class:`suite.style.fast.FastStart`).
         **overrides: :class:`StyleOptions` fields. ``backbone`` may also be a
             built backbone (a ``keras.Model`` from the registry).
 
     Raises:
-        ValueError: a bad option, named in one line (``Received: optimizer='sgd'``), or
-            ``init="fast"`` without an ``initializer``.
+        ValueError: a bad option, named in one line (``Received: optimizer='sgd'``).
         TypeError: a keyword that is no option.
 
     Example:
@@ -128,8 +127,9 @@ class StyleTransfer:
             raise ValueError(f"StyleTransfer is the gatys method; use suite.style.fast for the fast one. "
                              f"Received: method={self.options.method!r}")
         if self.options.init == "fast" and initializer is None:
-            raise ValueError("init='fast' starts from the fast network's result: build the transfer with "
-                             "suite.style.engines.gatys_engine, or pass initializer=")
+            from suite.style.fast import FastStart
+
+            initializer = FastStart(self.styles, self.blend)
         self.initializer = initializer
         if extractor is None:
             from suite.style.extractor import build_style_extractor
@@ -397,8 +397,7 @@ def stylize(content, styles, blend=None, masks=None, callback=None, **kwargs) ->
         callback: Per-evaluation callback (see :meth:`StyleTransfer.transfer`).
         **kwargs: :class:`StyleTransfer` arguments: ``options`` (a
             :class:`suite.style.options.StyleOptions`), ``extractor``, ``quiet``,
-            ``initializer`` (needed by ``init="fast"``; or use
-            :func:`suite.style.engines.gatys_engine`), or any option by name
+            ``initializer`` (the start of ``init="fast"``), or any option by name
             (``size``, ``optimizer``, ``iterations``, ``scales``, ``preserve_colors``, ...).
 
     Returns:
