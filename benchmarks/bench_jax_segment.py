@@ -77,15 +77,25 @@ def main() -> None:
         _photos(work / "in", args.images)
         t = time.perf_counter()
         model, _ = load_segmentation(args.model)
-        results = {"load": {"seconds": round(time.perf_counter() - t, 2), "compiles": compiles["n"],
-                            "compile_seconds": round(compiles["s"], 2)}}
+        results = {
+            "load": {
+                "seconds": round(time.perf_counter() - t, 2),
+                "compiles": compiles["n"],
+                "compile_seconds": round(compiles["s"], 2),
+            }
+        }
         for name, bounded in (("per_size", False), ("bounded", True)):
             P.shape_buckets = lambda on=bounded: on
             n0, s0, t = compiles["n"], compiles["s"], time.perf_counter()
             segment_folder([work / "in"], work / name, model, progress=False)
-            results[name] = {"seconds": round(time.perf_counter() - t, 2), "compiles": compiles["n"] - n0,
-                             "compile_seconds": round(compiles["s"] - s0, 2)}
-        results["ratio_bounded_over_per_size"] = round(results["bounded"]["seconds"] / results["per_size"]["seconds"], 3)
+            results[name] = {
+                "seconds": round(time.perf_counter() - t, 2),
+                "compiles": compiles["n"] - n0,
+                "compile_seconds": round(compiles["s"] - s0, 2),
+            }
+        results["ratio_bounded_over_per_size"] = round(
+            results["bounded"]["seconds"] / results["per_size"]["seconds"], 3
+        )
         print(json.dumps({"model": args.model, "images": args.images, **results}, indent=2))
     finally:
         shutil.rmtree(work, ignore_errors=True)

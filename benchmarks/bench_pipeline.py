@@ -54,8 +54,9 @@ def main(argv=None):
     src = open_source(DATA / "images", DATA / "masks", warn=False)
     stats = check_source(src, 5)
     size = (a.size, a.size)
-    folder = make_dataset(src, size, a.batch_size, training=True, augmenter=SegmentationAugmenter(seed=0),
-                          sizes=stats.sizes).repeat()
+    folder = make_dataset(
+        src, size, a.batch_size, training=True, augmenter=SegmentationAugmenter(seed=0), sizes=stats.sizes
+    ).repeat()
     x, y = preload_arrays(src, size)
     model = build_unet(a.backbone, 5, weights="none", freeze_encoder=a.freeze_encoder)
     model.compile(optimizer=keras.optimizers.Adam(1e-4), loss=get_loss("ce+dice", 5), metrics=segmentation_metrics(5))
@@ -82,13 +83,18 @@ def main(argv=None):
     for r in range(a.rounds):
         folder_rates.append(rate("folder"))
         memory_rates.append(rate("memory"))
-        print(f"round {r + 1}: folder {folder_rates[-1]:.3f} steps/s, in-memory {memory_rates[-1]:.3f} steps/s, "
-              f"ratio {folder_rates[-1] / memory_rates[-1]:.3f}", flush=True)
+        print(
+            f"round {r + 1}: folder {folder_rates[-1]:.3f} steps/s, in-memory {memory_rates[-1]:.3f} steps/s, "
+            f"ratio {folder_rates[-1] / memory_rates[-1]:.3f}",
+            flush=True,
+        )
     f, m = statistics.median(folder_rates), statistics.median(memory_rates)
     # Rounds alternate the two paths, so a round's ratio compares like with like even if the machine's load drifts.
     ratio = statistics.median(fr / mr for fr, mr in zip(folder_rates, memory_rates))
-    print(f"\n{a.backbone}{' (frozen encoder)' if a.freeze_encoder else ''}, batch {a.batch_size} at {a.size}x{a.size}, "
-          f"{os.cpu_count()} cores, {len(src)} images")
+    print(
+        f"\n{a.backbone}{' (frozen encoder)' if a.freeze_encoder else ''}, batch {a.batch_size} at {a.size}x{a.size}, "
+        f"{os.cpu_count()} cores, {len(src)} images"
+    )
     print(f"median step rate: folder pipeline {f:.3f} steps/s, in memory {m:.3f} steps/s")
     print(f"median of the per-round ratios folder / in-memory: {ratio:.3f} (goal >= 0.9)")
 

@@ -86,7 +86,7 @@ def bench_model_alone(model, arrays, batch_size, stride):
     batch = np.stack([pad_to_multiple(a, stride)[0] for a in arrays])
     t = time.perf_counter()
     for i in range(0, len(batch), batch_size):
-        model.predict_on_batch(batch[i:i + batch_size])
+        model.predict_on_batch(batch[i : i + batch_size])
     return len(batch) / (time.perf_counter() - t)
 
 
@@ -126,8 +126,16 @@ def child_rss(image: str, model: str, out: str, tile: int | None):
     t = time.perf_counter()
     report = segment_folder([image], out, model, overlay=True, tile=tile, progress=False)
     dt = time.perf_counter() - t
-    print(json.dumps({"ok": report.ok, "seconds": dt, "failed": report.failed,
-                      "maxrss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+    print(
+        json.dumps(
+            {
+                "ok": report.ok,
+                "seconds": dt,
+                "failed": report.failed,
+                "maxrss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            }
+        )
+    )
 
 
 def main():
@@ -178,9 +186,11 @@ def main():
 
         print()
         print(f"model: {model_desc} ({model.count_params():,} parameters, stride {stride})")
-        print(f"folder: {args.n} JPEGs of {args.size[0]}x{args.size[1]}, batch size {args.batch_size}, "
-              f"keras {keras.__version__} ({keras.backend.backend()} backend), {os.cpu_count()} CPU cores, "
-              f"{_device_name()}")
+        print(
+            f"folder: {args.n} JPEGs of {args.size[0]}x{args.size[1]}, batch size {args.batch_size}, "
+            f"keras {keras.__version__} ({keras.backend.backend()} backend), {os.cpu_count()} CPU cores, "
+            f"{_device_name()}"
+        )
         print(f"medians of {args.repeats} passes (images/s):")
         print(f"  model alone (preloaded arrays, batched predict_on_batch): {med['model']:.2f}")
         print(f"  suite segment (segment_folder: decode + predict + write PNG): {med['segment']:.2f}")
@@ -201,9 +211,11 @@ def main():
                 print(f"8000x8000 run failed (exit {proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}")
             else:
                 res = json.loads(line[-1])
-                print(f"{args.big}x{args.big} JPEG with --overlay (tiled, child process): "
-                      f"{res['seconds']:.1f} s, peak RSS {res['maxrss_bytes'] / 2**30:.2f} GiB "
-                      f"(goal < 4 GiB), ok={res['ok']}")
+                print(
+                    f"{args.big}x{args.big} JPEG with --overlay (tiled, child process): "
+                    f"{res['seconds']:.1f} s, peak RSS {res['maxrss_bytes'] / 2**30:.2f} GiB "
+                    f"(goal < 4 GiB), ok={res['ok']}"
+                )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -80,7 +80,9 @@ def tutorial_baseline(extractor, content, style, steps, trace):
         style_outputs, content_outputs = outputs
         style_loss = tf.add_n([tf.reduce_mean((style_outputs[n] - style_targets[n]) ** 2) for n in STYLE_LAYERS])
         style_loss *= STYLE_W / len(STYLE_LAYERS)
-        content_loss = tf.add_n([tf.reduce_mean((content_outputs[n] - content_targets[n]) ** 2) for n in CONTENT_LAYERS])
+        content_loss = tf.add_n(
+            [tf.reduce_mean((content_outputs[n] - content_targets[n]) ** 2) for n in CONTENT_LAYERS]
+        )
         content_loss *= CONTENT_W / len(CONTENT_LAYERS)
         return style_loss + content_loss
 
@@ -127,8 +129,15 @@ def suite_run(extractor, content, style, size, trace, referee_every=0, **overrid
     from suite.style.transfer import StyleTransfer
 
     kwargs = dict(
-        style_layers=STYLE_LAYERS, content_layers=CONTENT_LAYERS, style_weight=STYLE_W, content_weight=CONTENT_W,
-        tv_weight=TV_W, normalization="mean", content_normalization="mean", tv_power=1.0, size=size,
+        style_layers=STYLE_LAYERS,
+        content_layers=CONTENT_LAYERS,
+        style_weight=STYLE_W,
+        content_weight=CONTENT_W,
+        tv_weight=TV_W,
+        normalization="mean",
+        content_normalization="mean",
+        tv_power=1.0,
+        size=size,
         extractor=extractor,
     )
     kwargs.update(overrides)
@@ -176,7 +185,10 @@ def time_to_quality(args):
     result, options = suite_run(extractor, content, style, args.size, s_trace, **overrides)
     suite_seconds = time.perf_counter() - t0
     suite_ref, suite_terms = referee(result.image)
-    print(f"suite   : {suite_seconds:7.1f} s  referee J = {suite_ref:,.0f}  {suite_terms}  evaluations={result.evaluations} sizes={result.sizes}", flush=True)
+    print(
+        f"suite   : {suite_seconds:7.1f} s  referee J = {suite_ref:,.0f}  {suite_terms}  evaluations={result.evaluations} sizes={result.sizes}",
+        flush=True,
+    )
     print(f"          {milestones(s_trace)}", flush=True)
 
     if args.baseline_json and Path(args.baseline_json).is_file():
@@ -206,14 +218,21 @@ def time_to_quality(args):
         dt = time.perf_counter() - t0
         J, terms = referee(r.image)
         hit = next((t for t, loss in tr if loss <= base["referee"]), None)
-        print(f"also {json.dumps(extra)}: {dt:.1f} s (ratio {dt / base['seconds']:.3f}) referee J = {J:,.0f} "
-              f"(suite/baseline {J / base['referee']:.3f}); reached the baseline's J: "
-              + (f"after {hit:.1f} s (ratio {hit / base['seconds']:.3f})" if hit is not None else "no"), flush=True)
+        print(
+            f"also {json.dumps(extra)}: {dt:.1f} s (ratio {dt / base['seconds']:.3f}) referee J = {J:,.0f} "
+            f"(suite/baseline {J / base['referee']:.3f}); reached the baseline's J: "
+            + (f"after {hit:.1f} s (ratio {hit / base['seconds']:.3f})" if hit is not None else "no"),
+            flush=True,
+        )
         print(f"          {milestones(tr)}", flush=True)
     ratio = suite_seconds / base["seconds"]
-    print(f"time ratio suite/baseline = {ratio:.3f}  (goal <= 0.25);  referee suite/baseline = {suite_ref / base['referee']:.3f}  (goal <= 1)")
+    print(
+        f"time ratio suite/baseline = {ratio:.3f}  (goal <= 0.25);  referee suite/baseline = {suite_ref / base['referee']:.3f}  (goal <= 1)"
+    )
     if reached is not None:
-        print(f"the suite's loss first reached the baseline's final J after {reached:.1f} s (ratio {reached / base['seconds']:.3f})")
+        print(
+            f"the suite's loss first reached the baseline's final J after {reached:.1f} s (ratio {reached / base['seconds']:.3f})"
+        )
     baseline_at = {}
     for frac in (0.25, 0.5):
         t_lim = frac * base["seconds"]
@@ -221,7 +240,25 @@ def time_to_quality(args):
         if seen:
             baseline_at[frac] = seen[-1]
     print("baseline J at 0.25 / 0.5 of its time:", {k: f"{v:,.0f}" for k, v in baseline_at.items()})
-    print("suite options:", json.dumps({k: options[k] for k in ("optimizer", "iterations", "scales", "parametrization", "step_size", "corrections", "learning_rate", "beta_1", "epsilon")}))
+    print(
+        "suite options:",
+        json.dumps(
+            {
+                k: options[k]
+                for k in (
+                    "optimizer",
+                    "iterations",
+                    "scales",
+                    "parametrization",
+                    "step_size",
+                    "corrections",
+                    "learning_rate",
+                    "beta_1",
+                    "epsilon",
+                )
+            }
+        ),
+    )
 
 
 def conv_flops(extractor, h, w):
@@ -251,7 +288,7 @@ def flop_efficiency(args):
     extractor = build_style_extractor("vgg16", "embedded", quiet=True)  # the suite's default layers
     # Peak: the best of a few large 3x3 convs (the shapes VGG is made of), forward only, timed after warm-up.
     peak = 0.0
-    for (hw, cin, cout) in ((128, 128, 128), (64, 256, 256), (32, 512, 512)):
+    for hw, cin, cout in ((128, 128, 128), (64, 256, 256), (32, 512, 512)):
         x = tf.random.normal((1, hw, hw, cin))
         k = tf.random.normal((3, 3, cin, cout))
         f = tf.function(lambda a, b: tf.nn.conv2d(a, b, 1, "SAME"))
@@ -283,7 +320,9 @@ def flop_efficiency(args):
     # pooling and loss FLOPs are left out: they are the overhead this figure is about.
     useful = 2 * fwd
     print(f"conv peak (best of 3 VGG-shaped convs): {peak / 1e9:.1f} GFLOP/s")
-    print(f"suite loss+gradient at {size} px: {dt * 1e3:.0f} ms, conv FLOPs {useful / 1e9:.1f} G -> {useful / dt / 1e9:.1f} GFLOP/s")
+    print(
+        f"suite loss+gradient at {size} px: {dt * 1e3:.0f} ms, conv FLOPs {useful / 1e9:.1f} G -> {useful / dt / 1e9:.1f} GFLOP/s"
+    )
     print(f"efficiency = {useful / dt / peak:.2f} (goal >= 0.85)")
 
 
@@ -317,8 +356,14 @@ def _memory_child(args):
     coarse = len(DEFAULTS["scales"]) - 1
     # Defaults throughout (the default optimizer and corrections, scales 0.5 then 1) except the
     # evaluation counts: enough at the last scale to fill the L-BFGS history.
-    st = StyleTransfer(style, backbone="vgg16", weights="embedded", size=args.size, quiet=True,
-                       iterations=[args.coarse_evaluations] * coarse + [args.final_evaluations])
+    st = StyleTransfer(
+        style,
+        backbone="vgg16",
+        weights="embedded",
+        size=args.size,
+        quiet=True,
+        iterations=[args.coarse_evaluations] * coarse + [args.final_evaluations],
+    )
     maxrss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # noqa: E731  (KiB on Linux)
     t_setup = time.perf_counter() - t_start
     log = {"scale_peak": {}, "scale_seconds": {}}
@@ -331,17 +376,28 @@ def _memory_child(args):
         log["scale_seconds"][k] = log["scale_seconds"].get(k, 0.0) + now - last[0]
         last[0] = now
         h, w = info["size"]
-        print(f"  [{args.size} px] scale {k + 1}/{info['scales']} {w}x{h} evaluation {info['step']}/{info['steps']}: "
-              f"{now - t_start:6.0f} s, RSS {_rss_bytes() / 2**30:5.2f} GiB, peak {maxrss() / 2**30:5.2f} GiB",
-              file=sys.stderr, flush=True)
+        print(
+            f"  [{args.size} px] scale {k + 1}/{info['scales']} {w}x{h} evaluation {info['step']}/{info['steps']}: "
+            f"{now - t_start:6.0f} s, RSS {_rss_bytes() / 2**30:5.2f} GiB, peak {maxrss() / 2**30:5.2f} GiB",
+            file=sys.stderr,
+            flush=True,
+        )
 
     last[0] = time.perf_counter()
     result = st.transfer(content, callback=cb)
     out = {
-        "size": args.size, "sizes": result.sizes, "evaluations": result.evaluations,
-        "seconds_total": time.perf_counter() - t_start, "seconds_setup": t_setup, "seconds_transfer": result.seconds,
-        "scale_seconds": log["scale_seconds"], "scale_peak": log["scale_peak"], "peak": maxrss(),
-        "corrections": st.corrections, "parametrization": st.parametrization, "optimizer": st.optimizer,
+        "size": args.size,
+        "sizes": result.sizes,
+        "evaluations": result.evaluations,
+        "seconds_total": time.perf_counter() - t_start,
+        "seconds_setup": t_setup,
+        "seconds_transfer": result.seconds,
+        "scale_seconds": log["scale_seconds"],
+        "scale_peak": log["scale_peak"],
+        "peak": maxrss(),
+        "corrections": st.corrections,
+        "parametrization": st.parametrization,
+        "optimizer": st.optimizer,
     }
     print("RESULT " + json.dumps(out), flush=True)
 
@@ -363,9 +419,21 @@ def peak_memory(args):
     limit = args.memory_limit_gib * 2**30
     rows = []
     for size in args.sizes:
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--_memory-child", "--size", str(size),
-               "--content", args.content, "--style", args.style,
-               "--coarse-evaluations", str(args.coarse_evaluations), "--final-evaluations", str(args.final_evaluations)]
+        cmd = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--_memory-child",
+            "--size",
+            str(size),
+            "--content",
+            args.content,
+            "--style",
+            args.style,
+            "--coarse-evaluations",
+            str(args.coarse_evaluations),
+            "--final-evaluations",
+            str(args.final_evaluations),
+        ]
         print(f"{size} px: running {' '.join(cmd[1:])}", flush=True)
         t = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
@@ -378,8 +446,10 @@ def peak_memory(args):
             rss = _rss_bytes(proc.pid)
             watched_peak = max(watched_peak, rss)
             if killed is None and (rss > limit or _mem_available_bytes() < args.min_free_gib * 2**30):
-                killed = (f"killed at RSS {rss / 2**30:.1f} GiB (limit {args.memory_limit_gib} GiB, "
-                          f"machine's available memory {_mem_available_bytes() / 2**30:.1f} GiB)")
+                killed = (
+                    f"killed at RSS {rss / 2**30:.1f} GiB (limit {args.memory_limit_gib} GiB, "
+                    f"machine's available memory {_mem_available_bytes() / 2**30:.1f} GiB)"
+                )
                 proc.kill()
             time.sleep(0.1)
         dt = time.perf_counter() - t
@@ -387,8 +457,11 @@ def peak_memory(args):
         out = proc.stdout.read()
         result = next((json.loads(line[7:]) for line in out.splitlines() if line.startswith("RESULT ")), None)
         if killed or result is None:
-            print(f"{size} px: did not finish: {killed or f'exit status {proc.returncode}'}; "
-                  f"child peak RSS {usage.ru_maxrss / 2**20:.2f} GiB after {dt:.0f} s", flush=True)
+            print(
+                f"{size} px: did not finish: {killed or f'exit status {proc.returncode}'}; "
+                f"child peak RSS {usage.ru_maxrss / 2**20:.2f} GiB after {dt:.0f} s",
+                flush=True,
+            )
             rows.append((size, None, dt, killed or "failed"))
             continue
         peak = usage.ru_maxrss * 1024
@@ -396,12 +469,18 @@ def peak_memory(args):
         per_scale = ", ".join(
             f"{w}x{h}: {n} evaluations in {result['scale_seconds'].get(str(i), 0):.0f} s, peak so far "
             f"{result['scale_peak'].get(str(i), 0) / 2**30:.2f} GiB"
-            for i, ((h, w), n) in enumerate(zip(result["sizes"], result["evaluations"])))
-        print(f"{size} px: peak RSS {peak / 2**30:.2f} GiB, wall {dt:.0f} s (setup {result['seconds_setup']:.0f} s, "
-              f"transfer {result['seconds_transfer']:.0f} s); {per_scale}", flush=True)
+            for i, ((h, w), n) in enumerate(zip(result["sizes"], result["evaluations"]))
+        )
+        print(
+            f"{size} px: peak RSS {peak / 2**30:.2f} GiB, wall {dt:.0f} s (setup {result['seconds_setup']:.0f} s, "
+            f"transfer {result['seconds_transfer']:.0f} s); {per_scale}",
+            flush=True,
+        )
     print()
-    print(f"Peak memory of stylize (embedded VGG16, L-BFGS-B, {args.coarse_evaluations} evaluations at half size + "
-          f"{args.final_evaluations} at full size, {Path(args.content).name} + {Path(args.style).name}):")
+    print(
+        f"Peak memory of stylize (embedded VGG16, L-BFGS-B, {args.coarse_evaluations} evaluations at half size + "
+        f"{args.final_evaluations} at full size, {Path(args.content).name} + {Path(args.style).name}):"
+    )
     for size, peak, dt, result in rows:
         if peak is None:
             print(f"  {size:5d} px: did not finish ({result}), {dt:.0f} s")
@@ -410,7 +489,9 @@ def peak_memory(args):
             print(f"  {size:5d} px ({w}x{h}): peak RSS {peak / 2**30:6.2f} GiB, wall {dt:6.0f} s")
     at_1024 = next((peak for size, peak, _, _ in rows if size == 1024 and peak is not None), None)
     if at_1024 is not None:
-        print(f"goal: peak at 1024 px under 8 GiB: {at_1024 / 2**30:.2f} GiB -> {'met' if at_1024 < 8 * 2**30 else 'NOT met'}")
+        print(
+            f"goal: peak at 1024 px under 8 GiB: {at_1024 / 2**30:.2f} GiB -> {'met' if at_1024 < 8 * 2**30 else 'NOT met'}"
+        )
     done = [size for size, peak, _, _ in rows if peak is not None and peak < 24 * 2**30]
     if done:
         print(f"largest size measured that finished within 24 GiB: {max(done)} px")
@@ -430,11 +511,19 @@ def main():
     p.add_argument("--memory", action="store_true", help="measure peak memory instead")
     p.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048], help="--memory: long sides to run")
     p.add_argument("--coarse-evaluations", type=int, default=5, help="--memory: evaluations at half size")
-    p.add_argument("--final-evaluations", type=int, default=25,
-                   help="--memory: evaluations at full size (default: 20 corrections + 5, a full L-BFGS history)")
+    p.add_argument(
+        "--final-evaluations",
+        type=int,
+        default=25,
+        help="--memory: evaluations at full size (default: 20 corrections + 5, a full L-BFGS history)",
+    )
     p.add_argument("--memory-limit-gib", type=float, default=20.0, help="--memory: kill a child whose RSS passes this")
-    p.add_argument("--min-free-gib", type=float, default=1.0,
-                   help="--memory: kill the child when the machine's available memory drops below this")
+    p.add_argument(
+        "--min-free-gib",
+        type=float,
+        default=1.0,
+        help="--memory: kill the child when the machine's available memory drops below this",
+    )
     p.add_argument("--_memory-child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args._memory_child:

@@ -74,8 +74,17 @@ def cache_worker(backbone: str, size: int, batch: int, policy: str, decoder, rou
     storage, dtype = fc._storage_dtype(keras.mixed_precision.global_policy().compute_dtype)
     dec = fc.decoder_model(model)
     feats = fc._encode(model.get_layer("encoder"), list(x), storage)
-    cache = fc.FeatureCache(feats, y, {k: v[:0] for k, v in feats.items()}, y[:0], dtype, 1.0, "one", "",
-                            input_dtypes={k: str(t.dtype) for k, t in dec.input.items()})
+    cache = fc.FeatureCache(
+        feats,
+        y,
+        {k: v[:0] for k, v in feats.items()},
+        y[:0],
+        dtype,
+        1.0,
+        "one",
+        "",
+        input_dtypes={k: str(t.dtype) for k, t in dec.input.items()},
+    )
     dec.compile(optimizer=model.optimizer, loss=model.loss)
     stream = cache.dataset(batch, training=True)
     model.fit(x, y, batch_size=batch, epochs=1, verbose=0)  # traces both steps
@@ -88,8 +97,16 @@ def cache_worker(backbone: str, size: int, batch: int, policy: str, decoder, rou
         t = time.perf_counter()
         dec.fit(stream, steps_per_epoch=steps, epochs=1, verbose=0)
         cached.append((time.perf_counter() - t) / steps)
-    print(json.dumps({"plain": float(np.median(plain)), "cached": float(np.median(cached)),
-                      "cache_mb_per_crop": cache.nbytes / n / 2**20, "dtype": dtype}))
+    print(
+        json.dumps(
+            {
+                "plain": float(np.median(plain)),
+                "cached": float(np.median(cached)),
+                "cache_mb_per_crop": cache.nbytes / n / 2**20,
+                "dtype": dtype,
+            }
+        )
+    )
 
 
 def main(argv=None):
@@ -113,26 +130,61 @@ def main(argv=None):
     if a.cache:
         policy = a.policy or ("mixed_bfloat16" if cpu_has_bf16() else "float32")
         extra = ["--decoder", a.decoder] if a.decoder else []
-        out = subprocess.run([sys.executable, __file__, "--backbone", a.backbone, "--size", str(a.size),
-                              "--batch", str(a.batch), *extra, "--worker", "cache", policy],
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--backbone",
+                a.backbone,
+                "--size",
+                str(a.size),
+                "--batch",
+                str(a.batch),
+                *extra,
+                "--worker",
+                "cache",
+                policy,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         r = json.loads(out.strip().splitlines()[-1])
-        print(f"{a.backbone} frozen, {policy}, batch {a.batch}, {a.size} px, decoder {a.decoder or 'default'}: "
-              f"plain {r['plain']:.3f} s/step, cached features {r['cached']:.3f} s/step, ratio "
-              f"{r['plain'] / r['cached']:.2f}x ({r['cache_mb_per_crop']:.2f} MB per cached crop, {r['dtype']})")
+        print(
+            f"{a.backbone} frozen, {policy}, batch {a.batch}, {a.size} px, decoder {a.decoder or 'default'}: "
+            f"plain {r['plain']:.3f} s/step, cached features {r['cached']:.3f} s/step, ratio "
+            f"{r['plain'] / r['cached']:.2f}x ({r['cache_mb_per_crop']:.2f} MB per cached crop, {r['dtype']})"
+        )
         return
 
     print(f"bfloat16 instructions on this CPU: {'yes' if cpu_has_bf16() else 'no'}")
     for frozen in (True, False):
         times = {}
         for policy in ("float32", "mixed_bfloat16"):
-            out = subprocess.run([sys.executable, __file__, "--backbone", a.backbone, "--size", str(a.size),
-                                  "--batch", str(a.batch), "--worker", "1" if frozen else "0", policy],
-                                 capture_output=True, text=True, check=True).stdout
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--backbone",
+                    a.backbone,
+                    "--size",
+                    str(a.size),
+                    "--batch",
+                    str(a.batch),
+                    "--worker",
+                    "1" if frozen else "0",
+                    policy,
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
             times[policy] = json.loads(out.strip().splitlines()[-1])["s_per_step"]
         what = "frozen encoder" if frozen else "fine-tuned"
-        print(f"{a.backbone} {what}: float32 {times['float32']:.3f} s/step, bfloat16 {times['mixed_bfloat16']:.3f} "
-              f"s/step, ratio {times['float32'] / times['mixed_bfloat16']:.2f}x")
+        print(
+            f"{a.backbone} {what}: float32 {times['float32']:.3f} s/step, bfloat16 {times['mixed_bfloat16']:.3f} "
+            f"s/step, ratio {times['float32'] / times['mixed_bfloat16']:.2f}x"
+        )
 
 
 if __name__ == "__main__":

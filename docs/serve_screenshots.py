@@ -44,8 +44,12 @@ def style_page(d, base, wait) -> None:
     d.find_element(By.ID, "run").click()
     d.execute_script("window.scrollTo(0, 0)")
     # Mid-way through the second scale: the live view, its scale and loss, and the Cancel button.
-    wait(lambda d: "Scale 2/2" in d.find_element(By.ID, "status").text
-         and int(d.find_element(By.ID, "status").text.split("iteration ")[1].split("/")[0]) >= 150)
+    wait(
+        lambda d: (
+            "Scale 2/2" in d.find_element(By.ID, "status").text
+            and int(d.find_element(By.ID, "status").text.split("iteration ")[1].split("/")[0]) >= 150
+        )
+    )
     time.sleep(0.5)
     _save(d, "serve_style.jpg")
     d.find_element(By.ID, "cancel").click()
@@ -68,9 +72,19 @@ def segment_page(d, base, wait) -> None:
 def main(base: str, pages=("style", "segment")) -> None:
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--hide-scrollbars", "--window-size=1400,980", f"--user-data-dir={tempfile.mkdtemp()}"):
+    for arg in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        "--window-size=1400,980",
+        f"--user-data-dir={tempfile.mkdtemp()}",
+    ):
         options.add_argument(arg)
     d = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     wait = lambda cond: WebDriverWait(d, 900, poll_frequency=0.2).until(cond)  # noqa: E731

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from suite import __version__
+from suite.common.device import jax_compilation_cache, quiet_backend_logs
 from suite.common.ui.cli import (
     SuiteGroup,
     backbone_option,
@@ -16,7 +17,6 @@ from suite.common.ui.cli import (
     output_options,
     weights_option,
 )
-from suite.common.device import jax_compilation_cache, quiet_backend_logs
 from suite.common.ui.outputs import OutputFile, image_extensions
 
 
@@ -44,8 +44,8 @@ def backbones(as_json):
     """
     from rich.table import Table
 
-    from suite.common.nn.backbones import backbone_names, backbone_summary
     from suite.common.device import import_backend_quietly
+    from suite.common.nn.backbones import backbone_names, backbone_summary
     from suite.common.ui.progress import print_table
 
     import_backend_quietly()
@@ -54,16 +54,30 @@ def backbones(as_json):
         echo_json({"backbones": summaries})
         return
     table = Table(title="Backbones: Pn is the feature map at stride 2^n; RF is its receptive field in pixels")
-    for col, justify in (("backbone", "left"), ("params", "right"), ("level", "left"), ("layer", "left"),
-                         ("stride", "right"), ("channels", "right"), ("RF", "right"), ("offline weights (auto)", "left")):
+    for col, justify in (
+        ("backbone", "left"),
+        ("params", "right"),
+        ("level", "left"),
+        ("layer", "left"),
+        ("stride", "right"),
+        ("channels", "right"),
+        ("RF", "right"),
+        ("offline weights (auto)", "left"),
+    ):
         table.add_column(col, justify=justify, no_wrap=True)
     for name, s in summaries.items():
         for i, (level, lv) in enumerate(s["pyramid"].items()):
             first = i == 0
             table.add_row(
-                name if first else "", f"{s['parameters']:,}" if first else "", level, lv["layer"],
-                str(lv["stride"]), str(lv["channels"]), str(lv["receptive_field"]),
-                s["offline_weights"] if first else "", end_section=i == len(s["pyramid"]) - 1,
+                name if first else "",
+                f"{s['parameters']:,}" if first else "",
+                level,
+                lv["layer"],
+                str(lv["stride"]),
+                str(lv["channels"]),
+                str(lv["receptive_field"]),
+                s["offline_weights"] if first else "",
+                end_section=i == len(s["pyramid"]) - 1,
             )
     print_table(table)
 
@@ -73,19 +87,27 @@ def backbones(as_json):
 @backbone_option(default="vgg16")
 @click.option("--layer", default="block3_conv1", show_default=True, help="Layer whose activations to show.")
 @weights_option()
-@click.option("--size", default=256, show_default=True, type=click.IntRange(16, 4096), help="Resize the long side to this.")
+@click.option(
+    "--size", default=256, show_default=True, type=click.IntRange(16, 4096), help="Resize the long side to this."
+)
 @click.option("--max-maps", default=64, show_default=True, type=click.IntRange(1, 1024), help="Channels to show.")
-@click.option("-o", "--output", type=OutputFile(image_extensions, what="image"), default=Path("features.png"),
-              show_default=True, help="The grid image (.png, .jpg, ...).")
+@click.option(
+    "-o",
+    "--output",
+    type=OutputFile(image_extensions, what="image"),
+    default=Path("features.png"),
+    show_default=True,
+    help="The grid image (.png, .jpg, ...).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @max_pixels_option()
 @compute_options
 @output_options(json_output=False)
 def features(image, backbone, layer, weights, size, max_maps, output, overwrite, max_pixels):
     """Grid of one layer's activation maps for IMAGE: low layers show edges, deep layers parts."""
-    from suite.common.ui.features import feature_grid
     from suite.common.io.atomic import OutputExistsError, ensure_writable_folder
     from suite.common.io.images import load_image, save_image
+    from suite.common.ui.features import feature_grid
 
     if output.exists() and not overwrite:
         raise OutputExistsError(output)

@@ -176,7 +176,9 @@ def setup_device(device: str = "auto", mixed_precision: bool | None = False, aut
             note("mixed precision on (mixed_float16)")
         elif cpu_has_bf16():
             keras.mixed_precision.set_global_policy("mixed_bfloat16")
-            note("mixed precision on (mixed_bfloat16: this CPU has bfloat16 instructions; --no-mixed-precision for float32)")
+            note(
+                "mixed precision on (mixed_bfloat16: this CPU has bfloat16 instructions; --no-mixed-precision for float32)"
+            )
         else:
             note("--mixed-precision: this CPU has no bfloat16 instructions, so it would be slower; float32 kept")
     return used

@@ -59,5 +59,7 @@ def missing_backend_message(error: BaseException) -> str | None:
     import os
 
     where = f"KERAS_BACKEND={extra}" if os.environ.get("KERAS_BACKEND") == extra else "in ~/.keras/keras.json"
-    return (f"Keras' {extra} backend is selected ({where}) but {name} is not installed: "
-            f'pip install "keras-cv-suite[{extra}]", or unset KERAS_BACKEND to use TensorFlow')
+    return (
+        f"Keras' {extra} backend is selected ({where}) but {name} is not installed: "
+        f'pip install "keras-cv-suite[{extra}]", or unset KERAS_BACKEND to use TensorFlow'
+    )

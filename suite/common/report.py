@@ -87,13 +87,22 @@ class RunReport:
         return reason
 
     def counts(self) -> dict:
-        return {"done": self.n_done, "skipped": self.n_skipped, "failed": len(self.failed),
-                "not_images": len(self.not_images)}
+        return {
+            "done": self.n_done,
+            "skipped": self.n_skipped,
+            "failed": len(self.failed),
+            "not_images": len(self.not_images),
+        }
 
     def to_dict(self) -> dict:
-        out = {"output": str(self.output), **self.info, "counts": self.counts(),
-               "seconds": round(self.seconds, 3), "images_per_second": round(self.images_per_second, 3),
-               "failed": list(self.failed)}
+        out = {
+            "output": str(self.output),
+            **self.info,
+            "counts": self.counts(),
+            "seconds": round(self.seconds, 3),
+            "images_per_second": round(self.images_per_second, 3),
+            "failed": list(self.failed),
+        }
         if self.done_count is None:
             out["done"] = list(self.done)
         if self.skipped_count is None:

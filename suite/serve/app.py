@@ -27,8 +27,8 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, render_templ
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from suite.common.errors import first_line
-from suite.serve.served import BUNDLED_ASSETS, NotFound, ServedFiles, UploadRejected
 from suite.serve.jobs import FINAL, JobQueue, QueueFull
+from suite.serve.served import BUNDLED_ASSETS, NotFound, ServedFiles, UploadRejected
 from suite.serve.work import BadRequest, model_choices, segment_job, style_choices, style_job
 
 #: Defaults of the server's limits (also the ``suite serve`` option defaults).
@@ -43,8 +43,16 @@ _MIME = {".jpg": "image/jpeg", ".png": "image/png", ".json": "application/json",
 bp = Blueprint("serve", __name__)
 
 
-def create_app(folders=(), *, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, max_pixels: int = DEFAULT_MAX_PIXELS,
-               max_size: int = DEFAULT_MAX_SIZE, upload_dir=None, bundled=BUNDLED_ASSETS, max_waiting: int = 8) -> Flask:
+def create_app(
+    folders=(),
+    *,
+    max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_size: int = DEFAULT_MAX_SIZE,
+    upload_dir=None,
+    bundled=BUNDLED_ASSETS,
+    max_waiting: int = 8,
+) -> Flask:
     """Builds the app: pages, API, the served folders and the job queue.
 
     Args:
@@ -78,8 +86,11 @@ def create_app(folders=(), *, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, max_
         "files": ServedFiles(folders, upload_dir, max_pixels=max_pixels, bundled=bundled),
         "queue": JobQueue(max_waiting=max_waiting),
         "max_upload_mb": max_upload_mb,
-        "limits": {"max_upload_bytes": app.config["MAX_CONTENT_LENGTH"], "max_pixels": int(max_pixels),
-                   "max_size": int(max_size)},
+        "limits": {
+            "max_upload_bytes": app.config["MAX_CONTENT_LENGTH"],
+            "max_pixels": int(max_pixels),
+            "max_size": int(max_size),
+        },
     }
     app.register_blueprint(bp)
     return app
@@ -115,8 +126,11 @@ def http_error(e):
 def server_error(e):
     msg = first_line(e)
     current_app.logger.error("error on %s: %s", request.path, msg)
-    return _error(f"server error: {msg}", 500) if _wants_json() else (
-        render_template("error.html", status=500, message=msg), 500)
+    return (
+        _error(f"server error: {msg}", 500)
+        if _wants_json()
+        else (render_template("error.html", status=500, message=msg), 500)
+    )
 
 
 # The library's refusals, raised by the routes below: each is a one-line JSON error with its status.
@@ -156,8 +170,11 @@ def same_origin_only():
 @bp.after_app_request
 def headers(resp):
     # The pages use only their own scripts and images: nothing injected can load or send elsewhere.
-    resp.headers.setdefault("Content-Security-Policy", "default-src 'self'; img-src 'self' blob: data:; "
-                            "style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'")
+    resp.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' blob: data:; "
+        "style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'",
+    )
     resp.headers.setdefault("X-Content-Type-Options", "nosniff")
     return resp
 
@@ -183,8 +200,14 @@ def segment_page():
 def catalog():
     files = _state("files")
     limits = _state("limits")
-    return jsonify({**files.catalog(), "models": model_choices(files), "style": style_choices(limits["max_size"]),
-                    "limits": limits})
+    return jsonify(
+        {
+            **files.catalog(),
+            "models": model_choices(files),
+            "style": style_choices(limits["max_size"]),
+            "limits": limits,
+        }
+    )
 
 
 @bp.post("/api/uploads")
@@ -262,8 +285,9 @@ def job_events(job_id):
                 return
             seen = queue.wait_for_change(seen, timeout=15.0)
 
-    return Response(stream(), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    return Response(
+        stream(), mimetype="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    )
 
 
 @bp.get("/api/jobs/<job_id>/files/<name>")

@@ -40,8 +40,9 @@ def _make_server(make_server, host, port, app):
         text = said.getvalue()
         lines = [line.strip() for line in text.splitlines() if line.strip()]
         reason = "in use by another program" if "in use" in text else (lines[0] if lines else "cannot listen")
-        raise click.ClickException(f"cannot listen on {host}:{port}: {reason}; stop that program or pass "
-                                   "another --port") from None
+        raise click.ClickException(
+            f"cannot listen on {host}:{port}: {reason}; stop that program or pass another --port"
+        ) from None
     if said.getvalue().strip():  # anything else werkzeug said on the way: shown as it was
         click.echo(said.getvalue().rstrip("\n"), err=True)
     return server
@@ -49,15 +50,36 @@ def _make_server(make_server, host, port, app):
 
 @main.command()
 @click.argument("folders", nargs=-1, type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on. Only this machine can reach 127.0.0.1; 0.0.0.0 opens the page to the network.")
-@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="Port (0 = any free port).")
-@click.option("--max-upload-mb", default=_DEF_MAX_UPLOAD_MB, show_default=True, type=finite_float(0.01, 4096),
-              help="Largest upload accepted, in megabytes.")
-@click.option("--max-pixels", default=_DEF_MAX_PIXELS, show_default=True, type=click.IntRange(1, None),
-              help="Largest image accepted, in pixels (width x height).")
-@click.option("--max-size", default=_DEF_MAX_SIZE, show_default=True, type=click.IntRange(16, 8192),
-              help="Largest style-transfer output side a page may ask for.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on. Only this machine can reach 127.0.0.1; 0.0.0.0 opens the page to the network.",
+)
+@click.option(
+    "--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="Port (0 = any free port)."
+)
+@click.option(
+    "--max-upload-mb",
+    default=_DEF_MAX_UPLOAD_MB,
+    show_default=True,
+    type=finite_float(0.01, 4096),
+    help="Largest upload accepted, in megabytes.",
+)
+@click.option(
+    "--max-pixels",
+    default=_DEF_MAX_PIXELS,
+    show_default=True,
+    type=click.IntRange(1, None),
+    help="Largest image accepted, in pixels (width x height).",
+)
+@click.option(
+    "--max-size",
+    default=_DEF_MAX_SIZE,
+    show_default=True,
+    type=click.IntRange(16, 8192),
+    help="Largest style-transfer output side a page may ask for.",
+)
 @compute_options
 @output_options(json_output=False)
 def serve(folders, host, port, max_upload_mb, max_pixels, max_size):
@@ -78,10 +100,14 @@ def serve(folders, host, port, max_upload_mb, max_pixels, max_size):
         from suite.serve.app import create_app
     except ModuleNotFoundError as e:
         raise click.ClickException(
-            f"suite serve needs the 'serve' extra ({e.name} is missing): pip install -e \".[serve]\"") from None
+            f"suite serve needs the 'serve' extra ({e.name} is missing): pip install -e \".[serve]\""
+        ) from None
     if not _is_loopback(host):
-        click.echo(f"warning: listening on {host}: anyone who can reach this machine can use the page "
-                   "(and its CPU); there is no login.", err=True)
+        click.echo(
+            f"warning: listening on {host}: anyone who can reach this machine can use the page "
+            "(and its CPU); there is no login.",
+            err=True,
+        )
     from suite.common.log import VERBOSE, verbosity
 
     # One line per request (thumbnails, event streams) would bury the messages that matter; -v shows them.

@@ -13,8 +13,8 @@ import secrets
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from suite.common.errors import first_line
 
@@ -123,8 +123,13 @@ class JobQueue:
                 running = any(j.state == RUNNING for j in self._jobs.values())
                 position = list(self._waiting).index(job) + 1 + int(running)
             return {
-                "id": job.id, "kind": job.kind, "state": job.state, "position": position,
-                "progress": dict(job.progress), "result": dict(job.result), "error": job.error,
+                "id": job.id,
+                "kind": job.kind,
+                "state": job.state,
+                "position": position,
+                "progress": dict(job.progress),
+                "result": dict(job.result),
+                "error": job.error,
                 "cancelling": job.cancel_requested and job.state == RUNNING,
                 "seconds": round((job.finished or time.time()) - job.started, 1) if job.started else None,
             }

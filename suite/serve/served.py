@@ -68,7 +68,9 @@ class ServedFiles:
         bundled: The bundled assets folder, offered first when it exists.
     """
 
-    def __init__(self, folders, upload_dir, max_pixels: int, max_uploads: int = 200, bundled: Path | None = BUNDLED_ASSETS):
+    def __init__(
+        self, folders, upload_dir, max_pixels: int, max_uploads: int = 200, bundled: Path | None = BUNDLED_ASSETS
+    ):
         roots = []
         self.has_bundled = bundled is not None and Path(bundled).is_dir()
         if self.has_bundled:
@@ -110,7 +112,9 @@ class ServedFiles:
         photos, artworks, models = [], [], []
         for k, (label, root) in enumerate(self.roots):
             bundled = k == 0 and self.has_bundled
-            for sub, lists in ((("photos", [photos]), ("styles", [artworks])) if bundled else ((None, [photos, artworks]),)):
+            for sub, lists in (
+                (("photos", [photos]), ("styles", [artworks])) if bundled else ((None, [photos, artworks]),)
+            ):
                 for p in self._files(root, IMAGE_EXTENSIONS, root / sub if sub else None):
                     rel = p.relative_to(root).as_posix()
                     for lst in lists:

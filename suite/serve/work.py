@@ -68,8 +68,11 @@ def model_choices(files) -> list[dict]:
         from suite.unet import presets  # a later addition to the library; the page lists whatever it registers
     except ImportError:
         presets = None
-    if presets is not None and callable(getattr(presets, "preset_names", None)) and callable(
-            getattr(presets, "load_preset", None)):
+    if (
+        presets is not None
+        and callable(getattr(presets, "preset_names", None))
+        and callable(getattr(presets, "load_preset", None))
+    ):
         for name in presets.preset_names():
             models.append({"id": f"preset/{name}", "name": name, "source": "preset"})
     return models + files.catalog()["models"]
@@ -130,7 +133,8 @@ def _jpeg(image, quality=88) -> bytes:
 
     buf = io.BytesIO()
     (image if isinstance(image, Image.Image) else Image.fromarray(to_uint8(image))).convert("RGB").save(
-        buf, format="JPEG", quality=quality)
+        buf, format="JPEG", quality=quality
+    )
     return buf.getvalue()
 
 
@@ -221,16 +225,26 @@ def _style_request(params: dict, files, max_size: int) -> _StyleRequest:
     if checked.size > max_size:
         raise BadRequest(f"size must be at most {max_size} on this server (suite serve --max-size), got {checked.size}")
     if max(checked.iterations) > MAX_PAGE_ITERATIONS:
-        raise BadRequest(f"iterations must be at most {MAX_PAGE_ITERATIONS} per scale on this page, "
-                         f"got {max(checked.iterations)}")
+        raise BadRequest(
+            f"iterations must be at most {MAX_PAGE_ITERATIONS} per scale on this page, got {max(checked.iterations)}"
+        )
     options.update(scales=list(checked.scales), iterations=list(checked.iterations))
     method = options.pop("method")
     if method not in ("gatys", "fast"):  # a method the library gained before this page learnt to run it
         raise BadRequest(f"the page cannot run method {method!r} yet; use suite stylize --method {method}")
     preview_every = int(_number(params, "preview_every", 5, 1, 1000, int))
     names = {"content": files.display_name(photo), "styles": [files.display_name(a) for a in artworks]}
-    return _StyleRequest(photo, artworks, method, blend, options, preview_every, names,
-                         size_given=params.get("size") is not None, max_size=max_size)
+    return _StyleRequest(
+        photo,
+        artworks,
+        method,
+        blend,
+        options,
+        preview_every,
+        names,
+        size_given=params.get("size") is not None,
+        max_size=max_size,
+    )
 
 
 def _style_files(params: dict, files) -> tuple[str, list]:
@@ -266,8 +280,15 @@ def _run_fast(job, queue, req: _StyleRequest, content, styles) -> dict:
     if not req.size_given:  # the network is fully convolutional: the photo's own size, as `suite stylize`
         long_side = max(content.shape[:2])
         size = None if req.max_size is None or long_side <= req.max_size else req.max_size
-    fst = FastStyleTransfer(styles, blend=req.blend, strength=o["strength"], preserve_colors=o["preserve_colors"],
-                            size=size, predictor=predictor, transformer=transformer)
+    fst = FastStyleTransfer(
+        styles,
+        blend=req.blend,
+        strength=o["strength"],
+        preserve_colors=o["preserve_colors"],
+        size=size,
+        predictor=predictor,
+        transformer=transformer,
+    )
     queue.check_cancel(job)
     result = fst.transfer(content)
     sidecar = {**req.names, "method": "fast", "options": fst.get_options(), "seconds": round(result.seconds, 2)}
@@ -300,8 +321,14 @@ def _gatys_progress(job, queue, iterations, preview_every: int):
         last = step == info["steps"]
         h, w = info["size"]
         progress = {
-            "stage": "optimizing", "scale": info["scale"] + 1, "scales": info["scales"], "size": [w, h],
-            "step": step, "steps": info["steps"], "done": done, "total": total,
+            "stage": "optimizing",
+            "scale": info["scale"] + 1,
+            "scales": info["scales"],
+            "size": [w, h],
+            "step": step,
+            "steps": info["steps"],
+            "done": done,
+            "total": total,
             "loss": float(info["loss"]),
             "terms": {k: float(v) for k, v in info["terms"].items()},
         }
@@ -317,13 +344,21 @@ def _gatys_progress(job, queue, iterations, preview_every: int):
 
 def _finish_style(job, queue, image, sidecar) -> dict:
     sidecar["written"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    queue.update(job, None, {
-        "result.png": _png(image),
-        "preview.jpg": _jpeg(image),
-        "result.json": (json.dumps(sidecar, indent=2) + "\n").encode(),
-    })
-    return {"width": int(image.shape[1]), "height": int(image.shape[0]), "losses": sidecar.get("losses"),
-            "seconds": sidecar.get("seconds")}
+    queue.update(
+        job,
+        None,
+        {
+            "result.png": _png(image),
+            "preview.jpg": _jpeg(image),
+            "result.json": (json.dumps(sidecar, indent=2) + "\n").encode(),
+        },
+    )
+    return {
+        "width": int(image.shape[1]),
+        "height": int(image.shape[0]),
+        "losses": sidecar.get("losses"),
+        "seconds": sidecar.get("seconds"),
+    }
 
 
 # ---------------------------------------------------------------- segment
@@ -393,21 +428,45 @@ def segment_job(params: dict, files, queue):
                     items.append({"name": name, "error": first_line(e)})
                     continue
                 counts = np.bincount(mask.reshape(-1).astype(np.int64), minlength=len(class_names))
-                shares = [{"class": k, "name": class_names[k] if k < len(class_names) else f"class {k}",
-                           "share": round(float(c) / mask.size, 4), "color": "#%02x%02x%02x" % tuple(colors[k % len(colors)])}
-                          for k, c in enumerate(counts) if c > 0]
+                shares = [
+                    {
+                        "class": k,
+                        "name": class_names[k] if k < len(class_names) else f"class {k}",
+                        "share": round(float(c) / mask.size, 4),
+                        "color": "#{:02x}{:02x}{:02x}".format(*colors[k % len(colors)]),
+                    }
+                    for k, c in enumerate(counts)
+                    if c > 0
+                ]
                 shares.sort(key=lambda s: -s["share"])
                 stem = name.rsplit("/", 1)[-1].rsplit(".", 1)[0].removeprefix("upload:") or f"image{i}"
                 mask_png = _png(mask_image(mask))
                 zf.writestr(f"{i:02d}_{stem}.png", mask_png)
                 # The page draws the legend and shares beside the picture, so the overlay itself has none.
-                queue.update(job, None, {f"{i}_overlay.jpg": _jpeg(overlay(image, mask, class_names, legend=False)),
-                                         f"{i}_mask.png": mask_png})
-                items.append({"name": name, "index": i, "mask_name": f"{stem}_mask.png",
-                              "width": int(mask.shape[1]), "height": int(mask.shape[0]), "classes": shares})
+                queue.update(
+                    job,
+                    None,
+                    {
+                        f"{i}_overlay.jpg": _jpeg(overlay(image, mask, class_names, legend=False)),
+                        f"{i}_mask.png": mask_png,
+                    },
+                )
+                items.append(
+                    {
+                        "name": name,
+                        "index": i,
+                        "mask_name": f"{stem}_mask.png",
+                        "width": int(mask.shape[1]),
+                        "height": int(mask.shape[0]),
+                        "classes": shares,
+                    }
+                )
         if any("index" in it for it in items):
             queue.update(job, None, {"masks.zip": zipped.getvalue()})
-        return {"items": items, "classes": class_names, "model": files.display_name(model_id)
-                if not model_id.startswith("preset/") else model_id}
+        return {
+            "items": items,
+            "classes": class_names,
+            "model": files.display_name(model_id) if not model_id.startswith("preset/") else model_id,
+        }
 
     return run

@@ -19,8 +19,16 @@ from suite.common.io.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS
 from suite.common.report import RunReport, failure_reason
 
 
-def plan_outputs(contents, output, ext: str = ".png", recursive: bool = False, *, compare: bool = False,
-                 save_every: int = 0, protect=()):
+def plan_outputs(
+    contents,
+    output,
+    ext: str = ".png",
+    recursive: bool = False,
+    *,
+    compare: bool = False,
+    save_every: int = 0,
+    protect=(),
+):
     """Pairs each content image with its output path.
 
     One content file and an ``output`` with an image extension: that file.
@@ -53,25 +61,35 @@ def plan_outputs(contents, output, ext: str = ".png", recursive: bool = False, *
     out_real = os.path.realpath(output)
     for c in contents:
         if Path(c).is_dir() and os.path.realpath(c) == out_real:
-            raise ValueError(f"-o {output} is the input folder {c}: its results would mix with (and could replace) "
-                             "the photos; give another output folder")
+            raise ValueError(
+                f"-o {output} is the input folder {c}: its results would mix with (and could replace) "
+                "the photos; give another output folder"
+            )
     single_file = (
-        len(contents) == 1 and Path(contents[0]).is_file() and output.suffix.lower() in IMAGE_EXTENSIONS and not output.is_dir()
+        len(contents) == 1
+        and Path(contents[0]).is_file()
+        and output.suffix.lower() in IMAGE_EXTENSIONS
+        and not output.is_dir()
     )
     if single_file:
         pairs = [(items[0][0], output)]
     else:
         if output.suffix.lower() in IMAGE_EXTENSIONS and not output.is_dir():
-            raise ValueError(f"{output} looks like an image file, but there are {len(items)} content images; give a folder")
+            raise ValueError(
+                f"{output} looks like an image file, but there are {len(items)} content images; give a folder"
+            )
         # An output folder inside an input folder: its results (and compare sheets) are never
         # taken as new content on the next, recursive, run.
-        items = [(p, rel) for p, rel in items
-                 if not (os.path.realpath(p) + os.sep).startswith(out_real + os.sep)]
+        items = [(p, rel) for p, rel in items if not (os.path.realpath(p) + os.sep).startswith(out_real + os.sep)]
         # Inputs whose names would collide (a.jpg and a.png) get distinct outputs, never an overwrite.
         stems = _clear_of_side_files(output_stems([rel for _, rel in items]), ext, compare, save_every)
         pairs = [(path, output / stem.with_name(stem.name + ext)) for (path, _), stem in zip(items, stems)]
-    _check_not_inputs(pairs, [p for p, _ in items] + [Path(p) for p in protect if not isinstance(p, str) or
-                                                        not p.lower().startswith("preset:")], compare)
+    _check_not_inputs(
+        pairs,
+        [p for p, _ in items]
+        + [Path(p) for p in protect if not isinstance(p, str) or not p.lower().startswith("preset:")],
+        compare,
+    )
     return pairs, skipped
 
 
@@ -102,7 +120,9 @@ def _clear_of_side_files(stems, ext: str, compare: bool, save_every: int) -> lis
             i = 2
             while True:
                 cand = stem.with_name(f"{stem.name}_{i}")
-                names = {str(cand.with_name(cand.name + ext)).lower()} | {str(f).lower() for f in _side_files(cand, compare)}
+                names = {str(cand.with_name(cand.name + ext)).lower()} | {
+                    str(f).lower() for f in _side_files(cand, compare)
+                }
                 if not names & taken and not clashes(cand, set()):
                     break
                 i += 1
@@ -126,16 +146,18 @@ def _check_not_inputs(pairs, inputs, compare: bool) -> None:
                 raise ValueError(f"the output {f} is the input {hit}: it would be replaced; choose another -o")
 
 
-def _plan_work(contents, output, ext, recursive, overwrite, report, say, skip=None, *, compare=False,
-               save_every=0, protect=()) -> list:
+def _plan_work(
+    contents, output, ext, recursive, overwrite, report, say, skip=None, *, compare=False, save_every=0, protect=()
+) -> list:
     """The ``(content, output)`` pairs still to do; existing outputs go to ``report.skipped``.
 
     Output folders are checked to be writable first (a read-only destination
     fails now, not after the work), and a killed earlier run's partial files
     are removed.
     """
-    pairs, skipped_files = plan_outputs(contents, output, ext=ext, recursive=recursive, compare=compare,
-                                        save_every=save_every, protect=protect)
+    pairs, skipped_files = plan_outputs(
+        contents, output, ext=ext, recursive=recursive, compare=compare, save_every=save_every, protect=protect
+    )
     handled_elsewhere = False
     if skip is not None:  # files another path handles (videos: suite.style.video)
         n = len(pairs) + len(skipped_files)
@@ -209,8 +231,14 @@ def write_sidecar(src, dst, styles, record: dict, inputs: dict | None = None) ->
     """
     from suite.common.io.atomic import save_json
 
-    sidecar = {"content": str(src), "styles": [str(s) for s in styles], **(inputs or {}), "output": str(dst),
-               **record, "written": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    sidecar = {
+        "content": str(src),
+        "styles": [str(s) for s in styles],
+        **(inputs or {}),
+        "output": str(dst),
+        **record,
+        "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
     return save_json(sidecar, sidecar_path(dst), overwrite=True)
 
 
@@ -268,8 +296,10 @@ class _GatysPhotos:
             step = sum(iterations[: info["scale"]]) + info["step"]
             if on_progress is not None:
                 h, w = info["size"]
-                on_progress(min(step, self.steps),
-                            f"scale {info['scale'] + 1}/{info['scales']} {w}x{h}  loss {info['loss']:.4g}")
+                on_progress(
+                    min(step, self.steps),
+                    f"scale {info['scale'] + 1}/{info['scales']} {w}x{h}  loss {info['loss']:.4g}",
+                )
             if save_every and info["step"] % save_every == 0:
                 inter = dst.with_name(f"{dst.stem}_scale{info['scale'] + 1}_{info['step']:04d}.jpg")
                 save_image(info["image"], inter, overwrite=True, quality=90)
@@ -295,14 +325,18 @@ class _FastPhotos:
 
     def stylize(self, content, dst, on_progress):
         result = self.engine.transfer(content)
-        record = {"output_size": [int(result.image.shape[1]), int(result.image.shape[0])],
-                  "options": self.engine.get_options(), **_mask_from(self.region_masks),
-                  "seconds": round(result.seconds, 3)}
+        record = {
+            "output_size": [int(result.image.shape[1]), int(result.image.shape[0])],
+            "options": self.engine.get_options(),
+            **_mask_from(self.region_masks),
+            "seconds": round(result.seconds, 3),
+        }
         return result.image, {}, record
 
 
-def _run_photos(photos, todo, report, say, *, styles, style_images, overwrite, compare, max_pixels, progress,
-                on_written) -> RunReport:
+def _run_photos(
+    photos, todo, report, say, *, styles, style_images, overwrite, compare, max_pixels, progress, on_written
+) -> RunReport:
     """The one batch loop: each ``(content, output)`` of ``todo`` through ``photos`` (a Gatys or feed-forward
     engine), its output, sidecar and, with ``compare``, the side-by-side written; the outcome in ``report``."""
     from suite.common.io.images import ImageReadError, load_image, save_image
@@ -325,8 +359,11 @@ def _run_photos(photos, todo, report, say, *, styles, style_images, overwrite, c
     try:
         overall = bar.add_task("images", total=len(todo), info="") if bar is not None and len(todo) > 1 else None
         for src, dst in todo:
-            task = bar.add_task(src.name, total=photos.steps, info="") \
-                if bar is not None and photos.steps is not None else None
+            task = (
+                bar.add_task(src.name, total=photos.steps, info="")
+                if bar is not None and photos.steps is not None
+                else None
+            )
 
             def on_progress(completed, info, task=task):
                 bar.update(task, completed=completed, info=info)
@@ -340,8 +377,9 @@ def _run_photos(photos, todo, report, say, *, styles, style_images, overwrite, c
                     _save_compare(dst, content, style_images, image, names)
 
             try:
-                done = record_outcome(report, src, dst, one, say,
-                                      errors=(ImageReadError, StyleTransferError, ValueError, OSError))
+                done = record_outcome(
+                    report, src, dst, one, say, errors=(ImageReadError, StyleTransferError, ValueError, OSError)
+                )
             finally:
                 if task is not None:
                     bar.update(task, completed=photos.steps)
@@ -409,16 +447,38 @@ def stylize_paths(
 
     say = on_message or (lambda m: print(m, file=sys.stderr))
     report = RunReport(output=str(output))
-    todo = _plan_work(contents, output, ext, recursive, overwrite, report, say, skip, compare=compare,
-                      save_every=save_every, protect=list(styles) + list(masks or []))
+    todo = _plan_work(
+        contents,
+        output,
+        ext,
+        recursive,
+        overwrite,
+        report,
+        say,
+        skip,
+        compare=compare,
+        save_every=save_every,
+        protect=list(styles) + list(masks or []),
+    )
     if not todo:
         return report
 
     style_images = [load_image(s, max_pixels=max_pixels) for s in styles]
     mask_images = [load_image(m, max_pixels=max_pixels).mean(axis=-1) / 255.0 for m in masks] if masks else None
     photos = _GatysPhotos(gatys_engine(style_images, **options), masks, mask_images, region_masks, save_every)
-    return _run_photos(photos, todo, report, say, styles=styles, style_images=style_images, overwrite=overwrite,
-                       compare=compare, max_pixels=max_pixels, progress=progress, on_written=on_written)
+    return _run_photos(
+        photos,
+        todo,
+        report,
+        say,
+        styles=styles,
+        style_images=style_images,
+        overwrite=overwrite,
+        compare=compare,
+        max_pixels=max_pixels,
+        progress=progress,
+        on_written=on_written,
+    )
 
 
 def fast_stylize_paths(
@@ -471,8 +531,7 @@ def fast_stylize_paths(
         raise ValueError("preset:N styles and artwork files cannot be mixed (they drive different networks)")
     say = on_message or (lambda m: print(m, file=sys.stderr))
     report = RunReport(output=str(output))
-    todo = _plan_work(contents, output, ext, recursive, overwrite, report, say, skip, compare=compare,
-                      protect=styles)
+    todo = _plan_work(contents, output, ext, recursive, overwrite, report, say, skip, compare=compare, protect=styles)
     if not todo:
         return report
     if all(presets):
@@ -481,6 +540,16 @@ def fast_stylize_paths(
     else:
         style_images = [load_image(s, max_pixels=max_pixels) for s in styles]
         engine = fast_engine(style_images, region_masks=region_masks, **options)
-    return _run_photos(_FastPhotos(engine, region_masks), todo, report, say, styles=styles,
-                       style_images=style_images, overwrite=overwrite, compare=compare, max_pixels=max_pixels,
-                       progress=progress, on_written=on_written)
+    return _run_photos(
+        _FastPhotos(engine, region_masks),
+        todo,
+        report,
+        say,
+        styles=styles,
+        style_images=style_images,
+        overwrite=overwrite,
+        compare=compare,
+        max_pixels=max_pixels,
+        progress=progress,
+        on_written=on_written,
+    )

@@ -9,8 +9,8 @@ from pathlib import Path
 import click
 
 from suite.cli import main
-from suite.common.ui.cli import compute_options, echo_json, max_pixels_option, output_options, say
 from suite.common.options import click_options, finite_float
+from suite.common.ui.cli import compute_options, echo_json, max_pixels_option, output_options, say
 from suite.style.options import StyleOptions  # Keras-free: `suite --help` stays fast
 
 
@@ -44,34 +44,97 @@ class StyleArg(click.ParamType):
 
 @main.command()
 @click.argument("content", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("-s", "--style", "styles", multiple=True, type=StyleArg(),
-              help="Artwork image; repeat to blend several styles (or, with --mask-from, one per class). "
-                   "preset:0..preset:25 = built-in styles (--method fast).")
-@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
-              help="Output image file (one content) or folder (one result per content).")
-@click.option("--blend", callback=_floats, default=None, metavar="W1,W2,...",
-              help="Blend weights, one per --style (normalised to sum 1). [default: equal]")
-@click.option("--mask", "masks", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Region mask image per --style (white = this style). Give one per style or none.")
-@click.option("--mask-from", default=None, metavar="MODEL|PRESET",
-              help="Segment each photo with this model (.keras or a preset: person) and give each style its "
-                   "class's region, with feathered edges. Without --class-style, --style k goes to class k.")
-@click.option("--class-style", default=None, metavar="CLASS=FILE,...",
-              help="With --mask-from: which artwork paints which class, e.g. background=b.jpg,person=a.jpg.")
-@click.option("--feather", default=0.01, show_default=True, type=finite_float(0, 0.25),
-              help="With --mask-from: blur of the region edges (Gaussian sigma, fraction of the long side).")
+@click.option(
+    "-s",
+    "--style",
+    "styles",
+    multiple=True,
+    type=StyleArg(),
+    help="Artwork image; repeat to blend several styles (or, with --mask-from, one per class). "
+    "preset:0..preset:25 = built-in styles (--method fast).",
+)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Output image file (one content) or folder (one result per content).",
+)
+@click.option(
+    "--blend",
+    callback=_floats,
+    default=None,
+    metavar="W1,W2,...",
+    help="Blend weights, one per --style (normalised to sum 1). [default: equal]",
+)
+@click.option(
+    "--mask",
+    "masks",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Region mask image per --style (white = this style). Give one per style or none.",
+)
+@click.option(
+    "--mask-from",
+    default=None,
+    metavar="MODEL|PRESET",
+    help="Segment each photo with this model (.keras or a preset: person) and give each style its "
+    "class's region, with feathered edges. Without --class-style, --style k goes to class k.",
+)
+@click.option(
+    "--class-style",
+    default=None,
+    metavar="CLASS=FILE,...",
+    help="With --mask-from: which artwork paints which class, e.g. background=b.jpg,person=a.jpg.",
+)
+@click.option(
+    "--feather",
+    default=0.01,
+    show_default=True,
+    type=finite_float(0, 0.25),
+    help="With --mask-from: blur of the region edges (Gaussian sigma, fraction of the long side).",
+)
 @click_options(StyleOptions)
-@click.option("--save-every", default=0, show_default=True, type=click.IntRange(0), help="Write an intermediate image every N evaluations (0 = off).")
+@click.option(
+    "--save-every",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Write an intermediate image every N evaluations (0 = off).",
+)
 @click.option("--compare", is_flag=True, help="Also write <name>_compare.jpg: content | style | result.")
-@click.option("--ext", type=click.Choice(["png", "jpg"]), default="png", show_default=True, help="Output format when -o is a folder.")
+@click.option(
+    "--ext",
+    type=click.Choice(["png", "jpg"]),
+    default="png",
+    show_default=True,
+    help="Output format when -o is a folder.",
+)
 @click.option("--recursive", is_flag=True, help="Descend into sub-folders of CONTENT folders.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (default: skip them, so re-runs resume).")
 @max_pixels_option()
 @compute_options
 @output_options()
 @click.pass_context
-def stylize(ctx, content, styles, output, blend, masks, mask_from, class_style, feather, save_every, compare, ext,
-            recursive, overwrite, max_pixels, as_json, **hyperparameters):
+def stylize(
+    ctx,
+    content,
+    styles,
+    output,
+    blend,
+    masks,
+    mask_from,
+    class_style,
+    feather,
+    save_every,
+    compare,
+    ext,
+    recursive,
+    overwrite,
+    max_pixels,
+    as_json,
+    **hyperparameters,
+):
     """Paint CONTENT photos (files or folders) in the style of one or more artworks (Gatys et al., or one
     forward pass of Magenta's arbitrary-style network with --method fast).
 
@@ -90,11 +153,20 @@ def stylize(ctx, content, styles, output, blend, masks, mask_from, class_style, 
     styles, regions = _styles_and_regions(styles, masks, mask_from, class_style, feather)
     _check_not_an_input(output, content, styles, masks)
     _check_usage(opts, styles, blend, masks)
-    common = dict(overwrite=overwrite, compare=compare, ext="." + ext, recursive=recursive, progress=progress_enabled(),
-                  on_message=lambda m: click.echo(m, err=True), max_pixels=max_pixels, region_masks=regions)
+    common = dict(
+        overwrite=overwrite,
+        compare=compare,
+        ext="." + ext,
+        recursive=recursive,
+        progress=progress_enabled(),
+        on_message=lambda m: click.echo(m, err=True),
+        max_pixels=max_pixels,
+        region_masks=regions,
+    )
     size_given = ctx.get_parameter_source("size") != click.core.ParameterSource.DEFAULT
-    content, video_report = _stylize_videos(list(content), styles, output, opts, blend, size_given, common,
-                                            bool(masks or regions))
+    content, video_report = _stylize_videos(
+        list(content), styles, output, opts, blend, size_given, common, bool(masks or regions)
+    )
     if video_report is not None and not content:
         return _finish(video_report, as_json)
     if video_report is not None:
@@ -105,14 +177,29 @@ def stylize(ctx, content, styles, output, blend, masks, mask_from, class_style, 
         from suite.style.batch import fast_stylize_paths
 
         # The network is fully convolutional: by default it runs at the photo's own size (size_given above).
-        report = fast_stylize_paths(list(content), list(styles), output, blend=blend, strength=opts.strength,
-                                    preserve_colors=opts.preserve_colors, size=opts.size if size_given else None,
-                                    **photo_common)
+        report = fast_stylize_paths(
+            list(content),
+            list(styles),
+            output,
+            blend=blend,
+            strength=opts.strength,
+            preserve_colors=opts.preserve_colors,
+            size=opts.size if size_given else None,
+            **photo_common,
+        )
     else:
         from suite.style.batch import stylize_paths
 
-        report = stylize_paths(list(content), list(styles), output, masks=list(masks) or None, save_every=save_every,
-                               blend=blend, options=opts, **photo_common)
+        report = stylize_paths(
+            list(content),
+            list(styles),
+            output,
+            masks=list(masks) or None,
+            save_every=save_every,
+            blend=blend,
+            options=opts,
+            **photo_common,
+        )
     if video_report is not None:
         for name in ("done", "skipped", "failed"):
             getattr(report, name)[:0] = getattr(video_report, name)
@@ -129,8 +216,12 @@ def _check_output(output, content=()):
     from suite.common.ui.outputs import FILE_EXTENSIONS, image_extensions
 
     suffix = output.suffix.lower()
-    if output.is_dir() or not suffix or (suffix not in FILE_EXTENSIONS and not output.exists()) \
-            or suffix in image_extensions():
+    if (
+        output.is_dir()
+        or not suffix
+        or (suffix not in FILE_EXTENSIONS and not output.exists())
+        or suffix in image_extensions()
+    ):
         return
     videos = [c for c in content if not Path(c).is_dir() and _is_video(c)]
     if videos:
@@ -138,11 +229,17 @@ def _check_output(output, content=()):
 
         if suffix in OUTPUT_CODECS:
             return
-        raise click.BadParameter(f"{str(output)!r} has the extension {suffix!r}; stylize writes videos as "
-                                 f"{', '.join(sorted(OUTPUT_CODECS))}, images as {', '.join(image_extensions())}, "
-                                 "or into a folder", param_hint="'-o/--output'")
-    raise click.BadParameter(f"{str(output)!r} has the extension {suffix!r}; stylize writes images as "
-                             f"{', '.join(image_extensions())}, or into a folder", param_hint="'-o/--output'")
+        raise click.BadParameter(
+            f"{str(output)!r} has the extension {suffix!r}; stylize writes videos as "
+            f"{', '.join(sorted(OUTPUT_CODECS))}, images as {', '.join(image_extensions())}, "
+            "or into a folder",
+            param_hint="'-o/--output'",
+        )
+    raise click.BadParameter(
+        f"{str(output)!r} has the extension {suffix!r}; stylize writes images as "
+        f"{', '.join(image_extensions())}, or into a folder",
+        param_hint="'-o/--output'",
+    )
 
 
 def _check_not_an_input(output, content, styles, masks):
@@ -179,10 +276,20 @@ def _stylize_videos(content, styles, output, opts, blend, size_given, common, ha
     from suite.style.video import stylize_video_paths
 
     try:
-        report = stylize_video_paths(videos, list(styles), output, n_contents=len(content), method=opts.method,
-                                     options=opts, blend=blend, size=opts.size if size_given else None,
-                                     overwrite=common["overwrite"], progress=common["progress"],
-                                     on_message=common["on_message"], max_pixels=common["max_pixels"])
+        report = stylize_video_paths(
+            videos,
+            list(styles),
+            output,
+            n_contents=len(content),
+            method=opts.method,
+            options=opts,
+            blend=blend,
+            size=opts.size if size_given else None,
+            overwrite=common["overwrite"],
+            progress=common["progress"],
+            on_message=common["on_message"],
+            max_pixels=common["max_pixels"],
+        )
     except VideoSupportMissing as e:
         raise click.ClickException(str(e)) from None
     except ValueError as e:
@@ -251,7 +358,8 @@ def _finish(report, as_json, said=()):
         for p in report.done:
             if p not in said:
                 _say_wrote(p)
-    click.echo(f"{len(report.done)} written, {len(report.skipped)} skipped (exist), {len(report.failed)} failed",
-               err=True)
+    click.echo(
+        f"{len(report.done)} written, {len(report.skipped)} skipped (exist), {len(report.failed)} failed", err=True
+    )
     if report.failed:
         sys.exit(1)

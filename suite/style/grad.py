@@ -45,7 +45,8 @@ def compiled_value_and_grad(loss_fn, jit_compile: bool | None = None):
         step = _torch(loss_fn)
     else:
         raise NotImplementedError(
-            f"Style transfer needs the tensorflow, jax or torch backend. Received: backend={backend!r}")
+            f"Style transfer needs the tensorflow, jax or torch backend. Received: backend={backend!r}"
+        )
 
     def f(x, *args):
         loss, aux, grad = step(ops.convert_to_tensor(np.asarray(x, dtype=np.float32)), *args)

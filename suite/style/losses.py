@@ -102,7 +102,9 @@ def style_layer_loss(gram, target_gram, normalization: str = "mean"):
     return loss / 4.0 if normalization == "gatys" else loss
 
 
-def style_loss(features: dict, target_grams: dict, layer_weights: dict | None = None, normalization: str = "mean", mask=None):
+def style_loss(
+    features: dict, target_grams: dict, layer_weights: dict | None = None, normalization: str = "mean", mask=None
+):
     """Style loss summed over layers with layer weights.
 
     Args:

@@ -77,8 +77,7 @@ def _lbfgs_variables(parametrization: str, step_size: float, n: int):
             x = np.clip(x, eps, 255 - eps)
             return np.log(x / (255.0 - x)) / s
 
-        return (lambda z: 255.0 / (1.0 + np.exp(-z * s)), to_z,
-                lambda z, x: s * x * (1.0 - x / 255.0), None)
+        return (lambda z: 255.0 / (1.0 + np.exp(-z * s)), to_z, lambda z, x: s * x * (1.0 - x / 255.0), None)
     bounds = [(0.0, 255.0 / s)] * n if parametrization == "bounded" else None
     return lambda z: z * s, lambda x: x / s, lambda z, x: s, bounds
 
@@ -114,7 +113,9 @@ def lbfgsb_scipy(
     from scipy.optimize import minimize
 
     if parametrization not in LBFGS_PARAMETRIZATIONS:
-        raise ValueError(f"Expected parametrization in {LBFGS_PARAMETRIZATIONS}. Received: parametrization={parametrization!r}")
+        raise ValueError(
+            f"Expected parametrization in {LBFGS_PARAMETRIZATIONS}. Received: parametrization={parametrization!r}"
+        )
     shape = x0.shape
     to_x, to_z, dx_dz, bounds = _lbfgs_variables(parametrization, step_size, x0.size)
     best = {"loss": math.inf, "x": np.clip(x0, 0, 255), "aux": {}}
@@ -146,8 +147,13 @@ def lbfgsb_scipy(
                 jac=True,
                 method="L-BFGS-B",
                 bounds=bounds,
-                options={"maxiter": 10 * evaluations + 10, "maxfun": evaluations + 5, "maxcor": corrections,
-                         "ftol": 0.0, "gtol": 0.0},
+                options={
+                    "maxiter": 10 * evaluations + 10,
+                    "maxfun": evaluations + 5,
+                    "maxcor": corrections,
+                    "ftol": 0.0,
+                    "gtol": 0.0,
+                },
             )
         except _Budget:
             break
@@ -324,8 +330,9 @@ def _two_loop(g, S, Y, rho, gamma):
     return r
 
 
-def lbfgs_loop(step, shape, corrections: int, low: float = 0.0, high: float = 255.0, max_line_search: int = 10,
-               c1: float = 1e-4):
+def lbfgs_loop(
+    step, shape, corrections: int, low: float = 0.0, high: float = 255.0, max_line_search: int = 10, c1: float = 1e-4
+):
     """The pure L-BFGS loop over ``keras.ops``: ``init(x, *args)`` and ``run(state, budget, step_size, *args)``.
 
     Projected L-BFGS on the box ``[low, high]``:
@@ -374,9 +381,18 @@ def lbfgs_loop(step, shape, corrections: int, low: float = 0.0, high: float = 25
         xf = ops.reshape(ops.clip(x, low, high), (n,))
         f, aux, g = flat_step(xf, args)
         S = ops.zeros((corrections, n), "float32")
-        return (xf, f, g, aux, S, S, ops.zeros((corrections,), "float32"),
-                ops.convert_to_tensor(1, "int32"), ops.convert_to_tensor(0, "int32"),
-                ops.convert_to_tensor(0, "int32"))
+        return (
+            xf,
+            f,
+            g,
+            aux,
+            S,
+            S,
+            ops.zeros((corrections,), "float32"),
+            ops.convert_to_tensor(1, "int32"),
+            ops.convert_to_tensor(0, "int32"),
+            ops.convert_to_tensor(0, "int32"),
+        )
 
     def iterate(state, budget, step_size, args):  # budget: the whole run's, for the line search
         x, f, g, aux, S, Y, rho, evals, iters, resets = state
@@ -411,7 +427,8 @@ def lbfgs_loop(step, shape, corrections: int, low: float = 0.0, high: float = 25
             return a_next, xn, fn, gn, auxn, k + 1, ok
 
         a, xn, fn, gn, auxn, k, ok = ops.while_loop(
-            ls_cond, ls_body, (_f32(1.0), x, f, g, aux, ops.convert_to_tensor(0, "int32"), ops.convert_to_tensor(False)))
+            ls_cond, ls_body, (_f32(1.0), x, f, g, aux, ops.convert_to_tensor(0, "int32"), ops.convert_to_tensor(False))
+        )
         s = xn - x
         yv = gn - g
         sy = _dot(s, yv)
@@ -422,8 +439,18 @@ def lbfgs_loop(step, shape, corrections: int, low: float = 0.0, high: float = 25
         rho_new = ops.where(ok, rho_new, ops.zeros_like(rho))  # a failed line search drops the history
         x, f, g = ops.where(ok, xn, x), ops.where(ok, fn, f), ops.where(ok, gn, g)
         aux = {key: ops.where(ok, auxn[key], aux[key]) for key in aux}
-        return (x, f, g, aux, S_new, Y_new, rho_new, evals + k, iters + 1,
-                resets + ops.cast(ops.logical_not(ok), "int32"))
+        return (
+            x,
+            f,
+            g,
+            aux,
+            S_new,
+            Y_new,
+            rho_new,
+            evals + k,
+            iters + 1,
+            resets + ops.cast(ops.logical_not(ok), "int32"),
+        )
 
     def run(state, until, budget, step_size, *args):
         # Iterates until ``until`` evaluations (the next callback), never past ``budget`` (the run's).
@@ -475,12 +502,21 @@ def lbfgs(
     st = init(ops.convert_to_tensor(np.asarray(x0, np.float32)), *args)
     chunk = max(1, int(callback_every)) if callback is not None else evaluations
     if callback is not None and chunk == 1:  # the first evaluation (at the start image), as the other optimizers
-        callback(1, float(ops.convert_to_numpy(st[1])), {k: float(ops.convert_to_numpy(a)) for k, a in st[3].items()},
-                 np.asarray(x0, np.float32))
+        callback(
+            1,
+            float(ops.convert_to_numpy(st[1])),
+            {k: float(ops.convert_to_numpy(a)) for k, a in st[3].items()},
+            np.asarray(x0, np.float32),
+        )
     while int(ops.convert_to_numpy(st[7])) < evaluations:
         target = min(evaluations, (int(ops.convert_to_numpy(st[7])) // chunk + 1) * chunk)
-        st = run(st, ops.convert_to_tensor(np.int32(target)), ops.convert_to_tensor(np.int32(evaluations)),
-                 _f32(step_size), *args)
+        st = run(
+            st,
+            ops.convert_to_tensor(np.int32(target)),
+            ops.convert_to_tensor(np.int32(evaluations)),
+            _f32(step_size),
+            *args,
+        )
         loss = float(ops.convert_to_numpy(st[1]))
         _check_finite(loss, f"{where} at evaluation {int(ops.convert_to_numpy(st[7]))}")
         if callback is not None:

@@ -72,68 +72,130 @@ class StyleOptions:
     """
 
     size: int = option(512, "Output long side in pixels (aspect ratio kept).", low=16, high=8192)
-    scales: tuple = option((0.5, 1.0), "Coarse-to-fine: fractions of --size to optimize at, ending at 1.",
-                           parse=_parse_scales, metavar="F1,F2,...")
+    scales: tuple = option(
+        (0.5, 1.0),
+        "Coarse-to-fine: fractions of --size to optimize at, ending at 1.",
+        parse=_parse_scales,
+        metavar="F1,F2,...",
+    )
     iterations: int | tuple = option(
-        (100, 200), "Loss-and-gradient evaluations per scale (one number for every scale, or one per scale).",
-        parse=parse_counts, metavar="N|N1,N2,...")
-    optimizer: str = option("lbfgs", "Pixel optimizer: adam or lbfgs (both on the device, many steps per "
-                            "compiled call), or lbfgsb (scipy's L-BFGS-B on the host).", choices=OPTIMIZERS)
+        (100, 200),
+        "Loss-and-gradient evaluations per scale (one number for every scale, or one per scale).",
+        parse=parse_counts,
+        metavar="N|N1,N2,...",
+    )
+    optimizer: str = option(
+        "lbfgs",
+        "Pixel optimizer: adam or lbfgs (both on the device, many steps per "
+        "compiled call), or lbfgsb (scipy's L-BFGS-B on the host).",
+        choices=OPTIMIZERS,
+    )
     content_weight: float = option(1e3, "Weight of the content loss.", low=0)
     style_weight: float = option(1e-2, "Weight of the style loss.", low=0)
     tv_weight: float = option(1.0, "Weight of total variation (smoothness).", low=0)
     init: str = option("content", "Starting image (fast = the --method fast result).", choices=INITS)
     seed: int = option(0, "Seed for --init noise.", low=0)
     preserve_colors: bool = option(False, "Keep the photo's colours: transfer luminance only.")
-    style_scale: float = option(1.0, "Style image size relative to the output (bigger = bigger strokes).",
-                                low=0.05, high=8)
+    style_scale: float = option(
+        1.0, "Style image size relative to the output (bigger = bigger strokes).", low=0.05, high=8
+    )
     method: str = option(
-        "gatys", "gatys = optimize the image (minutes); fast = Magenta's arbitrary-style network, one forward pass "
-        "at the photo's own size unless --size is given (Gatys-only options are ignored).", choices=METHODS)
-    strength: float = option(1.0, "--method fast: 0 keeps the photo's own style, 1 is the artwork's "
-                             "(interpolates style vectors).", low=0, high=1)
-    backbone: str = option("vgg19", "Feature network (VGG19 offline falls back to the embedded VGG16, with a note).",
-                           choices=_style_backbones)
+        "gatys",
+        "gatys = optimize the image (minutes); fast = Magenta's arbitrary-style network, one forward pass "
+        "at the photo's own size unless --size is given (Gatys-only options are ignored).",
+        choices=METHODS,
+    )
+    strength: float = option(
+        1.0,
+        "--method fast: 0 keeps the photo's own style, 1 is the artwork's (interpolates style vectors).",
+        low=0,
+        high=1,
+    )
+    backbone: str = option(
+        "vgg19",
+        "Feature network (VGG19 offline falls back to the embedded VGG16, with a note).",
+        choices=_style_backbones,
+    )
     weights: str = option(
-        "auto", "Backbone weights: auto = Keras cache, else the embedded weights (VGG16, MobileNetV2), else none. "
-        "imagenet downloads (needs the network).", metavar="auto|imagenet|embedded|none|FILE")
+        "auto",
+        "Backbone weights: auto = Keras cache, else the embedded weights (VGG16, MobileNetV2), else none. "
+        "imagenet downloads (needs the network).",
+        metavar="auto|imagenet|embedded|none|FILE",
+    )
     style_layers: tuple = option(DEFAULT_STYLE_LAYERS, "Layers whose Gram matrices define style.", parse=parse_names)
-    content_layers: tuple = option(DEFAULT_CONTENT_LAYERS, "Layers whose activations define content.",
-                                   parse=parse_names)
+    content_layers: tuple = option(
+        DEFAULT_CONTENT_LAYERS, "Layers whose activations define content.", parse=parse_names
+    )
     normalization: str = option(
-        "mean", "Gram normalization: mean = tutorial's mean((G-A)^2) with G/(HW); "
-        "gatys = 1/(2 nH nW nC)^2 sum((G-A)^2).", choices=NORMALIZATIONS)
+        "mean",
+        "Gram normalization: mean = tutorial's mean((G-A)^2) with G/(HW); gatys = 1/(2 nH nW nC)^2 sum((G-A)^2).",
+        choices=NORMALIZATIONS,
+    )
     learning_rate: float = option(0.02, "Adam learning rate ([0, 1] image units).", low=0, low_open=True, cli="--lr")
     beta_1: float = option(0.9, "Adam's first-moment decay.", low=0, high=1, high_open=True)
     beta_2: float = option(0.999, "Adam's second-moment decay.", low=0, high=1, high_open=True)
-    ema: float = option(0.0, "Adam: the result is an exponential moving average of the iterates with this decay "
-                        "(0 = the last iterate).", low=0, high=1, high_open=True)
+    ema: float = option(
+        0.0,
+        "Adam: the result is an exponential moving average of the iterates with this decay (0 = the last iterate).",
+        low=0,
+        high=1,
+        high_open=True,
+    )
     warm_start: bool = option(True, "Adam: carry its moments (upsampled) from one scale to the next.")
     epsilon: float = option(1e-3, "Adam's epsilon ([0, 1] image units).", low=0, low_open=True)
-    decay_to: float = option(1.0, "Adam: cosine-decay the learning rate to this fraction of itself by the last step.",
-                             low=0, high=1)
-    parametrization: str = option("bounded", "lbfgsb variables: bounded (box constraints), scaled (unbounded, "
-                                  "clipped at the end) or sigmoid.", choices=LBFGS_PARAMETRIZATIONS)
+    decay_to: float = option(
+        1.0, "Adam: cosine-decay the learning rate to this fraction of itself by the last step.", low=0, high=1
+    )
+    parametrization: str = option(
+        "bounded",
+        "lbfgsb variables: bounded (box constraints), scaled (unbounded, clipped at the end) or sigmoid.",
+        choices=LBFGS_PARAMETRIZATIONS,
+    )
     step_size: float = option(2.0, "L-BFGS: RMS grey-level change of the first step.", low=0, low_open=True)
     corrections: int = option(10, "L-BFGS memory (number of corrections).", low=1)
-    content_normalization: str = option("mean", "Content-loss normalization: mean = mean((F-P)^2); "
-                                        "gatys = 1/2 sum((F-P)^2).", choices=CONTENT_NORMALIZATIONS)
+    content_normalization: str = option(
+        "mean",
+        "Content-loss normalization: mean = mean((F-P)^2); gatys = 1/2 sum((F-P)^2).",
+        choices=CONTENT_NORMALIZATIONS,
+    )
     tv_power: float = option(1.0, "Total variation power: 1 = absolute differences, 2 = squared.", low=1, high=2)
     tv_smoothing: float = option(0.0, "Charbonnier smoothing of the TV term in grey levels (0 = exact |d|).", low=0)
-    carry_detail: bool = option(True, "With --init content or fast: add back the photo's detail that a coarse "
-                                "scale cannot hold when moving to the next scale.")
-    style_layer_weights: dict | None = option(None, "{layer: weight} of the style layers; default equal, summing "
-                                              "to 1.", cli="")
+    carry_detail: bool = option(
+        True,
+        "With --init content or fast: add back the photo's detail that a coarse "
+        "scale cannot hold when moving to the next scale.",
+    )
+    style_layer_weights: dict | None = option(
+        None, "{layer: weight} of the style layers; default equal, summing to 1.", cli=""
+    )
     # Videos (suite.style.video): the defaults are measured by benchmarks/bench_video.py.
-    temporal: float = option(0.7, "Videos: share of the previous result kept where the picture only moved "
-                             "(0 = frame by frame; stops flicker).", low=0, high=0.95)
+    temporal: float = option(
+        0.7,
+        "Videos: share of the previous result kept where the picture only moved (0 = frame by frame; stops flicker).",
+        low=0,
+        high=0.95,
+    )
     start: float = option(0.0, "Videos: second to start at.", low=0, metavar="SECONDS")
-    duration: float | None = option(None, "Videos: seconds to stylize from --start [default: to the end].", low=0,
-                                    low_open=True, kind=float, metavar="SECONDS", show_default=False)
-    frame_batch: int = option(1, "Videos, --method fast: frames per forward pass (1 was fastest on 2 CPU cores; "
-                              "more can pay on a GPU).", low=1, high=256)
-    frame_iterations: int = option(20, "Videos, --method gatys: evaluations per frame after the first, each "
-                                   "starting from the previous result.", low=1)
+    duration: float | None = option(
+        None,
+        "Videos: seconds to stylize from --start [default: to the end].",
+        low=0,
+        low_open=True,
+        kind=float,
+        metavar="SECONDS",
+        show_default=False,
+    )
+    frame_batch: int = option(
+        1,
+        "Videos, --method fast: frames per forward pass (1 was fastest on 2 CPU cores; more can pay on a GPU).",
+        low=1,
+        high=256,
+    )
+    frame_iterations: int = option(
+        20,
+        "Videos, --method gatys: evaluations per frame after the first, each starting from the previous result.",
+        low=1,
+    )
 
 
 def check_style_options(opts: StyleOptions) -> StyleOptions:
@@ -155,8 +217,9 @@ def check_style_options(opts: StyleOptions) -> StyleOptions:
         iterations = (iterations,) * len(scales)
     iterations = tuple(int(i) for i in iterations)
     if len(iterations) != len(scales):
-        raise ValueError(f"Expected {len(scales)} values for iterations (one per scale). "
-                         f"Received: iterations={list(iterations)}")
+        raise ValueError(
+            f"Expected {len(scales)} values for iterations (one per scale). Received: iterations={list(iterations)}"
+        )
     if any(i < 0 for i in iterations) or sum(iterations) == 0:
         raise ValueError(f"Expected non-negative iterations, not all zero. Received: iterations={list(iterations)}")
     for name in ("content_layers", "style_layers"):
@@ -166,10 +229,22 @@ def check_style_options(opts: StyleOptions) -> StyleOptions:
         w = getattr(opts, name)
         if not (w >= 0 and math.isfinite(w)):
             raise ValueError(f"Expected {name} >= 0. Received: {name}={w}")
-    numbers = {f.name: type(f.default)(getattr(opts, f.name)) for f in dataclasses.fields(opts)
-               if type(f.default) in (int, float)}
-    return check(dataclasses.replace(
-        opts, scales=scales, iterations=iterations, style_layers=tuple(opts.style_layers),
-        content_layers=tuple(opts.content_layers), preserve_colors=bool(opts.preserve_colors),
-        carry_detail=bool(opts.carry_detail), warm_start=bool(opts.warm_start),
-        style_layer_weights=dict(opts.style_layer_weights) if opts.style_layer_weights else None, **numbers))
+    numbers = {
+        f.name: type(f.default)(getattr(opts, f.name))
+        for f in dataclasses.fields(opts)
+        if type(f.default) in (int, float)
+    }
+    return check(
+        dataclasses.replace(
+            opts,
+            scales=scales,
+            iterations=iterations,
+            style_layers=tuple(opts.style_layers),
+            content_layers=tuple(opts.content_layers),
+            preserve_colors=bool(opts.preserve_colors),
+            carry_detail=bool(opts.carry_detail),
+            warm_start=bool(opts.warm_start),
+            style_layer_weights=dict(opts.style_layer_weights) if opts.style_layer_weights else None,
+            **numbers,
+        )
+    )

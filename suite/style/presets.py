@@ -29,7 +29,7 @@ def parse_preset(style) -> int:
     Raises:
         ValueError: not ``preset:N`` with ``0 <= N < 26``.
     """
-    text = str(style)[len(PRESET_PREFIX):] if is_preset(style) else ""
+    text = str(style)[len(PRESET_PREFIX) :] if is_preset(style) else ""
     if not text.strip().isdigit() or not 0 <= int(text) < NUM_PRESETS:
         raise ValueError(f"Expected preset:N with N in 0..{NUM_PRESETS - 1}. Received: {style!r}")
     return int(text)

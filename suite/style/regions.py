@@ -116,8 +116,10 @@ class RegionMasks:
     def describe(self) -> dict:
         """What the JSON sidecar records about the masks."""
         names = self.class_names or [f"class {k}" for k in range(1 + max(max(c) for c in self.style_classes))]
-        return {"feather": self.feather,
-                "style_classes": [[names[k] for k in classes] for classes in self.style_classes]}
+        return {
+            "feather": self.feather,
+            "style_classes": [[names[k] for k in classes] for classes in self.style_classes],
+        }
 
 
 def region_masks(model, styles, class_styles=None, feather: float = DEFAULT_FEATHER):
@@ -146,9 +148,11 @@ def region_masks(model, styles, class_styles=None, feather: float = DEFAULT_FEAT
     styles = [Path(s) for s in styles]
     if class_styles is None:
         if len(styles) != num_classes:
-            raise ValueError(f"the model has {num_classes} classes ({', '.join(names)}) and {len(styles)} --style "
-                             "images were given: give one --style per class, in that order, or map them with "
-                             "--class-style CLASS=FILE,...")
+            raise ValueError(
+                f"the model has {num_classes} classes ({', '.join(names)}) and {len(styles)} --style "
+                "images were given: give one --style per class, in that order, or map them with "
+                "--class-style CLASS=FILE,..."
+            )
         return styles, RegionMasks(model, [[k] for k in range(num_classes)], feather, names)
     files, style_classes = [], []
     for cls, path in class_styles:

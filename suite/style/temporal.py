@@ -103,8 +103,9 @@ def shift_image(image: np.ndarray, dy: float, dx: float) -> tuple[np.ndarray, np
     def integer(img, sy, sx):
         out = np.zeros_like(img)
         if abs(sy) < h and abs(sx) < w:
-            out[max(0, sy):h + min(0, sy), max(0, sx):w + min(0, sx)] = \
-                img[max(0, -sy):h + min(0, -sy), max(0, -sx):w + min(0, -sx)]
+            out[max(0, sy) : h + min(0, sy), max(0, sx) : w + min(0, sx)] = img[
+                max(0, -sy) : h + min(0, -sy), max(0, -sx) : w + min(0, -sx)
+            ]
         return out
 
     out = integer(image, iy, ix)
@@ -129,8 +130,8 @@ def _shift_error(prev: np.ndarray, grey: np.ndarray, iy: int, ix: int) -> float:
     if abs(iy) >= h // 2 or abs(ix) >= w // 2:
         return np.inf
     k = max(2, round(max(h, w) / 480))  # about 480 x 270 samples whatever the frame size
-    cur = grey[max(0, iy):h + min(0, iy):k, max(0, ix):w + min(0, ix):k]
-    old = prev[max(0, -iy):h + min(0, -iy):k, max(0, -ix):w + min(0, -ix):k]
+    cur = grey[max(0, iy) : h + min(0, iy) : k, max(0, ix) : w + min(0, ix) : k]
+    old = prev[max(0, -iy) : h + min(0, -iy) : k, max(0, -ix) : w + min(0, -ix) : k]
     return float(np.abs(cur - old).mean())
 
 

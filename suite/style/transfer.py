@@ -23,11 +23,13 @@ import numpy as np
 
 from suite.common.io.images import as_rgb_array, as_rgb_arrays, long_side_shape, resize_float
 from suite.common.options import as_dict, replace
+
+# The colour helpers are re-exported: transfer_luminance is the "preserve colours" step of every method.
+from suite.style.color import rgb_to_ycbcr, transfer_luminance, ycbcr_to_rgb  # noqa: F401
+
 # OPTIMIZERS and INITS are re-exported: the web page reads its choices from this module.
 from suite.style.optimize import OPTIMIZERS, StyleTransferError, adam, lbfgs, lbfgsb_scipy  # noqa: F401
 from suite.style.options import INITS, StyleOptions, check_style_options  # noqa: F401
-# The colour helpers are re-exported: transfer_luminance is the "preserve colours" step of every method.
-from suite.style.color import rgb_to_ycbcr, transfer_luminance, ycbcr_to_rgb  # noqa: F401
 from suite.style.presets import normalised_blend
 
 #: VGG pools four times before block5: smaller sides vanish on the way.
@@ -117,15 +119,26 @@ class StyleTransfer:
         >>> result.image.shape                                    # doctest: +SKIP
     """
 
-    def __init__(self, styles, options: StyleOptions | None = None, *, blend=None, extractor=None, quiet=False,
-                 initializer=None, **overrides):
+    def __init__(
+        self,
+        styles,
+        options: StyleOptions | None = None,
+        *,
+        blend=None,
+        extractor=None,
+        quiet=False,
+        initializer=None,
+        **overrides,
+    ):
         self.styles = _check_styles(styles)
         self.blend = normalised_blend(blend, len(self.styles))
         backbone_model = overrides.pop("backbone") if not isinstance(overrides.get("backbone", ""), str) else None
         self.options = check_style_options(replace(options or StyleOptions(), **overrides))
         if self.options.method != "gatys":
-            raise ValueError(f"StyleTransfer is the gatys method; use suite.style.fast for the fast one. "
-                             f"Received: method={self.options.method!r}")
+            raise ValueError(
+                f"StyleTransfer is the gatys method; use suite.style.fast for the fast one. "
+                f"Received: method={self.options.method!r}"
+            )
         if self.options.init == "fast" and initializer is None:
             from suite.style.fast import FastStart
 
@@ -135,8 +148,13 @@ class StyleTransfer:
             from suite.style.extractor import build_style_extractor
 
             o = self.options
-            extractor = build_style_extractor(backbone_model if backbone_model is not None else o.backbone, o.weights,
-                                              o.style_layers, o.content_layers, quiet=quiet)
+            extractor = build_style_extractor(
+                backbone_model if backbone_model is not None else o.backbone,
+                o.weights,
+                o.style_layers,
+                o.content_layers,
+                quiet=quiet,
+            )
         self.extractor = extractor
         self.backbone_description = getattr(extractor, "weights_description", getattr(extractor, "name", "custom"))
         self._gram_cache: dict = {}
@@ -168,10 +186,16 @@ class StyleTransfer:
 
             extractor = self.extractor
             o = self.options
-            kw = dict(style_weight=o.style_weight, content_weight=o.content_weight, tv_weight=o.tv_weight,
-                      style_layer_weights=o.style_layer_weights, normalization=o.normalization,
-                      content_normalization=o.content_normalization, tv_power=o.tv_power,
-                      tv_smoothing=o.tv_smoothing)
+            kw = dict(
+                style_weight=o.style_weight,
+                content_weight=o.content_weight,
+                tv_weight=o.tv_weight,
+                style_layer_weights=o.style_layer_weights,
+                normalization=o.normalization,
+                content_normalization=o.content_normalization,
+                tv_power=o.tv_power,
+                tv_smoothing=o.tv_smoothing,
+            )
 
             def loss_fn(x, content_targets, style_targets, blend, masks):
                 feats = extractor(x)
@@ -199,8 +223,12 @@ class StyleTransfer:
             for style in self.styles:
                 h, w = long_side_shape(style.shape, max(16, round(self.options.style_scale * long_side)))
                 feats = self._features(resize_image(style, h, w))
-                targets.append({name: np.asarray(gram_matrix(feats[name], self.options.normalization))
-                                for name in self.options.style_layers})
+                targets.append(
+                    {
+                        name: np.asarray(gram_matrix(feats[name], self.options.normalization))
+                        for name in self.options.style_layers
+                    }
+                )
             self._gram_cache[key] = targets
         return self._gram_cache[key]
 
@@ -261,8 +289,9 @@ class StyleTransfer:
             x = np.clip(self._start_image(x, content_s, rng), 0, 255)[None]
             where = f"at scale {si + 1}/{len(o.scales)} ({w}x{h})"
             state = self._resized_state(state, (h, w))
-            x, state = self._optimize(x, steps, args, self._scale_callback(callback, si, steps, (h, w)), where,
-                                      state, callback_every)
+            x, state = self._optimize(
+                x, steps, args, self._scale_callback(callback, si, steps, (h, w)), where, state, callback_every
+            )
             x = np.clip(x, 0, 255)
             sizes.append((h, w))
             if si == len(o.scales) - 1:
@@ -275,8 +304,9 @@ class StyleTransfer:
         if o.preserve_colors:
             image = transfer_luminance(image, resize_image(content, *image.shape[:2]))
         losses = {k: float(v) for k, v in final_terms.items()}
-        return StyleResult(image=image.astype(np.float32), losses=losses, seconds=seconds,
-                           evaluations=list(o.iterations), sizes=sizes)
+        return StyleResult(
+            image=image.astype(np.float32), losses=losses, seconds=seconds, evaluations=list(o.iterations), sizes=sizes
+        )
 
     def _checked_inputs(self, content, masks):
         """``content`` as float32 ``(H, W, 3)``, ``masks`` as one ``(H, W)`` array in ``[0, 1]`` per style."""
@@ -340,8 +370,18 @@ class StyleTransfer:
         n = len(self.options.scales)
 
         def cb(step, loss, terms, image):
-            callback({"scale": si, "scales": n, "size": hw, "step": step, "steps": steps,
-                      "loss": loss, "terms": terms, "image": image[0]})
+            callback(
+                {
+                    "scale": si,
+                    "scales": n,
+                    "size": hw,
+                    "step": step,
+                    "steps": steps,
+                    "loss": loss,
+                    "terms": terms,
+                    "image": image[0],
+                }
+            )
 
         return cb
 
@@ -361,8 +401,9 @@ class StyleTransfer:
         o = self.options
         vg = self._objective()
         if o.optimizer == "lbfgsb":
-            x, _, _ = lbfgsb_scipy(lambda xx: vg(xx, *args), x, steps, cb, o.parametrization, o.step_size,
-                                   o.corrections, where=where)
+            x, _, _ = lbfgsb_scipy(
+                lambda xx: vg(xx, *args), x, steps, cb, o.parametrization, o.step_size, o.corrections, where=where
+            )
             return x, None
         from suite.style.grad import compile_loop
 
@@ -373,16 +414,40 @@ class StyleTransfer:
 
                 init, run = lbfgs_loop(vg.on_device, x.shape, o.corrections)
                 self._loops[key] = compile_loop(init), compile_loop(run)
-            x, _, _, _ = lbfgs(vg.on_device, x, steps, cb, o.step_size, o.corrections, where=where,
-                               callback_every=callback_every, loops=self._loops[key], args=args)
+            x, _, _, _ = lbfgs(
+                vg.on_device,
+                x,
+                steps,
+                cb,
+                o.step_size,
+                o.corrections,
+                where=where,
+                callback_every=callback_every,
+                loops=self._loops[key],
+                args=args,
+            )
             return x, None
         if "adam" not in self._loops:
             from suite.style.optimize import adam_loop
 
             self._loops["adam"] = compile_loop(adam_loop(vg.on_device))
-        x, _, _, state = adam(vg.on_device, x, steps, cb, o.learning_rate, o.beta_1, o.beta_2, o.epsilon,
-                              o.decay_to, where=where, ema=o.ema, state=state, callback_every=callback_every,
-                              loop=self._loops["adam"], args=args)
+        x, _, _, state = adam(
+            vg.on_device,
+            x,
+            steps,
+            cb,
+            o.learning_rate,
+            o.beta_1,
+            o.beta_2,
+            o.epsilon,
+            o.decay_to,
+            where=where,
+            ema=o.ema,
+            state=state,
+            callback_every=callback_every,
+            loop=self._loops["adam"],
+            args=args,
+        )
         return x, state
 
 

@@ -107,9 +107,15 @@ class VideoStylizer:
     def get_options(self) -> dict:
         """The engine's settings plus the video ones (the JSON sidecar's ``options``)."""
         o = self.options
-        return {**self.engine.get_options(), "method": self.method, "temporal": o.temporal,
-                "frame_batch": o.frame_batch, "start": o.start, "duration": o.duration,
-                **({"frame_iterations": o.frame_iterations} if self.method == "gatys" else {})}
+        return {
+            **self.engine.get_options(),
+            "method": self.method,
+            "temporal": o.temporal,
+            "frame_batch": o.frame_batch,
+            "start": o.start,
+            "duration": o.duration,
+            **({"frame_iterations": o.frame_iterations} if self.method == "gatys" else {}),
+        }
 
     # ------------------------------------------------------------ frames in, frames out
     def frames(self, frames):
@@ -129,8 +135,11 @@ class VideoStylizer:
 
         o = self.options
         smoother = TemporalSmoother(weight=o.temporal) if o.temporal > 0 else None
-        run = _FastFrames(self.engine, self.size) if self.method == "fast" else \
-            _GatysFrames(self.engine, o.frame_iterations, self.size or o.size)
+        run = (
+            _FastFrames(self.engine, self.size)
+            if self.method == "fast"
+            else _GatysFrames(self.engine, o.frame_iterations, self.size or o.size)
+        )
         batch = o.frame_batch if self.method == "fast" else 1
         pending = []
 
@@ -138,8 +147,9 @@ class VideoStylizer:
             outs = run(pending)
             for frame, out in zip(pending, outs):
                 if smoother is not None:
-                    out = smoother(frame if out.shape[:2] == frame.shape[:2] else
-                                   resize_float(frame, *out.shape[:2]), out)
+                    out = smoother(
+                        frame if out.shape[:2] == frame.shape[:2] else resize_float(frame, *out.shape[:2]), out
+                    )
                 if out.shape[:2] != frame.shape[:2]:
                     out = resize_float(out, *frame.shape[:2])
                 yield to_uint8(out)
@@ -158,8 +168,16 @@ class VideoStylizer:
             yield from flush()
 
     # ------------------------------------------------------------ one file
-    def video(self, src, dst, *, overwrite: bool = False, progress: bool = False, on_message=None,
-              max_pixels: int | None = None) -> VideoResult:
+    def video(
+        self,
+        src,
+        dst,
+        *,
+        overwrite: bool = False,
+        progress: bool = False,
+        on_message=None,
+        max_pixels: int | None = None,
+    ) -> VideoResult:
         """Stylizes one video file into ``dst`` (container and codecs from its extension).
 
         Decoding, stylization and encoding run at the same time (two threads
@@ -188,12 +206,16 @@ class VideoStylizer:
         t0 = time.perf_counter()
         info = probe(src)
         if max_pixels is not None and info.width * info.height > max_pixels:
-            raise VideoReadError(src, f"{info.width}x{info.height} frames exceed the limit of {max_pixels} pixels "
-                                      "(raise --max-pixels)")
+            raise VideoReadError(
+                src, f"{info.width}x{info.height} frames exceed the limit of {max_pixels} pixels (raise --max-pixels)"
+            )
         total = count_frames(src, o.start, o.duration)
         if total == 0 and (o.start or o.duration):
-            raise VideoReadError(src, f"no frames between {o.start:g} s and "
-                                      f"{'the end' if o.duration is None else f'{o.start + o.duration:g} s'}")
+            raise VideoReadError(
+                src,
+                f"no frames between {o.start:g} s and "
+                f"{'the end' if o.duration is None else f'{o.start + o.duration:g} s'}",
+            )
         inbox: queue.Queue = queue.Queue(maxsize=2 * o.frame_batch + 2)
         outbox: queue.Queue = queue.Queue(maxsize=2 * o.frame_batch + 2)
         stop = threading.Event()
@@ -275,15 +297,22 @@ class VideoStylizer:
                 if written[0] == 0:
                     raise VideoReadError(src, "no decodable frame (truncated or damaged)")
                 if not o.start and o.duration is None and info.frames > written[0]:
-                    say(f"note: {Path(src).name}: ends after {written[0]} of the {info.frames} frames its header "
-                        "lists (truncated?); those are kept")
+                    say(
+                        f"note: {Path(src).name}: ends after {written[0]} of the {info.frames} frames its header "
+                        "lists (truncated?); those are kept"
+                    )
         finally:
             stop.set()
             decoder.join(timeout=5)
             if bar is not None:
                 bar.stop()
-        return VideoResult(path=Path(dst), frames=written[0], seconds=time.perf_counter() - t0,
-                           size=(info.width, info.height), rate=float(info.rate))
+        return VideoResult(
+            path=Path(dst),
+            frames=written[0],
+            seconds=time.perf_counter() - t0,
+            size=(info.width, info.height),
+            rate=float(info.rate),
+        )
 
 
 class _FastFrames:
@@ -319,7 +348,8 @@ class _GatysFrames:
         return [self._one(f) for f in frames]
 
     def _one(self, frame):
-        from suite.common.io.images import long_side_shape, resize_float as resize_image
+        from suite.common.io.images import long_side_shape
+        from suite.common.io.images import resize_float as resize_image
         from suite.style.color import transfer_luminance
         from suite.style.temporal import TemporalSmoother, shift_image
 
@@ -339,8 +369,13 @@ class _GatysFrames:
         start, valid = shift_image(self._prev, *shift)
         start = start * valid[..., None] + content * (1.0 - valid[..., None])
         args = st._scale_args(content, self.size, None, (h, w))
-        x, _ = st._optimize(np.clip(start, 0, 255)[None].astype(np.float32), self.iterations, args, None,
-                            where=f"at a video frame ({w}x{h})")
+        x, _ = st._optimize(
+            np.clip(start, 0, 255)[None].astype(np.float32),
+            self.iterations,
+            args,
+            None,
+            where=f"at a video frame ({w}x{h})",
+        )
         image = np.clip(np.asarray(x)[0], 0, 255)
         self._prev = image
         if st.options.preserve_colors:
@@ -392,8 +427,9 @@ def plan_video_outputs(videos, output, n_contents: int) -> list[tuple[Path, Path
     if output.suffix and not output.is_dir() and len(videos) == 1 and n_contents == 1:
         from suite.common.io.video import OUTPUT_CODECS
 
-        raise ValueError(f"{videos[0][0]} is a video; give -o a video file ({', '.join(sorted(OUTPUT_CODECS))}) "
-                         "or a folder")
+        raise ValueError(
+            f"{videos[0][0]} is a video; give -o a video file ({', '.join(sorted(OUTPUT_CODECS))}) or a folder"
+        )
     stems = output_stems([rel for _, rel in videos])
     pairs = []
     for (src, _), stem in zip(videos, stems):
@@ -402,9 +438,21 @@ def plan_video_outputs(videos, output, n_contents: int) -> list[tuple[Path, Path
     return pairs
 
 
-def stylize_video_paths(videos, styles, output, *, n_contents: int = 1, method: str = "fast", options=None,
-                        blend=None, size=None, overwrite: bool = False, progress: bool = True, on_message=None,
-                        max_pixels=None):
+def stylize_video_paths(
+    videos,
+    styles,
+    output,
+    *,
+    n_contents: int = 1,
+    method: str = "fast",
+    options=None,
+    blend=None,
+    size=None,
+    overwrite: bool = False,
+    progress: bool = True,
+    on_message=None,
+    max_pixels=None,
+):
     """Stylizes video files (found by :func:`find_videos`) into ``output``, each with a JSON sidecar.
 
     Args:
@@ -438,12 +486,21 @@ def stylize_video_paths(videos, styles, output, *, n_contents: int = 1, method: 
     arts = list(styles) if all(is_preset(s) for s in styles) else [load_image(s, max_pixels=max_pixels) for s in styles]
     vs = VideoStylizer(arts, method=method, options=options, blend=blend, size=size)
     for src, dst in todo:
+
         def one(src=src, dst=dst):
             result = vs.video(src, dst, overwrite=overwrite, progress=progress, on_message=say, max_pixels=max_pixels)
-            write_sidecar(src, dst, styles, {
-                "output_size": list(result.size), "frames": result.frames, "fps": round(result.rate, 4),
-                "options": vs.get_options(), "seconds": round(result.seconds, 2),
-            })
+            write_sidecar(
+                src,
+                dst,
+                styles,
+                {
+                    "output_size": list(result.size),
+                    "frames": result.frames,
+                    "fps": round(result.rate, 4),
+                    "options": vs.get_options(),
+                    "seconds": round(result.seconds, 2),
+                },
+            )
 
         # One clip's failure (a damaged file: its own reason) is its line in the report; the others go on.
         record_outcome(report, src, dst, one, say, errors=(Exception,))

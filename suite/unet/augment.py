@@ -51,12 +51,22 @@ class SegmentationAugmenter:
         ignore_index: int = 255,
         seed: int | None = None,
     ):
-        for name, value in (("rotation", rotation), ("zoom", zoom), ("translation", translation),
-                            ("brightness", brightness), ("contrast", contrast), ("saturation", saturation), ("hue", hue)):
+        for name, value in (
+            ("rotation", rotation),
+            ("zoom", zoom),
+            ("translation", translation),
+            ("brightness", brightness),
+            ("contrast", contrast),
+            ("saturation", saturation),
+            ("hue", hue),
+        ):
             if value < 0:
                 raise ValueError(f"Expected {name} >= 0. Received: {name}={value}")
         self.ignore_index = int(ignore_index)
-        s = (lambda k: None if seed is None else seed + k)
+
+        def s(k):
+            return None if seed is None else seed + k
+
         fill = dict(fill_mode="constant", fill_value=0.0)
         self.geometric = []
         if flip or vertical_flip:
@@ -73,12 +83,16 @@ class SegmentationAugmenter:
         self.colour = []
         vr = (0, 255)
         if brightness:
-            self.colour.append(keras.layers.RandomBrightness(brightness, value_range=vr, seed=s(5), name="aug_brightness"))
+            self.colour.append(
+                keras.layers.RandomBrightness(brightness, value_range=vr, seed=s(5), name="aug_brightness")
+            )
         if contrast:
             self.colour.append(keras.layers.RandomContrast(contrast, value_range=vr, seed=s(6), name="aug_contrast"))
         if saturation:
             self.colour.append(
-                keras.layers.RandomSaturation((0.5 - saturation / 2, 0.5 + saturation / 2), value_range=vr, seed=s(7), name="aug_saturation")
+                keras.layers.RandomSaturation(
+                    (0.5 - saturation / 2, 0.5 + saturation / 2), value_range=vr, seed=s(7), name="aug_saturation"
+                )
             )
         if hue:
             self.colour.append(keras.layers.RandomHue(hue, value_range=vr, seed=s(8), name="aug_hue"))

@@ -50,8 +50,9 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from suite.common.io.atomic import ensure_writable_folder, remove_partial_files, save_json
 from suite.common.io.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, output_stems
@@ -123,18 +124,31 @@ class SegmentationModelHandler(ModelHandler):
         workers: Decoding threads per batch (default: up to 4).
     """
 
-    def __init__(self, model_path, output, *, overwrite: bool = False, batch_size: int = 8,
-                 min_batch_size: int | None = None, max_batch_size: int | None = None, tile: int | None = None,
-                 overlap: int = DEFAULT_OVERLAP, max_pixels: int | None = DEFAULT_MAX_PIXELS,
-                 max_untiled_pixels: int = DEFAULT_MAX_UNTILED_PIXELS, batch_pixels: int = DEFAULT_BATCH_PIXELS,
-                 workers: int | None = None):
+    def __init__(
+        self,
+        model_path,
+        output,
+        *,
+        overwrite: bool = False,
+        batch_size: int = 8,
+        min_batch_size: int | None = None,
+        max_batch_size: int | None = None,
+        tile: int | None = None,
+        overlap: int = DEFAULT_OVERLAP,
+        max_pixels: int | None = DEFAULT_MAX_PIXELS,
+        max_untiled_pixels: int = DEFAULT_MAX_UNTILED_PIXELS,
+        batch_pixels: int = DEFAULT_BATCH_PIXELS,
+        workers: int | None = None,
+    ):
         min_batch_size = min_batch_size or batch_size
         # A RunInference batch is a group of files; larger groups give the size sorting
         # and the read-ahead threads more to work with.
         max_batch_size = max_batch_size or max(min_batch_size, 4 * batch_size)
         if not 1 <= min_batch_size <= max_batch_size:
-            raise ValueError("Expected 1 <= min_batch_size <= max_batch_size. "
-                             f"Received: min_batch_size={min_batch_size}, max_batch_size={max_batch_size}")
+            raise ValueError(
+                "Expected 1 <= min_batch_size <= max_batch_size. "
+                f"Received: min_batch_size={min_batch_size}, max_batch_size={max_batch_size}"
+            )
         super().__init__(min_batch_size=min_batch_size, max_batch_size=max_batch_size)
         # Absolute, because worker processes need not share the driver's working directory.
         self.model_path = _absolute(model_path)
@@ -168,19 +182,30 @@ class SegmentationModelHandler(ModelHandler):
         status.update({f["input"]: {"status": "failed", "reason": f["reason"]} for f in report.failed})
         for record in batch:
             key = record["path"] if record["path"] in status else str(Path(record["path"]))
-            yield PredictionResult(record, status.get(
-                key, {"status": "failed", "reason": "no result (internal error)"}))
+            yield PredictionResult(
+                record, status.get(key, {"status": "failed", "reason": "no result (internal error)"})
+            )
 
     def _segment(self, records, model, out_dir: Path):
         """The local runner's code on local files: decode, batch by size or tile, predict, write."""
         items = [E.FolderItem(path=Path(r["path"]), stem=Path(r["stem"]), todo=tuple(r["todo"])) for r in records]
         report = RunReport(output=self.output)
-        small, large = E.split_by_size(items, report, tile=self.tile, max_untiled_pixels=self.max_untiled_pixels,
-                                       max_pixels=self.max_pixels)
+        small, large = E.split_by_size(
+            items, report, tile=self.tile, max_untiled_pixels=self.max_untiled_pixels, max_pixels=self.max_pixels
+        )
         run = E.FolderRun(report, model, model_metadata(model), out_dir, self.overwrite)
-        E.run_items(run, small, large, stride=run.meta.stride, batch_size=self.batch_size,
-                    batch_pixels=self.batch_pixels, tile=self.tile, overlap=self.overlap,
-                    max_pixels=self.max_pixels, workers=self.workers)
+        E.run_items(
+            run,
+            small,
+            large,
+            stride=run.meta.stride,
+            batch_size=self.batch_size,
+            batch_pixels=self.batch_pixels,
+            tile=self.tile,
+            overlap=self.overlap,
+            max_pixels=self.max_pixels,
+            workers=self.workers,
+        )
         return report
 
     def _segment_staged(self, records, model, tmp: Path, remote_out: bool):
@@ -283,8 +308,10 @@ def _check_file_systems(paths) -> None:
                 FileSystems.get_filesystem(str(path))
             except ValueError:
                 scheme = str(path).split("://", 1)[0]
-                raise ValueError(f"{path}: Beam has no file system for {scheme}:// here; install Beam's extra "
-                                 f"for it (gs:// needs apache-beam[gcp], s3:// apache-beam[aws])") from None
+                raise ValueError(
+                    f"{path}: Beam has no file system for {scheme}:// here; install Beam's extra "
+                    f"for it (gs:// needs apache-beam[gcp], s3:// apache-beam[aws])"
+                ) from None
 
 
 def _load_model(path: str):
@@ -316,7 +343,7 @@ def _list_input(inp: str, recursive: bool) -> list[tuple[str, str]]:
                 raise FileNotFoundError(f"{inp} does not exist (or matches no file)")
     out = []
     for m in found:
-        rel = m.path[len(base):].lstrip("/") if base and m.path.startswith(base) else posixpath.basename(m.path)
+        rel = m.path[len(base) :].lstrip("/") if base and m.path.startswith(base) else posixpath.basename(m.path)
         if posixpath.basename(rel).startswith("."):
             continue  # hidden files, and the temporary files of an interrupted upload
         out.append((m.path, rel))
@@ -344,8 +371,9 @@ def _plan_urls(inputs, output: str, *, overlay, probabilities, overwrite, recurs
     wanted = ("mask",) + (("overlay",) if overlay else ()) + (("probabilities",) if probabilities else ())
     records, skipped = [], []
     for (path, _), stem in zip(pairs, output_stems([Path(rel) for _, rel in pairs])):
-        names = {k: FileSystems.join(output, *stem.parts[:-1], p.name)
-                 for k, p in E.outputs_for(Path("."), stem).items()}
+        names = {
+            k: FileSystems.join(output, *stem.parts[:-1], p.name) for k, p in E.outputs_for(Path("."), stem).items()
+        }
         todo = [k for k in wanted if overwrite or names[k] not in existing]
         if todo:
             records.append({"path": path, "stem": stem.as_posix(), "todo": todo})
@@ -357,8 +385,15 @@ def _plan_urls(inputs, output: str, *, overlay, probabilities, overwrite, recurs
 # --------------------------------------------------------------------------- pipeline pieces
 
 
-def plan_records(inputs, output, *, overlay: bool = False, probabilities: bool = False, overwrite: bool = False,
-                 recursive: bool = False) -> tuple[list[dict], list[str], list[str]]:
+def plan_records(
+    inputs,
+    output,
+    *,
+    overlay: bool = False,
+    probabilities: bool = False,
+    overwrite: bool = False,
+    recursive: bool = False,
+) -> tuple[list[dict], list[str], list[str]]:
     """What the pipeline must do, planned once in the driver exactly as the local runner plans it.
 
     With URLs (or a URL output) the listing goes through Beam's ``FileSystems``
@@ -373,10 +408,17 @@ def plan_records(inputs, output, *, overlay: bool = False, probabilities: bool =
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
     if _is_url(output) or any(_is_url(i) for i in inputs):
-        return _plan_urls([str(i) for i in inputs], str(output), overlay=overlay, probabilities=probabilities,
-                          overwrite=overwrite, recursive=recursive)
-    items, skipped, not_images = E.plan_items(inputs, output, overlay=overlay, probabilities=probabilities,
-                                              overwrite=overwrite, recursive=recursive)
+        return _plan_urls(
+            [str(i) for i in inputs],
+            str(output),
+            overlay=overlay,
+            probabilities=probabilities,
+            overwrite=overwrite,
+            recursive=recursive,
+        )
+    items, skipped, not_images = E.plan_items(
+        inputs, output, overlay=overlay, probabilities=probabilities, overwrite=overwrite, recursive=recursive
+    )
     records = [{"path": str(it.path), "stem": str(it.stem), "todo": list(it.todo)} for it in items]
     return records, skipped, [str(p) for p in not_images]
 
@@ -462,8 +504,16 @@ def report_path(output: str) -> str:
     return _join(output, E.REPORT_NAME)
 
 
-def segment_beam(inputs, output, model, options: SegmentOptions | None = None, *, min_batch_size: int | None = None,
-                 max_batch_size: int | None = None, **changes) -> RunReport:
+def segment_beam(
+    inputs,
+    output,
+    model,
+    options: SegmentOptions | None = None,
+    *,
+    min_batch_size: int | None = None,
+    max_batch_size: int | None = None,
+    **changes,
+) -> RunReport:
     """Segments every image in ``inputs`` on Apache Beam and writes the same files as :func:`~suite.unet.segment.segment_folder`.
 
     Args:
@@ -509,15 +559,37 @@ def segment_beam(inputs, output, model, options: SegmentOptions | None = None, *
     # Loaded here once so a wrong file is a one-line error now, not one per worker later.
     _load_model(_absolute(model))
     dead_letter = str(dead_letter) if dead_letter is not None else _join(out, DEAD_LETTER_NAME)
-    records, skipped, not_images = plan_records(inputs, out, overlay=opts.overlay, probabilities=opts.probabilities,
-                                                overwrite=opts.overwrite, recursive=opts.recursive)
-    report = RunReport(output=out, info={"model": str(model), "runner": runner, "dead_letter": dead_letter},
-                       done_count=0, skipped_count=len(skipped), not_images=not_images, options=as_dict(opts))
+    records, skipped, not_images = plan_records(
+        inputs,
+        out,
+        overlay=opts.overlay,
+        probabilities=opts.probabilities,
+        overwrite=opts.overwrite,
+        recursive=opts.recursive,
+    )
+    report = RunReport(
+        output=out,
+        info={"model": str(model), "runner": runner, "dead_letter": dead_letter},
+        done_count=0,
+        skipped_count=len(skipped),
+        not_images=not_images,
+        options=as_dict(opts),
+    )
     if records:
         handler = SegmentationModelHandler(
-            model, out, overwrite=opts.overwrite, batch_size=opts.batch_size, min_batch_size=min_batch_size,
-            max_batch_size=max_batch_size, tile=opts.tile, overlap=opts.overlap, max_pixels=opts.max_pixels,
-            max_untiled_pixels=opts.max_untiled_pixels, batch_pixels=opts.batch_pixels, workers=opts.workers)
+            model,
+            out,
+            overwrite=opts.overwrite,
+            batch_size=opts.batch_size,
+            min_batch_size=min_batch_size,
+            max_batch_size=max_batch_size,
+            tile=opts.tile,
+            overlap=opts.overlap,
+            max_pixels=opts.max_pixels,
+            max_untiled_pixels=opts.max_untiled_pixels,
+            batch_pixels=opts.batch_pixels,
+            workers=opts.workers,
+        )
         note(f"segmenting {len(records)} image(s) on Beam ({runner}); {len(skipped)} already done")
         _run_pipeline(options_, records, handler, out, dead_letter, report)
     else:

@@ -46,6 +46,7 @@ class NanGuard(keras.callbacks.Callback):
                 self.tripped = (epoch + 1, None)
                 self.model.stop_training = True
 
+
 class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
     """BackupAndRestore that never backs up the weights of an epoch that went NaN."""
 
@@ -56,6 +57,7 @@ class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
     def on_epoch_end(self, epoch, logs=None):
         if self.guard.tripped is None:
             super().on_epoch_end(epoch, logs)
+
 
 class BestCheckpoint(keras.callbacks.Callback):
     """Saves the model to ``path`` atomically whenever the monitored value improves.
@@ -102,6 +104,7 @@ class BestCheckpoint(keras.callbacks.Callback):
             if not self.is_chief:
                 shutil.rmtree(target_dir, ignore_errors=True)
 
+
 class TimeBudget(keras.callbacks.Callback):
     """Stops training when the wall-clock budget would be exceeded by one more epoch's validation.
 
@@ -138,6 +141,7 @@ class TimeBudget(keras.callbacks.Callback):
             self.tripped = True
             self.model.stop_training = True
 
+
 class TimeCosine(keras.callbacks.Callback):
     """Learning rate on a cosine over a slice of the wall-clock budget, after a short linear warm-up.
 
@@ -160,12 +164,14 @@ class TimeCosine(keras.callbacks.Callback):
     def on_train_batch_begin(self, batch, logs=None):
         self.model.optimizer.learning_rate.assign(self.rate_at(self.budget.elapsed()))
 
+
 class LogLearningRate(keras.callbacks.Callback):
     """Adds the optimizer's current learning rate (a float, or its schedule's value) to the epoch's logs as ``lr``."""
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["lr"] = float(np.asarray(self.model.optimizer.learning_rate))
+
 
 class CurvesPlot(keras.callbacks.Callback):
     """Redraws ``curves.png`` (loss and mIoU per epoch) from the CSV log after every epoch."""
@@ -180,6 +186,7 @@ class CurvesPlot(keras.callbacks.Callback):
                 plot_curves(read_csv_log(self.csv_path), self.png_path)
             except Exception as e:  # a plot must never stop training
                 note(f"could not draw training curves: {e}")
+
 
 class RichProgress(keras.callbacks.Callback):
     """Epoch and batch bars with the latest loss and mIoU (suite.common.ui.progress).
@@ -209,7 +216,11 @@ class RichProgress(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._ensure()
-        self.progress.update(self.epoch_task, completed=epoch, description=f"epoch {epoch + 1}" + (f"/{self.epochs}" if self.epochs else ""))
+        self.progress.update(
+            self.epoch_task,
+            completed=epoch,
+            description=f"epoch {epoch + 1}" + (f"/{self.epochs}" if self.epochs else ""),
+        )
         self.progress.reset(self.batch_task, total=self.steps, info="")
 
     def on_train_batch_end(self, batch, logs=None):
@@ -222,7 +233,9 @@ class RichProgress(keras.callbacks.Callback):
         v = logs.get(f"val_{self.monitor}")
         if v is not None and (self.best is None or v > self.best):
             self.best = float(v)
-        parts = [f"{k} {float(logs[k]):.4f}" for k in ("loss", "val_loss", self.monitor, f"val_{self.monitor}") if k in logs]
+        parts = [
+            f"{k} {float(logs[k]):.4f}" for k in ("loss", "val_loss", self.monitor, f"val_{self.monitor}") if k in logs
+        ]
         if self.best is not None:
             parts.append(f"best val_{self.monitor} {self.best:.4f}")
         self.progress.update(self.epoch_task, completed=epoch + 1, info="  ".join(parts))

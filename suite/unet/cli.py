@@ -33,7 +33,6 @@ from suite.unet.export import FORMATS
 from suite.unet.options import TrainOptions
 from suite.unet.segment_options import SegmentOptions, segment_options
 
-
 # --------------------------------------------------------------------------- parameter types and options that segment, evaluate and export share
 
 
@@ -76,10 +75,15 @@ class PathOrURL(click.Path):
 def model_option(required: bool = True, help: str | None = None):
     """``-m/--model MODEL|PRESET``: a ``.keras`` file or a preset name."""
     return click.option(
-        "--model", "-m", "model", required=required, type=MODEL_OR_PRESET,
-        help=help or "A trained segmentation model (.keras, or its URL with --runner beam), e.g. "
-                     "assets/demo_unet.keras, or a preset: person (MediaPipe selfie segmentation: background, "
-                     "person), person-landscape.",
+        "--model",
+        "-m",
+        "model",
+        required=required,
+        type=MODEL_OR_PRESET,
+        help=help
+        or "A trained segmentation model (.keras, or its URL with --runner beam), e.g. "
+        "assets/demo_unet.keras, or a preset: person (MediaPipe selfie segmentation: background, "
+        "person), person-landscape.",
     )
 
 
@@ -103,8 +107,10 @@ def warn_ignore_index_is_a_class(ignore_index: int | None, num_classes: int | No
     if ignore_index is not None and num_classes is not None and 0 <= ignore_index < num_classes:
         from suite.common.log import note
 
-        note(f"warning: --ignore-index {ignore_index} is one of the {num_classes} classes (0..{num_classes - 1}): "
-             "that class is left out of every loss and score")
+        note(
+            f"warning: --ignore-index {ignore_index} is one of the {num_classes} classes (0..{num_classes - 1}): "
+            "that class is left out of every loss and score"
+        )
 
 
 # --------------------------------------------------------------------------- suite train
@@ -116,21 +122,35 @@ _DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 @main.command()
 @click.option("--images", required=True, type=_DIR, help="Images folder, or an Oxford-IIIT Pet / Pascal VOC root.")
 @click.option("--masks", type=_DIR, help="Masks folder: PNG class indices, paired with images by basename.")
-@click.option("--num-classes", required=True, type=click.IntRange(2, 65535), help="Number of classes, background included.")
+@click.option(
+    "--num-classes", required=True, type=click.IntRange(2, 65535), help="Number of classes, background included."
+)
 @click.option("--val-images", type=_DIR, help="Validation images (else --val-split of the training set).")
 @click.option("--val-masks", type=_DIR, help="Validation masks.")
 @click.option("--class-names", default=None, help="Comma-separated class names, stored in the model.")
 @click_options(TrainOptions)
-@click.option("-o", "--output", "out", type=OutputFile((".keras",), what="model"), default=Path("model.keras"),
-              show_default=True, help="Where to write the best model (.keras).")
-@click.option("--logdir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="CSV log, curves.png, TensorBoard, backups, options.json [<output>_logs].")
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    type=OutputFile((".keras",), what="model"),
+    default=Path("model.keras"),
+    show_default=True,
+    help="Where to write the best model (.keras).",
+)
+@click.option(
+    "--logdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="CSV log, curves.png, TensorBoard, backups, options.json [<output>_logs].",
+)
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from the backup in --logdir.")
 @click.option("--overwrite", is_flag=True, help="Replace --output and discard an old backup.")
 @compute_options(auto_mixed_precision=True)
 @output_options()
-def train(images, masks, num_classes, val_images, val_masks, class_names, out, logdir, resume, overwrite, as_json,
-          **options):
+def train(
+    images, masks, num_classes, val_images, val_masks, class_names, out, logdir, resume, overwrite, as_json, **options
+):
     """Train a U-Net on image/mask folders (or Oxford-IIIT Pet / Pascal VOC) and keep the best by val mIoU.
 
     Unusable pairs (an unreadable image, labels outside the classes, a mask of
@@ -159,29 +179,56 @@ def train(images, masks, num_classes, val_images, val_masks, class_names, out, l
         try:
             detect_layout(val_images)  # an Oxford-IIIT Pet or VOC root needs no masks folder
         except DatasetError:
-            raise click.UsageError(f"--val-images {val_images} needs --val-masks DIR (or point it at an "
-                                   "Oxford-IIIT Pet or Pascal VOC root)") from None
+            raise click.UsageError(
+                f"--val-images {val_images} needs --val-masks DIR (or point it at an "
+                "Oxford-IIIT Pet or Pascal VOC root)"
+            ) from None
     if isinstance(opts.class_weights, list) and len(opts.class_weights) != num_classes:
-        raise click.BadParameter(f"{len(opts.class_weights)} weights for --num-classes {num_classes}; give one "
-                                 "per class, or balanced, or none", param_hint="'--class-weights'")
+        raise click.BadParameter(
+            f"{len(opts.class_weights)} weights for --num-classes {num_classes}; give one "
+            "per class, or balanced, or none",
+            param_hint="'--class-weights'",
+        )
     names = parse_class_names(class_names, num_classes)
     warn_ignore_index_is_a_class(opts.ignore_index, num_classes)
-    result = run(images, masks, num_classes, options=opts, val_images=val_images, val_masks=val_masks,
-                 class_names=names, out=out, logdir=logdir, resume=resume, overwrite=overwrite)
+    result = run(
+        images,
+        masks,
+        num_classes,
+        options=opts,
+        val_images=val_images,
+        val_masks=val_masks,
+        class_names=names,
+        out=out,
+        logdir=logdir,
+        resume=resume,
+        overwrite=overwrite,
+    )
     if as_json:
-        echo_json({
-            "model": result.model_path, "best_miou": result.best_miou, "best_epoch": result.best_epoch,
-            "epochs_run": result.epochs_run, "stopped": result.stopped, "train_seconds": round(result.train_seconds, 2),
-            "logdir": result.logdir, "skipped": result.skipped, "history": result.history, "message": result.message,
-            "options": result.options,
-        })
+        echo_json(
+            {
+                "model": result.model_path,
+                "best_miou": result.best_miou,
+                "best_epoch": result.best_epoch,
+                "epochs_run": result.epochs_run,
+                "stopped": result.stopped,
+                "train_seconds": round(result.train_seconds, 2),
+                "logdir": result.logdir,
+                "skipped": result.skipped,
+                "history": result.history,
+                "message": result.message,
+                "options": result.options,
+            }
+        )
     else:
         say(result.message)
     if result.stopped == "nan":
         raise SystemExit(3)
     if result.skipped:
         # The model is usable, but a script should know that part of the data was not.
-        click.echo(f"{len(result.skipped)} unusable pair(s) were left out (see {result.logdir / 'skipped.json'})", err=True)
+        click.echo(
+            f"{len(result.skipped)} unusable pair(s) were left out (see {result.logdir / 'skipped.json'})", err=True
+        )
         raise SystemExit(1)
 
 
@@ -195,7 +242,13 @@ def _print_table(report: dict) -> None:
 
     source = report.get("model") or report.get("predictions")
     table = Table(title=f"{Path(str(source)).name} on {report['images']} images")
-    for col, justify in (("class", "right"), ("name", "left"), ("IoU", "right"), ("accuracy", "right"), ("pixels", "right")):
+    for col, justify in (
+        ("class", "right"),
+        ("name", "left"),
+        ("IoU", "right"),
+        ("accuracy", "right"),
+        ("pixels", "right"),
+    ):
         table.add_column(col, justify=justify, no_wrap=True)
     for c in report["per_class"]:
         fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731 - absent classes show a dash
@@ -219,33 +272,87 @@ def _print_skipped(report: dict) -> None:
 
 
 @main.command()
-@click.option("--model", "-m", "model", type=MODEL_OR_PRESET,
-              help="A trained segmentation model (.keras; loaded in safe mode: Lambda layers are refused) "
-                   "or a preset (person, person-landscape).")
-@click.option("--predictions", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Instead of --model: a folder of predicted masks <name>.png (e.g. from `suite segment`).")
-@click.option("--images", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Images folder, or an Oxford-IIIT Pet / Pascal VOC root (not needed with --predictions).")
-@click.option("--masks", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Ground-truth masks folder (<name>.png, class indices), paired with --images (or --predictions) by basename.")
-@click.option("--layout", type=click.Choice(LAYOUTS), default="auto", show_default=True,
-              help="Data set layout; auto detects Pet/VOC roots when --masks is not given.")
-@click.option("--split", default="val", show_default=True, help="Pascal VOC index file to score (ImageSets/Segmentation/<split>.txt).")
-@click.option("--num-classes", type=click.IntRange(2, None), default=None,
-              help="Number of classes (default: the model's; required with --predictions).")
-@click.option("--ignore-index", default=255, show_default=True, type=click.IntRange(0, 255),
-              help="Truth label left out of the scores.")
+@click.option(
+    "--model",
+    "-m",
+    "model",
+    type=MODEL_OR_PRESET,
+    help="A trained segmentation model (.keras; loaded in safe mode: Lambda layers are refused) "
+    "or a preset (person, person-landscape).",
+)
+@click.option(
+    "--predictions",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Instead of --model: a folder of predicted masks <name>.png (e.g. from `suite segment`).",
+)
+@click.option(
+    "--images",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Images folder, or an Oxford-IIIT Pet / Pascal VOC root (not needed with --predictions).",
+)
+@click.option(
+    "--masks",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Ground-truth masks folder (<name>.png, class indices), paired with --images (or --predictions) by basename.",
+)
+@click.option(
+    "--layout",
+    type=click.Choice(LAYOUTS),
+    default="auto",
+    show_default=True,
+    help="Data set layout; auto detects Pet/VOC roots when --masks is not given.",
+)
+@click.option(
+    "--split",
+    default="val",
+    show_default=True,
+    help="Pascal VOC index file to score (ImageSets/Segmentation/<split>.txt).",
+)
+@click.option(
+    "--num-classes",
+    type=click.IntRange(2, None),
+    default=None,
+    help="Number of classes (default: the model's; required with --predictions).",
+)
+@click.option(
+    "--ignore-index",
+    default=255,
+    show_default=True,
+    type=click.IntRange(0, 255),
+    help="Truth label left out of the scores.",
+)
 @click.option("--binary", is_flag=True, help="Masks are 0/255: map them to 0/1.")
 @click.option("--class-names", default=None, help="Comma-separated class names for the table (default: the model's).")
-@click.option("-o", "--output", "report", type=OutputFile((".json",), what="report"), default=None,
-              help="Write the scores as JSON here, and the confusion matrix as <output>_confusion.png next to it.")
+@click.option(
+    "-o",
+    "--output",
+    "report",
+    type=OutputFile((".json",), what="report"),
+    default=None,
+    help="Write the scores as JSON here, and the confusion matrix as <output>_confusion.png next to it.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing report.")
 @click.option("--strict", is_flag=True, help="Stop at the first pair that cannot be scored instead of skipping it.")
 @max_pixels_option()
 @compute_options
 @output_options()
-def evaluate(model, predictions, images, masks, layout, split, num_classes, ignore_index, binary, class_names,
-             report, overwrite, strict, max_pixels, as_json):
+def evaluate(
+    model,
+    predictions,
+    images,
+    masks,
+    layout,
+    split,
+    num_classes,
+    ignore_index,
+    binary,
+    class_names,
+    report,
+    overwrite,
+    strict,
+    max_pixels,
+    as_json,
+):
     """Score a model (or predicted masks) against ground-truth masks.
 
     Prints per-class IoU, mean IoU (from one confusion matrix over every pixel of
@@ -267,8 +374,11 @@ def evaluate(model, predictions, images, masks, layout, split, num_classes, igno
     if predictions is not None and num_classes is None:
         raise click.UsageError("--predictions needs --num-classes")
     if images is None and (model is not None or masks is None):
-        raise click.UsageError("--images is required with --model" if model is not None
-                               else "--predictions needs --masks (the ground truth), or --images for a data set root")
+        raise click.UsageError(
+            "--images is required with --model"
+            if model is not None
+            else "--predictions needs --masks (the ground truth), or --images for a data set root"
+        )
     names = parse_class_names(class_names, num_classes)
     warn_ignore_index_is_a_class(ignore_index, num_classes)
     if report is not None and not overwrite:
@@ -284,8 +394,9 @@ def evaluate(model, predictions, images, masks, layout, split, num_classes, igno
     if images is None:
         source = masks_only(masks)  # predictions are named after the masks; no image is needed
     else:
-        source = open_source(images, masks, layout=layout, split=split, binary=binary, ignore_index=ignore_index,
-                             max_pixels=max_pixels)
+        source = open_source(
+            images, masks, layout=layout, split=split, binary=binary, ignore_index=ignore_index, max_pixels=max_pixels
+        )
     if predictions is not None:
         result = evaluate_predictions(predictions, source, num_classes, ignore_index, binary, names, strict=strict)
     else:
@@ -301,8 +412,10 @@ def evaluate(model, predictions, images, masks, layout, split, num_classes, igno
     if as_json:
         echo_json(result)
     else:
-        say(f"mIoU {result['mean_iou']:.4f}  pixel accuracy {result['pixel_accuracy']:.4f}  images {result['images']}"
-            + (f" ({len(result['skipped'])} skipped)" if result["skipped"] else ""))
+        say(
+            f"mIoU {result['mean_iou']:.4f}  pixel accuracy {result['pixel_accuracy']:.4f}  images {result['images']}"
+            + (f" ({len(result['skipped'])} skipped)" if result["skipped"] else "")
+        )
     if result["skipped"]:
         # The scores cover only part of the data: a script must be able to tell.
         raise SystemExit(1)
@@ -314,14 +427,28 @@ def evaluate(model, predictions, images, masks, layout, split, num_classes, igno
 @main.command()
 @click.argument("inputs", nargs=-1, required=True, type=PathOrURL(exists=True, path_type=Path))
 @model_option()
-@click.option("-o", "--output", required=True, type=PathOrURL(file_okay=False, path_type=Path),
-              help="Output folder: <stem>.png masks (palette PNG of class indices) and report.json.")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=PathOrURL(file_okay=False, path_type=Path),
+    help="Output folder: <stem>.png masks (palette PNG of class indices) and report.json.",
+)
 @click_options(SegmentOptions)
-@click.option("--beam-option", "beam_options", multiple=True, metavar="KEY=VALUE",
-              help="A Beam pipeline option, repeatable, e.g. --beam-option direct_running_mode=multi_processing "
-                   "--beam-option direct_num_workers=2 (only with --runner beam).")
-@click.option("--dead-letter", default=None, type=PathOrURL(dir_okay=False, path_type=Path),
-              help="With --runner beam: JSON-lines file of the images that failed (default OUTPUT/failed.jsonl).")
+@click.option(
+    "--beam-option",
+    "beam_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A Beam pipeline option, repeatable, e.g. --beam-option direct_running_mode=multi_processing "
+    "--beam-option direct_num_workers=2 (only with --runner beam).",
+)
+@click.option(
+    "--dead-letter",
+    default=None,
+    type=PathOrURL(dir_okay=False, path_type=Path),
+    help="With --runner beam: JSON-lines file of the images that failed (default OUTPUT/failed.jsonl).",
+)
 @compute_options
 @output_options()
 def segment(inputs, model, output, as_json, **settings):  # settings: the SegmentOptions fields
@@ -352,8 +479,10 @@ def segment(inputs, model, output, as_json, **settings):  # settings: the Segmen
 
     for d in report.done:
         detail(f"wrote {d}")
-    summary = (f"done {len(report.done)}, skipped {len(report.skipped)} (already there), "
-               f"failed {len(report.failed)} in {report.seconds:.1f} s")
+    summary = (
+        f"done {len(report.done)}, skipped {len(report.skipped)} (already there), "
+        f"failed {len(report.failed)} in {report.seconds:.1f} s"
+    )
     _tell(report, summary, f"report: {Path(output) / 'report.json'}", as_json)
 
 
@@ -369,8 +498,7 @@ def _check_usage(inputs, model, output, settings: dict) -> None:
     if not (isinstance(output, str) and URL.match(output)):
         check_output_folder(output, what="a folder of <stem>.png masks and report.json")
     if settings["dead_letter"] is not None:
-        check_output_extension(settings["dead_letter"], (".jsonl", ".json"), option="--dead-letter",
-                               what="JSON-lines")
+        check_output_extension(settings["dead_letter"], (".jsonl", ".json"), option="--dead-letter", what="JSON-lines")
 
 
 def _tell(report, summary, where, as_json):
@@ -393,7 +521,6 @@ def _tell(report, summary, where, as_json):
 def _segment_beam(inputs, model, output, opts: SegmentOptions, as_json=False):
     """``suite segment --runner beam``: the same outputs, made by an Apache Beam pipeline."""
     import logging
-
     import os
 
     from suite.common.device import import_backend_quietly
@@ -418,8 +545,10 @@ def _segment_beam(inputs, model, output, opts: SegmentOptions, as_json=False):
     finally:
         for lg, level in zip(loggers, levels):
             lg.setLevel(level)
-    summary = (f"done {report.n_done}, skipped {report.n_skipped} (already there), failed {len(report.failed)} "
-               f"in {report.seconds:.1f} s on Beam ({report.info['runner']})")
+    summary = (
+        f"done {report.n_done}, skipped {report.n_skipped} (already there), failed {len(report.failed)} "
+        f"in {report.seconds:.1f} s on Beam ({report.info['runner']})"
+    )
     _tell(report, summary, f"report: {report_path(report.output)}; failures: {report.info['dead_letter']}", as_json)
 
 
@@ -428,15 +557,35 @@ def _segment_beam(inputs, model, output, opts: SegmentOptions, as_json=False):
 
 @main.command()
 @model_option()
-@click.option("--format", "fmt", required=True, type=click.Choice(FORMATS),
-              help="saved_model: TensorFlow SavedModel folder; onnx: .onnx file (needs the 'onnx' extra); "
-                   "litert: .tflite file.")
-@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
-              help="Where to write the artefact (a folder for saved_model).")
-@click.option("--overwrite", is_flag=True, help="Replace an earlier export of the same kind (never the working folder or a folder that is not a SavedModel).")
-@click.option("--size", default=256, show_default=True, type=click.IntRange(16, 4096),
-              help="Side of the random sample image used for the parity check.")
-@click.option("--atol", default=1e-4, show_default=True, type=finite_float(0), help="Largest accepted |exported - Keras|.")
+@click.option(
+    "--format",
+    "fmt",
+    required=True,
+    type=click.Choice(FORMATS),
+    help="saved_model: TensorFlow SavedModel folder; onnx: .onnx file (needs the 'onnx' extra); litert: .tflite file.",
+)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Where to write the artefact (a folder for saved_model).",
+)
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace an earlier export of the same kind (never the working folder or a folder that is not a SavedModel).",
+)
+@click.option(
+    "--size",
+    default=256,
+    show_default=True,
+    type=click.IntRange(16, 4096),
+    help="Side of the random sample image used for the parity check.",
+)
+@click.option(
+    "--atol", default=1e-4, show_default=True, type=finite_float(0), help="Largest accepted |exported - Keras|."
+)
 @compute_options
 @output_options()
 def export(model, fmt, output, overwrite, size, atol, as_json):
@@ -469,15 +618,29 @@ def export(model, fmt, output, overwrite, size, atol, as_json):
     except MissingExtraError as e:
         raise click.ClickException(str(e)) from None
     if as_json:
-        echo_json({"path": result.path, "format": result.format, "size_bytes": result.size_bytes,
-                   "runtime": result.runtime, "sample_shape": list(result.sample_shape),
-                   "max_abs_diff": float(result.max_abs_diff), "atol": atol, "ok": bool(result.ok)})
+        echo_json(
+            {
+                "path": result.path,
+                "format": result.format,
+                "size_bytes": result.size_bytes,
+                "runtime": result.runtime,
+                "sample_shape": list(result.sample_shape),
+                "max_abs_diff": float(result.max_abs_diff),
+                "atol": atol,
+                "ok": bool(result.ok),
+            }
+        )
     else:
         say(f"wrote {result.path} ({result.format}, {result.size_bytes / 1e6:.1f} MB)")
-        say(f"parity on a {result.sample_shape[1]}x{result.sample_shape[2]} sample with {result.runtime}: "
-            f"max |exported - keras| = {result.max_abs_diff:.3g} (tolerance {atol:g})")
+        say(
+            f"parity on a {result.sample_shape[1]}x{result.sample_shape[2]} sample with {result.runtime}: "
+            f"max |exported - keras| = {result.max_abs_diff:.3g} (tolerance {atol:g})"
+        )
     if not result.ok:
         # The artefact is kept (for inspection); a re-run needs --overwrite to replace it.
-        click.echo(f"parity check FAILED: max |exported - keras| = {result.max_abs_diff:.3g} is over --atol "
-                   f"{atol:g}; {result.path} is kept for inspection (re-run with --overwrite to replace it)", err=True)
+        click.echo(
+            f"parity check FAILED: max |exported - keras| = {result.max_abs_diff:.3g} is over --atol "
+            f"{atol:g}; {result.path} is kept for inspection (re-run with --overwrite to replace it)",
+            err=True,
+        )
         sys.exit(1)

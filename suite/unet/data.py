@@ -77,10 +77,14 @@ class SegmentationSource:
         """Class indices ``(H, W)`` int32 for one of this source's masks."""
         return read_mask(path, lut=self.lut, binary=self.binary, max_pixels=self.max_pixels)
 
-    def subset(self, indices) -> "SegmentationSource":
+    def subset(self, indices) -> SegmentationSource:
         """A source with only the pairs at ``indices`` (same mapping)."""
         return SegmentationSource(
-            [self.pairs[i] for i in indices], self.layout, self.lut, self.binary, root=self.root,
+            [self.pairs[i] for i in indices],
+            self.layout,
+            self.lut,
+            self.binary,
+            root=self.root,
             max_pixels=self.max_pixels,
         )
 
@@ -108,7 +112,10 @@ def read_mask(path, lut=None, binary: bool = False, max_pixels: int | None = DEF
     mask = mask.astype(np.int32)
     if lut is not None:
         if mask.min() < 0 or mask.max() >= len(lut):
-            raise ImageReadError(path, f"mask values {sorted(set(np.unique(mask).tolist()) - set(range(len(lut))))[:8]} outside the layout's range")
+            raise ImageReadError(
+                path,
+                f"mask values {sorted(set(np.unique(mask).tolist()) - set(range(len(lut))))[:8]} outside the layout's range",
+            )
         mask = lut[mask].astype(np.int32)
     return mask
 
@@ -275,8 +282,10 @@ def open_source(
         if masks is None:
             raise DatasetError("the folders layout needs --masks DIR")
         if Path(images).is_dir() and Path(masks).is_dir() and Path(images).resolve() == Path(masks).resolve():
-            raise DatasetError(f"--images and --masks are the same folder ({images}): images and masks are paired by "
-                               "name across two folders, so keep the masks in a folder of their own")
+            raise DatasetError(
+                f"--images and --masks are the same folder ({images}): images and masks are paired by "
+                "name across two folders, so keep the masks in a folder of their own"
+            )
         pairs, un_i, un_m, ambiguous, lossy = pair_folders(images, masks, recursive=recursive)
         _refuse_masks_as_images(pairs, images, max_pixels)
     elif layout == "oxford-pet":
@@ -322,7 +331,8 @@ def _refuse_masks_as_images(pairs, images_dir, max_pixels, sample: int = 4) -> N
     if all(looks_like_mask(p, max_pixels=max_pixels) for p in firsts):
         raise DatasetError(
             f"--images {images_dir} holds label masks, not photos ({firsts[0].name} is a one-channel image of a few "
-            "values): pass the photos' folder as --images and the masks' folder as --masks")
+            "values): pass the photos' folder as --images and the masks' folder as --masks"
+        )
 
 
 def masks_only(masks_dir, recursive: bool = False) -> list:
@@ -351,16 +361,23 @@ def masks_only(masks_dir, recursive: bool = False) -> list:
 
 def _lossy_message(lossy, folder) -> str:
     kinds = sorted({p.suffix.lower().lstrip(".").upper().replace("JPG", "JPEG") for p in lossy})
-    return (f"{len(lossy)} mask(s) in {folder} are {'/'.join(kinds)} ({lossy[0].name}, ...): lossy compression "
-            "changes the class labels at every edge, so they are not used; save masks as PNG "
-            "(class indices, or a palette PNG)")
+    return (
+        f"{len(lossy)} mask(s) in {folder} are {'/'.join(kinds)} ({lossy[0].name}, ...): lossy compression "
+        "changes the class labels at every edge, so they are not used; save masks as PNG "
+        "(class indices, or a palette PNG)"
+    )
 
 
 def _warn_unpaired(images, masks, ambiguous=(), show: int = 5):
-    for what, files in (("images without a mask", images), ("masks without an image", masks),
-                        ("images sharing a basename with another image, so no mask can be assigned", ambiguous)):
+    for what, files in (
+        ("images without a mask", images),
+        ("masks without an image", masks),
+        ("images sharing a basename with another image, so no mask can be assigned", ambiguous),
+    ):
         if files:
-            names = ", ".join(p.name for p in files[:show]) + (f", ... ({len(files) - show} more)" if len(files) > show else "")
+            names = ", ".join(p.name for p in files[:show]) + (
+                f", ... ({len(files) - show} more)" if len(files) > show else ""
+            )
             note(f"warning: {len(files)} {what} (skipped): {names}")
 
 
@@ -412,14 +429,18 @@ class SourceStats:
     def max_size(self):
         return (max(s[0] for s in self.sizes), max(s[1] for s in self.sizes)) if self.sizes else (0, 0)
 
-    def subset(self, positions) -> "SourceStats":
+    def subset(self, positions) -> SourceStats:
         """The statistics of the usable pairs at ``positions`` (indices into ``kept``, like ``source.subset``)."""
         positions = list(positions)
         pixels = [self.pair_pixels[i] for i in positions]
         counts = np.sum(pixels, axis=0) if pixels else np.zeros_like(self.class_pixels)
         return SourceStats(
-            counts.astype(np.int64), int(sum(self.pair_ignored[i] for i in positions)),
-            [self.sizes[i] for i in positions], [], list(range(len(positions))), pixels,
+            counts.astype(np.int64),
+            int(sum(self.pair_ignored[i] for i in positions)),
+            [self.sizes[i] for i in positions],
+            [],
+            list(range(len(positions))),
+            pixels,
             [self.pair_ignored[i] for i in positions],
         )
 
@@ -499,20 +520,29 @@ def check_source(
             ctx.stop()
     bad = [
         {"image": str(img), "mask": str(msk), "reason": r}
-        for (img, msk), r in zip(source.pairs, results) if isinstance(r, str)
+        for (img, msk), r in zip(source.pairs, results)
+        if isinstance(r, str)
     ]
     kept = [i for i, r in enumerate(results) if not isinstance(r, str)]
     if bad and (not skip_bad or not kept):
         problems = [b["reason"] for b in bad]
-        more = f" (and {len(problems) - 1} more problem(s); first ones: {'; '.join(problems[1:4])})" if len(problems) > 1 else ""
+        more = (
+            f" (and {len(problems) - 1} more problem(s); first ones: {'; '.join(problems[1:4])})"
+            if len(problems) > 1
+            else ""
+        )
         if skip_bad:
             raise DatasetError(f"none of the {n} {what} is usable: {problems[0]}{more}")
         raise DatasetError(problems[0] + more)
     good = [results[i] for i in kept]
     stats = SourceStats(
         np.sum([g[0] for g in good], axis=0).astype(np.int64) if good else np.zeros(num_classes, np.int64),
-        int(sum(g[1] for g in good)), [g[2] for g in good], bad, kept,
-        [g[0] for g in good], [g[1] for g in good],
+        int(sum(g[1] for g in good)),
+        [g[2] for g in good],
+        bad,
+        kept,
+        [g[0] for g in good],
+        [g[1] for g in good],
     )
     if stats.class_pixels[1:].sum() == 0 and stats.ignored_pixels > 0 and not source.binary:
         from suite.unet.masks import foreground_ignored_message

@@ -79,6 +79,7 @@ def _patch_keras_multiworker_reduce():
 
     def reduce_per_replica(values, strategy, reduction):
         if reduction in ("auto", "mean") and tf_trainer._collective_all_reduce_multi_worker(strategy):
+
             def _reduce(v):
                 rank = getattr(v, "shape", None)
                 axis = None if rank is None or len(rank) == 0 else 0
@@ -89,4 +90,3 @@ def _patch_keras_multiworker_reduce():
 
     reduce_per_replica._suite_patched = True
     tf_trainer.reduce_per_replica = reduce_per_replica
-

@@ -25,10 +25,16 @@ from pathlib import Path
 import numpy as np
 
 from suite.common.io.images import DEFAULT_MAX_PIXELS, ImageReadError
-from suite.unet.masks import (check_foreground_not_ignored, check_same_size, foreground_ignored_message, load_mask,
-                              only_background_and_ignore, validate_mask)
-from suite.unet.metrics import confusion_counts, scores_from_confusion
 from suite.unet.errors import EvaluationError
+from suite.unet.masks import (
+    check_foreground_not_ignored,
+    check_same_size,
+    foreground_ignored_message,
+    load_mask,
+    only_background_and_ignore,
+    validate_mask,
+)
+from suite.unet.metrics import confusion_counts, scores_from_confusion
 
 
 @dataclass
@@ -85,8 +91,9 @@ def _score(items: _Pairs, predict, num_classes, ignore_index, description, progr
     # One 0/255 mask among class-index masks (read without --binary) is skipped (or refused with
     # strict) like any other bad pair; VOC and trimap masks are read with labels the suite knows.
     src = items.source
-    per_mask_foreground_check = src is None or (getattr(src, "lut", None) is None
-                                                and getattr(src, "layout", "folders") != "voc")
+    per_mask_foreground_check = src is None or (
+        getattr(src, "lut", None) is None and getattr(src, "layout", "folders") != "voc"
+    )
     cm = np.zeros((num_classes, num_classes), dtype=np.int64)
     skipped, scored, ignored = [], 0, 0
     bar, task = _progress(len(items.pairs), description, progress)
@@ -140,8 +147,9 @@ def _classes_for(meta, num_classes, class_names):
     return num_classes, class_names
 
 
-def evaluate_model(model, pairs, num_classes=None, ignore_index=255, binary=False, class_names=None, progress=True,
-                   strict=False):
+def evaluate_model(
+    model, pairs, num_classes=None, ignore_index=255, binary=False, class_names=None, progress=True, strict=False
+):
     """Scores a segmentation model on image/mask pairs.
 
     Args:
@@ -197,13 +205,16 @@ def evaluate_model(model, pairs, num_classes=None, ignore_index=255, binary=Fals
         # threshold 0 on one-channel logits = probability 0.5
         return scores_to_mask(logits, threshold=0.0)
 
-    report = _score(_as_pairs(pairs, binary), predict, num_classes, ignore_index, "evaluating", progress, class_names, strict)
+    report = _score(
+        _as_pairs(pairs, binary), predict, num_classes, ignore_index, "evaluating", progress, class_names, strict
+    )
     report["model"] = label
     return report
 
 
-def evaluate_predictions(pred_dir, pairs, num_classes, ignore_index=255, binary=False, class_names=None, progress=True,
-                         strict=False):
+def evaluate_predictions(
+    pred_dir, pairs, num_classes, ignore_index=255, binary=False, class_names=None, progress=True, strict=False
+):
     """Scores existing predicted masks (e.g. from ``suite segment``) against the truth.
 
     The prediction for a pair is ``pred_dir/<mask basename>.png``: a palette
@@ -240,7 +251,9 @@ def evaluate_predictions(pred_dir, pairs, num_classes, ignore_index=255, binary=
         validate_mask(pred, num_classes, None, pred_path)
         return pred
 
-    report = _score(_as_pairs(pairs, binary), predict, num_classes, ignore_index, "scoring", progress, class_names, strict)
+    report = _score(
+        _as_pairs(pairs, binary), predict, num_classes, ignore_index, "scoring", progress, class_names, strict
+    )
     report["predictions"] = str(pred_dir)
     return report
 
@@ -281,10 +294,20 @@ def confusion_figure_png(report: dict, title: str | None = None) -> bytes:
                 value = norm[t, p]
                 if rows[t, 0] == 0 or value < smallest:
                     continue
-                ax.text(p, t, f"{100 * value:.0f}%" if value >= 0.005 else "<1%", ha="center",
-                        va="center", fontsize=fontsize, color="white" if value > 0.55 else "black")
-    ax.set_title(title or f"mIoU {report['mean_iou']:.3f}, pixel accuracy {report['pixel_accuracy']:.3f} "
-                 f"({report['images']} images)", fontsize=10)
+                ax.text(
+                    p,
+                    t,
+                    f"{100 * value:.0f}%" if value >= 0.005 else "<1%",
+                    ha="center",
+                    va="center",
+                    fontsize=fontsize,
+                    color="white" if value > 0.55 else "black",
+                )
+    ax.set_title(
+        title
+        or f"mIoU {report['mean_iou']:.3f}, pixel accuracy {report['pixel_accuracy']:.3f} ({report['images']} images)",
+        fontsize=10,
+    )
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", bbox_inches="tight")

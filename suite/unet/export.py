@@ -58,16 +58,18 @@ def check_output(output, fmt: str, overwrite: bool) -> Path:
     if resolved == cwd or resolved in cwd.parents:
         raise NotReplaceableError(
             f"{output} is the working folder or a folder above it: --overwrite replaces only an earlier "
-            "export; give -o a new name")
+            "export; give -o a new name"
+        )
     if fmt == "saved_model":
         if output.is_symlink() or not output.is_dir() or not (output / "saved_model.pb").is_file():
             raise NotReplaceableError(
                 f"{output} is not a SavedModel folder (no saved_model.pb): --overwrite replaces only an "
-                "earlier export; give -o a new name")
+                "earlier export; give -o a new name"
+            )
     elif output.is_symlink() or not output.is_file():
         raise NotReplaceableError(
-            f"{output} is not a file: --overwrite replaces only an earlier {_EXTENSION[fmt]} export; "
-            "give -o a new name")
+            f"{output} is not a file: --overwrite replaces only an earlier {_EXTENSION[fmt]} export; give -o a new name"
+        )
     return output
 
 
@@ -182,8 +184,9 @@ def _quiet_fd2():
     return silenced_stderr_fd()
 
 
-def export_model(model, fmt: str, output, *, overwrite: bool = False, sample_size: int = 256,
-                 atol: float = 1e-4) -> ExportResult:
+def export_model(
+    model, fmt: str, output, *, overwrite: bool = False, sample_size: int = 256, atol: float = 1e-4
+) -> ExportResult:
     """Exports ``model`` to ``fmt`` at ``output`` and checks the artefact against Keras.
 
     The artefact is written next to ``output`` under a temporary name and moved
@@ -249,7 +252,17 @@ def export_model(model, fmt: str, output, *, overwrite: bool = False, sample_siz
             os.replace(tmp, output)  # atomic for a file, replacing an earlier export
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
-    diff = float(np.max(np.abs(got.astype(np.float64) - expected.astype(np.float64)))) if got.shape == expected.shape \
+    diff = (
+        float(np.max(np.abs(got.astype(np.float64) - expected.astype(np.float64))))
+        if got.shape == expected.shape
         else float("inf")
-    return ExportResult(path=output, format=fmt, runtime=runtime, max_abs_diff=diff, atol=atol,
-                        sample_shape=tuple(x.shape), size_bytes=_artefact_size(output))
+    )
+    return ExportResult(
+        path=output,
+        format=fmt,
+        runtime=runtime,
+        max_abs_diff=diff,
+        atol=atol,
+        sample_shape=tuple(x.shape),
+        size_bytes=_artefact_size(output),
+    )

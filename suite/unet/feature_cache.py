@@ -72,8 +72,10 @@ def reason_not_to_cache(opts, encoder_trainable: bool, pixel_augmentations: list
     if encoder_trainable:
         return "the encoder is trained in this phase"
     if pixel_augmentations:
-        return (f"augmentation changes pixels ({', '.join(pixel_augmentations)}); --no-pixel-augment keeps the "
-                "flips, which the cache keeps too")
+        return (
+            f"augmentation changes pixels ({', '.join(pixel_augmentations)}); --no-pixel-augment keeps the "
+            "flips, which the cache keeps too"
+        )
     if opts.strategy != "default":
         return f"the {opts.strategy} strategy"
     return None
@@ -129,8 +131,8 @@ def cut_window(image, mask, corner, crop, ignore_index: int):
     out_msk = np.full((ch, cw), ignore_index, np.int32)
     sy, sx = max(y, 0), max(x, 0)
     hh, ww = min(h - sy, ch - top), min(w - sx, cw - left)
-    out_img[top:top + hh, left:left + ww] = image[sy:sy + hh, sx:sx + ww]
-    out_msk[top:top + hh, left:left + ww] = mask[sy:sy + hh, sx:sx + ww]
+    out_img[top : top + hh, left : left + ww] = image[sy : sy + hh, sx : sx + ww]
+    out_msk[top : top + hh, left : left + ww] = mask[sy : sy + hh, sx : sx + ww]
     return out_img, out_msk
 
 
@@ -205,9 +207,15 @@ class FeatureCache:
 
     def summary(self) -> dict:
         """JSON-ready: windows, memory, dtype, grid and build time (for the log and the run's result)."""
-        return {"windows": self.windows, "val_windows": int(self.val_masks.shape[0]),
-                "windows_per_image": round(self.windows_per_image, 2), "density": self.density,
-                "dtype": self.dtype, "megabytes": round(self.nbytes / 2**20, 1), "seconds": round(self.seconds, 1)}
+        return {
+            "windows": self.windows,
+            "val_windows": int(self.val_masks.shape[0]),
+            "windows_per_image": round(self.windows_per_image, 2),
+            "density": self.density,
+            "dtype": self.dtype,
+            "megabytes": round(self.nbytes / 2**20, 1),
+            "seconds": round(self.seconds, 1),
+        }
 
     def matches(self, encoder, crop, resize_mode: str) -> bool:
         """Whether the features are still those of ``encoder`` (same weights) for this window size and resizing."""
@@ -253,8 +261,9 @@ class FeatureCache:
 
 def _level_shapes(encoder, crop):
     """``{"Pn": (h, w, C)}`` for a window of ``crop`` (a multiple of the stride)."""
-    return {k: (crop[0] // 2 ** int(k[1:]), crop[1] // 2 ** int(k[1:]), int(t.shape[-1]))
-            for k, t in encoder.output.items()}
+    return {
+        k: (crop[0] // 2 ** int(k[1:]), crop[1] // 2 ** int(k[1:]), int(t.shape[-1])) for k, t in encoder.output.items()
+    }
 
 
 def estimate_bytes(encoder, crop, windows: int, itemsize: int = 2) -> int:
@@ -296,16 +305,27 @@ def _encode(encoder, windows, storage, batch: int = 8):
     out = {k: [] for k in encoder.output}
     run = tf.function(lambda x: encoder(x, training=False))  # compiled: a little faster than eager calls
     for i in range(0, len(windows), batch):
-        x = np.stack(windows[i:i + batch])
+        x = np.stack(windows[i : i + batch])
         feats = run(tf.constant(x))
         for k in out:
             out[k].append(np.asarray(feats[k]).astype(storage))
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
-def build(unet, train_src, train_sizes, val_src, val_sizes, crop, *, resize_mode: str = "crop", flips=((False, False),),
-          ignore_index: int = 255, max_bytes: int = DEFAULT_MAX_MB * 2**20,
-          max_seconds: float | None = None) -> FeatureCache | None:
+def build(
+    unet,
+    train_src,
+    train_sizes,
+    val_src,
+    val_sizes,
+    crop,
+    *,
+    resize_mode: str = "crop",
+    flips=((False, False),),
+    ignore_index: int = 255,
+    max_bytes: int = DEFAULT_MAX_MB * 2**20,
+    max_seconds: float | None = None,
+) -> FeatureCache | None:
     """Computes the frozen encoder's features of every training and validation window.
 
     Args:
@@ -379,8 +399,15 @@ def build(unet, train_src, train_sizes, val_src, val_sizes, crop, *, resize_mode
     val_features = _encode(encoder, val_images, storage)
     dec_inputs = decoder_model(unet).input
     cache = FeatureCache(
-        features, masks, val_features, np.stack(val_masks) if val_masks else np.zeros((0,) + tuple(crop), np.int32),
-        dtype_name, len(masks) / max(1, len(train_sizes)), density,
-        encoder_fingerprint(encoder, crop, resize_mode, dtype_name), time.monotonic() - t0,
-        {k: str(t.dtype) for k, t in dec_inputs.items()})
+        features,
+        masks,
+        val_features,
+        np.stack(val_masks) if val_masks else np.zeros((0,) + tuple(crop), np.int32),
+        dtype_name,
+        len(masks) / max(1, len(train_sizes)),
+        density,
+        encoder_fingerprint(encoder, crop, resize_mode, dtype_name),
+        time.monotonic() - t0,
+        {k: str(t.dtype) for k, t in dec_inputs.items()},
+    )
     return cache

@@ -101,6 +101,7 @@ def plan_batches(items: list, stride: int, batch_size: int, batch_pixels: int, w
     Returns:
         A list of ``(items, (H, W))``: the images and the size they are padded to.
     """
+
     def padded(it):
         h, w = it.size
         return math.ceil(h / stride) * stride, math.ceil(w / stride) * stride
@@ -169,13 +170,15 @@ class FolderRun:
                 atomic_write(outs["probabilities"], lambda fh: np.save(fh, data), overwrite=self.overwrite)
             if "overlay" in item.todo:
                 ov = overlay(image, mask, self.class_names)
-                atomic_write(outs["overlay"], lambda fh: ov.save(fh, format="JPEG", quality=90),
-                             overwrite=self.overwrite)
+                atomic_write(
+                    outs["overlay"], lambda fh: ov.save(fh, format="JPEG", quality=90), overwrite=self.overwrite
+                )
             # The mask is written last: its presence marks the image as finished for a re-run.
             if "mask" in item.todo:
                 img = mask_image(mask)
-                atomic_write(outs["mask"], lambda fh: img.save(fh, format="PNG", compress_level=1),
-                             overwrite=self.overwrite)
+                atomic_write(
+                    outs["mask"], lambda fh: img.save(fh, format="PNG", compress_level=1), overwrite=self.overwrite
+                )
         except OutputExistsError:
             # Another run wrote it between our check and now: theirs is as good as ours.
             self.finish(item, skipped=True)
@@ -185,8 +188,15 @@ class FolderRun:
             self.finish(item)
 
 
-def plan_items(inputs, out_dir, *, overlay: bool = False, probabilities: bool = False, overwrite: bool = False,
-               recursive: bool = False) -> tuple[list, list, list]:
+def plan_items(
+    inputs,
+    out_dir,
+    *,
+    overlay: bool = False,
+    probabilities: bool = False,
+    overwrite: bool = False,
+    recursive: bool = False,
+) -> tuple[list, list, list]:
     """Expands inputs into the images to segment and the outputs each still needs.
 
     Output names depend only on the whole input list (see
@@ -220,7 +230,7 @@ def plan_items(inputs, out_dir, *, overlay: bool = False, probabilities: bool = 
         note(f"skipped {len(not_images)} file(s) that are not images: {shown}")
     wanted = ("mask",) + (("overlay",) if overlay else ()) + (("probabilities",) if probabilities else ())
     items, skipped = [], []
-    for (path, rel), stem in zip(pairs, output_stems([rel for _, rel in pairs])):
+    for (path, _rel), stem in zip(pairs, output_stems([rel for _, rel in pairs])):
         outs = outputs_for(out_dir, stem)
         todo = tuple(k for k in wanted if overwrite or not outs[k].exists())
         if not todo:
@@ -230,8 +240,14 @@ def plan_items(inputs, out_dir, *, overlay: bool = False, probabilities: bool = 
     return items, skipped, not_images
 
 
-def split_by_size(items, report, *, tile: int | None = None, max_untiled_pixels: int = DEFAULT_MAX_UNTILED_PIXELS,
-                  max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[list, list]:
+def split_by_size(
+    items,
+    report,
+    *,
+    tile: int | None = None,
+    max_untiled_pixels: int = DEFAULT_MAX_UNTILED_PIXELS,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+) -> tuple[list, list]:
     """Reads each item's size from its header: ``(small, large)``, large ones to be tiled.
 
     Unreadable headers go to ``report.failed`` with their one-line reason.
@@ -248,9 +264,19 @@ def split_by_size(items, report, *, tile: int | None = None, max_untiled_pixels:
     return small, large
 
 
-def run_items(run, small, large, *, stride: int, batch_size: int = 8, batch_pixels: int = DEFAULT_BATCH_PIXELS,
-              tile: int | None = None, overlap: int = DEFAULT_OVERLAP, max_pixels: int | None = DEFAULT_MAX_PIXELS,
-              workers: int | None = None) -> None:
+def run_items(
+    run,
+    small,
+    large,
+    *,
+    stride: int,
+    batch_size: int = 8,
+    batch_pixels: int = DEFAULT_BATCH_PIXELS,
+    tile: int | None = None,
+    overlap: int = DEFAULT_OVERLAP,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    workers: int | None = None,
+) -> None:
     """Segments and writes items: small ones in batches of similar size, large ones tiled.
 
     Results go to ``run.report`` (``done``, ``skipped``, ``failed``).
@@ -262,10 +288,19 @@ def run_items(run, small, large, *, stride: int, batch_size: int = 8, batch_pixe
         small, large, waste = list(small) + list(large), [], 1.0
     else:
         waste = BATCH_WASTE
-    with ThreadPoolExecutor(workers, thread_name_prefix="segment-read") as readers, \
-            ThreadPoolExecutor(4, thread_name_prefix="segment-write") as writers:
-        _run_batches(run, plan_batches(small, stride, batch_size, batch_pixels, waste=waste), readers, writers,
-                     stride, max_pixels, max_pending=2 * batch_size)
+    with (
+        ThreadPoolExecutor(workers, thread_name_prefix="segment-read") as readers,
+        ThreadPoolExecutor(4, thread_name_prefix="segment-write") as writers,
+    ):
+        _run_batches(
+            run,
+            plan_batches(small, stride, batch_size, batch_pixels, waste=waste),
+            readers,
+            writers,
+            stride,
+            max_pixels,
+            max_pending=2 * batch_size,
+        )
         for item in sorted(large, key=lambda it: str(it.path)):
             _run_tiled(run, item, writers, tile or DEFAULT_TILE, overlap, stride, batch_size, max_pixels)
 
@@ -308,7 +343,7 @@ def _run_batches(run, batches, readers, writers, stride, max_pixels, max_pending
                 run.fail(good[0], RuntimeError(f"prediction failed: {failure_reason(e)}"))
                 continue
             preds = []
-            for it, im in zip(good, images):  # e.g. out of memory: one at a time
+            for im in images:  # e.g. out of memory: one at a time
                 try:
                     preds.append(P.predict_batch(run.model, [im], stride=stride, head=head)[0])
                 except Exception as e1:
@@ -334,19 +369,30 @@ def _run_tiled(run, item, writers, tile, overlap, stride, tiles_per_batch, max_p
     try:
         h, w = image.shape[:2]
         mask = np.empty((h, w), dtype=np.uint8)
-        bands = P.predict_tiled(run.model, image, tile=tile, overlap=overlap, stride=stride,
-                                tiles_per_batch=max(1, min(tiles_per_batch, DEFAULT_BATCH_PIXELS // (tile * tile))))
+        bands = P.predict_tiled(
+            run.model,
+            image,
+            tile=tile,
+            overlap=overlap,
+            stride=stride,
+            tiles_per_batch=max(1, min(tiles_per_batch, DEFAULT_BATCH_PIXELS // (tile * tile))),
+        )
         holder = {"mask": mask}
 
         def consume(fh=None):
             for y0, band in bands:
                 holder["mask"] = m = grow_mask_dtype(holder["mask"], band.shape[-1])
-                m[y0:y0 + len(band)] = P.scores_to_mask(band)
+                m[y0 : y0 + len(band)] = P.scores_to_mask(band)
                 if fh is not None:
                     if y0 == 0:
                         np.lib.format.write_array_header_1_0(
-                            fh, {"descr": np.lib.format.dtype_to_descr(np.dtype("<f2")),
-                                 "fortran_order": False, "shape": (h, w, band.shape[-1])})
+                            fh,
+                            {
+                                "descr": np.lib.format.dtype_to_descr(np.dtype("<f2")),
+                                "fortran_order": False,
+                                "shape": (h, w, band.shape[-1]),
+                            },
+                        )
                     fh.write(np.ascontiguousarray(band, dtype="<f2").tobytes())
 
         if "probabilities" in item.todo:

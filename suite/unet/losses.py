@@ -175,7 +175,11 @@ class _SegmentationLoss(keras.losses.Loss):
         self.class_weights = class_weights
 
     def _check_classes(self, logits):
-        if self.class_weights is not None and logits.shape[-1] is not None and logits.shape[-1] != len(self.class_weights):
+        if (
+            self.class_weights is not None
+            and logits.shape[-1] is not None
+            and logits.shape[-1] != len(self.class_weights)
+        ):
             raise ValueError(
                 f"class_weights has {len(self.class_weights)} entries but the logits have {logits.shape[-1]} classes. "
                 f"Received: class_weights={self.class_weights}"

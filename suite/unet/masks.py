@@ -44,7 +44,7 @@ def _mask_array(img, path) -> np.ndarray:
         raise MaskError(
             path,
             f"RGB colour mask (colours {shown}{more}); masks must hold class indices: "
-            "save a palette PNG or a grayscale PNG whose values are the class numbers"
+            "save a palette PNG or a grayscale PNG whose values are the class numbers",
         )
     raise MaskError(path, f"unsupported mask mode {mode!r}; expected a palette or grayscale PNG")
 
@@ -83,7 +83,7 @@ def load_mask(path, binary: bool = False, max_pixels: int | None = DEFAULT_MAX_P
             raise MaskError(
                 path,
                 f"--binary expects a 0/255 (or 0/1) mask, found values {_show(bad)}; "
-                "threshold the mask first, or drop --binary for class-index masks"
+                "threshold the mask first, or drop --binary for class-index masks",
             )
         else:
             mask = mask.astype(np.uint8)
@@ -126,7 +126,7 @@ def validate_mask(mask: np.ndarray, num_classes: int, ignore_index: int | None =
         raise MaskError(
             path,
             f"labels {_show(bad)} are outside 0..{num_classes - 1}{ignore} "
-            f"(num_classes={num_classes}); check --num-classes, --ignore-index or --binary"
+            f"(num_classes={num_classes}); check --num-classes, --ignore-index or --binary",
         )
     return mask
 
@@ -136,17 +136,16 @@ def check_same_size(image_shape, mask_shape, image_path, mask_path) -> None:
     if tuple(image_shape[:2]) != tuple(mask_shape[:2]):
         ih, iw = image_shape[:2]
         mh, mw = mask_shape[:2]
-        raise MaskError(
-            None,
-            f"size mismatch: image {image_path} is {iw}x{ih} but mask {mask_path} is {mw}x{mh}"
-        )
+        raise MaskError(None, f"size mismatch: image {image_path} is {iw}x{ih} but mask {mask_path} is {mw}x{mh}")
 
 
 def foreground_ignored_message(folder, ignore_index: int) -> str:
     """Why masks holding only 0 and the ignore index cannot be meant as they are, and the fix, in one line."""
     where = f"the masks in {folder}" if folder is not None else "the masks"
-    return (f"{where} hold only 0 and {ignore_index}, the ignore index: every foreground pixel would be left out; "
-            f"pass --binary for 0/{ignore_index} masks (or another --ignore-index if {ignore_index} is a class)")
+    return (
+        f"{where} hold only 0 and {ignore_index}, the ignore index: every foreground pixel would be left out; "
+        f"pass --binary for 0/{ignore_index} masks (or another --ignore-index if {ignore_index} is a class)"
+    )
 
 
 def check_foreground_not_ignored(mask: np.ndarray, num_classes: int, ignore_index: int | None, path=None) -> np.ndarray:
@@ -176,7 +175,7 @@ def check_foreground_not_ignored(mask: np.ndarray, num_classes: int, ignore_inde
         raise MaskError(
             path,
             f"holds only 0 and {ignore_index}, the ignore index: its foreground would be left out; "
-            f"pass --binary for 0/{ignore_index} masks (or another --ignore-index if {ignore_index} is a class)"
+            f"pass --binary for 0/{ignore_index} masks (or another --ignore-index if {ignore_index} is a class)",
         )
     return mask
 

@@ -131,7 +131,9 @@ def class_accuracy_from_confusion(cm):
     cm = ops.convert_to_tensor(cm)
     tp = ops.diagonal(cm)
     support = ops.sum(cm, axis=1)
-    return ops.where(support > 0, tp / ops.where(support > 0, support, ops.ones_like(support)), ops.full_like(tp, float("nan")))
+    return ops.where(
+        support > 0, tp / ops.where(support > 0, support, ops.ones_like(support)), ops.full_like(tp, float("nan"))
+    )
 
 
 # --------------------------------------------------------------------------- streaming metrics

@@ -41,6 +41,7 @@ import keras
 
 from suite.common.nn.api import suite_export
 from suite.common.nn.layers import PREPROCESSING_MODES, ImagePreprocessing  # also registers the layer
+
 # Registered alongside the model, so that `import suite.unet.model` is all a script needs before
 # keras.saving.load_model on a compiled checkpoint (its loss and metrics are suite classes too).
 from suite.unet import losses as _losses  # noqa: F401
@@ -58,7 +59,12 @@ def _conv_block(x, filters, padding, batch_norm, prefix):
     """Two 3x3 convolutions, each followed by (BatchNorm and) ReLU."""
     for j in (1, 2):
         x = keras.layers.Conv2D(
-            filters, 3, padding=padding, use_bias=not batch_norm, kernel_initializer="he_normal", name=f"{prefix}_conv{j}"
+            filters,
+            3,
+            padding=padding,
+            use_bias=not batch_norm,
+            kernel_initializer="he_normal",
+            name=f"{prefix}_conv{j}",
         )(x)
         if batch_norm:
             x = keras.layers.BatchNormalization(name=f"{prefix}_bn{j}")(x)
@@ -139,7 +145,7 @@ def _check_arguments(num_classes, input_shape, padding, class_names):
     """Validates the model-wide arguments; returns ``(input_shape, class_names)`` normalized."""
     if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 2:
         raise ValueError(
-            "num_classes must be an integer >= 2 (use 2 for binary masks). " f"Received: num_classes={num_classes!r}"
+            f"num_classes must be an integer >= 2 (use 2 for binary masks). Received: num_classes={num_classes!r}"
         )
     input_shape = tuple(input_shape)
     if len(input_shape) != 3:
@@ -155,8 +161,16 @@ def _check_arguments(num_classes, input_shape, padding, class_names):
     return input_shape, class_names
 
 
-def resolve_encoder(backbone, input_shape, weights="auto", encoder_filters=None, padding="same", batch_norm=None,
-                    pyramid_layers=None, preprocessing=None) -> Encoder:
+def resolve_encoder(
+    backbone,
+    input_shape,
+    weights="auto",
+    encoder_filters=None,
+    padding="same",
+    batch_norm=None,
+    pyramid_layers=None,
+    preprocessing=None,
+) -> Encoder:
     """The encoder for ``backbone``: ``None``/``"none"`` (the paper's), a registry name, a model, or a serialized model.
 
     ``preprocessing=None`` takes what the weights need; a mode overrides it for a
@@ -173,13 +187,15 @@ def resolve_encoder(backbone, input_shape, weights="auto", encoder_filters=None,
     elif isinstance(backbone, str) and backbone.lower() in ("none", "unet"):
         backbone = None
     if preprocessing is not None and preprocessing not in PREPROCESSING_MODES:
-        raise ValueError(f"preprocessing must be None or one of {PREPROCESSING_MODES}. "
-                         f"Received: preprocessing={preprocessing!r}")
+        raise ValueError(
+            f"preprocessing must be None or one of {PREPROCESSING_MODES}. Received: preprocessing={preprocessing!r}"
+        )
     if backbone is None:
         found = _paper_encoder_for(input_shape, weights, encoder_filters, padding, batch_norm)
     else:
-        found = _backbone_encoder_for(backbone, input_shape, weights, encoder_filters, padding, batch_norm,
-                                      pyramid_layers, preprocessing)
+        found = _backbone_encoder_for(
+            backbone, input_shape, weights, encoder_filters, padding, batch_norm, pyramid_layers, preprocessing
+        )
     if preprocessing is not None and preprocessing != found.preprocessing:
         raise ValueError(
             f"This encoder preprocesses with {found.preprocessing!r} and cannot be given another mode. "
@@ -212,8 +228,9 @@ def _model_preprocessing(model):
     return layer.mode if isinstance(layer, ImagePreprocessing) else None
 
 
-def _backbone_encoder_for(backbone, input_shape, weights, encoder_filters, padding, batch_norm,
-                          pyramid_layers, preprocessing=None) -> Encoder:
+def _backbone_encoder_for(
+    backbone, input_shape, weights, encoder_filters, padding, batch_norm, pyramid_layers, preprocessing=None
+) -> Encoder:
     if encoder_filters is not None:
         raise ValueError(f"encoder_filters is for backbone=None only. Received: encoder_filters={encoder_filters}")
     if padding != "same":
@@ -226,8 +243,9 @@ def _backbone_encoder_for(backbone, input_shape, weights, encoder_filters, paddi
 
         name = config = get_backbone_spec(backbone).name
         # weights=None (not "none") comes from from_config: rebuilding for a load, say nothing.
-        model = get_backbone(name, weights=weights, input_shape=input_shape, quiet=weights is None,
-                             preprocessing=preprocessing)
+        model = get_backbone(
+            name, weights=weights, input_shape=input_shape, quiet=weights is None, preprocessing=preprocessing
+        )
         layers_by_level, pyramid_layers = dict(model.pyramid_layers), None  # the registry knows them
     elif isinstance(backbone, keras.Model):
         model = backbone
@@ -374,8 +392,9 @@ class UNet(keras.Model):
         keras.config.set_dtype_policy(policy)
         try:
             # --- layers
-            encoder = resolve_encoder(backbone, input_shape, weights, encoder_filters, padding, batch_norm,
-                                      pyramid_layers, preprocessing)
+            encoder = resolve_encoder(
+                backbone, input_shape, weights, encoder_filters, padding, batch_norm, pyramid_layers, preprocessing
+            )
             decoder_filters = _decoder_filters_for(encoder, decoder_filters)
 
             # --- functional model
@@ -383,8 +402,9 @@ class UNet(keras.Model):
             features = encoder.model(inputs)
             x = _decoder(features, encoder, decoder_filters, padding, encoder.batch_norm)
             outputs = _head(x, num_classes)
-            super().__init__(inputs=inputs, outputs=outputs, name=name or f"unet_{encoder.name}", dtype=policy,
-                             **kwargs)
+            super().__init__(
+                inputs=inputs, outputs=outputs, name=name or f"unet_{encoder.name}", dtype=policy, **kwargs
+            )
         finally:
             keras.config.set_dtype_policy(previous)
 
@@ -406,8 +426,7 @@ class UNet(keras.Model):
         if freeze_encoder:
             set_encoder_trainable(self, False)
 
-    def compile(self, optimizer="auto", loss="auto", *, metrics="auto", ignore_index=255, class_weights=None,
-                **kwargs):
+    def compile(self, optimizer="auto", loss="auto", *, metrics="auto", ignore_index=255, class_weights=None, **kwargs):
         """``keras.Model.compile`` with the suite's training defaults for ``"auto"``.
 
         Args:
@@ -433,8 +452,9 @@ class UNet(keras.Model):
         if isinstance(optimizer, str) and optimizer == "auto":
             optimizer = keras.optimizers.Adam(learning_rate=DEFAULT_LR)
         if isinstance(loss, str) and loss == "auto":
-            loss = _losses.get_loss(DEFAULT_LOSS, num_classes=self.num_classes, ignore_index=ignore_index,
-                                    class_weights=class_weights)
+            loss = _losses.get_loss(
+                DEFAULT_LOSS, num_classes=self.num_classes, ignore_index=ignore_index, class_weights=class_weights
+            )
         if isinstance(metrics, str) and metrics == "auto":
             metrics = _metrics.segmentation_metrics(self.num_classes, ignore_index)
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
@@ -527,9 +547,9 @@ def settle_legacy_preprocessing(model) -> str | None:
         return None
     if not isinstance(model.backbone, str):
         return None
+    from suite.common.errors import WeightsError
     from suite.common.log import note
     from suite.common.nn.backbones import get_backbone_spec
-    from suite.common.errors import WeightsError
 
     spec = get_backbone_spec(model.backbone)
     mode = spec.embedded_preprocessing
@@ -558,8 +578,10 @@ def settle_legacy_preprocessing(model) -> str | None:
     encoder.get_layer("preprocess").mode = mode
     model.preprocessing = mode
     model._preprocessing_unrecorded = False
-    note(f"{model.name}: saved by an older suite without its preprocessing; its encoder holds the "
-         f"{spec.embedded_description}, so it preprocesses with {mode!r} (re-save it to record that)")
+    note(
+        f"{model.name}: saved by an older suite without its preprocessing; its encoder holds the "
+        f"{spec.embedded_description}, so it preprocesses with {mode!r} (re-save it to record that)"
+    )
     return mode
 
 
@@ -617,4 +639,3 @@ def set_encoder_trainable(model, trainable: bool) -> None:
                 layer.trainable = False
     if hasattr(model, "freeze_encoder"):
         model.freeze_encoder = not trainable
-

@@ -56,10 +56,17 @@ class ModelMetadata:
 
     def to_dict(self) -> dict:
         """JSON-ready fields (for reports)."""
-        return {"name": self.name, "num_classes": self.num_classes, "class_names": list(self.class_names),
-                "stride": self.stride, "input_channels": self.input_channels,
-                "fixed_size": list(self.fixed_size) if self.fixed_size else None, "whole_image": self.whole_image,
-                "backbone": self.backbone, "source": self.source}
+        return {
+            "name": self.name,
+            "num_classes": self.num_classes,
+            "class_names": list(self.class_names),
+            "stride": self.stride,
+            "input_channels": self.input_channels,
+            "fixed_size": list(self.fixed_size) if self.fixed_size else None,
+            "whole_image": self.whole_image,
+            "backbone": self.backbone,
+            "source": self.source,
+        }
 
 
 def _config(model) -> dict:
@@ -143,21 +150,29 @@ def check_segmentation_model(model) -> None:
     except (AttributeError, ValueError):
         return  # a subclassed model that was never built: trust it and let prediction tell
     if isinstance(in_shape, list) or isinstance(out_shape, list):
-        raise ValueError("Expected a segmentation model with one image input and one output. "
-                         f"Received: input_shape={in_shape}, output_shape={out_shape}")
+        raise ValueError(
+            "Expected a segmentation model with one image input and one output. "
+            f"Received: input_shape={in_shape}, output_shape={out_shape}"
+        )
     if len(in_shape) == 4 and len(out_shape) == 4 and in_shape[-1] != 3:
         raise ValueError(_channels_message(in_shape[-1]))
     if len(in_shape) != 4 or in_shape[-1] != 3 or len(out_shape) != 4:
-        raise ValueError("Expected a segmentation model mapping (N, H, W, 3) images to (N, H, W, C) scores. "
-                         f"Received: input_shape={in_shape}, output_shape={out_shape}")
+        raise ValueError(
+            "Expected a segmentation model mapping (N, H, W, 3) images to (N, H, W, C) scores. "
+            f"Received: input_shape={in_shape}, output_shape={out_shape}"
+        )
     if fixed_input_size(model) is not None:
-        raise ValueError(f"The model only accepts {in_shape[1]}x{in_shape[2]} inputs; segment needs a "
-                         "fully convolutional model built with input_shape=(None, None, 3)")
+        raise ValueError(
+            f"The model only accepts {in_shape[1]}x{in_shape[2]} inputs; segment needs a "
+            "fully convolutional model built with input_shape=(None, None, 3)"
+        )
 
 
 def _channels_message(channels) -> str:
-    return (f"the model takes {channels}-channel images, but the suite reads every image as RGB (3 channels): "
-            "use a model built with input_shape=(None, None, 3) (suite train makes one)")
+    return (
+        f"the model takes {channels}-channel images, but the suite reads every image as RGB (3 channels): "
+        "use a model built with input_shape=(None, None, 3) (suite train makes one)"
+    )
 
 
 def check_input_channels(model) -> None:

@@ -75,7 +75,7 @@ def bucket_side(length: int, stride: int) -> int:
     k = max(1, math.ceil(length / stride))
     if k > 4:
         e = k.bit_length() - 3
-        k = math.ceil(k / 2 ** e) * 2 ** e
+        k = math.ceil(k / 2**e) * 2**e
     return k * stride
 
 
@@ -210,8 +210,14 @@ def _numpy_head(logits: np.ndarray, head: str):
     return logits
 
 
-def predict_batch(model, images, stride: int | None = None, target: tuple[int, int] | None = None,
-                  head: str = "logits", buckets: bool | None = None) -> list:
+def predict_batch(
+    model,
+    images,
+    stride: int | None = None,
+    target: tuple[int, int] | None = None,
+    head: str = "logits",
+    buckets: bool | None = None,
+) -> list:
     """Predicts several images in one model call.
 
     Each image is padded (reflect) to a common size, at least its own size
@@ -256,7 +262,7 @@ def predict_batch(model, images, stride: int | None = None, target: tuple[int, i
     parts = _power_of_two_parts(len(images)) if split else [len(images)]
     chunks, start = [], 0
     for n in parts:
-        part = batch[start:start + n]
+        part = batch[start : start + n]
         start += n
         if stages:
             to_network, network, to_logits = stages
@@ -341,12 +347,19 @@ def blend_ramp(size: int, overlap: int, before: bool, after: bool) -> np.ndarray
     if before:
         w[:ov] = ramp
     if after:
-        w[size - ov:] = ramp[::-1]
+        w[size - ov :] = ramp[::-1]
     return w
 
 
-def predict_tiled(model, image: np.ndarray, tile: int = 512, overlap: int = 64, stride: int | None = None,
-                  tiles_per_batch: int = 4, probabilities: bool = True):
+def predict_tiled(
+    model,
+    image: np.ndarray,
+    tile: int = 512,
+    overlap: int = 64,
+    stride: int | None = None,
+    tiles_per_batch: int = 4,
+    probabilities: bool = True,
+):
     """Per-class scores of a large image, from overlapping tiles, yielded in row bands.
 
     Tiles are predicted in batches, turned into probabilities, weighted by a
@@ -382,20 +395,20 @@ def predict_tiled(model, image: np.ndarray, tile: int = 512, overlap: int = 64, 
         new_acc, new_wsum = None, np.zeros((th, w), dtype=np.float32)
         if wsum is not None:
             carry = prev_y0 + th - y0  # rows the previous band left open
-            new_wsum[:carry] = wsum[th - carry:]
+            new_wsum[:carry] = wsum[th - carry :]
         for c0 in range(0, len(xs), tiles_per_batch):
-            chunk = xs[c0:c0 + tiles_per_batch]
-            crops = [image[y0:y0 + th, x0:x0 + tw] for x0 in chunk]
+            chunk = xs[c0 : c0 + tiles_per_batch]
+            crops = [image[y0 : y0 + th, x0 : x0 + tw] for x0 in chunk]
             outs = predict_batch(model, crops, stride=stride, head="probabilities" if probabilities else "logits")
             for k, (x0, out) in enumerate(zip(chunk, outs)):
                 if new_acc is None:
                     new_acc = np.zeros((th, w, out.shape[-1]), dtype=np.float32)
                     if acc is not None:
-                        new_acc[:carry] = acc[th - carry:]
+                        new_acc[:carry] = acc[th - carry :]
                 weight = wy[:, None] * wxs[c0 + k][None, :]
                 out = np.multiply(out, weight[..., None], dtype=np.float32)
-                new_acc[:, x0:x0 + tw] += out
-                new_wsum[:, x0:x0 + tw] += weight
+                new_acc[:, x0 : x0 + tw] += out
+                new_wsum[:, x0 : x0 + tw] += weight
         acc, wsum, prev_y0 = new_acc, new_wsum, y0
         stop = (ys[r + 1] if r + 1 < len(ys) else h) - y0
         yield y0, acc[:stop] / wsum[:stop, :, None]

@@ -85,9 +85,11 @@ def load_preset(name: str, antialias: bool = False):
     preset = PRESETS[name]
     weights = ASSETS / preset["weights"]
     if not weights.is_file():
-        raise PresetError(f"preset {name!r}: weights file {weights} is missing "
-                          "(the package is incomplete: reinstall keras-cv-suite, or in a checkout "
-                          "make it with assets/convert_selfie.py; see its docstring)")
+        raise PresetError(
+            f"preset {name!r}: weights file {weights} is missing "
+            "(the package is incomplete: reinstall keras-cv-suite, or in a checkout "
+            "make it with assets/convert_selfie.py; see its docstring)"
+        )
     from suite.unet.selfie import SelfieSegmenter, load_selfie_weights, weights_loaded_next
 
     with weights_loaded_next():

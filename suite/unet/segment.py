@@ -111,14 +111,15 @@ def segment_image(
     if needs_tiling(h, w, tile, max_untiled_pixels):
         mask = np.empty((h, w), dtype=np.uint8)
         probs = None
-        for y0, band in P.predict_tiled(model, image, tile=tile or DEFAULT_TILE, overlap=overlap,
-                                        stride=stride, tiles_per_batch=tiles_per_batch):
+        for y0, band in P.predict_tiled(
+            model, image, tile=tile or DEFAULT_TILE, overlap=overlap, stride=stride, tiles_per_batch=tiles_per_batch
+        ):
             if probabilities and probs is None:
                 probs = np.empty((h, w, band.shape[-1]), dtype=np.float32)
             mask = grow_mask_dtype(mask, band.shape[-1])
-            mask[y0:y0 + len(band)] = P.scores_to_mask(band)
+            mask[y0 : y0 + len(band)] = P.scores_to_mask(band)
             if probabilities:
-                probs[y0:y0 + len(band)] = band
+                probs[y0 : y0 + len(band)] = band
         return (mask, probs) if probabilities else mask
     if probabilities:
         mask, probs = P.predict_batch(model, [image], stride=stride, head="mask+probabilities")[0]
@@ -129,8 +130,9 @@ def segment_image(
 # --------------------------------------------------------------------------- folders
 
 
-def segment_folder(inputs, output, model, options: SegmentOptions | None = None, *, progress: bool = True,
-                   **changes) -> RunReport:
+def segment_folder(
+    inputs, output, model, options: SegmentOptions | None = None, *, progress: bool = True, **changes
+) -> RunReport:
     """Segments every image in ``inputs`` and writes masks (and more) into ``output``.
 
     For each image ``OUT/<stem>.png`` is a palette PNG of class indices at the
@@ -172,8 +174,9 @@ def segment_folder(inputs, output, model, options: SegmentOptions | None = None,
     """
     opts = segment_options(options, **changes)
     if opts.runner != "local":
-        raise ValueError(f"segment_folder runs here (runner='local'); runner={opts.runner!r} is "
-                         "suite.unet.beam_runner.segment_beam")
+        raise ValueError(
+            f"segment_folder runs here (runner='local'); runner={opts.runner!r} is suite.unet.beam_runner.segment_beam"
+        )
     start = time.perf_counter()
     created = not (Path(output).exists() or Path(output).is_symlink())
     out_dir = ensure_writable_folder(output)  # before the model is even loaded
@@ -181,9 +184,14 @@ def segment_folder(inputs, output, model, options: SegmentOptions | None = None,
         remove_partial_files(out_dir)  # what a killed earlier run was writing
         report = RunReport(output=str(out_dir), info={"model": model_label(model)}, options=as_dict(opts))
         model, meta = resolve_segmentation(model)
-        items, report.skipped, not_images = plan_items(inputs, out_dir, overlay=opts.overlay,
-                                                       probabilities=opts.probabilities, overwrite=opts.overwrite,
-                                                       recursive=opts.recursive)
+        items, report.skipped, not_images = plan_items(
+            inputs,
+            out_dir,
+            overlay=opts.overlay,
+            probabilities=opts.probabilities,
+            overwrite=opts.overwrite,
+            recursive=opts.recursive,
+        )
         if not items and not report.skipped:
             raise NoImagesError(inputs, not_images)
     except BaseException:
@@ -192,8 +200,9 @@ def segment_folder(inputs, output, model, options: SegmentOptions | None = None,
         raise
     report.not_images = [str(p) for p in not_images]
     tile, max_untiled_pixels = tiling_for(meta, opts.tile, opts.max_untiled_pixels)
-    small, large = split_by_size(items, report, tile=tile, max_untiled_pixels=max_untiled_pixels,
-                                 max_pixels=opts.max_pixels)
+    small, large = split_by_size(
+        items, report, tile=tile, max_untiled_pixels=max_untiled_pixels, max_pixels=opts.max_pixels
+    )
     try:
         _run_with_progress(FolderRun(report, model, meta, out_dir, opts.overwrite), small, large, opts, tile, progress)
     finally:
@@ -235,9 +244,18 @@ def _run_with_progress(run, small, large, opts: SegmentOptions, tile, progress: 
     try:
         if bar:
             bar.start()
-        run_items(run, small, large, stride=run.meta.stride, batch_size=opts.batch_size,
-                  batch_pixels=opts.batch_pixels, tile=tile, overlap=opts.overlap, max_pixels=opts.max_pixels,
-                  workers=opts.workers)
+        run_items(
+            run,
+            small,
+            large,
+            stride=run.meta.stride,
+            batch_size=opts.batch_size,
+            batch_pixels=opts.batch_pixels,
+            tile=tile,
+            overlap=opts.overlap,
+            max_pixels=opts.max_pixels,
+            workers=opts.workers,
+        )
     finally:
         if bar:
             bar.stop()

@@ -28,7 +28,7 @@ DEFAULT_MAX_UNTILED_PIXELS = 2_100_000
 DEFAULT_TILE = 512
 DEFAULT_OVERLAP = 64
 #: Upper bound on the pixels of one batch (all images padded), to bound activation memory.
-DEFAULT_BATCH_PIXELS = 2 ** 21
+DEFAULT_BATCH_PIXELS = 2**21
 
 
 @dataclass
@@ -40,35 +40,51 @@ class SegmentOptions:
     name are options of ``suite segment``.
     """
 
-    overlay: bool = option(False, "Also write <stem>_overlay.jpg: the image with class colours and a legend.",
-                           flag="--overlay")
-    probabilities: bool = option(False, "Also write <stem>.npy: (H, W, C) float16 class probabilities.",
-                                 flag="--probabilities")
+    overlay: bool = option(
+        False, "Also write <stem>_overlay.jpg: the image with class colours and a legend.", flag="--overlay"
+    )
+    probabilities: bool = option(
+        False, "Also write <stem>.npy: (H, W, C) float16 class probabilities.", flag="--probabilities"
+    )
     batch_size: int = option(8, "Images of similar size per model call.", low=1, high=1024)
-    tile: int | None = option(None, "Run images larger than this as overlapping tiles of this size "
-                                    "(default: only images over ~2.1 megapixels, with 512 px tiles).",
-                              low=16, high=16384, kind=int)
-    overlap: int = option(DEFAULT_OVERLAP, "Pixels shared by neighbouring tiles (at most half the tile).",
-                          low=0, high=8192)
-    overwrite: bool = option(False, "Replace existing outputs (by default they are skipped, so a re-run resumes).",
-                             flag="--overwrite")
-    recursive: bool = option(False, "Descend into sub-folders, mirroring them in the output folder.",
-                             flag="--recursive -r")
-    max_pixels: int | None = option(DEFAULT_MAX_PIXELS, "Refuse image files with more pixels than this "
-                                    "(decompression bombs); raise it for huge scans.", low=1)
+    tile: int | None = option(
+        None,
+        "Run images larger than this as overlapping tiles of this size "
+        "(default: only images over ~2.1 megapixels, with 512 px tiles).",
+        low=16,
+        high=16384,
+        kind=int,
+    )
+    overlap: int = option(
+        DEFAULT_OVERLAP, "Pixels shared by neighbouring tiles (at most half the tile).", low=0, high=8192
+    )
+    overwrite: bool = option(
+        False, "Replace existing outputs (by default they are skipped, so a re-run resumes).", flag="--overwrite"
+    )
+    recursive: bool = option(
+        False, "Descend into sub-folders, mirroring them in the output folder.", flag="--recursive -r"
+    )
+    max_pixels: int | None = option(
+        DEFAULT_MAX_PIXELS,
+        "Refuse image files with more pixels than this (decompression bombs); raise it for huge scans.",
+        low=1,
+    )
     workers: int | None = option(None, "Decoding threads (default: up to 4).", low=1, high=64, kind=int)
-    runner: str = option("local", "local: this process. beam: an Apache Beam RunInference pipeline (DirectRunner "
-                                  "by default; Dataflow, Flink or Spark with --beam-option runner=...); needs the "
-                                  "'beam' extra.", choices=RUNNERS)
+    runner: str = option(
+        "local",
+        "local: this process. beam: an Apache Beam RunInference pipeline (DirectRunner "
+        "by default; Dataflow, Flink or Spark with --beam-option runner=...); needs the "
+        "'beam' extra.",
+        choices=RUNNERS,
+    )
     # Declared by hand on the command line (repeatable; a path or a URL), kept here for the report.
     beam_options: tuple = option((), "Beam pipeline options, KEY=VALUE (runner beam only).", cli="")
-    dead_letter: str | None = option(None, "JSON-lines file of the images that failed (runner beam only; default "
-                                           "OUTPUT/failed.jsonl).", cli="")
+    dead_letter: str | None = option(
+        None, "JSON-lines file of the images that failed (runner beam only; default OUTPUT/failed.jsonl).", cli=""
+    )
     # Library settings, not on the command line.
-    max_untiled_pixels: int = option(DEFAULT_MAX_UNTILED_PIXELS, "Tile images above this many pixels.", low=1,
-                                     cli="")
-    batch_pixels: int = option(DEFAULT_BATCH_PIXELS, "At most this many padded pixels per model call.", low=1,
-                               cli="")
+    max_untiled_pixels: int = option(DEFAULT_MAX_UNTILED_PIXELS, "Tile images above this many pixels.", low=1, cli="")
+    batch_pixels: int = option(DEFAULT_BATCH_PIXELS, "At most this many padded pixels per model call.", low=1, cli="")
 
 
 def check_segment_options(opts: SegmentOptions) -> SegmentOptions:

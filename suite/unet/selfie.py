@@ -78,13 +78,19 @@ def weights_loaded_next():
 
 
 def _conv(x, filters, names, kernel=1, strides=1):
-    return keras.layers.Conv2D(filters, kernel, strides=strides, padding="same", name=names("conv2d"),
-                               kernel_initializer=_KERNEL_INIT.get())(x)
+    return keras.layers.Conv2D(
+        filters, kernel, strides=strides, padding="same", name=names("conv2d"), kernel_initializer=_KERNEL_INIT.get()
+    )(x)
 
 
 def _dwconv(x, kernel, names, strides=1):
-    return keras.layers.DepthwiseConv2D(kernel, strides=strides, padding="same", name=names("depthwise_conv2d"),
-                                        depthwise_initializer=_KERNEL_INIT.get())(x)
+    return keras.layers.DepthwiseConv2D(
+        kernel,
+        strides=strides,
+        padding="same",
+        name=names("depthwise_conv2d"),
+        depthwise_initializer=_KERNEL_INIT.get(),
+    )(x)
 
 
 def _act(x, kind, names):
@@ -149,7 +155,9 @@ def build_selfie_network(input_shape=(256, 256, 3), name="selfie_network"):
     """
     h, w, c = input_shape
     if c != 3 or h is None or w is None or h % 16 or w % 16:
-        raise ValueError(f"Expected input_shape (h, w, 3) with h and w multiples of 16. Received: input_shape={input_shape}")
+        raise ValueError(
+            f"Expected input_shape (h, w, 3) with h and w multiples of 16. Received: input_shape={input_shape}"
+        )
     names = _Names()
     inputs = keras.Input(input_shape, name="input_1")
     s1 = _act(_conv(inputs, 16, names, kernel=3, strides=2), "hard_swish", names)  # 1/2
@@ -174,8 +182,9 @@ def build_selfie_network(input_shape=(256, 256, 3), name="selfie_network"):
     x = _decoder_block(x, s1, names)  # 1/2
     # MediaPipe's Convolution2DTransposeBias: a 2x2 stride-2 transposed conv plus bias (no overlap, so
     # SAME and VALID padding agree).
-    x = keras.layers.Conv2DTranspose(1, 2, strides=2, padding="same", name="segment",
-                                     kernel_initializer=_KERNEL_INIT.get())(x)
+    x = keras.layers.Conv2DTranspose(
+        1, 2, strides=2, padding="same", name="segment", kernel_initializer=_KERNEL_INIT.get()
+    )(x)
     x = keras.layers.Activation("sigmoid", name="probability")(x)
     return keras.Model(inputs, x, name=name)
 
@@ -321,8 +330,9 @@ class SelfieSegmenter(keras.Model):
             to_network = keras.Model(image, x, name=f"{self.name}_to_network")
             prob = keras.Input(self.network.output.shape[1:], name="probability")
             image2 = keras.Input((None, None, 3), name="image")
-            to_logits = keras.Model([prob, image2], self.get_layer("upsample_to_image")([prob, image2]),
-                                    name=f"{self.name}_to_logits")
+            to_logits = keras.Model(
+                [prob, image2], self.get_layer("upsample_to_image")([prob, image2]), name=f"{self.name}_to_logits"
+            )
             stages = (to_network, self.network, to_logits)
             _STAGES[id(self)] = (weakref.ref(self), stages)
         return stages
@@ -365,8 +375,9 @@ def load_selfie_weights(network, path) -> None:
         values = [stored[k].astype("float32") for k in keys]
         expected = [tuple(v.shape) for v in layer.weights]
         if [v.shape for v in values] != expected:
-            raise ValueError(f"{path}: layer {layer.name!r} expects shapes {expected}, "
-                             f"the file has {[v.shape for v in values]}")
+            raise ValueError(
+                f"{path}: layer {layer.name!r} expects shapes {expected}, the file has {[v.shape for v in values]}"
+            )
         layer.set_weights(values)
         used.update(keys)
     extra = sorted(set(stored) - used - {"variant", "source"})

@@ -32,8 +32,10 @@ def pair_decoder(source: SegmentationSource):
         image = load_image(image_path.decode(), max_pixels=source.max_pixels)
         mask = source.read_mask(mask_path.decode())
         if mask.shape != image.shape[:2]:
-            raise ValueError(f"size mismatch: {image_path.decode()} is {image.shape[1]}x{image.shape[0]}, "
-                             f"mask {mask_path.decode()} is {mask.shape[1]}x{mask.shape[0]}")
+            raise ValueError(
+                f"size mismatch: {image_path.decode()} is {image.shape[1]}x{image.shape[0]}, "
+                f"mask {mask_path.decode()} is {mask.shape[1]}x{mask.shape[0]}"
+            )
         return image.astype(np.float32), mask.astype(np.int32)
 
     return decode
@@ -132,7 +134,9 @@ def make_dataset(
     if resize_mode == "resize":
         ds = ds.map(lambda i, m: resize_pair(i, m, image_size), num_parallel_calls=autotune)
     else:
-        ds = ds.map(lambda i, m: crop_or_pad(i, m, image_size, ignore_index, random=training), num_parallel_calls=autotune)
+        ds = ds.map(
+            lambda i, m: crop_or_pad(i, m, image_size, ignore_index, random=training), num_parallel_calls=autotune
+        )
     ds = ds.batch(batch_size, drop_remainder=training if drop_remainder is None else drop_remainder)
     if training and augmenter is not None:
         ds = ds.map(lambda i, m: augmenter(i, m), num_parallel_calls=autotune)

@@ -6,6 +6,7 @@ import csv
 import math
 from pathlib import Path
 
+
 def read_csv_log(path) -> list[dict]:
     """Rows of a Keras CSVLogger file as dicts of floats (``epoch`` 0-based, as Keras writes it)."""
     path = Path(path)
@@ -44,8 +45,14 @@ def plot_curves(rows, png_path, title="training curves") -> Path | None:
         for prefix, style in (("", "-"), ("val_", "--")):
             k = prefix + key
             if any(k in r for r in rows):
-                ax.plot(epochs, [r.get(k, float("nan")) for r in rows], style, marker="o", markersize=3,
-                        label=("validation " if prefix else "training ") + label)
+                ax.plot(
+                    epochs,
+                    [r.get(k, float("nan")) for r in rows],
+                    style,
+                    marker="o",
+                    markersize=3,
+                    label=("validation " if prefix else "training ") + label,
+                )
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         ax.set_ylabel(label)
@@ -53,7 +60,9 @@ def plot_curves(rows, png_path, title="training curves") -> Path | None:
         ax.legend()
     axes[0].set_yscale("log")  # early validation spikes would flatten the rest
     axes[1].set_ylim(0, 1)
-    best = max((r for r in rows if math.isfinite(r.get("val_miou", float("nan")))), key=lambda r: r["val_miou"], default=None)
+    best = max(
+        (r for r in rows if math.isfinite(r.get("val_miou", float("nan")))), key=lambda r: r["val_miou"], default=None
+    )
     if best is not None:
         axes[1].axvline(int(best["epoch"]) + 1, color="grey", alpha=0.4)
         axes[1].set_title(f"best validation mIoU {best['val_miou']:.3f} (epoch {int(best['epoch']) + 1})")

@@ -76,6 +76,7 @@ class TrainResult:
 
 # --------------------------------------------------------------------------- helpers
 
+
 def _resolve_class_weights(class_weights, stats, num_classes):
     if class_weights is None or class_weights == "none":
         return None
@@ -90,8 +91,8 @@ def _resolve_class_weights(class_weights, stats, num_classes):
 
 
 def _has_pretrained_weights(backbone, weights) -> bool:
-    from suite.common.nn.backbones import get_backbone_spec
     from suite.common.errors import WeightsError
+    from suite.common.nn.backbones import get_backbone_spec
     from suite.common.nn.weights import resolve_weights
 
     if weights is None or str(weights).lower() == "none":
@@ -134,6 +135,7 @@ def check_resume_fits(paths, opts, num_classes: int) -> None:
     now = _fit_record(opts, num_classes)
     for key in RESUME_FIT_OPTIONS:
         if key in saved and saved[key] != now[key]:
+
             def show(v):
                 return "none" if v is None else ",".join(map(str, v)) if isinstance(v, list) else str(v)
 
@@ -273,15 +275,22 @@ def train(
         model = build_model(num_classes, opts, freeze_epochs, class_names, cluster)
         pipeline = build_pipeline(data, int(getattr(model, "stride", 32)), opts, cluster)
         run = start_run(model, opts, paths, cluster, pipeline, data, resume, progress, callbacks)
-        phases = plan_phases(opts.epochs, freeze_epochs, opts.lr, opts.finetune_lr_factor, opts.time_budget,
-                             opts.freeze_fraction if opts.freeze_encoder_epochs == "auto" else None)
+        phases = plan_phases(
+            opts.epochs,
+            freeze_epochs,
+            opts.lr,
+            opts.finetune_lr_factor,
+            opts.time_budget,
+            opts.freeze_fraction if opts.freeze_encoder_epochs == "auto" else None,
+        )
         if resume and len(phases) == 2 and _backup_epoch(paths.backup_root / "phase2") is not None:
             phases = phases[1:]
         if opts.strategy == "multiworker":
             from suite.unet.distribute import work_around_multiworker_build
 
-            work_around_multiworker_build(model, cluster.strategy, pipeline.train_ds,
-                                          functools.partial(compile_phase, run, opts.lr))
+            work_around_multiworker_build(
+                model, cluster.strategy, pipeline.train_ds, functools.partial(compile_phase, run, opts.lr)
+            )
         stopped = fit_phases(run, phases)
         return summarize(run, stopped, time.monotonic() - t_start)
     except BaseException:
@@ -312,8 +321,10 @@ def check_run(opts: TrainOptions, num_classes: int) -> TrainOptions:
     if num_classes < 2:
         raise ValueError(f"Expected num_classes >= 2 (use 2 for binary masks). Received: num_classes={num_classes}")
     if isinstance(opts.class_weights, (list, tuple)) and len(opts.class_weights) != num_classes:
-        raise ValueError(f"Expected {num_classes} class weights (one per class), before any work. "
-                         f"Received: class_weights={list(opts.class_weights)}")
+        raise ValueError(
+            f"Expected {num_classes} class weights (one per class), before any work. "
+            f"Received: class_weights={list(opts.class_weights)}"
+        )
     if opts.epochs is None:  # the time budget, when there is one, decides how many
         opts = replace(opts, epochs=BUDGET_EPOCHS if opts.time_budget else DEFAULT_EPOCHS)
     fe = opts.freeze_encoder_epochs
@@ -371,7 +382,9 @@ def prepare_paths(out, logdir, resume: bool, overwrite: bool) -> RunPaths:
 
     out = Path(out)
     if out.suffix.lower() != ".keras":  # Keras writes its zip format whatever the name says
-        raise ValueError(f"out must name a .keras file (the model is saved in Keras' format). Received: out={str(out)!r}")
+        raise ValueError(
+            f"out must name a .keras file (the model is saved in Keras' format). Received: out={str(out)!r}"
+        )
     paths = RunPaths(out, Path(logdir) if logdir is not None else out.with_name(out.stem + "_logs"))
     backup_root = paths.backup_root
     interrupted = backup_root.exists() and any(backup_root.rglob("training_metadata.json"))
@@ -384,8 +397,10 @@ def prepare_paths(out, logdir, resume: bool, overwrite: bool) -> RunPaths:
         raise OutputExistsError(out)
     earlier = [p for p in (paths.csv, paths.curves) if p.exists()]
     if earlier and not (interrupted or overwrite or resume):
-        raise TrainingError(f"{paths.logdir} holds the logs of an earlier run ({earlier[0].name}): "
-                            "add --overwrite to replace them, or give another --logdir")
+        raise TrainingError(
+            f"{paths.logdir} holds the logs of an earlier run ({earlier[0].name}): "
+            "add --overwrite to replace them, or give another --logdir"
+        )
     if interrupted and not resume:
         if not overwrite:
             raise TrainingError(
@@ -418,8 +433,9 @@ class TrainData:
 def _usable(src, num_classes, opts, progress, what):
     from suite.unet import data as sdata
 
-    stats = sdata.check_source(src, num_classes, opts.ignore_index, progress=progress, skip_bad=not opts.strict,
-                               what=what)
+    stats = sdata.check_source(
+        src, num_classes, opts.ignore_index, progress=progress, skip_bad=not opts.strict, what=what
+    )
     return src.subset(stats.kept), stats
 
 
@@ -440,8 +456,9 @@ def open_data(images, masks, val_images, val_masks, num_classes, opts: TrainOpti
         if val_images is not None:
             val_src = sdata.open_source(val_images, val_masks, layout=opts.layout, split=opts.split or "val", **common)
         else:
-            val_src = sdata.open_source(images, layout="voc", split="val", ignore_index=opts.ignore_index,
-                                        max_pixels=opts.max_pixels)
+            val_src = sdata.open_source(
+                images, layout="voc", split="val", ignore_index=opts.ignore_index, max_pixels=opts.max_pixels
+            )
         val_src, val_stats = _usable(val_src, num_classes, opts, progress, "validation pairs")
         skipped += val_stats.bad
     else:
@@ -472,22 +489,28 @@ def setup_cluster(opts: TrainOptions) -> Cluster:
     replicas = dist.num_replicas_in_sync
     cluster = Cluster(dist, is_chief, worker, opts.batch_size * replicas)
     if opts.strategy != "default":
-        note(f"{opts.strategy} strategy: worker {worker}{' (chief)' if is_chief else ''}, "
-             f"{replicas} replicas in sync, global batch {cluster.global_batch}")
+        note(
+            f"{opts.strategy} strategy: worker {worker}{' (chief)' if is_chief else ''}, "
+            f"{replicas} replicas in sync, global batch {cluster.global_batch}"
+        )
     return cluster
 
 
 def build_model(num_classes, opts: TrainOptions, freeze_epochs: int, class_names, cluster: Cluster):
     """The U-Net of the options, built under the strategy's scope (encoder frozen for a first frozen phase)."""
-    from suite.unet.model import UNet
-
-    from suite.unet.model import set_encoder_trainable
+    from suite.unet.model import UNet, set_encoder_trainable
 
     with cluster.strategy.scope():
-        model = UNet(backbone=_backbone(opts), num_classes=num_classes, weights=opts.weights,
-                     freeze_encoder=freeze_epochs > 0, decoder_filters=opts.decoder_filters,
-                     encoder_filters=opts.encoder_filters, batch_norm=opts.batch_norm,
-                     class_names=list(class_names) if class_names else None)
+        model = UNet(
+            backbone=_backbone(opts),
+            num_classes=num_classes,
+            weights=opts.weights,
+            freeze_encoder=freeze_epochs > 0,
+            decoder_filters=opts.decoder_filters,
+            encoder_filters=opts.encoder_filters,
+            batch_norm=opts.batch_norm,
+            class_names=list(class_names) if class_names else None,
+        )
     if not freeze_epochs and _backbone(opts) is not None and _has_pretrained_weights(_backbone(opts), opts.weights):
         set_encoder_trainable(model, True)  # fine-tuned from the start: pretrained BatchNorm statistics kept
     return model
@@ -526,11 +549,22 @@ def build_pipeline(data: TrainData, stride: int, opts: TrainOptions, cluster: Cl
 
     crop = crop_size(opts.image_size, opts.resize_mode, data.train_stats.sizes, stride)
     batch, n_train = cluster.global_batch, len(data.train_src)
-    aug = (SegmentationAugmenter(ignore_index=opts.ignore_index, seed=opts.seed, **augment_keywords(opts))
-           if opts.augment else None)
+    aug = (
+        SegmentationAugmenter(ignore_index=opts.ignore_index, seed=opts.seed, **augment_keywords(opts))
+        if opts.augment
+        else None
+    )
     common = dict(ignore_index=opts.ignore_index, resize_mode=opts.resize_mode, seed=opts.seed)
-    train_ds = make_dataset(data.train_src, crop, batch, training=True, augmenter=aug, sizes=data.train_stats.sizes,
-                            drop_remainder=n_train >= batch, **common)
+    train_ds = make_dataset(
+        data.train_src,
+        crop,
+        batch,
+        training=True,
+        augmenter=aug,
+        sizes=data.train_stats.sizes,
+        drop_remainder=n_train >= batch,
+        **common,
+    )
     val_ds = make_dataset(data.val_src, crop, batch, training=False, sizes=data.val_stats.sizes, **common)
     if opts.strategy == "multiworker":
         options = tf.data.Options()
@@ -588,9 +622,14 @@ def start_run(model, opts, paths: RunPaths, cluster, pipeline, data, resume, pro
     previous = read_csv_log(paths.csv) if resume else []
     prev_best = max((r["val_miou"] for r in previous if math.isfinite(r.get("val_miou", float("nan")))), default=None)
     guard = cb.NanGuard()
-    ckpt = cb.BestCheckpoint(paths.out, "val_miou", guard, best=prev_best if paths.out.exists() else None,
-                             is_chief=cluster.is_chief)
-    rich = cb.RichProgress(None if opts.epochs == BUDGET_EPOCHS else opts.epochs, pipeline.steps) if progress and cluster.is_chief else None
+    ckpt = cb.BestCheckpoint(
+        paths.out, "val_miou", guard, best=prev_best if paths.out.exists() else None, is_chief=cluster.is_chief
+    )
+    rich = (
+        cb.RichProgress(None if opts.epochs == BUDGET_EPOCHS else opts.epochs, pipeline.steps)
+        if progress and cluster.is_chief
+        else None
+    )
     return Run(model, opts, paths, cluster, pipeline, data, guard, ckpt, rich, prev_best, list(callbacks or []))
 
 
@@ -609,8 +648,12 @@ def learning_rate_for(ph: Phase, opts: TrainOptions, steps: int):
     warm = (opts.warmup_epochs if ph.number == 1 else 0) * steps
     total = max(1, (ph.last_epoch - ph.first_epoch) * steps)
     return keras.optimizers.schedules.CosineDecay(
-        ph.lr / (warm + 1) if warm else ph.lr, decay_steps=max(1, total - warm), alpha=0.01,
-        warmup_target=ph.lr if warm else None, warmup_steps=warm)
+        ph.lr / (warm + 1) if warm else ph.lr,
+        decay_steps=max(1, total - warm),
+        alpha=0.01,
+        warmup_target=ph.lr if warm else None,
+        warmup_steps=warm,
+    )
 
 
 def compile_phase(run: Run, learning_rate) -> None:
@@ -623,9 +666,11 @@ def compile_phase(run: Run, learning_rate) -> None:
     with run.cluster.strategy.scope():
         run.model.compile(
             optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-            loss=get_loss(opts.loss, num_classes=n, ignore_index=opts.ignore_index,
-                          class_weights=run.data.class_weights),
-            metrics="auto", ignore_index=opts.ignore_index,
+            loss=get_loss(
+                opts.loss, num_classes=n, ignore_index=opts.ignore_index, class_weights=run.data.class_weights
+            ),
+            metrics="auto",
+            ignore_index=opts.ignore_index,
         )
 
 
@@ -639,8 +684,9 @@ def phase_callbacks(run: Run, ph: Phase) -> list:
     from suite.unet import callbacks as cb
 
     opts, paths = run.opts, run.paths
-    backup = cb.SafeBackupAndRestore(str(paths.backup_root / f"phase{ph.number}"), run.guard,
-                                     double_checkpoint=True, delete_checkpoint=False)
+    backup = cb.SafeBackupAndRestore(
+        str(paths.backup_root / f"phase{ph.number}"), run.guard, double_checkpoint=True, delete_checkpoint=False
+    )
     cbs = [run.guard, backup]
     if ph.deadline is not None:
         budget = cb.TimeBudget(ph.deadline, start=run.t_fit)
@@ -690,9 +736,11 @@ def cached_phase(run: Run, ph: Phase):
     from suite.unet import feature_cache as fc
 
     opts = run.opts
-    why = fc.reason_not_to_cache(opts, encoder_trainable=ph.number == 2 or not run.model.freeze_encoder,
-                                 pixel_augmentations=fc.pixel_augmentations(augment_keywords(opts)) if opts.augment
-                                 else [])
+    why = fc.reason_not_to_cache(
+        opts,
+        encoder_trainable=ph.number == 2 or not run.model.freeze_encoder,
+        pixel_augmentations=fc.pixel_augmentations(augment_keywords(opts)) if opts.augment else [],
+    )
     if why is not None:
         if opts.feature_cache == "auto" and ph.number == 1:
             note(f"feature cache off: {why}")
@@ -700,24 +748,40 @@ def cached_phase(run: Run, ph: Phase):
     encoder, crop = run.model.get_layer("encoder"), run.pipeline.crop
     if run.cache is None or not run.cache.matches(encoder, crop, opts.resize_mode):
         flips = fc.flips_of(augment_keywords(opts)) if opts.augment else [(False, False)]
-        run.cache = fc.build(run.model, run.data.train_src, run.data.train_stats.sizes, run.data.val_src,
-                             run.data.val_stats.sizes, crop, resize_mode=opts.resize_mode, flips=flips,
-                             ignore_index=opts.ignore_index, max_bytes=int(opts.feature_cache_mb * 2**20),
-                             max_seconds=None if ph.deadline is None else CACHE_BUDGET_SHARE * ph.deadline)
+        run.cache = fc.build(
+            run.model,
+            run.data.train_src,
+            run.data.train_stats.sizes,
+            run.data.val_src,
+            run.data.val_stats.sizes,
+            crop,
+            resize_mode=opts.resize_mode,
+            flips=flips,
+            ignore_index=opts.ignore_index,
+            max_bytes=int(opts.feature_cache_mb * 2**20),
+            max_seconds=None if ph.deadline is None else CACHE_BUDGET_SHARE * ph.deadline,
+        )
         if run.cache is None:
             need = fc.estimate_bytes(encoder, crop, len(run.data.train_src) * len(flips) + len(run.data.val_src))
-            note(f"feature cache off: even one window per image needs {need / 2**20:.0f} MB, over "
-                 f"--feature-cache-mb {opts.feature_cache_mb:g}; the encoder runs at every step")
+            note(
+                f"feature cache off: even one window per image needs {need / 2**20:.0f} MB, over "
+                f"--feature-cache-mb {opts.feature_cache_mb:g}; the encoder runs at every step"
+            )
             return None
         c = run.cache.summary()
-        note(f"feature cache: {c['windows']} training windows ({c['windows_per_image']:g} per image, grid "
-             f"{c['density']}) and {c['val_windows']} validation windows, {c['megabytes']:g} MB in {c['dtype']}, "
-             f"computed in {c['seconds']:g} s; the decoder trains on them")
+        note(
+            f"feature cache: {c['windows']} training windows ({c['windows_per_image']:g} per image, grid "
+            f"{c['density']}) and {c['val_windows']} validation windows, {c['megabytes']:g} MB in {c['dtype']}, "
+            f"computed in {c['seconds']:g} s; the decoder trains on them"
+        )
     decoder = fc.decoder_model(run.model)
     from suite.unet.metrics import segmentation_metrics
 
-    decoder.compile(optimizer=run.model.optimizer, loss=run.model.loss,
-                    metrics=segmentation_metrics(run.model.num_classes, opts.ignore_index))
+    decoder.compile(
+        optimizer=run.model.optimizer,
+        loss=run.model.loss,
+        metrics=segmentation_metrics(run.model.num_classes, opts.ignore_index),
+    )
     batch = run.cluster.global_batch
     return decoder, run.cache.dataset(batch, training=True, seed=opts.seed), run.cache.dataset(batch, training=False)
 
@@ -739,7 +803,12 @@ def fit_phases(run: Run, phases: list[Phase]) -> str:
                 note(f"epoch {first + 1}: encoder unfrozen; fine-tuning everything at lr {ph.lr:g}")
             compile_phase(run, learning_rate_for(ph, run.opts, run.pipeline.steps))
             cbs = phase_callbacks(run, ph)
-            fitted, train_ds, val_ds, repeat = run.model, run.pipeline.train_ds, run.pipeline.val_ds, run.pipeline.repeat
+            fitted, train_ds, val_ds, repeat = (
+                run.model,
+                run.pipeline.train_ds,
+                run.pipeline.val_ds,
+                run.pipeline.repeat,
+            )
             cached = cached_phase(run, ph)
             if cached is not None:
                 fitted, train_ds, val_ds = cached
@@ -788,21 +857,39 @@ def summarize(run: Run, stopped: str, seconds: float) -> TrainResult:
     model_path = out if out.exists() and run.cluster.is_chief else (out if ckpt.best is not None else None)
     if stopped == "nan":
         ep, batch = run.guard.tripped
-        keep = (f"the last good model (epoch {best_epoch}, val mIoU {ckpt.best:.4f}) is kept in {out}"
-                if ckpt.best is not None else "no epoch finished cleanly, so no model was saved")
+        keep = (
+            f"the last good model (epoch {best_epoch}, val mIoU {ckpt.best:.4f}) is kept in {out}"
+            if ckpt.best is not None
+            else "no epoch finished cleanly, so no model was saved"
+        )
         where = f"epoch {ep}, batch {batch}" if batch is not None else f"epoch {ep} (validation)"
         message = f"training stopped: the loss became NaN at {where} (try a lower --lr); {keep}"
     else:
-        why = {"completed": "finished",
-               "early_stopping": f"stopped early (no val mIoU gain in {opts.patience} epochs)",
-               "time_budget": f"used its time budget ({opts.time_budget or 0:g} s)"}[stopped]
+        why = {
+            "completed": "finished",
+            "early_stopping": f"stopped early (no val mIoU gain in {opts.patience} epochs)",
+            "time_budget": f"used its time budget ({opts.time_budget or 0:g} s)",
+        }[stopped]
         message = f"training {why}; no model saved"
         if ckpt.best is not None:
-            message = (f"training {why} after {len(rows)} epoch(s); best val mIoU {ckpt.best:.4f} at epoch "
-                       f"{best_epoch}; model: {out}; logs and curves: {paths.logdir}")
+            message = (
+                f"training {why} after {len(rows)} epoch(s); best val mIoU {ckpt.best:.4f} at epoch "
+                f"{best_epoch}; model: {out}; logs and curves: {paths.logdir}"
+            )
     if paths.backup_root.exists():
         # The run is over (the best model is in `out`); the backup is only for interrupted runs.
         shutil.rmtree(paths.backup_root, ignore_errors=True)
-    return TrainResult(model_path, ckpt.best, best_epoch, len(rows), stopped, rows, paths.logdir, message, seconds,
-                       run.data.skipped, as_dict(opts), run.cache.summary() if run.cache is not None else None)
-
+    return TrainResult(
+        model_path,
+        ckpt.best,
+        best_epoch,
+        len(rows),
+        stopped,
+        rows,
+        paths.logdir,
+        message,
+        seconds,
+        run.data.skipped,
+        as_dict(opts),
+        run.cache.summary() if run.cache is not None else None,
+    )

@@ -19,14 +19,14 @@ import re
 import threading
 import warnings
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from suite.common.io.atomic import atomic_write
 from suite.common.errors import first_line
+from suite.common.io.atomic import atomic_write
 
 #: Default pixel limit: a 11585 x 11585 image. An 8000 x 8000 photo passes.
 DEFAULT_MAX_PIXELS = 134_217_728
@@ -34,8 +34,23 @@ DEFAULT_MAX_PIXELS = 134_217_728
 _PILLOW_LIMIT_LOCK = threading.Lock()
 
 IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".jfif",
-     ".heic", ".heif", ".avif"}
+    {
+        ".jpg",
+        ".jpeg",
+        ".png",
+        ".bmp",
+        ".gif",
+        ".tif",
+        ".tiff",
+        ".webp",
+        ".ppm",
+        ".pgm",
+        ".pbm",
+        ".jfif",
+        ".heic",
+        ".heif",
+        ".avif",
+    }
 )
 
 # ISO-BMFF brands of HEIF files (iPhone photos); Pillow reads them only with the pillow-heif plugin.
@@ -50,7 +65,12 @@ _MAGIC = (
     b"BM",
     b"II*\x00",  # TIFF little-endian
     b"MM\x00*",  # TIFF big-endian
-    b"P1", b"P2", b"P3", b"P4", b"P5", b"P6",
+    b"P1",
+    b"P2",
+    b"P3",
+    b"P4",
+    b"P5",
+    b"P6",
 )
 
 
@@ -148,15 +168,18 @@ def _entry_problem(path: Path) -> ImageReadError | None:
         info = path.stat()
     except FileNotFoundError:
         if path.is_symlink():
-            return ImageReadError(path, f"broken symbolic link (it points to {os.readlink(path)}, which does not exist)")
+            return ImageReadError(
+                path, f"broken symbolic link (it points to {os.readlink(path)}, which does not exist)"
+            )
         return ImageReadError(path, "file not found")
     except OSError as e:
         return ImageReadError(path, f"cannot read file ({e.strerror or e})")
     if stat.S_ISDIR(info.st_mode):
         return ImageReadError(path, "is a folder, not an image")
     if not stat.S_ISREG(info.st_mode):
-        kind = "a named pipe" if stat.S_ISFIFO(info.st_mode) else "a socket" if stat.S_ISSOCK(info.st_mode) else \
-            "a device"
+        kind = (
+            "a named pipe" if stat.S_ISFIFO(info.st_mode) else "a socket" if stat.S_ISSOCK(info.st_mode) else "a device"
+        )
         return ImageReadError(path, f"not a regular file ({kind})")
     if info.st_size == 0:
         return ImageReadError(path, "empty file (0 bytes)")
@@ -209,8 +232,9 @@ def scan_folder(folder, recursive: bool = False) -> tuple[list[Path], list[Path]
             (images if is_input_image(p) else skipped).append(p)
         if not recursive:
             # A sub-folder named like an image is not looked into: reading it says so, with its name.
-            images.extend(Path(root) / d for d in dirs
-                          if not d.startswith(".") and Path(d).suffix.lower() in IMAGE_EXTENSIONS)
+            images.extend(
+                Path(root) / d for d in dirs if not d.startswith(".") and Path(d).suffix.lower() in IMAGE_EXTENSIONS
+            )
             break
     return sorted(images), sorted(skipped)
 
@@ -298,8 +322,11 @@ def _unidentified(path: Path) -> ImageReadError | None:
     import importlib.util
 
     if importlib.util.find_spec("pillow_heif") is None:
-        return ImageReadError(path, "HEIC/HEIF image, which needs the pillow-heif plugin: "
-                                    "pip install 'keras-cv-suite[heic]' (or convert it to JPEG)")
+        return ImageReadError(
+            path,
+            "HEIC/HEIF image, which needs the pillow-heif plugin: "
+            "pip install 'keras-cv-suite[heic]' (or convert it to JPEG)",
+        )
     return ImageReadError(path, "corrupt HEIC/HEIF image")
 
 
@@ -512,11 +539,14 @@ def as_rgb_array(image, name: str = "image", max_pixels: int | None = DEFAULT_MA
         try:
             return _to_rgb_array(ImageOps.exif_transpose(image))
         except (OSError, ValueError) as e:
-            raise ValueError(f"{name}: cannot convert the PIL image (mode {image.mode}) to RGB "
-                             f"({first_line(e)})") from None
+            raise ValueError(
+                f"{name}: cannot convert the PIL image (mode {image.mode}) to RGB ({first_line(e)})"
+            ) from None
     if not hasattr(image, "shape") and not isinstance(image, (list, tuple)):
-        raise ValueError(f"Expected {name} to be an image file path, a PIL image or an (H, W, 3) array. "
-                         f"Received: {name} of type {type(image).__name__}")
+        raise ValueError(
+            f"Expected {name} to be an image file path, a PIL image or an (H, W, 3) array. "
+            f"Received: {name} of type {type(image).__name__}"
+        )
     array = np.asarray(image)
     if array.dtype == bool or not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
         raise ValueError(f"Expected {name} to hold numbers in [0, 255]. Received: {name}.dtype={array.dtype}")
@@ -525,8 +555,9 @@ def as_rgb_array(image, name: str = "image", max_pixels: int | None = DEFAULT_MA
     if array.ndim == 2:
         array = np.repeat(array[..., None], 3, axis=-1)
     if array.ndim != 3 or array.shape[-1] != 3 or min(array.shape[:2]) < 1:
-        raise ValueError(f"Expected {name} to be an (H, W, 3) RGB image. "
-                         f"Received: {name}.shape={tuple(np.shape(image))}")
+        raise ValueError(
+            f"Expected {name} to be an (H, W, 3) RGB image. Received: {name}.shape={tuple(np.shape(image))}"
+        )
     if array.dtype != np.uint8:
         low, high = float(np.min(array)), float(np.max(array))
         if not (np.isfinite(low) and np.isfinite(high)):
@@ -547,8 +578,12 @@ def _warn_unit_range(name: str, high: float) -> None:
     if name in _WARNED_UNIT_RANGE:
         return
     _WARNED_UNIT_RANGE.add(name)
-    warnings.warn(f"{name} is a float array with values up to {high:g}: it is read in [0, 255], so it is nearly "
-                  f"black; multiply a [0, 1] image by 255 first", UserWarning, stacklevel=3)
+    warnings.warn(
+        f"{name} is a float array with values up to {high:g}: it is read in [0, 255], so it is nearly "
+        f"black; multiply a [0, 1] image by 255 first",
+        UserWarning,
+        stacklevel=3,
+    )
 
 
 _WARNED_UNIT_RANGE: set = set()
@@ -560,15 +595,15 @@ def as_rgb_arrays(images, name: str = "images", max_pixels: int | None = DEFAULT
     One image is a path, a PIL image or a 2-D/3-D array; anything else is
     iterated (``name[0]``, ``name[1]``, ... in messages).
     """
-    single = isinstance(images, (str, os.PathLike, Image.Image)) or (
-        hasattr(images, "ndim") and getattr(images, "ndim") in (2, 3))
+    single = isinstance(images, (str, os.PathLike, Image.Image)) or (hasattr(images, "ndim") and images.ndim in (2, 3))
     if single:
         return [as_rgb_array(images, f"{name}[0]", max_pixels)]
     try:
         items = list(images)
     except TypeError:
-        raise ValueError(f"Expected {name} to be an image or a list of images. "
-                         f"Received: {name} of type {type(images).__name__}") from None
+        raise ValueError(
+            f"Expected {name} to be an image or a list of images. Received: {name} of type {type(images).__name__}"
+        ) from None
     return [as_rgb_array(im, f"{name}[{i}]", max_pixels) for i, im in enumerate(items)]
 
 
@@ -614,8 +649,15 @@ def long_side_shape(shape, long_side: int) -> tuple[int, int]:
 
 
 #: The extensions :func:`save_image` writes, and their Pillow formats.
-SAVE_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF",
-                ".webp": "WEBP"}
+SAVE_FORMATS = {
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".png": "PNG",
+    ".bmp": "BMP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".webp": "WEBP",
+}
 
 
 def _format_for(path: Path) -> str:

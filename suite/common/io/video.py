@@ -187,12 +187,23 @@ def probe(path) -> VideoInfo:
             duration = float(stream.duration * stream.time_base)
         elif container.duration:
             duration = container.duration / 1_000_000
-        audio = [(a.codec_context.name, a.codec_context.sample_rate, a.codec_context.channels)
-                 for a in container.streams.audio]
+        audio = [
+            (a.codec_context.name, a.codec_context.sample_rate, a.codec_context.channels)
+            for a in container.streams.audio
+        ]
         matrix = _display_matrix(first)
-        return VideoInfo(path=path, width=first.width, height=first.height, rate=Fraction(rate),
-                         frames=int(stream.frames or 0), duration=duration, codec=stream.codec_context.name,
-                         rotation=int(round(getattr(first, "rotation", 0) or 0)) % 360, display_matrix=matrix, audio=audio)
+        return VideoInfo(
+            path=path,
+            width=first.width,
+            height=first.height,
+            rate=Fraction(rate),
+            frames=int(stream.frames or 0),
+            duration=duration,
+            codec=stream.codec_context.name,
+            rotation=int(round(getattr(first, "rotation", 0) or 0)) % 360,
+            display_matrix=matrix,
+            audio=audio,
+        )
     finally:
         container.close()
 
@@ -329,17 +340,29 @@ class VideoWriter:
         ValueError: an extension the writer does not know.
     """
 
-    def __init__(self, path, info: VideoInfo, width: int | None = None, height: int | None = None, *,
-                 audio_from="source", start: float = 0.0, duration: float | None = None, overwrite: bool = False,
-                 crf: int = 18, on_message=None):
+    def __init__(
+        self,
+        path,
+        info: VideoInfo,
+        width: int | None = None,
+        height: int | None = None,
+        *,
+        audio_from="source",
+        start: float = 0.0,
+        duration: float | None = None,
+        overwrite: bool = False,
+        crf: int = 18,
+        on_message=None,
+    ):
         from suite.common.io.atomic import OutputExistsError
 
         self.av = require_av()
         self.path = Path(path)
         ext = self.path.suffix.lower()
         if ext not in OUTPUT_CODECS:
-            raise ValueError(f"Unsupported video output extension '{ext}' for {self.path}; "
-                             f"use one of {sorted(OUTPUT_CODECS)}")
+            raise ValueError(
+                f"Unsupported video output extension '{ext}' for {self.path}; use one of {sorted(OUTPUT_CODECS)}"
+            )
         if self.path.exists() and not overwrite:
             raise OutputExistsError(self.path)
         self.info = info
@@ -360,8 +383,7 @@ class VideoWriter:
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # The PID in the name lets remove_partial_files tell a killed run's leftover from a live one.
-        fd, self._tmp = temp_file(self.path.parent, prefix=f".{self.path.name}.{os.getpid()}-",
-                                  suffix=".part")
+        fd, self._tmp = temp_file(self.path.parent, prefix=f".{self.path.name}.{os.getpid()}-", suffix=".part")
         os.close(fd)
         try:
             self._open()
@@ -427,7 +449,9 @@ class VideoWriter:
                 o = self._container.add_stream_from_template(a)
                 out.append([a, o, False])
             else:
-                o = self._container.add_stream(acodec, rate=48000 if acodec == "libopus" else a.codec_context.sample_rate)
+                o = self._container.add_stream(
+                    acodec, rate=48000 if acodec == "libopus" else a.codec_context.sample_rate
+                )
                 o.layout = "stereo" if a.codec_context.channels >= 2 else "mono"
                 out.append([a, o, True])
                 self.say(f"note: {self.path.name}: {fmt.name} cannot hold {name} audio; re-encoded as {acodec}")
@@ -460,8 +484,9 @@ class VideoWriter:
         av = self.av
         image = to_uint8(image)
         if image.shape[:2] != (self.height, self.width):
-            raise ValueError(f"Expected frames of {self.width}x{self.height}. "
-                             f"Received: {image.shape[1]}x{image.shape[0]}")
+            raise ValueError(
+                f"Expected frames of {self.width}x{self.height}. Received: {image.shape[1]}x{image.shape[0]}"
+            )
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image[..., :3]), format="rgb24")
         tb = self._video.time_base or Fraction(1, 1000)
         if time is None:

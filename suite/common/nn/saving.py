@@ -56,8 +56,10 @@ def load_model(path, compile: bool = False):
         if missing:  # Keras' line ends with the whole object config: name the class and its module instead
             module = re.search(r"'module': '([\w.]+)'", first)
             where = f" of {module.group(1)}" if module else ""
-            first = (f"{missing.group(1)}{where} is not registered; import its package first "
-                     "(a suite task package registers its classes when imported)")
+            first = (
+                f"{missing.group(1)}{where} is not registered; import its package first "
+                "(a suite task package registers its classes when imported)"
+            )
         raise ModelLoadError(f"{path}: cannot load model ({first})") from None
 
 

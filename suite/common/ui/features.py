@@ -19,8 +19,8 @@ def resize_long_side(image: np.ndarray, size: int) -> np.ndarray:
 
 def layer_activations(image, backbone="vgg16", layer="block3_conv1", weights="auto", size=256) -> np.ndarray:
     """Activations ``(H', W', C)`` of ``layer`` for an image: a file, a PIL image or an ``(H, W, 3)`` array in [0, 255]."""
-    from suite.common.nn.backbones import feature_extractor, get_backbone
     from suite.common.io.images import as_rgb_array
+    from suite.common.nn.backbones import feature_extractor, get_backbone
 
     arr = resize_long_side(as_rgb_array(image), size)
     model = backbone if hasattr(backbone, "pyramid_outputs") else get_backbone(backbone, weights=weights)

@@ -13,11 +13,40 @@ from pathlib import Path
 import click
 
 #: Suffixes that name a file, never a folder the suite would create (an existing folder is always taken).
-FILE_EXTENSIONS = frozenset({
-    ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".jfif", ".heic",
-    ".heif", ".avif", ".keras", ".h5", ".hdf5", ".onnx", ".tflite", ".pb", ".json", ".jsonl", ".npz", ".npy",
-    ".zip", ".txt", ".csv", ".pdf", ".svg",
-})
+FILE_EXTENSIONS = frozenset(
+    {
+        ".jpg",
+        ".jpeg",
+        ".png",
+        ".bmp",
+        ".gif",
+        ".tif",
+        ".tiff",
+        ".webp",
+        ".ppm",
+        ".pgm",
+        ".pbm",
+        ".jfif",
+        ".heic",
+        ".heif",
+        ".avif",
+        ".keras",
+        ".h5",
+        ".hdf5",
+        ".onnx",
+        ".tflite",
+        ".pb",
+        ".json",
+        ".jsonl",
+        ".npz",
+        ".npy",
+        ".zip",
+        ".txt",
+        ".csv",
+        ".pdf",
+        ".svg",
+    }
+)
 
 
 def image_extensions() -> tuple[str, ...]:
@@ -55,8 +84,11 @@ def check_output_folder(path, option: str = "-o/--output", what: str = "a folder
     path = Path(path)
     if path.is_dir() or path.suffix.lower() not in FILE_EXTENSIONS:
         return
-    raise click.BadParameter(f"{str(path)!r} names a {path.suffix} file, but this output is {what}; "
-                             "give a folder name without a file extension", param_hint=f"'{option}'")
+    raise click.BadParameter(
+        f"{str(path)!r} names a {path.suffix} file, but this output is {what}; "
+        "give a folder name without a file extension",
+        param_hint=f"'{option}'",
+    )
 
 
 class OutputFile(click.Path):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -109,8 +109,13 @@ def mask_image(mask: np.ndarray):
     return img
 
 
-def overlay(image: np.ndarray, mask: np.ndarray, class_names: Sequence[str] | None = None,
-            alpha: float = 0.45, legend: bool = True):
+def overlay(
+    image: np.ndarray,
+    mask: np.ndarray,
+    class_names: Sequence[str] | None = None,
+    alpha: float = 0.45,
+    legend: bool = True,
+):
     """The image with translucent class colours, plus a legend of the classes present.
 
     Colours are the mask palette's (:mod:`suite.common.ui.palette`) at full
@@ -137,9 +142,9 @@ def overlay(image: np.ndarray, mask: np.ndarray, class_names: Sequence[str] | No
     out = np.empty_like(img)
     # Row bands keep the temporary uint16 arrays small for very large images.
     for y in range(0, img.shape[0], 1024):
-        m, im = mask[y:y + 1024], img[y:y + 1024]
+        m, im = mask[y : y + 1024], img[y : y + 1024]
         blend = ((im.astype(np.uint16) * (256 - a) + colors[m].astype(np.uint16) * a) >> 8).astype(np.uint8)
-        out[y:y + 1024] = np.where(painted[m][..., None], blend, im)
+        out[y : y + 1024] = np.where(painted[m][..., None], blend, im)
     pil = Image.fromarray(out)
     if legend:
         counts = np.bincount(mask.reshape(-1).astype(np.int64), minlength=n)
@@ -172,8 +177,9 @@ def _add_legend(pil, counts, colors, class_names, max_entries: int = 10):
     for i, (k, text) in enumerate(rows):
         y = pad + i * line + (line - sw) // 2
         if k is not None:
-            bd.rectangle([pad, y, pad + sw, y + sw], fill=tuple(int(c) for c in colors[k]) + (255,),
-                         outline=(230, 230, 230, 255))
+            bd.rectangle(
+                [pad, y, pad + sw, y + sw], fill=tuple(int(c) for c in colors[k]) + (255,), outline=(230, 230, 230, 255)
+            )
         bd.text((pad * 2 + sw, pad + i * line), text, fill=(255, 255, 255, 255), font=font)
     if box_w * box_h <= 0.1 * pil.width * pil.height:
         pil.paste(box, (pad, pad), box)
