@@ -18,6 +18,9 @@ from suite.common.ui.cli import (
     weights_option,
 )
 from suite.common.ui.outputs import OutputFile, image_extensions
+from suite.serve.cli import COMMANDS as serve_commands
+from suite.style.cli import COMMANDS as style_commands
+from suite.unet.cli import COMMANDS as unet_commands
 
 
 @click.group(cls=SuiteGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -118,17 +121,9 @@ def features(image, backbone, layer, weights, size, max_maps, output, overwrite,
     click.echo(f"wrote {output}")
 
 
-# Task commands live with their tasks; importing registers them on `main`.
-for _module in (
-    "suite.style.cli",
-    "suite.unet.cli",
-    "suite.serve.cli",
-):
-    try:
-        __import__(_module)
-    except ModuleNotFoundError as _e:
-        if _e.name != _module:
-            raise
+# Task commands live with their tasks; the group adds them (they know nothing of it).
+for _command in (*style_commands, *unet_commands, *serve_commands):
+    main.add_command(_command)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import click
 
-from suite.cli import main
 from suite.common.options import finite_float
 from suite.common.ui.cli import compute_options, output_options
 
@@ -48,7 +47,7 @@ def _make_server(make_server, host, port, app):
     return server
 
 
-@main.command()
+@click.command()
 @click.argument("folders", nargs=-1, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option(
     "--host",
@@ -130,3 +129,7 @@ def serve(folders, host, port, max_upload_mb, max_pixels, max_size):
         click.echo("\nstopped", err=True)
     finally:
         server.server_close()
+
+
+#: The commands ``suite/cli.py`` adds to the ``suite`` group.
+COMMANDS = (serve,)

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import click
 
-from suite.cli import main
 from suite.common.options import click_options, finite_float
 from suite.common.ui.cli import compute_options, echo_json, max_pixels_option, output_options, say
 from suite.style.options import StyleOptions  # Keras-free: `suite --help` stays fast
@@ -42,7 +41,7 @@ class StyleArg(click.ParamType):
         return click.Path(exists=True, dir_okay=False, path_type=Path).convert(value, param, ctx)
 
 
-@main.command()
+@click.command()
 @click.argument("content", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option(
     "-s",
@@ -363,3 +362,7 @@ def _finish(report, as_json, said=()):
     )
     if report.failed:
         sys.exit(1)
+
+
+#: The commands ``suite/cli.py`` adds to the ``suite`` group.
+COMMANDS = (stylize,)

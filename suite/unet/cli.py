@@ -23,7 +23,6 @@ from pathlib import Path
 
 import click
 
-from suite.cli import main
 from suite.common.errors import first_line
 from suite.common.options import click_options, finite_float
 from suite.common.ui.cli import compute_options, echo_json, max_pixels_option, output_options, say
@@ -119,7 +118,7 @@ def warn_ignore_index_is_a_class(ignore_index: int | None, num_classes: int | No
 _DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 
 
-@main.command()
+@click.command()
 @click.option("--images", required=True, type=_DIR, help="Images folder, or an Oxford-IIIT Pet / Pascal VOC root.")
 @click.option("--masks", type=_DIR, help="Masks folder: PNG class indices, paired with images by basename.")
 @click.option(
@@ -271,7 +270,7 @@ def _print_skipped(report: dict) -> None:
         click.echo(f"... and {len(report['skipped']) - 20} more skipped (listed in the report)", err=True)
 
 
-@main.command()
+@click.command()
 @click.option(
     "--model",
     "-m",
@@ -424,7 +423,7 @@ def evaluate(
 # --------------------------------------------------------------------------- suite segment
 
 
-@main.command()
+@click.command()
 @click.argument("inputs", nargs=-1, required=True, type=PathOrURL(exists=True, path_type=Path))
 @model_option()
 @click.option(
@@ -555,7 +554,7 @@ def _segment_beam(inputs, model, output, opts: SegmentOptions, as_json=False):
 # --------------------------------------------------------------------------- suite export
 
 
-@main.command()
+@click.command()
 @model_option()
 @click.option(
     "--format",
@@ -644,3 +643,12 @@ def export(model, fmt, output, overwrite, size, atol, as_json):
             err=True,
         )
         sys.exit(1)
+
+
+#: The commands ``suite/cli.py`` adds to the ``suite`` group.
+COMMANDS = (
+    train,
+    evaluate,
+    segment,
+    export,
+)
