@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# pytest-xdist processes for `make test`, each taking whole test files (module fixtures built once); 0 = one process.
+PYTEST_WORKERS ?= 2
 
 .PHONY: venv demo test test-fast test-jax browser bench clean assets
 
@@ -35,7 +37,7 @@ demo: venv
 	@echo "its logs and curves), segment/ (masks, overlays, report.json) and evaluate/ (report.json, confusion matrix)."
 
 test: venv browser
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 	$(MAKE) test-jax
 
 # The `suite serve` browser tests (slow) drive Debian's headless Chromium and its driver, at the paths
