@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# pytest-xdist processes for `make test`, each taking whole test files (module fixtures built once); 0 = one process.
+PYTEST_WORKERS ?= 2
 
 .PHONY: venv demo lint test test-fast test-jax browser bench clean assets
 
@@ -41,7 +43,7 @@ lint: venv
 	$(BIN)/lint-imports
 
 test: venv lint browser
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 	$(MAKE) test-jax
 
 # The `suite serve` browser tests (slow) drive Debian's headless Chromium and its driver, at the paths
@@ -64,12 +66,13 @@ browser:
 test-fast: venv
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
-# The backend-agnostic core (models, losses, metrics, the style objective and optimizers) on Keras' JAX backend.
+# The backend-agnostic core (models, losses, metrics, the style objective and optimizers) on Keras' JAX backend;
+# their slow end-to-end checks run on TensorFlow only (the jax.jit paths they take are in the fast tests).
 JAX_TESTS := tests/test_unet_model.py tests/test_unet_losses_metrics.py tests/test_style_losses.py tests/test_style.py tests/test_style_options.py \
 	tests/test_fast_style.py tests/test_selfie.py tests/test_backbones.py tests/test_keras_natives.py tests/test_shape_buckets.py
 test-jax: venv
 	$(BIN)/python -c "import jax" 2>/dev/null || $(BIN)/python -m pip install -e ".[jax]"
-	KERAS_BACKEND=jax $(BIN)/python -m pytest $(JAX_TESTS) $(PYTEST_ARGS)
+	KERAS_BACKEND=jax $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not slow" $(JAX_TESTS) $(PYTEST_ARGS)
 
 # Regenerates the bundled photos, artworks and segmentation data set (needs the `assets` extra).
 assets: venv

@@ -4,7 +4,9 @@ Lines run in order in one scratch folder that sees the repository's `assets/` (s
 README's `model.keras` from `suite train` is the model the next lines use). A line runs
 when every input path it names exists at that point; lines naming placeholders are
 skipped, and the test fails if a command the README documents was never run, so the
-README cannot drift into examples that do not work.
+README cannot drift into examples that do not work. A line the README repeats word for word
+runs once: a second run, in the same folder with the same arguments, would check nothing the
+first did not.
 
 Runs are shortened only in length, never by switching a feature off: training gets
 `--epochs 1 --steps-per-epoch 2`, style transfer `--iterations 1` (every other option
@@ -98,9 +100,11 @@ def test_every_readme_command_runs(tmp_path):
     assert suite, "the `suite` console script is not installed (pip install -e .)"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     env.pop("SUITE_QUIET", None)  # as a user runs it
-    ran, skipped = [], []
+    ran, skipped, seen = [], [], set()
     for line in readme_commands(README.read_text()):
         args = shlex.split(line)[1:]
+        if tuple(args) in seen:
+            continue
         missing = [p for p in input_paths(args) if not (work / p).exists()]
         if missing:
             skipped.append((line, missing))
@@ -110,6 +114,7 @@ def test_every_readme_command_runs(tmp_path):
         assert proc.returncode == 0, f"`{line}` exited {proc.returncode}:\n{proc.stderr[-3000:]}"
         assert "Traceback" not in proc.stderr, f"`{line}` printed a traceback:\n{proc.stderr[-3000:]}"
         ran.append(args[0] if args else "--version")
+        seen.add(tuple(args))
     assert set(ran) >= DOCUMENTED, f"README commands never run: {DOCUMENTED - set(ran)}; skipped: {skipped}"
     # What the defaults path produced, where the README says it.
     assert (work / "model.keras").is_file() and (work / "model_logs" / "tensorboard").is_dir()
