@@ -26,8 +26,18 @@ from pathlib import Path
 import numpy as np
 
 KNOWN_OPS = {
-    "CONV_2D", "DEPTHWISE_CONV_2D", "HARD_SWISH", "RELU", "LOGISTIC", "MUL", "ADD", "AVERAGE_POOL_2D", "MEAN",
-    "RESIZE_BILINEAR", "DEQUANTIZE", "Convolution2DTransposeBias",
+    "CONV_2D",
+    "DEPTHWISE_CONV_2D",
+    "HARD_SWISH",
+    "RELU",
+    "LOGISTIC",
+    "MUL",
+    "ADD",
+    "AVERAGE_POOL_2D",
+    "MEAN",
+    "RESIZE_BILINEAR",
+    "DEQUANTIZE",
+    "Convolution2DTransposeBias",
 }
 
 
@@ -60,7 +70,9 @@ def read_tflite(path):
     ops = []
     for op in graph.operators:
         code = model.operatorCodes[op.opcodeIndex]
-        kind = code.customCode.decode() if code.customCode else builtin[max(code.builtinCode, code.deprecatedBuiltinCode)]
+        kind = (
+            code.customCode.decode() if code.customCode else builtin[max(code.builtinCode, code.deprecatedBuiltinCode)]
+        )
         if kind == "DEQUANTIZE":
             alias[op.outputs[0]] = op.inputs[0]
             continue
@@ -98,8 +110,10 @@ def convert(ops, weights):
         else:
             padding, stride_w, stride_h = np.frombuffer(opts[:12], dtype="<i4")
             if kernel.shape[1:3] != (2, 2) or (stride_w, stride_h) != (2, 2):
-                raise ValueError(f"expected a 2x2 stride-2 transposed conv, got kernel {kernel.shape}, "
-                                 f"strides {(stride_w, stride_h)}")
+                raise ValueError(
+                    f"expected a 2x2 stride-2 transposed conv, got kernel {kernel.shape}, "
+                    f"strides {(stride_w, stride_h)}"
+                )
             kernel = kernel.transpose(1, 2, 0, 3)
             layer = "segment"  # the landscape file calls it conv2d_transpose
         out[f"{layer}/kernel"] = kernel.astype(np.float16)
@@ -123,8 +137,10 @@ def main(argv=None):
     network = build_selfie_network(input_shape)
     load_selfie_weights(network, dst)  # raises if a layer or a shape does not match
     n = sum(int(np.prod(v.shape)) for v in arrays.values())
-    print(f"{src.name}: {len(ops)} operators, input {input_shape} ({variant}); "
-          f"{len(arrays) // 2} layers, {n:,} parameters -> {dst} ({dst.stat().st_size / 1e3:.0f} kB)")
+    print(
+        f"{src.name}: {len(ops)} operators, input {input_shape} ({variant}); "
+        f"{len(arrays) // 2} layers, {n:,} parameters -> {dst} ({dst.stat().st_size / 1e3:.0f} kB)"
+    )
     return 0
 
 

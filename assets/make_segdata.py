@@ -56,7 +56,10 @@ def _crop(rng, photo, h, w):
 
 def _polygon(kind, cx, cy, r, angle):
     if kind == "square":
-        pts = [(math.cos(angle + k * math.pi / 2 + math.pi / 4), math.sin(angle + k * math.pi / 2 + math.pi / 4)) for k in range(4)]
+        pts = [
+            (math.cos(angle + k * math.pi / 2 + math.pi / 4), math.sin(angle + k * math.pi / 2 + math.pi / 4))
+            for k in range(4)
+        ]
         r = r * 1.15  # the square's half-diagonal, so discs and squares cover similar areas
     elif kind == "triangle":
         pts = [(math.cos(angle + k * 2 * math.pi / 3), math.sin(angle + k * 2 * math.pi / 3)) for k in range(3)]
@@ -114,7 +117,12 @@ def make_sample(rng, photos, size):
         texture = _crop(rng, photos[rng.integers(len(photos))], h, w)
         fill = 0.6 * colour + 0.4 * texture
         # A slightly soft edge, so boundaries look photographed rather than drawn.
-        alpha = np.asarray(Image.fromarray((shape * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(0.7)), np.float32)[..., None] / 255
+        alpha = (
+            np.asarray(
+                Image.fromarray((shape * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(0.7)), np.float32
+            )[..., None]
+            / 255
+        )
         image = image * (1 - alpha) + fill * alpha
         label[shape] = cls
         edge = ndimage.binary_dilation(shape, iterations=1) & ~ndimage.binary_erosion(shape, iterations=1)
@@ -137,7 +145,10 @@ def generate(out: Path, n_train: int = 120, n_val: int = 40, seed: int = 0, min_
         (out / split / "images").mkdir(parents=True, exist_ok=True)
         (out / split / "masks").mkdir(parents=True, exist_ok=True)
         for i in range(n):
-            size = (int(rng.integers(min_size // 16, max_size // 16 + 1)) * 16, int(rng.integers(min_size // 16, max_size // 16 + 1)) * 16)
+            size = (
+                int(rng.integers(min_size // 16, max_size // 16 + 1)) * 16,
+                int(rng.integers(min_size // 16, max_size // 16 + 1)) * 16,
+            )
             image, mask = make_sample(rng, photos, size)
             Image.fromarray(image).save(out / split / "images" / f"{i:04d}.jpg", quality=90)
             Image.fromarray(mask, mode="L").save(out / split / "masks" / f"{i:04d}.png", optimize=True)

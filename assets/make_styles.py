@@ -29,7 +29,15 @@ def _bezier(p0, p1, p2, n=40):
 
 
 def strokes(rng) -> Image.Image:
-    palette = [(232, 93, 4), (244, 162, 97), (233, 196, 106), (42, 157, 143), (38, 70, 83), (230, 57, 70), (250, 240, 220)]
+    palette = [
+        (232, 93, 4),
+        (244, 162, 97),
+        (233, 196, 106),
+        (42, 157, 143),
+        (38, 70, 83),
+        (230, 57, 70),
+        (250, 240, 220),
+    ]
     img = Image.new("RGB", (SIZE, SIZE), (24, 28, 40))
     draw = ImageDraw.Draw(img)
     for _ in range(420):
@@ -49,7 +57,18 @@ def strokes(rng) -> Image.Image:
 
 
 def mosaic(rng) -> Image.Image:
-    palette = np.array([(214, 40, 40), (247, 127, 0), (252, 191, 73), (234, 226, 183), (0, 48, 73), (42, 111, 151), (97, 165, 194), (46, 139, 87)])
+    palette = np.array(
+        [
+            (214, 40, 40),
+            (247, 127, 0),
+            (252, 191, 73),
+            (234, 226, 183),
+            (0, 48, 73),
+            (42, 111, 151),
+            (97, 165, 194),
+            (46, 139, 87),
+        ]
+    )
     n = 260
     pts = rng.uniform(0, SIZE, (n, 2))
     colors = palette[rng.integers(len(palette), size=n)] + rng.integers(-20, 21, (n, 3))
@@ -87,8 +106,8 @@ def fields(rng) -> Image.Image:
     # black bars on the region borders: redraw edges by detecting colour changes
     arr = np.asarray(img).astype(np.int32)
     edge = np.zeros(arr.shape[:2], bool)
-    edge[1:] |= (np.abs(arr[1:] - arr[:-1]).sum(-1) > 0)
-    edge[:, 1:] |= (np.abs(arr[:, 1:] - arr[:, :-1]).sum(-1) > 0)
+    edge[1:] |= np.abs(arr[1:] - arr[:-1]).sum(-1) > 0
+    edge[:, 1:] |= np.abs(arr[:, 1:] - arr[:, :-1]).sum(-1) > 0
     edge_img = Image.fromarray((edge * 255).astype(np.uint8)).filter(ImageFilter.MaxFilter(9))
     out = np.asarray(img).copy()
     out[np.asarray(edge_img) > 0] = (18, 18, 18)
@@ -111,7 +130,9 @@ def swirls(rng) -> Image.Image:
 
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
-    for i, (name, make) in enumerate((("strokes", strokes), ("mosaic", mosaic), ("fields", fields), ("swirls", swirls))):
+    for i, (name, make) in enumerate(
+        (("strokes", strokes), ("mosaic", mosaic), ("fields", fields), ("swirls", swirls))
+    ):
         img = make(np.random.default_rng(1000 + i))
         path = OUT / f"{name}.jpg"
         img.save(path, quality=88, optimize=True)

@@ -58,8 +58,10 @@ def main():
             assert full.shape == full_img.shape[:2], full.shape
             arrays[f"{stem}/net"] = net.astype(np.float16)
             arrays[f"{stem}/full"] = full[::FULL_STEP, ::FULL_STEP].astype(np.float16)
-            print(f"{stem}: net mean {net.mean():.4f}, person share {(net > 0.5).mean():.3f}; "
-                  f"full {full.shape} mean {full.mean():.4f}")
+            print(
+                f"{stem}: net mean {net.mean():.4f}, person share {(net > 0.5).mean():.3f}; "
+                f"full {full.shape} mean {full.mean():.4f}"
+            )
     with mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=1) as seg:
         for stem in PHOTOS:
             x = net_input(ROOT / "assets" / "photos" / f"{stem}.jpg", (144, 256))

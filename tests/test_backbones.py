@@ -82,7 +82,9 @@ def test_weights_file_roundtrip(tmp_path):
 
 def test_preprocessing_is_carried_by_the_backbone():
     x = np.array([[[[10.0, 20.0, 30.0]]]], "float32")
-    np.testing.assert_allclose(np.asarray(preprocess_input(x, "caffe"))[0, 0, 0], [30 - 103.939, 20 - 116.779, 10 - 123.68], rtol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(preprocess_input(x, "caffe"))[0, 0, 0], [30 - 103.939, 20 - 116.779, 10 - 123.68], rtol=1e-6
+    )
     np.testing.assert_allclose(np.asarray(preprocess_input(x, "tf")), x / 127.5 - 1, rtol=1e-6)
     bb = get_backbone("vgg16", weights="none")
     assert isinstance(bb.get_layer("preprocess"), ImagePreprocessing)
@@ -109,7 +111,11 @@ def _hed_reference(x_raw):
     c3 = hed.block3(c2)
     c4 = hed.block4(c3)
     c5 = hed.block5(c4)
-    return hed, pre, {"block1_conv2": c1, "block2_conv2": c2, "block3_conv3": c3, "block4_conv3": c4, "block5_conv3": c5}
+    return (
+        hed,
+        pre,
+        {"block1_conv2": c1, "block2_conv2": c2, "block3_conv3": c3, "block4_conv3": c4, "block5_conv3": c5},
+    )
 
 
 def _edge_map_from(hed, feats, h, w):
@@ -146,4 +152,6 @@ def test_embedded_weights_are_read_from_the_wheel_file():
     assert len(values) == 13 and values["block5_conv3"][0].shape == (3, 3, 512, 512)
     bb = get_backbone("vgg16", weights="embedded")
     with h5py.File(embedded_vgg16_path()) as f:
-        np.testing.assert_array_equal(bb.get_layer("block3_conv2").get_weights()[0], f["block3/layers/conv2d_1/vars/0"][()])
+        np.testing.assert_array_equal(
+            bb.get_layer("block3_conv2").get_weights()[0], f["block3/layers/conv2d_1/vars/0"][()]
+        )

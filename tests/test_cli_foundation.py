@@ -31,8 +31,22 @@ def test_features_grid(tmp_path):
     img = np.random.default_rng(0).integers(0, 255, (40, 56, 3), dtype=np.uint8)
     Image.fromarray(img).save(tmp_path / "in.png")
     out = tmp_path / "grid.png"
-    args = ["features", str(tmp_path / "in.png"), "--layer", "block1_conv2", "--size", "48", "--weights", "none",
-            "--max-maps", "16", "-o", str(out), "--device", "cpu"]
+    args = [
+        "features",
+        str(tmp_path / "in.png"),
+        "--layer",
+        "block1_conv2",
+        "--size",
+        "48",
+        "--weights",
+        "none",
+        "--max-maps",
+        "16",
+        "-o",
+        str(out),
+        "--device",
+        "cpu",
+    ]
     r = CliRunner().invoke(main, args)
     assert r.exit_code == 0, r.output
     grid = Image.open(out)
@@ -45,8 +59,10 @@ def test_unknown_backbone_and_layer_are_clear(tmp_path):
     Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(tmp_path / "in.png")
     r = CliRunner().invoke(main, ["features", str(tmp_path / "in.png"), "--backbone", "nope"])
     assert r.exit_code == 2 and "vgg16" in r.output
-    r = CliRunner().invoke(main, ["features", str(tmp_path / "in.png"), "--layer", "nope", "--weights", "none",
-                                  "-o", str(tmp_path / "g.png")])
+    r = CliRunner().invoke(
+        main,
+        ["features", str(tmp_path / "in.png"), "--layer", "nope", "--weights", "none", "-o", str(tmp_path / "g.png")],
+    )
     assert r.exit_code == 1 and "Valid layers" in r.output and "Traceback" not in r.output
 
 

@@ -46,8 +46,15 @@ def test_vertical_edge_filter_through_conv2d():
     import keras
 
     image = np.array(
-        [[3, 0, 1, 2, 7, 4], [1, 5, 8, 9, 3, 1], [2, 7, 2, 5, 1, 3],
-         [0, 1, 3, 1, 7, 8], [4, 2, 1, 6, 2, 8], [2, 4, 5, 2, 3, 9]], dtype="float32"
+        [
+            [3, 0, 1, 2, 7, 4],
+            [1, 5, 8, 9, 3, 1],
+            [2, 7, 2, 5, 1, 3],
+            [0, 1, 3, 1, 7, 8],
+            [4, 2, 1, 6, 2, 8],
+            [2, 4, 5, 2, 3, 9],
+        ],
+        dtype="float32",
     )
     vertical = np.array([[1, 0, -1]] * 3, dtype="float32")
     conv = keras.layers.Conv2D(1, 3, use_bias=False)
@@ -62,9 +69,7 @@ def test_vertical_edge_filter_through_conv2d():
 def test_max_pooling_worked_example():
     import keras
 
-    x = np.array(
-        [[1, 3, 2, 1, 3], [2, 9, 1, 1, 5], [3, 2, 3, 2, 3], [8, 3, 5, 1, 0], [5, 6, 1, 2, 9]], dtype="float32"
-    )
+    x = np.array([[1, 3, 2, 1, 3], [2, 9, 1, 1, 5], [3, 2, 3, 2, 3], [8, 3, 5, 1, 0], [5, 6, 1, 2, 9]], dtype="float32")
     out = np.asarray(keras.layers.MaxPooling2D(pool_size=3, strides=1)(x[None, :, :, None]))[0, :, :, 0]
     np.testing.assert_array_equal(out, [[9, 9, 5], [9, 9, 5], [8, 6, 9]])
 

@@ -39,7 +39,8 @@ def test_cpu_flags_are_read(monkeypatch, tmp_path):
 
 
 def test_a_model_trained_in_bfloat16_reloads_in_bfloat16_and_runs_in_float32_without_the_instructions(
-        tmp_path, float32_after, monkeypatch):
+    tmp_path, float32_after, monkeypatch
+):
     import keras
 
     from suite.unet.model import UNet

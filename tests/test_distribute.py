@@ -56,7 +56,6 @@ def test_cli_choices_come_from_the_library():
     from suite.cli import main
     from suite.common.nn.backbones import backbone_names, style_backbone_names
     from suite.unet import losses
-
     from suite.unet.options import LOSSES
 
     assert tuple(losses._LOSSES) == LOSSES

@@ -138,8 +138,21 @@ def test_model_and_its_written_predictions_score_the_same(tmp_path):
 def test_cli_predictions_report_json_and_confusion_png(tmp_path):
     truths, preds = _dataset(tmp_path)
     report = tmp_path / "out" / "eval.json"
-    r = _cli(["evaluate", "--predictions", tmp_path / "preds", "--images", tmp_path / "images",
-              "--masks", tmp_path / "masks", "--num-classes", NUM_CLASSES, "--output", report])
+    r = _cli(
+        [
+            "evaluate",
+            "--predictions",
+            tmp_path / "preds",
+            "--images",
+            tmp_path / "images",
+            "--masks",
+            tmp_path / "masks",
+            "--num-classes",
+            NUM_CLASSES,
+            "--output",
+            report,
+        ]
+    )
     assert r.exit_code == 0, r.output
     data = json.loads(report.read_text())
     miou, acc, _ = _expected_miou(truths, preds)
@@ -149,8 +162,21 @@ def test_cli_predictions_report_json_and_confusion_png(tmp_path):
     with Image.open(png) as im:
         assert im.format == "PNG" and im.size[0] > 300
     # never overwrites unless asked
-    again = _cli(["evaluate", "--predictions", tmp_path / "preds", "--images", tmp_path / "images",
-                  "--masks", tmp_path / "masks", "--num-classes", NUM_CLASSES, "--output", report])
+    again = _cli(
+        [
+            "evaluate",
+            "--predictions",
+            tmp_path / "preds",
+            "--images",
+            tmp_path / "images",
+            "--masks",
+            tmp_path / "masks",
+            "--num-classes",
+            NUM_CLASSES,
+            "--output",
+            report,
+        ]
+    )
     assert again.exit_code != 0 and "--overwrite" in again.output
 
 
@@ -164,8 +190,20 @@ def test_cli_model_binary_masks_and_unreadable_image_skipped(tmp_path):
     (tmp_path / "images" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     _png(tmp_path / "masks" / "broken.png", np.zeros((19, 23)))
     build_unet(None, num_classes=2, encoder_filters=(4, 8)).save(tmp_path / "m.keras")
-    r = _cli(["evaluate", "--model", tmp_path / "m.keras", "--images", tmp_path / "images",
-              "--masks", tmp_path / "masks", "--binary", "--output", tmp_path / "r.json"])
+    r = _cli(
+        [
+            "evaluate",
+            "--model",
+            tmp_path / "m.keras",
+            "--images",
+            tmp_path / "images",
+            "--masks",
+            tmp_path / "masks",
+            "--binary",
+            "--output",
+            tmp_path / "r.json",
+        ]
+    )
     assert r.exit_code == 1, r.output  # scored, but not everything: a script can tell
     data = json.loads((tmp_path / "r.json").read_text())
     assert data["images"] == 2 and len(data["skipped"]) == 1
@@ -181,8 +219,17 @@ def _skipped_lines(output):
 def test_cli_size_mismatch_skips_that_pair_only(tmp_path):
     _dataset(tmp_path)
     _png(tmp_path / "masks" / "s1.png", np.zeros((10, 10)))
-    args = ["evaluate", "--predictions", tmp_path / "preds", "--images", tmp_path / "images",
-            "--masks", tmp_path / "masks", "--num-classes", NUM_CLASSES]
+    args = [
+        "evaluate",
+        "--predictions",
+        tmp_path / "preds",
+        "--images",
+        tmp_path / "images",
+        "--masks",
+        tmp_path / "masks",
+        "--num-classes",
+        NUM_CLASSES,
+    ]
     r = _cli(args)
     assert r.exit_code == 1 and "Traceback" not in r.output
     (line,) = _skipped_lines(r.output)
@@ -199,8 +246,21 @@ def test_cli_bad_label_skips_that_mask_and_names_values(tmp_path):
     bad = np.zeros((20, 24))
     bad[0, 0], bad[1, 1] = 5, 9
     _png(tmp_path / "masks" / "s2.png", bad)
-    r = _cli(["evaluate", "--predictions", tmp_path / "preds", "--images", tmp_path / "images",
-              "--masks", tmp_path / "masks", "--num-classes", NUM_CLASSES, "--output", tmp_path / "r.json"])
+    r = _cli(
+        [
+            "evaluate",
+            "--predictions",
+            tmp_path / "preds",
+            "--images",
+            tmp_path / "images",
+            "--masks",
+            tmp_path / "masks",
+            "--num-classes",
+            NUM_CLASSES,
+            "--output",
+            tmp_path / "r.json",
+        ]
+    )
     assert r.exit_code == 1 and "Traceback" not in r.output
     (line,) = _skipped_lines(r.output)
     assert "s2.png" in line and "labels 5, 9" in line
@@ -215,14 +275,24 @@ def test_cli_refuses_lambda_model_and_bad_options(tmp_path):
     inp = keras.Input((None, None, 3))
     out = keras.layers.Lambda(lambda t: t[..., :2] * 2.0)(inp)
     keras.Model(inp, out).save(tmp_path / "evil.keras")
-    r = _cli(["evaluate", "--model", tmp_path / "evil.keras", "--images", tmp_path / "images",
-              "--masks", tmp_path / "masks"])
+    r = _cli(
+        ["evaluate", "--model", tmp_path / "evil.keras", "--images", tmp_path / "images", "--masks", tmp_path / "masks"]
+    )
     assert r.exit_code != 0 and "Lambda" in r.output and "Traceback" not in r.output
     assert len(r.output.strip().splitlines()) == 1
     r = _cli(["evaluate", "--images", tmp_path / "images", "--masks", tmp_path / "masks"])
     assert r.exit_code == 2 and "exactly one of --model and --predictions" in r.output
-    r = _cli(["evaluate", "--predictions", tmp_path / "preds", "--images", tmp_path / "images",
-              "--masks", tmp_path / "masks"])
+    r = _cli(
+        [
+            "evaluate",
+            "--predictions",
+            tmp_path / "preds",
+            "--images",
+            tmp_path / "images",
+            "--masks",
+            tmp_path / "masks",
+        ]
+    )
     assert r.exit_code == 2 and "--num-classes" in r.output
 
 
@@ -233,8 +303,19 @@ def test_cli_scores_an_oxford_pet_root_through_its_trimap_mapping(tmp_path):
     _png(root / "annotations" / "trimaps" / "Abyssinian_1.png", trimap)
     pred = np.array([[1, 0, 0, 0], [1, 1, 0, 1], [0, 0, 0, 1]])
     _png(tmp_path / "preds" / "Abyssinian_1.png", pred)
-    r = _cli(["evaluate", "--predictions", tmp_path / "preds", "--images", root, "--num-classes", 2,
-              "--output", tmp_path / "r.json"])
+    r = _cli(
+        [
+            "evaluate",
+            "--predictions",
+            tmp_path / "preds",
+            "--images",
+            root,
+            "--num-classes",
+            2,
+            "--output",
+            tmp_path / "r.json",
+        ]
+    )
     assert r.exit_code == 0, r.output
     data = json.loads((tmp_path / "r.json").read_text())
     truth = np.select([trimap == 1, trimap == 2], [1, 0], 255)

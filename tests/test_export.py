@@ -64,10 +64,14 @@ def test_cli_export_saved_model_and_refuses_overwrite(tmp_path, model_path):
 
     out = tmp_path / "sm"
     runner = CliRunner()
-    result = runner.invoke(main, ["export", "-m", str(model_path), "--format", "saved_model", "-o", str(out), "--size", "32"])
+    result = runner.invoke(
+        main, ["export", "-m", str(model_path), "--format", "saved_model", "-o", str(out), "--size", "32"]
+    )
     assert result.exit_code == 0, result.output
     assert "max |exported - keras|" in result.output and (out / "saved_model.pb").is_file()
-    again = runner.invoke(main, ["export", "-m", str(model_path), "--format", "saved_model", "-o", str(out), "--size", "32"])
+    again = runner.invoke(
+        main, ["export", "-m", str(model_path), "--format", "saved_model", "-o", str(out), "--size", "32"]
+    )
     assert again.exit_code != 0 and "--overwrite" in again.output
 
 
@@ -75,10 +79,14 @@ def test_missing_extra_names_the_extra(tmp_path, model_path, monkeypatch):
     from suite.cli import main
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a, **k: None if name == "tf2onnx" else real(name, *a, **k))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a, **k: None if name == "tf2onnx" else real(name, *a, **k)
+    )
     with pytest.raises(MissingExtraError, match=r"keras-cv-suite\[onnx\]"):
         export_model(model_path, "onnx", tmp_path / "m.onnx")
-    result = CliRunner().invoke(main, ["export", "-m", str(model_path), "--format", "onnx", "-o", str(tmp_path / "m.onnx")])
+    result = CliRunner().invoke(
+        main, ["export", "-m", str(model_path), "--format", "onnx", "-o", str(tmp_path / "m.onnx")]
+    )
     assert result.exit_code != 0 and "[onnx]" in result.output and "Traceback" not in result.output
 
 
@@ -95,8 +103,11 @@ def test_overwrite_refuses_the_working_folder_and_its_parents(tmp_path, model_pa
     (project / "data").mkdir(parents=True)
     (project / "notes.txt").write_text("important")
     for out in (".", ".."):
-        result = _cli(["-m", str(model_path), "--format", "saved_model", "-o", out, "--size", "32", "--overwrite"],
-                      cwd=project, monkeypatch=monkeypatch)
+        result = _cli(
+            ["-m", str(model_path), "--format", "saved_model", "-o", out, "--size", "32", "--overwrite"],
+            cwd=project,
+            monkeypatch=monkeypatch,
+        )
         assert result.exit_code != 0 and "working folder" in result.output, result.output
         assert "Traceback" not in result.output
     assert (project / "notes.txt").read_text() == "important" and (project / "data").is_dir()
@@ -106,7 +117,9 @@ def test_overwrite_refuses_a_folder_that_is_not_an_export(tmp_path, model_path):
     precious = tmp_path / "precious"
     precious.mkdir()
     (precious / "a.txt").write_text("keep")
-    result = _cli(["-m", str(model_path), "--format", "saved_model", "-o", str(precious), "--size", "32", "--overwrite"])
+    result = _cli(
+        ["-m", str(model_path), "--format", "saved_model", "-o", str(precious), "--size", "32", "--overwrite"]
+    )
     assert result.exit_code != 0 and "not a SavedModel" in result.output, result.output
     assert (precious / "a.txt").read_text() == "keep" and not (precious / "saved_model.pb").exists()
     folder = tmp_path / "x.tflite"

@@ -104,7 +104,9 @@ def test_backbone_auto_loads_the_embedded_mobilenetv2(tmp_path, monkeypatch):
     bb = get_backbone("mobilenetv2", weights="auto")
     assert bb.weights_kind == "embedded" and bb.preprocessing == "unit"
     assert "MobileNetV2" in bb.weights_description
-    np.testing.assert_array_equal(bb.get_layer("block_5_expand").get_weights()[0], read_mobilenetv2_trunk()["block_5_expand"][0])
+    np.testing.assert_array_equal(
+        bb.get_layer("block_5_expand").get_weights()[0], read_mobilenetv2_trunk()["block_5_expand"][0]
+    )
     # Folded BatchNorm: adds the ONNX bias and nothing else.
     bn = bb.get_layer("block_5_expand_BN")
     x = np.random.default_rng(0).normal(size=(1, 2, 2, bn.get_weights()[0].shape[0])).astype("float32")
@@ -127,7 +129,10 @@ def test_fast_models_save_load_and_config_roundtrip(tmp_path):
 
     rng = np.random.default_rng(0)
     t = build_style_transformer()
-    x = {"image": rng.uniform(0, 255, (1, 20, 28, 3)).astype("float32"), "style": rng.normal(size=(1, 100)).astype("float32")}
+    x = {
+        "image": rng.uniform(0, 255, (1, 20, 28, 3)).astype("float32"),
+        "style": rng.normal(size=(1, 100)).astype("float32"),
+    }
     check_model_roundtrip(t, x, tmp_path, atol=1e-4)
     p = build_style_predictor(weights="none")
     (tmp_path / "p").mkdir()
@@ -214,8 +219,22 @@ def test_cli_fast_folder_with_a_bad_file(tmp_path):
     style = tmp_path / "style.png"
     write_random_image(style, 64, 64, seed=3)
     out = tmp_path / "out"
-    r = CliRunner().invoke(main, ["stylize", str(photos), "--style", str(style), "--method", "fast", "--strength", "0.7",
-                                  "-o", str(out), "--no-progress"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "stylize",
+            str(photos),
+            "--style",
+            str(style),
+            "--method",
+            "fast",
+            "--strength",
+            "0.7",
+            "-o",
+            str(out),
+            "--no-progress",
+        ],
+    )
     assert r.exit_code == 1, r.output
     assert sorted(p.name for p in out.glob("*.png")) == ["a.png", "b.png"]
     errors = [line for line in r.output.splitlines() if line.startswith("error")]
@@ -236,10 +255,25 @@ def test_cli_fast_rejects_gatys_only_combinations(tmp_path):
     photo, style = tmp_path / "p.png", tmp_path / "s.png"
     write_random_image(photo)
     write_random_image(style)
-    r = CliRunner().invoke(main, ["stylize", str(photo), "--style", str(style), "--mask", str(style), "--method", "fast",
-                                  "-o", str(tmp_path / "o.png")])
+    r = CliRunner().invoke(
+        main,
+        [
+            "stylize",
+            str(photo),
+            "--style",
+            str(style),
+            "--mask",
+            str(style),
+            "--method",
+            "fast",
+            "-o",
+            str(tmp_path / "o.png"),
+        ],
+    )
     assert r.exit_code == 2 and "--mask works with --method gatys only" in r.output
-    r = CliRunner().invoke(main, ["stylize", str(photo), "--style", str(style), "--strength", "0.5", "-o", str(tmp_path / "o.png")])
+    r = CliRunner().invoke(
+        main, ["stylize", str(photo), "--style", str(style), "--strength", "0.5", "-o", str(tmp_path / "o.png")]
+    )
     assert r.exit_code == 2 and "--strength works with --method fast only" in r.output
 
 
@@ -252,8 +286,18 @@ def test_gatys_init_fast_starts_from_the_fast_result(fast_engine_parts):
     mosaic = load_image("assets/styles/mosaic.jpg")
     seen = {}
     fst = FastStyleTransfer(mosaic, predictor=fast_engine_parts[0], transformer=fast_engine_parts[1])
-    st = StyleTransfer(mosaic, size=64, scales=[1.0], iterations=1, init="fast", backbone="vgg16", quiet=True,
-                       optimizer="adam", learning_rate=1e-6, initializer=lambda p: fst.transfer(p).image)
+    st = StyleTransfer(
+        mosaic,
+        size=64,
+        scales=[1.0],
+        iterations=1,
+        init="fast",
+        backbone="vgg16",
+        quiet=True,
+        optimizer="adam",
+        learning_rate=1e-6,
+        initializer=lambda p: fst.transfer(p).image,
+    )
     st.transfer(photo, callback=lambda info: seen.setdefault("first", info["image"].copy()))
     expected = fst.transfer(resize_image(photo, *long_side_shape(photo.shape, 64))).image
     np.testing.assert_allclose(seen["first"], expected, atol=1.0)
@@ -290,8 +334,24 @@ def test_cli_presets(tmp_path):
     photo = tmp_path / "p.png"
     write_random_image(photo, 30, 44)
     out = tmp_path / "o.png"
-    r = CliRunner().invoke(main, ["stylize", str(photo), "--style", "preset:7", "--style", "preset:19", "--blend", "3,1",
-                                  "--method", "fast", "-o", str(out), "--compare"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "stylize",
+            str(photo),
+            "--style",
+            "preset:7",
+            "--style",
+            "preset:19",
+            "--blend",
+            "3,1",
+            "--method",
+            "fast",
+            "-o",
+            str(out),
+            "--compare",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert Image.open(out).size == (44, 30) and (tmp_path / "o_compare.jpg").is_file()
     side = json.loads((tmp_path / "o.png.json").read_text())

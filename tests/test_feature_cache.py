@@ -106,7 +106,9 @@ def test_fingerprint_changes_with_weights_window_and_resizing(tmp_path):
     src = sdata.open_source(images, masks)
     sizes = [(40, 40)] * 3
     unet = _unet()
-    cache = fc.build(unet, src.subset([0, 1]), sizes[:2], src.subset([2]), sizes[2:], (32, 32), flips=[(False, False), (True, False)])
+    cache = fc.build(
+        unet, src.subset([0, 1]), sizes[:2], src.subset([2]), sizes[2:], (32, 32), flips=[(False, False), (True, False)]
+    )
     enc = unet.get_layer("encoder")
     assert cache.dtype == "float16" and cache.matches(enc, (32, 32), "crop")
     assert cache.windows == 2 * 4 * 2  # two images, 2x2 overlapping 32 px windows, each also flipped
@@ -171,9 +173,25 @@ def test_train_with_cache_saves_the_full_unet_that_predicts_like_the_trained_one
     images, masks = _dataset(tmp_path / "data", n=8, size=48)
     grab = _Grab()
     out = tmp_path / "m.keras"
-    result = train(images, masks, 3, backbone="vgg16", weights="none", freeze_encoder_epochs=1, epochs=1,
-                   image_size=32, batch_size=2, decoder_filters=(16, 8, 8, 8, 8), progress=False, tensorboard=False,
-                   val_split=0.25, pixel_augment=False, out=out, callbacks=[grab], patience=0)
+    result = train(
+        images,
+        masks,
+        3,
+        backbone="vgg16",
+        weights="none",
+        freeze_encoder_epochs=1,
+        epochs=1,
+        image_size=32,
+        batch_size=2,
+        decoder_filters=(16, 8, 8, 8, 8),
+        progress=False,
+        tensorboard=False,
+        val_split=0.25,
+        pixel_augment=False,
+        out=out,
+        callbacks=[grab],
+        patience=0,
+    )
     assert result.feature_cache is not None and result.feature_cache["windows"] == 6 * 4 * 2
     assert result.feature_cache["megabytes"] > 0 and result.feature_cache["dtype"] in ("float16", "bfloat16")
     fitted = grab.model
@@ -184,8 +202,9 @@ def test_train_with_cache_saves_the_full_unet_that_predicts_like_the_trained_one
     assert saved.count_params() > fitted.count_params()  # encoder + decoder
     x, _ = _batch(3, n=2, size=64)
     feats = saved.get_layer("encoder")(x)
-    np.testing.assert_allclose(saved.predict(x, verbose=0), fitted(dict(feats), training=False).numpy(),
-                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        saved.predict(x, verbose=0), fitted(dict(feats), training=False).numpy(), rtol=1e-4, atol=1e-4
+    )
 
 
 @pytest.mark.slow
@@ -193,8 +212,19 @@ def test_train_falls_back_to_the_plain_path_over_the_cap_and_with_pixel_augmenta
     from suite.unet.training import train
 
     images, masks = _dataset(tmp_path / "data", n=6, size=40)
-    common = dict(backbone="vgg16", weights="none", freeze_encoder_epochs=1, epochs=1, image_size=32, batch_size=2,
-                  decoder_filters=(16, 8, 8, 8, 8), progress=False, tensorboard=False, val_split=0.34, patience=0)
+    common = dict(
+        backbone="vgg16",
+        weights="none",
+        freeze_encoder_epochs=1,
+        epochs=1,
+        image_size=32,
+        batch_size=2,
+        decoder_filters=(16, 8, 8, 8, 8),
+        progress=False,
+        tensorboard=False,
+        val_split=0.34,
+        patience=0,
+    )
     r = train(images, masks, 3, pixel_augment=False, feature_cache_mb=0.1, out=tmp_path / "a.keras", **common)
     assert r.feature_cache is None and r.best_miou is not None
     r = train(images, masks, 3, out=tmp_path / "b.keras", **common)  # default augmentation: rotation, colour...

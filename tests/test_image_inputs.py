@@ -50,14 +50,17 @@ def test_as_rgb_array_reads_paths_pil_images_and_arrays_alike(rotated_jpeg):
     assert as_rgb_array(Image.new("L", (5, 4), 9)).shape == (4, 5, 3)
 
 
-@pytest.mark.parametrize("bad, match", [
-    (np.zeros((4, 4, 4)), r"\(H, W, 3\) RGB image. Received: content.shape=\(4, 4, 4\)"),
-    (np.zeros((2, 4, 4, 3)), r"content.shape=\(2, 4, 4, 3\)"),
-    (np.full((4, 4, 3), np.nan), "finite"),
-    (np.full((4, 4, 3), 4095.0), "in \\[0, 255\\]. Received: values from 4095 to 4095"),
-    (np.zeros((4, 4, 3), bool), "dtype=bool"),
-    (42, "file path, a PIL image or an \\(H, W, 3\\) array. Received: content of type int"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (np.zeros((4, 4, 4)), r"\(H, W, 3\) RGB image. Received: content.shape=\(4, 4, 4\)"),
+        (np.zeros((2, 4, 4, 3)), r"content.shape=\(2, 4, 4, 3\)"),
+        (np.full((4, 4, 3), np.nan), "finite"),
+        (np.full((4, 4, 3), 4095.0), "in \\[0, 255\\]. Received: values from 4095 to 4095"),
+        (np.zeros((4, 4, 3), bool), "dtype=bool"),
+        (42, "file path, a PIL image or an \\(H, W, 3\\) array. Received: content of type int"),
+    ],
+)
 def test_as_rgb_array_names_what_is_wrong(bad, match):
     with pytest.raises(ValueError, match=match):
         as_rgb_array(bad, "content")
@@ -87,7 +90,9 @@ def _tiny_extractor():
     inp = keras.Input((None, None, 3))
     x = keras.layers.Rescaling(1 / 127.5, offset=-1)(inp)
     a = keras.layers.Conv2D(4, 3, padding="same", activation="tanh", name="block1_conv1")(x)
-    b = keras.layers.Conv2D(4, 3, padding="same", activation="tanh", name="block2_conv1")(keras.layers.AveragePooling2D(2)(a))
+    b = keras.layers.Conv2D(4, 3, padding="same", activation="tanh", name="block2_conv1")(
+        keras.layers.AveragePooling2D(2)(a)
+    )
     return keras.Model(inp, {"block1_conv1": a, "block2_conv1": b})
 
 
@@ -100,8 +105,16 @@ def test_gatys_takes_paths_and_pil_images(tmp_path):
     photo_pil.save(photo_path)
     art_pil.save(art_path)
     photo, art = np.asarray(photo_pil, np.float32), np.asarray(art_pil, np.float32)
-    kw = dict(extractor=_tiny_extractor(), style_layers=("block1_conv1", "block2_conv1"),
-              content_layers=("block2_conv1",), size=32, scales=(1.0,), iterations=3, optimizer="adam", quiet=True)
+    kw = dict(
+        extractor=_tiny_extractor(),
+        style_layers=("block1_conv1", "block2_conv1"),
+        content_layers=("block2_conv1",),
+        size=32,
+        scales=(1.0,),
+        iterations=3,
+        optimizer="adam",
+        quiet=True,
+    )
     reference = stylize(photo, art, **kw)
     assert reference.dtype == np.float32 and reference.min() >= 0 and reference.max() <= 255
     np.testing.assert_allclose(stylize(str(photo_path), art_path, **kw), reference, atol=1e-3)
@@ -143,8 +156,10 @@ def test_fast_classes_take_paths_and_pil_images(tmp_path):
     import keras
 
     image_in, style_in = keras.Input((None, None, 3), name="image"), keras.Input((26,), name="style")
-    model = keras.Model({"image": image_in, "style": style_in},
-                        keras.layers.Lambda(lambda t: 0.5 * t[0] + 0.0 * t[1][:, None, None, :1])([image_in, style_in]))
+    model = keras.Model(
+        {"image": image_in, "style": style_in},
+        keras.layers.Lambda(lambda t: 0.5 * t[0] + 0.0 * t[1][:, None, None, :1])([image_in, style_in]),
+    )
     preset = PresetStyleTransfer(3, model=model)
     out = preset.transfer(photo_pil).image
     np.testing.assert_allclose(out, preset.transfer(photo).image)

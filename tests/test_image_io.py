@@ -60,7 +60,7 @@ def test_grayscale_palette_rgba_cmyk_16bit(tmp_path):
     c = load_image(tmp_path / "c.jpg")
     assert c.shape == (4, 4, 3) and c[0, 0, 0] > 200 and c[0, 0, 1] < 60
 
-    sixteen = (np.arange(12, dtype=np.uint16).reshape(3, 4) * 5000)
+    sixteen = np.arange(12, dtype=np.uint16).reshape(3, 4) * 5000
     Image.fromarray(sixteen).save(tmp_path / "d.png")
     d = load_image(tmp_path / "d.png")
     np.testing.assert_allclose(d[..., 0], sixteen / 65535 * 255, atol=1e-3)

@@ -61,8 +61,9 @@ def _copy_sources(dst: Path) -> None:
 
 def _pip(*args, cwd):
     env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1")
-    proc = subprocess.run([sys.executable, "-m", "pip", *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, f"pip {' '.join(args)}:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
 
 
@@ -71,8 +72,17 @@ def installed(tmp_path_factory):
     """``(site, env)``: the wheel installed into ``site``, and the environment that imports it from there."""
     tmp = tmp_path_factory.mktemp("wheel")
     _copy_sources(tmp / "src")
-    _pip("wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q", "-w", str(tmp / "dist"), str(tmp / "src"),
-         cwd=tmp)
+    _pip(
+        "wheel",
+        "--no-deps",
+        "--no-build-isolation",
+        "--no-index",
+        "-q",
+        "-w",
+        str(tmp / "dist"),
+        str(tmp / "src"),
+        cwd=tmp,
+    )
     (wheel,) = (tmp / "dist").glob("keras_cv_suite-*.whl")
     site = tmp / "site"
     _pip("install", "--no-deps", "--no-index", "-q", "--target", str(site), str(wheel), cwd=tmp)
@@ -101,8 +111,8 @@ def _segdata(folder: Path, n: int = 4, size: int = 48) -> tuple[Path, Path]:
         img = rng.integers(0, 90, (size, size, 3), dtype=np.uint8)
         mask = np.zeros((size, size), np.uint8)
         y, x = rng.integers(4, size // 2, 2)
-        img[y:y + 16, x:x + 16] = 220
-        mask[y:y + 16, x:x + 16] = 1
+        img[y : y + 16, x : x + 16] = 220
+        mask[y : y + 16, x : x + 16] = 1
         Image.fromarray(img).save(images / f"{i}.png")
         Image.fromarray(mask).save(masks / f"{i}.png")
     return images, masks
@@ -120,8 +130,14 @@ def test_the_wheel_carries_the_preset_the_pictures_and_the_pages(installed, tmp_
     work.mkdir()
     photo = shutil.copy(data / "photos" / "astronaut.jpg", work / "photo.jpg")
     art = shutil.copy(data / "styles" / "mosaic.jpg", work / "art.jpg")
-    imported = subprocess.run([sys.executable, "-c", "import suite; print(suite.__file__)"], cwd=work, env=env,
-                              capture_output=True, text=True, timeout=60)
+    imported = subprocess.run(
+        [sys.executable, "-c", "import suite; print(suite.__file__)"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert Path(imported.stdout.strip()).resolve().is_relative_to(site.resolve()), imported.stdout + imported.stderr
 
     # segment with the pretrained preset: the astronaut is found
@@ -131,24 +147,65 @@ def test_the_wheel_carries_the_preset_the_pictures_and_the_pages(installed, tmp_
     assert (work / "person" / "photo_overlay.jpg").is_file()
 
     # stylize, both methods (tiny sizes: this checks that they run from the wheel, not their quality)
-    _suite(["stylize", photo, "--style", art, "--size", 48, "--scales", "1", "--iterations", 2, "-o", "gatys.png"],
-           work, env, site)
+    _suite(
+        ["stylize", photo, "--style", art, "--size", 48, "--scales", "1", "--iterations", 2, "-o", "gatys.png"],
+        work,
+        env,
+        site,
+    )
     _suite(["stylize", photo, "--style", art, "--method", "fast", "--size", 64, "-o", "fast.png"], work, env, site)
     assert Image.open(work / "gatys.png").size == (48, 48) and Image.open(work / "fast.png").size == (64, 64)
 
     # train one short step, export it and check the export against Keras
     images, masks = _segdata(work / "data")
-    _suite(["train", "--images", images, "--masks", masks, "--num-classes", 2, "--backbone", "none",
-            "--encoder-filters", "4,8,16,32,64", "--decoder-filters", "32,16,8,4", "--image-size", 32,
-            "--batch-size", 2, "--epochs", 1, "--steps-per-epoch", 1, "--no-tensorboard", "-o", "model.keras"],
-           work, env, site)
-    out = _suite(["export", "-m", "model.keras", "--format", "saved_model", "-o", "exported", "--size", 32, "--json"],
-                 work, env, site)
+    _suite(
+        [
+            "train",
+            "--images",
+            images,
+            "--masks",
+            masks,
+            "--num-classes",
+            2,
+            "--backbone",
+            "none",
+            "--encoder-filters",
+            "4,8,16,32,64",
+            "--decoder-filters",
+            "32,16,8,4",
+            "--image-size",
+            32,
+            "--batch-size",
+            2,
+            "--epochs",
+            1,
+            "--steps-per-epoch",
+            1,
+            "--no-tensorboard",
+            "-o",
+            "model.keras",
+        ],
+        work,
+        env,
+        site,
+    )
+    out = _suite(
+        ["export", "-m", "model.keras", "--format", "saved_model", "-o", "exported", "--size", 32, "--json"],
+        work,
+        env,
+        site,
+    )
     assert json.loads(out.stdout)["max_abs_diff"] <= 1e-4 and (work / "exported" / "saved_model.pb").is_file()
 
     # serve's pages, their static files and the bundled pictures, from the installed package
-    proc = subprocess.run([sys.executable, "-c", SERVE_CHECK, str(site), str(tmp_path / "uploads")], cwd=work,
-                          env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", SERVE_CHECK, str(site), str(tmp_path / "uploads")],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     served = json.loads(proc.stdout.strip().splitlines()[-1])
     assert {"/static/app.css", "/static/common.js"} <= set(served["static"])

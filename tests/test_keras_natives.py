@@ -40,7 +40,8 @@ def test_cross_entropy_ignore_label_matches_keras_ignore_class(batch):
 def test_focal_equals_keras_categorical_focal_with_alpha_one(batch):
     y, logits = batch
     native = keras.losses.CategoricalFocalCrossentropy(alpha=1.0, gamma=2.0, from_logits=True)(
-        keras.ops.one_hot(y, C), logits)
+        keras.ops.one_hot(y, C), logits
+    )
     ours = FocalLoss(ignore_index=None)(y, logits)
     np.testing.assert_allclose(float(ours), float(native), rtol=1e-4)
 

@@ -39,7 +39,8 @@ def test_loader_returns_model_and_metadata_and_refuses_in_one_line(tmp_path):
 
     clf_in = keras.Input((32, 32, 3))
     keras.Model(clf_in, keras.layers.Dense(10)(keras.layers.GlobalAveragePooling2D()(clf_in))).save(
-        tmp_path / "classifier.keras")
+        tmp_path / "classifier.keras"
+    )
     (tmp_path / "truncated.keras").write_bytes((tmp_path / "classifier.keras").read_bytes()[:200])
     (tmp_path / "text.keras").write_text("not a model")
     for name in ("classifier.keras", "truncated.keras", "text.keras", "missing.keras"):

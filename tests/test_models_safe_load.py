@@ -28,8 +28,10 @@ def test_plain_model_loads(tmp_path):
     np.testing.assert_allclose(np.asarray(m(x)), np.asarray(again(x)))
 
 
-@pytest.mark.parametrize("name,content,reason", [("none.keras", None, "not found"), ("bad.keras", b"junk", "corrupt"),
-                                                 ("m.h5", b"junk", "expected a .keras")])
+@pytest.mark.parametrize(
+    "name,content,reason",
+    [("none.keras", None, "not found"), ("bad.keras", b"junk", "corrupt"), ("m.h5", b"junk", "expected a .keras")],
+)
 def test_bad_model_files(tmp_path, name, content, reason):
     if content is not None:
         (tmp_path / name).write_bytes(content)
@@ -47,8 +49,9 @@ def _run_fresh(code: str) -> str:
 
     root = Path(__file__).resolve().parent.parent
     env = dict(os.environ, PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    r = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=root, env=env, capture_output=True, text=True,
-                       timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], cwd=root, env=env, capture_output=True, text=True, timeout=300
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     return r.stdout
 

@@ -40,15 +40,49 @@ def test_two_workers_train_together_and_chief_saves(tmp_path):
     out, logdir = tmp_path / "mw.keras", tmp_path / "logs"
     procs = []
     for index in range(2):
-        env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
-                   CUDA_VISIBLE_DEVICES="-1", PYTHONPATH=str(ROOT))
+        env = dict(
+            os.environ,
+            TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
+            CUDA_VISIBLE_DEVICES="-1",
+            PYTHONPATH=str(ROOT),
+        )
         env.pop("SUITE_QUIET", None)
         env["SUITE_DEBUG"] = os.environ.get("SUITE_DEBUG", "")
-        cmd = [sys.executable, "-m", "suite", "train", "--images", str(images), "--masks", str(masks),
-               "--num-classes", "3", "--backbone", "none", "--encoder-filters", "4,8", "--image-size", "32",
-               "--epochs", "2", "--batch-size", "2", "--val-split", "0.25", "--no-augment", "--no-tensorboard",
-               "--strategy", "multiworker", "--output", str(out), "--logdir", str(logdir)]
-        procs.append(subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        cmd = [
+            sys.executable,
+            "-m",
+            "suite",
+            "train",
+            "--images",
+            str(images),
+            "--masks",
+            str(masks),
+            "--num-classes",
+            "3",
+            "--backbone",
+            "none",
+            "--encoder-filters",
+            "4,8",
+            "--image-size",
+            "32",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "2",
+            "--val-split",
+            "0.25",
+            "--no-augment",
+            "--no-tensorboard",
+            "--strategy",
+            "multiworker",
+            "--output",
+            str(out),
+            "--logdir",
+            str(logdir),
+        ]
+        procs.append(
+            subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        )
     outputs = []
     for p in procs:
         try:

@@ -107,8 +107,11 @@ def test_list_options_refuse_nan_and_infinities():
     from suite.cli import main
 
     runner = CliRunner()
-    for command, opt, bad in (("stylize", "--scales", "0.5,nan"), ("stylize", "--blend", "1,inf"),
-                              ("train", "--class-weights", "1,nan")):
+    for command, opt, bad in (
+        ("stylize", "--scales", "0.5,nan"),
+        ("stylize", "--blend", "1,inf"),
+        ("train", "--class-weights", "1,nan"),
+    ):
         result = runner.invoke(main, [command, opt, bad])
         assert result.exit_code == 2, (command, opt, result.output)
         assert opt in result.output and "finite" in result.output, result.output

@@ -24,23 +24,51 @@ def files(tmp_path):
 def _cases(tmp, photo, model):
     images = str(tmp / "images")
     return [
-        (["train", "--images", images, "--masks", images, "--num-classes", "2", "-o", str(tmp / "model.h5")],
-         "'-o' / '--output'", ".keras"),
-        (["train", "--images", images, "--masks", images, "--num-classes", "2", "-o", str(tmp / "model")],
-         "'-o' / '--output'", ".keras"),
+        (
+            ["train", "--images", images, "--masks", images, "--num-classes", "2", "-o", str(tmp / "model.h5")],
+            "'-o' / '--output'",
+            ".keras",
+        ),
+        (
+            ["train", "--images", images, "--masks", images, "--num-classes", "2", "-o", str(tmp / "model")],
+            "'-o' / '--output'",
+            ".keras",
+        ),
         (["segment", str(photo), "--model", str(model), "-o", str(tmp / "mask.png")], "'-o/--output'", "folder"),
-        (["segment", str(photo), "--model", str(model), "-o", str(tmp / "out"), "--runner", "beam",
-          "--dead-letter", str(tmp / "dead.csv")], "'--dead-letter'", ".jsonl, .json"),
+        (
+            [
+                "segment",
+                str(photo),
+                "--model",
+                str(model),
+                "-o",
+                str(tmp / "out"),
+                "--runner",
+                "beam",
+                "--dead-letter",
+                str(tmp / "dead.csv"),
+            ],
+            "'--dead-letter'",
+            ".jsonl, .json",
+        ),
         (["stylize", str(photo), "--style", str(photo), "-o", str(tmp / "out.gif")], "'-o/--output'", ".png"),
         (["stylize", str(photo), "--style", str(photo), "-o", str(tmp / "out.h5")], "'-o/--output'", ".jpg"),
-        (["export", "--model", str(model), "--format", "onnx", "-o", str(tmp / "m.tflite")], "'-o/--output'",
-         ".onnx"),
-        (["export", "--model", str(model), "--format", "litert", "-o", str(tmp / "m.onnx")], "'-o/--output'",
-         ".tflite"),
-        (["export", "--model", str(model), "--format", "saved_model", "-o", str(tmp / "m.keras")],
-         "'-o/--output'", "folder"),
-        (["evaluate", "--model", str(model), "--images", images, "--masks", images, "-o", str(tmp / "scores.txt")],
-         "'-o' / '--output'", ".json"),
+        (["export", "--model", str(model), "--format", "onnx", "-o", str(tmp / "m.tflite")], "'-o/--output'", ".onnx"),
+        (
+            ["export", "--model", str(model), "--format", "litert", "-o", str(tmp / "m.onnx")],
+            "'-o/--output'",
+            ".tflite",
+        ),
+        (
+            ["export", "--model", str(model), "--format", "saved_model", "-o", str(tmp / "m.keras")],
+            "'-o/--output'",
+            "folder",
+        ),
+        (
+            ["evaluate", "--model", str(model), "--images", images, "--masks", images, "-o", str(tmp / "scores.txt")],
+            "'-o' / '--output'",
+            ".json",
+        ),
         (["features", str(photo), "-o", str(tmp / "grid.gif")], "'-o' / '--output'", ".png, .bmp"),
     ]
 

@@ -37,9 +37,30 @@ SHORTER = {
 #: Options whose value is written, not read.
 OUTPUT_OPTIONS = {"-o", "--output", "--logdir"}
 #: Options that take no value.
-FLAGS = {"--overlay", "--probabilities", "--overwrite", "--compare", "--preserve-colors", "--json", "-q", "--quiet",
-         "-v", "--verbose", "--no-progress", "--recursive", "-r", "--binary", "--strict", "--resume", "--version",
-         "--mixed-precision", "--no-mixed-precision", "--no-tensorboard", "--augment", "--no-augment"}
+FLAGS = {
+    "--overlay",
+    "--probabilities",
+    "--overwrite",
+    "--compare",
+    "--preserve-colors",
+    "--json",
+    "-q",
+    "--quiet",
+    "-v",
+    "--verbose",
+    "--no-progress",
+    "--recursive",
+    "-r",
+    "--binary",
+    "--strict",
+    "--resume",
+    "--version",
+    "--mixed-precision",
+    "--no-mixed-precision",
+    "--no-tensorboard",
+    "--augment",
+    "--no-augment",
+}
 #: Every command the README must show running.
 DOCUMENTED = {"backbones", "features", "stylize", "train", "evaluate", "segment", "export"}
 
@@ -85,7 +106,11 @@ def test_readme_commands_are_parsed():
     assert {c.split()[1] for c in cmds} >= DOCUMENTED
     assert input_paths(["stylize", "a/b.jpg", "--style", "c.jpg", "-o", "out.png", "--compare"]) == ["a/b.jpg", "c.jpg"]
     assert input_paths(["train", "--images", "x/y", "--num-classes", "5"]) == ["x/y"]
-    assert input_paths(["stylize", "p.jpg", "--class-style", "a=x/b.jpg,c=d.png", "-o", "o.png"]) == ["p.jpg", "x/b.jpg", "d.png"]
+    assert input_paths(["stylize", "p.jpg", "--class-style", "a=x/b.jpg,c=d.png", "-o", "o.png"]) == [
+        "p.jpg",
+        "x/b.jpg",
+        "d.png",
+    ]
 
 
 @pytest.mark.slow

@@ -34,7 +34,9 @@ def test_segment_on_hostile_corpus(tmp_path):
     model = tiny_segmenter(3, down=2, path=tmp_path / "m.keras")
     keras_model = load_segmentation_model(model)
     out = tmp_path / "out"
-    r = CliRunner().invoke(main, ["segment", str(tmp_path / "in"), "-m", str(model), "-o", str(out), "-r", "--device", "cpu"])
+    r = CliRunner().invoke(
+        main, ["segment", str(tmp_path / "in"), "-m", str(model), "-o", str(out), "-r", "--device", "cpu"]
+    )
     assert r.exit_code == 1, r.output  # some inputs failed: a script can tell
     assert "Traceback" not in r.output
     report = json.loads((out / "report.json").read_text())
@@ -48,13 +50,17 @@ def test_segment_on_hostile_corpus(tmp_path):
             # Right, not just present: the batch job's mask is the model's answer on the correctly read
             # pixels (the reader's CMYK, 16-bit, EXIF... conversions are checked against references in
             # test_hostile_io.py).
-            np.testing.assert_array_equal(np.asarray(mask), segment_image(keras_model, load_image(tmp_path / "in" / rel)))
+            np.testing.assert_array_equal(
+                np.asarray(mask), segment_image(keras_model, load_image(tmp_path / "in" / rel))
+            )
         else:
             assert re.search(what, failed[name]), (rel, failed.get(name))
             assert "\n" not in failed[name]
     assert not _no_partials(out)
     # Re-running skips what is done and fails the same bad files again, no more.
-    r2 = CliRunner().invoke(main, ["segment", str(tmp_path / "in"), "-m", str(model), "-o", str(out), "-r", "--device", "cpu"])
+    r2 = CliRunner().invoke(
+        main, ["segment", str(tmp_path / "in"), "-m", str(model), "-o", str(out), "-r", "--device", "cpu"]
+    )
     assert r2.exit_code == 1 and "Traceback" not in r2.output
     report2 = json.loads((out / "report.json").read_text())
     assert report2["counts"]["done"] == 0 and report2["counts"]["failed"] == len(failed)
@@ -104,17 +110,56 @@ def test_read_only_output_folder_fails_before_any_work(tmp_path):
     jobs = {
         "segment": ["segment", str(tmp_path / "a.png"), "-m", str(model), "-o", str(ro)],
         "segment into a new sub-folder": ["segment", str(tmp_path / "a.png"), "-m", str(model), "-o", str(ro / "sub")],
-        "stylize": ["stylize", str(tmp_path / "a.png"), "--style", str(tmp_path / "a.png"), "-o", str(ro / "x.png"),
-                    "--size", "32", "--iterations", "2", "--scales", "1", "--weights", "none"],
-        "train": ["train", "--images", str(images), "--masks", str(masks), "--output", str(ro / "m.keras"), *TINY_TRAIN],
-        "evaluate": ["evaluate", "--model", str(model), "--images", str(images), "--masks", str(masks),
-                     "--num-classes", "3", "--output", str(ro / "r.json")],
+        "stylize": [
+            "stylize",
+            str(tmp_path / "a.png"),
+            "--style",
+            str(tmp_path / "a.png"),
+            "-o",
+            str(ro / "x.png"),
+            "--size",
+            "32",
+            "--iterations",
+            "2",
+            "--scales",
+            "1",
+            "--weights",
+            "none",
+        ],
+        "train": [
+            "train",
+            "--images",
+            str(images),
+            "--masks",
+            str(masks),
+            "--output",
+            str(ro / "m.keras"),
+            *TINY_TRAIN,
+        ],
+        "evaluate": [
+            "evaluate",
+            "--model",
+            str(model),
+            "--images",
+            str(images),
+            "--masks",
+            str(masks),
+            "--num-classes",
+            "3",
+            "--output",
+            str(ro / "r.json"),
+        ],
     }
     try:
         for what, args in jobs.items():
             t0 = time.monotonic()
-            r = subprocess.run(prefix + [sys.executable, "-m", "suite", *args, "--device", "cpu"], env=env,
-                               capture_output=True, text=True, timeout=120)
+            r = subprocess.run(
+                prefix + [sys.executable, "-m", "suite", *args, "--device", "cpu"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
             err = [line for line in r.stderr.splitlines() if line.startswith("Error:")]
             assert r.returncode == 1, (what, r.stderr[-1500:])
             assert "Traceback" not in r.stderr and len(err) == 1, (what, r.stderr[-1500:])
@@ -133,7 +178,9 @@ def test_segment_colliding_outputs_get_distinct_names(tmp_path):
     Image.fromarray(photo(24, 16)).save(tmp_path / "y" / "same.jpg")
     model = tiny_segmenter(3, down=2, path=tmp_path / "m.keras")
     out = tmp_path / "out"
-    r = CliRunner().invoke(main, ["segment", str(tmp_path / "x"), str(tmp_path / "y"), "-m", str(model), "-o", str(out)])
+    r = CliRunner().invoke(
+        main, ["segment", str(tmp_path / "x"), str(tmp_path / "y"), "-m", str(model), "-o", str(out)]
+    )
     assert r.exit_code == 0, r.output
     sizes = sorted(Image.open(p).size for p in out.glob("*.png"))
     assert sizes == [(16, 24), (30, 20)]
@@ -143,9 +190,27 @@ def test_stylize_on_hostile_corpus(tmp_path):
     expect = make_corpus(tmp_path / "in", with_symlink_loop=False)
     Image.fromarray(photo(32, 32, 9)).save(tmp_path / "art.png")
     out = tmp_path / "out"
-    args = ["stylize", str(tmp_path / "in"), "--style", str(tmp_path / "art.png"), "-o", str(out),
-            "--size", "24", "--scales", "1", "--iterations", "2", "--weights", "none", "--backbone", "vgg16",
-            "--no-progress", "--device", "cpu"]
+    args = [
+        "stylize",
+        str(tmp_path / "in"),
+        "--style",
+        str(tmp_path / "art.png"),
+        "-o",
+        str(out),
+        "--size",
+        "24",
+        "--scales",
+        "1",
+        "--iterations",
+        "2",
+        "--weights",
+        "none",
+        "--backbone",
+        "vgg16",
+        "--no-progress",
+        "--device",
+        "cpu",
+    ]
     r = CliRunner().invoke(main, args)
     assert r.exit_code == 1, r.output
     assert "Traceback" not in r.output
@@ -169,8 +234,23 @@ def test_stylize_on_hostile_corpus(tmp_path):
     assert not _no_partials(out)
 
 
-TINY_TRAIN = ["--num-classes", "3", "--backbone", "none", "--encoder-filters", "4,8", "--image-size", "32",
-              "--epochs", "1", "--batch-size", "2", "--no-tensorboard", "--device", "cpu"]
+TINY_TRAIN = [
+    "--num-classes",
+    "3",
+    "--backbone",
+    "none",
+    "--encoder-filters",
+    "4,8",
+    "--image-size",
+    "32",
+    "--epochs",
+    "1",
+    "--batch-size",
+    "2",
+    "--no-tensorboard",
+    "--device",
+    "cpu",
+]
 
 
 def _assert_refused_exactly(skipped, refused):
@@ -192,8 +272,23 @@ def test_train_on_hostile_corpus(tmp_path, monkeypatch):
 
     images, masks, used, refused = make_training_corpus(tmp_path / "data")
     out, logdir = tmp_path / "m.keras", tmp_path / "logs"
-    r = CliRunner().invoke(main, ["train", "--images", str(images), "--masks", str(masks), "--output", str(out),
-                                  "--logdir", str(logdir), "--val-split", "0.2", *TINY_TRAIN])
+    r = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--images",
+            str(images),
+            "--masks",
+            str(masks),
+            "--output",
+            str(out),
+            "--logdir",
+            str(logdir),
+            "--val-split",
+            "0.2",
+            *TINY_TRAIN,
+        ],
+    )
     assert r.exit_code == 1, r.output  # trained, but part of the data was unusable: a script can tell
     assert "Traceback" not in r.output
     skipped = json.loads((logdir / "skipped.json").read_text())
@@ -215,8 +310,10 @@ def test_train_on_hostile_corpus(tmp_path, monkeypatch):
 
     # --strict stops before training on the first bad pair, and writes no model.
     strict_out = tmp_path / "strict.keras"
-    r2 = CliRunner().invoke(main, ["train", "--images", str(images), "--masks", str(masks), "--output", str(strict_out),
-                                   "--strict", *TINY_TRAIN])
+    r2 = CliRunner().invoke(
+        main,
+        ["train", "--images", str(images), "--masks", str(masks), "--output", str(strict_out), "--strict", *TINY_TRAIN],
+    )
     assert r2.exit_code == 1 and "Traceback" not in r2.output and not strict_out.exists()
     assert any(stem in r2.output.strip().splitlines()[-1] for stem in refused)
 
@@ -224,14 +321,18 @@ def test_train_on_hostile_corpus(tmp_path, monkeypatch):
 def test_train_with_nothing_usable_or_an_empty_folder(tmp_path):
     images, masks = tmp_path / "i", tmp_path / "m"
     images.mkdir(), masks.mkdir()
-    r = CliRunner().invoke(main, ["train", "--images", str(images), "--masks", str(masks), *TINY_TRAIN,
-                                  "--output", str(tmp_path / "a.keras")])
+    r = CliRunner().invoke(
+        main,
+        ["train", "--images", str(images), "--masks", str(masks), *TINY_TRAIN, "--output", str(tmp_path / "a.keras")],
+    )
     assert r.exit_code != 0 and "no image/mask pairs" in r.output and "Traceback" not in r.output
     for i in range(3):
         (images / f"z{i}.png").write_bytes(b"")
         Image.fromarray(np.zeros((8, 8), np.uint8)).save(masks / f"z{i}.png")
-    r = CliRunner().invoke(main, ["train", "--images", str(images), "--masks", str(masks), *TINY_TRAIN,
-                                  "--output", str(tmp_path / "b.keras")])
+    r = CliRunner().invoke(
+        main,
+        ["train", "--images", str(images), "--masks", str(masks), *TINY_TRAIN, "--output", str(tmp_path / "b.keras")],
+    )
     assert r.exit_code != 0 and "Traceback" not in r.output
     assert "none of the 3 training pairs is usable" in r.output and "z0.png: empty file" in r.output
     assert not (tmp_path / "b.keras").exists()
@@ -241,8 +342,22 @@ def test_evaluate_on_hostile_corpus(tmp_path):
     images, masks, used, refused = make_training_corpus(tmp_path / "data")
     model = tiny_segmenter(3, down=2, path=tmp_path / "m.keras")
     report = tmp_path / "eval.json"
-    r = CliRunner().invoke(main, ["evaluate", "--model", str(model), "--images", str(images), "--masks", str(masks),
-                                  "--output", str(report), "--device", "cpu"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "evaluate",
+            "--model",
+            str(model),
+            "--images",
+            str(images),
+            "--masks",
+            str(masks),
+            "--output",
+            str(report),
+            "--device",
+            "cpu",
+        ],
+    )
     assert r.exit_code == 1, r.output
     assert "Traceback" not in r.output
     data = json.loads(report.read_text())
@@ -272,8 +387,11 @@ def test_max_pixels_is_on_by_default_and_can_be_raised(tmp_path):
     Image.fromarray(np.zeros((30, 40), np.uint8)).save(masks / "a.png")
     Image.fromarray(photo(30, 40)).save(images / "b.png")
     (masks / "b.png").write_bytes(bomb_png())
-    with pytest.raises(sdata.DatasetError, match=r"none of the 2 pairs is usable: .*a\.png: 40x30 = 1,200 pixels is over "
-                                                 r"the limit of 1,000 .*--max-pixels"):
+    with pytest.raises(
+        sdata.DatasetError,
+        match=r"none of the 2 pairs is usable: .*a\.png: 40x30 = 1,200 pixels is over "
+        r"the limit of 1,000 .*--max-pixels",
+    ):
         sdata.check_source(sdata.open_source(images, masks, max_pixels=1000), 2, skip_bad=True, progress=False)
     stats = sdata.check_source(sdata.open_source(images, masks), 2, skip_bad=True, progress=False)
     assert stats.kept == [0] and "over the limit" in stats.bad[0]["reason"]  # the mask bomb
@@ -294,8 +412,22 @@ def _segment_job(tmp_path, n):
         Image.fromarray(photo(256, 256, i)).save(src / f"im{i:03d}.png")
     model = tiny_segmenter(3, down=2, path=tmp_path / "m.keras")
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "suite", "segment", str(src), "-m", str(model), "-o", str(out), "--overlay",
-           "--batch-size", "1", "--device", "cpu"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "suite",
+        "segment",
+        str(src),
+        "-m",
+        str(model),
+        "-o",
+        str(out),
+        "--overlay",
+        "--batch-size",
+        "1",
+        "--device",
+        "cpu",
+    ]
     return cmd, out
 
 
@@ -340,8 +472,14 @@ def test_kill_9_during_segment_then_resume(tmp_path):
 @pytest.mark.slow
 def test_sigint_during_segment_is_a_clean_message(tmp_path):
     cmd, out = _segment_job(tmp_path, 40)
-    proc = subprocess.Popen(cmd, env=dict(os.environ, SUITE_QUIET="1"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=_as_at_a_terminal)
+    proc = subprocess.Popen(
+        cmd,
+        env=dict(os.environ, SUITE_QUIET="1"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_as_at_a_terminal,
+    )
     _signal_when(proc, out, "*_overlay.jpg", 2, signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err[-2000:]
@@ -383,10 +521,41 @@ def _train_job(tmp_path):
 
     images, masks = _dataset(tmp_path / "data", n=8)
     out, logdir = tmp_path / "m.keras", tmp_path / "logs"
-    cmd = [sys.executable, "-m", "suite", "train", "--images", str(images), "--masks", str(masks), "--num-classes", "3",
-           "--backbone", "none", "--encoder-filters", "4,8,16", "--image-size", "32", "--epochs", "40",
-           "--batch-size", "2", "--val-split", "0.25", "--patience", "0", "--output", str(out), "--logdir", str(logdir),
-           "--no-tensorboard", "--device", "cpu", "--seed", "0"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "suite",
+        "train",
+        "--images",
+        str(images),
+        "--masks",
+        str(masks),
+        "--num-classes",
+        "3",
+        "--backbone",
+        "none",
+        "--encoder-filters",
+        "4,8,16",
+        "--image-size",
+        "32",
+        "--epochs",
+        "40",
+        "--batch-size",
+        "2",
+        "--val-split",
+        "0.25",
+        "--patience",
+        "0",
+        "--output",
+        str(out),
+        "--logdir",
+        str(logdir),
+        "--no-tensorboard",
+        "--device",
+        "cpu",
+        "--seed",
+        "0",
+    ]
 
     def epochs_logged():
         try:
@@ -413,11 +582,12 @@ def test_kill_9_during_train_then_resume(tmp_path):
     done = epochs_logged()
     assert 3 <= len(done) < 40, done
     assert (out.parent / "logs" / "backup").exists()
-    r = subprocess.run(cmd + ["--resume", "--epochs", str(len(done) + 2)], env=env, capture_output=True, text=True,
-                       timeout=300)
+    r = subprocess.run(
+        cmd + ["--resume", "--epochs", str(len(done) + 2)], env=env, capture_output=True, text=True, timeout=300
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     resumed = epochs_logged()
-    assert resumed[: len(done)] == done and resumed[len(done):] and resumed[len(done)] >= done[-1]
+    assert resumed[: len(done)] == done and resumed[len(done) :] and resumed[len(done)] >= done[-1]
     assert resumed[-1] == len(done) + 1  # went on to the requested last epoch instead of starting over
     import keras
 
@@ -434,9 +604,30 @@ def _stylize_job(tmp_path, n=6):
         Image.fromarray(photo(48, 64, i)).save(src / f"p{i}.png")
     Image.fromarray(photo(48, 48, 99)).save(tmp_path / "art.png")
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "suite", "stylize", str(src), "--style", str(tmp_path / "art.png"), "-o", str(out),
-           "--size", "64", "--scales", "1", "--iterations", "40", "--weights", "none", "--backbone", "vgg16",
-           "--no-progress", "--device", "cpu"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "suite",
+        "stylize",
+        str(src),
+        "--style",
+        str(tmp_path / "art.png"),
+        "-o",
+        str(out),
+        "--size",
+        "64",
+        "--scales",
+        "1",
+        "--iterations",
+        "40",
+        "--weights",
+        "none",
+        "--backbone",
+        "vgg16",
+        "--no-progress",
+        "--device",
+        "cpu",
+    ]
     return cmd, out
 
 
@@ -444,8 +635,9 @@ def _stylize_job(tmp_path, n=6):
 def test_sigint_during_stylize_keeps_finished_outputs(tmp_path):
     cmd, out = _stylize_job(tmp_path)
     env = dict(os.environ, SUITE_QUIET="1")
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=_as_at_a_terminal)
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_as_at_a_terminal
+    )
     _signal_when(proc, out, "p*.json", 1, signal.SIGINT, timeout=180)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-2000:]
@@ -468,8 +660,9 @@ def test_sigint_during_train_then_resume(tmp_path):
     cmd, out, epochs_logged = _train_job(tmp_path)
     env = dict(os.environ, SUITE_QUIET="1")
 
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=_as_at_a_terminal)
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_as_at_a_terminal
+    )
     deadline = time.time() + 240
     while time.time() < deadline and len(epochs_logged()) < 2 and proc.poll() is None:
         time.sleep(0.1)
@@ -479,8 +672,9 @@ def test_sigint_during_train_then_resume(tmp_path):
     assert "Traceback" not in err and "Interrupted." in err and "--resume" in err
     done = epochs_logged()
     assert 2 <= len(done) < 40, done
-    r = subprocess.run(cmd + ["--resume", "--epochs", str(len(done) + 2)], env=env, capture_output=True, text=True,
-                       timeout=300)
+    r = subprocess.run(
+        cmd + ["--resume", "--epochs", str(len(done) + 2)], env=env, capture_output=True, text=True, timeout=300
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     resumed = epochs_logged()
     assert resumed[: len(done)] == done and resumed[-1] == len(done) + 1

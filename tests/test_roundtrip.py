@@ -34,8 +34,9 @@ def _build(backbone, weights, dtype=None):
     from suite.unet.model import UNet
 
     if backbone is None:
-        return UNet(None, num_classes=3, encoder_filters=(4, 8, 16), batch_norm=True, dtype=dtype,
-                    class_names=["bg", "a", "b"])
+        return UNet(
+            None, num_classes=3, encoder_filters=(4, 8, 16), batch_norm=True, dtype=dtype, class_names=["bg", "a", "b"]
+        )
     return UNet(backbone, num_classes=3, weights=weights, decoder_filters=SMALL_DECODER, dtype=dtype)
 
 
@@ -46,8 +47,12 @@ def _x(h=32, w=32, n=1, seed=0):
 def _perturb(model, seed=1):
     """Moves every variable (BatchNorm statistics too), so that nothing equal by initialisation hides a loss."""
     rng = np.random.default_rng(seed)
-    model.set_weights([w + rng.normal(0, 0.01, w.shape).astype(w.dtype) * (np.abs(w).mean() + 1e-3)
-                       if w.dtype.kind == "f" else w for w in model.get_weights()])
+    model.set_weights(
+        [
+            w + rng.normal(0, 0.01, w.shape).astype(w.dtype) * (np.abs(w).mean() + 1e-3) if w.dtype.kind == "f" else w
+            for w in model.get_weights()
+        ]
+    )
 
 
 def test_the_registry_is_what_the_cases_cover():
@@ -131,10 +136,15 @@ def test_old_saved_models_load_and_predict_as_before():
     assert model.get_config()["preprocessing"] == "unit" and model.dtype_policy.name == "float32"
     y = np.asarray(model.predict_on_batch(_x(32, 48)))
     # Logits of the model loaded by the suite before this change (same input, same seed).
-    before = np.array([[-0.344142, -1.844957, -0.332953, 2.231595, -2.847152],
-                       [-0.421117, -1.930015, -0.419669, 2.631303, -3.297918],
-                       [-0.538102, -1.584587, -0.031955, 2.454583, -3.63398],
-                       [-0.084152, -1.429979, -0.103406, 1.499064, -2.497093]], np.float32)
+    before = np.array(
+        [
+            [-0.344142, -1.844957, -0.332953, 2.231595, -2.847152],
+            [-0.421117, -1.930015, -0.419669, 2.631303, -3.297918],
+            [-0.538102, -1.584587, -0.031955, 2.454583, -3.63398],
+            [-0.084152, -1.429979, -0.103406, 1.499064, -2.497093],
+        ],
+        np.float32,
+    )
     np.testing.assert_allclose(y[0, 5, 7:11, :], before, atol=1e-4)
 
 
@@ -145,8 +155,9 @@ def test_clone_model_gives_a_plain_functional_with_the_same_layers():
     from suite.unet.model import UNet
     from suite.unet.model_io import model_metadata
 
-    model = UNet("mobilenetv2", num_classes=3, weights="auto", decoder_filters=SMALL_DECODER,
-                 class_names=["bg", "a", "b"])
+    model = UNet(
+        "mobilenetv2", num_classes=3, weights="auto", decoder_filters=SMALL_DECODER, class_names=["bg", "a", "b"]
+    )
     clone = keras.models.clone_model(model)
     assert type(clone) is keras.Model or type(clone).__name__ == "Functional"
     assert not isinstance(clone, UNet) and not hasattr(clone, "stride")
@@ -195,10 +206,20 @@ def _read_back_in_a_new_process(tmp_path, job):
     script.write_text(_READ_BACK)
     job = dict(job, result=str(tmp_path / "result.npz"), result_json=str(tmp_path / "result.json"))
     (tmp_path / "job.json").write_text(json.dumps(job))
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               SUITE_QUIET="1", KERAS_BACKEND=os.environ.get("KERAS_BACKEND", "tensorflow"))
-    r = subprocess.run([sys.executable, str(script), str(tmp_path / "job.json")], env=env, capture_output=True,
-                       text=True, timeout=600, cwd=tmp_path)
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        SUITE_QUIET="1",
+        KERAS_BACKEND=os.environ.get("KERAS_BACKEND", "tensorflow"),
+    )
+    r = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "job.json")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     return dict(np.load(job["result"])), json.loads(Path(job["result_json"]).read_text())
 
@@ -249,8 +270,16 @@ def test_everything_saved_reads_back_the_same_in_a_fresh_process(tmp_path):
     try:
         from suite.unet.training import train
 
-        result = train(images, masks, 3, epochs=1, out=tmp_path / "bf16.keras", logdir=tmp_path / "bf16_logs",
-                       callbacks=[Final()], **dict(TINY, val_split=0.34))
+        result = train(
+            images,
+            masks,
+            3,
+            epochs=1,
+            out=tmp_path / "bf16.keras",
+            logdir=tmp_path / "bf16_logs",
+            callbacks=[Final()],
+            **dict(TINY, val_split=0.34),
+        )
     finally:
         keras.config.set_dtype_policy("float32")
     assert seen["policy"] == "mixed_bfloat16"
@@ -283,8 +312,17 @@ def test_everything_saved_reads_back_the_same_in_a_fresh_process(tmp_path):
     write_report(scores, tmp_path / "eval.json")
     job["json"]["evaluation"] = str(tmp_path / "eval.json")
     expected_json["evaluation"] = json.loads(json.dumps(scores))
-    styled = stylize_paths([photos / "p0.png"], [photos / "p0.png"], tmp_path / "styled.png", progress=False,
-                           size=64, scales=(1.0,), iterations=2, weights="none", backbone="vgg16")
+    styled = stylize_paths(
+        [photos / "p0.png"],
+        [photos / "p0.png"],
+        tmp_path / "styled.png",
+        progress=False,
+        size=64,
+        scales=(1.0,),
+        iterations=2,
+        weights="none",
+        backbone="vgg16",
+    )
     assert styled.done
     from suite.style.batch import sidecar_path
 

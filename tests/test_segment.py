@@ -9,12 +9,12 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from tests.helpers import tiny_segmenter
 from suite.common.io.images import load_image, output_stems
+from suite.common.ui.viz import overlay
 from suite.unet import predict as P
 from suite.unet.model_io import model_metadata
-from suite.common.ui.viz import overlay
 from suite.unet.segment import segment_folder, segment_image
+from tests.helpers import tiny_segmenter
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def test_modes_sizes_and_exif(tmp_path, model):
     _save(Image.fromarray(rgb).convert("L"), src / "grey.png")
     _save(Image.fromarray(np.dstack([rgb, np.full(rgb.shape[:2], 128, np.uint8)])), src / "rgba.png")
     _save(Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE), src / "palette.png")
-    _save(Image.fromarray((rgb[..., 0].astype(np.uint16) * 257)), src / "sixteen.png")
+    _save(Image.fromarray(rgb[..., 0].astype(np.uint16) * 257), src / "sixteen.png")
     # Stored 40 wide x 24 high, EXIF orientation 6: upright it is 24 wide x 40 high.
     exif = Image.Exif()
     exif[0x0112] = 6
@@ -67,8 +67,15 @@ def test_modes_sizes_and_exif(tmp_path, model):
 
     report = segment_folder(src, tmp_path / "out", model, progress=False)
     assert report.ok and len(report.done) == 7, report.to_dict()
-    expected = {"odd": (37, 53), "one_pixel": (1, 1), "grey": (37, 53), "rgba": (37, 53), "palette": (37, 53),
-                "sixteen": (37, 53), "rotated": (40, 24)}
+    expected = {
+        "odd": (37, 53),
+        "one_pixel": (1, 1),
+        "grey": (37, 53),
+        "rgba": (37, 53),
+        "palette": (37, 53),
+        "sixteen": (37, 53),
+        "rotated": (40, 24),
+    }
     for stem, shape in expected.items():
         mode, mask = _mask(tmp_path / "out" / f"{stem}.png")
         assert mode == "P" and mask.shape == shape, stem
@@ -205,7 +212,9 @@ def test_tiled_folder_streams_probabilities(tmp_path, model):
 
 
 def test_batched_equals_one_at_a_time(model):
-    images = [_smooth_image(64, 64, s).astype(np.float32) for s in range(3)] + [_smooth_image(60, 50).astype(np.float32)]
+    images = [_smooth_image(64, 64, s).astype(np.float32) for s in range(3)] + [
+        _smooth_image(60, 50).astype(np.float32)
+    ]
     batched = P.predict_batch(model, images, stride=32)
     for im, lg in zip(images, batched):
         assert lg.shape[:2] == im.shape[:2]
@@ -247,8 +256,10 @@ def test_lambda_model_is_refused(tmp_path):
     bad = keras.Model(inp, keras.layers.Conv2D(2, 1)(x))
     bad.save(tmp_path / "lambda.keras")
     _save(_smooth_image(8, 8), tmp_path / "p.png")
-    result = CliRunner().invoke(main, ["segment", str(tmp_path / "p.png"), "--model", str(tmp_path / "lambda.keras"),
-                                       "-o", str(tmp_path / "out")])
+    result = CliRunner().invoke(
+        main,
+        ["segment", str(tmp_path / "p.png"), "--model", str(tmp_path / "lambda.keras"), "-o", str(tmp_path / "out")],
+    )
     assert result.exit_code != 0
     assert "Lambda" in result.output and "Traceback" not in result.output
 
@@ -285,8 +296,21 @@ def test_suite_unet_end_to_end(tmp_path):
     _save(_smooth_image(45, 70), src / "a.jpg")
     _save(_smooth_image(33, 17, 1), src / "b.png")
     out = tmp_path / "out"
-    result = CliRunner().invoke(main, ["segment", str(src), "-m", str(tmp_path / "unet.keras"), "-o", str(out),
-                                       "--overlay", "--probabilities", "--batch-size", "2"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "segment",
+            str(src),
+            "-m",
+            str(tmp_path / "unet.keras"),
+            "-o",
+            str(out),
+            "--overlay",
+            "--probabilities",
+            "--batch-size",
+            "2",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert _mask(out / "a.png")[1].shape == (45, 70) and _mask(out / "b.png")[1].shape == (33, 17)
     assert np.load(out / "b.npy").shape == (33, 17, 3)

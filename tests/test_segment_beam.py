@@ -39,8 +39,11 @@ def _folder(root: Path) -> Path:
 
 
 def _outputs(out: Path) -> dict:
-    return {p.name: p.read_bytes() for p in sorted(out.iterdir())
-            if p.suffix in (".png", ".jpg", ".npy") and not p.name.startswith(".")}
+    return {
+        p.name: p.read_bytes()
+        for p in sorted(out.iterdir())
+        if p.suffix in (".png", ".jpg", ".npy") and not p.name.startswith(".")
+    }
 
 
 # --------------------------------------------------------------------------- fast
@@ -50,9 +53,14 @@ def test_beam_options_become_flags():
     beam_runner = pytest.importorskip("suite.unet.beam_runner", exc_type=ImportError)
 
     assert beam_runner.parse_beam_options(["runner=DirectRunner", "--direct_num_workers=2", "save_main_session"]) == [
-        "--runner=DirectRunner", "--direct_num_workers=2", "--save_main_session"]
+        "--runner=DirectRunner",
+        "--direct_num_workers=2",
+        "--save_main_session",
+    ]
     assert beam_runner.parse_beam_options({"runner": "FlinkRunner", "streaming": True}) == [
-        "--runner=FlinkRunner", "--streaming"]
+        "--runner=FlinkRunner",
+        "--streaming",
+    ]
     with pytest.raises(ValueError, match="KEY=VALUE"):
         beam_runner.parse_beam_options(["=oops"])
 
@@ -64,8 +72,10 @@ def test_without_beam_the_cli_says_which_extra(tmp_path, model_path, monkeypatch
     monkeypatch.setitem(sys.modules, "apache_beam", None)
     monkeypatch.delitem(sys.modules, "suite.unet.beam_runner", raising=False)
     _save(_smooth_image(20, 20), tmp_path / "p.png")
-    result = CliRunner().invoke(main, ["segment", str(tmp_path / "p.png"), "-m", str(model_path),
-                                       "-o", str(tmp_path / "out"), "--runner", "beam"])
+    result = CliRunner().invoke(
+        main,
+        ["segment", str(tmp_path / "p.png"), "-m", str(model_path), "-o", str(tmp_path / "out"), "--runner", "beam"],
+    )
     assert result.exit_code == 1
     assert 'pip install "keras-cv-suite[beam]"' in result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
@@ -75,11 +85,23 @@ def test_beam_options_and_urls_need_the_beam_runner(tmp_path, model_path):
     from suite.cli import main
 
     _save(_smooth_image(20, 20), tmp_path / "p.png")
-    result = CliRunner().invoke(main, ["segment", str(tmp_path / "p.png"), "-m", str(model_path),
-                                       "-o", str(tmp_path / "out"), "--beam-option", "direct_num_workers=2"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "segment",
+            str(tmp_path / "p.png"),
+            "-m",
+            str(model_path),
+            "-o",
+            str(tmp_path / "out"),
+            "--beam-option",
+            "direct_num_workers=2",
+        ],
+    )
     assert result.exit_code == 2 and "--runner beam" in result.output
-    result = CliRunner().invoke(main, ["segment", "gs://bucket/photos", "-m", str(model_path),
-                                       "-o", str(tmp_path / "out")])
+    result = CliRunner().invoke(
+        main, ["segment", "gs://bucket/photos", "-m", str(model_path), "-o", str(tmp_path / "out")]
+    )
     assert result.exit_code == 2 and "URLs (gs://..., s3://...) need --runner beam" in result.output
     assert not (tmp_path / "out").exists()
 
@@ -112,8 +134,11 @@ def test_direct_runner_matches_local_dead_letter_and_resume(tmp_path, model_path
     for name in ours:
         if name.endswith(".npy"):
             # float16 probabilities: a batch of another composition may round the last bit otherwise.
-            np.testing.assert_allclose(np.load(tmp_path / "beam" / name).astype(np.float32),
-                                       np.load(tmp_path / "local" / name).astype(np.float32), atol=1e-3)
+            np.testing.assert_allclose(
+                np.load(tmp_path / "beam" / name).astype(np.float32),
+                np.load(tmp_path / "local" / name).astype(np.float32),
+                atol=1e-3,
+            )
         else:
             assert ours[name] == theirs[name], name
     with Image.open(tmp_path / "beam" / "big.png") as im:
@@ -127,8 +152,9 @@ def test_direct_runner_matches_local_dead_letter_and_resume(tmp_path, model_path
     report = json.loads((tmp_path / "beam" / "report.json").read_text())
     assert report["counts"] == {"done": 8, "skipped": 0, "failed": 2, "not_images": 1}
     assert report["runner"] == "DirectRunner"
-    assert sorted(p.name for p in (tmp_path / "beam").iterdir() if p.name.startswith(".")) == [], \
+    assert sorted(p.name for p in (tmp_path / "beam").iterdir() if p.name.startswith(".")) == [], (
         "the work list and Beam's temporary files are gone"
+    )
 
     # A re-run skips what is finished and retries only the failures.
     (tmp_path / "beam" / "im3.png").unlink()
@@ -145,11 +171,25 @@ def test_cli_multi_process_direct_runner(tmp_path, model_path):
 
     src = _folder(tmp_path)
     segment_folder(src, tmp_path / "local", model_path, progress=False)
-    result = CliRunner().invoke(main, [
-        "segment", str(src), "-m", str(model_path), "-o", str(tmp_path / "beam"), "--runner", "beam",
-        "--beam-option", "direct_running_mode=multi_processing", "--beam-option", "direct_num_workers=2",
-        "--dead-letter", str(tmp_path / "dead.jsonl"),
-    ])
+    result = CliRunner().invoke(
+        main,
+        [
+            "segment",
+            str(src),
+            "-m",
+            str(model_path),
+            "-o",
+            str(tmp_path / "beam"),
+            "--runner",
+            "beam",
+            "--beam-option",
+            "direct_running_mode=multi_processing",
+            "--beam-option",
+            "direct_num_workers=2",
+            "--dead-letter",
+            str(tmp_path / "dead.jsonl"),
+        ],
+    )
     assert result.exit_code == 1, result.output  # two images failed
     assert "Traceback" not in result.output
     assert "done 8, skipped 0 (already there), failed 2" in result.output
@@ -172,7 +212,6 @@ def _fake_file_system():
     through Beam only. Beam finds file systems by subclass, so defining the
     class registers it (in this process, hence the in-process DirectRunner).
     """
-    import io
     import os
     import shutil
 
@@ -189,7 +228,7 @@ def _fake_file_system():
             return "suitefake"
 
         def _local(self, url):
-            return os.path.join(_FAKE_ROOT["root"], url[len(self.PREFIX):])
+            return os.path.join(_FAKE_ROOT["root"], url[len(self.PREFIX) :])
 
         def _url(self, path):
             return self.PREFIX + os.path.relpath(path, _FAKE_ROOT["root"]).replace(os.sep, "/")
@@ -221,7 +260,7 @@ def _fake_file_system():
 
         def _open(self, url, mode, compression_type):
             compression_type = FileSystem._get_compression_type(url, compression_type)
-            raw = io.open(self._local(url), mode)
+            raw = open(self._local(url), mode)
             return raw if compression_type == CompressionTypes.UNCOMPRESSED else CompressedFile(raw, compression_type)
 
         def create(self, url, mime_type="application/octet-stream", compression_type=CompressionTypes.AUTO):
@@ -305,9 +344,24 @@ def test_urls_on_a_beam_file_system(tmp_path, model_path):
     # The CLI takes the URLs as they are.
     from suite.cli import main
 
-    result = CliRunner().invoke(main, ["segment", "suitefake://in", "-m", "suitefake://models/tiny.keras",
-                                       "-o", "suitefake://cli", "--runner", "beam", "--overlay", "--tile", "64",
-                                       "--overlap", "16"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "segment",
+            "suitefake://in",
+            "-m",
+            "suitefake://models/tiny.keras",
+            "-o",
+            "suitefake://cli",
+            "--runner",
+            "beam",
+            "--overlay",
+            "--tile",
+            "64",
+            "--overlap",
+            "16",
+        ],
+    )
     assert result.exit_code == 1 and "done 8, skipped 0 (already there), failed 2" in result.output, result.output
     assert "report: suitefake://cli/report.json" in result.output
     assert _outputs(bucket / "cli") == _outputs(tmp_path / "local")
@@ -321,10 +375,23 @@ def test_direct_runner_with_the_person_preset(tmp_path):
 
     photos = Path(__file__).resolve().parents[1] / "assets" / "photos"
     local, beam = tmp_path / "local", tmp_path / "beam"
-    r1 = CliRunner().invoke(main, ["segment", str(photos / "astronaut.jpg"), str(photos / "rocket.jpg"), "-m", "person",
-                                   "-o", str(local)])
-    r2 = CliRunner().invoke(main, ["segment", str(photos / "astronaut.jpg"), str(photos / "rocket.jpg"), "-m", "person",
-                                   "-o", str(beam), "--runner", "beam"])
+    r1 = CliRunner().invoke(
+        main, ["segment", str(photos / "astronaut.jpg"), str(photos / "rocket.jpg"), "-m", "person", "-o", str(local)]
+    )
+    r2 = CliRunner().invoke(
+        main,
+        [
+            "segment",
+            str(photos / "astronaut.jpg"),
+            str(photos / "rocket.jpg"),
+            "-m",
+            "person",
+            "-o",
+            str(beam),
+            "--runner",
+            "beam",
+        ],
+    )
     assert r1.exit_code == 0 and r2.exit_code == 0, (r1.output, r2.output)
     for name in ("astronaut.png", "rocket.png"):
         assert (local / name).read_bytes() == (beam / name).read_bytes(), name

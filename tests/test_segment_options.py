@@ -34,8 +34,9 @@ def test_click_options_single_switches_short_names_and_optional_numbers():
 
     default = json.loads(CliRunner().invoke(cmd, []).output)
     assert default == as_dict(SegmentOptions())
-    got = json.loads(CliRunner().invoke(cmd, ["--overlay", "-r", "--tile", "128", "--workers", "2",
-                                              "--runner", "beam"]).output)
+    got = json.loads(
+        CliRunner().invoke(cmd, ["--overlay", "-r", "--tile", "128", "--workers", "2", "--runner", "beam"]).output
+    )
     assert got["overlay"] and got["recursive"] and got["tile"] == 128 and got["workers"] == 2
     assert got["runner"] in RUNNERS
     bad = CliRunner().invoke(cmd, ["--tile", "8"])

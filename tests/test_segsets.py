@@ -152,16 +152,29 @@ def test_sheet_draws_every_set():
 
 # --------------------------------------------------------------------------- the benchmark's own logic
 
+
 def test_recipes():
-    r = bench.build_recipes(["defaults", "frozen-ce", "tutorial"], extra='{"lr": 0.001}',
-                            recipe_json='{"wide": {"decoder_filters": [512, 256, 128, 64, 32]}}')
+    r = bench.build_recipes(
+        ["defaults", "frozen-ce", "tutorial"],
+        extra='{"lr": 0.001}',
+        recipe_json='{"wide": {"decoder_filters": [512, 256, 128, 64, 32]}}',
+    )
     assert list(r) == ["defaults", "frozen-ce", "tutorial", "extra", "wide"] and r["tutorial"] is None
     frozen = bench.resolve_kwargs(r["frozen-ce"])
-    assert frozen == {"epochs": bench.EPOCHS, "freeze_encoder_epochs": bench.EPOCHS, "loss": "ce", "class_weights": None}
+    assert frozen == {
+        "epochs": bench.EPOCHS,
+        "freeze_encoder_epochs": bench.EPOCHS,
+        "loss": "ce",
+        "class_weights": None,
+    }
     assert bench.resolve_kwargs(r["defaults"]) == {"epochs": bench.EPOCHS}
     assert bench.resolve_kwargs({"epochs": 7, "freeze_encoder_epochs": "epochs"})["freeze_encoder_epochs"] == 7
-    for bad in (dict(names=["nope"]), dict(names=[], extra='{"time_budget": 5}'),
-                dict(names=["defaults"], recipe_json='{"defaults": {}}'), dict(names=[])):
+    for bad in (
+        dict(names=["nope"]),
+        dict(names=[], extra='{"time_budget": 5}'),
+        dict(names=["defaults"], recipe_json='{"defaults": {}}'),
+        dict(names=[]),
+    ):
         with pytest.raises(SystemExit):
             bench.build_recipes(bad.pop("names"), **bad)
 
@@ -177,8 +190,9 @@ def test_plan_defaults_and_the_former_single_set_mode():
     assert (recipes, sets, split) == ({"extra": {"backbone": "mobilenetv2"}}, ["bundled"], "test")
     recipes, sets, split = _plan("--only", "tutorial")
     assert (list(recipes), sets, split) == (["tutorial"], ["bundled"], "test")
-    recipes, sets, split = _plan("--recipes", "none", "--recipe-json", '{"c": {"lr": 0.001}}', "--sets", "small",
-                                 "--split", "test")
+    recipes, sets, split = _plan(
+        "--recipes", "none", "--recipe-json", '{"c": {"lr": 0.001}}', "--sets", "small", "--split", "test"
+    )
     assert (recipes, sets, split) == ({"c": {"lr": 0.001}}, ["small"], "test")
     with pytest.raises(SystemExit):
         _plan("--sets", "colour,nope")
@@ -198,8 +212,12 @@ def test_val_split_is_carved_out_of_train(tmp_path):
 
 
 def test_summary_mean_and_worst_set():
-    runs = [{"recipe": "a", "set": "x", "miou": 0.5}, {"recipe": "a", "set": "y", "miou": 0.3},
-            {"recipe": "b", "set": "x", "miou": 0.6}, {"recipe": "b", "set": "y", "miou": None}]
+    runs = [
+        {"recipe": "a", "set": "x", "miou": 0.5},
+        {"recipe": "a", "set": "y", "miou": 0.3},
+        {"recipe": "b", "set": "x", "miou": 0.6},
+        {"recipe": "b", "set": "y", "miou": None},
+    ]
     s = bench.summarise(runs, ["a", "b"], ["x", "y"])
     assert s["a"]["mean"] == pytest.approx(0.4) and (s["a"]["worst_set"], s["a"]["worst"]) == ("y", 0.3)
     assert s["b"]["mean"] is None and s["b"]["worst_set"] == "x"
@@ -212,16 +230,40 @@ def test_summary_mean_and_worst_set():
 def test_benchmark_end_to_end_on_two_tiny_sets(tmp_path):
     out = tmp_path / "bench.json"
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_unet_quality.py"), "--sets", "outline,sizes",
-         "--budget", "3", "--recipes", "frozen-ce,tutorial", "--data", str(tmp_path / "sets"),
-         "--train-count", "6", "--test-count", "3", "--split", "test", "--json", str(out)],
-        capture_output=True, text=True, timeout=900, cwd=ROOT,
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "bench_unet_quality.py"),
+            "--sets",
+            "outline,sizes",
+            "--budget",
+            "3",
+            "--recipes",
+            "frozen-ce,tutorial",
+            "--data",
+            str(tmp_path / "sets"),
+            "--train-count",
+            "6",
+            "--test-count",
+            "3",
+            "--split",
+            "test",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=ROOT,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     doc = json.loads(out.read_text())
     assert doc["split"] == "test" and doc["sets"] == ["outline", "sizes"]
     assert [(r["recipe"], r["set"]) for r in doc["runs"]] == [
-        ("frozen-ce", "outline"), ("frozen-ce", "sizes"), ("tutorial", "outline"), ("tutorial", "sizes")]
+        ("frozen-ce", "outline"),
+        ("frozen-ce", "sizes"),
+        ("tutorial", "outline"),
+        ("tutorial", "sizes"),
+    ]
     for run in doc["runs"]:
         assert 0 <= run["miou"] <= 1 and len(run["per_class_iou"]) == 4 and run["n_eval"] == 3
     assert doc["runs"][0]["kwargs"]["freeze_encoder_epochs"] == doc["runs"][0]["kwargs"]["epochs"]

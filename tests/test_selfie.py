@@ -128,8 +128,10 @@ def test_saved_person_model_loads_in_a_fresh_process(tmp_path):
 
     path = tmp_path / "person.keras"
     load_preset("person-landscape").save(path)
-    code = ("import keras, numpy as np, suite.unet.model; m = keras.saving.load_model(%r); "
-            "print(type(m).__name__, m.class_names, m(np.zeros((1, 40, 50, 3), 'float32')).shape)" % str(path))
+    code = (
+        f"import keras, numpy as np, suite.unet.model; m = keras.saving.load_model({str(path)!r}); "
+        "print(type(m).__name__, m.class_names, m(np.zeros((1, 40, 50, 3), 'float32')).shape)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "SelfieSegmenter ['background', 'person'] (1, 40, 50, 2)" in out.stdout
@@ -161,9 +163,11 @@ def test_whole_image_models_are_not_tiled_or_padded():
     tiled = segment_image(model, image, tile=128, overlap=32)  # ignored: tiles would each be segmented alone
     np.testing.assert_array_equal(whole, tiled)
     assert 0.45 < whole.mean() < 0.65  # the astronaut covers about 55% of the photo
-    items = [FolderItem(path=Path(f"{k}.jpg"), stem=Path(str(k)), todo=("mask",), size=s)
-             for k, s in enumerate([(100, 100), (100, 100), (96, 100)])]
-    batches = plan_batches(items, 1, 8, 2 ** 21, waste=1.0)
+    items = [
+        FolderItem(path=Path(f"{k}.jpg"), stem=Path(str(k)), todo=("mask",), size=s)
+        for k, s in enumerate([(100, 100), (100, 100), (96, 100)])
+    ]
+    batches = plan_batches(items, 1, 8, 2**21, waste=1.0)
     assert sorted(len(b[0]) for b in batches) == [1, 2]
 
 
@@ -178,8 +182,9 @@ def test_segment_cli_with_person_preset(tmp_path):
     Image.open(ROOT / "assets" / "photos" / "rocket.jpg").resize((160, 107)).save(src / "rocket_small.png")
     (src / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
     out = tmp_path / "out"
-    result = CliRunner().invoke(main, ["segment", str(src), "--model", "person", "-o", str(out), "--overlay",
-                                       "--probabilities"])
+    result = CliRunner().invoke(
+        main, ["segment", str(src), "--model", "person", "-o", str(out), "--overlay", "--probabilities"]
+    )
     assert result.exit_code == 1, result.output  # the broken file fails, the others are written
     report = json.loads((out / "report.json").read_text())
     assert report["counts"]["done"] == 2 and report["counts"]["failed"] == 1
@@ -208,8 +213,9 @@ def test_evaluate_cli_with_person_preset(tmp_path, ref):
     truth = np.repeat(np.repeat(truth, step, 0), step, 1)[:512, :512]
     Image.fromarray(truth).save(masks / "astronaut.png")
     report = tmp_path / "eval.json"
-    result = CliRunner().invoke(main, ["evaluate", "--model", "person", "--images", str(images), "--masks", str(masks),
-                                       "--output", str(report)])
+    result = CliRunner().invoke(
+        main, ["evaluate", "--model", "person", "--images", str(images), "--masks", str(masks), "--output", str(report)]
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(report.read_text())
     assert data["class_names"] == ["background", "person"]
@@ -223,8 +229,14 @@ def test_loading_a_preset_draws_no_random_weights(monkeypatch):
     def refuse(self, shape, dtype=None):
         raise AssertionError(f"random initializer {type(self).__name__} ran for shape {shape}")
 
-    for cls in (keras.initializers.GlorotUniform, keras.initializers.GlorotNormal, keras.initializers.HeNormal,
-                keras.initializers.RandomNormal, keras.initializers.RandomUniform, keras.initializers.TruncatedNormal):
+    for cls in (
+        keras.initializers.GlorotUniform,
+        keras.initializers.GlorotNormal,
+        keras.initializers.HeNormal,
+        keras.initializers.RandomNormal,
+        keras.initializers.RandomUniform,
+        keras.initializers.TruncatedNormal,
+    ):
         monkeypatch.setattr(cls, "__call__", refuse)
     from suite.unet.presets import load_preset
 

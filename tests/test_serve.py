@@ -105,11 +105,14 @@ def test_upload_accepts_an_image_and_serves_a_thumbnail(client):
     assert t.status_code == 200 and t.mimetype == "image/jpeg"
 
 
-@pytest.mark.parametrize("data,name,status,words", [
-    (b"hello, not an image", "fake.jpg", 415, "not an image"),
-    (b"", "empty.png", 400, "empty"),
-    (_png()[:200], "cut.png", 400, "corrupt"),
-])
+@pytest.mark.parametrize(
+    "data,name,status,words",
+    [
+        (b"hello, not an image", "fake.jpg", 415, "not an image"),
+        (b"", "empty.png", 400, "empty"),
+        (_png()[:200], "cut.png", 400, "corrupt"),
+    ],
+)
 def test_bad_uploads_get_a_status_and_a_message(client, data, name, status, words):
     r = _upload(client, data, name)
     assert r.status_code == status
@@ -127,10 +130,21 @@ def test_upload_limits_are_413_with_a_message(client, app, tmp_path):
 
 
 # ---------------------------------------------------------------- paths
-@pytest.mark.parametrize("file_id", [
-    "f1/../secret.png", "f1/escape.png", "f1//etc/passwd", "f1/notes.txt", "f9/a.png", "f0/../README.md",
-    "f1/sub/../../secret.png", "u/deadbeef", "../secret.png", "/etc/passwd",
-])
+@pytest.mark.parametrize(
+    "file_id",
+    [
+        "f1/../secret.png",
+        "f1/escape.png",
+        "f1//etc/passwd",
+        "f1/notes.txt",
+        "f9/a.png",
+        "f0/../README.md",
+        "f1/sub/../../secret.png",
+        "u/deadbeef",
+        "../secret.png",
+        "/etc/passwd",
+    ],
+)
 def test_no_id_leaves_the_served_folders(client, file_id):
     r = client.get(f"/api/thumb/{file_id}", follow_redirects=True)  # Werkzeug first merges "//" with a redirect
     assert r.status_code == 404, file_id
@@ -145,28 +159,31 @@ def test_model_must_be_one_offered(client):
 
 
 # ---------------------------------------------------------------- request checks
-@pytest.mark.parametrize("change,words", [
-    ({"size": 4096}, "size must be at most 256 on this server"),
-    ({"size": "big"}, "size must be a number"),
-    ({"artworks": []}, "at least one artwork"),
-    ({"photo": None}, "pick or upload a photo"),
-    ({"blend": [1, 2]}, "blend needs one weight"),
-    ({"iterations": "6000"}, "iterations must be at most 5000"),
-    # the library's own checks and words (StyleOptions), not a second copy in the page
-    ({"size": 8}, "Expected size >= 16. Received: size=8"),
-    ({"optimizer": "sgd"}, "Expected optimizer in ['adam', 'lbfgs', 'lbfgsb']"),
-    ({"method": "magic"}, "Expected method in ['gatys', 'fast']"),
-    ({"scales": "1,0.5"}, "Expected increasing scales in (0, 1]"),
-    ({"iterations": "0"}, "Expected non-negative iterations, not all zero"),
-    ({"style_weight": -1}, "Expected style_weight >= 0"),
-    ({"content_weight": float("nan")}, "content_weight"),
-    ({"strength": 2}, "Expected strength <= 1"),
-    ({"init": "grey"}, "Expected init in"),
-    # JSON types: a string is not a yes/no, a fraction is not a pixel count
-    ({"preserve_colors": "false"}, "preserve_colors must be true or false, got 'false'"),
-    ({"preserve_colors": 1}, "preserve_colors must be true or false"),
-    ({"size": 64.7}, "size must be a whole number, got 64.7"),
-])
+@pytest.mark.parametrize(
+    "change,words",
+    [
+        ({"size": 4096}, "size must be at most 256 on this server"),
+        ({"size": "big"}, "size must be a number"),
+        ({"artworks": []}, "at least one artwork"),
+        ({"photo": None}, "pick or upload a photo"),
+        ({"blend": [1, 2]}, "blend needs one weight"),
+        ({"iterations": "6000"}, "iterations must be at most 5000"),
+        # the library's own checks and words (StyleOptions), not a second copy in the page
+        ({"size": 8}, "Expected size >= 16. Received: size=8"),
+        ({"optimizer": "sgd"}, "Expected optimizer in ['adam', 'lbfgs', 'lbfgsb']"),
+        ({"method": "magic"}, "Expected method in ['gatys', 'fast']"),
+        ({"scales": "1,0.5"}, "Expected increasing scales in (0, 1]"),
+        ({"iterations": "0"}, "Expected non-negative iterations, not all zero"),
+        ({"style_weight": -1}, "Expected style_weight >= 0"),
+        ({"content_weight": float("nan")}, "content_weight"),
+        ({"strength": 2}, "Expected strength <= 1"),
+        ({"init": "grey"}, "Expected init in"),
+        # JSON types: a string is not a yes/no, a fraction is not a pixel count
+        ({"preserve_colors": "false"}, "preserve_colors must be true or false, got 'false'"),
+        ({"preserve_colors": 1}, "preserve_colors must be true or false"),
+        ({"size": 64.7}, "size must be a whole number, got 64.7"),
+    ],
+)
 def test_bad_style_options_are_400_with_a_message(client, change, words):
     body = {"photo": "f0/photos/chelsea.jpg", "artworks": ["f0/styles/mosaic.jpg"], **change}
     r = client.post("/api/style", json=body)
@@ -257,8 +274,10 @@ def test_job_queue_full_is_429(app, client):
     gate = threading.Event()
     q.submit("x", lambda job: gate.wait(5))
     try:
-        statuses = [client.post("/api/segment", json={"model": "f0/demo_unet.keras", "photos": ["f0/photos/chelsea.jpg"]})
-                    for _ in range(10)]
+        statuses = [
+            client.post("/api/segment", json={"model": "f0/demo_unet.keras", "photos": ["f0/photos/chelsea.jpg"]})
+            for _ in range(10)
+        ]
         last = statuses[-1]
         assert last.status_code == 429 and "already waiting" in last.json["error"]
         assert statuses[0].json["position"] >= 1
@@ -311,9 +330,18 @@ def test_serve_help_and_a_busy_port_is_one_line():
 def test_stylize_and_segment_jobs_end_to_end(served, tmp_path):
     client = create_app([served], upload_dir=tmp_path / "up").test_client()  # default limits: a real photo fits
     up = _upload(client, (ASSETS / "photos" / "coffee.jpg").read_bytes(), "coffee.jpg").json
-    r = client.post("/api/style", json={"photo": up["id"], "artworks": ["f0/styles/mosaic.jpg", "f1/sub/a.png"],
-                                        "blend": [3, 1], "size": 48, "scales": "1", "iterations": "4",
-                                        "preview_every": 2})
+    r = client.post(
+        "/api/style",
+        json={
+            "photo": up["id"],
+            "artworks": ["f0/styles/mosaic.jpg", "f1/sub/a.png"],
+            "blend": [3, 1],
+            "size": 48,
+            "scales": "1",
+            "iterations": "4",
+            "preview_every": 2,
+        },
+    )
     assert r.status_code == 202, r.json
     events = client.get(f"/api/jobs/{r.json['id']}/events").get_data(as_text=True)
     states = [json.loads(line[6:]) for line in events.splitlines() if line.startswith("data: ")]
@@ -340,8 +368,10 @@ def test_stylize_and_segment_jobs_end_to_end(served, tmp_path):
     assert client.get(f"/api/jobs/{state['id']}/files/masks.zip").data[:2] == b"PK"
 
     # The fast method with Magenta's real networks: a stylized picture, far from the photo.
-    r = client.post("/api/style", json={"photo": "f0/photos/chelsea.jpg", "artworks": ["f0/styles/mosaic.jpg"],
-                                        "method": "fast", "size": 64})
+    r = client.post(
+        "/api/style",
+        json={"photo": "f0/photos/chelsea.jpg", "artworks": ["f0/styles/mosaic.jpg"], "method": "fast", "size": 64},
+    )
     state = _wait(client, r.json["id"], timeout=180)
     assert state["state"] == "done", state
     fast = np.asarray(Image.open(io.BytesIO(client.get(f"/api/jobs/{state['id']}/files/result.png").data)), np.float32)
@@ -349,8 +379,16 @@ def test_stylize_and_segment_jobs_end_to_end(served, tmp_path):
     assert max(fast.shape[:2]) == 64 and np.abs(fast - np.asarray(photo, np.float32)).mean() > 20
 
     # A running optimization stops when cancelled.
-    r = client.post("/api/style", json={"photo": "f0/photos/chelsea.jpg", "artworks": ["f0/styles/mosaic.jpg"],
-                                        "size": 48, "scales": "1", "iterations": "3000"})
+    r = client.post(
+        "/api/style",
+        json={
+            "photo": "f0/photos/chelsea.jpg",
+            "artworks": ["f0/styles/mosaic.jpg"],
+            "size": 48,
+            "scales": "1",
+            "iterations": "3000",
+        },
+    )
     job = r.json["id"]
     for _ in range(600):
         if client.get(f"/api/jobs/{job}").json["progress"].get("step"):
@@ -385,8 +423,17 @@ def test_a_fast_job_runs_the_fast_network(served, tmp_path, monkeypatch):
     monkeypatch.setattr(T.StyleTransfer, "transfer", no_gatys)
     monkeypatch.setattr(work, "_FAST", {"parts": _tiny_fast_parts()})
     client = create_app([served], upload_dir=tmp_path / "up").test_client()
-    r = client.post("/api/style", json={"photo": "f0/photos/chelsea.jpg", "artworks": ["f0/styles/mosaic.jpg"],
-                                        "method": "fast", "size": 40, "strength": 0.8, "preserve_colors": False})
+    r = client.post(
+        "/api/style",
+        json={
+            "photo": "f0/photos/chelsea.jpg",
+            "artworks": ["f0/styles/mosaic.jpg"],
+            "method": "fast",
+            "size": 40,
+            "strength": 0.8,
+            "preserve_colors": False,
+        },
+    )
     assert r.status_code == 202, r.json
     state = _wait(client, r.json["id"])
     assert state["state"] == "done", state
@@ -421,7 +468,7 @@ def test_presets_listed_by_the_library_reach_the_page(served, tmp_path):
     # The library's presets come first, as the library lists them.
     from suite.unet.presets import preset_names
 
-    assert [m["name"] for m in cat["models"][:len(preset_names())]] == preset_names()
+    assert [m["name"] for m in cat["models"][: len(preset_names())]] == preset_names()
     assert cat["models"][0] == {"id": "preset/person", "name": "person", "source": "preset"}
     r = client.post("/api/segment", json={"model": "preset/person", "photos": ["f0/photos/astronaut.jpg"]})
     assert r.status_code == 202
@@ -429,7 +476,10 @@ def test_presets_listed_by_the_library_reach_the_page(served, tmp_path):
     assert state["state"] == "done", state
     shares = {c["name"]: c["share"] for c in state["result"]["items"][0]["classes"]}
     assert 0.3 < shares["person"] < 0.8
-    assert client.post("/api/segment", json={"model": "preset/other", "photos": ["f0/photos/chelsea.jpg"]}).status_code == 400
+    assert (
+        client.post("/api/segment", json={"model": "preset/other", "photos": ["f0/photos/chelsea.jpg"]}).status_code
+        == 400
+    )
 
 
 def test_other_hosts_and_cross_site_posts_are_refused(app, client):
@@ -438,9 +488,17 @@ def test_other_hosts_and_cross_site_posts_are_refused(app, client):
     assert ok.status_code == 200
     r = client.get("/api/catalog", headers={"Host": "evil.example:8765"})  # DNS rebinding
     assert r.status_code == 403 and "Host" in r.json["error"]
-    r = client.post("/api/uploads", headers={"Host": "127.0.0.1:8765", "Origin": "http://evil.example"},
-                    data={"file": (io.BytesIO(_png()), "a.png")}, content_type="multipart/form-data")
+    r = client.post(
+        "/api/uploads",
+        headers={"Host": "127.0.0.1:8765", "Origin": "http://evil.example"},
+        data={"file": (io.BytesIO(_png()), "a.png")},
+        content_type="multipart/form-data",
+    )
     assert r.status_code == 403 and "cross-site" in r.json["error"]
-    r = client.post("/api/uploads", headers={"Host": "127.0.0.1:8765", "Origin": "http://127.0.0.1:8765"},
-                    data={"file": (io.BytesIO(_png()), "a.png")}, content_type="multipart/form-data")
+    r = client.post(
+        "/api/uploads",
+        headers={"Host": "127.0.0.1:8765", "Origin": "http://127.0.0.1:8765"},
+        data={"file": (io.BytesIO(_png()), "a.png")},
+        content_type="multipart/form-data",
+    )
     assert r.status_code == 201

@@ -57,9 +57,19 @@ def browser():
     options.binary_location = CHROMIUM
     profile = tempfile.mkdtemp(prefix="suite-chromium-")
     # The background-networking flags keep Chromium from calling hosts a closed network refuses.
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", "--window-size=1400,1000", f"--user-data-dir={profile}"):
+    for arg in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1000",
+        f"--user-data-dir={profile}",
+    ):
         options.add_argument(arg)
     # An explicit driver path: Selenium Manager never tries to download one.
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
@@ -123,8 +133,13 @@ def test_style_page_runs_the_fast_method(server, browser):
 
     d = browser
     d.get(server.url + "/")
-    _wait(d, lambda d: len(d.find_elements(*_by("#artworks .thumb.selected"))) == 1
-          and d.find_elements(*_by("#photos .thumb.selected")))
+    _wait(
+        d,
+        lambda d: (
+            len(d.find_elements(*_by("#artworks .thumb.selected"))) == 1
+            and d.find_elements(*_by("#photos .thumb.selected"))
+        ),
+    )
     method = Select(d.find_element(*_by("[name=method]")))
     assert [o.text for o in method.options] == ["gatys", "fast"]
     assert not d.find_element(*_by("[name=strength]")).is_enabled()  # gatys first: strength is the fast method's
@@ -185,7 +200,12 @@ def test_a_waiting_job_shows_its_place_in_the_queue(server, browser):
     blocker = server.queue.submit("style", lambda job: gate.wait(30))  # another user's job, running
     try:
         d.get(server.url + "/")
-        _wait(d, lambda d: d.find_elements(*_by("#photos .thumb.selected")) and d.find_elements(*_by("#artworks .thumb.selected")))
+        _wait(
+            d,
+            lambda d: (
+                d.find_elements(*_by("#photos .thumb.selected")) and d.find_elements(*_by("#artworks .thumb.selected"))
+            ),
+        )
         _set(d, "size", 32)
         _set(d, "scales", 1)
         _set(d, "iterations", 2)

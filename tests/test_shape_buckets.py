@@ -43,7 +43,9 @@ def test_batches_and_sizes_are_bucketed_and_cropped_back(monkeypatch):
     spy = _Spy(model)
     monkeypatch.setattr(P, "with_head", lambda m, head="logits": m)  # the spy sees the calls
     rng = np.random.default_rng(0)
-    images = [rng.integers(0, 255, (h, w, 3)).astype(np.float32) for h, w in [(170, 90), (64, 64), (33, 330)] * 2 + [(40, 40)]]
+    images = [
+        rng.integers(0, 255, (h, w, 3)).astype(np.float32) for h, w in [(170, 90), (64, 64), (33, 330)] * 2 + [(40, 40)]
+    ]
     out = P.predict_batch(spy, images, stride=32, buckets=True)
     assert [o.shape[:2] for o in out] == [im.shape[:2] for im in images]
     # padded to (192, 352) by the stride, to (192, 384) by the ladder, in parts of 4, 2 and 1 images
@@ -76,7 +78,10 @@ def test_bucketed_masks_agree_with_per_size_masks_on_the_demo_model():
     from suite.unet.model_io import load_segmentation
 
     model, meta = load_segmentation(ROOT / "assets" / "demo_unet.keras")
-    photos = sorted((ROOT / "assets" / "photos").glob("*.jpg")) + sorted((ROOT / "assets" / "segdata" / "val" / "images").glob("*"))[:6]
+    photos = (
+        sorted((ROOT / "assets" / "photos").glob("*.jpg"))
+        + sorted((ROOT / "assets" / "segdata" / "val" / "images").glob("*"))[:6]
+    )
     agree = []
     for path in photos:
         image = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32)

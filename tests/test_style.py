@@ -44,7 +44,14 @@ def _images(seed=0, h=24, w=32):
 
 def test_extractor_outputs_and_is_cut_at_deepest_layer(vgg_none):
     names = {layer.name for layer in vgg_none.layers}
-    assert set(vgg_none.output) == {"block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1", "block4_conv2"}
+    assert set(vgg_none.output) == {
+        "block1_conv1",
+        "block2_conv1",
+        "block3_conv1",
+        "block4_conv1",
+        "block5_conv1",
+        "block4_conv2",
+    }
     assert "block5_conv1" in names and "block5_conv2" not in names and "block5_conv3" not in names
     out = vgg_none(np.zeros((1, 32, 48, 3), np.float32))
     assert tuple(out["block1_conv1"].shape) == (1, 32, 48, 64)
@@ -72,8 +79,19 @@ def test_unknown_layer_lists_valid_ones():
 
 def test_gradient_matches_finite_differences(tiny):
     content, style = _images()
-    st = StyleTransfer(style, extractor=tiny, style_layers=TINY_STYLE, content_layers=TINY_CONTENT, size=32,
-                       scales=(1.0,), iterations=1, content_weight=1.0, style_weight=10.0, tv_weight=0.1, tv_power=2.0)
+    st = StyleTransfer(
+        style,
+        extractor=tiny,
+        style_layers=TINY_STYLE,
+        content_layers=TINY_CONTENT,
+        size=32,
+        scales=(1.0,),
+        iterations=1,
+        content_weight=1.0,
+        style_weight=10.0,
+        tv_weight=0.1,
+        tv_power=2.0,
+    )
     from suite.style.grad import to_backend
 
     feats = st._features(content)
@@ -95,8 +113,17 @@ def test_gradient_matches_finite_differences(tiny):
 def test_tiny_stylize_lowers_the_loss_and_keeps_aspect(tiny, optimizer):
     content, style = _images()
     seen = []
-    st = StyleTransfer(style, extractor=tiny, style_layers=TINY_STYLE, content_layers=TINY_CONTENT, size=64,
-                       scales=(0.5, 1.0), iterations=(8, 25), optimizer=optimizer, learning_rate=0.002)
+    st = StyleTransfer(
+        style,
+        extractor=tiny,
+        style_layers=TINY_STYLE,
+        content_layers=TINY_CONTENT,
+        size=64,
+        scales=(0.5, 1.0),
+        iterations=(8, 25),
+        optimizer=optimizer,
+        learning_rate=0.002,
+    )
     result = st.transfer(content, callback=lambda info: seen.append((info["scale"], info["step"], info["loss"])))
     assert result.image.shape == (48, 64, 3)  # 24x32 content -> long side 64
     assert result.image.min() >= 0 and result.image.max() <= 255
@@ -113,8 +140,15 @@ def test_tiny_stylize_lowers_the_loss_and_keeps_aspect(tiny, optimizer):
 
 def test_style_targets_are_computed_once(tiny, monkeypatch):
     content, style = _images()
-    st = StyleTransfer(style, extractor=tiny, style_layers=TINY_STYLE, content_layers=TINY_CONTENT, size=32,
-                       scales=(1.0,), iterations=2)
+    st = StyleTransfer(
+        style,
+        extractor=tiny,
+        style_layers=TINY_STYLE,
+        content_layers=TINY_CONTENT,
+        size=32,
+        scales=(1.0,),
+        iterations=2,
+    )
     st.transfer(content)
     calls = []
     original = st._features
@@ -126,8 +160,17 @@ def test_style_targets_are_computed_once(tiny, monkeypatch):
 def test_blend_one_zero_equals_single_style(tiny):
     content, style = _images()
     other = np.full_like(style, 200.0)
-    kw = dict(extractor=tiny, style_layers=TINY_STYLE, content_layers=TINY_CONTENT, size=32, scales=(1.0,), iterations=10,
-              style_weight=1e3, content_weight=1.0, tv_weight=0.0)
+    kw = dict(
+        extractor=tiny,
+        style_layers=TINY_STYLE,
+        content_layers=TINY_CONTENT,
+        size=32,
+        scales=(1.0,),
+        iterations=10,
+        style_weight=1e3,
+        content_weight=1.0,
+        tv_weight=0.0,
+    )
     single = StyleTransfer(style, **kw).transfer(content).image
     blended = StyleTransfer([style, other], blend=[1.0, 0.0], **kw).transfer(content).image
     np.testing.assert_allclose(blended, single, atol=1e-3)
@@ -141,8 +184,15 @@ def test_mask_limits_a_style_to_its_region(tiny):
     other = np.full_like(style, 30.0)
     # Adam, not L-BFGS-B: its line search turns float32 rounding differences between the two
     # (equal) objectives into different accepted steps on some backends (JAX).
-    kw = dict(extractor=tiny, style_layers=TINY_STYLE, content_layers=TINY_CONTENT, size=32, scales=(1.0,), iterations=5,
-              optimizer="adam")
+    kw = dict(
+        extractor=tiny,
+        style_layers=TINY_STYLE,
+        content_layers=TINY_CONTENT,
+        size=32,
+        scales=(1.0,),
+        iterations=5,
+        optimizer="adam",
+    )
     ones, zeros = np.ones(content.shape[:2], np.float32), np.zeros(content.shape[:2], np.float32)
     masked = StyleTransfer([style, other], **kw).transfer(content, masks=[ones, zeros]).image
     half = StyleTransfer(style, style_weight=0.5e-2, **kw).transfer(content).image
@@ -153,8 +203,17 @@ def test_mask_limits_a_style_to_its_region(tiny):
 
 def test_preserve_colors_keeps_the_photos_chroma(tiny):
     content, style = _images()
-    result = stylize(content, style, extractor=tiny, style_layers=TINY_STYLE, content_layers=TINY_CONTENT, size=32,
-                     scales=(1.0,), iterations=5, preserve_colors=True)
+    result = stylize(
+        content,
+        style,
+        extractor=tiny,
+        style_layers=TINY_STYLE,
+        content_layers=TINY_CONTENT,
+        size=32,
+        scales=(1.0,),
+        iterations=5,
+        preserve_colors=True,
+    )
     got, want = rgb_to_ycbcr(result)[..., 1:], rgb_to_ycbcr(content)[..., 1:]
     assert np.abs(got - want).mean() < 2.0
     # and transfer_luminance keeps the result's luminance where nothing clips
@@ -171,16 +230,30 @@ def test_nan_loss_stops_with_a_clear_error(tiny):
     content, style = _images()
     bad = content.copy()
     bad[0, 0, 0] = np.nan
-    st = StyleTransfer(style, extractor=tiny, style_layers=TINY_STYLE, content_layers=TINY_CONTENT, size=32,
-                       scales=(1.0,), iterations=3)
+    st = StyleTransfer(
+        style,
+        extractor=tiny,
+        style_layers=TINY_STYLE,
+        content_layers=TINY_CONTENT,
+        size=32,
+        scales=(1.0,),
+        iterations=3,
+    )
     with pytest.raises(ValueError, match="finite"):  # a NaN pixel is refused at the door
         st.transfer(bad)
     # A network whose features overflow makes the loss non-finite: the run stops with a reason.
     inp = keras.Input((None, None, 3))
     feats = tiny(inp)
     blown = keras.Model(inp, {k: keras.layers.Rescaling(1e30, name=f"{k}_x")(v) for k, v in feats.items()})
-    st_bad = StyleTransfer(style, extractor=blown, style_layers=TINY_STYLE, content_layers=TINY_CONTENT, size=32,
-                           scales=(1.0,), iterations=3)
+    st_bad = StyleTransfer(
+        style,
+        extractor=blown,
+        style_layers=TINY_STYLE,
+        content_layers=TINY_CONTENT,
+        size=32,
+        scales=(1.0,),
+        iterations=3,
+    )
     with pytest.raises(StyleTransferError, match="inf|nan"):
         st_bad.transfer(content)
     assert st.transfer(content).image.shape == (24, 32, 3)  # the next image still works
@@ -214,7 +287,9 @@ def test_embedded_vgg_moves_style_onto_photo():
     root = Path(__file__).resolve().parents[1]
     content = load_image(root / "assets/photos/chelsea.jpg")
     style = load_image(root / "assets/styles/swirls.jpg")
-    st = StyleTransfer(style, backbone="vgg16", weights="embedded", size=128, scales=(0.5, 1.0), iterations=(60, 30), quiet=True)
+    st = StyleTransfer(
+        style, backbone="vgg16", weights="embedded", size=128, scales=(0.5, 1.0), iterations=(60, 30), quiet=True
+    )
     result = st.transfer(content)
     from suite.style.transfer import resize_image
 
@@ -226,8 +301,16 @@ def test_embedded_vgg_moves_style_onto_photo():
 def test_callback_every_calls_back_in_chunks_and_keeps_the_iterates(tiny):
     """Many Adam steps per compiled call: a callback every 5 steps, and the same result as without one."""
     content, style = _images()
-    kw = dict(extractor=tiny, style_layers=TINY_STYLE, content_layers=TINY_CONTENT, size=48, scales=(0.5, 1.0),
-              iterations=(4, 10), optimizer="adam", learning_rate=0.01)
+    kw = dict(
+        extractor=tiny,
+        style_layers=TINY_STYLE,
+        content_layers=TINY_CONTENT,
+        size=48,
+        scales=(0.5, 1.0),
+        iterations=(4, 10),
+        optimizer="adam",
+        learning_rate=0.01,
+    )
     seen = []
     st = StyleTransfer(style, **kw)
     chunked = st.transfer(content, callback=lambda info: seen.append((info["scale"], info["step"])), callback_every=5)

@@ -9,7 +9,19 @@ from PIL import Image
 
 from suite.cli import main
 
-FAST = ["--size", "32", "--scales", "1", "--iterations", "2", "--backbone", "vgg16", "--weights", "none", "--no-progress"]
+FAST = [
+    "--size",
+    "32",
+    "--scales",
+    "1",
+    "--iterations",
+    "2",
+    "--backbone",
+    "vgg16",
+    "--weights",
+    "none",
+    "--no-progress",
+]
 
 
 def _write(path, h=24, w=32, seed=0):
@@ -32,7 +44,10 @@ def files(tmp_path):
 def test_single_file_output_with_sidecar_and_compare(files):
     tmp, photos, style = files
     out = tmp / "result.png"
-    r = CliRunner().invoke(main, ["stylize", str(photos / "a.png"), "--style", str(style), "-o", str(out), "--compare", "--seed", "7", *FAST])
+    r = CliRunner().invoke(
+        main,
+        ["stylize", str(photos / "a.png"), "--style", str(style), "-o", str(out), "--compare", "--seed", "7", *FAST],
+    )
     assert r.exit_code == 0, r.output
     img = Image.open(out)
     assert img.size == (32, 24)  # aspect kept
@@ -56,7 +71,9 @@ def test_folder_skip_existing_and_overwrite(files):
     r = runner.invoke(main, ["stylize", str(photos), "--style", str(style), "-o", str(out), *FAST])
     assert r.exit_code == 0 and "2 skipped" in r.output
     assert (out / "a.png").stat().st_mtime_ns == before
-    r = runner.invoke(main, ["stylize", str(photos / "a.png"), "--style", str(style), "-o", str(out), "--overwrite", *FAST])
+    r = runner.invoke(
+        main, ["stylize", str(photos / "a.png"), "--style", str(style), "-o", str(out), "--overwrite", *FAST]
+    )
     assert r.exit_code == 0 and (out / "a.png").stat().st_mtime_ns != before
 
 

@@ -48,7 +48,10 @@ def test_mean_layer_loss_is_tutorial_formula(rng):
 
 
 def test_style_loss_sums_layers_with_weights(rng):
-    feats = {"l1": rng.normal(size=(1, 4, 4, 2)).astype(np.float32), "l2": rng.normal(size=(1, 2, 2, 3)).astype(np.float32)}
+    feats = {
+        "l1": rng.normal(size=(1, 4, 4, 2)).astype(np.float32),
+        "l2": rng.normal(size=(1, 2, 2, 3)).astype(np.float32),
+    }
     other = {k: rng.normal(size=v.shape).astype(np.float32) for k, v in feats.items()}
     targets = {k: np.asarray(losses.gram_matrix(v)) for k, v in other.items()}
     per = {k: float(losses.style_layer_loss(losses.gram_matrix(feats[k]), targets[k])) for k in feats}
@@ -98,10 +101,15 @@ def test_bad_normalization_is_rejected():
 
 def test_objective_weights_terms(rng):
     img = rng.uniform(0, 255, size=(1, 4, 4, 3)).astype(np.float32)
-    feats = {"s": rng.normal(size=(1, 4, 4, 2)).astype(np.float32), "c": rng.normal(size=(1, 2, 2, 2)).astype(np.float32)}
+    feats = {
+        "s": rng.normal(size=(1, 4, 4, 2)).astype(np.float32),
+        "c": rng.normal(size=(1, 2, 2, 2)).astype(np.float32),
+    }
     ct = {"c": np.zeros((1, 2, 2, 2), np.float32)}
     st = [{"s": np.eye(2, dtype=np.float32)[None]}]
-    total, terms = losses.style_transfer_objective(img, feats, ct, st, style_weight=2.0, content_weight=3.0, tv_weight=5.0)
+    total, terms = losses.style_transfer_objective(
+        img, feats, ct, st, style_weight=2.0, content_weight=3.0, tv_weight=5.0
+    )
     expect = 3.0 * float(terms["content"]) + 2.0 * float(terms["style"]) + 5.0 * float(terms["tv"])
     np.testing.assert_allclose(float(total), expect, rtol=1e-5)
     np.testing.assert_allclose(float(terms["tv"]), float(losses.total_variation_loss(img / 255.0)), rtol=1e-5)

@@ -74,8 +74,15 @@ def test_lbfgs_device_loop_gives_the_same_iterates_in_chunks_as_in_one_call():
     vg = _quadratic(center, weights)
     seen = []
     x1, l1, _, i1 = lbfgs(vg.on_device, x0, 25, step_size=10.0, corrections=5)
-    x2, l2, _, i2 = lbfgs(vg.on_device, x0, 25, step_size=10.0, corrections=5, callback_every=3,
-                          callback=lambda e, loss, aux, x: seen.append((e, loss)))
+    x2, l2, _, i2 = lbfgs(
+        vg.on_device,
+        x0,
+        25,
+        step_size=10.0,
+        corrections=5,
+        callback_every=3,
+        callback=lambda e, loss, aux, x: seen.append((e, loss)),
+    )
     np.testing.assert_array_equal(x1, x2)
     assert l1 == l2 and i1 == i2
     assert len(seen) >= 5 and [e for e, _ in seen] == sorted(e for e, _ in seen)
@@ -91,20 +98,32 @@ def test_adam_device_loop_matches_keras_adam_step_by_step():
     vg = _quadratic(center, weights)
     steps, lr = 12, 0.01
     u = keras.Variable(x0 / 255.0)
-    opt = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(lr, steps - 1, alpha=0.1), beta_1=0.9,
-                                beta_2=0.99, epsilon=1e-3)
+    opt = keras.optimizers.Adam(
+        keras.optimizers.schedules.CosineDecay(lr, steps - 1, alpha=0.1), beta_1=0.9, beta_2=0.99, epsilon=1e-3
+    )
     opt.build([u])
     for _ in range(steps):
         _, _, g = vg.on_device(ops.multiply(u.value, 255.0))
         opt.apply([ops.multiply(g, 255.0)], [u])
         u.assign(ops.clip(u.value, 0.0, 1.0))
-    x, _, _, (m, v, t) = adam(vg.on_device, x0, steps, learning_rate=lr, beta_1=0.9, beta_2=0.99, epsilon=1e-3,
-                              decay_to=0.1)
+    x, _, _, (m, v, t) = adam(
+        vg.on_device, x0, steps, learning_rate=lr, beta_1=0.9, beta_2=0.99, epsilon=1e-3, decay_to=0.1
+    )
     np.testing.assert_allclose(x, ops.convert_to_numpy(u.value) * 255.0, rtol=1e-5, atol=1e-3)
     assert t == steps
     # In chunks (a callback every 5 steps): the same iterates.
-    x5, _, _, _ = adam(vg.on_device, x0, steps, callback=lambda *a: None, callback_every=5, learning_rate=lr,
-                       beta_1=0.9, beta_2=0.99, epsilon=1e-3, decay_to=0.1)
+    x5, _, _, _ = adam(
+        vg.on_device,
+        x0,
+        steps,
+        callback=lambda *a: None,
+        callback_every=5,
+        learning_rate=lr,
+        beta_1=0.9,
+        beta_2=0.99,
+        epsilon=1e-3,
+        decay_to=0.1,
+    )
     np.testing.assert_allclose(x5, x, rtol=1e-6, atol=1e-4)
 
 

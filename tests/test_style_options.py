@@ -53,8 +53,9 @@ def test_style_transfer_takes_options_or_keywords_and_records_them():
     by_opts = StyleTransfer(style, StyleOptions(**common), extractor=extractor)
     assert by_kw.options == by_opts.options and by_kw.iterations == (3, 3)
     side = by_opts.get_options()
-    assert {k: v for k, v in side.items() if k not in ("blend", "backbone")} == \
-        {k: v for k, v in as_dict(by_opts.options).items() if k != "backbone"}
+    assert {k: v for k, v in side.items() if k not in ("blend", "backbone")} == {
+        k: v for k, v in as_dict(by_opts.options).items() if k != "backbone"
+    }
     assert side["blend"] == [1.0] and side["iterations"] == [3, 3]
     with pytest.raises(TypeError, match="Unknown option"):
         StyleTransfer(style, extractor=extractor, sizes=3)

@@ -13,8 +13,19 @@ from PIL import Image
 
 from suite.cli import main
 
-GATYS = ["--size", "32", "--scales", "1", "--iterations", "2", "--backbone", "vgg16", "--weights", "none",
-         "--no-progress"]
+GATYS = [
+    "--size",
+    "32",
+    "--scales",
+    "1",
+    "--iterations",
+    "2",
+    "--backbone",
+    "vgg16",
+    "--weights",
+    "none",
+    "--no-progress",
+]
 
 
 def _write(path, h=24, w=32, seed=0):
@@ -220,8 +231,18 @@ def test_wrote_lines_come_as_each_output_finishes(tmp_path):
     def on_written(path):
         seen.append((path.name, sorted(p.name for p in (tmp_path / "out").glob("*.png"))))
 
-    report = stylize_paths([photos], [style], tmp_path / "out", progress=False, on_written=on_written,
-                           size=32, scales=(1.0,), iterations=2, backbone="vgg16", weights="none")
+    report = stylize_paths(
+        [photos],
+        [style],
+        tmp_path / "out",
+        progress=False,
+        on_written=on_written,
+        size=32,
+        scales=(1.0,),
+        iterations=2,
+        backbone="vgg16",
+        weights="none",
+    )
     assert [Path(p).name for p in report.done] == ["a.png", "b.png"]
     assert seen == [("a.png", ["a.png"]), ("b.png", ["a.png", "b.png"])]  # told before the next one starts
 
@@ -233,7 +254,11 @@ def test_cli_prints_each_wrote_line_once_on_a_pipe(tmp_path):
     _write(photos / "b.png", seed=2)
     style = _write(tmp_path / "art.png", seed=3)
     out = tmp_path / "out"
-    r = subprocess.run([sys.executable, "-m", "suite", "stylize", str(photos), "--style", str(style), "-o", str(out),
-                        *GATYS], capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-m", "suite", "stylize", str(photos), "--style", str(style), "-o", str(out), *GATYS],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == [f"wrote {out / 'a.png'}", f"wrote {out / 'b.png'}"]

@@ -70,8 +70,9 @@ def test_stylize_cli_mask_from_usage_errors(tmp_path):
     assert r.exit_code == 2 and "--mask-from" in r.output
     r = runner.invoke(main, ["stylize", str(ASTRONAUT), "-o", out, "--mask-from", "person", "--style", style])
     assert r.exit_code == 2 and "one --style per class" in r.output
-    r = runner.invoke(main, ["stylize", str(ASTRONAUT), "-o", out, "--mask-from", "person",
-                             "--class-style", "person=nope.jpg"])
+    r = runner.invoke(
+        main, ["stylize", str(ASTRONAUT), "-o", out, "--mask-from", "person", "--class-style", "person=nope.jpg"]
+    )
     assert r.exit_code == 2 and "nope.jpg" in r.output
     assert not Path(out).exists()
 
@@ -95,11 +96,30 @@ def test_each_style_lands_on_its_class(tmp_path):
     _, regions = region_masks("person", [], [("background", tmp_path / "blue.png")])
     person = regions.probabilities(load_image(photo))[..., 1]
     inside, outside = person > 0.9, person < 0.1
-    args = ["stylize", str(photo), "--mask-from", "person", "--size", "96", "--scales", "1", "--iterations", "40",
-            "--optimizer", "adam", "--lr", "0.05", "--style-weight", "1", "--no-progress"]
+    args = [
+        "stylize",
+        str(photo),
+        "--mask-from",
+        "person",
+        "--size",
+        "96",
+        "--scales",
+        "1",
+        "--iterations",
+        "40",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.05",
+        "--style-weight",
+        "1",
+        "--no-progress",
+    ]
     redness = {}
-    for name, mapping in [("a", f"person={tmp_path / 'red.png'},background={tmp_path / 'blue.png'}"),
-                          ("b", f"person={tmp_path / 'blue.png'},background={tmp_path / 'red.png'}")]:
+    for name, mapping in [
+        ("a", f"person={tmp_path / 'red.png'},background={tmp_path / 'blue.png'}"),
+        ("b", f"person={tmp_path / 'blue.png'},background={tmp_path / 'red.png'}"),
+    ]:
         out = tmp_path / f"{name}.png"
         r = CliRunner().invoke(main, args + ["--class-style", mapping, "-o", str(out)])
         assert r.exit_code == 0, r.output
@@ -126,10 +146,15 @@ def test_fast_method_paints_each_region_with_its_artwork(tmp_path):
     photo, bg, fg = root / "photos" / "astronaut.jpg", root / "styles" / "mosaic.jpg", root / "styles" / "swirls.jpg"
     runner = CliRunner()
     outs = {}
-    for name, args in (("regions", ["--mask-from", "person", "--class-style", f"background={bg},person={fg}"]),
-                       ("bg", ["--style", str(bg)]), ("fg", ["--style", str(fg)])):
-        r = runner.invoke(main, ["stylize", str(photo), "--method", "fast", "--size", "128", *args,
-                                 "-o", str(tmp_path / f"{name}.png")])
+    for name, args in (
+        ("regions", ["--mask-from", "person", "--class-style", f"background={bg},person={fg}"]),
+        ("bg", ["--style", str(bg)]),
+        ("fg", ["--style", str(fg)]),
+    ):
+        r = runner.invoke(
+            main,
+            ["stylize", str(photo), "--method", "fast", "--size", "128", *args, "-o", str(tmp_path / f"{name}.png")],
+        )
         assert r.exit_code == 0, r.output
         outs[name] = load_image(tmp_path / f"{name}.png")
     mask = segment_image(load_preset("person"), load_image(photo))
@@ -137,7 +162,9 @@ def test_fast_method_paints_each_region_with_its_artwork(tmp_path):
 
     h, w = outs["regions"].shape[:2]
     mask = np.asarray(Image.fromarray(mask.astype(np.uint8)).resize((w, h), Image.NEAREST)) == 1
-    person = mask & np.roll(mask, 3, 0) & np.roll(mask, -3, 0) & np.roll(mask, 3, 1) & np.roll(mask, -3, 1)  # away from edges
+    person = (
+        mask & np.roll(mask, 3, 0) & np.roll(mask, -3, 0) & np.roll(mask, 3, 1) & np.roll(mask, -3, 1)
+    )  # away from edges
     background = ~mask & ~np.roll(mask, 3, 0) & ~np.roll(mask, -3, 0) & ~np.roll(mask, 3, 1) & ~np.roll(mask, -3, 1)
     err = lambda a, b, m: float(np.abs(a - b)[m].mean())  # noqa: E731
     assert err(outs["regions"], outs["fg"], person) < 0.3 * err(outs["regions"], outs["bg"], person)

@@ -10,22 +10,42 @@ import pytest
 import suite.style
 import suite.unet
 
-NAMES = ("UNet", "build_unet", "train", "TrainOptions", "segment_folder", "segment_image", "SegmentOptions",
-         "load_segmentation", "load_preset", "preset_names", "evaluate_model", "evaluate_predictions", "export_model",
-         "open_source", "load_mask", "predict_mask")
+NAMES = (
+    "UNet",
+    "build_unet",
+    "train",
+    "TrainOptions",
+    "segment_folder",
+    "segment_image",
+    "SegmentOptions",
+    "load_segmentation",
+    "load_preset",
+    "preset_names",
+    "evaluate_model",
+    "evaluate_predictions",
+    "export_model",
+    "open_source",
+    "load_mask",
+    "predict_mask",
+)
 
 
 def test_importing_the_packages_starts_no_backend():
-    code = ("import sys, suite.unet, suite.style, suite.common; "
-            "print(sorted(m for m in ('keras', 'tensorflow', 'jax', 'PIL', 'numpy') if m in sys.modules))")
+    code = (
+        "import sys, suite.unet, suite.style, suite.common; "
+        "print(sorted(m for m in ('keras', 'tensorflow', 'jax', 'PIL', 'numpy') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
 
-@pytest.mark.parametrize("package, names", [
-    (suite.unet, NAMES),
-    (suite.style, ("StyleTransfer", "stylize", "FastStyleTransfer", "fast_stylize", "METHODS", "StyleOptions")),
-])
+@pytest.mark.parametrize(
+    "package, names",
+    [
+        (suite.unet, NAMES),
+        (suite.style, ("StyleTransfer", "stylize", "FastStyleTransfer", "fast_stylize", "METHODS", "StyleOptions")),
+    ],
+)
 def test_public_names_are_listed_and_load(package, names):
     listed = dir(package)
     for name in names:
@@ -33,7 +53,9 @@ def test_public_names_are_listed_and_load(package, names):
     for name in package.__all__:
         assert getattr(package, name) is not None, name
     completer = rlcompleter.Completer({"pkg": package})
-    prefix, expected = ("pkg.segment_i", "pkg.segment_image(") if package is suite.unet else ("pkg.styl", "pkg.stylize(")
+    prefix, expected = (
+        ("pkg.segment_i", "pkg.segment_image(") if package is suite.unet else ("pkg.styl", "pkg.stylize(")
+    )
     matches = {completer.complete(prefix, i) for i in range(10)} - {None}
     assert expected in matches, matches
 

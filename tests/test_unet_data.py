@@ -127,7 +127,9 @@ def test_size_mismatch_names_the_pair(tmp_path):
     images, masks = _folders(tmp_path, n=2)
     _mask(masks / "s0.png", np.zeros((10, 10)))
     src = sdata.open_source(images, masks)
-    with pytest.raises(sdata.DatasetError, match=r"size mismatch: image .*s0\.jpg is 24x20 but mask .*s0\.png is 10x10"):
+    with pytest.raises(
+        sdata.DatasetError, match=r"size mismatch: image .*s0\.jpg is 24x20 but mask .*s0\.png is 10x10"
+    ):
         sdata.check_source(src, num_classes=3)
 
 
@@ -227,7 +229,9 @@ def test_augmentation_moves_image_and_mask_together():
 
     from suite.unet.augment import SegmentationAugmenter
 
-    aug = SegmentationAugmenter(rotation=0.1, zoom=0.2, translation=0.1, brightness=0, contrast=0, saturation=0, hue=0, seed=5)
+    aug = SegmentationAugmenter(
+        rotation=0.1, zoom=0.2, translation=0.1, brightness=0, contrast=0, saturation=0, hue=0, seed=5
+    )
     rng = np.random.default_rng(0)
     m = rng.integers(0, 2, (4, 8, 8)).repeat(8, 1).repeat(8, 2).astype(np.int32)  # 64x64 in blocks of 8x8
     images = np.repeat(m[..., None] * 200.0 + 20.0, 3, axis=-1).astype(np.float32)

@@ -103,7 +103,12 @@ def test_save_load_and_config_round_trip(backbone, tmp_path):
     assert type(loaded) is type(model)
     meta = model_metadata(keras.saving.load_model(tmp_path / "model.keras", safe_mode=True))
     assert (meta.num_classes, meta.class_names, meta.named, meta.stride, meta.backbone) == (
-        3, ("bg", "cat", "dog"), True, 32 if backbone else 4, backbone or "unet")
+        3,
+        ("bg", "cat", "dog"),
+        True,
+        32 if backbone else 4,
+        backbone or "unet",
+    )
 
 
 def test_backbone_instance_round_trips(tmp_path):
@@ -224,9 +229,19 @@ def test_compile_auto_is_what_the_doc_says_and_takes_trains_balanced_weights(tmp
         for i in range(3):
             mask = rng.choice([0, 0, 0, 0, 1, 2, 255], (16, 16)).astype(np.uint8)
             Image.fromarray(mask).save(tmp_path / split / "masks" / f"{i}.png")
-            Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(tmp_path / split / "images" / f"{i}.png")
-    data = open_data(tmp_path / "train" / "images", tmp_path / "train" / "masks", tmp_path / "val" / "images",
-                     tmp_path / "val" / "masks", 3, TrainOptions(), tmp_path / "logs", False)
+            Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(
+                tmp_path / split / "images" / f"{i}.png"
+            )
+    data = open_data(
+        tmp_path / "train" / "images",
+        tmp_path / "train" / "masks",
+        tmp_path / "val" / "images",
+        tmp_path / "val" / "masks",
+        3,
+        TrainOptions(),
+        tmp_path / "logs",
+        False,
+    )
     from suite.unet.losses import class_weights_from_counts
 
     masks = np.stack([np.asarray(Image.open(p)) for p in sorted((tmp_path / "train" / "masks").glob("*.png"))])

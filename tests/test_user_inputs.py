@@ -64,23 +64,40 @@ def test_evaluate_library_refuses_them_too(tmp_path):
         evaluate_predictions(preds, open_source(tmp_path / "images", masks), 2, progress=False)
     # 0/255 masks of background only in one image, real labels in the others: scored as usual.
     Image.fromarray(np.zeros((20, 24), np.uint8)).save(masks / "s0.png")
-    report = evaluate_predictions(preds, open_source(tmp_path / "images", masks, binary=True), 2, binary=True,
-                                  progress=False)
+    report = evaluate_predictions(
+        preds, open_source(tmp_path / "images", masks, binary=True), 2, binary=True, progress=False
+    )
     assert report["images"] == 3
 
 
 def test_train_refuses_0_255_masks_without_binary(tmp_path):
     images, masks, _ = _zero_255_set(tmp_path, n=4)
-    r = _cli("train", "--images", images, "--masks", masks, "--num-classes", 2, "--backbone", "none",
-             "--epochs", 1, "--no-tensorboard", "-o", tmp_path / "m.keras")
+    r = _cli(
+        "train",
+        "--images",
+        images,
+        "--masks",
+        masks,
+        "--num-classes",
+        2,
+        "--backbone",
+        "none",
+        "--epochs",
+        1,
+        "--no-tensorboard",
+        "-o",
+        tmp_path / "m.keras",
+    )
     assert r.exit_code == 1 and "pass --binary" in r.output and str(masks) in r.output, r.output
     assert not (tmp_path / "m.keras").exists()
 
 
 def test_same_folder_twice_is_refused(tmp_path):
     images, masks, _ = _zero_255_set(tmp_path)
-    for command in (("evaluate", "--model", _model(tmp_path / "m.keras")),
-                    ("train", "--num-classes", 2, "--epochs", 1, "-o", tmp_path / "t.keras")):
+    for command in (
+        ("evaluate", "--model", _model(tmp_path / "m.keras")),
+        ("train", "--num-classes", 2, "--epochs", 1, "-o", tmp_path / "t.keras"),
+    ):
         r = _cli(*command, "--images", masks, "--masks", masks, "--binary")
         assert r.exit_code != 0 and "--images and --masks are the same folder" in r.output, r.output
 
@@ -89,8 +106,10 @@ def test_a_masks_folder_given_as_images_is_refused(tmp_path):
     _, masks, _ = _zero_255_set(tmp_path)
     copy = tmp_path / "masks_copy"
     shutil.copytree(masks, copy)
-    for command in (("evaluate", "--model", _model(tmp_path / "m.keras")),
-                    ("train", "--num-classes", 2, "--epochs", 1, "-o", tmp_path / "t.keras")):
+    for command in (
+        ("evaluate", "--model", _model(tmp_path / "m.keras")),
+        ("train", "--num-classes", 2, "--epochs", 1, "-o", tmp_path / "t.keras"),
+    ):
         r = _cli(*command, "--images", copy, "--masks", masks, "--binary")
         assert r.exit_code != 0, r.output
         assert f"--images {copy} holds label masks, not photos" in r.output and "--masks" in r.output, r.output
@@ -112,8 +131,10 @@ def test_labels_outside_the_classes_name_the_file_and_the_fix(tmp_path):
 def test_a_model_whose_input_channels_do_not_fit_is_refused(tmp_path):
     images, masks, _ = _zero_255_set(tmp_path)
     gray = _model(tmp_path / "gray.keras", channels=1)
-    for args in (("evaluate", "--model", gray, "--images", images, "--masks", masks, "--binary"),
-                 ("segment", images, "--model", gray, "-o", tmp_path / "out")):
+    for args in (
+        ("evaluate", "--model", gray, "--images", images, "--masks", masks, "--binary"),
+        ("segment", images, "--model", gray, "-o", tmp_path / "out"),
+    ):
         r = _cli(*args)
         assert r.exit_code == 1, r.output
         assert "takes 1-channel images" in r.output and "RGB (3 channels)" in r.output, r.output
@@ -123,8 +144,9 @@ def test_a_model_whose_input_channels_do_not_fit_is_refused(tmp_path):
     from suite.unet.model import build_unet
 
     with pytest.raises(ValueError, match="takes 4-channel images"):
-        segment_image(build_unet(None, num_classes=2, encoder_filters=(4, 8), input_shape=(None, None, 4)),
-                      np.zeros((8, 8, 3)))
+        segment_image(
+            build_unet(None, num_classes=2, encoder_filters=(4, 8), input_shape=(None, None, 4)), np.zeros((8, 8, 3))
+        )
 
 
 # --------------------------------------------------------------------------- entries that cannot be read
@@ -144,8 +166,12 @@ def awkward_folder(tmp_path):
     os.mkfifo(photos / "fifo")
     (photos / "holiday.jpg").mkdir()
     (photos / "notes.txt").write_text("not an image")
-    failures = {"gone.png": "broken symbolic link", "old_link": "broken symbolic link",
-                "pipe.png": "not a regular file (a named pipe)", "holiday.jpg": "is a folder, not an image"}
+    failures = {
+        "gone.png": "broken symbolic link",
+        "old_link": "broken symbolic link",
+        "pipe.png": "not a regular file (a named pipe)",
+        "holiday.jpg": "is a folder, not an image",
+    }
     if os.geteuid() != 0:  # root reads files whatever their permission bits
         Image.fromarray(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)).save(photos / "locked.png")
         (photos / "locked.png").chmod(0)
@@ -232,7 +258,26 @@ def test_one_0_255_mask_among_class_masks_is_named(tmp_path):
     report = evaluate_predictions(preds, open_source(images, masks), 3, progress=False)
     assert report["images"] == 3 and [s["mask"].endswith("s1.png") for s in report["skipped"]] == [True]
     assert "pass --binary" in report["skipped"][0]["reason"]
-    r = _cli("train", "--images", images, "--masks", masks, "--num-classes", 3, "--backbone", "none",
-             "--encoder-filters", "4,8,16,32,64", "--image-size", 32, "--epochs", 1, "--batch-size", 2,
-             "--no-tensorboard", "-o", tmp_path / "m.keras")
+    r = _cli(
+        "train",
+        "--images",
+        images,
+        "--masks",
+        masks,
+        "--num-classes",
+        3,
+        "--backbone",
+        "none",
+        "--encoder-filters",
+        "4,8,16,32,64",
+        "--image-size",
+        32,
+        "--epochs",
+        1,
+        "--batch-size",
+        2,
+        "--no-tensorboard",
+        "-o",
+        tmp_path / "m.keras",
+    )
     assert "s1.png" in r.output and "pass --binary" in r.output, r.output

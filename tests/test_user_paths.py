@@ -73,7 +73,7 @@ def _masks(folder: Path, n=3, classes=3, ext=".png", size=(24, 32)):
     for i in range(n):
         m = np.zeros(size, np.uint8)
         m[: size[0] // 2] = i % classes
-        m[size[0] // 2:, rng.integers(0, size[1]):] = (i + 1) % classes
+        m[size[0] // 2 :, rng.integers(0, size[1]) :] = (i + 1) % classes
         Image.fromarray(m).save(folder / f"im{i}{ext}", quality=90)
     return folder
 
@@ -84,28 +84,35 @@ def test_evaluate_names_jpeg_masks(tmp_path):
     for i in range(3):
         Image.fromarray(photo(24, 32, i)).save(images / f"im{i}.jpg")
     masks = _masks(tmp_path / "masks", ext=".jpg")
-    r = CliRunner().invoke(main, ["evaluate", "--predictions", str(masks), "--images", str(images), "--masks", str(masks),
-                                  "--num-classes", "3"])
+    r = CliRunner().invoke(
+        main,
+        ["evaluate", "--predictions", str(masks), "--images", str(images), "--masks", str(masks), "--num-classes", "3"],
+    )
     assert r.exit_code == 1
     msg = r.stderr.strip().splitlines()[-1]
     assert "JPEG" in msg and "lossy" in msg and "PNG" in msg and "im0.jpg" in msg, msg
     assert "without a mask" not in r.stderr
     # Scoring predictions against JPEG truth gets the same reason.
-    r2 = CliRunner().invoke(main, ["evaluate", "--predictions", str(masks), "--masks", str(masks), "--num-classes", "3"])
+    r2 = CliRunner().invoke(
+        main, ["evaluate", "--predictions", str(masks), "--masks", str(masks), "--num-classes", "3"]
+    )
     assert r2.exit_code == 1 and "lossy" in r2.stderr
 
 
 def test_evaluate_predictions_needs_no_images(tmp_path):
     truth = _masks(tmp_path / "truth")
     preds = _masks(tmp_path / "preds")
-    r = CliRunner().invoke(main, ["evaluate", "--predictions", str(preds), "--masks", str(truth), "--num-classes", "3",
-                                  "--json"])
+    r = CliRunner().invoke(
+        main, ["evaluate", "--predictions", str(preds), "--masks", str(truth), "--num-classes", "3", "--json"]
+    )
     assert r.exit_code == 0, r.output
     report = json.loads(r.stdout)
     assert report["images"] == 3 and report["mean_iou"] == pytest.approx(1.0)
     # One prediction wrong: the score moves, so the pairing is real.
     Image.fromarray(np.full((24, 32), 2, np.uint8)).save(preds / "im0.png")
-    r2 = CliRunner().invoke(main, ["evaluate", "--predictions", str(preds), "--masks", str(truth), "--num-classes", "3"])
+    r2 = CliRunner().invoke(
+        main, ["evaluate", "--predictions", str(preds), "--masks", str(truth), "--num-classes", "3"]
+    )
     assert r2.exit_code == 0 and "mIoU" in r2.stdout and "mIoU 1.0000" not in r2.stdout
 
 
@@ -116,8 +123,21 @@ def test_evaluate_lossless_masks_other_than_png(tmp_path):
         Image.fromarray(photo(24, 32, i)).save(images / f"im{i}.jpg")
     truth = _masks(tmp_path / "truth", ext=".tif")
     preds = _masks(tmp_path / "preds")
-    r = CliRunner().invoke(main, ["evaluate", "--predictions", str(preds), "--images", str(images), "--masks", str(truth),
-                                  "--num-classes", "3", "--json"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "evaluate",
+            "--predictions",
+            str(preds),
+            "--images",
+            str(images),
+            "--masks",
+            str(truth),
+            "--num-classes",
+            "3",
+            "--json",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["mean_iou"] == pytest.approx(1.0)
 
@@ -132,8 +152,10 @@ def test_models_that_are_not_segmenters_get_one_line(tmp_path):
     (tmp_path / "text.keras").write_text("not a model")
     Image.fromarray(photo(16, 16)).save(tmp_path / "a.png")
     for name in ("classifier.keras", "truncated.keras", "text.keras"):
-        for cmd in (["segment", str(tmp_path / "a.png"), "-o", str(tmp_path / "out")],
-                    ["export", "--format", "saved_model", "-o", str(tmp_path / "exp")]):
+        for cmd in (
+            ["segment", str(tmp_path / "a.png"), "-o", str(tmp_path / "out")],
+            ["export", "--format", "saved_model", "-o", str(tmp_path / "exp")],
+        ):
             r = CliRunner().invoke(main, [*cmd, "-m", str(tmp_path / name)])
             assert r.exit_code == 1, (name, cmd[0], r.output)
             err = r.stderr.strip()
@@ -159,8 +181,11 @@ def test_json_output_is_one_object(tmp_path):
 def test_quiet_prints_only_the_result(tmp_path):
     model = tiny_segmenter(3, down=1, path=tmp_path / "m.keras")
     Image.fromarray(photo(20, 28)).save(tmp_path / "p.png")
-    r = CliRunner().invoke(main, ["segment", str(tmp_path / "p.png"), "-m", str(model), "-o", str(tmp_path / "o"), "-q"],
-                           env={"SUITE_QUIET": None})
+    r = CliRunner().invoke(
+        main,
+        ["segment", str(tmp_path / "p.png"), "-m", str(model), "-o", str(tmp_path / "o"), "-q"],
+        env={"SUITE_QUIET": None},
+    )
     assert r.exit_code == 0, r.output
     assert r.stderr == ""
     assert "done 1" in r.stdout
@@ -171,8 +196,26 @@ def test_stylize_output_folder_inside_the_input_folder(tmp_path):
     photos.mkdir()
     Image.fromarray(photo(24, 32, 1)).save(photos / "a.png")
     Image.fromarray(photo(24, 32, 2)).save(tmp_path / "art.png")
-    args = ["stylize", str(photos), "--style", str(tmp_path / "art.png"), "-o", str(photos / "styled"), "--size", "32",
-            "--scales", "1", "--iterations", "1", "--weights", "none", "--backbone", "vgg16", "--recursive", "--compare"]
+    args = [
+        "stylize",
+        str(photos),
+        "--style",
+        str(tmp_path / "art.png"),
+        "-o",
+        str(photos / "styled"),
+        "--size",
+        "32",
+        "--scales",
+        "1",
+        "--iterations",
+        "1",
+        "--weights",
+        "none",
+        "--backbone",
+        "vgg16",
+        "--recursive",
+        "--compare",
+    ]
     r = CliRunner().invoke(main, args)
     assert r.exit_code == 0, r.output
     r2 = CliRunner().invoke(main, args + ["--json"])
@@ -183,8 +226,21 @@ def test_stylize_output_folder_inside_the_input_folder(tmp_path):
 
 
 def _segment_cmd(inp, model, out):
-    return [sys.executable, "-m", "suite", "segment", str(inp), "-m", str(model), "-o", str(out), "--batch-size", "1",
-            "--workers", "1"]
+    return [
+        sys.executable,
+        "-m",
+        "suite",
+        "segment",
+        str(inp),
+        "-m",
+        str(model),
+        "-o",
+        str(out),
+        "--batch-size",
+        "1",
+        "--workers",
+        "1",
+    ]
 
 
 def _folder_of_photos(folder, n, size=(96, 128)):
@@ -199,8 +255,13 @@ def test_sigterm_stops_cleanly_and_the_rerun_finishes(tmp_path):
     model = tiny_segmenter(3, down=1, path=tmp_path / "m.keras")
     inp = _folder_of_photos(tmp_path / "in", 300, (256, 256))
     out = tmp_path / "out"
-    proc = subprocess.Popen(_segment_cmd(inp, model, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, SUITE_QUIET="1"))
+    proc = subprocess.Popen(
+        _segment_cmd(inp, model, out),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, SUITE_QUIET="1"),
+    )
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and not (out.is_dir() and len(list(out.glob("p*.png"))) >= 3):
         time.sleep(0.1)
@@ -213,7 +274,9 @@ def test_sigterm_stops_cleanly_and_the_rerun_finishes(tmp_path):
     assert 3 <= len(done) < 300
     for p in done:
         Image.open(p).load()  # every file under its final name is complete
-    r = subprocess.run(_segment_cmd(inp, model, out), capture_output=True, text=True, env=dict(os.environ, SUITE_QUIET="1"))
+    r = subprocess.run(
+        _segment_cmd(inp, model, out), capture_output=True, text=True, env=dict(os.environ, SUITE_QUIET="1")
+    )
     assert r.returncode == 0, r.stderr
     assert len(list(out.glob("p*.png"))) == 300
 
@@ -224,15 +287,17 @@ def test_two_runs_on_one_folder_at_once(tmp_path):
     inp = _folder_of_photos(tmp_path / "in", 60)
     out = tmp_path / "out"
     env = dict(os.environ, SUITE_QUIET="1")
-    a = subprocess.Popen(_segment_cmd(inp, model, out) + ["--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True, env=env)
+    a = subprocess.Popen(
+        _segment_cmd(inp, model, out) + ["--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
     # The second run starts while the first is writing: its clean-up of a killed run's temporary
     # files must leave the live run's files alone.
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and not (out.is_dir() and len(list(out.glob("p*.png"))) >= 3):
         time.sleep(0.05)
-    b = subprocess.Popen(_segment_cmd(inp, model, out) + ["--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True, env=env)
+    b = subprocess.Popen(
+        _segment_cmd(inp, model, out) + ["--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
     (oa, ea), (ob, eb) = a.communicate(timeout=600), b.communicate(timeout=600)
     assert a.returncode == 0 and b.returncode == 0, (ea, eb)
     ra, rb = json.loads(oa), json.loads(ob)
@@ -254,8 +319,9 @@ def test_serve_as_the_readme_starts_it():
     with socket.socket() as s:
         if s.connect_ex(("127.0.0.1", 8765)) == 0:
             pytest.skip("port 8765 is taken on this machine")
-    proc = subprocess.Popen([sys.executable, "-m", "suite", "serve"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "suite", "serve"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         deadline, page = time.monotonic() + 120, None
         while time.monotonic() < deadline and proc.poll() is None:

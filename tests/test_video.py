@@ -37,14 +37,15 @@ def make_clip(path, n=8, w=64, h=48, fps=12, audio=True, rotation=None, seed=0):
     rng = np.random.default_rng(seed)
     base = (rng.random((h, w + n, 3)) * 255).astype(np.uint8)
     for i in range(n):
-        frame = np.ascontiguousarray(base[:, i:i + w])
+        frame = np.ascontiguousarray(base[:, i : i + w])
         for p in v.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
             out.mux(p)
     if a is not None:
         sr = a.codec_context.sample_rate
         t = np.arange(int(sr * n / fps)) / sr
-        f = av.AudioFrame.from_ndarray((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None], format="fltp",
-                                       layout="mono")
+        f = av.AudioFrame.from_ndarray(
+            (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None], format="fltp", layout="mono"
+        )
         f.sample_rate = sr
         for p in a.encode(f):
             out.mux(p)
@@ -217,9 +218,11 @@ def random_engine():
     from suite.style.fast import FastStyleTransfer
     from suite.style.fast_models import build_style_predictor, build_style_transformer, load_magenta_predictor_head
 
-    return FastStyleTransfer(np.full((32, 32, 3), 80.0, np.float32),
-                             predictor=load_magenta_predictor_head(build_style_predictor(weights="none")),
-                             transformer=build_style_transformer())
+    return FastStyleTransfer(
+        np.full((32, 32, 3), 80.0, np.float32),
+        predictor=load_magenta_predictor_head(build_style_predictor(weights="none")),
+        transformer=build_style_transformer(),
+    )
 
 
 def test_generator_interface_one_out_per_frame(random_engine):
@@ -229,7 +232,9 @@ def test_generator_interface_one_out_per_frame(random_engine):
 
     rng = np.random.default_rng(0)
     frames = [(rng.random((24, 40, 3)) * 255).astype(np.uint8) for _ in range(5)] + [np.zeros((16, 16, 3), np.uint8)]
-    vs = VideoStylizer(method="fast", options=replace(StyleOptions(), temporal=0.0, frame_batch=2), engine=random_engine)
+    vs = VideoStylizer(
+        method="fast", options=replace(StyleOptions(), temporal=0.0, frame_batch=2), engine=random_engine
+    )
     outs = list(vs.frames(iter(frames)))
     assert [o.shape for o in outs] == [f.shape for f in frames] and all(o.dtype == np.uint8 for o in outs)
     # Batches give what frame-by-frame gives.
@@ -290,8 +295,9 @@ def test_cli_video_keeps_frames_rate_size_audio_and_window(tmp_path):
     assert audio_packets(out) == audio_packets(src)
     side = json.loads((out.with_name(out.name + ".json")).read_text())
     assert side["frames"] == 12 and side["options"]["temporal"] == 0.7
-    r = _stylize([src, "--style", style, "-o", tmp_path / "part.gif", "--size", "32", "--start", "0.25",
-                  "--duration", "0.5"])
+    r = _stylize(
+        [src, "--style", style, "-o", tmp_path / "part.gif", "--size", "32", "--start", "0.25", "--duration", "0.5"]
+    )
     assert r.exit_code == 0, r.output
     assert frame_count(tmp_path / "part.gif") == 6
     r = _stylize([src, "--style", style, "-o", out, "--size", "32"])
@@ -339,11 +345,35 @@ def test_interrupted_video_leaves_no_partial_file(tmp_path, sig):
     write_random_image(style, 40, 40, seed=3)
     out = tmp_path / "out"
     out.mkdir()
-    cmd = [sys.executable, "-m", "suite", "stylize", str(src), "--style", str(style), "--method", "fast", "-o",
-           str(out / "o.mp4"), "--size", "32", "--frame-batch", "1", "--no-progress", "--device", "cpu"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "suite",
+        "stylize",
+        str(src),
+        "--style",
+        str(style),
+        "--method",
+        "fast",
+        "-o",
+        str(out / "o.mp4"),
+        "--size",
+        "32",
+        "--frame-batch",
+        "1",
+        "--no-progress",
+        "--device",
+        "cpu",
+    ]
     env = dict(os.environ, SUITE_QUIET="1", PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.time() + 180
     while time.time() < deadline and not any(p.stat().st_size > 0 for p in out.glob(".o.mp4.*.part")):
         time.sleep(0.05)
@@ -365,8 +395,19 @@ def test_gatys_frames_start_from_the_previous_result():
     rng = np.random.default_rng(0)
     frame = (rng.random((24, 32, 3)) * 200).astype(np.uint8)
     brighter = frame + 40  # the same picture, brighter: no motion, so the warm start is frame 1's result itself
-    opts = replace(StyleOptions(), method="gatys", size=32, scales=(1.0,), iterations=1, frame_iterations=1,
-                   optimizer="adam", learning_rate=1e-6, weights="none", backbone="vgg16", temporal=0.0)
+    opts = replace(
+        StyleOptions(),
+        method="gatys",
+        size=32,
+        scales=(1.0,),
+        iterations=1,
+        frame_iterations=1,
+        optimizer="adam",
+        learning_rate=1e-6,
+        weights="none",
+        backbone="vgg16",
+        temporal=0.0,
+    )
     vs = VideoStylizer([np.full((32, 32, 3), 90.0, np.float32)], method="gatys", options=opts)
     first, second = list(vs.frames([frame, brighter]))
     assert np.abs(first.astype(int) - frame).mean() < 2  # a tiny step from the photo
@@ -384,9 +425,32 @@ def test_cli_gatys_video(tmp_path):
 
     from suite.cli import main
 
-    r = CliRunner().invoke(main, ["stylize", str(src), "--style", str(style), "-o", str(out), "--size", "32",
-                                  "--scales", "1", "--iterations", "2", "--frame-iterations", "1", "--optimizer", "adam",
-                                  "--weights", "none", "--backbone", "vgg16", "--no-progress"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "stylize",
+            str(src),
+            "--style",
+            str(style),
+            "-o",
+            str(out),
+            "--size",
+            "32",
+            "--scales",
+            "1",
+            "--iterations",
+            "2",
+            "--frame-iterations",
+            "1",
+            "--optimizer",
+            "adam",
+            "--weights",
+            "none",
+            "--backbone",
+            "vgg16",
+            "--no-progress",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert frame_count(out) == 3
     assert json.loads((out.with_name(out.name + ".json")).read_text())["options"]["frame_iterations"] == 1
