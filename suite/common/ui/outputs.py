@@ -12,24 +12,11 @@ from pathlib import Path
 
 import click
 
+from suite.common.io.images import IMAGE_EXTENSIONS
+
 #: Suffixes that name a file, never a folder the suite would create (an existing folder is always taken).
-FILE_EXTENSIONS = frozenset(
+FILE_EXTENSIONS = IMAGE_EXTENSIONS | frozenset(
     {
-        ".jpg",
-        ".jpeg",
-        ".png",
-        ".bmp",
-        ".gif",
-        ".tif",
-        ".tiff",
-        ".webp",
-        ".ppm",
-        ".pgm",
-        ".pbm",
-        ".jfif",
-        ".heic",
-        ".heif",
-        ".avif",
         ".keras",
         ".h5",
         ".hdf5",

@@ -24,8 +24,14 @@ const suite = {
     return body;
   },
 
+  // The photos, artworks, models and limits the page offers; null (with the reason shown) if the server can't say.
   async loadCatalog() {
-    this.catalog = await this.api("/api/catalog");
+    try {
+      this.catalog = await this.api("/api/catalog");
+    } catch (e) {
+      this.message(e.message);
+      this.catalog = null;
+    }
     return this.catalog;
   },
 

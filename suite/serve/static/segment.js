@@ -6,13 +6,8 @@
   const photos = $("photos"), model = $("model"), results = $("results");
   let job = null, stream = null;
 
-  let cat;
-  try {
-    cat = await suite.loadCatalog();
-  } catch (e) {
-    suite.message(e.message);
-    return;
-  }
+  const cat = await suite.loadCatalog();
+  if (!cat) return;
   for (const m of cat.models) model.add(new Option(`${m.name} (${m.source})`, m.id));
   if (!cat.models.length) suite.message("No segmentation model found: start the server with a folder holding a .keras model.", "info");
   cat.photos.forEach((e, i) => suite.addThumb(photos, e, i === 0));

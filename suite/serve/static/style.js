@@ -6,13 +6,8 @@
   const photos = $("photos"), artworks = $("artworks"), form = $("options");
   let job = null, stream = null;
 
-  let cat;
-  try {
-    cat = await suite.loadCatalog();
-  } catch (e) {
-    suite.message(e.message);
-    return;
-  }
+  const cat = await suite.loadCatalog();
+  if (!cat) return;
   const st = cat.style;
   // Choices and defaults come from the library (suite.style.options, suite.style.transfer), never from this page.
   for (const [name, values] of [["method", st.methods], ["optimizer", st.optimizers]]) {
