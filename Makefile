@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 # pytest-xdist processes for `make test`, each taking whole test files (module fixtures built once); 0 = one process.
 PYTEST_WORKERS ?= 2
 
-.PHONY: venv demo lint test test-fast test-jax browser bench clean assets
+.PHONY: venv demo lint test test-fast test-jax jax-extra browser bench clean assets
 
 venv: $(STAMP)
 
@@ -42,7 +42,8 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
-test: venv lint browser
+# The jax extra is installed before the TensorFlow pass too: tests/test_backend_extras.py checks the JAX setup.
+test: venv lint browser jax-extra
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 	$(MAKE) test-jax
 
@@ -70,8 +71,10 @@ test-fast: venv
 # their slow end-to-end checks run on TensorFlow only (the jax.jit paths they take are in the fast tests).
 JAX_TESTS := tests/test_unet_model.py tests/test_unet_losses_metrics.py tests/test_style_losses.py tests/test_style.py tests/test_style_options.py \
 	tests/test_fast_style.py tests/test_selfie.py tests/test_backbones.py tests/test_keras_natives.py tests/test_shape_buckets.py
-test-jax: venv
+jax-extra: venv
 	$(BIN)/python -c "import jax" 2>/dev/null || $(BIN)/python -m pip install -e ".[jax]"
+
+test-jax: jax-extra
 	KERAS_BACKEND=jax $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not slow" $(JAX_TESTS) $(PYTEST_ARGS)
 
 # Regenerates the bundled photos, artworks and segmentation data set (needs the `assets` extra).
