@@ -557,6 +557,12 @@ def test_clips_over_a_limit_damaged_or_without_pyav_are_refused(served, tmp_path
     assert r.status_code == 413 and r.json["error"] == (
         "long.mp4: 1.3 s long, over the limit of 1 s (the server's --max-clip-seconds)"
     )
+    _clip(served / "long.mp4")  # a served clip is checked when a job asks for it
+    r = short.post("/api/style", json={"photo": "f1/long.mp4", "artworks": ["f0/styles/mosaic.jpg"], "method": "fast"})
+    assert r.status_code == 413 and "over the limit of 1 s" in r.json["error"]
+    r = short.post("/api/segment", json={"model": "f0/demo_unet.keras", "photos": ["f1/long.mp4"]})
+    assert r.status_code == 400 and "photos, not clips" in r.json["error"]
+    (served / "long.mp4").unlink()
     small = _clip_app(served, tmp_path, max_pixels=3000).test_client()
     r = _upload(small, data, "big.mp4")  # 64x48 = 3,072 pixels a frame
     assert r.status_code == 413 and "64x48 frames are 3,072 pixels, over the limit of 3,000" in r.json["error"]
