@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import os
@@ -84,7 +85,13 @@ def test_pages_and_catalog_choices_come_from_the_library(client):
     assert cat["style"]["defaults"]["size"] == min(T.DEFAULTS["size"], 256)  # capped at the server's --max-size
     ids = {e["id"] for e in cat["photos"]}
     assert "f1/escape.png" not in ids and not any("notes" in i for i in ids)
-    assert cat["limits"] == {"max_upload_bytes": int(0.05 * 1024 * 1024), "max_pixels": 100_000, "max_size": 256}
+    assert cat["limits"] == {
+        "max_upload_bytes": int(0.05 * 1024 * 1024),
+        "max_pixels": 100_000,
+        "max_size": 256,
+        "max_clip_seconds": 20.0,
+        "clips": importlib.util.find_spec("av") is not None,
+    }
 
 
 def test_unknown_page_is_html_and_unknown_api_is_json(client):
@@ -502,3 +509,141 @@ def test_other_hosts_and_cross_site_posts_are_refused(app, client):
         content_type="multipart/form-data",
     )
     assert r.status_code == 201
+
+
+# ---------------------------------------------------------------- clips (the `video` extra, PyAV)
+def _clip(path, n=16, w=64, h=48, fps=12) -> Path:
+    """A tiny H.264 clip of moving noise (as tests/test_video.py makes them), without sound."""
+    av = pytest.importorskip("av")
+    out = av.open(str(path), "w")
+    v = out.add_stream("libx264", rate=fps)
+    v.width, v.height, v.pix_fmt = w, h, "yuv420p"
+    base = (np.random.default_rng(0).random((h, w + n, 3)) * 255).astype(np.uint8)
+    for i in range(n):
+        for p in v.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(base[:, i : i + w]), format="rgb24")):
+            out.mux(p)
+    for p in v.encode(None):
+        out.mux(p)
+    out.close()
+    return Path(path)
+
+
+def _clip_app(served, tmp_path, **limits):
+    return create_app([served], upload_dir=tmp_path / "up", **limits)
+
+
+def test_clip_upload_catalog_and_first_frame_thumbnail(served, tmp_path):
+    _clip(served / "walk.mp4")
+    client = _clip_app(served, tmp_path).test_client()
+    cat = client.get("/api/catalog").json
+    assert cat["clips"] == [{"id": "f1/walk.mp4", "name": "walk.mp4", "source": "served", "kind": "clip"}]
+    assert "f1/walk.mp4" not in {e["id"] for e in cat["photos"] + cat["artworks"]}
+    assert cat["limits"]["clips"] is True and cat["limits"]["max_clip_seconds"] == 20
+    r = _upload(client, (served / "walk.mp4").read_bytes(), "my clip.mp4")
+    assert r.status_code == 201, r.json
+    assert r.json["kind"] == "clip" and r.json["name"] == "my clip.mp4"
+    assert (r.json["width"], r.json["height"], r.json["frames"], r.json["fps"]) == (64, 48, 16, 12)
+    assert abs(r.json["seconds"] - 16 / 12) < 0.1
+    for fid in (r.json["id"], "f1/walk.mp4"):
+        t = client.get(f"/api/thumb/{fid}")
+        assert t.status_code == 200 and t.mimetype == "image/jpeg"
+        assert Image.open(io.BytesIO(t.data)).size == (64, 48)
+
+
+def test_clips_over_a_limit_damaged_or_without_pyav_are_refused(served, tmp_path, monkeypatch):
+    data = _clip(tmp_path / "c.mp4").read_bytes()
+    short = _clip_app(served, tmp_path, max_clip_seconds=1).test_client()
+    r = _upload(short, data, "long.mp4")  # 16 frames at 12 fps: 1.3 s
+    assert r.status_code == 413 and r.json["error"] == (
+        "long.mp4: 1.3 s long, over the limit of 1 s (the server's --max-clip-seconds)"
+    )
+    _clip(served / "long.mp4")  # a served clip is checked when a job asks for it
+    r = short.post("/api/style", json={"photo": "f1/long.mp4", "artworks": ["f0/styles/mosaic.jpg"], "method": "fast"})
+    assert r.status_code == 413 and "over the limit of 1 s" in r.json["error"]
+    r = short.post("/api/segment", json={"model": "f0/demo_unet.keras", "photos": ["f1/long.mp4"]})
+    assert r.status_code == 400 and "photos, not clips" in r.json["error"]
+    (served / "long.mp4").unlink()
+    small = _clip_app(served, tmp_path, max_pixels=3000).test_client()
+    r = _upload(small, data, "big.mp4")  # 64x48 = 3,072 pixels a frame
+    assert r.status_code == 413 and "64x48 frames are 3,072 pixels, over the limit of 3,000" in r.json["error"]
+    client = _clip_app(served, tmp_path).test_client()
+    for bad, words in [(data[: len(data) // 2], "big.mp4: "), (b"not a video at all", "big.mp4: not a readable video")]:
+        r = _upload(client, bad, "big.mp4")
+        assert r.status_code == 400 and r.json["error"].startswith(words), r.json
+        assert "\n" not in r.json["error"] and str(tmp_path) not in r.json["error"]
+    from suite.common.io import video
+
+    def no_av():
+        raise video.VideoSupportMissing()
+
+    monkeypatch.setattr(video, "require_av", no_av)
+    r = _upload(client, data, "c.mp4")
+    assert r.status_code == 415 and "PyAV" in r.json["error"]
+    assert not list((tmp_path / "up").iterdir())  # nothing refused is kept
+
+
+def _clip_job(client, photo, **extra):
+    return client.post(
+        "/api/style", json={"photo": photo, "artworks": ["f0/styles/mosaic.jpg"], "method": "fast", **extra}
+    )
+
+
+def test_a_clip_job_runs_the_video_pipeline_into_a_playable_mp4(served, tmp_path, monkeypatch):
+    from suite.common.io.video import probe, read_frames
+    from suite.serve import work
+
+    monkeypatch.setattr(work, "_FAST", {"parts": _tiny_fast_parts()})
+    client = _clip_app(served, tmp_path).test_client()
+    up = _upload(client, _clip(tmp_path / "c.mp4").read_bytes(), "c.mp4").json
+    r = _clip_job(client, up["id"], method="gatys")
+    assert r.status_code == 400 and "clips with the fast method only" in r.json["error"]
+    r = _clip_job(client, "f0/photos/chelsea.jpg", artworks=[up["id"]])
+    assert r.status_code == 400 and "artwork must be a picture, not a clip" in r.json["error"]
+    r = _clip_job(client, up["id"])
+    assert r.status_code == 202, r.json
+    events = client.get(f"/api/jobs/{r.json['id']}/events").get_data(as_text=True)
+    states = [json.loads(line[6:]) for line in events.splitlines() if line.startswith("data: ")]
+    assert states[-1]["state"] == "done", states[-1]
+    frames = [s["progress"]["frame"] for s in states if s["progress"].get("stage") == "stylizing frames"]
+    assert frames and frames[-1] == 16 and frames == sorted(frames)
+    assert {s["progress"]["frames"] for s in states if s["progress"].get("stage") == "stylizing frames"} == {16}
+    result = states[-1]["result"]
+    assert result["clip"] and (result["frames"], result["width"], result["height"]) == (16, 64, 48)
+    job = r.json["id"]
+    video = client.get(f"/api/jobs/{job}/files/result.mp4")
+    assert video.mimetype == "video/mp4" and video.headers["Accept-Ranges"] == "bytes"
+    part = client.get(f"/api/jobs/{job}/files/result.mp4", headers={"Range": "bytes=0-99"})
+    assert part.status_code == 206 and part.data == video.data[:100]
+    out = tmp_path / "out.mp4"
+    out.write_bytes(video.data)
+    info = probe(out)
+    assert (info.codec, info.width, info.height) == ("h264", 64, 48)
+    decoded = [f.image for f in read_frames(out)]
+    assert len(decoded) == 16 and decoded[0].shape == (48, 64, 3)
+    sidecar = client.get(f"/api/jobs/{job}/files/result.json").json
+    assert sidecar["content"] == "upload:c.mp4" and sidecar["frames"] == 16 and sidecar["options"]["method"] == "fast"
+    assert not [p for p in (tmp_path / "up").iterdir() if p.is_dir()]  # the working folder is gone
+
+
+def test_cancelling_a_clip_job_stops_between_frames(served, tmp_path, monkeypatch):
+    from suite.serve import work
+
+    monkeypatch.setattr(work, "_FAST", {"parts": _tiny_fast_parts()})
+    app = _clip_app(served, tmp_path)
+    client, queue = app.test_client(), app.extensions["suite"]["queue"]
+    up = _upload(client, _clip(tmp_path / "c.mp4").read_bytes(), "c.mp4").json
+    seen, update = [], queue.update
+
+    def update_then_cancel(job, progress=None, files=None):  # the page's Cancel, pressed at frame 3
+        update(job, progress, files)
+        if progress and progress.get("frame"):
+            seen.append(progress["frame"])
+            if progress["frame"] == 3:
+                queue.cancel(job.id)
+
+    monkeypatch.setattr(queue, "update", update_then_cancel)
+    r = _clip_job(client, up["id"])
+    state = _wait(client, r.json["id"])
+    assert state["state"] == "cancelled" and max(seen) == 3  # stopped at the next frame's check
+    assert client.get(f"/api/jobs/{r.json['id']}/files/result.mp4").status_code == 404
+    assert not [p for p in (tmp_path / "up").iterdir() if p.is_dir()]  # no partial file left

@@ -216,3 +216,43 @@ def test_a_waiting_job_shows_its_place_in_the_queue(server, browser):
         gate.set()
     _wait(d, lambda d: d.find_element(*_by("#status")).text.startswith("Done"))
     assert blocker.state == "done"
+
+
+def test_style_page_stylizes_a_clip_and_plays_it(server, browser, tmp_path):
+    """A clip goes through the photo picker; the result plays in a <video> with a download link."""
+    av = pytest.importorskip("av")
+    import numpy as np
+
+    clip = tmp_path / "walk.mp4"
+    out = av.open(str(clip), "w")
+    v = out.add_stream("libx264", rate=12)
+    v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+    base = (np.random.default_rng(0).random((48, 80, 3)) * 255).astype(np.uint8)
+    for i in range(16):
+        for p in v.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(base[:, i : i + 64]), format="rgb24")):
+            out.mux(p)
+    for p in v.encode(None):
+        out.mux(p)
+    out.close()
+
+    d = browser
+    d.get(server.url + "/")
+    _wait(d, lambda d: d.find_elements(*_by("#artworks .thumb.selected")) and d.find_elements(*_by("#photos .thumb")))
+    d.find_element(*_by("#photo-upload")).send_keys(str(clip))
+    _wait(d, lambda d: d.find_elements(*_by('#photos .thumb.clip.selected[title^="walk.mp4"]')))
+    assert d.find_element(*_by("[name=method]")).get_attribute("value") == "fast"  # a clip picks the fast method
+    d.find_element(*_by("#run")).click()
+    _wait(d, lambda d: d.find_element(*_by("#status")).text.startswith("Done"), timeout=180)
+    assert "16 frames of 64×48 px" in d.find_element(*_by("#status")).text
+    video = d.find_element(*_by("#result-video"))
+    assert video.is_displayed() and "result.mp4" in video.get_attribute("src")
+    assert not d.find_element(*_by("#result")).is_displayed()
+    # The browser decodes it: its metadata (size) loads from the H.264 MP4.
+    _wait(d, lambda d: d.execute_script("return arguments[0].readyState >= 1 && arguments[0].videoWidth", video))
+    assert d.execute_script("return [arguments[0].videoWidth, arguments[0].videoHeight]", video) == [64, 48]
+    link = d.find_element(*_by("#download-video"))
+    assert link.is_displayed() and not d.find_element(*_by("#download-image")).is_displayed()
+    with urllib.request.urlopen(link.get_attribute("href")) as r:
+        assert r.headers["Content-Type"] == "video/mp4" and "attachment" in r.headers["Content-Disposition"]
+    if os.environ.get("SUITE_SCREENSHOT"):
+        d.save_screenshot(os.environ["SUITE_SCREENSHOT"])

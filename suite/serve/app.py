@@ -2,15 +2,17 @@
 
 API (every error is JSON ``{"error": "<one line>"}`` with a 4xx/5xx status):
 
-- ``GET /api/catalog``: photos, artworks, models, style choices and limits.
-- ``POST /api/uploads`` (multipart field ``file``): one image; 413 over the size
-  or pixel limit, 415 not an image, 400 damaged.
-- ``GET /api/thumb/<id>``: a small JPEG of a photo, artwork or upload.
+- ``GET /api/catalog``: photos, clips, artworks, models, style choices and limits.
+- ``POST /api/uploads`` (multipart field ``file``): one image or clip; 413 over
+  the size, pixel or duration limit, 415 not an image (or a clip without PyAV),
+  400 damaged.
+- ``GET /api/thumb/<id>``: a small JPEG of a photo, artwork, upload or a clip's first frame.
 - ``POST /api/style``, ``POST /api/segment`` (JSON): queue a job; 202 with its state.
 - ``GET /api/jobs/<id>``: its state; ``GET /api/jobs/<id>/events``: the same as
   server-sent events, one per change, until it ends.
 - ``POST /api/jobs/<id>/cancel``; ``GET /api/jobs/<id>/files/<name>``: preview,
-  result, sidecar, overlays and masks (``?download=1`` to save).
+  result (``result.mp4`` for a clip, served with byte ranges for the ``<video>``
+  element), sidecar, overlays and masks (``?download=1`` to save).
 """
 
 from __future__ import annotations
@@ -35,8 +37,15 @@ from suite.serve.work import BadRequest, model_choices, segment_job, style_choic
 DEFAULT_MAX_UPLOAD_MB = 20
 DEFAULT_MAX_PIXELS = 40_000_000
 DEFAULT_MAX_SIZE = 1024
+DEFAULT_MAX_CLIP_SECONDS = 20.0
 
-_MIME = {".jpg": "image/jpeg", ".png": "image/png", ".json": "application/json", ".zip": "application/zip"}
+_MIME = {
+    ".jpg": "image/jpeg",
+    ".png": "image/png",
+    ".json": "application/json",
+    ".zip": "application/zip",
+    ".mp4": "video/mp4",
+}
 
 #: The pages and the API; :func:`create_app` registers it. Its routes read the
 #: server's state from ``current_app.extensions["suite"]``.
@@ -49,6 +58,7 @@ def create_app(
     max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_size: int = DEFAULT_MAX_SIZE,
+    max_clip_seconds: float = DEFAULT_MAX_CLIP_SECONDS,
     upload_dir=None,
     bundled=BUNDLED_ASSETS,
     max_waiting: int = 8,
@@ -58,8 +68,9 @@ def create_app(
     Args:
         folders: Extra folders whose images and ``.keras`` models the pages offer.
         max_upload_mb: Largest upload body, in megabytes (413 above it).
-        max_pixels: Largest image, in pixels (uploads above it get 413).
+        max_pixels: Largest image or clip frame, in pixels (uploads above it get 413).
         max_size: Largest style output long side a page may ask for.
+        max_clip_seconds: Longest clip, in seconds (uploads above it get 413).
         upload_dir: Where uploads are kept; default a new temporary folder.
         bundled: The bundled assets folder (``None``: offer none).
         max_waiting: Jobs allowed to wait in the queue at once.
@@ -83,13 +94,17 @@ def create_app(
         upload_dir = tempfile.mkdtemp(prefix="suite-serve-")
         atexit.register(shutil.rmtree, upload_dir, ignore_errors=True)  # uploads do not outlive the server
     app.extensions["suite"] = {
-        "files": ServedFiles(folders, upload_dir, max_pixels=max_pixels, bundled=bundled),
+        "files": ServedFiles(
+            folders, upload_dir, max_pixels=max_pixels, bundled=bundled, max_clip_seconds=max_clip_seconds
+        ),
         "queue": JobQueue(max_waiting=max_waiting),
         "max_upload_mb": max_upload_mb,
         "limits": {
             "max_upload_bytes": app.config["MAX_CONTENT_LENGTH"],
             "max_pixels": int(max_pixels),
             "max_size": int(max_size),
+            "max_clip_seconds": float(max_clip_seconds),
+            "clips": ServedFiles.clips_supported(),
         },
     }
     app.register_blueprint(bp)
@@ -299,4 +314,8 @@ def job_file(job_id, name):
     if request.args.get("download"):
         download = re.sub(r"[^\w.\-]", "_", request.args.get("as") or name)[:100] or name
         headers["Content-Disposition"] = f'attachment; filename="{download}"'
-    return Response(data, mimetype=_MIME.get(Path(name).suffix, "application/octet-stream"), headers=headers)
+    resp = Response(data, mimetype=_MIME.get(Path(name).suffix, "application/octet-stream"), headers=headers)
+    if name.endswith(".mp4"):
+        # A <video> element asks for byte ranges (to find the index at the end of the file, and to seek).
+        resp = resp.make_conditional(request, accept_ranges=True, complete_length=len(data))
+    return resp

@@ -15,6 +15,7 @@ from suite.common.ui.cli import compute_options, output_options
 _DEF_MAX_UPLOAD_MB = 20
 _DEF_MAX_PIXELS = 40_000_000
 _DEF_MAX_SIZE = 1024
+_DEF_MAX_CLIP_SECONDS = 20.0
 
 
 def _is_loopback(host: str) -> bool:
@@ -70,7 +71,14 @@ def _make_server(make_server, host, port, app):
     default=_DEF_MAX_PIXELS,
     show_default=True,
     type=click.IntRange(1, None),
-    help="Largest image accepted, in pixels (width x height).",
+    help="Largest image (or clip frame) accepted, in pixels (width x height).",
+)
+@click.option(
+    "--max-clip-seconds",
+    default=_DEF_MAX_CLIP_SECONDS,
+    show_default=True,
+    type=finite_float(0.1, 3600),
+    help="Longest clip accepted, in seconds (clips need the 'video' extra, PyAV).",
 )
 @click.option(
     "--max-size",
@@ -81,11 +89,11 @@ def _make_server(make_server, host, port, app):
 )
 @compute_options
 @output_options(json_output=False)
-def serve(folders, host, port, max_upload_mb, max_pixels, max_size):
-    """A local web page to stylize and segment photos: http://127.0.0.1:8765/.
+def serve(folders, host, port, max_upload_mb, max_pixels, max_clip_seconds, max_size):
+    """A local web page to stylize photos and short clips and to segment photos: http://127.0.0.1:8765/.
 
     FOLDERS (optional) are offered on the pages next to the bundled assets: their
-    images as photos and artworks, their .keras files as segmentation models. The
+    images as photos and artworks, their videos as clips, their .keras files as segmentation models. The
     page can read nothing outside them. Jobs run one at a time; Ctrl-C stops.
 
     \b
@@ -111,7 +119,13 @@ def serve(folders, host, port, max_upload_mb, max_pixels, max_size):
 
     # One line per request (thumbnails, event streams) would bury the messages that matter; -v shows them.
     logging.getLogger("werkzeug").setLevel(logging.INFO if verbosity() == VERBOSE else logging.WARNING)
-    app = create_app(folders, max_upload_mb=max_upload_mb, max_pixels=max_pixels, max_size=max_size)
+    app = create_app(
+        folders,
+        max_upload_mb=max_upload_mb,
+        max_pixels=max_pixels,
+        max_size=max_size,
+        max_clip_seconds=max_clip_seconds,
+    )
     # make_server rather than app.run: no development-server banner; a port in use is our one line.
     server = _make_server(make_server, host, port, app)
     from suite.common.ui.cli import INTERRUPT_HINT

@@ -155,6 +155,7 @@ class _StyleRequest:
     names: dict  # the photo's and artworks' display names, for the sidecar
     size_given: bool = True  # False: the fast method runs at the photo's own size (capped at max_size), as the CLI
     max_size: int | None = None
+    clip: bool = False  # the photo is a clip: the fast method frame by frame (suite.style.video)
 
 
 def style_job(params: dict, files, queue, max_size: int):
@@ -164,18 +165,24 @@ def style_job(params: dict, files, queue, max_size: int):
         params: The page's JSON: ``photo`` and ``artworks`` (ids), ``blend``,
             ``method``, ``size``, ``scales``, ``iterations``, ``optimizer``,
             ``content_weight``, ``style_weight``, ``tv_weight``, ``init``,
-            ``preserve_colors``, ``strength`` (fast), ``preview_every``.
+            ``preserve_colors``, ``strength`` (fast), ``preview_every``. ``photo``
+            may name a clip: then the fast method runs on every frame and the
+            result is ``result.mp4``.
         files: The server's :class:`suite.serve.served.ServedFiles`.
         queue: The :class:`suite.serve.jobs.JobQueue` (for progress and cancel).
         max_size: Largest output long side the server allows.
 
     Raises:
         BadRequest: an option the library refuses (its own one-line message),
-            one over the server's limits, or a file id that names nothing.
+            one over the server's limits, a file id that names nothing, or
+            ``gatys`` on a clip.
+        UploadRejected: a clip over the server's limits, damaged, or no PyAV.
     """
     req = _style_request(params, files, max_size)
 
     def run(job):
+        if req.clip:
+            return _run_clip(job, queue, req, files, [files.load(a) for a in req.artworks])
         content = files.load(req.photo)
         styles = [files.load(a) for a in req.artworks]
         queue.check_cancel(job)
@@ -233,6 +240,16 @@ def _style_request(params: dict, files, max_size: int) -> _StyleRequest:
     if method not in ("gatys", "fast"):  # a method the library gained before this page learnt to run it
         raise BadRequest(f"the page cannot run method {method!r} yet; use suite stylize --method {method}")
     preview_every = int(_number(params, "preview_every", 5, 1, 1000, int))
+    clip = files.is_clip(photo)
+    if clip:
+        if method != "fast":
+            # Gatys costs --frame-iterations evaluations of VGG-19 per frame: a 20 s clip is 500 optimisations,
+            # hours on a CPU, with every other page's job waiting behind it in the one queue.
+            raise BadRequest(
+                f"the page stylizes clips with the fast method only (gatys would take minutes per frame); "
+                f"choose fast, or run suite stylize CLIP --method gatys --frame-iterations N, got method {method!r}"
+            )
+        files.check_clip(photo)  # over a limit, damaged, or no PyAV: refused now with its status
     names = {"content": files.display_name(photo), "styles": [files.display_name(a) for a in artworks]}
     return _StyleRequest(
         photo,
@@ -244,6 +261,7 @@ def _style_request(params: dict, files, max_size: int) -> _StyleRequest:
         names,
         size_given=params.get("size") is not None,
         max_size=max_size,
+        clip=clip,
     )
 
 
@@ -259,28 +277,38 @@ def _style_files(params: dict, files) -> tuple[str, list]:
         raise BadRequest(f"at most 4 artworks, got {len(artworks)}")
     for fid in [photo, *artworks]:
         files.resolve(fid)
+    for fid in artworks:
+        if files.is_clip(fid):
+            raise BadRequest(f"an artwork must be a picture, not a clip: {files.display_name(fid)}")
     return photo, artworks
 
 
 _FAST: dict = {}
 
 
-def _run_fast(job, queue, req: _StyleRequest, content, styles) -> dict:
-    """The fast method: Magenta's arbitrary-style network, one forward pass; the result is the preview."""
-    from suite.style.fast import FastStyleTransfer
-
-    queue.update(job, {"stage": "stylizing (fast)"})
-    if "parts" not in _FAST:  # built once per server, as the Gatys extractor
+def _fast_parts():
+    """Magenta's style predictor and transformer, built once per server (as the Gatys extractor)."""
+    if "parts" not in _FAST:
         from suite.style.fast_models import magenta_predictor, magenta_transformer
 
         _FAST["parts"] = magenta_predictor(), magenta_transformer()
-    predictor, transformer = _FAST["parts"]
+    return _FAST["parts"]
+
+
+def _fast_size(req: _StyleRequest, long_side: int):
+    """The fast method's working size: the request's, or (none given) the input's own capped at ``max_size``."""
+    if req.size_given:
+        return req.options["size"]
+    # The network is fully convolutional: the photo's own size, as `suite stylize`.
+    return None if req.max_size is None or long_side <= req.max_size else req.max_size
+
+
+def _fast_engine(req: _StyleRequest, styles, size):
+    from suite.style.fast import FastStyleTransfer
+
+    predictor, transformer = _fast_parts()
     o = req.options
-    size = o["size"]
-    if not req.size_given:  # the network is fully convolutional: the photo's own size, as `suite stylize`
-        long_side = max(content.shape[:2])
-        size = None if req.max_size is None or long_side <= req.max_size else req.max_size
-    fst = FastStyleTransfer(
+    return FastStyleTransfer(
         styles,
         blend=req.blend,
         strength=o["strength"],
@@ -289,10 +317,85 @@ def _run_fast(job, queue, req: _StyleRequest, content, styles) -> dict:
         predictor=predictor,
         transformer=transformer,
     )
+
+
+def _run_fast(job, queue, req: _StyleRequest, content, styles) -> dict:
+    """The fast method: Magenta's arbitrary-style network, one forward pass; the result is the preview."""
+    queue.update(job, {"stage": "stylizing (fast)"})
+    fst = _fast_engine(req, styles, _fast_size(req, max(content.shape[:2])))
     queue.check_cancel(job)
     result = fst.transfer(content)
     sidecar = {**req.names, "method": "fast", "options": fst.get_options(), "seconds": round(result.seconds, 2)}
     return _finish_style(job, queue, result.image, sidecar)
+
+
+#: Seconds between two live frames of a running clip job (the page's preview).
+CLIP_PREVIEW_SECONDS = 0.5
+
+
+def _run_clip(job, queue, req: _StyleRequest, files, styles) -> dict:
+    """A clip: the fast method on every frame through :meth:`suite.style.video.VideoStylizer.video`, as
+    ``suite stylize clip.mp4 --method fast`` (one style vector for the clip, temporal smoothing, the
+    audio copied), into an H.264 MP4 the page plays. Progress is in frames; cancel stops between frames
+    and leaves no file."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from suite.common.options import replace
+    from suite.style.options import StyleOptions
+    from suite.style.video import VideoStylizer
+
+    info = files.check_clip(req.photo)  # again: a served file may have changed since the request
+    total = int(info.frames)
+    queue.update(job, {"stage": "preparing the network", "frame": 0, "frames": total, "done": 0, "total": total})
+    o = req.options
+    size = _fast_size(req, max(info.width, info.height))
+    options = replace(StyleOptions(), strength=o["strength"], preserve_colors=o["preserve_colors"])
+    vs = VideoStylizer(method="fast", options=options, size=size, engine=_fast_engine(req, styles, size))
+    queue.check_cancel(job)
+    last_preview = [0.0]
+
+    def on_frame(done, n, frame):
+        queue.check_cancel(job)  # raised here, the run stops between frames and the partial file is removed
+        n = n or total
+        progress = {"stage": "stylizing frames", "frame": done, "frames": n, "done": done, "total": n}
+        now = time.monotonic()
+        if done == 1 or now - last_preview[0] >= CLIP_PREVIEW_SECONDS:
+            last_preview[0] = now
+            progress["preview"] = done
+            queue.update(job, progress, {"preview.jpg": _jpeg(frame)})
+        else:
+            progress["preview"] = job.progress.get("preview")
+            queue.update(job, progress)
+
+    work_dir = Path(tempfile.mkdtemp(prefix="clip-", dir=files.upload_dir))
+    try:
+        result = vs.video(
+            files.resolve(req.photo), work_dir / "result.mp4", max_pixels=files.max_pixels, on_frame=on_frame
+        )
+        data = (work_dir / "result.mp4").read_bytes()
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    sidecar = {
+        **req.names,
+        "method": "fast",
+        "output_size": list(result.size),
+        "frames": result.frames,
+        "fps": round(result.rate, 4),
+        "options": vs.get_options(),
+        "seconds": round(result.seconds, 2),
+        "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    queue.update(job, None, {"result.mp4": data, "result.json": (json.dumps(sidecar, indent=2) + "\n").encode()})
+    return {
+        "clip": True,
+        "width": int(result.size[0]),
+        "height": int(result.size[1]),
+        "frames": int(result.frames),
+        "fps": round(result.rate, 3),
+        "seconds": sidecar["seconds"],
+    }
 
 
 def _run_gatys(job, queue, req: _StyleRequest, content, styles) -> dict:
@@ -404,6 +507,8 @@ def segment_job(params: dict, files, queue):
         raise BadRequest(f"at most 32 photos at a time, got {len(photos)}")
     for fid in photos:
         files.resolve(fid)
+        if files.is_clip(fid):
+            raise BadRequest(f"the segment page takes photos, not clips: {files.display_name(fid)}")
 
     def run(job):
         from suite.common.ui.palette import overlay_colors

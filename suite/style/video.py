@@ -177,6 +177,7 @@ class VideoStylizer:
         progress: bool = False,
         on_message=None,
         max_pixels: int | None = None,
+        on_frame=None,
     ) -> VideoResult:
         """Stylizes one video file into ``dst`` (container and codecs from its extension).
 
@@ -194,6 +195,10 @@ class VideoStylizer:
             progress: Show a progress bar in frames, with the time left.
             on_message: ``f(str)`` for one-line notes.
             max_pixels: Refuse videos whose frames have more pixels than this.
+            on_frame: ``f(done, total, frame)`` after each stylized frame is handed
+                to the encoder (``total`` is 0 when unknown, ``frame`` the uint8
+                result). An exception it raises stops the run between frames and
+                no output is left behind (how a caller cancels).
 
         Raises:
             VideoReadError: a damaged or unsupported input (one line).
@@ -283,9 +288,11 @@ class VideoStylizer:
                 decoder.start()
                 encoder.start()
                 try:
-                    for out in self.frames(inputs()):
+                    for done, out in enumerate(self.frames(inputs()), 1):
                         if failures or not put(outbox, (out, times.popleft())):
                             break
+                        if on_frame is not None:
+                            on_frame(done, total, out)
                     put(outbox, _END)
                     encoder.join()
                 except BaseException:

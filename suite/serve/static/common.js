@@ -36,16 +36,22 @@ const suite = {
   },
 
   // A grid of clickable thumbnails; data-select="one" keeps one selected, "many" toggles.
+  // A clip (entry.kind "clip") shows its first frame, marked as a clip.
   addThumb(grid, entry, select = false) {
     const fig = document.createElement("figure");
     fig.className = "thumb";
     fig.dataset.id = entry.id;
     fig.title = `${entry.name} (${entry.source})`;
+    if (entry.kind === "clip") {
+      fig.classList.add("clip");
+      fig.dataset.kind = "clip";
+      if (entry.seconds != null) fig.title += ` · clip, ${entry.frames} frames, ${entry.seconds} s`;
+    }
     const img = document.createElement("img");
     img.src = "/api/thumb/" + entry.id;
     img.alt = entry.name;
     const cap = document.createElement("figcaption");
-    cap.textContent = entry.name.replace(/^(photos|styles)\//, "");
+    cap.textContent = (entry.kind === "clip" ? "▶ " : "") + entry.name.replace(/^(photos|styles)\//, "");
     fig.append(img, cap);
     fig.addEventListener("click", () => this.toggle(grid, fig));
     grid.append(fig);
@@ -63,6 +69,12 @@ const suite = {
 
   selected(grid) {
     return [...grid.querySelectorAll(".thumb.selected")].map((f) => f.dataset.id);
+  },
+
+  // Whether the selected thumbnail of a one-choice grid is a clip.
+  selectedIsClip(grid) {
+    const fig = grid.querySelector(".thumb.selected");
+    return Boolean(fig && fig.dataset.kind === "clip");
   },
 
   // Uploads one file; the server checks it in full. The size is checked here first so a huge

@@ -1,4 +1,4 @@
-// The style page: pick or upload a photo and artworks, run, watch the optimization, download.
+// The style page: pick or upload a photo (or a clip) and artworks, run, watch the optimization, download.
 "use strict";
 
 (async () => {
@@ -28,7 +28,22 @@
   showMethod();
 
   cat.photos.forEach((e, i) => suite.addThumb(photos, e, i === 0));
+  (cat.clips || []).forEach((e) => suite.addThumb(photos, e));
   cat.artworks.forEach((e, i) => suite.addThumb(artworks, e, i === 0));
+  if (cat.limits.clips) {
+    // Clips (the containers suite.common.io.video reads) go through the same picker, bounded by the server.
+    $("photo-upload").accept = "image/*,video/*,.mp4,.m4v,.mov,.webm,.mkv,.avi,.gif";
+    $("photo-upload-label").textContent = `Upload a photo or a clip (up to ${cat.limits.max_clip_seconds} s)`;
+    $("clip-title").hidden = false;
+  }
+  // Clips run the fast method only (the server says why): picking one chooses it.
+  photos.addEventListener("change", () => {
+    if (suite.selectedIsClip(photos) && form.elements.method.value !== "fast" && st.methods.includes("fast")) {
+      form.elements.method.value = "fast";
+      showMethod();
+      suite.message("Clips are stylized with the fast method, frame by frame.", "info");
+    }
+  });
   suite.wireUpload($("photo-upload"), photos);
   suite.wireUpload($("artwork-upload"), artworks);
 
@@ -58,7 +73,7 @@
   }
 
   function show(state) {
-    const status = $("status"), bar = $("progress"), img = $("result");
+    const status = $("status"), bar = $("progress"), img = $("result"), video = $("result-video");
     job = state;
     const p = state.progress || {};
     const queued = suite.queueText(state);
@@ -70,6 +85,10 @@
           (state.cancelling ? " · cancelling…" : "");
         bar.hidden = false;
         bar.value = p.done / p.total;
+      } else if (p.stage === "stylizing frames") {
+        status.textContent = `Frame ${p.frame} of ${p.frames}` + (state.cancelling ? " · cancelling…" : "");
+        bar.hidden = false;
+        bar.value = p.frames ? p.frame / p.frames : 0;
       } else {
         status.textContent = (p.stage || "starting") + "…";
       }
@@ -78,6 +97,20 @@
         img.src = suite.fileUrl(state.id, "preview.jpg") + "?v=" + p.preview;
         img.hidden = false;
       }
+    } else if (state.state === "done" && state.result.clip) {
+      const r = state.result;
+      status.textContent = `Done: ${r.frames} frames of ${r.width}×${r.height} px in ${r.seconds} s.`;
+      bar.value = 1;
+      img.hidden = true;
+      video.src = suite.fileUrl(state.id, "result.mp4");
+      video.hidden = false;
+      video.play().catch(() => { /* autoplay refused: the controls are there */ });
+      $("download-image").hidden = true;
+      $("download-video").hidden = false;
+      $("download-video").href = suite.fileUrl(state.id, "result.mp4", true, "stylized.mp4");
+      $("download-sidecar").href = suite.fileUrl(state.id, "result.json", true, "stylized.json");
+      $("downloads").hidden = false;
+      busy(false);
     } else if (state.state === "done") {
       const r = state.result;
       const loss = r.losses && r.losses.total != null ? ` · final loss ${r.losses.total.toPrecision(4)}` : "";
@@ -86,6 +119,8 @@
       img.src = suite.fileUrl(state.id, "result.png");
       img.hidden = false;
       img.classList.add("final");
+      $("download-image").hidden = false;
+      $("download-video").hidden = true;
       $("download-image").href = suite.fileUrl(state.id, "result.png", true, "stylized.png");
       $("download-sidecar").href = suite.fileUrl(state.id, "result.json", true, "stylized.json");
       $("downloads").hidden = false;
@@ -118,6 +153,10 @@
     img.hidden = true;
     img.classList.remove("final");
     delete img.dataset.preview;
+    const video = $("result-video");
+    video.pause();
+    video.removeAttribute("src");
+    video.hidden = true;
     $("downloads").hidden = true;
     $("progress").hidden = true;
     stream = await suite.startJob("/api/style", body, stream, show, busy);
