@@ -254,6 +254,8 @@ def _runnable_precision(model):
       ``evaluate``'s default on a CPU with bfloat16 instructions). Measured on
       2 such cores: 1.8x the images per second of float32 for the VGG16 U-Net,
       the argmax agreeing with float32 on 99.6% of pixels (docs/segment.md).
+      A file that records no policy (saved before the config held one, as
+      ``assets/demo_unet.keras``) is built under the global policy already.
     """
     policy = getattr(model, "dtype_policy", None)
     if policy is None:
