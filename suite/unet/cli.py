@@ -333,7 +333,7 @@ def _print_skipped(report: dict) -> None:
 @click.option("--overwrite", is_flag=True, help="Replace an existing report.")
 @click.option("--strict", is_flag=True, help="Stop at the first pair that cannot be scored instead of skipping it.")
 @max_pixels_option()
-@compute_options
+@compute_options(auto_mixed_precision=True)
 @output_options()
 def evaluate(
     model,
@@ -448,7 +448,7 @@ def evaluate(
     type=PathOrURL(dir_okay=False, path_type=Path),
     help="With --runner beam: JSON-lines file of the images that failed (default OUTPUT/failed.jsonl).",
 )
-@compute_options
+@compute_options(auto_mixed_precision=True)
 @output_options()
 def segment(inputs, model, output, as_json, **settings):  # settings: the SegmentOptions fields
     """Segment images: INPUTS are any mix of image files and folders.
