@@ -112,6 +112,8 @@ def features(image, backbone, layer, weights, size, max_maps, output, overwrite,
     from suite.common.io.images import load_image, save_image
     from suite.common.ui.features import feature_grid
 
+    if output.resolve() == image.resolve():
+        raise click.UsageError(f"-o {output} is the input image {image}: it would be replaced; give another output")
     if output.exists() and not overwrite:
         raise OutputExistsError(output)
     ensure_writable_folder(output.parent)

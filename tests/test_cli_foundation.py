@@ -70,3 +70,21 @@ def test_bad_image_is_one_line(tmp_path):
     (tmp_path / "bad.jpg").write_text("nope")
     r = CliRunner().invoke(main, ["features", str(tmp_path / "bad.jpg"), "-o", str(tmp_path / "g.png")])
     assert r.exit_code == 1 and "bad.jpg" in r.output and "Traceback" not in r.output
+
+
+def test_features_never_writes_over_its_input_image(tmp_path):
+    src = tmp_path / "photo.png"
+    Image.fromarray(np.full((32, 32, 3), 90, np.uint8)).save(src)
+    before = src.read_bytes()
+    r = CliRunner().invoke(main, ["features", str(src), "--weights", "none", "-o", str(src), "--overwrite"])
+    assert r.exit_code == 2 and "is the input image" in r.output, r.output
+    assert src.read_bytes() == before
+
+
+def test_stylize_names_a_video_input_a_video(tmp_path):
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"not read: the output check comes first")
+    art = tmp_path / "art.png"
+    Image.fromarray(np.full((16, 16, 3), 40, np.uint8)).save(art)
+    r = CliRunner().invoke(main, ["stylize", str(clip), "--style", str(art), "--method", "fast", "-o", str(clip)])
+    assert r.exit_code == 2 and "is the video input" in r.output, r.output

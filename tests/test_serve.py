@@ -367,6 +367,7 @@ def test_stylize_and_segment_jobs_end_to_end(served, tmp_path):
     r = client.post("/api/segment", json={"model": "f0/demo_unet.keras", "photos": ["f0/photos/chelsea.jpg", up["id"]]})
     state = _wait(client, r.json["id"])
     assert state["state"] == "done", state
+    assert state["progress"]["done"] == state["progress"]["total"] == 2, state["progress"]
     items = state["result"]["items"]
     assert [it["name"] for it in items] == ["photos/chelsea.jpg", "upload:coffee.jpg"]
     assert abs(sum(c["share"] for c in items[0]["classes"]) - 1) < 1e-3

@@ -252,3 +252,14 @@ def test_no_augment_passthrough():
     assert x is a and y is b
     with pytest.raises(ValueError, match="Received: zoom=-0.1"):
         SegmentationAugmenter(zoom=-0.1)
+
+
+def test_one_reason_for_many_masks_is_said_once():
+    from suite.unet.data import _more_problems
+
+    same = [f"m/{i}.png: holds only 0 and 255" for i in range(5)]
+    text = _more_problems(same)
+    assert text.count("holds only") == 0 and "the same for 4 more: m/1.png, m/2.png, m/3.png, ..." in text
+    mixed = _more_problems([same[0], "m/9.png: not an image", same[1]])
+    assert "the same for 1 more: m/1.png" in mixed and "1 other problem(s); first ones: m/9.png: not an image" in mixed
+    assert _more_problems(same[:1]) == ""

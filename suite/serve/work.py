@@ -566,6 +566,7 @@ def segment_job(params: dict, files, queue):
                         "classes": shares,
                     }
                 )
+        queue.update(job, {"stage": "segmenting", "done": len(photos), "total": len(photos)})
         if any("index" in it for it in items):
             queue.update(job, None, {"masks.zip": zipped.getvalue()})
         return {

@@ -251,7 +251,12 @@ def _check_not_an_input(output, content, styles, masks):
             if isinstance(p, str) and p.lower().startswith("preset:"):
                 continue
             if os.path.realpath(p) == out_real:
-                what = "input folder" if Path(p).is_dir() else f"{kind} input"
+                if Path(p).is_dir():
+                    what = "input folder"
+                elif kind == "photo" and _is_video(p):
+                    what = "video input"
+                else:
+                    what = f"{kind} input"
                 raise click.UsageError(f"-o {output} is the {what} {p}: it would be replaced; give another output")
 
 

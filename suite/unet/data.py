@@ -526,11 +526,7 @@ def check_source(
     kept = [i for i, r in enumerate(results) if not isinstance(r, str)]
     if bad and (not skip_bad or not kept):
         problems = [b["reason"] for b in bad]
-        more = (
-            f" (and {len(problems) - 1} more problem(s); first ones: {'; '.join(problems[1:4])})"
-            if len(problems) > 1
-            else ""
-        )
+        more = _more_problems(problems)
         if skip_bad:
             raise DatasetError(f"none of the {n} {what} is usable: {problems[0]}{more}")
         raise DatasetError(problems[0] + more)
@@ -558,3 +554,27 @@ def load_pair(source: SegmentationSource, index: int):
     """``(image float32 (H, W, 3) in [0, 255], mask int32 (H, W))`` for one pair, through the suite's readers."""
     img_path, mask_path = source.pairs[index]
     return load_image(img_path), source.read_mask(mask_path)
+
+
+def _more_problems(problems: list) -> str:
+    """What follows the first problem in a one-line error: files with the same reason are only named.
+
+    Each problem reads ``"<file>: <reason>"``; twenty 0/255 masks give one reason and twenty names, not the
+    same sentence twenty times.
+    """
+    if len(problems) < 2:
+        return ""
+
+    def split(p):
+        where, sep, text = p.partition(": ")
+        return (where, text) if sep else ("", p)
+
+    first = split(problems[0])[1]
+    same = [split(p)[0] for p in problems[1:] if split(p)[1] == first]
+    other = [p for p in problems[1:] if split(p)[1] != first]
+    parts = []
+    if same:
+        parts.append(f"the same for {len(same)} more: {', '.join(same[:3])}{', ...' if len(same) > 3 else ''}")
+    if other:
+        parts.append(f"{len(other)} other problem(s); first ones: {'; '.join(other[:3])}")
+    return f" ({'; '.join(parts)})"
