@@ -120,3 +120,16 @@ def test_help_shows_defaults():
     assert r.exit_code == 0
     for text in ("--preserve-colors", "--optimizer", "[default: lbfgs]", "--scales", "--blend", "--compare"):
         assert text in r.output
+
+
+def test_stylize_json_is_the_run_report_with_written_kept(tmp_path):
+    photo, art = tmp_path / "p.png", tmp_path / "a.png"
+    Image.fromarray(np.full((24, 24, 3), 120, np.uint8)).save(photo)
+    Image.fromarray(np.full((24, 24, 3), 30, np.uint8)).save(art)
+    (tmp_path / "notes.txt").write_text("x")
+    args = ["stylize", str(photo), str(tmp_path / "notes.txt"), "--style", str(art), "--method", "fast"]
+    r = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "out"), "--json"])
+    report = json.loads(r.stdout)
+    assert report["written"] == report["done"] == [str(tmp_path / "out" / "p.png")]
+    assert report["counts"]["done"] == 1 and report["options"]["method"] == "fast" and report["seconds"] > 0
+    assert report["output"] == str(tmp_path / "out")

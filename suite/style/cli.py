@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from suite.common.options import click_options, finite_float
+from suite.common.options import as_dict, click_options, finite_float
 from suite.common.ui.cli import compute_options, echo_json, max_pixels_option, output_options, say
 from suite.style.options import StyleOptions  # Keras-free: `suite --help` stays fast
 
@@ -145,8 +145,11 @@ def stylize(
       suite stylize photo.jpg --mask-from person --class-style background=b.jpg,person=a.jpg -o out.png
       suite stylize photos/ --style art.jpg --method fast --strength 0.8 -o results/
     """
+    import time
+
     from suite.common.log import progress_enabled
 
+    started = time.monotonic()
     _check_output(output, content)
     opts = StyleOptions(**hyperparameters)
     styles, regions = _styles_and_regions(styles, masks, mask_from, class_style, feather)
@@ -167,7 +170,7 @@ def stylize(
         list(content), styles, output, opts, blend, size_given, common, bool(masks or regions)
     )
     if video_report is not None and not content:
-        return _finish(video_report, as_json)
+        return _finish(video_report, as_json, opts=opts, started=started)
     if video_report is not None:
         common["skip"] = _is_video
     said = set()  # outputs whose `wrote` line is out (as each finishes: a killed run has said what it kept)
@@ -202,7 +205,7 @@ def stylize(
     if video_report is not None:
         for name in ("done", "skipped", "failed"):
             getattr(report, name)[:0] = getattr(video_report, name)
-    _finish(report, as_json, said)
+    _finish(report, as_json, said, opts=opts, started=started)
 
 
 def _say_wrote(path):
@@ -354,10 +357,20 @@ def _check_usage(opts, styles, blend, masks):
         raise click.UsageError("--strength works with --method fast only")
 
 
-def _finish(report, as_json, said=()):
-    """Written paths (or one JSON object) on stdout, the counts on stderr; exit status 1 if any failed."""
+def _finish(report, as_json, said=(), *, opts=None, started=None):
+    """Written paths (or one JSON object) on stdout, the counts on stderr; exit status 1 if any failed.
+
+    The JSON is the run's :class:`~suite.common.report.RunReport` (as ``segment --json`` prints its own), with
+    ``written`` (the outputs written, the same list as ``done``) kept for scripts that read it.
+    """
+    import time
+
+    if started is not None:
+        report.seconds = time.monotonic() - started
+    if opts is not None:
+        report.options = as_dict(opts)
     if as_json:
-        echo_json({"written": report.done, "skipped": report.skipped, "failed": report.failed})
+        echo_json({**report.to_dict(), "written": report.done})
     else:
         for p in report.done:
             if p not in said:
