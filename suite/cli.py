@@ -104,8 +104,8 @@ def backbones(as_json):
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @max_pixels_option()
-@compute_options
 @output_options(json_output=False)
+@compute_options
 def features(image, backbone, layer, weights, size, max_maps, output, overwrite, max_pixels):
     """Grid of one layer's activation maps for IMAGE: low layers show edges, deep layers parts."""
     from suite.common.io.atomic import OutputExistsError, ensure_writable_folder

@@ -336,3 +336,18 @@ def test_serve_as_the_readme_starts_it():
         _, err = proc.communicate(timeout=60)
     assert "Traceback" not in err, err
     assert "http://127.0.0.1:8765/" in err
+
+
+def test_quiet_applies_to_the_device_notes_of_every_command():
+    """`-q` is set before `--device`/`--mixed-precision` are: output_options sits above compute_options."""
+    import inspect
+
+    import suite.cli
+    import suite.serve.cli
+    import suite.style.cli
+    import suite.unet.cli
+
+    for module in (suite.cli, suite.serve.cli, suite.style.cli, suite.unet.cli):
+        source = inspect.getsource(module)
+        assert "@compute_options" in source
+        assert "@compute_options\n@output_options" not in source.replace("(auto_mixed_precision=True)", "")

@@ -14,7 +14,7 @@ import contextlib
 import os
 import sys
 
-from suite.common.log import note
+from suite.common.log import detail, note
 
 DEVICE_CHOICES = ("auto", "cpu", "gpu")
 
@@ -130,7 +130,9 @@ def cpu_has_bf16() -> bool:
     return False
 
 
-def setup_device(device: str = "auto", mixed_precision: bool | None = False, auto_on_cpu: bool = False) -> str:
+def setup_device(
+    device: str = "auto", mixed_precision: bool | None = False, auto_on_cpu: bool = False, announce_auto: bool = True
+) -> str:
     """Selects the compute device and precision policy.
 
     Args:
@@ -140,6 +142,8 @@ def setup_device(device: str = "auto", mixed_precision: bool | None = False, aut
             ``None`` (auto): mixed precision where it is known to pay, that
             is with ``auto_on_cpu`` on such a CPU under TensorFlow; float32 elsewhere.
         auto_on_cpu: What ``None`` means on a bfloat16 CPU (training: on).
+        announce_auto: Say (a note) that ``None`` turned mixed precision on; else only with ``-v``
+            (inference, whose masks agree with float32's).
 
     Returns:
         ``"gpu"`` or ``"cpu"``, what will actually be used.
@@ -167,6 +171,7 @@ def setup_device(device: str = "auto", mixed_precision: bool | None = False, aut
                 tf.config.experimental.set_memory_growth(d, True)
             except RuntimeError:
                 pass
+    chosen = mixed_precision is None
     if mixed_precision is None:
         # Measured with TensorFlow's oneDNN kernels only; other backends keep float32 unless asked.
         mixed_precision = used == "cpu" and auto_on_cpu and keras.backend.backend() == "tensorflow" and cpu_has_bf16()
@@ -176,7 +181,7 @@ def setup_device(device: str = "auto", mixed_precision: bool | None = False, aut
             note("mixed precision on (mixed_float16)")
         elif cpu_has_bf16():
             keras.mixed_precision.set_global_policy("mixed_bfloat16")
-            note(
+            (detail if chosen and not announce_auto else note)(
                 "mixed precision on (mixed_bfloat16: this CPU has bfloat16 instructions; --no-mixed-precision for float32)"
             )
         else:

@@ -87,8 +87,8 @@ def _make_server(make_server, host, port, app):
     type=click.IntRange(16, 8192),
     help="Largest style-transfer output side a page may ask for.",
 )
-@compute_options
 @output_options(json_output=False)
+@compute_options
 def serve(folders, host, port, max_upload_mb, max_pixels, max_clip_seconds, max_size):
     """A local web page to stylize photos and short clips and to segment photos: http://127.0.0.1:8765/.
 

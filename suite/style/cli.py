@@ -112,8 +112,8 @@ class StyleArg(click.ParamType):
 @click.option("--recursive", is_flag=True, help="Descend into sub-folders of CONTENT folders.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (default: skip them, so re-runs resume).")
 @max_pixels_option()
-@compute_options
 @output_options()
+@compute_options
 @click.pass_context
 def stylize(
     ctx,

@@ -145,8 +145,8 @@ _DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 )
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from the backup in --logdir.")
 @click.option("--overwrite", is_flag=True, help="Replace --output and discard an old backup.")
-@compute_options(auto_mixed_precision=True)
 @output_options()
+@compute_options(auto_mixed_precision=True)
 def train(
     images, masks, num_classes, val_images, val_masks, class_names, out, logdir, resume, overwrite, as_json, **options
 ):
@@ -333,8 +333,8 @@ def _print_skipped(report: dict) -> None:
 @click.option("--overwrite", is_flag=True, help="Replace an existing report.")
 @click.option("--strict", is_flag=True, help="Stop at the first pair that cannot be scored instead of skipping it.")
 @max_pixels_option()
-@compute_options(auto_mixed_precision=True)
 @output_options()
+@compute_options(auto_mixed_precision=True, announce_auto=False)
 def evaluate(
     model,
     predictions,
@@ -448,8 +448,8 @@ def evaluate(
     type=PathOrURL(dir_okay=False, path_type=Path),
     help="With --runner beam: JSON-lines file of the images that failed (default OUTPUT/failed.jsonl).",
 )
-@compute_options(auto_mixed_precision=True)
 @output_options()
+@compute_options(auto_mixed_precision=True, announce_auto=False)
 def segment(inputs, model, output, as_json, **settings):  # settings: the SegmentOptions fields
     """Segment images: INPUTS are any mix of image files and folders.
 
@@ -585,8 +585,8 @@ def _segment_beam(inputs, model, output, opts: SegmentOptions, as_json=False):
 @click.option(
     "--atol", default=1e-4, show_default=True, type=finite_float(0), help="Largest accepted |exported - Keras|."
 )
-@compute_options
 @output_options()
+@compute_options
 def export(model, fmt, output, overwrite, size, atol, as_json):
     """Export a segmentation model (a .keras file or a preset such as person) to SavedModel, ONNX or LiteRT, then check it.
 

@@ -69,14 +69,17 @@ def _install_sigterm_handler():
         return None
 
 
-def compute_options(func=None, *, auto_mixed_precision: bool = False):
+def compute_options(func=None, *, auto_mixed_precision: bool = False, announce_auto: bool = True):
     """Adds ``--device`` and ``--mixed-precision``, and sets them up before the command runs.
 
     ``auto_mixed_precision``: the command's default is mixed precision on a
     CPU with bfloat16 instructions (``train``); elsewhere the default is off.
+    ``announce_auto=False``: that automatic choice is told only with ``-v``.
     """
     if func is None:
-        return functools.partial(compute_options, auto_mixed_precision=auto_mixed_precision)
+        return functools.partial(
+            compute_options, auto_mixed_precision=auto_mixed_precision, announce_auto=announce_auto
+        )
     auto = "auto: bfloat16 on a CPU with bfloat16 instructions, else off" if auto_mixed_precision else "off"
 
     @click.option(
@@ -100,6 +103,7 @@ def compute_options(func=None, *, auto_mixed_precision: bool = False):
                 device,
                 mixed_precision if mixed_precision is not None else (None if auto_mixed_precision else False),
                 auto_on_cpu=auto_mixed_precision,
+                announce_auto=announce_auto,
             )
         except RuntimeError as e:
             raise click.UsageError(str(e)) from None
@@ -110,6 +114,8 @@ def compute_options(func=None, *, auto_mixed_precision: bool = False):
 
 def output_options(json_output: bool = True):
     """Adds ``-q/--quiet``, ``-v/--verbose``, ``--no-progress`` and, optionally, ``--json``.
+
+    Put it above :func:`compute_options`, so that the device's notes already obey ``--quiet``.
 
     With ``json_output`` the command receives ``as_json``; it then prints one JSON
     object on stdout (:func:`echo_json`) and its human-readable lines go to stderr.
