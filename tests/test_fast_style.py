@@ -363,3 +363,54 @@ def test_cli_presets(tmp_path):
     ):
         r = CliRunner().invoke(main, ["stylize", str(photo), *args, "-o", str(tmp_path / "x.png")])
         assert r.exit_code == 2 and message in r.output, r.output
+
+
+def test_transformer_dtype_auto_is_bfloat16_only_on_a_cpu_with_the_instructions(monkeypatch):
+    import keras
+
+    from suite.common import device
+    from suite.style.fast import transformer_dtype
+
+    monkeypatch.setattr(device, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(device, "gpu_names", lambda: [])
+    expected = "mixed_bfloat16" if keras.backend.backend() == "tensorflow" else None
+    assert transformer_dtype(None) == expected
+    assert transformer_dtype(False) == "float32"  # --no-mixed-precision
+    monkeypatch.setattr(device, "cpu_has_bf16", lambda: False)
+    assert transformer_dtype(None) is None  # the global float32 policy
+
+
+def test_bfloat16_transformer_keeps_input_norms_and_output_in_float32():
+    import keras
+
+    from suite.style.fast_models import build_style_transformer
+
+    t = build_style_transformer(dtype="mixed_bfloat16")
+    dtypes = {layer.name: layer.dtype_policy.compute_dtype for layer in t.layers}
+    assert dtypes["residual1_conv1"] == dtypes["expand_conv3"] == "bfloat16"
+    assert dtypes["contract_conv1"] == dtypes["to_unit"] == dtypes["to_pixels"] == "float32"
+    assert all(d == "float32" for n, d in dtypes.items() if n.endswith(("_norm", "_gamma", "_beta")))
+    y = t({"image": np.full((1, 12, 20, 3), 128.0, "float32"), "style": np.zeros((1, 100), "float32")})
+    assert keras.backend.standardize_dtype(y.dtype) == "float32" and tuple(y.shape) == (1, 12, 20, 3)
+
+
+def test_bfloat16_fast_result_is_within_a_grey_level_of_float32(fast_engine_parts):
+    from suite.common.device import cpu_has_bf16
+
+    if not cpu_has_bf16():
+        pytest.skip("this CPU has no bfloat16 instructions (the fast network keeps float32 there)")
+    from suite.common.io.images import load_image
+    from suite.style.fast import FastStyleTransfer
+    from suite.style.fast_models import magenta_transformer
+
+    predictor, transformer = fast_engine_parts
+    photo = load_image("assets/photos/chelsea.jpg")[::4, ::4][:96, :128]
+    art = load_image("assets/styles/mosaic.jpg")
+    y32 = FastStyleTransfer(art, predictor=predictor, transformer=transformer).transfer(photo).image
+    bf16 = magenta_transformer(dtype="mixed_bfloat16")
+    y16 = FastStyleTransfer(art, predictor=predictor, transformer=bf16).transfer(photo).image
+    d = np.abs(np.round(y16) - np.round(y32))
+    psnr = 10 * np.log10(255**2 / max(float(np.mean(d**2)), 1e-12))
+    print(f"bf16 vs float32 at 128x96: PSNR {psnr:.1f} dB, max {d.max():.0f}, >2 levels {(d > 2).mean():.3%}")
+    assert psnr >= 40 and np.mean(d) < 1.5
+    assert np.mean(np.abs(y32 - photo.astype(np.float32))) > 10 * np.mean(d)  # the style shows, the rounding does not

@@ -187,6 +187,9 @@ def stylize(
             strength=opts.strength,
             preserve_colors=opts.preserve_colors,
             size=opts.size if size_given else None,
+            # --mixed-precision as given (None when not): the fast network's auto default is bfloat16 on a CPU
+            # with bfloat16 instructions (Gatys keeps the command's float32 default).
+            mixed_precision=ctx.params.get("mixed_precision"),
             **photo_common,
         )
     else:
