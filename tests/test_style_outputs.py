@@ -262,3 +262,22 @@ def test_cli_prints_each_wrote_line_once_on_a_pipe(tmp_path):
     )
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == [f"wrote {out / 'a.png'}", f"wrote {out / 'b.png'}"]
+
+
+def test_an_output_folder_holding_the_inputs_still_takes_them(tmp_path):
+    """`-o .` next to a named photo, or around an input folder, stylizes them; only an output folder inside an
+    input folder keeps its own results out of the next run."""
+    from suite.style.batch import plan_outputs
+
+    (tmp_path / "sub").mkdir()
+    for p in (tmp_path / "a.jpg", tmp_path / "sub" / "b.jpg"):
+        Image.fromarray(np.full((8, 8, 3), 100, np.uint8)).save(p)
+    pairs, _ = plan_outputs([tmp_path / "a.jpg"], tmp_path)
+    assert pairs == [(tmp_path / "a.jpg", tmp_path / "a.png")]
+    pairs, _ = plan_outputs([tmp_path / "sub"], tmp_path)
+    assert pairs == [(tmp_path / "sub" / "b.jpg", tmp_path / "b.png")]
+    # the output folder inside the input folder: its results are not content
+    (tmp_path / "sub" / "out").mkdir()
+    Image.fromarray(np.full((8, 8, 3), 100, np.uint8)).save(tmp_path / "sub" / "out" / "b.png")
+    pairs, _ = plan_outputs([tmp_path / "sub"], tmp_path / "sub" / "out", recursive=True)
+    assert pairs == [(tmp_path / "sub" / "b.jpg", tmp_path / "sub" / "out" / "b.png")]

@@ -79,8 +79,16 @@ def plan_outputs(
                 f"{output} looks like an image file, but there are {len(items)} content images; give a folder"
             )
         # An output folder inside an input folder: its results (and compare sheets) are never
-        # taken as new content on the next, recursive, run.
-        items = [(p, rel) for p, rel in items if not (os.path.realpath(p) + os.sep).startswith(out_real + os.sep)]
+        # taken as new content on the next, recursive, run. Files named on the command line, and
+        # folders that are themselves inside the output folder (`-o .`), are always content.
+        nesting = [c for c in contents if Path(c).is_dir() and _inside(out_real, os.path.realpath(c))]
+        if nesting:
+            named = {os.path.realpath(c) for c in contents if not Path(c).is_dir()}
+            items = [
+                (p, rel)
+                for p, rel in items
+                if os.path.realpath(p) in named or not _inside(os.path.realpath(p), out_real)
+            ]
         # Inputs whose names would collide (a.jpg and a.png) get distinct outputs, never an overwrite.
         stems = _clear_of_side_files(output_stems([rel for _, rel in items]), ext, compare, save_every)
         pairs = [(path, output / stem.with_name(stem.name + ext)) for (path, _), stem in zip(items, stems)]
@@ -91,6 +99,11 @@ def plan_outputs(
         compare,
     )
     return pairs, skipped
+
+
+def _inside(path: str, folder: str) -> bool:
+    """Whether the real path ``path`` is ``folder`` or lies below it."""
+    return (path + os.sep).startswith(folder + os.sep)
 
 
 def _side_files(stem: Path, compare: bool) -> list:
