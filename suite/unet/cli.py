@@ -206,6 +206,7 @@ def train(
     if as_json:
         echo_json(
             {
+                "ok": result.stopped != "nan" and not result.skipped,
                 "model": result.model_path,
                 "best_miou": result.best_miou,
                 "best_epoch": result.best_epoch,
@@ -409,7 +410,7 @@ def evaluate(
         click.echo(f"wrote {json_path}", err=True)
         click.echo(f"wrote {png_path}", err=True)
     if as_json:
-        echo_json(result)
+        echo_json({"ok": not result["skipped"], **result})
     else:
         say(
             f"mIoU {result['mean_iou']:.4f}  pixel accuracy {result['pixel_accuracy']:.4f}  images {result['images']}"
@@ -507,7 +508,7 @@ def _tell(report, summary, where, as_json):
     if len(report.failed) > 20:
         click.echo(f"... and {len(report.failed) - 20} more failed (listed in the report)", err=True)
     if as_json:
-        echo_json(report.to_dict())
+        echo_json({"ok": report.ok, **report.to_dict()})
     else:
         if report.n_done:
             summary += f" ({report.images_per_second:.1f} images/s)"
