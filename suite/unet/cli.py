@@ -497,6 +497,12 @@ def _check_usage(inputs, model, output, settings: dict) -> None:
         raise click.UsageError("URLs (gs://..., s3://...) need --runner beam")
     if not (isinstance(output, str) and URL.match(output)):
         check_output_folder(output, what="a folder of <stem>.png masks and report.json")
+        from suite.unet.segment import check_output_is_no_input
+
+        try:
+            check_output_is_no_input([p for p in inputs if not (isinstance(p, str) and URL.match(p))], output)
+        except ValueError as e:
+            raise click.UsageError(str(e)) from None
     if settings["dead_letter"] is not None:
         check_output_extension(settings["dead_letter"], (".jsonl", ".json"), option="--dead-letter", what="JSON-lines")
 
