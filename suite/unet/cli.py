@@ -162,11 +162,11 @@ def train(
       suite train --images data/images --masks data/masks --num-classes 3 --epochs 30
     """
     from suite.common.ui.cli import INTERRUPT_HINT
+    from suite.unet.training import interrupted_hint
     from suite.unet.training import train as run
 
-    click.get_current_context().meta[INTERRUPT_HINT] = (
-        "The last finished epoch is backed up; run the same command with --resume to continue from it."
-    )
+    # Read when the signal comes: which epoch the backup holds by then, if any.
+    click.get_current_context().meta[INTERRUPT_HINT] = lambda: interrupted_hint(out, logdir)
     opts = TrainOptions(**options)
     if (val_images is None) != (val_masks is None) and opts.layout == "folders":
         raise click.UsageError("--val-images and --val-masks go together")

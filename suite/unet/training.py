@@ -153,6 +153,28 @@ def _backup_epoch(backup_dir: Path):
         return None
 
 
+def backed_up_epochs(out, logdir=None) -> int:
+    """How many epochs the backup of an interrupted run holds (0: none finished, nothing to resume).
+
+    ``out`` and ``logdir`` as given to :func:`train` (``logdir`` defaults to ``<out stem>_logs``).
+    """
+    out = Path(out)
+    paths = RunPaths(out, Path(logdir) if logdir is not None else out.with_name(out.stem + "_logs"))
+    epochs = [_backup_epoch(d) for d in sorted(paths.backup_root.glob("phase*"))]
+    return max((e for e in epochs if e is not None), default=0)
+
+
+def interrupted_hint(out, logdir=None) -> str:
+    """The sentence for a user whose run was just stopped: what is backed up, and what ``--resume`` does."""
+    n = backed_up_epochs(out, logdir)
+    if n:
+        return f"Epoch {n} is backed up; run the same command with --resume to continue from epoch {n + 1}."
+    return (
+        "No epoch had finished, so nothing is backed up; run the same command with --resume "
+        "to start again from epoch 1."
+    )
+
+
 def _report_skipped(skipped, logdir, show: int = 10):
     """One line per skipped pair (the first ``show``), and all of them in ``<logdir>/skipped.json``."""
     from suite.common.io.atomic import save_json
