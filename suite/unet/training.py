@@ -50,7 +50,8 @@ class TrainResult:
         best_epoch: Its epoch (1-based).
         epochs_run: Epochs completed in total (including those before a resume).
         stopped: ``"completed"``, ``"early_stopping"``, ``"time_budget"`` or ``"nan"``.
-        history: Per-epoch logs (``loss``, ``miou``, ``val_loss``, ``val_miou``, ``lr``...).
+        history: Per-epoch logs (``epoch``, 1-based as in the messages and ``best_epoch``; ``loss``,
+            ``miou``, ``val_loss``, ``val_miou``, ``lr``...), those before a resume included.
         logdir: Where the CSV log, curves PNG, TensorBoard files and backups are.
         message: One line for the user.
         train_seconds: Wall-clock time spent in ``fit``.
@@ -901,13 +902,15 @@ def summarize(run: Run, stopped: str, seconds: float) -> TrainResult:
     if paths.backup_root.exists():
         # The run is over (the best model is in `out`); the backup is only for interrupted runs.
         shutil.rmtree(paths.backup_root, ignore_errors=True)
+    # log.csv is Keras' own (epochs from 0); what a user reads counts from 1, as the messages do.
+    history = [dict(r, epoch=int(r["epoch"]) + 1) if "epoch" in r else dict(r) for r in rows]
     return TrainResult(
         model_path,
         ckpt.best,
         best_epoch,
         len(rows),
         stopped,
-        rows,
+        history,
         paths.logdir,
         message,
         seconds,
