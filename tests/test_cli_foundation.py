@@ -88,3 +88,60 @@ def test_stylize_names_a_video_input_a_video(tmp_path):
     Image.fromarray(np.full((16, 16, 3), 40, np.uint8)).save(art)
     r = CliRunner().invoke(main, ["stylize", str(clip), "--style", str(art), "--method", "fast", "-o", str(clip)])
     assert r.exit_code == 2 and "is the video input" in r.output, r.output
+
+
+# --------------------------------------------------------------------------- --json on a failed run
+
+
+def _one_failure_object(r):
+    """stdout is exactly one JSON object saying the run failed; the human one-line error is on stderr."""
+    import json
+
+    data = json.loads(r.stdout)
+    assert data["ok"] is False and data["error"] and "\n" not in data["error"], data
+    assert data["error"] in r.stderr, (data, r.stderr)
+    return data
+
+
+def test_json_on_a_failed_run_is_one_object(tmp_path):
+    from tests.helpers import tiny_segmenter
+
+    model = tiny_segmenter(3, down=1, path=tmp_path / "m.keras")
+    (tmp_path / "empty").mkdir()
+    r = CliRunner().invoke(
+        main, ["segment", str(tmp_path / "empty"), "-m", str(model), "-o", str(tmp_path / "o"), "--json"]
+    )
+    assert r.exit_code == 1
+    assert "no images found" in _one_failure_object(r)["error"]
+
+
+def test_json_on_a_refused_option_and_a_bad_option_value(tmp_path):
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(tmp_path / "in.png")
+    # Refused by the command (a usage error): Click's usage message stays on stderr.
+    r = CliRunner().invoke(main, ["stylize", str(tmp_path / "in.png"), "-o", str(tmp_path / "o.png"), "--json"])
+    assert r.exit_code == 2 and "Usage:" in r.stderr
+    assert "--style" in _one_failure_object(r)["error"]
+    # A value Click refuses, given after --json or before it.
+    for args in (["--json", "--size", "0"], ["--size", "0", "--json"]):
+        r = CliRunner().invoke(main, ["stylize", str(tmp_path / "in.png"), "-o", str(tmp_path / "o.png"), *args])
+        assert r.exit_code == 2
+        assert "--size" in _one_failure_object(r)["error"]
+    # Without --json nothing changes: stdout stays empty.
+    r = CliRunner().invoke(main, ["stylize", str(tmp_path / "in.png"), "-o", str(tmp_path / "o.png")])
+    assert r.exit_code == 2 and r.stdout == ""
+
+
+def test_json_on_an_interrupted_run(tmp_path, monkeypatch):
+    import suite.unet.segment
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(suite.unet.segment, "segment_folder", interrupted)
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(tmp_path / "in.png")
+    r = CliRunner().invoke(
+        main, ["segment", str(tmp_path / "in.png"), "-m", "person", "-o", str(tmp_path / "o"), "--json"]
+    )
+    assert r.exit_code == 130
+    data = _one_failure_object(r)
+    assert data["interrupted"] == "interrupted" and data["error"].startswith("Interrupted.")

@@ -374,3 +374,22 @@ def test_a_classifier_is_refused_naming_the_file(tmp_path):
     Image.fromarray(_smooth_image(16, 16)).save(src / "a.png")
     result = CliRunner().invoke(main, ["segment", str(src), "-m", str(path), "-o", str(tmp_path / "out")])
     assert result.exit_code == 1 and str(path) in result.output and "segmentation model" in result.output, result.output
+
+
+def test_output_folder_that_is_the_input_folder_is_refused(tmp_path, model, model_path):
+    from suite.cli import main
+
+    src = tmp_path / "in"
+    src.mkdir()
+    _save(_smooth_image(20, 20), src / "p.png")
+    before = sorted(p.name for p in src.iterdir())
+    r = CliRunner().invoke(main, ["segment", str(src), "-m", str(model_path), "-o", str(src / ".")])
+    assert r.exit_code == 2, r.output
+    err = r.stderr.strip().splitlines()[-1]
+    assert err.startswith("Error: -o ") and "is the input folder" in err and "another output folder" in err, err
+    with pytest.raises(ValueError, match="is the input folder"):
+        segment_folder(src, src, model, progress=False)
+    assert sorted(p.name for p in src.iterdir()) == before  # nothing written, no report.json
+    # An output folder inside the input folder stays a supported layout (its masks are never inputs).
+    r = CliRunner().invoke(main, ["segment", str(src), "-m", str(model_path), "-o", str(src / "masks"), "--recursive"])
+    assert r.exit_code == 0 and "done 1" in r.stdout, r.output

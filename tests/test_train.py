@@ -608,3 +608,56 @@ def test_ignore_index_that_is_a_class_warns(tmp_path):
         ["evaluate", "--predictions", str(masks), "--masks", str(masks), "--num-classes", "3", "--ignore-index", "2"],
     )
     assert r.exit_code == 0 and "warning: --ignore-index 2 is one of the 3 classes" in r.output, r.output
+
+
+def test_interrupted_in_the_first_epoch_says_nothing_is_backed_up(tmp_path, monkeypatch):
+    """Ctrl-C (or SIGTERM, which the CLI raises the same way) before any epoch finished: the message says
+    no epoch is backed up; after one finished epoch it names that epoch, and --resume goes on from it."""
+    import suite.unet.training
+    from suite.cli import main
+
+    images, masks = _dataset(tmp_path / "data", n=6, size=32)
+    out, logdir = tmp_path / "m.keras", tmp_path / "logs"
+    library_train = suite.unet.training.train
+    crash_in = [0]
+
+    def train_then_interrupt(*args, **kwargs):
+        return library_train(*args, callbacks=[_CrashInEpoch(crash_in[0])], **kwargs)
+
+    monkeypatch.setattr(suite.unet.training, "train", train_then_interrupt)
+    args = ["train", "--images", str(images), "--masks", str(masks), "--num-classes", "3", "--backbone", "none"]
+    args += ["--encoder-filters", "4,8,16", "--image-size", "32", "--epochs", "3", "--batch-size", "2"]
+    args += ["--val-split", "0.34", "-o", str(out), "--logdir", str(logdir), "--no-tensorboard", "--no-progress"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 130, r.output
+    assert "No epoch had finished, so nothing is backed up" in r.stderr and "Epoch" not in r.stderr, r.stderr
+    crash_in[0] = 1  # the re-run with --resume starts over, and is stopped in its second epoch
+    r = CliRunner().invoke(main, [*args, "--resume"])
+    assert r.exit_code == 130, r.output
+    assert "Epoch 1 is backed up; run the same command with --resume to continue from epoch 2." in r.stderr
+    assert _csv_epochs(logdir / "log.csv") == [0]
+
+
+def test_json_history_counts_epochs_from_1_across_a_resume(tmp_path):
+    """`--json` history numbers epochs as the messages do (from 1), the epochs before a resume included;
+    log.csv keeps Keras' own numbering (from 0)."""
+    import json
+
+    from suite.cli import main
+    from suite.unet.training import train
+
+    images, masks = _dataset(tmp_path / "data", n=6, size=32)
+    out, logdir = tmp_path / "m.keras", tmp_path / "logs"
+    with pytest.raises(KeyboardInterrupt):
+        train(images, masks, 3, out=out, logdir=logdir, callbacks=[_CrashInEpoch(1)], epochs=3, **TINY)
+    args = ["train", "--images", str(images), "--masks", str(masks), "--num-classes", "3", "--backbone", "none"]
+    args += ["--encoder-filters", "4,8,16", "--image-size", "32", "--epochs", "3", "--batch-size", "2", "--lr", "3e-3"]
+    args += ["--val-split", "0.25", "--no-augment", "-o", str(out), "--logdir", str(logdir), "--no-tensorboard"]
+    r = CliRunner().invoke(main, [*args, "--resume", "--json", "--no-progress"])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    assert [h["epoch"] for h in data["history"]] == [1, 2, 3]
+    assert data["epochs_run"] == 3 and data["best_epoch"] in (1, 2, 3)
+    best = max(data["history"], key=lambda h: h["val_miou"])
+    assert best["epoch"] == data["best_epoch"] and f"at epoch {data['best_epoch']};" in data["message"]
+    assert _csv_epochs(logdir / "log.csv") == [0, 1, 2]

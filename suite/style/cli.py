@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from suite.common.options import as_dict, click_options, finite_float
-from suite.common.ui.cli import compute_options, echo_json, max_pixels_option, output_options, say
+from suite.common.ui.cli import compute_options, echo_json, json_on_failure, max_pixels_option, output_options, say
 from suite.style.options import StyleOptions  # Keras-free: `suite --help` stays fast
 
 
@@ -174,7 +174,9 @@ def stylize(
     if video_report is not None:
         common["skip"] = _is_video
     said = set()  # outputs whose `wrote` line is out (as each finishes: a killed run has said what it kept)
-    photo_common = dict(common, on_written=None if as_json else lambda p: (_say_wrote(p), said.add(str(p))))
+    written = []  # with --json: what a failed or interrupted run had written
+    json_on_failure(written=written)
+    photo_common = dict(common, on_written=written.append if as_json else lambda p: (_say_wrote(p), said.add(str(p))))
     if opts.method == "fast":
         from suite.style.batch import fast_stylize_paths
 
@@ -373,7 +375,7 @@ def _finish(report, as_json, said=(), *, opts=None, started=None):
     if opts is not None:
         report.options = as_dict(opts)
     if as_json:
-        echo_json({**report.to_dict(), "written": report.done})
+        echo_json({"ok": not report.failed, **report.to_dict(), "written": report.done})
     else:
         for p in report.done:
             if p not in said:

@@ -162,11 +162,11 @@ def train(
       suite train --images data/images --masks data/masks --num-classes 3 --epochs 30
     """
     from suite.common.ui.cli import INTERRUPT_HINT
+    from suite.unet.training import interrupted_hint
     from suite.unet.training import train as run
 
-    click.get_current_context().meta[INTERRUPT_HINT] = (
-        "The last finished epoch is backed up; run the same command with --resume to continue from it."
-    )
+    # Read when the signal comes: which epoch the backup holds by then, if any.
+    click.get_current_context().meta[INTERRUPT_HINT] = lambda: interrupted_hint(out, logdir)
     opts = TrainOptions(**options)
     if (val_images is None) != (val_masks is None) and opts.layout == "folders":
         raise click.UsageError("--val-images and --val-masks go together")
@@ -206,6 +206,7 @@ def train(
     if as_json:
         echo_json(
             {
+                "ok": result.stopped != "nan" and not result.skipped,
                 "model": result.model_path,
                 "best_miou": result.best_miou,
                 "best_epoch": result.best_epoch,
@@ -409,7 +410,7 @@ def evaluate(
         click.echo(f"wrote {json_path}", err=True)
         click.echo(f"wrote {png_path}", err=True)
     if as_json:
-        echo_json(result)
+        echo_json({"ok": not result["skipped"], **result})
     else:
         say(
             f"mIoU {result['mean_iou']:.4f}  pixel accuracy {result['pixel_accuracy']:.4f}  images {result['images']}"
@@ -496,6 +497,12 @@ def _check_usage(inputs, model, output, settings: dict) -> None:
         raise click.UsageError("URLs (gs://..., s3://...) need --runner beam")
     if not (isinstance(output, str) and URL.match(output)):
         check_output_folder(output, what="a folder of <stem>.png masks and report.json")
+        from suite.unet.segment import check_output_is_no_input
+
+        try:
+            check_output_is_no_input([p for p in inputs if not (isinstance(p, str) and URL.match(p))], output)
+        except ValueError as e:
+            raise click.UsageError(str(e)) from None
     if settings["dead_letter"] is not None:
         check_output_extension(settings["dead_letter"], (".jsonl", ".json"), option="--dead-letter", what="JSON-lines")
 
@@ -507,7 +514,7 @@ def _tell(report, summary, where, as_json):
     if len(report.failed) > 20:
         click.echo(f"... and {len(report.failed) - 20} more failed (listed in the report)", err=True)
     if as_json:
-        echo_json(report.to_dict())
+        echo_json({"ok": report.ok, **report.to_dict()})
     else:
         if report.n_done:
             summary += f" ({report.images_per_second:.1f} images/s)"

@@ -25,6 +25,7 @@ How the folder run is fast and safe:
 from __future__ import annotations
 
 import math
+import os
 import time
 from pathlib import Path
 
@@ -177,6 +178,7 @@ def segment_folder(
         raise ValueError(
             f"segment_folder runs here (runner='local'); runner={opts.runner!r} is suite.unet.beam_runner.segment_beam"
         )
+    check_output_is_no_input(inputs, output)
     start = time.perf_counter()
     created = not (Path(output).exists() or Path(output).is_symlink())
     out_dir = ensure_writable_folder(output)  # before the model is even loaded
@@ -212,6 +214,24 @@ def segment_folder(
         report.skipped.sort()
         save_json(report.to_dict(), out_dir / REPORT_NAME, overwrite=True)
     return report
+
+
+def check_output_is_no_input(inputs, output) -> None:
+    """Raises ``ValueError`` when the output folder is (resolves to) one of the input folders.
+
+    The masks would be written among the images (``a.png`` would replace the
+    photo ``a.png``), and the images would be taken for earlier outputs. An
+    output folder *inside* an input folder is fine: its files are never inputs.
+    """
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    out_real = os.path.realpath(output)
+    for p in inputs:
+        if Path(p).is_dir() and os.path.realpath(p) == out_real:
+            raise ValueError(
+                f"-o {output} is the input folder {p}: the masks would mix with (and could replace) "
+                "the images; give another output folder"
+            )
 
 
 def _remove_empty_folder(folder: Path) -> None:

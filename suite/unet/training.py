@@ -50,7 +50,8 @@ class TrainResult:
         best_epoch: Its epoch (1-based).
         epochs_run: Epochs completed in total (including those before a resume).
         stopped: ``"completed"``, ``"early_stopping"``, ``"time_budget"`` or ``"nan"``.
-        history: Per-epoch logs (``loss``, ``miou``, ``val_loss``, ``val_miou``, ``lr``...).
+        history: Per-epoch logs (``epoch``, 1-based as in the messages and ``best_epoch``; ``loss``,
+            ``miou``, ``val_loss``, ``val_miou``, ``lr``...), those before a resume included.
         logdir: Where the CSV log, curves PNG, TensorBoard files and backups are.
         message: One line for the user.
         train_seconds: Wall-clock time spent in ``fit``.
@@ -151,6 +152,28 @@ def _backup_epoch(backup_dir: Path):
         return int(json.loads(meta.read_text())["epoch"])
     except (OSError, ValueError, KeyError):
         return None
+
+
+def backed_up_epochs(out, logdir=None) -> int:
+    """How many epochs the backup of an interrupted run holds (0: none finished, nothing to resume).
+
+    ``out`` and ``logdir`` as given to :func:`train` (``logdir`` defaults to ``<out stem>_logs``).
+    """
+    out = Path(out)
+    paths = RunPaths(out, Path(logdir) if logdir is not None else out.with_name(out.stem + "_logs"))
+    epochs = [_backup_epoch(d) for d in sorted(paths.backup_root.glob("phase*"))]
+    return max((e for e in epochs if e is not None), default=0)
+
+
+def interrupted_hint(out, logdir=None) -> str:
+    """The sentence for a user whose run was just stopped: what is backed up, and what ``--resume`` does."""
+    n = backed_up_epochs(out, logdir)
+    if n:
+        return f"Epoch {n} is backed up; run the same command with --resume to continue from epoch {n + 1}."
+    return (
+        "No epoch had finished, so nothing is backed up; run the same command with --resume "
+        "to start again from epoch 1."
+    )
 
 
 def _report_skipped(skipped, logdir, show: int = 10):
@@ -879,13 +902,15 @@ def summarize(run: Run, stopped: str, seconds: float) -> TrainResult:
     if paths.backup_root.exists():
         # The run is over (the best model is in `out`); the backup is only for interrupted runs.
         shutil.rmtree(paths.backup_root, ignore_errors=True)
+    # log.csv is Keras' own (epochs from 0); what a user reads counts from 1, as the messages do.
+    history = [dict(r, epoch=int(r["epoch"]) + 1) if "epoch" in r else dict(r) for r in rows]
     return TrainResult(
         model_path,
         ckpt.best,
         best_epoch,
         len(rows),
         stopped,
-        rows,
+        history,
         paths.logdir,
         message,
         seconds,

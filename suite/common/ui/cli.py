@@ -14,8 +14,14 @@ import click
 from suite.common.device import DEVICE_CHOICES
 from suite.common.errors import first_line, missing_backend_message  # noqa: F401 - first_line: also the CLI's name for it
 
-#: ``ctx.meta`` key: what a command tells the user after Ctrl-C (how to continue).
+#: ``ctx.meta`` key: what a command tells the user after Ctrl-C (how to continue): a string, or a
+#: function of no arguments that returns it (when the answer depends on how far the run got).
 INTERRUPT_HINT = "suite.interrupt_hint"
+
+#: ``ctx.meta`` keys: ``--json`` was given; its one object is out; what a failed run's object adds.
+_JSON_WANTED = "suite.json_wanted"
+_JSON_SENT = "suite.json_sent"
+_JSON_PARTIAL = "suite.json_partial"
 
 
 class SuiteGroup(click.Group):
@@ -28,21 +34,68 @@ class SuiteGroup(click.Group):
         previous = _install_sigterm_handler()
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+        except click.exceptions.Exit as e:
+            if e.exit_code:
+                _echo_json_failure(ctx, f"exit status {e.exit_code}")
+            raise
+        except click.ClickException as e:
+            # Click prints the message (with the usage line for a usage error) on stderr.
+            _echo_json_failure(ctx, (e.format_message().strip().splitlines() or [type(e).__name__])[0])
+            raise
+        except click.exceptions.Abort:
+            _echo_json_failure(ctx, "Aborted!")
+            raise
+        except SystemExit as e:
+            if e.code not in (None, 0):  # a command that printed its JSON object said what failed there
+                _echo_json_failure(ctx, e.code if isinstance(e.code, str) else f"exit status {e.code}")
             raise
         except (KeyboardInterrupt, Terminated) as e:
             hint = ctx.meta.get(INTERRUPT_HINT, "Finished outputs are kept; re-run the same command to continue.")
+            if callable(hint):
+                hint = hint()
             what = "Terminated" if isinstance(e, Terminated) else "Interrupted"
+            _echo_json_failure(ctx, f"{what}. {hint}", interrupted=what.lower())
             click.echo(f"\n{what}. {hint}", err=True)
             # The shell's convention: 128 + the signal number (130 for SIGINT, 143 for SIGTERM).
             sys.exit(128 + (signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT))
         except Exception as e:  # the last line of defence: a traceback in front of a user is a bug
             if os.environ.get("SUITE_DEBUG"):
                 raise
-            raise click.ClickException(missing_backend_message(e) or first_line(e)) from None
+            message = missing_backend_message(e) or first_line(e)
+            _echo_json_failure(ctx, message)
+            raise click.ClickException(message) from None
         finally:
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
+
+
+def _echo_json_failure(ctx, error: str, **extra) -> None:
+    """With ``--json``, the one JSON object of a failed run, unless the command printed its own.
+
+    ``{"ok": false, "error": <the one-line message>}``, what the command
+    registered with :func:`json_on_failure` (what it got done before failing)
+    and ``extra``. The human-readable message still goes to stderr.
+    """
+    if not ctx.meta.get(_JSON_WANTED) or ctx.meta.get(_JSON_SENT):
+        return
+    partial = {}
+    for key, value in ctx.meta.get(_JSON_PARTIAL, {}).items():
+        value = value() if callable(value) else value
+        if value is not None:
+            partial[key] = value
+    echo_json({"ok": False, "error": error, **extra, **partial})
+
+
+def json_on_failure(**fields) -> None:
+    """Fields of the JSON object printed if the running command fails (with ``--json``).
+
+    A value may be a function of no arguments, called at the failure (what the
+    run got done by then); ``None`` leaves the field out. Outside a command
+    this does nothing.
+    """
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.meta.setdefault(_JSON_PARTIAL, {}).update(fields)
 
 
 class Terminated(BaseException):
@@ -119,6 +172,10 @@ def output_options(json_output: bool = True):
 
     With ``json_output`` the command receives ``as_json``; it then prints one JSON
     object on stdout (:func:`echo_json`) and its human-readable lines go to stderr.
+    A run that fails before printing it (a refused option, no input, an error, a
+    signal) still prints one: ``{"ok": false, "error": <the one-line message>, ...}``
+    (:class:`SuiteGroup`). Only errors that Click finds before ``--json`` itself is
+    read (an unknown option) print no JSON.
     """
 
     def decorate(func):
@@ -146,6 +203,8 @@ def output_options(json_output: bool = True):
                 "--json",
                 "as_json",
                 is_flag=True,
+                is_eager=True,  # known before the other options are checked: their errors are JSON too
+                callback=_remember_json,
                 help="Print one JSON object on stdout (the summary), for scripts; messages go to stderr.",
             )(wrapper)
         return wrapper
@@ -153,9 +212,21 @@ def output_options(json_output: bool = True):
     return decorate
 
 
+def _remember_json(ctx, param, value):
+    if value:
+        ctx.meta[_JSON_WANTED] = True
+    return value
+
+
 def echo_json(obj) -> None:
-    """Prints ``obj`` as one JSON object on stdout (paths and numpy numbers made plain)."""
+    """Prints ``obj`` as one JSON object on stdout (paths and numpy numbers made plain).
+
+    A command prints one: if it fails after this, no second (failure) object follows.
+    """
     click.echo(json.dumps(obj, default=_json_default, ensure_ascii=False))
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.meta[_JSON_SENT] = True
 
 
 def _json_default(o):
