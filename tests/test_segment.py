@@ -393,3 +393,21 @@ def test_output_folder_that_is_the_input_folder_is_refused(tmp_path, model, mode
     # An output folder inside the input folder stays a supported layout (its masks are never inputs).
     r = CliRunner().invoke(main, ["segment", str(src), "-m", str(model_path), "-o", str(src / "masks"), "--recursive"])
     assert r.exit_code == 0 and "done 1" in r.stdout, r.output
+
+
+def test_an_output_folder_holding_the_inputs_still_segments_them(tmp_path):
+    """`-o .` next to a named image, or around an input folder, segments them (not "no images found")."""
+    from suite.unet.folder_engine import plan_items
+
+    (tmp_path / "sub").mkdir()
+    for p in (tmp_path / "a.jpg", tmp_path / "sub" / "b.jpg"):
+        Image.fromarray(np.full((8, 8, 3), 100, np.uint8)).save(p)
+    items, _, _ = plan_items([tmp_path / "a.jpg"], tmp_path)
+    assert [it.path for it in items] == [tmp_path / "a.jpg"]
+    items, _, _ = plan_items([tmp_path / "sub"], tmp_path)
+    assert [it.path for it in items] == [tmp_path / "sub" / "b.jpg"]
+    # an output folder inside the input folder holds results, never new inputs
+    (tmp_path / "sub" / "out").mkdir()
+    Image.fromarray(np.full((8, 8, 3), 1, np.uint8)).save(tmp_path / "sub" / "out" / "old.png")
+    items, _, _ = plan_items([tmp_path / "sub"], tmp_path / "sub" / "out", recursive=True)
+    assert [it.path for it in items] == [tmp_path / "sub" / "b.jpg"]

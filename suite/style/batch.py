@@ -54,7 +54,7 @@ def plan_outputs(
         ValueError: ``output`` is (or would write over) one of the inputs, or
             is the folder of a folder input.
     """
-    from suite.common.io.images import collect_inputs, output_stems
+    from suite.common.io.images import collect_inputs, output_stems, without_earlier_outputs
 
     items, skipped = collect_inputs(contents, recursive=recursive)
     output = Path(output)
@@ -81,14 +81,7 @@ def plan_outputs(
         # An output folder inside an input folder: its results (and compare sheets) are never
         # taken as new content on the next, recursive, run. Files named on the command line, and
         # folders that are themselves inside the output folder (`-o .`), are always content.
-        nesting = [c for c in contents if Path(c).is_dir() and _inside(out_real, os.path.realpath(c))]
-        if nesting:
-            named = {os.path.realpath(c) for c in contents if not Path(c).is_dir()}
-            items = [
-                (p, rel)
-                for p, rel in items
-                if os.path.realpath(p) in named or not _inside(os.path.realpath(p), out_real)
-            ]
+        items = without_earlier_outputs(items, contents, output)
         # Inputs whose names would collide (a.jpg and a.png) get distinct outputs, never an overwrite.
         stems = _clear_of_side_files(output_stems([rel for _, rel in items]), ext, compare, save_every)
         pairs = [(path, output / stem.with_name(stem.name + ext)) for (path, _), stem in zip(items, stems)]
@@ -99,11 +92,6 @@ def plan_outputs(
         compare,
     )
     return pairs, skipped
-
-
-def _inside(path: str, folder: str) -> bool:
-    """Whether the real path ``path`` is ``folder`` or lies below it."""
-    return (path + os.sep).startswith(folder + os.sep)
 
 
 def _side_files(stem: Path, compare: bool) -> list:

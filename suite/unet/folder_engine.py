@@ -40,6 +40,7 @@ from suite.common.io.images import (
     load_image,
     load_image_uint8,
     output_stems,
+    without_earlier_outputs,
 )
 from suite.common.log import note
 from suite.common.report import failure_reason
@@ -211,12 +212,10 @@ def plan_items(
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
     found, not_images = collect_inputs(inputs, recursive=recursive)
-    out_real = os.path.realpath(out_dir)
+    found = without_earlier_outputs(found, inputs, out_dir)  # our own outputs from an earlier run
     pairs, seen = [], set()
     for path, rel in found:
         real = os.path.realpath(path)
-        if real == out_real or real.startswith(out_real + os.sep):
-            continue  # our own outputs from an earlier run
         if real in seen:
             continue  # the same file named twice (a folder and a file in it, a symlink)
         seen.add(real)

@@ -239,6 +239,26 @@ def scan_folder(folder, recursive: bool = False) -> tuple[list[Path], list[Path]
     return sorted(images), sorted(skipped)
 
 
+def is_within(path, folder) -> bool:
+    """Whether ``path`` is ``folder`` or lies below it (both resolved: links, ``..``)."""
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return (path + os.sep).startswith(folder + os.sep)
+
+
+def without_earlier_outputs(items, inputs, output) -> list:
+    """The ``(path, rel)`` items of :func:`collect_inputs` less those a run's own output folder holds, when that
+    folder lies inside an input folder (its results are not new inputs on the next, recursive, run).
+
+    Files named in ``inputs``, and input folders that are themselves inside ``output`` (``-o .``), are always
+    inputs.
+    """
+    inputs = [Path(p) for p in inputs]
+    if not any(p.is_dir() and is_within(output, p) for p in inputs):
+        return list(items)
+    named = {os.path.realpath(p) for p in inputs if not p.is_dir()}
+    return [(p, rel) for p, rel in items if os.path.realpath(p) in named or not is_within(p, output)]
+
+
 def collect_inputs(inputs: Iterable, recursive: bool = False) -> tuple[list[tuple[Path, Path]], list[Path]]:
     """Expands a mix of files and folders into image paths.
 
