@@ -54,17 +54,16 @@ def plan_outputs(
         ValueError: ``output`` is (or would write over) one of the inputs, or
             is the folder of a folder input.
     """
-    from suite.common.io.images import collect_inputs, output_stems, without_earlier_outputs
+    from suite.common.io.images import (
+        collect_inputs,
+        output_stems,
+        refuse_input_folder_as_output,
+        without_earlier_outputs,
+    )
 
     items, skipped = collect_inputs(contents, recursive=recursive)
     output = Path(output)
-    out_real = os.path.realpath(output)
-    for c in contents:
-        if Path(c).is_dir() and os.path.realpath(c) == out_real:
-            raise ValueError(
-                f"-o {output} is the input folder {c}: its results would mix with (and could replace) "
-                "the photos; give another output folder"
-            )
+    refuse_input_folder_as_output(contents, output, "results", "photos")
     single_file = (
         len(contents) == 1
         and Path(contents[0]).is_file()

@@ -25,7 +25,6 @@ How the folder run is fast and safe:
 from __future__ import annotations
 
 import math
-import os
 import time
 from pathlib import Path
 
@@ -38,7 +37,7 @@ from suite.common.io.atomic import (
     remove_partial_files,
     save_json,
 )
-from suite.common.io.images import DEFAULT_MAX_PIXELS, as_rgb_array
+from suite.common.io.images import DEFAULT_MAX_PIXELS, as_rgb_array, refuse_input_folder_as_output
 from suite.common.options import as_dict
 from suite.common.report import RunReport
 from suite.unet import predict as P
@@ -217,21 +216,9 @@ def segment_folder(
 
 
 def check_output_is_no_input(inputs, output) -> None:
-    """Raises ``ValueError`` when the output folder is (resolves to) one of the input folders.
-
-    The masks would be written among the images (``a.png`` would replace the
-    photo ``a.png``), and the images would be taken for earlier outputs. An
-    output folder *inside* an input folder is fine: its files are never inputs.
-    """
-    if isinstance(inputs, (str, os.PathLike)):
-        inputs = [inputs]
-    out_real = os.path.realpath(output)
-    for p in inputs:
-        if Path(p).is_dir() and os.path.realpath(p) == out_real:
-            raise ValueError(
-                f"-o {output} is the input folder {p}: the masks would mix with (and could replace) "
-                "the images; give another output folder"
-            )
+    """Raises ``ValueError`` when the output folder is (resolves to) one of the input folders (the masks would
+    mix with the images); an output folder *inside* an input folder is fine."""
+    refuse_input_folder_as_output(inputs, output, "masks", "images")
 
 
 def _remove_empty_folder(folder: Path) -> None:

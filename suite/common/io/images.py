@@ -245,6 +245,24 @@ def is_within(path, folder) -> bool:
     return (path + os.sep).startswith(folder + os.sep)
 
 
+def refuse_input_folder_as_output(inputs, output, results: str = "results", sources: str = "photos") -> None:
+    """Raises ``ValueError`` when the output folder is (resolves to) one of the input folders.
+
+    The ``results`` would be written among the ``sources`` (and could replace
+    them), and the sources would be taken for earlier outputs. An output folder
+    *inside* an input folder is fine: its files are never inputs.
+    """
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    out_real = os.path.realpath(output)
+    for p in inputs:
+        if Path(p).is_dir() and os.path.realpath(p) == out_real:
+            raise ValueError(
+                f"-o {output} is the input folder {p}: the {results} would mix with (and could replace) "
+                f"the {sources}; give another output folder"
+            )
+
+
 def without_earlier_outputs(items, inputs, output) -> list:
     """The ``(path, rel)`` items of :func:`collect_inputs` less those a run's own output folder holds, when that
     folder lies inside an input folder (its results are not new inputs on the next, recursive, run).
