@@ -262,14 +262,15 @@ def _runnable_precision(model):
         return model
     import keras
 
-    from suite.common.log import note
+    from suite.common.log import detail, note
     from suite.unet.model import with_dtype_policy
 
     wanted = keras.config.dtype_policy().name
     if policy.name == "float32" and wanted in ("mixed_bfloat16", "mixed_float16"):
         other = with_dtype_policy(model, wanted)
         if other is not model:
-            note(f"the float32 model runs in {wanted} (--no-mixed-precision for float32)")
+            # Said with -v only: the policy was chosen (and told) when the device was set up.
+            detail(f"the float32 model runs in {wanted} (--no-mixed-precision for float32)")
         return other
     if policy.name != "mixed_bfloat16":
         return model
