@@ -26,7 +26,12 @@ Recipes (``--recipes``, comma-separated; default all three):
   ``time_budget`` set (``epochs`` is raised to 1000 so the clock ends the run).
 * ``frozen-ce``: the simple baseline: the embedded VGG16 encoder frozen for
   the whole run (``freeze_encoder_epochs=epochs``), plain cross-entropy
-  (``loss="ce"``), no class weights; everything else default.
+  (``loss="ce"``), no class weights, the full augmentation (rotation, zoom,
+  translation, colour: ``pixel_augment=True``, so no feature cache); everything
+  else default.
+* ``pixel-augment``: the defaults with the full augmentation
+  (``pixel_augment=True``), so the encoder runs at every step (the defaults
+  before the feature cache; not in the default list).
 * ``tutorial``: the TF segmentation tutorial's recipe
   (tensorflow.org/tutorials/images/segmentation): MobileNetV2 encoder from
   scratch, pix2pix transposed-conv decoder (512-256-128-64), 128x128 resize,
@@ -83,7 +88,8 @@ ALL_SETS = segsets.SETS
 #: Named recipes: train() keyword arguments on top of the defaults (``None``: the tutorial's own code).
 RECIPES = {
     "defaults": {},
-    "frozen-ce": {"freeze_encoder_epochs": "epochs", "loss": "ce", "class_weights": None},
+    "frozen-ce": {"freeze_encoder_epochs": "epochs", "loss": "ce", "class_weights": None, "pixel_augment": True},
+    "pixel-augment": {"pixel_augment": True},
     "tutorial": None,
 }
 DEFAULT_RECIPES = ("defaults", "frozen-ce", "tutorial")

@@ -166,8 +166,10 @@ def test_recipes():
         "freeze_encoder_epochs": bench.EPOCHS,
         "loss": "ce",
         "class_weights": None,
+        "pixel_augment": True,
     }
     assert bench.resolve_kwargs(r["defaults"]) == {"epochs": bench.EPOCHS}
+    assert bench.build_recipes(["pixel-augment"])["pixel-augment"] == {"pixel_augment": True}
     assert bench.resolve_kwargs({"epochs": 7, "freeze_encoder_epochs": "epochs"})["freeze_encoder_epochs"] == 7
     for bad in (
         dict(names=["nope"]),
