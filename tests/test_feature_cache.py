@@ -139,12 +139,13 @@ def test_pixel_augmentation_blocks_the_cache_and_flips_do_not():
     from suite.unet.options import TrainOptions
     from suite.unet.training import augment_keywords
 
-    opts = TrainOptions()
+    opts = TrainOptions(pixel_augment=True)
     pix = fc.pixel_augmentations(augment_keywords(opts))
     assert "rotation" in pix and "hue" in pix
     assert "augmentation changes pixels" in fc.reason_not_to_cache(opts, False, pix)
     flips_only = TrainOptions(pixel_augment=False)
     assert fc.pixel_augmentations(augment_keywords(flips_only)) == []
+    assert fc.pixel_augmentations(augment_keywords(TrainOptions())) == []  # the defaults: flips only, cached
     assert fc.reason_not_to_cache(flips_only, False, []) is None
     assert fc.reason_not_to_cache(flips_only, True, []) == "the encoder is trained in this phase"
     assert fc.reason_not_to_cache(TrainOptions(pixel_augment=False, feature_cache="off"), False, []) is not None
@@ -227,5 +228,5 @@ def test_train_falls_back_to_the_plain_path_over_the_cap_and_with_pixel_augmenta
     )
     r = train(images, masks, 3, pixel_augment=False, feature_cache_mb=0.1, out=tmp_path / "a.keras", **common)
     assert r.feature_cache is None and r.best_miou is not None
-    r = train(images, masks, 3, out=tmp_path / "b.keras", **common)  # default augmentation: rotation, colour...
+    r = train(images, masks, 3, pixel_augment=True, out=tmp_path / "b.keras", **common)  # rotation, colour...
     assert r.feature_cache is None and r.best_miou is not None

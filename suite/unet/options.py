@@ -138,14 +138,14 @@ class TrainOptions:
         choices=RESIZE_MODES,
     )
     batch_size: int = option(4, "Images per batch (per replica).", low=1)
-    augment: bool = option(True, "Mask-safe random geometry and colour.")
+    augment: bool = option(True, "Mask-safe random flips (with --pixel-augment, geometry and colour too).")
     augment_options: dict | None = option(
         None, "Keyword arguments for suite.unet.augment.SegmentationAugmenter.", cli=""
     )
     pixel_augment: bool = option(
-        True,
+        False,
         "Rotation, zoom, translation and colour jitter on top of the flips; they "
-        "change pixels, so a frozen encoder's features cannot be cached with them.",
+        "change pixels, so a frozen encoder's features are then recomputed every step instead of cached.",
     )
     feature_cache: str = option(
         "auto",
