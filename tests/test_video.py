@@ -117,6 +117,45 @@ def test_writer_formats(tmp_path, ext):
         assert out.audio[0][0] == "opus" and any("re-encoded" in n for n in notes)
 
 
+def test_odd_sizes_keep_their_size_and_browsers_get_4_2_0(tmp_path):
+    """libx264 cannot make 4:2:0 at an odd side: .mp4 is H.264 4:4:4 by default, VP9 4:2:0 (same size) for a
+    web page; WebM is VP9 4:2:0 at any size."""
+    from suite.common.io.video import VideoWriter, probe
+
+    src = tmp_path / "odd.mkv"
+    c = av.open(str(src), "w")
+    v = c.add_stream("libx264", rate=12)
+    v.width, v.height, v.pix_fmt = 65, 49, "yuv444p"
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        for p in v.encode(av.VideoFrame.from_ndarray((rng.random((49, 65, 3)) * 255).astype(np.uint8), format="rgb24")):
+            c.mux(p)
+    for p in v.encode(None):
+        c.mux(p)
+    c.close()
+    info = probe(src)
+
+    def write(name, **kw):
+        dst = tmp_path / name
+        with VideoWriter(dst, info, **kw) as w:
+            for i in range(3):
+                w.write(np.full((49, 65, 3), 40 * i, np.uint8), i / 12)
+        got = av.open(str(dst))
+        try:
+            cc = got.streams.video[0].codec_context
+            return w.codec, (cc.name, cc.pix_fmt, cc.width, cc.height), frame_count(dst)
+        finally:
+            got.close()
+
+    assert write("plain.mp4") == ("libx264", ("h264", "yuv444p", 65, 49), 3)
+    assert write("page.mp4", for_browsers=True) == ("libvpx-vp9", ("vp9", "yuv420p", 65, 49), 3)
+    assert write("clip.webm") == ("libvpx-vp9", ("vp9", "yuv420p", 65, 49), 3)
+    even = probe(make_clip(tmp_path / "even.mp4", audio=False))
+    with VideoWriter(tmp_path / "even_page.mp4", even, for_browsers=True) as w:
+        w.write(np.zeros((48, 64, 3), np.uint8))
+    assert (w.codec, w.pix_fmt) == ("libx264", "yuv420p")  # even sides stay H.264 4:2:0
+
+
 def test_animated_gif_in_and_window(tmp_path):
     from suite.common.io.video import is_video_file, probe, read_frames
 
@@ -306,6 +345,39 @@ def test_cli_video_keeps_frames_rate_size_audio_and_window(tmp_path):
     assert r.exit_code == 2 and "is a video" in r.output
     r = _stylize([src, "--style", style, "-o", tmp_path / "late.mp4", "--start", "30"])
     assert r.exit_code == 1 and "no frames between 30 s and the end" in r.output and "Traceback" not in r.output
+
+
+def test_cli_video_honours_no_mixed_precision(tmp_path, monkeypatch):
+    """--no-mixed-precision reaches the clip's fast network as it reaches a photo's: float32 throughout, even
+    where the automatic choice would be bfloat16 (a CPU with bfloat16 instructions, made so here)."""
+    import suite.common.device as device
+    import suite.style.fast_models as fast_models
+
+    monkeypatch.setattr(device, "cpu_has_bf16", lambda: True)
+    built = []
+    real = fast_models.magenta_transformer
+
+    def spy(dtype=None):
+        built.append(real(dtype=dtype))
+        return built[-1]
+
+    monkeypatch.setattr(fast_models, "magenta_transformer", spy)
+    src = make_clip(tmp_path / "in.mp4", n=3, audio=False)
+    style = tmp_path / "art.png"
+    write_random_image(style, 40, 40, seed=3)
+
+    def compute_dtypes(model):
+        return {layer.dtype_policy.compute_dtype for layer in model.layers if layer.weights}
+
+    r = _stylize([src, "--style", style, "-o", tmp_path / "f32.mp4", "--size", "32", "--no-mixed-precision"])
+    assert r.exit_code == 0, r.output
+    assert len(built) == 1 and compute_dtypes(built[0]) == {"float32"}
+    assert frame_count(tmp_path / "f32.mp4") == 3
+    # The automatic choice on such a CPU: bfloat16 convolutions (so the check above can fail).
+    from suite.style.video import VideoStylizer
+
+    auto = VideoStylizer([np.full((32, 32, 3), 80.0, np.float32)], method="fast")
+    assert "bfloat16" in compute_dtypes(auto.engine.transformer)
 
 
 def test_cli_folder_of_videos_and_photos_with_a_damaged_clip(tmp_path):

@@ -167,7 +167,15 @@ def stylize(
     )
     size_given = ctx.get_parameter_source("size") != click.core.ParameterSource.DEFAULT
     content, video_report = _stylize_videos(
-        list(content), styles, output, opts, blend, size_given, common, bool(masks or regions)
+        list(content),
+        styles,
+        output,
+        opts,
+        blend,
+        size_given,
+        common,
+        bool(masks or regions),
+        mixed_precision=ctx.params.get("mixed_precision"),
     )
     if video_report is not None and not content:
         return _finish(video_report, as_json, opts=opts, started=started)
@@ -274,9 +282,10 @@ def _is_video(path) -> bool:
     return is_video_file(path)
 
 
-def _stylize_videos(content, styles, output, opts, blend, size_given, common, has_masks):
+def _stylize_videos(content, styles, output, opts, blend, size_given, common, has_masks, mixed_precision=None):
     """Videos among CONTENT (files, or inside folders): stylized here. Returns ``(contents left for the photo
-    path, report or None)``: video files leave the list, folders stay for their photos."""
+    path, report or None)``: video files leave the list, folders stay for their photos. ``mixed_precision``
+    is the option as given (``None`` when not), as the photos' fast path takes it."""
     from suite.style.video import find_videos
 
     videos = find_videos(content, recursive=common["recursive"])
@@ -301,6 +310,7 @@ def _stylize_videos(content, styles, output, opts, blend, size_given, common, ha
             progress=common["progress"],
             on_message=common["on_message"],
             max_pixels=common["max_pixels"],
+            mixed_precision=mixed_precision,
         )
     except VideoSupportMissing as e:
         raise click.ClickException(str(e)) from None
