@@ -45,6 +45,9 @@ OUTPUT_CODECS = {
     ".webm": ("libvpx-vp9", "libopus"),
     ".gif": ("gif", None),
 }
+#: Audio-only containers: named on the command line, they get the video path's "no video stream", not a photo's
+#: "not an image file" (in folders they are not taken, as any other file that is neither photo nor video).
+AUDIO_EXTENSIONS = frozenset({".m4a", ".mp3", ".aac", ".wav", ".flac", ".ogg", ".oga", ".opus"})
 #: Containers a browser's ``<video>`` plays, where ``for_browsers`` changes the codec of odd-sized frames.
 BROWSER_CONTAINERS = frozenset({".mp4", ".m4v"})
 #: What to tell a user whose environment lacks PyAV.
@@ -99,6 +102,12 @@ def is_video_file(path) -> bool:
     if ext == ".gif":
         return _is_animated_gif(path)
     return ext in VIDEO_EXTENSIONS
+
+
+def is_audio_file(path) -> bool:
+    """True for a file with an audio-only extension (:data:`AUDIO_EXTENSIONS`); PyAV-free."""
+    path = Path(path)
+    return path.suffix.lower() in AUDIO_EXTENSIONS and path.is_file()
 
 
 def is_video_output(path) -> bool:
@@ -433,8 +442,13 @@ class VideoWriter:
             else:
                 stream.options.update({"preset": "faster"})  # encoding stays well behind the network
         stream.thread_type = "AUTO"
-        # A fine clock keeps the source's timestamps (variable frame rates too); GIF counts in 1/100 s.
-        stream.time_base = Fraction(1, 100) if vcodec == "gif" else Fraction(1, 90000)
+        # A fine clock keeps the source's timestamps (variable frame rates too); GIF counts in 1/100 s. The
+        # encoder counts in it too: at its default 1/rate, frames of a variable rate were rounded onto the
+        # same tick (an MP4 then refused the timestamps). The muxer may change the stream's own time base when
+        # it writes the header (Matroska counts in ms), so frames are stamped in this clock, never in that.
+        self._clock = Fraction(1, 100) if vcodec == "gif" else Fraction(1, 90000)
+        stream.time_base = self._clock
+        stream.codec_context.time_base = self._clock
         if self.info.display_matrix is not None and vcodec != "gif":
             stream.set_display_matrix(list(self.info.display_matrix))
         elif self.info.display_matrix is not None:
@@ -507,7 +521,7 @@ class VideoWriter:
                 f"Expected frames of {self.width}x{self.height}. Received: {image.shape[1]}x{image.shape[0]}"
             )
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image[..., :3]), format="rgb24")
-        tb = self._video.time_base or Fraction(1, 1000)
+        tb = self._clock
         if time is None:
             time = self.frames_written / float(self.info.rate or 25)
         pts = int(round(time / tb))
@@ -539,7 +553,9 @@ class VideoWriter:
                 continue
             a, o, transcode = by_index[packet.stream.index]
             t = float(packet.pts * a.time_base) - video_origin
-            if t < self.start - 1e-6:
+            # From the start, every packet is kept, those before the first frame too: an AAC stream's first
+            # packet (pts -1024, the encoder's priming) is the decoder's pre-roll for the next one.
+            if self.start > 0 and t < self.start - 1e-6:
                 continue
             if end is not None and t >= end - 1e-6:
                 continue
