@@ -434,9 +434,12 @@ class _GatysFrames:
 def find_videos(contents, recursive: bool = False) -> list[tuple[Path, Path]]:
     """The video files among ``contents`` (files and folders): ``[(path, path relative to its folder)]``.
 
-    Keras-free and PyAV-free (by extension; GIFs only when animated).
+    Keras-free and PyAV-free (by extension; GIFs only when animated). Audio-only files named in
+    ``contents`` are taken too, so that they fail with the video reader's reason; in folders they are not.
     """
     import os
+
+    from suite.common.io.video import is_audio_file
 
     found = []
     for inp in contents:
@@ -456,7 +459,7 @@ def find_videos(contents, recursive: bool = False) -> list[tuple[Path, Path]]:
                         found.append((p, p.relative_to(inp)))
                 if not recursive:
                     break
-        elif is_video_file(inp):
+        elif is_video_file(inp) or is_audio_file(inp):  # a named audio file: "no video stream", not "not an image"
             found.append((inp, Path(inp.name)))
     return found
 
@@ -515,7 +518,8 @@ def stylize_video_paths(
             ``None``: automatic), as :class:`VideoStylizer`.
 
     Returns:
-        A :class:`suite.common.report.RunReport`: ``done`` and ``skipped`` output paths, ``failed`` videos.
+        A :class:`suite.common.report.RunReport`: ``done`` and ``skipped`` output paths, ``failed`` videos, and
+        ``info["frames"]``, the frames written (when any video was to do).
     """
     import sys
 
@@ -535,10 +539,12 @@ def stylize_video_paths(
     require_av()
     arts = list(styles) if all(is_preset(s) for s in styles) else [load_image(s, max_pixels=max_pixels) for s in styles]
     vs = VideoStylizer(arts, method=method, options=options, blend=blend, size=size, mixed_precision=mixed_precision)
+    frames = [0]  # frames written, all clips together (the --json summary's "frames")
     for src, dst in todo:
 
         def one(src=src, dst=dst):
             result = vs.video(src, dst, overwrite=overwrite, progress=progress, on_message=say, max_pixels=max_pixels)
+            frames[0] += result.frames
             write_sidecar(
                 src,
                 dst,
@@ -554,4 +560,5 @@ def stylize_video_paths(
 
         # One clip's failure (a damaged file: its own reason) is its line in the report; the others go on.
         record_outcome(report, src, dst, one, say, errors=(Exception,))
+    report.info["frames"] = frames[0]
     return report
