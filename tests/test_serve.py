@@ -626,6 +626,48 @@ def test_a_clip_job_runs_the_video_pipeline_into_a_playable_mp4(served, tmp_path
     assert not [p for p in (tmp_path / "up").iterdir() if p.is_dir()]  # the working folder is gone
 
 
+def test_an_odd_sized_clip_plays_in_the_page_as_vp9_at_its_size_with_a_note(served, tmp_path, monkeypatch):
+    """H.264 4:2:0 needs even sides: an odd-sized clip's result is VP9 4:2:0 in the MP4 (not H.264 4:4:4, which
+    many browsers refuse), same size, and the page is told why."""
+    from suite.common.io.video import probe
+    from suite.serve import work
+
+    av = pytest.importorskip("av")
+    monkeypatch.setattr(work, "_FAST", {"parts": _tiny_fast_parts()})
+    client = _clip_app(served, tmp_path).test_client()
+    src = tmp_path / "odd.mp4"
+    out = av.open(str(src), "w")
+    v = out.add_stream("libx264", rate=12)
+    v.width, v.height, v.pix_fmt = 65, 49, "yuv444p"  # as the suite's own odd-sized H.264 results are
+    for i in range(4):
+        frame = (np.random.default_rng(i).random((49, 65, 3)) * 255).astype(np.uint8)
+        for p in v.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+            out.mux(p)
+    for p in v.encode(None):
+        out.mux(p)
+    out.close()
+    up = _upload(client, src.read_bytes(), "odd.mp4").json
+    r = _clip_job(client, up["id"])
+    assert r.status_code == 202, r.json
+    state = _wait(client, r.json["id"])
+    assert state["state"] == "done", state
+    result = state["result"]
+    assert (result["width"], result["height"], result["codec"]) == (65, 49, "libvpx-vp9")
+    assert "even sides" in result["note"] and "VP9" in result["note"]
+    (tmp_path / "res.mp4").write_bytes(client.get(f"/api/jobs/{r.json['id']}/files/result.mp4").data)
+    c = av.open(str(tmp_path / "res.mp4"))
+    try:
+        cc = c.streams.video[0].codec_context
+        assert (cc.name, cc.pix_fmt) == ("vp9", "yuv420p")
+    finally:
+        c.close()
+    assert (probe(tmp_path / "res.mp4").width, probe(tmp_path / "res.mp4").height) == (65, 49)
+    # An even-sized clip: H.264 4:2:0 and no note.
+    up = _upload(client, _clip(tmp_path / "c.mp4", n=4).read_bytes(), "c.mp4").json
+    state = _wait(client, _clip_job(client, up["id"]).json["id"])
+    assert state["result"]["codec"] == "libx264" and "note" not in state["result"]
+
+
 def test_cancelling_a_clip_job_stops_between_frames(served, tmp_path, monkeypatch):
     from suite.serve import work
 

@@ -281,3 +281,83 @@ def test_an_output_folder_holding_the_inputs_still_takes_them(tmp_path):
     Image.fromarray(np.full((8, 8, 3), 100, np.uint8)).save(tmp_path / "sub" / "out" / "b.png")
     pairs, _ = plan_outputs([tmp_path / "sub"], tmp_path / "sub" / "out", recursive=True)
     assert pairs == [(tmp_path / "sub" / "b.jpg", tmp_path / "sub" / "out" / "b.png")]
+
+
+class _Negative:
+    """A stand-in transformer (255 - photo), so the batch loop runs without building a network; it raises
+    ``stop`` at call number ``stop_at``."""
+
+    def __init__(self, stop_at=None, stop=KeyboardInterrupt):
+        self.calls, self.stop_at, self.stop = 0, stop_at, stop
+
+    def predict_on_batch(self, inputs):
+        self.calls += 1
+        if self.calls == self.stop_at:
+            raise self.stop()
+        return 255.0 - inputs["image"]
+
+
+def _no_style(x):
+    return np.zeros((1, 100), np.float32)
+
+
+def test_fast_folder_writes_in_order_with_failures_and_skips_in_their_turn(tmp_path):
+    """Decoding ahead and writing behind the network keep each outcome in its photo's turn, and the PNGs
+    (written at a fast zlib level) are lossless."""
+    from suite.style.batch import fast_stylize_paths
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i, name in enumerate("acde"):
+        _write(photos / f"{name}.png", seed=i)
+    (photos / "b.png").write_bytes(b"not a png")
+    out = tmp_path / "out"
+    out.mkdir()
+    _write(out / "d.png", seed=9)  # an earlier run's: skipped
+    style = _write(tmp_path / "art.png", seed=3)
+    said, written = [], []
+    report = fast_stylize_paths(
+        [photos],
+        [style],
+        out,
+        progress=False,
+        on_message=said.append,
+        on_written=lambda p: written.append((p.name, sorted(f.name for f in out.glob("*.png")))),
+        predictor=_no_style,
+        transformer=_Negative(),
+    )
+    assert [Path(p).name for p in report.done] == ["a.png", "c.png", "e.png"]
+    assert [Path(f["input"]).name for f in report.failed] == ["b.png"] and [Path(p).name for p in report.skipped] == [
+        "d.png"
+    ]
+    assert [w[0] for w in written] == ["a.png", "c.png", "e.png"]
+    assert written[0][1] == ["a.png", "d.png"]  # told as it is finished, before the next is written
+    assert [m.split()[0] for m in said] == ["skipped", "error"] and "b.png" in said[1]
+    for name in "ace":
+        src = np.asarray(Image.open(photos / f"{name}.png"), np.int16)
+        np.testing.assert_array_equal(np.asarray(Image.open(out / f"{name}.png"), np.int16), 255 - src)
+        assert (out / f"{name}.png.json").exists()
+
+
+def test_an_interrupted_fast_folder_finishes_and_reports_the_photo_being_written(tmp_path):
+    from suite.style.batch import fast_stylize_paths
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i, name in enumerate("abc"):
+        _write(photos / f"{name}.png", seed=i)
+    style = _write(tmp_path / "art.png", seed=3)
+    written = []
+    with pytest.raises(KeyboardInterrupt):
+        fast_stylize_paths(
+            [photos],
+            [style],
+            tmp_path / "out",
+            progress=False,
+            on_message=lambda m: None,
+            on_written=lambda p: written.append(p.name),
+            predictor=_no_style,
+            transformer=_Negative(stop_at=3),  # Ctrl-C while c is stylized: b may still be with the writer
+        )
+    assert written == ["a.png", "b.png"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "a.png.json", "b.png", "b.png.json"]

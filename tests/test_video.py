@@ -117,6 +117,155 @@ def test_writer_formats(tmp_path, ext):
         assert out.audio[0][0] == "opus" and any("re-encoded" in n for n in notes)
 
 
+def test_odd_sizes_keep_their_size_and_browsers_get_4_2_0(tmp_path):
+    """libx264 cannot make 4:2:0 at an odd side: .mp4 is H.264 4:4:4 by default, VP9 4:2:0 (same size) for a
+    web page; WebM is VP9 4:2:0 at any size."""
+    from suite.common.io.video import VideoWriter, probe
+
+    src = tmp_path / "odd.mkv"
+    c = av.open(str(src), "w")
+    v = c.add_stream("libx264", rate=12)
+    v.width, v.height, v.pix_fmt = 65, 49, "yuv444p"
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        for p in v.encode(av.VideoFrame.from_ndarray((rng.random((49, 65, 3)) * 255).astype(np.uint8), format="rgb24")):
+            c.mux(p)
+    for p in v.encode(None):
+        c.mux(p)
+    c.close()
+    info = probe(src)
+
+    def write(name, **kw):
+        dst = tmp_path / name
+        with VideoWriter(dst, info, **kw) as w:
+            for i in range(3):
+                w.write(np.full((49, 65, 3), 40 * i, np.uint8), i / 12)
+        got = av.open(str(dst))
+        try:
+            cc = got.streams.video[0].codec_context
+            return w.codec, (cc.name, cc.pix_fmt, cc.width, cc.height), frame_count(dst)
+        finally:
+            got.close()
+
+    assert write("plain.mp4") == ("libx264", ("h264", "yuv444p", 65, 49), 3)
+    assert write("page.mp4", for_browsers=True) == ("libvpx-vp9", ("vp9", "yuv420p", 65, 49), 3)
+    assert write("clip.webm") == ("libvpx-vp9", ("vp9", "yuv420p", 65, 49), 3)
+    even = probe(make_clip(tmp_path / "even.mp4", audio=False))
+    with VideoWriter(tmp_path / "even_page.mp4", even, for_browsers=True) as w:
+        w.write(np.zeros((48, 64, 3), np.uint8))
+    assert (w.codec, w.pix_fmt) == ("libx264", "yuv420p")  # even sides stay H.264 4:2:0
+
+
+def make_timed_clip(path, times, vcodec="libx264", audio=None, w=64, h=48):
+    """A clip whose frames are shown at ``times`` (seconds, in a 1 ms clock: variable rates, a start offset),
+    with ``audio`` ("libopus" or "aac", one second of a tone) or none."""
+    from fractions import Fraction
+
+    out = av.open(str(path), "w")
+    v = out.add_stream(vcodec, rate=round(len(times) / max(times[-1], 1e-3)))
+    v.width, v.height, v.pix_fmt = w, h, "yuv420p"
+    v.codec_context.time_base = Fraction(1, 1000)
+    packets = []
+    if audio is not None:
+        a = out.add_stream(audio, rate=48000)
+        a.layout = "mono"
+        t = np.arange(48000) / 48000
+        f = av.AudioFrame.from_ndarray((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None], "fltp", "mono")
+        f.sample_rate = 48000
+        packets = list(a.encode(f)) + list(a.encode(None))
+    for i, t in enumerate(times):
+        f = av.VideoFrame.from_ndarray(np.random.default_rng(i).integers(0, 255, (h, w, 3), dtype=np.uint8), "rgb24")
+        f.pts, f.time_base = round(t * 1000), Fraction(1, 1000)
+        for p in v.encode(f):
+            out.mux(p)
+    for p in v.encode(None):
+        out.mux(p)
+    for p in packets:
+        out.mux(p)
+    out.close()
+    return path
+
+
+def _copy_with_writer(src, dst):
+    from suite.common.io.video import VideoWriter, probe, read_frames
+
+    with VideoWriter(dst, probe(src)) as w:
+        for f in read_frames(src):
+            w.write(f.image, f.time)
+    c = av.open(str(dst))
+    try:
+        return [round(float(f.time), 3) for f in c.decode(c.streams.video[0])]
+    finally:
+        c.close()
+
+
+@pytest.mark.parametrize("ext", [".webm", ".mkv"])
+def test_matroska_outputs_keep_the_timestamps_with_audio_and_a_start_offset(tmp_path, ext):
+    """Matroska counts in ms: once its header was written (the audio goes first) frames were stamped in that
+    clock and every frame after the second landed at 7.5 s."""
+    times = [0.007 + i / 12 for i in range(12)]  # as FFmpeg writes VP9 + Opus: the video starts 7 ms in
+    src = make_timed_clip(tmp_path / "in.webm", times, "libvpx-vp9", audio="libopus")
+    got = _copy_with_writer(src, tmp_path / f"out{ext}")
+    np.testing.assert_allclose(got, np.array(times) - 0.007, atol=1.5e-3)
+
+
+@pytest.mark.parametrize("ext", [".mp4", ".mkv"])
+def test_a_variable_frame_rate_is_kept(tmp_path, ext):
+    """Gaps of 33 and 100 ms (a phone in low light): the encoder's clock at 1/rate rounded frames together
+    (an MP4 refused them with `Invalid argument`)."""
+    times = [0, 0.033, 0.067, 0.1, 0.133, 0.167, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.733, 0.767, 0.8, 0.833]
+    src = make_timed_clip(tmp_path / "vfr.mp4", times)
+    np.testing.assert_allclose(_copy_with_writer(src, tmp_path / f"out{ext}"), times, atol=1.5e-3)
+
+
+def test_gif_frame_delays_are_kept(tmp_path):
+    """Delays of 130 and 120 ms in turn: the encoder's clock at 1/rate made every delay 120 ms."""
+    from PIL import Image
+
+    src = tmp_path / "in.gif"
+    frames = [Image.fromarray(np.full((24, 32, 3), 30 * i, np.uint8)) for i in range(8)]
+    frames[0].save(src, save_all=True, append_images=frames[1:], duration=[130, 120] * 4, loop=0)
+    _copy_with_writer(src, tmp_path / "out.gif")
+
+    def delays(path):
+        with Image.open(path) as im:
+            out = []
+            for i in range(im.n_frames):
+                im.seek(i)
+                out.append(im.info["duration"])
+            return out
+
+    # The last frame's delay is not known from the timestamps (the encoder repeats the one before it).
+    assert delays(tmp_path / "out.gif")[:-1] == delays(src)[:-1] == [130, 120] * 3 + [130]
+
+
+def test_aac_priming_packet_is_copied(tmp_path):
+    """FFmpeg's AAC starts with a packet at pts -1024 (the decoder's pre-roll); all packets are copied."""
+    from fractions import Fraction
+
+    src = tmp_path / "in.mp4"
+    out = av.open(str(src), "w")
+    v = out.add_stream("libx264", rate=12)
+    v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+    a = out.add_stream("aac", rate=8000)
+    a.layout = "mono"
+    t = np.arange(8000) / 8000
+    f = av.AudioFrame.from_ndarray((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None], "fltp", "mono")
+    f.sample_rate, f.pts, f.time_base = 8000, 0, Fraction(1, 8000)
+    for p in list(a.encode(f)) + list(a.encode(None)):  # from pts 0 the encoder's first packet is at -1024
+        out.mux(p)
+    for i in range(12):
+        for p in v.encode(av.VideoFrame.from_ndarray(np.full((48, 64, 3), 20 * i, np.uint8), "rgb24")):
+            out.mux(p)
+    for p in v.encode(None):
+        out.mux(p)
+    out.close()
+    packets = audio_packets(src)
+    assert packets[0][0] == -1024  # as the ffmpeg command line writes AAC (its edit list hides the priming)
+    _copy_with_writer(src, tmp_path / "out.mp4")
+    assert audio_packets(tmp_path / "out.mp4") == packets
+
+
 def test_animated_gif_in_and_window(tmp_path):
     from suite.common.io.video import is_video_file, probe, read_frames
 
@@ -308,6 +457,45 @@ def test_cli_video_keeps_frames_rate_size_audio_and_window(tmp_path):
     assert r.exit_code == 1 and "no frames between 30 s and the end" in r.output and "Traceback" not in r.output
 
 
+def test_cli_video_honours_no_mixed_precision(tmp_path, monkeypatch):
+    """--no-mixed-precision reaches the clip's fast network as it reaches a photo's: float32 throughout, even
+    where the automatic choice would be bfloat16 (a CPU with bfloat16 instructions, made so here); --json
+    says what applied."""
+    import suite.common.device as device
+    import suite.style.fast_models as fast_models
+
+    monkeypatch.setattr(device, "cpu_has_bf16", lambda: True)
+    built = []
+    real = fast_models.magenta_transformer
+
+    def spy(dtype=None):
+        built.append(real(dtype=dtype))
+        return built[-1]
+
+    monkeypatch.setattr(fast_models, "magenta_transformer", spy)
+    src = make_clip(tmp_path / "in.mp4", n=3, audio=False)
+    style = tmp_path / "art.png"
+    write_random_image(style, 40, 40, seed=3)
+
+    def compute_dtypes(model):
+        return {layer.dtype_policy.compute_dtype for layer in model.layers if layer.weights}
+
+    r = _stylize([src, "--style", style, "-o", tmp_path / "f32.mp4", "--no-mixed-precision", "--json"])
+    assert r.exit_code == 0, r.output
+    assert len(built) == 1 and compute_dtypes(built[0]) == {"float32"}
+    assert frame_count(tmp_path / "f32.mp4") == 3
+    # The --json summary: the options the fast method used (the clip's own size, no Gatys settings), and frames.
+    summary = json.loads(r.stdout)
+    assert summary["options"]["size"] is None and summary["options"]["method"] == "fast"
+    assert "iterations" not in summary["options"] and "optimizer" not in summary["options"]
+    assert summary["frames"] == 3 and summary["frames_per_second"] > 0
+    # The automatic choice on such a CPU: bfloat16 convolutions (so the check above can fail).
+    from suite.style.video import VideoStylizer
+
+    auto = VideoStylizer([np.full((32, 32, 3), 80.0, np.float32)], method="fast")
+    assert "bfloat16" in compute_dtypes(auto.engine.transformer)
+
+
 def test_cli_folder_of_videos_and_photos_with_a_damaged_clip(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
@@ -325,6 +513,38 @@ def test_cli_folder_of_videos_and_photos_with_a_damaged_clip(tmp_path):
     assert len(errors) == 1 and "d.mp4" in errors[0] and "Traceback" not in r.output
     assert "not an image" not in r.output
     assert frame_count(out / "b.gif") == 4
+
+
+def test_cli_audio_only_file_and_a_photo_with_a_video_name(tmp_path):
+    """A named .m4a is told what it lacks (no video stream), not "not an image file"; a photo with -o x.mp4 is a
+    usage error, not a new folder named x.mp4; in a folder an audio file is not an input, as before."""
+    sound = tmp_path / "song.m4a"
+    out = av.open(str(sound), "w", format="mp4")
+    a = out.add_stream("aac", rate=8000)
+    a.layout = "mono"
+    f = av.AudioFrame.from_ndarray(np.zeros((1, 8000), np.float32), "fltp", "mono")
+    f.sample_rate = 8000
+    for p in list(a.encode(f)) + list(a.encode(None)):
+        out.mux(p)
+    out.close()
+    style = tmp_path / "art.png"
+    write_random_image(style, 40, 40, seed=3)
+    r = _stylize([sound, "--style", style, "-o", tmp_path / "out" / "song.mp4"])
+    assert r.exit_code == 1 and "song.m4a: no video stream" in r.output and "not an image" not in r.output
+    assert not (tmp_path / "out" / "song.mp4").exists()
+    photo = tmp_path / "photo.png"
+    write_random_image(photo, 30, 40)
+    for name in ("photo.mp4", "photo.webm", "photo.gif"):
+        r = _stylize([photo, "--style", style, "-o", tmp_path / "res" / name])
+        assert r.exit_code == 2 and "stylize writes images as" in r.output, r.output
+    assert not (tmp_path / "res").exists()
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    write_random_image(folder / "a.png", 30, 40)
+    (folder / "song.m4a").write_bytes(sound.read_bytes())
+    r = _stylize([folder, "--style", style, "-o", tmp_path / "res", "--size", "32"])
+    assert r.exit_code == 0 and "skipped" in r.output and "song.m4a" in r.output, r.output
+    assert sorted(p.name for p in (tmp_path / "res").iterdir()) == ["a.png", "a.png.json"]
 
 
 def test_cli_without_pyav_names_the_extra(tmp_path, monkeypatch):

@@ -372,7 +372,11 @@ def _run_clip(job, queue, req: _StyleRequest, files, styles) -> dict:
     work_dir = Path(tempfile.mkdtemp(prefix="clip-", dir=files.upload_dir))
     try:
         result = vs.video(
-            files.resolve(req.photo), work_dir / "result.mp4", max_pixels=files.max_pixels, on_frame=on_frame
+            files.resolve(req.photo),
+            work_dir / "result.mp4",
+            max_pixels=files.max_pixels,
+            on_frame=on_frame,
+            for_browsers=True,  # odd-sized frames: VP9 4:2:0, which browsers play, not H.264 4:4:4
         )
         data = (work_dir / "result.mp4").read_bytes()
     finally:
@@ -395,7 +399,20 @@ def _run_clip(job, queue, req: _StyleRequest, files, styles) -> dict:
         "frames": int(result.frames),
         "fps": round(result.rate, 3),
         "seconds": sidecar["seconds"],
+        "codec": result.codec,
+        **({"note": _clip_codec_note(result)} if result.codec != "libx264" or result.pix_fmt != "yuv420p" else {}),
     }
+
+
+def _clip_codec_note(result) -> str:
+    """What the page tells the user when a clip's result is not H.264 4:2:0, the format every browser plays."""
+    w, h = result.size
+    codec = "VP9" if result.codec == "libvpx-vp9" else f"{result.codec} {result.pix_fmt}"
+    return (
+        f"The frames are {w}x{h} px: H.264 in the 4:2:0 format browsers play needs even sides, so this result is "
+        f"{codec} in MP4, at the clip's own size. A browser without VP9 may show nothing: then download it and play "
+        "it with a desktop player (VLC, mpv)."
+    )
 
 
 def _run_gatys(job, queue, req: _StyleRequest, content, styles) -> dict:

@@ -150,7 +150,7 @@ def stylize(
     from suite.common.log import progress_enabled
 
     started = time.monotonic()
-    _check_output(output, content)
+    _check_output(output, content, recursive)
     opts = StyleOptions(**hyperparameters)
     styles, regions = _styles_and_regions(styles, masks, mask_from, class_style, feather)
     _check_not_an_input(output, content, styles, masks)
@@ -167,10 +167,18 @@ def stylize(
     )
     size_given = ctx.get_parameter_source("size") != click.core.ParameterSource.DEFAULT
     content, video_report = _stylize_videos(
-        list(content), styles, output, opts, blend, size_given, common, bool(masks or regions)
+        list(content),
+        styles,
+        output,
+        opts,
+        blend,
+        size_given,
+        common,
+        bool(masks or regions),
+        mixed_precision=ctx.params.get("mixed_precision"),
     )
     if video_report is not None and not content:
-        return _finish(video_report, as_json, opts=opts, started=started)
+        return _finish(video_report, as_json, opts=opts, started=started, size_given=size_given)
     if video_report is not None:
         common["skip"] = _is_video
     said = set()  # outputs whose `wrote` line is out (as each finishes: a killed run has said what it kept)
@@ -210,7 +218,8 @@ def stylize(
     if video_report is not None:
         for name in ("done", "skipped", "failed"):
             getattr(report, name)[:0] = getattr(video_report, name)
-    _finish(report, as_json, said, opts=opts, started=started)
+        report.info.update(video_report.info)
+    _finish(report, as_json, said, opts=opts, started=started, size_given=size_given)
 
 
 def _say_wrote(path):
@@ -218,22 +227,23 @@ def _say_wrote(path):
     sys.stdout.flush()  # block-buffered when not a terminal: each line is out before a SIGTERM
 
 
-def _check_output(output, content=()):
-    """``-o`` names an image (or, for a video input, a video) file the suite writes, or a folder (an existing one, or a name without a file's extension)."""
+def _check_output(output, content=(), recursive: bool = False):
+    """``-o`` names an image (or, for a video input, a video) file the suite writes, or a folder (an existing one,
+    or a name without a file's extension). A video's extension is a file's: photos alone with ``-o x.mp4`` are
+    refused, not written into a new folder named ``x.mp4``."""
+    from suite.common.io.video import OUTPUT_CODECS, VIDEO_EXTENSIONS
     from suite.common.ui.outputs import FILE_EXTENSIONS, image_extensions
 
     suffix = output.suffix.lower()
     if (
         output.is_dir()
         or not suffix
-        or (suffix not in FILE_EXTENSIONS and not output.exists())
+        or (suffix not in FILE_EXTENSIONS and suffix not in VIDEO_EXTENSIONS and not output.exists())
         or suffix in image_extensions()
     ):
         return
-    videos = [c for c in content if not Path(c).is_dir() and _is_video(c)]
-    if videos:
-        from suite.common.io.video import OUTPUT_CODECS
-
+    named = [c for c in content if not Path(c).is_dir() and _is_named_video(c)]
+    if named or (suffix in OUTPUT_CODECS and _folders_hold_videos(content, recursive)):
         if suffix in OUTPUT_CODECS:
             return
         raise click.BadParameter(
@@ -249,6 +259,12 @@ def _check_output(output, content=()):
     )
 
 
+def _folders_hold_videos(content, recursive: bool) -> bool:
+    from suite.style.video import find_videos
+
+    return bool(find_videos([c for c in content if Path(c).is_dir()], recursive=recursive))
+
+
 def _check_not_an_input(output, content, styles, masks):
     """``-o`` must not be (resolve to) one of the inputs: the photo, an artwork or a mask would be replaced."""
     import os
@@ -261,7 +277,7 @@ def _check_not_an_input(output, content, styles, masks):
             if os.path.realpath(p) == out_real:
                 if Path(p).is_dir():
                     what = "input folder"
-                elif kind == "photo" and _is_video(p):
+                elif kind == "photo" and _is_named_video(p):
                     what = "video input"
                 else:
                     what = f"{kind} input"
@@ -274,9 +290,17 @@ def _is_video(path) -> bool:
     return is_video_file(path)
 
 
-def _stylize_videos(content, styles, output, opts, blend, size_given, common, has_masks):
+def _is_named_video(path) -> bool:
+    """A CONTENT file the video path takes: a video, or an audio-only file (told "no video stream" there)."""
+    from suite.common.io.video import is_audio_file
+
+    return _is_video(path) or is_audio_file(path)
+
+
+def _stylize_videos(content, styles, output, opts, blend, size_given, common, has_masks, mixed_precision=None):
     """Videos among CONTENT (files, or inside folders): stylized here. Returns ``(contents left for the photo
-    path, report or None)``: video files leave the list, folders stay for their photos."""
+    path, report or None)``: video files leave the list, folders stay for their photos. ``mixed_precision``
+    is the option as given (``None`` when not), as the photos' fast path takes it."""
     from suite.style.video import find_videos
 
     videos = find_videos(content, recursive=common["recursive"])
@@ -301,12 +325,13 @@ def _stylize_videos(content, styles, output, opts, blend, size_given, common, ha
             progress=common["progress"],
             on_message=common["on_message"],
             max_pixels=common["max_pixels"],
+            mixed_precision=mixed_precision,
         )
     except VideoSupportMissing as e:
         raise click.ClickException(str(e)) from None
     except ValueError as e:
         raise click.UsageError(str(e)) from None
-    rest = [c for c in content if Path(c).is_dir() or not _is_video(c)]
+    rest = [c for c in content if Path(c).is_dir() or not _is_named_video(c)]
     return rest, report
 
 
@@ -362,11 +387,17 @@ def _check_usage(opts, styles, blend, masks):
         raise click.UsageError("--strength works with --method fast only")
 
 
-def _finish(report, as_json, said=(), *, opts=None, started=None):
+#: What the fast method reads of StyleOptions (the rest is Gatys'): the --json summary's options for it.
+FAST_OPTIONS = ("method", "size", "strength", "preserve_colors", "temporal", "start", "duration", "frame_batch")
+
+
+def _finish(report, as_json, said=(), *, opts=None, started=None, size_given=True):
     """Written paths (or one JSON object) on stdout, the counts on stderr; exit status 1 if any failed.
 
     The JSON is the run's :class:`~suite.common.report.RunReport` (as ``segment --json`` prints its own), with
-    ``written`` (the outputs written, the same list as ``done``) kept for scripts that read it.
+    ``written`` (the outputs written, the same list as ``done``) kept for scripts that read it. Its options are
+    those that applied: for the fast method not the Gatys settings, and ``size`` null when each input kept
+    its own. A run with videos adds ``frames`` (written) and ``frames_per_second``.
     """
     import time
 
@@ -374,6 +405,13 @@ def _finish(report, as_json, said=(), *, opts=None, started=None):
         report.seconds = time.monotonic() - started
     if opts is not None:
         report.options = as_dict(opts)
+        if opts.method == "fast":
+            report.options = {k: report.options[k] for k in FAST_OPTIONS}
+            if not size_given:
+                report.options["size"] = None
+    if "frames" in report.info:
+        seconds = report.seconds
+        report.info["frames_per_second"] = round(report.info["frames"] / seconds, 3) if seconds > 0 else 0.0
     if as_json:
         echo_json({"ok": not report.failed, **report.to_dict(), "written": report.done})
     else:

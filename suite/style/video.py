@@ -45,6 +45,9 @@ class VideoResult:
         seconds: Wall time, decoding and encoding included.
         size: ``(width, height)`` of the frames.
         rate: Frames per second of the output (the input's).
+        codec: The video encoder used (``"libx264"``, ``"libvpx-vp9"``, ``"gif"``).
+        pix_fmt: Its pixel format (``"yuv420p"``; ``"yuv444p"`` for H.264 with an odd side, which
+            decoders limited to 4:2:0, as many browsers' are, refuse).
     """
 
     path: Path
@@ -52,6 +55,8 @@ class VideoResult:
     seconds: float
     size: tuple
     rate: float
+    codec: str = "libx264"
+    pix_fmt: str = "yuv420p"
 
 
 class VideoStylizer:
@@ -73,6 +78,11 @@ class VideoStylizer:
         engine: A prebuilt :class:`suite.style.fast.FastStyleTransfer`,
             :class:`suite.style.fast.PresetStyleTransfer` or
             :class:`suite.style.transfer.StyleTransfer` (then ``styles`` may be ``None``).
+        mixed_precision: The fast networks' precision, as for photos
+            (:func:`suite.style.fast.transformer_dtype`: ``None`` is bfloat16
+            convolutions on a CPU with bfloat16 instructions, ``False`` float32,
+            ``True`` the mixed policy). Gatys runs in the global policy the
+            command set up.
 
     Example:
         >>> vs = VideoStylizer([art], method="fast")                       # doctest: +SKIP
@@ -81,7 +91,17 @@ class VideoStylizer:
         >>> vs.video("clip.mp4", "clip_styled.mp4")                        # doctest: +SKIP
     """
 
-    def __init__(self, styles=None, method: str = "fast", options=None, *, blend=None, size=None, engine=None):
+    def __init__(
+        self,
+        styles=None,
+        method: str = "fast",
+        options=None,
+        *,
+        blend=None,
+        size=None,
+        engine=None,
+        mixed_precision=None,
+    ):
         from suite.common.options import replace
         from suite.style.options import StyleOptions, check_style_options
 
@@ -91,15 +111,21 @@ class VideoStylizer:
         self.method = method
         self.size = None if size is None else int(size)
         if engine is None:
-            engine = self._build_engine(styles, blend)
+            engine = self._build_engine(styles, blend, mixed_precision)
         self.engine = engine
 
-    def _build_engine(self, styles, blend):
+    def _build_engine(self, styles, blend, mixed_precision):
         o = self.options
         if self.method == "fast":
             from suite.style.engines import fast_engine
 
-            return fast_engine(styles, blend=blend, strength=o.strength, preserve_colors=o.preserve_colors)
+            return fast_engine(
+                styles,
+                blend=blend,
+                strength=o.strength,
+                preserve_colors=o.preserve_colors,
+                mixed_precision=mixed_precision,
+            )
         from suite.style.engines import gatys_engine
 
         return gatys_engine(styles, options=o, blend=blend, quiet=True)
@@ -178,6 +204,7 @@ class VideoStylizer:
         on_message=None,
         max_pixels: int | None = None,
         on_frame=None,
+        for_browsers: bool = False,
     ) -> VideoResult:
         """Stylizes one video file into ``dst`` (container and codecs from its extension).
 
@@ -199,6 +226,9 @@ class VideoStylizer:
                 to the encoder (``total`` is 0 when unknown, ``frame`` the uint8
                 result). An exception it raises stops the run between frames and
                 no output is left behind (how a caller cancels).
+            for_browsers: The result is for a web page's ``<video>``: an MP4 whose frames have an
+                odd side is VP9 4:2:0 rather than H.264 4:4:4
+                (:class:`suite.common.io.video.VideoWriter`).
 
         Raises:
             VideoReadError: a damaged or unsupported input (one line).
@@ -280,7 +310,15 @@ class VideoStylizer:
             bar = make_progress(transient=False)
             bar.start()
             task = bar.add_task(Path(src).name, total=total or None)
-        writer = VideoWriter(dst, info, start=o.start, duration=o.duration, overwrite=overwrite, on_message=say)
+        writer = VideoWriter(
+            dst,
+            info,
+            start=o.start,
+            duration=o.duration,
+            overwrite=overwrite,
+            on_message=say,
+            for_browsers=for_browsers,
+        )
         decoder = threading.Thread(target=decode, name="video-decode", daemon=True)
         try:
             with writer:
@@ -319,6 +357,8 @@ class VideoStylizer:
             seconds=time.perf_counter() - t0,
             size=(info.width, info.height),
             rate=float(info.rate),
+            codec=writer.codec,
+            pix_fmt=writer.pix_fmt,
         )
 
 
@@ -394,9 +434,12 @@ class _GatysFrames:
 def find_videos(contents, recursive: bool = False) -> list[tuple[Path, Path]]:
     """The video files among ``contents`` (files and folders): ``[(path, path relative to its folder)]``.
 
-    Keras-free and PyAV-free (by extension; GIFs only when animated).
+    Keras-free and PyAV-free (by extension; GIFs only when animated). Audio-only files named in
+    ``contents`` are taken too, so that they fail with the video reader's reason; in folders they are not.
     """
     import os
+
+    from suite.common.io.video import is_audio_file
 
     found = []
     for inp in contents:
@@ -416,7 +459,7 @@ def find_videos(contents, recursive: bool = False) -> list[tuple[Path, Path]]:
                         found.append((p, p.relative_to(inp)))
                 if not recursive:
                     break
-        elif is_video_file(inp):
+        elif is_video_file(inp) or is_audio_file(inp):  # a named audio file: "no video stream", not "not an image"
             found.append((inp, Path(inp.name)))
     return found
 
@@ -459,6 +502,7 @@ def stylize_video_paths(
     progress: bool = True,
     on_message=None,
     max_pixels=None,
+    mixed_precision=None,
 ):
     """Stylizes video files (found by :func:`find_videos`) into ``output``, each with a JSON sidecar.
 
@@ -470,9 +514,12 @@ def stylize_video_paths(
             video and a video-extension ``output`` write that file).
         method, options, blend, size: As :class:`VideoStylizer`.
         overwrite, progress, on_message, max_pixels: As :func:`suite.style.batch.stylize_paths`.
+        mixed_precision: The fast networks' precision (``--mixed-precision``/``--no-mixed-precision``;
+            ``None``: automatic), as :class:`VideoStylizer`.
 
     Returns:
-        A :class:`suite.common.report.RunReport`: ``done`` and ``skipped`` output paths, ``failed`` videos.
+        A :class:`suite.common.report.RunReport`: ``done`` and ``skipped`` output paths, ``failed`` videos, and
+        ``info["frames"]``, the frames written (when any video was to do).
     """
     import sys
 
@@ -491,11 +538,13 @@ def stylize_video_paths(
         return report
     require_av()
     arts = list(styles) if all(is_preset(s) for s in styles) else [load_image(s, max_pixels=max_pixels) for s in styles]
-    vs = VideoStylizer(arts, method=method, options=options, blend=blend, size=size)
+    vs = VideoStylizer(arts, method=method, options=options, blend=blend, size=size, mixed_precision=mixed_precision)
+    frames = [0]  # frames written, all clips together (the --json summary's "frames")
     for src, dst in todo:
 
         def one(src=src, dst=dst):
             result = vs.video(src, dst, overwrite=overwrite, progress=progress, on_message=say, max_pixels=max_pixels)
+            frames[0] += result.frames
             write_sidecar(
                 src,
                 dst,
@@ -511,4 +560,5 @@ def stylize_video_paths(
 
         # One clip's failure (a damaged file: its own reason) is its line in the report; the others go on.
         record_outcome(report, src, dst, one, say, errors=(Exception,))
+    report.info["frames"] = frames[0]
     return report

@@ -705,7 +705,9 @@ def _format_for(path: Path) -> str:
     return SAVE_FORMATS[ext]
 
 
-def save_image(array_or_image, path, overwrite: bool = False, quality: int = 95) -> Path:
+def save_image(
+    array_or_image, path, overwrite: bool = False, quality: int = 95, compress_level: int | None = None
+) -> Path:
     """Saves an RGB (or grayscale) array in ``[0, 255]``, or a PIL image, atomically.
 
     Args:
@@ -713,6 +715,8 @@ def save_image(array_or_image, path, overwrite: bool = False, quality: int = 95)
         path: Output file; the format follows the extension.
         overwrite: Replace an existing file.
         quality: JPEG quality.
+        compress_level: PNG zlib level, 0-9 (``None``: Pillow's default, 6). Lossless at every level; 1
+            encodes a 1024 px photo in about two thirds of the time for about 6% more bytes.
 
     Raises:
         OutputExistsError: if the file exists and ``overwrite`` is false.
@@ -723,4 +727,6 @@ def save_image(array_or_image, path, overwrite: bool = False, quality: int = 95)
     if fmt == "JPEG" and img.mode not in ("RGB", "L"):
         img = img.convert("RGB")
     kwargs = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+    if fmt == "PNG" and compress_level is not None:
+        kwargs["compress_level"] = int(compress_level)
     return atomic_write(path, lambda fh: img.save(fh, format=fmt, **kwargs), overwrite=overwrite)

@@ -45,6 +45,11 @@ OUTPUT_CODECS = {
     ".webm": ("libvpx-vp9", "libopus"),
     ".gif": ("gif", None),
 }
+#: Audio-only containers: named on the command line, they get the video path's "no video stream", not a photo's
+#: "not an image file" (in folders they are not taken, as any other file that is neither photo nor video).
+AUDIO_EXTENSIONS = frozenset({".m4a", ".mp3", ".aac", ".wav", ".flac", ".ogg", ".oga", ".opus"})
+#: Containers a browser's ``<video>`` plays, where ``for_browsers`` changes the codec of odd-sized frames.
+BROWSER_CONTAINERS = frozenset({".mp4", ".m4v"})
 #: What to tell a user whose environment lacks PyAV.
 INSTALL_HINT = "video needs PyAV: pip install 'keras-cv-suite[video]' (or: pip install av)"
 
@@ -97,6 +102,12 @@ def is_video_file(path) -> bool:
     if ext == ".gif":
         return _is_animated_gif(path)
     return ext in VIDEO_EXTENSIONS
+
+
+def is_audio_file(path) -> bool:
+    """True for a file with an audio-only extension (:data:`AUDIO_EXTENSIONS`); PyAV-free."""
+    path = Path(path)
+    return path.suffix.lower() in AUDIO_EXTENSIONS and path.is_file()
 
 
 def is_video_output(path) -> bool:
@@ -331,6 +342,12 @@ class VideoWriter:
         overwrite: Replace an existing file at the end.
         crf: x264/VP9 constant-quality setting (lower is better; 18 is visually lossless for x264).
         on_message: ``f(str)`` for one-line notes (audio re-encoded or dropped).
+        for_browsers: The file is for a web page's ``<video>``. H.264 4:2:0, the format every browser
+            decodes, needs even sides (its chroma is subsampled by 2, and the stream's cropping counts in
+            chroma samples), so frames with an odd side are otherwise H.264 4:4:4, which players built on
+            FFmpeg show but decoders limited to 4:2:0 (many browsers, hardware decoders) refuse. With
+            ``for_browsers``, an ``.mp4``/``.m4v`` of odd-sized frames is VP9 4:2:0 instead (VP9 takes
+            any size), at the same size. :attr:`codec` and :attr:`pix_fmt` say what was chosen.
 
     Use it as a context manager: leaving the block normally renames the
     temporary file into place; an exception (Ctrl-C included) removes it.
@@ -353,6 +370,7 @@ class VideoWriter:
         overwrite: bool = False,
         crf: int = 18,
         on_message=None,
+        for_browsers: bool = False,
     ):
         from suite.common.io.atomic import OutputExistsError
 
@@ -372,10 +390,23 @@ class VideoWriter:
         self.start, self.duration = float(start), duration
         self.overwrite = overwrite
         self.crf = int(crf)
+        self.codec, self.pix_fmt = self._video_format(ext, bool(for_browsers))
         self.say = on_message or (lambda m: None)
         self.frames_written = 0
         self._container = None
         self._tmp = None
+
+    def _video_format(self, ext: str, for_browsers: bool) -> tuple[str, str]:
+        """``(encoder, pixel format)`` for this file's container and frame size."""
+        vcodec = OUTPUT_CODECS[ext][0]
+        if vcodec == "gif":
+            return vcodec, "rgb8"
+        if self.width % 2 == 0 and self.height % 2 == 0:
+            return vcodec, "yuv420p"
+        if vcodec == "libx264" and for_browsers and ext in BROWSER_CONTAINERS:
+            return "libvpx-vp9", "yuv420p"
+        # libx264's 4:2:0 needs even sides; odd-sized frames keep every pixel in 4:4:4 (VP9 takes 4:2:0 at any size).
+        return vcodec, "yuv420p" if vcodec == "libvpx-vp9" else "yuv444p"
 
     # ------------------------------------------------------------------ set-up
     def __enter__(self):
@@ -395,27 +426,29 @@ class VideoWriter:
     def _open(self):
         av = self.av
         ext = self.path.suffix.lower()
-        vcodec, acodec = OUTPUT_CODECS[ext]
+        acodec = OUTPUT_CODECS[ext][1]
+        vcodec = self.codec
         fmt = {".m4v": "mp4", ".mkv": "matroska", ".webm": "webm", ".gif": "gif", ".mov": "mov", ".mp4": "mp4"}[ext]
         self._container = av.open(self._tmp, "w", format=fmt)
         rate = self.info.rate if self.info.rate else Fraction(25)
         rate = Fraction(rate).limit_denominator(1001 * 1000)
         stream = self._container.add_stream(vcodec, rate=rate)
         stream.width, stream.height = self.width, self.height
-        if vcodec == "gif":
-            stream.pix_fmt = "rgb8"
-        else:
-            # 4:2:0 needs even sides; odd-sized frames keep every pixel in 4:4:4.
-            even = self.width % 2 == 0 and self.height % 2 == 0
-            stream.pix_fmt = "yuv420p" if even else "yuv444p"
+        stream.pix_fmt = self.pix_fmt
+        if vcodec != "gif":
             stream.options = {"crf": str(self.crf)}
             if vcodec == "libvpx-vp9":
                 stream.options.update({"b": "0", "row-mt": "1", "deadline": "good", "cpu-used": "4"})
             else:
                 stream.options.update({"preset": "faster"})  # encoding stays well behind the network
         stream.thread_type = "AUTO"
-        # A fine clock keeps the source's timestamps (variable frame rates too); GIF counts in 1/100 s.
-        stream.time_base = Fraction(1, 100) if vcodec == "gif" else Fraction(1, 90000)
+        # A fine clock keeps the source's timestamps (variable frame rates too); GIF counts in 1/100 s. The
+        # encoder counts in it too: at its default 1/rate, frames of a variable rate were rounded onto the
+        # same tick (an MP4 then refused the timestamps). The muxer may change the stream's own time base when
+        # it writes the header (Matroska counts in ms), so frames are stamped in this clock, never in that.
+        self._clock = Fraction(1, 100) if vcodec == "gif" else Fraction(1, 90000)
+        stream.time_base = self._clock
+        stream.codec_context.time_base = self._clock
         if self.info.display_matrix is not None and vcodec != "gif":
             stream.set_display_matrix(list(self.info.display_matrix))
         elif self.info.display_matrix is not None:
@@ -488,7 +521,7 @@ class VideoWriter:
                 f"Expected frames of {self.width}x{self.height}. Received: {image.shape[1]}x{image.shape[0]}"
             )
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image[..., :3]), format="rgb24")
-        tb = self._video.time_base or Fraction(1, 1000)
+        tb = self._clock
         if time is None:
             time = self.frames_written / float(self.info.rate or 25)
         pts = int(round(time / tb))
@@ -520,7 +553,9 @@ class VideoWriter:
                 continue
             a, o, transcode = by_index[packet.stream.index]
             t = float(packet.pts * a.time_base) - video_origin
-            if t < self.start - 1e-6:
+            # From the start, every packet is kept, those before the first frame too: an AAC stream's first
+            # packet (pts -1024, the encoder's priming) is the decoder's pre-roll for the next one.
+            if self.start > 0 and t < self.start - 1e-6:
                 continue
             if end is not None and t >= end - 1e-6:
                 continue

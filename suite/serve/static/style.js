@@ -99,7 +99,8 @@
       }
     } else if (state.state === "done" && state.result.clip) {
       const r = state.result;
-      status.textContent = `Done: ${r.frames} frames of ${r.width}×${r.height} px in ${r.seconds} s.`;
+      status.textContent = `Done: ${r.frames} frames of ${r.width}×${r.height} px in ${r.seconds} s.` +
+        (r.note ? " " + r.note : "");
       bar.value = 1;
       img.hidden = true;
       video.src = suite.fileUrl(state.id, "result.mp4");
