@@ -81,9 +81,9 @@ def feature_dtype(mixed_precision: bool | None = None) -> str:
     """The dtype policy of the Gatys loss-and-gradient's feature network.
 
     ``None`` (auto): bfloat16 convolutions under TensorFlow on a CPU with
-    bfloat16 instructions and no GPU in use (about 0.6x float32's time per
-    evaluation on 2 cores, at the same final loss; see docs/style.md), else
-    the global policy. ``True``: the global mixed policy (``--mixed-precision``:
+    bfloat16 instructions and no GPU in use (0.58-0.66x float32's time per
+    loss-and-gradient evaluation at 128-512 px on 2 cores; see docs/style.md),
+    else the global policy. ``True``: the global mixed policy (``--mixed-precision``:
     float16 on a GPU) or bfloat16 on such a CPU. ``False``: float32.
     """
     import keras

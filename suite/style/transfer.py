@@ -105,11 +105,14 @@ class StyleTransfer:
         mixed_precision: The precision of the feature network inside the
             optimization (:func:`suite.style.extractor.feature_dtype`): ``None``
             (auto) is bfloat16 convolutions on a CPU with bfloat16 instructions
-            (about 0.6x the time per evaluation at the same final loss, see
-            docs/style.md) and float32 elsewhere, ``False`` float32 (the
-            CLI's ``--no-mixed-precision``). Gram matrices, loss sums, the
-            optimizer's state and the pixels are float32 either way, and the
-            targets (photo features, style Grams) come from the float32 network.
+            (0.58-0.66x float32's time per evaluation at 128-512 px on 2 cores;
+            at equal evaluations the final loss was 3.5-10% higher, which the
+            default schedule's extra evaluations more than make up; see
+            docs/style.md) and float32 elsewhere, ``False`` float32 (the CLI's
+            ``--no-mixed-precision``). Gram matrices, loss sums, the optimizer's
+            state and the pixels are float32 either way, and the targets (photo
+            features, style Grams) come from the float32 network; the result's
+            ``losses`` are the optimized (bfloat16-network) objective's.
         initializer: The starting image of ``init="fast"``: ``initializer(photo)``
             gives an ``(h, w, 3)`` image in ``[0, 255]`` for the photo at the first
             scale's size. Default: the fast network's result with the same
