@@ -198,7 +198,7 @@ def stylize(
             preserve_colors=opts.preserve_colors,
             size=opts.size if size_given else None,
             # --mixed-precision as given (None when not): the fast network's auto default is bfloat16 on a CPU
-            # with bfloat16 instructions (Gatys keeps the command's float32 default).
+            # with bfloat16 instructions.
             mixed_precision=ctx.params.get("mixed_precision"),
             **photo_common,
         )
@@ -213,6 +213,9 @@ def stylize(
             save_every=save_every,
             blend=blend,
             options=opts,
+            # As the fast network: None (auto) is bfloat16 convolutions in the feature network on a CPU with
+            # bfloat16 instructions (suite.style.extractor.feature_dtype); --no-mixed-precision keeps float32.
+            mixed_precision=ctx.params.get("mixed_precision"),
             **photo_common,
         )
     if video_report is not None:

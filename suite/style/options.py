@@ -15,7 +15,7 @@ them) so that ``suite --help`` reads the choices without starting Keras;
 Example:
     >>> from suite.common.options import replace
     >>> replace(StyleOptions(), size=256, optimizer="adam").iterations
-    (100, 200)
+    (150, 250)
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ class StyleOptions:
         metavar="F1,F2,...",
     )
     iterations: int | tuple = option(
-        (100, 200),
+        (150, 250),
         "Loss-and-gradient evaluations per scale (one number for every scale, or one per scale).",
         parse=parse_counts,
         metavar="N|N1,N2,...",
