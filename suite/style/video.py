@@ -9,8 +9,9 @@
   clip's first frame, not each frame's own), and
   :class:`suite.style.temporal.TemporalSmoother` (the previous result kept
   where the input did not change after undoing the global motion). Gatys
-  frames start from the previous result and take ``frame_iterations``
-  evaluations each.
+  frames start from the previous result's strokes laid on the new frame
+  where the input did not change, and from the frame itself where it did
+  (:func:`warm_start`), and take ``frame_iterations`` evaluations each.
 * :func:`stylize_video_paths` does files and folders of videos the way
   :mod:`suite.style.batch` does photos: outputs written atomically with a JSON
   sidecar, existing ones skipped unless ``overwrite``, one line per bad file.
@@ -149,14 +150,14 @@ class VideoStylizer:
 
         Args:
             frames: Any iterable of ``(H, W, 3)`` RGB arrays (uint8, or float in
-                ``[0, 255]``), e.g. :func:`suite.common.io.video.read_frames`'
+                ``[0, 255]``, not ``[0, 1]``: those get a warning, as photos do), e.g. :func:`suite.common.io.video.read_frames`'
                 images. Consecutive frames are one clip: its style vector and
                 the temporal smoothing carry from frame to frame.
 
         Yields:
             ``(H, W, 3)`` uint8 stylized frames, each the size of its input.
         """
-        from suite.common.io.images import resize_float, to_uint8
+        from suite.common.io.images import as_rgb_array, resize_float, to_uint8
         from suite.style.temporal import TemporalSmoother
 
         o = self.options
@@ -182,12 +183,12 @@ class VideoStylizer:
             pending.clear()
 
         for frame in frames:
-            frame = np.asarray(frame)
-            if frame.ndim != 3 or frame.shape[-1] != 3:
-                raise ValueError(f"Frames must be (H, W, 3) RGB. Received: shape={frame.shape}")
+            # As photos are checked: (H, W, 3) or grey, finite, in [0, 255]; a float frame in [0, 1] (nearly
+            # black on that scale) gets the photo path's warning, once.
+            frame = as_rgb_array(frame, "frames")
             if pending and frame.shape != pending[0].shape:
                 yield from flush()  # a batch holds one size
-            pending.append(np.asarray(frame, dtype=np.float32))
+            pending.append(frame)
             if len(pending) >= batch:
                 yield from flush()
         if pending:
@@ -382,13 +383,21 @@ class _FastFrames:
 
 
 class _GatysFrames:
-    """Gatys frame after frame: the first one fully, each later one warm-started from the previous result."""
+    """Gatys frame after frame: the first one fully, each later one warm-started from the previous result.
+
+    The warm start is the previous result's *style* carried onto the new frame, not the previous picture:
+    ``start = frame + c * (previous result - previous frame)``, both moved by the camera's global motion,
+    where ``c`` (:func:`warm_start`) is 1 where the input shows the same thing as before and 0 where it
+    changed (a moving object, a newly visible border, a cut). With a few evaluations per frame the picture
+    therefore follows the video: what moved starts from the frame itself, what did not keeps its strokes.
+    """
 
     def __init__(self, st, frame_iterations, size):
         self.st = st
         self.iterations = int(frame_iterations)
         self.size = int(size)
         self._prev = None
+        self._prev_content = None
         self._motion = None
 
     def __call__(self, frames):
@@ -398,7 +407,7 @@ class _GatysFrames:
         from suite.common.io.images import long_side_shape
         from suite.common.io.images import resize_float as resize_image
         from suite.style.color import transfer_luminance
-        from suite.style.temporal import TemporalSmoother, shift_image
+        from suite.style.temporal import TemporalSmoother
 
         st = self.st
         h, w = long_side_shape(frame.shape, self.size)
@@ -409,12 +418,9 @@ class _GatysFrames:
         if self._prev is None or shift is None or self._prev.shape[:2] != (h, w):
             # The first frame, or a cut: a full optimization.
             image = st.transfer(content).image
-            self._prev = image
+            self._prev, self._prev_content = image, content
             return image
-        # Warm start: the previous result, moved by the camera's global motion, with the newly visible
-        # border filled from the frame itself.
-        start, valid = shift_image(self._prev, *shift)
-        start = start * valid[..., None] + content * (1.0 - valid[..., None])
+        start = warm_start(content, self._prev_content, self._prev, shift)
         args = st._scale_args(content, self.size, None, (h, w))
         x, _ = st._optimize(
             np.clip(start, 0, 255)[None].astype(np.float32),
@@ -424,10 +430,45 @@ class _GatysFrames:
             where=f"at a video frame ({w}x{h})",
         )
         image = np.clip(np.asarray(x)[0], 0, 255)
-        self._prev = image
+        self._prev, self._prev_content = image, content
         if st.options.preserve_colors:
             image = transfer_luminance(image, content)
         return image
+
+
+#: Grey-level change of the input (after undoing the global motion and any change of exposure) from which a
+#: pixel's warm start is the new frame itself rather than the previous result's strokes.
+WARM_START_CHANGE = 24.0
+
+
+def warm_start(content, prev_content, prev_result, shift=(0.0, 0.0), threshold: float = WARM_START_CHANGE):
+    """The starting image of a warm-started Gatys frame: ``content`` plus the previous result's style where the
+    input did not change.
+
+    ``start = content + c * (shift(prev_result) - shift(prev_content))``: where ``c = 1`` this is the previous
+    result moved with the camera plus the change of the input (a brighter frame starts brighter); where the
+    input changed on its own (an object moved in or out, a newly visible border: ``c = 0``) it is the frame
+    itself, so nothing of the previous picture stays there (no ghost, nothing frozen). ``c`` falls from 1 to 0
+    as ``|content - shifted prev_content|`` (grey levels, a global change of exposure removed, box-blurred)
+    goes from 0 to ``threshold``.
+
+    Args:
+        content, prev_content, prev_result: ``(H, W, 3)`` in ``[0, 255]``, all one size.
+        shift: The global motion ``(dy, dx)`` from the previous frame to this one
+            (:meth:`suite.style.temporal.TemporalSmoother.shift_to_current`).
+        threshold: The change at which ``c`` reaches 0.
+
+    Returns:
+        ``(H, W, 3)`` float32, not clipped.
+    """
+    from suite.style.temporal import change_map, shift_image
+
+    content = np.asarray(content, np.float32)
+    moved_out, valid = shift_image(prev_result, *shift)
+    moved_in, _ = shift_image(prev_content, *shift)
+    change = change_map(content, moved_in, relative=True)
+    keep = np.clip(1.0 - change / float(threshold), 0.0, 1.0) * valid
+    return content + keep[..., None] * (moved_out - moved_in)
 
 
 # ------------------------------------------------------------------ files and folders
