@@ -421,7 +421,7 @@ def test_float_frames_in_0_1_get_the_photo_paths_warning_once(random_engine, mon
         list(vs.frames([np.zeros((24, 40, 4), np.uint8)]))
 
 
-def test_a_truncated_clip_keeps_what_decodes_and_says_so(tmp_path, random_engine):
+def test_a_truncated_clip_keeps_what_decodes_and_says_so(tmp_path, random_engine, monkeypatch):
     from suite.common.options import replace
     from suite.style.options import StyleOptions
     from suite.style.video import VideoStylizer
@@ -439,11 +439,49 @@ def test_a_truncated_clip_keeps_what_decodes_and_says_so(tmp_path, random_engine
     out.close()
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(full.read_bytes()[: full.stat().st_size * 6 // 10])
-    notes = []
+    notes, bars = [], []
+    import suite.common.ui.progress as progress
+
+    real = progress.make_progress
+    monkeypatch.setattr(progress, "make_progress", lambda *a, **k: bars.append(real(*a, **k)) or bars[-1])
     vs = VideoStylizer(method="fast", options=replace(StyleOptions(), size=16), engine=random_engine)
-    result = vs.video(cut, tmp_path / "o.mp4", on_message=notes.append)
+    result = vs.video(cut, tmp_path / "o.mp4", on_message=notes.append, progress=True)
     assert 0 < result.frames < 24 and frame_count(tmp_path / "o.mp4") == result.frames
-    assert any(f"ends after {result.frames} of the 24 frames" in n for n in notes)
+    line = f"cut.mp4: the file ends after {result.frames} of 24 announced frames (truncated?)"
+    assert len([n for n in notes if line in n]) == 1 and result.truncated and result.announced == 24
+    assert result.notes == [n.removeprefix("note: ") for n in notes]
+    # The bar's total was the packets the cut file's index lists: it ends at the frames that came.
+    (task,) = bars[0].tasks
+    assert task.total == task.completed == result.frames
+    # The command: the note on stderr, in --json's "notes" and in the sidecar.
+    style = tmp_path / "art.png"
+    write_random_image(style, 40, 40, seed=3)
+    r = _stylize([cut, "--style", style, "-o", tmp_path / "c.mp4", "--size", "16", "--json"])
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout)
+    assert summary["frames"] == result.frames and summary["notes"] == [line + f"; {result.frames} kept"]
+    assert f"note: {line}" in r.stderr
+    assert json.loads((tmp_path / "c.mp4.json").read_text())["notes"] == summary["notes"]
+    # A whole file: no note.
+    r = _stylize([full, "--style", style, "-o", tmp_path / "f.mp4", "--size", "16", "--json"])
+    assert r.exit_code == 0 and "notes" not in json.loads(r.stdout) and "note" not in r.stderr, r.output
+
+
+def test_compare_with_a_video_says_it_applies_to_photos(tmp_path):
+    """--compare makes a photo's content | style | result sheet; with a clip it was silently ignored."""
+    src = make_clip(tmp_path / "in.mp4", n=3, audio=False)
+    style = tmp_path / "art.png"
+    write_random_image(style, 40, 40, seed=3)
+    write_random_image(tmp_path / "photos" / "p.png", 30, 40)
+    (tmp_path / "photos" / "in.mp4").write_bytes(src.read_bytes())
+    r = _stylize([tmp_path / "photos", "--style", style, "-o", tmp_path / "out", "--size", "32", "--compare", "--json"])
+    assert r.exit_code == 0, r.output
+    line = "--compare applies to photos only; no side-by-side for 1 video"
+    assert r.stderr.count(line) == 1 and json.loads(r.stdout)["notes"] == [line]
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert "p_compare.jpg" in names and not [n for n in names if n.startswith("in_compare")], names
+    r = _stylize([src, "--style", style, "-o", tmp_path / "o.mp4", "--size", "32"])  # without --compare: no note
+    assert r.exit_code == 0 and "--compare" not in r.output
 
 
 # ------------------------------------------------------------------ the command

@@ -26,7 +26,7 @@ import queue
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +49,9 @@ class VideoResult:
         codec: The video encoder used (``"libx264"``, ``"libvpx-vp9"``, ``"gif"``).
         pix_fmt: Its pixel format (``"yuv420p"``; ``"yuv444p"`` for H.264 with an odd side, which
             decoders limited to 4:2:0, as many browsers' are, refuse).
+        announced: Frames the input announced for the span stylized (its header's count for the whole
+            clip, or the packets its index lists, whichever is more; 0 if unknown).
+        notes: One-line notes of the run (without the ``note:`` prefix), e.g. a file that ends early.
     """
 
     path: Path
@@ -58,6 +61,13 @@ class VideoResult:
     rate: float
     codec: str = "libx264"
     pix_fmt: str = "yuv420p"
+    announced: int = 0
+    notes: list = field(default_factory=list)
+
+    @property
+    def truncated(self) -> bool:
+        """Decoding ended before the frames the file announced (its header, or the packets its index lists)."""
+        return self.announced > self.frames
 
 
 class VideoStylizer:
@@ -252,6 +262,10 @@ class VideoStylizer:
                 f"no frames between {o.start:g} s and "
                 f"{'the end' if o.duration is None else f'{o.start + o.duration:g} s'}",
             )
+        # What the file announces: for the whole clip its header's count too (a cut file's index may list
+        # fewer packets than its header frames, and decoding can end sooner still).
+        announced = max(total, info.frames) if not o.start and o.duration is None else total
+        notes: list = []
         inbox: queue.Queue = queue.Queue(maxsize=2 * o.frame_batch + 2)
         outbox: queue.Queue = queue.Queue(maxsize=2 * o.frame_batch + 2)
         stop = threading.Event()
@@ -342,11 +356,11 @@ class VideoStylizer:
                     raise failures[0]
                 if written[0] == 0:
                     raise VideoReadError(src, "no decodable frame (truncated or damaged)")
-                if not o.start and o.duration is None and info.frames > written[0]:
-                    say(
-                        f"note: {Path(src).name}: ends after {written[0]} of the {info.frames} frames its header "
-                        "lists (truncated?); those are kept"
-                    )
+                if announced > written[0]:
+                    notes.append(truncation_note(src, written[0], announced))
+                    say(f"note: {notes[-1]}")
+                    if bar is not None:  # the bar's total was the announced count: it ends at what came
+                        bar.update(task, total=written[0], completed=written[0])
         finally:
             stop.set()
             decoder.join(timeout=5)
@@ -360,7 +374,14 @@ class VideoStylizer:
             rate=float(info.rate),
             codec=writer.codec,
             pix_fmt=writer.pix_fmt,
+            announced=announced,
+            notes=notes,
         )
+
+
+def truncation_note(src, frames: int, announced: int) -> str:
+    """The one line that says a video ended before the frames it announced (CLI, ``--json``, the page)."""
+    return f"{Path(src).name}: the file ends after {frames} of {announced} announced frames (truncated?); {frames} kept"
 
 
 class _FastFrames:
@@ -559,8 +580,9 @@ def stylize_video_paths(
             ``None``: automatic), as :class:`VideoStylizer`.
 
     Returns:
-        A :class:`suite.common.report.RunReport`: ``done`` and ``skipped`` output paths, ``failed`` videos, and
-        ``info["frames"]``, the frames written (when any video was to do).
+        A :class:`suite.common.report.RunReport`: ``done`` and ``skipped`` output paths, ``failed`` videos,
+        ``info["frames"]``, the frames written (when any video was to do), and ``info["notes"]``, the clips'
+        one-line notes (a file that ends before the frames it announced), when there are any.
     """
     import sys
 
@@ -581,11 +603,13 @@ def stylize_video_paths(
     arts = list(styles) if all(is_preset(s) for s in styles) else [load_image(s, max_pixels=max_pixels) for s in styles]
     vs = VideoStylizer(arts, method=method, options=options, blend=blend, size=size, mixed_precision=mixed_precision)
     frames = [0]  # frames written, all clips together (the --json summary's "frames")
+    notes: list = []  # the clips' one-line notes (a file that ends early): the --json summary's "notes"
     for src, dst in todo:
 
         def one(src=src, dst=dst):
             result = vs.video(src, dst, overwrite=overwrite, progress=progress, on_message=say, max_pixels=max_pixels)
             frames[0] += result.frames
+            notes.extend(result.notes)
             write_sidecar(
                 src,
                 dst,
@@ -596,10 +620,13 @@ def stylize_video_paths(
                     "fps": round(result.rate, 4),
                     "options": vs.get_options(),
                     "seconds": round(result.seconds, 2),
+                    **({"notes": result.notes} if result.notes else {}),
                 },
             )
 
         # One clip's failure (a damaged file: its own reason) is its line in the report; the others go on.
         record_outcome(report, src, dst, one, say, errors=(Exception,))
     report.info["frames"] = frames[0]
+    if notes:
+        report.info.setdefault("notes", []).extend(notes)
     return report
