@@ -191,7 +191,7 @@ def _copy_with_writer(src, dst):
 
     with VideoWriter(dst, probe(src)) as w:
         for f in read_frames(src):
-            w.write(f.image, f.time)
+            w.write(f.image, f.time, f.duration)
     c = av.open(str(dst))
     try:
         return [round(float(f.time), 3) for f in c.decode(c.streams.video[0])]
@@ -218,25 +218,43 @@ def test_a_variable_frame_rate_is_kept(tmp_path, ext):
     np.testing.assert_allclose(_copy_with_writer(src, tmp_path / f"out{ext}"), times, atol=1.5e-3)
 
 
-def test_gif_frame_delays_are_kept(tmp_path):
-    """Delays of 130 and 120 ms in turn: the encoder's clock at 1/rate made every delay 120 ms."""
+def _gif_delays(path):
     from PIL import Image
 
+    with Image.open(path) as im:
+        out = []
+        for i in range(im.n_frames):
+            im.seek(i)
+            out.append(im.info["duration"])
+        return out
+
+
+def test_gif_frame_delays_are_kept(tmp_path):
+    """Delays of 130 and 120 ms in turn, the last one 300 ms: the encoder's clock at 1/rate made every delay
+    120 ms, and the last frame (whose delay no next timestamp tells) got 1/rate (80 ms here) until its own
+    duration was handed to the muxer."""
+    from PIL import Image
+
+    from suite.common.io.video import VideoWriter, probe, read_frames
+
     src = tmp_path / "in.gif"
+    delays = [130, 120] * 3 + [130, 300]
     frames = [Image.fromarray(np.full((24, 32, 3), 30 * i, np.uint8)) for i in range(8)]
-    frames[0].save(src, save_all=True, append_images=frames[1:], duration=[130, 120] * 4, loop=0)
+    frames[0].save(src, save_all=True, append_images=frames[1:], duration=delays, loop=0)
+    assert _gif_delays(src) == delays
     _copy_with_writer(src, tmp_path / "out.gif")
-
-    def delays(path):
-        with Image.open(path) as im:
-            out = []
-            for i in range(im.n_frames):
-                im.seek(i)
-                out.append(im.info["duration"])
-            return out
-
-    # The last frame's delay is not known from the timestamps (the encoder repeats the one before it).
-    assert delays(tmp_path / "out.gif")[:-1] == delays(src)[:-1] == [130, 120] * 3 + [130]
+    assert _gif_delays(tmp_path / "out.gif") == delays
+    # Frames without a duration: the last is shown as long as the one before it.
+    with VideoWriter(tmp_path / "times.gif", probe(src)) as w:
+        for f in read_frames(src):
+            w.write(f.image, f.time)
+    assert _gif_delays(tmp_path / "times.gif") == delays[:-1] + [130]
+    # Through the command (the decode/stylize/encode pipeline), a GIF keeps every delay too.
+    style = tmp_path / "art.png"
+    write_random_image(style, 40, 40, seed=3)
+    r = _stylize([src, "--style", style, "-o", tmp_path / "styled.gif", "--size", "32"])
+    assert r.exit_code == 0, r.output
+    assert _gif_delays(tmp_path / "styled.gif") == delays
 
 
 def test_aac_priming_packet_is_copied(tmp_path):

@@ -297,8 +297,8 @@ class VideoStylizer:
                     item = outbox.get()
                     if item is _END or stop.is_set():
                         return
-                    image, t = item
-                    writer.write(image, t)
+                    image, t, shown = item
+                    writer.write(image, t, shown)
                     written[0] += 1
                     if bar is not None:
                         bar.advance(task)
@@ -315,7 +315,7 @@ class VideoStylizer:
                     raise item
                 if failures:
                     raise failures[0]
-                times.append(item.time)
+                times.append((item.time, item.duration))
                 yield item.image
 
         bar = task = None
@@ -342,7 +342,7 @@ class VideoStylizer:
                 encoder.start()
                 try:
                     for done, out in enumerate(self.frames(inputs()), 1):
-                        if failures or not put(outbox, (out, times.popleft())):
+                        if failures or not put(outbox, (out, *times.popleft())):
                             break
                         if on_frame is not None:
                             on_frame(done, total, out)
