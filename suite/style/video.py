@@ -411,6 +411,8 @@ class _GatysFrames:
     where ``c`` (:func:`warm_start`) is 1 where the input shows the same thing as before and 0 where it
     changed (a moving object, a newly visible border, a cut). With a few evaluations per frame the picture
     therefore follows the video: what moved starts from the frame itself, what did not keeps its strokes.
+    Where a moving object uncovers what was seen before (the background behind it), the strokes that
+    background had come back from a :class:`StrokeMemory`, so the object leaves no unpainted trail.
     """
 
     def __init__(self, st, frame_iterations, size):
@@ -420,6 +422,7 @@ class _GatysFrames:
         self._prev = None
         self._prev_content = None
         self._motion = None
+        self._memory = None
 
     def __call__(self, frames):
         return [self._one(f) for f in frames]
@@ -440,8 +443,10 @@ class _GatysFrames:
             # The first frame, or a cut: a full optimization.
             image = st.transfer(content).image
             self._prev, self._prev_content = image, content
+            self._memory = StrokeMemory(content, image)
             return image
-        start = warm_start(content, self._prev_content, self._prev, shift)
+        self._memory.shift(*shift)
+        start, consistent = warm_start(content, self._prev_content, self._prev, shift, memory=self._memory, keep=True)
         args = st._scale_args(content, self.size, None, (h, w))
         x, _ = st._optimize(
             np.clip(start, 0, 255)[None].astype(np.float32),
@@ -452,6 +457,7 @@ class _GatysFrames:
         )
         image = np.clip(np.asarray(x)[0], 0, 255)
         self._prev, self._prev_content = image, content
+        self._memory.update(content, image, consistent)
         if st.options.preserve_colors:
             image = transfer_luminance(image, content)
         return image
@@ -462,7 +468,16 @@ class _GatysFrames:
 WARM_START_CHANGE = 24.0
 
 
-def warm_start(content, prev_content, prev_result, shift=(0.0, 0.0), threshold: float = WARM_START_CHANGE):
+def warm_start(
+    content,
+    prev_content,
+    prev_result,
+    shift=(0.0, 0.0),
+    threshold: float = WARM_START_CHANGE,
+    *,
+    memory=None,
+    keep: bool = False,
+):
     """The starting image of a warm-started Gatys frame: ``content`` plus the previous result's style where the
     input did not change.
 
@@ -478,9 +493,12 @@ def warm_start(content, prev_content, prev_result, shift=(0.0, 0.0), threshold: 
         shift: The global motion ``(dy, dx)`` from the previous frame to this one
             (:meth:`suite.style.temporal.TemporalSmoother.shift_to_current`).
         threshold: The change at which ``c`` reaches 0.
+        memory: A :class:`StrokeMemory` (already moved by ``shift``): where ``c < 1``, the strokes it holds for
+            what the pixel shows now (the background a moving object uncovers) instead of none.
+        keep: Also return ``c``.
 
     Returns:
-        ``(H, W, 3)`` float32, not clipped.
+        ``(H, W, 3)`` float32, not clipped; with ``keep``, ``(start, c)``.
     """
     from suite.style.temporal import change_map, shift_image
 
@@ -488,8 +506,62 @@ def warm_start(content, prev_content, prev_result, shift=(0.0, 0.0), threshold: 
     moved_out, valid = shift_image(prev_result, *shift)
     moved_in, _ = shift_image(prev_content, *shift)
     change = change_map(content, moved_in, relative=True)
-    keep = np.clip(1.0 - change / float(threshold), 0.0, 1.0) * valid
-    return content + keep[..., None] * (moved_out - moved_in)
+    c = np.clip(1.0 - change / float(threshold), 0.0, 1.0) * valid
+    start = content + c[..., None] * (moved_out - moved_in)
+    if memory is not None:
+        start += ((1.0 - c) * memory.match(content, threshold))[..., None] * memory.residual
+    return (start, c) if keep else start
+
+
+class StrokeMemory:
+    """Per pixel, the strokes (result minus frame) last painted on what the pixel showed, and that content.
+
+    A moving object covers the background and uncovers it again: the previous frame then holds the object
+    there, not the background, but this memory still holds the background's strokes, so the uncovered part
+    starts painted (:func:`warm_start`) instead of from the bare frame. A pixel's memory is refreshed when it
+    shows the remembered content again, and replaced only by something that stays (unchanged for
+    ``settle`` frames in a row), so an object passing through does not overwrite it.
+
+    Args:
+        content, result: The first frame and its stylization, ``(H, W, 3)`` in ``[0, 255]``.
+        settle: Frames a new content must stay unchanged before its strokes replace the remembered ones.
+    """
+
+    def __init__(self, content, result, settle: int = 2):
+        self.content = np.array(content, np.float32)
+        self.residual = np.asarray(result, np.float32) - self.content
+        self.valid = np.ones(self.content.shape[:2], np.float32)
+        self.stable = np.zeros(self.content.shape[:2], np.int32)
+        self.settle = int(settle)
+
+    def shift(self, dy: float, dx: float) -> None:
+        """Moves the memory with the camera's global motion (what leaves the view is forgotten)."""
+        from suite.style.temporal import shift_image
+
+        if not (dy or dx):
+            return
+        self.content, valid = shift_image(self.content, dy, dx)
+        self.residual, _ = shift_image(self.residual, dy, dx)
+        moved_valid, _ = shift_image(self.valid, dy, dx)
+        self.valid = np.where(valid > 0, moved_valid, 0.0).astype(np.float32)
+        self.stable = np.where(valid > 0, np.rint(shift_image(self.stable.astype(np.float32), dy, dx)[0]), 0)
+        self.stable = self.stable.astype(np.int32)
+
+    def match(self, content, threshold: float = WARM_START_CHANGE) -> np.ndarray:
+        """``(H, W)`` in ``[0, 1]``: 1 where ``content`` shows what the memory holds there."""
+        from suite.style.temporal import change_map
+
+        change = change_map(content, self.content, relative=True)
+        return np.clip(1.0 - change / float(threshold), 0.0, 1.0) * self.valid
+
+    def update(self, content, result, consistent) -> None:
+        """After a frame: ``consistent`` (``(H, W)``, 1 where the input did not change from the previous frame)."""
+        content = np.asarray(content, np.float32)
+        self.stable = np.where(np.asarray(consistent) > 0.5, self.stable + 1, 0).astype(np.int32)
+        take = (self.match(content) > 0.5) | (self.stable >= self.settle) | (self.valid < 0.5)
+        self.content[take] = content[take]
+        self.residual[take] = (np.asarray(result, np.float32) - content)[take]
+        self.valid[take] = 1.0
 
 
 # ------------------------------------------------------------------ files and folders
