@@ -690,3 +690,80 @@ def test_cancelling_a_clip_job_stops_between_frames(served, tmp_path, monkeypatc
     assert state["state"] == "cancelled" and max(seen) == 3  # stopped at the next frame's check
     assert client.get(f"/api/jobs/{r.json['id']}/files/result.mp4").status_code == 404
     assert not [p for p in (tmp_path / "up").iterdir() if p.is_dir()]  # no partial file left
+
+
+def _timed_clip(path, times, w=64, h=48, faststart=False) -> Path:
+    """An H.264 clip whose frames are shown at ``times`` seconds (a 1 ms clock: variable frame rates)."""
+    from fractions import Fraction
+
+    av = pytest.importorskip("av")
+    out = av.open(str(path), "w", options={"movflags": "faststart"} if faststart else {})
+    v = out.add_stream("libx264", rate=round(len(times) / max(times[-1], 1e-3)))
+    v.width, v.height, v.pix_fmt = w, h, "yuv420p"
+    v.codec_context.time_base = Fraction(1, 1000)
+    for i, t in enumerate(times):
+        f = av.VideoFrame.from_ndarray(np.random.default_rng(i).integers(0, 255, (h, w, 3), dtype=np.uint8), "rgb24")
+        f.pts, f.time_base = round(t * 1000), Fraction(1, 1000)
+        for p in v.encode(f):
+            out.mux(p)
+    for p in v.encode(None):
+        out.mux(p)
+    out.close()
+    return Path(path)
+
+
+def _frame_times(path):
+    av = pytest.importorskip("av")
+    c = av.open(str(path))
+    try:
+        return [round(float(f.time), 4) for f in c.decode(c.streams.video[0])]
+    finally:
+        c.close()
+
+
+def test_a_variable_frame_rate_clip_keeps_its_timestamps_through_the_page(served, tmp_path, monkeypatch):
+    """Gaps of 33 and 100 ms (a phone in low light), uploaded and stylized by the page: the result has every
+    frame, each at its own time (the writer's own 1/90000 clock; at 1/rate frames were rounded together and
+    the MP4 refused them)."""
+    from suite.serve import work
+
+    monkeypatch.setattr(work, "_FAST", {"parts": _tiny_fast_parts()})
+    times = [0, 0.033, 0.067, 0.1, 0.133, 0.167, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.733, 0.767, 0.8, 0.833]
+    client = _clip_app(served, tmp_path).test_client()
+    up = _upload(client, _timed_clip(tmp_path / "vfr.mp4", times).read_bytes(), "vfr.mp4")
+    assert up.status_code == 201, up.json
+    r = _clip_job(client, up.json["id"])
+    assert r.status_code == 202, r.json
+    state = _wait(client, r.json["id"])
+    assert state["state"] == "done", state
+    assert state["result"]["frames"] == len(times) and "note" not in state["result"]
+    (tmp_path / "res.mp4").write_bytes(client.get(f"/api/jobs/{r.json['id']}/files/result.mp4").data)
+    np.testing.assert_allclose(_frame_times(tmp_path / "res.mp4"), times, atol=1.5e-3)
+
+
+def test_a_truncated_clip_says_it_ended_early_and_the_progress_ends_at_what_came(served, tmp_path, monkeypatch):
+    """A clip cut short (its header lists 24 frames) gives the frames that decode; the job's status says how
+    many of the announced ones that is, in one line under the video, and its progress ends at them (it said
+    "of 24" and stopped short, with no word)."""
+    from suite.serve import work
+
+    monkeypatch.setattr(work, "_FAST", {"parts": _tiny_fast_parts()})
+    full = _timed_clip(tmp_path / "full.mp4", [i / 12 for i in range(24)], faststart=True)  # index first
+    data = full.read_bytes()
+    client = _clip_app(served, tmp_path).test_client()
+    up = _upload(client, data[: len(data) * 6 // 10], "cut.mp4")
+    assert up.status_code == 201, up.json
+    r = _clip_job(client, up.json["id"])
+    events = client.get(f"/api/jobs/{r.json['id']}/events").get_data(as_text=True)
+    states = [json.loads(line[6:]) for line in events.splitlines() if line.startswith("data: ")]
+    assert states[-1]["state"] == "done", states[-1]
+    n = states[-1]["result"]["frames"]
+    assert 0 < n < 24
+    note = states[-1]["result"]["note"]
+    assert f"cut.mp4: the file ends after {n} of 24 announced frames (truncated?)" in note and "\n" not in note
+    assert str(tmp_path) not in note
+    last = states[-1]["progress"]
+    assert (last["frame"], last["frames"]) == (n, n)
+    (tmp_path / "res.mp4").write_bytes(client.get(f"/api/jobs/{r.json['id']}/files/result.mp4").data)
+    assert len(_frame_times(tmp_path / "res.mp4")) == n
+    assert client.get(f"/api/jobs/{r.json['id']}/files/result.json").json["notes"] == [note.rstrip(".")]

@@ -381,6 +381,9 @@ def _run_clip(job, queue, req: _StyleRequest, files, styles) -> dict:
         data = (work_dir / "result.mp4").read_bytes()
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
+    # The clip's own name in the notes (a file that ends early), never the server's copy of it.
+    shown = files.display_name(req.photo).removeprefix("upload:")
+    notes = [n.replace(Path(files.resolve(req.photo)).name, shown, 1) for n in result.notes]
     sidecar = {
         **req.names,
         "method": "fast",
@@ -390,8 +393,24 @@ def _run_clip(job, queue, req: _StyleRequest, files, styles) -> dict:
         "options": vs.get_options(),
         "seconds": round(result.seconds, 2),
         "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **({"notes": notes} if notes else {}),
     }
+    if result.truncated:  # the progress said "of N" for the frames announced: it ends at those that came
+        n = int(result.frames)
+        queue.update(
+            job,
+            {
+                "stage": "stylizing frames",
+                "frame": n,
+                "frames": n,
+                "done": n,
+                "total": n,
+                "preview": job.progress.get("preview"),
+            },
+        )
     queue.update(job, None, {"result.mp4": data, "result.json": (json.dumps(sidecar, indent=2) + "\n").encode()})
+    if result.codec != "libx264" or result.pix_fmt != "yuv420p":
+        notes.append(_clip_codec_note(result))
     return {
         "clip": True,
         "width": int(result.size[0]),
@@ -400,8 +419,12 @@ def _run_clip(job, queue, req: _StyleRequest, files, styles) -> dict:
         "fps": round(result.rate, 3),
         "seconds": sidecar["seconds"],
         "codec": result.codec,
-        **({"note": _clip_codec_note(result)} if result.codec != "libx264" or result.pix_fmt != "yuv420p" else {}),
+        **({"note": " ".join(_sentence(n) for n in notes)} if notes else {}),
     }
+
+
+def _sentence(note: str) -> str:
+    return note if note.endswith(".") else note + "."
 
 
 def _clip_codec_note(result) -> str:

@@ -311,6 +311,11 @@ def _stylize_videos(content, styles, output, opts, blend, size_given, common, ha
         return content, None
     if has_masks:
         raise click.UsageError("--mask and --mask-from work with photos, not videos")
+    compare_note = None
+    if common["compare"]:
+        # A side-by-side image of a clip would show one frame of it: --compare stays a photos' option, and says so.
+        compare_note = f"--compare applies to photos only; no side-by-side for {_count(len(videos), 'video')}"
+        common["on_message"](f"note: {compare_note}")
     from suite.common.io.video import VideoSupportMissing
     from suite.style.video import stylize_video_paths
 
@@ -334,8 +339,14 @@ def _stylize_videos(content, styles, output, opts, blend, size_given, common, ha
         raise click.ClickException(str(e)) from None
     except ValueError as e:
         raise click.UsageError(str(e)) from None
+    if compare_note is not None:
+        report.info.setdefault("notes", []).insert(0, compare_note)
     rest = [c for c in content if Path(c).is_dir() or not _is_named_video(c)]
     return rest, report
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _styles_and_regions(styles, masks, mask_from, class_style, feather):

@@ -176,6 +176,27 @@ def _box_blur(plane: np.ndarray, radius: int) -> np.ndarray:
     return uniform_filter(plane, size=2 * radius + 1, mode="nearest") if radius > 0 else plane
 
 
+def change_map(current: np.ndarray, previous: np.ndarray, radius: int = 4, relative: bool = False) -> np.ndarray:
+    """How much the input changed per pixel: ``|grey(current) - grey(previous)|``, box-blurred.
+
+    Args:
+        current, previous: ``(H, W, 3)`` RGB or ``(H, W)`` grey, in ``[0, 255]``, one size (``previous``
+            already moved by the global motion).
+        radius: Box-blur radius in pixels at 1080p (scaled with the frame), so one noisy pixel does not decide.
+        relative: Remove a change common to the whole frame first (the median difference: a change of
+            exposure is not a change of what the pixel shows).
+
+    Returns:
+        ``(H, W)`` float32 grey levels.
+    """
+    current, previous = np.asarray(current, np.float32), np.asarray(previous, np.float32)
+    diff = (_grey(current) if current.ndim == 3 else current) - (_grey(previous) if previous.ndim == 3 else previous)
+    if relative:
+        diff = diff - np.median(diff)
+    radius = max(1, round(radius * max(diff.shape) / 1920))
+    return _box_blur(np.abs(diff), radius)
+
+
 class TemporalSmoother:
     """Blends each stylized frame with the previous result where the input did not change (see the module).
 
@@ -263,9 +284,7 @@ class TemporalSmoother:
         self.last_shift = shift
         moved_in, valid = shift_image(prev_grey, dy, dx)
         moved_out, _ = shift_image(prev_out, dy, dx)
-        change = np.abs(grey - moved_in)
-        radius = max(1, round(self.radius * max(frame.shape[:2]) / 1920))
-        change = _box_blur(change, radius)
+        change = change_map(grey, moved_in, self.radius)
         confidence = np.clip(1.0 - change / self.threshold, 0.0, 1.0) * valid
         keep = (self.weight * confidence)[..., None]
         out = stylized + keep * (moved_out - stylized)

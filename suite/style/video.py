@@ -9,8 +9,9 @@
   clip's first frame, not each frame's own), and
   :class:`suite.style.temporal.TemporalSmoother` (the previous result kept
   where the input did not change after undoing the global motion). Gatys
-  frames start from the previous result and take ``frame_iterations``
-  evaluations each.
+  frames start from the previous result's strokes laid on the new frame
+  where the input did not change, and from the frame itself where it did
+  (:func:`warm_start`), and take ``frame_iterations`` evaluations each.
 * :func:`stylize_video_paths` does files and folders of videos the way
   :mod:`suite.style.batch` does photos: outputs written atomically with a JSON
   sidecar, existing ones skipped unless ``overwrite``, one line per bad file.
@@ -25,7 +26,7 @@ import queue
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +49,9 @@ class VideoResult:
         codec: The video encoder used (``"libx264"``, ``"libvpx-vp9"``, ``"gif"``).
         pix_fmt: Its pixel format (``"yuv420p"``; ``"yuv444p"`` for H.264 with an odd side, which
             decoders limited to 4:2:0, as many browsers' are, refuse).
+        announced: Frames the input announced for the span stylized (its header's count for the whole
+            clip, or the packets its index lists, whichever is more; 0 if unknown).
+        notes: One-line notes of the run (without the ``note:`` prefix), e.g. a file that ends early.
     """
 
     path: Path
@@ -57,6 +61,13 @@ class VideoResult:
     rate: float
     codec: str = "libx264"
     pix_fmt: str = "yuv420p"
+    announced: int = 0
+    notes: list = field(default_factory=list)
+
+    @property
+    def truncated(self) -> bool:
+        """Decoding ended before the frames the file announced (its header, or the packets its index lists)."""
+        return self.announced > self.frames
 
 
 class VideoStylizer:
@@ -149,14 +160,14 @@ class VideoStylizer:
 
         Args:
             frames: Any iterable of ``(H, W, 3)`` RGB arrays (uint8, or float in
-                ``[0, 255]``), e.g. :func:`suite.common.io.video.read_frames`'
+                ``[0, 255]``, not ``[0, 1]``: those get a warning, as photos do), e.g. :func:`suite.common.io.video.read_frames`'
                 images. Consecutive frames are one clip: its style vector and
                 the temporal smoothing carry from frame to frame.
 
         Yields:
             ``(H, W, 3)`` uint8 stylized frames, each the size of its input.
         """
-        from suite.common.io.images import resize_float, to_uint8
+        from suite.common.io.images import as_rgb_array, resize_float, to_uint8
         from suite.style.temporal import TemporalSmoother
 
         o = self.options
@@ -182,12 +193,12 @@ class VideoStylizer:
             pending.clear()
 
         for frame in frames:
-            frame = np.asarray(frame)
-            if frame.ndim != 3 or frame.shape[-1] != 3:
-                raise ValueError(f"Frames must be (H, W, 3) RGB. Received: shape={frame.shape}")
+            # As photos are checked: (H, W, 3) or grey, finite, in [0, 255]; a float frame in [0, 1] (nearly
+            # black on that scale) gets the photo path's warning, once.
+            frame = as_rgb_array(frame, "frames")
             if pending and frame.shape != pending[0].shape:
                 yield from flush()  # a batch holds one size
-            pending.append(np.asarray(frame, dtype=np.float32))
+            pending.append(frame)
             if len(pending) >= batch:
                 yield from flush()
         if pending:
@@ -251,6 +262,10 @@ class VideoStylizer:
                 f"no frames between {o.start:g} s and "
                 f"{'the end' if o.duration is None else f'{o.start + o.duration:g} s'}",
             )
+        # What the file announces: for the whole clip its header's count too (a cut file's index may list
+        # fewer packets than its header frames, and decoding can end sooner still).
+        announced = max(total, info.frames) if not o.start and o.duration is None else total
+        notes: list = []
         inbox: queue.Queue = queue.Queue(maxsize=2 * o.frame_batch + 2)
         outbox: queue.Queue = queue.Queue(maxsize=2 * o.frame_batch + 2)
         stop = threading.Event()
@@ -282,8 +297,8 @@ class VideoStylizer:
                     item = outbox.get()
                     if item is _END or stop.is_set():
                         return
-                    image, t = item
-                    writer.write(image, t)
+                    image, t, shown = item
+                    writer.write(image, t, shown)
                     written[0] += 1
                     if bar is not None:
                         bar.advance(task)
@@ -300,7 +315,7 @@ class VideoStylizer:
                     raise item
                 if failures:
                     raise failures[0]
-                times.append(item.time)
+                times.append((item.time, item.duration))
                 yield item.image
 
         bar = task = None
@@ -327,7 +342,7 @@ class VideoStylizer:
                 encoder.start()
                 try:
                     for done, out in enumerate(self.frames(inputs()), 1):
-                        if failures or not put(outbox, (out, times.popleft())):
+                        if failures or not put(outbox, (out, *times.popleft())):
                             break
                         if on_frame is not None:
                             on_frame(done, total, out)
@@ -341,11 +356,11 @@ class VideoStylizer:
                     raise failures[0]
                 if written[0] == 0:
                     raise VideoReadError(src, "no decodable frame (truncated or damaged)")
-                if not o.start and o.duration is None and info.frames > written[0]:
-                    say(
-                        f"note: {Path(src).name}: ends after {written[0]} of the {info.frames} frames its header "
-                        "lists (truncated?); those are kept"
-                    )
+                if announced > written[0]:
+                    notes.append(truncation_note(src, written[0], announced))
+                    say(f"note: {notes[-1]}")
+                    if bar is not None:  # the bar's total was the announced count: it ends at what came
+                        bar.update(task, total=written[0], completed=written[0])
         finally:
             stop.set()
             decoder.join(timeout=5)
@@ -359,7 +374,14 @@ class VideoStylizer:
             rate=float(info.rate),
             codec=writer.codec,
             pix_fmt=writer.pix_fmt,
+            announced=announced,
+            notes=notes,
         )
+
+
+def truncation_note(src, frames: int, announced: int) -> str:
+    """The one line that says a video ended before the frames it announced (CLI, ``--json``, the page)."""
+    return f"{Path(src).name}: the file ends after {frames} of {announced} announced frames (truncated?); {frames} kept"
 
 
 class _FastFrames:
@@ -382,14 +404,25 @@ class _FastFrames:
 
 
 class _GatysFrames:
-    """Gatys frame after frame: the first one fully, each later one warm-started from the previous result."""
+    """Gatys frame after frame: the first one fully, each later one warm-started from the previous result.
+
+    The warm start is the previous result's *style* carried onto the new frame, not the previous picture:
+    ``start = frame + c * (previous result - previous frame)``, both moved by the camera's global motion,
+    where ``c`` (:func:`warm_start`) is 1 where the input shows the same thing as before and 0 where it
+    changed (a moving object, a newly visible border, a cut). With a few evaluations per frame the picture
+    therefore follows the video: what moved starts from the frame itself, what did not keeps its strokes.
+    Where a moving object uncovers what was seen before (the background behind it), the strokes that
+    background had come back from a :class:`StrokeMemory`, so the object leaves no unpainted trail.
+    """
 
     def __init__(self, st, frame_iterations, size):
         self.st = st
         self.iterations = int(frame_iterations)
         self.size = int(size)
         self._prev = None
+        self._prev_content = None
         self._motion = None
+        self._memory = None
 
     def __call__(self, frames):
         return [self._one(f) for f in frames]
@@ -398,7 +431,7 @@ class _GatysFrames:
         from suite.common.io.images import long_side_shape
         from suite.common.io.images import resize_float as resize_image
         from suite.style.color import transfer_luminance
-        from suite.style.temporal import TemporalSmoother, shift_image
+        from suite.style.temporal import TemporalSmoother
 
         st = self.st
         h, w = long_side_shape(frame.shape, self.size)
@@ -409,12 +442,11 @@ class _GatysFrames:
         if self._prev is None or shift is None or self._prev.shape[:2] != (h, w):
             # The first frame, or a cut: a full optimization.
             image = st.transfer(content).image
-            self._prev = image
+            self._prev, self._prev_content = image, content
+            self._memory = StrokeMemory(content, image)
             return image
-        # Warm start: the previous result, moved by the camera's global motion, with the newly visible
-        # border filled from the frame itself.
-        start, valid = shift_image(self._prev, *shift)
-        start = start * valid[..., None] + content * (1.0 - valid[..., None])
+        self._memory.shift(*shift)
+        start, consistent = warm_start(content, self._prev_content, self._prev, shift, memory=self._memory, keep=True)
         args = st._scale_args(content, self.size, None, (h, w))
         x, _ = st._optimize(
             np.clip(start, 0, 255)[None].astype(np.float32),
@@ -424,10 +456,112 @@ class _GatysFrames:
             where=f"at a video frame ({w}x{h})",
         )
         image = np.clip(np.asarray(x)[0], 0, 255)
-        self._prev = image
+        self._prev, self._prev_content = image, content
+        self._memory.update(content, image, consistent)
         if st.options.preserve_colors:
             image = transfer_luminance(image, content)
         return image
+
+
+#: Grey-level change of the input (after undoing the global motion and any change of exposure) from which a
+#: pixel's warm start is the new frame itself rather than the previous result's strokes.
+WARM_START_CHANGE = 24.0
+
+
+def warm_start(
+    content,
+    prev_content,
+    prev_result,
+    shift=(0.0, 0.0),
+    threshold: float = WARM_START_CHANGE,
+    *,
+    memory=None,
+    keep: bool = False,
+):
+    """The starting image of a warm-started Gatys frame: ``content`` plus the previous result's style where the
+    input did not change.
+
+    ``start = content + c * (shift(prev_result) - shift(prev_content))``: where ``c = 1`` this is the previous
+    result moved with the camera plus the change of the input (a brighter frame starts brighter); where the
+    input changed on its own (an object moved in or out, a newly visible border: ``c = 0``) it is the frame
+    itself, so nothing of the previous picture stays there (no ghost, nothing frozen). ``c`` falls from 1 to 0
+    as ``|content - shifted prev_content|`` (grey levels, a global change of exposure removed, box-blurred)
+    goes from 0 to ``threshold``.
+
+    Args:
+        content, prev_content, prev_result: ``(H, W, 3)`` in ``[0, 255]``, all one size.
+        shift: The global motion ``(dy, dx)`` from the previous frame to this one
+            (:meth:`suite.style.temporal.TemporalSmoother.shift_to_current`).
+        threshold: The change at which ``c`` reaches 0.
+        memory: A :class:`StrokeMemory` (already moved by ``shift``): where ``c < 1``, the strokes it holds for
+            what the pixel shows now (the background a moving object uncovers) instead of none.
+        keep: Also return ``c``.
+
+    Returns:
+        ``(H, W, 3)`` float32, not clipped; with ``keep``, ``(start, c)``.
+    """
+    from suite.style.temporal import change_map, shift_image
+
+    content = np.asarray(content, np.float32)
+    moved_out, valid = shift_image(prev_result, *shift)
+    moved_in, _ = shift_image(prev_content, *shift)
+    change = change_map(content, moved_in, relative=True)
+    c = np.clip(1.0 - change / float(threshold), 0.0, 1.0) * valid
+    start = content + c[..., None] * (moved_out - moved_in)
+    if memory is not None:
+        start += ((1.0 - c) * memory.match(content, threshold))[..., None] * memory.residual
+    return (start, c) if keep else start
+
+
+class StrokeMemory:
+    """Per pixel, the strokes (result minus frame) last painted on what the pixel showed, and that content.
+
+    A moving object covers the background and uncovers it again: the previous frame then holds the object
+    there, not the background, but this memory still holds the background's strokes, so the uncovered part
+    starts painted (:func:`warm_start`) instead of from the bare frame. A pixel's memory is refreshed when it
+    shows the remembered content again, and replaced only by something that stays (unchanged for
+    ``settle`` frames in a row), so an object passing through does not overwrite it.
+
+    Args:
+        content, result: The first frame and its stylization, ``(H, W, 3)`` in ``[0, 255]``.
+        settle: Frames a new content must stay unchanged before its strokes replace the remembered ones.
+    """
+
+    def __init__(self, content, result, settle: int = 2):
+        self.content = np.array(content, np.float32)
+        self.residual = np.asarray(result, np.float32) - self.content
+        self.valid = np.ones(self.content.shape[:2], np.float32)
+        self.stable = np.zeros(self.content.shape[:2], np.int32)
+        self.settle = int(settle)
+
+    def shift(self, dy: float, dx: float) -> None:
+        """Moves the memory with the camera's global motion (what leaves the view is forgotten)."""
+        from suite.style.temporal import shift_image
+
+        if not (dy or dx):
+            return
+        self.content, valid = shift_image(self.content, dy, dx)
+        self.residual, _ = shift_image(self.residual, dy, dx)
+        moved_valid, _ = shift_image(self.valid, dy, dx)
+        self.valid = np.where(valid > 0, moved_valid, 0.0).astype(np.float32)
+        self.stable = np.where(valid > 0, np.rint(shift_image(self.stable.astype(np.float32), dy, dx)[0]), 0)
+        self.stable = self.stable.astype(np.int32)
+
+    def match(self, content, threshold: float = WARM_START_CHANGE) -> np.ndarray:
+        """``(H, W)`` in ``[0, 1]``: 1 where ``content`` shows what the memory holds there."""
+        from suite.style.temporal import change_map
+
+        change = change_map(content, self.content, relative=True)
+        return np.clip(1.0 - change / float(threshold), 0.0, 1.0) * self.valid
+
+    def update(self, content, result, consistent) -> None:
+        """After a frame: ``consistent`` (``(H, W)``, 1 where the input did not change from the previous frame)."""
+        content = np.asarray(content, np.float32)
+        self.stable = np.where(np.asarray(consistent) > 0.5, self.stable + 1, 0).astype(np.int32)
+        take = (self.match(content) > 0.5) | (self.stable >= self.settle) | (self.valid < 0.5)
+        self.content[take] = content[take]
+        self.residual[take] = (np.asarray(result, np.float32) - content)[take]
+        self.valid[take] = 1.0
 
 
 # ------------------------------------------------------------------ files and folders
@@ -518,8 +652,9 @@ def stylize_video_paths(
             ``None``: automatic), as :class:`VideoStylizer`.
 
     Returns:
-        A :class:`suite.common.report.RunReport`: ``done`` and ``skipped`` output paths, ``failed`` videos, and
-        ``info["frames"]``, the frames written (when any video was to do).
+        A :class:`suite.common.report.RunReport`: ``done`` and ``skipped`` output paths, ``failed`` videos,
+        ``info["frames"]``, the frames written (when any video was to do), and ``info["notes"]``, the clips'
+        one-line notes (a file that ends before the frames it announced), when there are any.
     """
     import sys
 
@@ -540,11 +675,13 @@ def stylize_video_paths(
     arts = list(styles) if all(is_preset(s) for s in styles) else [load_image(s, max_pixels=max_pixels) for s in styles]
     vs = VideoStylizer(arts, method=method, options=options, blend=blend, size=size, mixed_precision=mixed_precision)
     frames = [0]  # frames written, all clips together (the --json summary's "frames")
+    notes: list = []  # the clips' one-line notes (a file that ends early): the --json summary's "notes"
     for src, dst in todo:
 
         def one(src=src, dst=dst):
             result = vs.video(src, dst, overwrite=overwrite, progress=progress, on_message=say, max_pixels=max_pixels)
             frames[0] += result.frames
+            notes.extend(result.notes)
             write_sidecar(
                 src,
                 dst,
@@ -555,10 +692,13 @@ def stylize_video_paths(
                     "fps": round(result.rate, 4),
                     "options": vs.get_options(),
                     "seconds": round(result.seconds, 2),
+                    **({"notes": result.notes} if result.notes else {}),
                 },
             )
 
         # One clip's failure (a damaged file: its own reason) is its line in the report; the others go on.
         record_outcome(report, src, dst, one, say, errors=(Exception,))
     report.info["frames"] = frames[0]
+    if notes:
+        report.info.setdefault("notes", []).extend(notes)
     return report

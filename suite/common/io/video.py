@@ -259,11 +259,13 @@ class Frame:
         image: ``(H, W, 3)`` uint8 RGB.
         time: Seconds from the start of the requested window.
         index: Position in the window (0, 1, ...).
+        duration: Seconds it is shown (the container's frame duration), or ``None`` if unknown.
     """
 
     image: np.ndarray
     time: float
     index: int
+    duration: float | None = None
 
 
 def read_frames(path, start: float = 0.0, duration: float | None = None):
@@ -295,7 +297,10 @@ def read_frames(path, start: float = 0.0, duration: float | None = None):
                     continue
                 if end is not None and t >= end - 1e-6:
                     break
-                yield Frame(image=frame.to_ndarray(format="rgb24"), time=t - start, index=k)
+                shown = None
+                if getattr(frame, "duration", None) and frame.time_base:
+                    shown = float(frame.duration * frame.time_base)
+                yield Frame(image=frame.to_ndarray(format="rgb24"), time=t - start, index=k, duration=shown)
                 k += 1
         except av.FFmpegError as e:
             if k == 0:
@@ -507,10 +512,13 @@ class VideoWriter:
         return False
 
     # ------------------------------------------------------------------ writing
-    def write(self, image: np.ndarray, time: float | None = None) -> None:
+    def write(self, image: np.ndarray, time: float | None = None, duration: float | None = None) -> None:
         """Encodes one ``(H, W, 3)`` RGB frame (uint8, or float in ``[0, 255]``) shown at ``time`` seconds.
 
-        Without ``time`` frames follow each other at the source's rate.
+        Without ``time`` frames follow each other at the source's rate. ``duration`` (seconds, e.g.
+        :attr:`Frame.duration`) is how long it is shown: a GIF's last frame keeps its delay from it (the
+        others' delays are the gaps between timestamps); without it, the last frame is shown as long as the
+        one before it.
         """
         from suite.common.io.images import to_uint8
 
@@ -527,10 +535,20 @@ class VideoWriter:
         pts = int(round(time / tb))
         if self.frames_written and pts <= self._last_pts:
             pts = self._last_pts + 1  # timestamps must increase (a GIF's 1/100 s clock can round two together)
+        gap = pts - self._last_pts if self.frames_written else None
         frame.pts, frame.time_base = pts, tb
         self._last_pts = pts
         self._mux_audio_until(time)
+        shown = None
+        if self.codec == "gif":
+            # The GIF muxer takes a frame's delay from the next frame's timestamp, and the last one's from its
+            # packet's duration (else 1/rate, whatever the clip's delays were).
+            shown = (
+                max(1, round(duration / tb)) if duration else gap or max(1, round(1 / float(self.info.rate or 25) / tb))
+            )
         for packet in self._video.encode(frame):
+            if shown is not None:
+                packet.duration = shown
             self._container.mux(packet)
         self.frames_written += 1
 
