@@ -50,6 +50,11 @@ table is 12 runs, about 56 minutes on 2 cores; run alone)::
     flock /tmp/suite-heavy.lock .venv/bin/python benchmarks/bench_unet_quality.py --split val \\
         [--sets colour,outline,small,sizes] [--budget 240] [--recipes defaults,frozen-ce,tutorial] [--json FILE]
 
+``--tta-score`` scores every suite model a second time with test-time flips
+(``evaluate_model(..., tta="flip")``: each image and its mirror, probabilities
+averaged) and times both scorings (after one warm-up image each); the tables
+print both.
+
 Progress lines go to stderr as runs finish (``train_seconds``: the whole
 ``train()`` call for suite recipes, data checks included; ``fit`` alone for the
 tutorial); stdout gets one table per recipe
@@ -234,10 +239,31 @@ def run_suite(spec, workdir):
     if result.model_path is None:
         raise RuntimeError(f"no model saved: {result.message}")
     # Scored by `suite evaluate`'s own function (the predict path at full resolution).
-    report = evaluate_model(out, _pairs(spec["eval_images"], spec["eval_masks"]), progress=False)
+    from suite.unet.model_io import resolve_segmentation
+
+    model, _ = resolve_segmentation(out)  # as `suite evaluate` loads it
+    pairs = _pairs(spec["eval_images"], spec["eval_masks"])
+    evaluate_model(model, pairs[:1], progress=False)  # compile the predict function outside the timing
+    t_eval = time.monotonic()
+    report = evaluate_model(model, pairs, progress=False)
+    eval_s = time.monotonic() - t_eval
     cm = np.asarray(report["confusion_matrix"])
     assert abs(scores(cm)["miou"] - report["mean_iou"]) < 1e-6
+    extra = {}
+    if spec.get("tta_score"):
+        # The same model scored with test-time flips too (``suite evaluate --tta flip``), timed the same way.
+        evaluate_model(model, pairs[:1], progress=False, tta="flip")
+        t_eval = time.monotonic()
+        flip = evaluate_model(model, pairs, progress=False, tta="flip")
+        flip_s = time.monotonic() - t_eval
+        extra["tta_flip"] = {
+            **scores(np.asarray(flip["confusion_matrix"])),
+            "eval_s": round(flip_s, 2),
+            "cost_ratio": round(flip_s / max(eval_s, 1e-9), 2),
+        }
     return {
+        **extra,
+        "eval_s": round(eval_s, 2),
         "train_wall_s": round(wall, 1),
         "train_seconds": round(result.train_seconds, 1),
         "epochs": result.epochs_run,
@@ -413,7 +439,7 @@ def set_data(name: str, root: Path, split: str, workdir: Path) -> dict:
     }
 
 
-def run_one(recipe, kwargs, set_name, data, budget, workdir: Path, timeout=None):
+def run_one(recipe, kwargs, set_name, data, budget, workdir: Path, timeout=None, tta_score=False):
     """One (recipe, set) run in a fresh Python process; its output goes to a log file, printed on failure."""
     tag = f"{recipe}-{set_name}"
     spec_path, out_path, log_path = workdir / f"{tag}.spec.json", workdir / f"{tag}.result.json", workdir / f"{tag}.log"
@@ -422,6 +448,7 @@ def run_one(recipe, kwargs, set_name, data, budget, workdir: Path, timeout=None)
         "kwargs": kwargs,
         "set": set_name,
         "budget": budget,
+        "tta_score": bool(tta_score),
         "num_classes": len(data["classes"]),
         "class_names": data["classes"],
         **{k: str(data[k]) for k in ("train_images", "train_masks", "eval_images", "eval_masks")},
@@ -497,6 +524,13 @@ def print_tables(results, recipes, sets, budget, split):
                 f"  {x['set']:>8}: mIoU {x['miou']:.3f}  pixel acc {x['pixel_accuracy']:.3f}  "
                 f"epochs {x['epochs']}  ({pcs})"
             )
+            if x.get("tta_flip"):
+                t = x["tta_flip"]
+                pcs = ", ".join(f"{n} {_f(v)}" for n, v in zip(x["class_names"], t["per_class_iou"]))
+                print(
+                    f"  {'':>8}  with --tta flip: mIoU {t['miou']:.3f}  pixel acc {t['pixel_accuracy']:.3f}  "
+                    f"scoring {t['eval_s']:.2f} s vs {x['eval_s']:.2f} s ({t['cost_ratio']:.2f}x)  ({pcs})"
+                )
     summary = summarise(results, recipes, sets)
     width = max(8, *(len(s) for s in sets))
     print(f"\nmIoU on {split}, {budget:g} s of training per run, {os.cpu_count()} cores:")
@@ -577,6 +611,11 @@ def parser():
     p.add_argument(
         "--run-timeout", type=float, default=None, help="Kill a run after this many seconds (default: none)."
     )
+    p.add_argument(
+        "--tta-score",
+        action="store_true",
+        help="Score each suite model a second time with test-time flips (evaluate --tta flip), timing both.",
+    )
     p.add_argument("--worker", nargs=2, metavar=("SPEC", "OUT"), help=argparse.SUPPRESS)
     return p
 
@@ -606,13 +645,14 @@ def main(argv=None):
         for r, kwargs in recipes.items():
             for s in sets:
                 k += 1
-                row = run_one(r, kwargs, s, data[s], a.budget, tmp, a.run_timeout)
+                row = run_one(r, kwargs, s, data[s], a.budget, tmp, a.run_timeout, a.tta_score)
                 results.append(row)
                 if row.get("miou") is not None:
+                    flip = f", {row['tta_flip']['miou']:.3f} with flips" if row.get("tta_flip") else ""
                     log(
-                        f"[{k}/{total}] {r} on {s}: mIoU {row['miou']:.3f} ({row['epochs']} epochs, "
+                        f"[{k}/{total}] {r} on {s}: mIoU {row['miou']:.3f}{flip} ({row['epochs']} epochs, "
                         f"{row['train_seconds']} s training, {row['process_wall_s']} s in all; "
-                        f"{time.monotonic() - t_all:.0f} s elapsed)"
+                        f"{time.monotonic() - t_all:.0f} s elapsed; load {os.getloadavg()[0]:.1f})"
                     )
                 else:
                     log(f"[{k}/{total}] {r} on {s}: FAILED")

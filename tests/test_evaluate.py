@@ -132,6 +132,48 @@ def test_model_and_its_written_predictions_score_the_same(tmp_path):
         evaluate_model(model, pairs, num_classes=4, progress=False)
 
 
+def test_evaluate_with_tta_flip_scores_the_flipped_average(tmp_path):
+    """``tta="flip"`` scores the masks of the averaged probabilities of each image and its mirror; the CLI passes it."""
+    from suite.common.io.images import load_image
+    from suite.unet.evaluate import evaluate_model, evaluate_predictions
+    from suite.unet.model import build_unet
+    from suite.unet.predict import predict_batch
+
+    _dataset(tmp_path, h=21, w=27)
+    model = build_unet(None, num_classes=NUM_CLASSES, encoder_filters=(4, 8), class_names=["a", "b", "c"])
+    pairs = [(tmp_path / "images" / f"s{i}.jpg", tmp_path / "masks" / f"s{i}.png") for i in range(3)]
+    changed = 0
+    for image, _ in pairs:
+        mask = predict_batch(model, [load_image(image)], head="mask", tta="flip")[0]
+        changed += int((mask != predict_batch(model, [load_image(image)], head="mask")[0]).sum())
+        _png(tmp_path / "tta_preds" / f"{image.stem}.png", mask)
+    assert changed, "the flips change no pixel of this model: the test would not tell them from no flips"
+    a = evaluate_model(model, pairs, progress=False, tta="flip")
+    b = evaluate_predictions(tmp_path / "tta_preds", pairs, NUM_CLASSES, progress=False)
+    assert a["confusion_matrix"] == b["confusion_matrix"] and a["tta"] == "flip"
+    assert evaluate_model(model, pairs, progress=False)["confusion_matrix"] != a["confusion_matrix"]
+    model.save(tmp_path / "m.keras")
+    args = ["evaluate", "--model", tmp_path / "m.keras", "--images", tmp_path / "images", "--masks", tmp_path / "masks"]
+    r = _cli([*args, "--tta", "flip", "--json", "--no-mixed-precision"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output[r.output.index("{") :])
+    assert doc["tta"] == "flip" and doc["confusion_matrix"] == a["confusion_matrix"]
+    r = _cli(
+        [
+            "evaluate",
+            "--predictions",
+            tmp_path / "preds",
+            "--masks",
+            tmp_path / "masks",
+            "--num-classes",
+            3,
+            "--tta",
+            "flip",
+        ]
+    )
+    assert r.exit_code == 2 and "--tta applies to --model only" in r.output
+
+
 # --------------------------------------------------------------------------- CLI
 
 

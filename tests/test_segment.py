@@ -411,3 +411,63 @@ def test_an_output_folder_holding_the_inputs_still_segments_them(tmp_path):
     Image.fromarray(np.full((8, 8, 3), 1, np.uint8)).save(tmp_path / "sub" / "out" / "old.png")
     items, _, _ = plan_items([tmp_path / "sub"], tmp_path / "sub" / "out", recursive=True)
     assert [it.path for it in items] == [tmp_path / "sub" / "b.jpg"]
+
+
+@pytest.mark.parametrize("channels", [1, 4])
+def test_tta_flip_averages_the_image_and_its_mirror(channels):
+    model = tiny_segmenter(channels, seed=5)
+    images = [_smooth_image(40, 56, s) for s in range(2)]
+    plain = P.predict_batch(model, images, stride=32, head="probabilities")
+    mirrored = P.predict_batch(
+        model, [np.ascontiguousarray(im[:, ::-1]) for im in images], stride=32, head="probabilities"
+    )
+    probs = P.predict_batch(model, images, stride=32, head="probabilities", tta="flip")
+    masks = P.predict_batch(model, images, stride=32, head="mask", tta="flip")
+    both = P.predict_batch(model, images, stride=32, head="mask+probabilities", tta="flip")
+    logits = P.predict_batch(model, images, stride=32, tta="flip")
+    for im, pl, mi, pr, mk, (mk2, pr2), lg in zip(images, plain, mirrored, probs, masks, both, logits):
+        np.testing.assert_allclose(pr, 0.5 * (pl + mi[:, ::-1]), atol=1e-5)
+        assert mk.shape == im.shape[:2] and mk.dtype == np.uint8
+        np.testing.assert_array_equal(mk, P.scores_to_mask(pr))
+        np.testing.assert_array_equal(mk, mk2)
+        np.testing.assert_allclose(pr2, pr, atol=1e-6)
+        np.testing.assert_array_equal(P.scores_to_mask(lg, threshold=0.0), mk)  # logits give the same mask
+    # The flips change some decisions of this asymmetric model: the test would not notice a no-op otherwise.
+    assert any((P.scores_to_mask(pl) != mk).any() for pl, mk in zip(plain, masks))
+    with pytest.raises(ValueError, match="tta"):
+        P.predict_batch(model, images, stride=32, tta="rotate")
+
+
+def test_tta_flip_in_segment_image_folders_and_tiles(tmp_path, model, model_path):
+    img = _smooth_image(70, 90, 4)
+    want = segment_image(model, img, tta="flip")
+    np.testing.assert_array_equal(want, P.predict_batch(model, [img], head="mask", tta="flip")[0])
+    assert (want != segment_image(model, img)).any()
+    # Tiled: away from the tile seams the flipped tiles agree with the whole image.
+    tiled = segment_image(model, img, tile=64, overlap=32, tta="flip")
+    assert (tiled == want).mean() > 0.95
+    src = tmp_path / "in"
+    src.mkdir()
+    _save(img, src / "a.png")
+    segment_folder(src, tmp_path / "out", model_path, tta="flip", progress=False)
+    np.testing.assert_array_equal(_mask(tmp_path / "out" / "a.png")[1], want)
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["options"]["tta"] == "flip"
+    from suite.cli import main
+
+    result = CliRunner().invoke(
+        main,
+        [
+            "segment",
+            str(src),
+            "--model",
+            str(model_path),
+            "-o",
+            str(tmp_path / "cli"),
+            "--tta",
+            "flip",
+            "--no-mixed-precision",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    np.testing.assert_array_equal(_mask(tmp_path / "cli" / "a.png")[1], want)

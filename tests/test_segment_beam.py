@@ -395,3 +395,10 @@ def test_direct_runner_with_the_person_preset(tmp_path):
     assert r1.exit_code == 0 and r2.exit_code == 0, (r1.output, r2.output)
     for name in ("astronaut.png", "rocket.png"):
         assert (local / name).read_bytes() == (beam / name).read_bytes(), name
+
+
+def test_tta_is_refused_by_the_beam_runner(tmp_path):
+    beam_runner = pytest.importorskip("suite.unet.beam_runner", exc_type=ImportError)
+    with pytest.raises(ValueError, match="--tta flip runs with --runner local only"):
+        beam_runner.segment_beam(tmp_path, tmp_path / "out", tmp_path / "m.keras", tta="flip")
+    assert not (tmp_path / "out").exists()

@@ -52,3 +52,12 @@ def test_report_records_the_options(tmp_path):
     segment_folder(tmp_path / "in", tmp_path / "out", tiny_segmenter(3), overlay=True, progress=False)
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["options"] == as_dict(SegmentOptions(overlay=True))
+
+
+def test_tta_modes_match_the_predict_path():
+    from suite.unet.predict import TTA_MODES
+    from suite.unet.segment_options import TTA_MODES as OPTION_MODES
+
+    assert OPTION_MODES == TTA_MODES
+    with pytest.raises(ValueError, match="tta"):
+        segment_options(tta="rotate")

@@ -661,3 +661,46 @@ def test_json_history_counts_epochs_from_1_across_a_resume(tmp_path):
     best = max(data["history"], key=lambda h: h["val_miou"])
     assert best["epoch"] == data["best_epoch"] and f"at epoch {data['best_epoch']};" in data["message"]
     assert _csv_epochs(logdir / "log.csv") == [0, 1, 2]
+
+
+def test_budget_early_stopping_waits_for_its_share_of_the_budget():
+    """Patience counts as usual, but with a time budget no stop comes before ``min_fraction`` of it."""
+    import keras
+
+    from suite.unet.callbacks import BudgetEarlyStopping, early_stop_allowed
+
+    assert early_stop_allowed(0, None, 0.7) and early_stop_allowed(10, 240, 0.0)
+    assert not early_stop_allowed(167.9, 240, 0.7) and early_stop_allowed(168, 240, 0.7)
+
+    def run(budget, min_fraction, scores, seconds_per_epoch=4.0):
+        """The epoch at which training stops (``None``: never), on a fake clock."""
+        model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        now = {"t": 0.0}
+        cb = BudgetEarlyStopping(patience=3, budget=budget, min_fraction=min_fraction, clock=lambda: now["t"])
+        cb.set_model(model)
+        model.stop_training = False
+        cb.on_train_begin()
+        for epoch, score in enumerate(scores):
+            now["t"] = (epoch + 1) * seconds_per_epoch
+            cb.on_epoch_end(epoch, {"val_miou": score})
+            if model.stop_training:
+                return epoch, cb.held_back
+        return None, cb.held_back
+
+    flat = [0.5, 0.6] + [0.55] * 60  # best at epoch 1, no gain after
+    assert run(None, 0.7, flat) == (4, 0)  # no budget: plain patience, 3 epochs without gain
+    assert run(240, 0.0, flat) == (4, 0)  # share 0: the same
+    # 240 s, 70%: nothing may stop before 168 s = the end of epoch 41 (4 s each); it stops there.
+    stopped, held = run(240, 0.7, flat)
+    assert stopped == 41 and held == 41 - 4
+    # Gains until epoch 39 (160 s): it stops 3 epochs after the last one, past 168 s.
+    rising = [0.01 * i for i in range(40)] + [0.3] * 20
+    assert run(240, 0.7, rising) == (42, 0)
+    # A stop asked by another callback (the time budget) is never undone.
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    cb = BudgetEarlyStopping(patience=1, budget=240, min_fraction=0.7, clock=lambda: 10.0)
+    cb.set_model(model)
+    cb.on_train_begin()
+    model.stop_training = True
+    cb.on_epoch_end(0, {"val_miou": 0.1})
+    assert model.stop_training

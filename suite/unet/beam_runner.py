@@ -550,6 +550,8 @@ def segment_beam(
     """
     start = time.perf_counter()
     opts = segment_options(options, **{**changes, "runner": "beam"})
+    if opts.tta != "none":
+        raise ValueError(f"--tta {opts.tta} runs with --runner local only (the Beam runner predicts each image once)")
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
     dead_letter = opts.dead_letter

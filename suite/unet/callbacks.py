@@ -142,6 +142,47 @@ class TimeBudget(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+def early_stop_allowed(elapsed: float, budget: float | None, min_fraction: float) -> bool:
+    """Whether early stopping may end a run ``elapsed`` seconds into a ``budget`` (``None``: no budget).
+
+    Without a budget, or with ``min_fraction`` 0, always; with one, only once
+    ``min_fraction`` of it has passed.
+
+    Example:
+        >>> early_stop_allowed(100, 240, 0.7), early_stop_allowed(170, 240, 0.7), early_stop_allowed(5, None, 0.7)
+        (False, True, True)
+    """
+    return not budget or min_fraction <= 0 or elapsed >= min_fraction * budget
+
+
+class BudgetEarlyStopping(keras.callbacks.EarlyStopping):
+    """Keras ``EarlyStopping`` that, with a time budget, never stops before ``min_fraction`` of it.
+
+    The count of epochs without gain goes on meanwhile, so once the share has
+    passed, a run that has not improved in ``patience`` epochs stops at the
+    next epoch end. ``clock`` returns the seconds elapsed on the run's clock
+    (:meth:`TimeBudget.elapsed`); the best model is kept by the checkpoint,
+    whenever the run ends.
+    """
+
+    def __init__(self, monitor="val_miou", patience=15, budget=None, min_fraction=0.0, clock=None, mode="max"):
+        super().__init__(monitor=monitor, mode=mode, patience=patience)
+        self.budget, self.min_fraction = budget, float(min_fraction)
+        start = time.monotonic()
+        self.clock = clock or (lambda: time.monotonic() - start)
+        self.held_back = 0  # epochs at which the plain rule would have stopped, held back by the budget rule
+
+    def on_epoch_end(self, epoch, logs=None):
+        already = bool(getattr(self.model, "stop_training", False))
+        super().on_epoch_end(epoch, logs)
+        if already or not self.model.stop_training:
+            return
+        if not early_stop_allowed(self.clock(), self.budget, self.min_fraction):
+            self.model.stop_training = False
+            self.stopped_epoch = 0
+            self.held_back += 1
+
+
 class TimeCosine(keras.callbacks.Callback):
     """Learning rate on a cosine over a slice of the wall-clock budget, after a short linear warm-up.
 

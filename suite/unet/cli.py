@@ -333,6 +333,14 @@ def _print_skipped(report: dict) -> None:
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing report.")
 @click.option("--strict", is_flag=True, help="Stop at the first pair that cannot be scored instead of skipping it.")
+@click.option(
+    "--tta",
+    type=click.Choice(["none", "flip"]),
+    default="none",
+    show_default=True,
+    help="Test-time augmentation (with --model): flip averages the class probabilities of each image "
+    "and its horizontal mirror (twice the model calls).",
+)
 @max_pixels_option()
 @output_options()
 @compute_options(auto_mixed_precision=True, announce_auto=False)
@@ -350,6 +358,7 @@ def evaluate(
     report,
     overwrite,
     strict,
+    tta,
     max_pixels,
     as_json,
 ):
@@ -373,6 +382,8 @@ def evaluate(
         raise click.UsageError("give exactly one of --model and --predictions")
     if predictions is not None and num_classes is None:
         raise click.UsageError("--predictions needs --num-classes")
+    if predictions is not None and tta != "none":
+        raise click.UsageError("--tta applies to --model only (--predictions are masks already)")
     if images is None and (model is not None or masks is None):
         raise click.UsageError(
             "--images is required with --model"
@@ -401,7 +412,7 @@ def evaluate(
         result = evaluate_predictions(predictions, source, num_classes, ignore_index, binary, names, strict=strict)
     else:
         import_backend_quietly()
-        result = evaluate_model(model, source, num_classes, ignore_index, binary, names, strict=strict)
+        result = evaluate_model(model, source, num_classes, ignore_index, binary, names, strict=strict, tta=tta)
     if not as_json:
         _print_table(result)
     _print_skipped(result)

@@ -148,7 +148,15 @@ def _classes_for(meta, num_classes, class_names):
 
 
 def evaluate_model(
-    model, pairs, num_classes=None, ignore_index=255, binary=False, class_names=None, progress=True, strict=False
+    model,
+    pairs,
+    num_classes=None,
+    ignore_index=255,
+    binary=False,
+    class_names=None,
+    progress=True,
+    strict=False,
+    tta="none",
 ):
     """Scores a segmentation model on image/mask pairs.
 
@@ -164,6 +172,8 @@ def evaluate_model(
         class_names: Names for the report; defaults to the model's.
         progress: Show a progress bar.
         strict: Stop at the first pair that cannot be scored instead of skipping it.
+        tta: ``"flip"``: predict each image and its horizontal mirror and average
+            their class probabilities (:func:`suite.unet.predict.predict_batch`).
 
     Returns:
         The report dict: ``images``, ``mean_iou``, ``pixel_accuracy``,
@@ -196,7 +206,7 @@ def evaluate_model(
     def predict(image_path, mask_path, truth_shape):
         image = load_image(image_path, max_pixels=max_pixels)
         check_same_size(image.shape, truth_shape, image_path, mask_path)
-        logits = predict_logits(model, image)
+        logits = predict_logits(model, image, tta=tta)
         if logits.shape[:2] != tuple(truth_shape):
             raise EvaluationError(
                 f"the model's output for {image_path} is {logits.shape[1]}x{logits.shape[0]}, not the image size; "
@@ -209,6 +219,7 @@ def evaluate_model(
         _as_pairs(pairs, binary), predict, num_classes, ignore_index, "evaluating", progress, class_names, strict
     )
     report["model"] = label
+    report["tta"] = tta
     return report
 
 

@@ -141,6 +141,7 @@ class FolderRun:
         self.report, self.model, self.meta, self.out_dir = report, model, meta, out_dir
         self.class_names, self.overwrite = list(meta.class_names), overwrite
         self.progress, self.task = progress, task
+        self.tta = "none"  # test-time augmentation of every prediction (SegmentOptions.tta)
         self.lock = threading.Lock()
 
     def fail(self, item, e):
@@ -336,7 +337,9 @@ def _run_batches(run, batches, readers, writers, stride, max_pixels, max_pending
         fits = all(im.shape[0] <= target[0] and im.shape[1] <= target[1] for im in images)
         head = "mask+probabilities" if any("probabilities" in it.todo for it in good) else "mask"
         try:
-            preds = P.predict_batch(run.model, images, stride=stride, target=target if fits else None, head=head)
+            preds = P.predict_batch(
+                run.model, images, stride=stride, target=target if fits else None, head=head, tta=run.tta
+            )
         except Exception as e:
             if len(images) == 1:
                 run.fail(good[0], RuntimeError(f"prediction failed: {failure_reason(e)}"))
@@ -344,7 +347,7 @@ def _run_batches(run, batches, readers, writers, stride, max_pixels, max_pending
             preds = []
             for im in images:  # e.g. out of memory: one at a time
                 try:
-                    preds.append(P.predict_batch(run.model, [im], stride=stride, head=head)[0])
+                    preds.append(P.predict_batch(run.model, [im], stride=stride, head=head, tta=run.tta)[0])
                 except Exception as e1:
                     preds.append(e1)
         for it, im, pred in zip(good, images, preds):
@@ -375,6 +378,7 @@ def _run_tiled(run, item, writers, tile, overlap, stride, tiles_per_batch, max_p
             overlap=overlap,
             stride=stride,
             tiles_per_batch=max(1, min(tiles_per_batch, DEFAULT_BATCH_PIXELS // (tile * tile))),
+            tta=run.tta,
         )
         holder = {"mask": mask}
 

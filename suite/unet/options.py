@@ -202,6 +202,13 @@ class TrainOptions:
     patience: int | None = option(
         15, "Early stopping on val mIoU after this many epochs without gain (0 = off).", low=0
     )
+    early_stop_after: float = option(
+        0.0,
+        "With --time-budget, early stopping (--patience) may end the run only once this share of the "
+        "budget has passed (0: at any time); the best epoch is kept either way.",
+        low=0,
+        high=1,
+    )
     time_budget: float | None = option(
         None,
         "Seconds for the whole schedule: frozen phase, fine-tuning and LR decay all fit in it; the best model is kept.",

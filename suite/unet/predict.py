@@ -86,7 +86,9 @@ def _bucketed(model, buckets: bool | None) -> tuple[bool, bool]:
     return on and not getattr(model, "whole_image", False), on  # as model_metadata reads it
 
 
-def predict_logits(model, image: np.ndarray, stride: int | None = None, buckets: bool | None = None) -> np.ndarray:
+def predict_logits(
+    model, image: np.ndarray, stride: int | None = None, buckets: bool | None = None, tta: str = "none"
+) -> np.ndarray:
     """Per-pixel class logits for one image.
 
     Args:
@@ -96,11 +98,16 @@ def predict_logits(model, image: np.ndarray, stride: int | None = None, buckets:
         stride: Pad to a multiple of this; defaults to the model's (:func:`suite.unet.model_io.model_metadata`).
         buckets: Pad further, to :func:`bucket_side` sizes (``None``: when
             :func:`shape_buckets` says the backend compiles per shape).
+        tta: ``"flip"``: test-time flips (see :func:`predict_batch`); the
+            logits are then the log of the averaged probabilities.
 
     Returns:
         ``(H, W, C)`` float32 logits at the image's own size.
     """
     from suite.common.io.images import as_rgb_array
+
+    if tta != "none":
+        return predict_batch(model, [as_rgb_array(image)], stride=stride, buckets=buckets, tta=tta)[0]
 
     stride = stride or _stride(model)
     if _bucketed(model, buckets)[0]:
@@ -149,6 +156,8 @@ def scores_to_mask(scores: np.ndarray, threshold: float = 0.5) -> np.ndarray:
 
 
 HEADS = ("logits", "probabilities", "mask", "mask+probabilities")
+#: Test-time augmentation of :func:`predict_batch`: none, or the image and its horizontal mirror averaged.
+TTA_MODES = ("none", "flip")
 _HEADS_CACHE: dict = {}
 
 
@@ -217,6 +226,7 @@ def predict_batch(
     target: tuple[int, int] | None = None,
     head: str = "logits",
     buckets: bool | None = None,
+    tta: str = "none",
 ) -> list:
     """Predicts several images in one model call.
 
@@ -238,10 +248,17 @@ def predict_batch(
             whole-image models, which run in their ``prediction_stages()``
             when they have them) and the batch is predicted in power-of-two
             parts. ``None``: on for backends that compile per shape (JAX).
+        tta: ``"flip"``: test-time flips, the class probabilities of each image
+            and of its horizontal mirror (mirrored back) averaged, then the
+            head taken from them (``"logits"`` then returns the log of the
+            averaged probabilities; one-channel models: their logit). Twice
+            the model calls. ``"none"`` (default): the image alone.
 
     Returns:
         A list with one entry per image.
     """
+    if tta not in TTA_MODES:
+        raise ValueError(f"Expected tta in {TTA_MODES}. Received: tta={tta!r}")
     stride = stride or _stride(model)
     sizes = [(im.shape[0], im.shape[1]) for im in images]
     if target is None:
@@ -256,10 +273,33 @@ def predict_batch(
     batch = np.empty((len(images), th, tw, 3), dtype=np.float32)
     for i, im in enumerate(images):
         batch[i] = _pad_to(np.asarray(im), th, tw)
+    if tta == "flip":
+        # Each image mirrored, then padded as the image itself is (bottom/right), so both see the same borders.
+        flipped = np.empty_like(batch)
+        for i, im in enumerate(images):
+            flipped[i] = _pad_to(np.asarray(im)[:, ::-1], th, tw)
+        probs = _predict_padded(model, batch, "probabilities", split)
+        mirrored = _predict_padded(model, flipped, "probabilities", split)
+        for i, (h, w) in enumerate(sizes):
+            probs[i, :h, :w] = 0.5 * (probs[i, :h, :w] + mirrored[i, :h, :w][:, ::-1])
+        outs = _head_from_probabilities(probs, head)
+    else:
+        outs = _predict_padded(model, batch, head, split)
+    if isinstance(outs, (list, tuple)):
+        outs = [np.asarray(o) for o in outs]
+        return [tuple(o[i, :h, :w] for o in outs) for i, (h, w) in enumerate(sizes)]
+    outs = np.asarray(outs)
+    if head == "logits":
+        outs = outs.astype(np.float32, copy=False)
+    return [outs[i, :h, :w] for i, (h, w) in enumerate(sizes)]
+
+
+def _predict_padded(model, batch: np.ndarray, head: str, split: bool):
+    """The head's outputs for a padded ``(N, H, W, 3)`` batch (a list of two for ``"mask+probabilities"``)."""
     # A whole-image model in stages (resize, fixed-size network, upsample): per size, only the small ones compile.
     stages = model.prediction_stages() if split and callable(getattr(model, "prediction_stages", None)) else None
     wrapped = None if stages else with_head(model, head)
-    parts = _power_of_two_parts(len(images)) if split else [len(images)]
+    parts = _power_of_two_parts(len(batch)) if split else [len(batch)]
     chunks, start = [], 0
     for n in parts:
         part = batch[start : start + n]
@@ -274,12 +314,24 @@ def predict_batch(
             chunks.append(_call(wrapped, part))
     outs = chunks[0] if len(chunks) == 1 else _concat(chunks)
     if isinstance(outs, (list, tuple)):
-        outs = [np.asarray(o) for o in outs]
-        return [tuple(o[i, :h, :w] for o in outs) for i, (h, w) in enumerate(sizes)]
-    outs = np.asarray(outs)
+        return [np.asarray(o) for o in outs]
+    return np.array(outs, dtype=np.float32) if head == "probabilities" else np.asarray(outs)  # writable
+
+
+def _head_from_probabilities(probs: np.ndarray, head: str):
+    """What ``head`` gives, computed from (averaged) class probabilities."""
+    mask = scores_to_mask(probs, threshold=0.5)
+    if head == "mask":
+        return mask
+    if head == "mask+probabilities":
+        return [mask, probs]
     if head == "logits":
-        outs = outs.astype(np.float32, copy=False)
-    return [outs[i, :h, :w] for i, (h, w) in enumerate(sizes)]
+        eps = np.float32(1e-7)
+        if probs.shape[-1] == 1:  # back to a logit, so that ``logit > 0`` is still the mask
+            p = np.clip(probs, eps, 1 - eps)
+            return np.log(p / (1 - p))
+        return np.log(np.maximum(probs, eps))
+    return probs
 
 
 def _power_of_two_parts(n: int) -> list[int]:
@@ -359,6 +411,7 @@ def predict_tiled(
     stride: int | None = None,
     tiles_per_batch: int = 4,
     probabilities: bool = True,
+    tta: str = "none",
 ):
     """Per-class scores of a large image, from overlapping tiles, yielded in row bands.
 
@@ -375,6 +428,7 @@ def predict_tiled(
         stride: The model's total stride.
         tiles_per_batch: Tiles per model call.
         probabilities: Blend softmax probabilities (default); ``False`` blends raw logits.
+        tta: ``"flip"``: each tile's scores from test-time flips (:func:`predict_batch`).
 
     Yields:
         ``(y0, scores)``: rows ``y0 .. y0 + len(scores)`` of ``(rows, W, C)`` float32 scores,
@@ -399,7 +453,9 @@ def predict_tiled(
         for c0 in range(0, len(xs), tiles_per_batch):
             chunk = xs[c0 : c0 + tiles_per_batch]
             crops = [image[y0 : y0 + th, x0 : x0 + tw] for x0 in chunk]
-            outs = predict_batch(model, crops, stride=stride, head="probabilities" if probabilities else "logits")
+            outs = predict_batch(
+                model, crops, stride=stride, head="probabilities" if probabilities else "logits", tta=tta
+            )
             for k, (x0, out) in enumerate(zip(chunk, outs)):
                 if new_acc is None:
                     new_acc = np.zeros((th, w, out.shape[-1]), dtype=np.float32)

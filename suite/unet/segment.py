@@ -73,6 +73,7 @@ def segment_image(
     probabilities: bool = False,
     tiles_per_batch: int = 4,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    tta: str = "none",
 ):
     """Segments one image into a class-index mask at the image's own size.
 
@@ -93,6 +94,8 @@ def segment_image(
         probabilities: Also return the per-class probabilities.
         tiles_per_batch: Tiles per model call.
         max_pixels: Refuse image files with more pixels than this.
+        tta: ``"flip"``: average the class probabilities of the image and of its
+            horizontal mirror (twice the model calls); ``"none"``: the image alone.
 
     Returns:
         The ``(H, W)`` mask of class indices, uint8 (int32 for a model with
@@ -112,7 +115,13 @@ def segment_image(
         mask = np.empty((h, w), dtype=np.uint8)
         probs = None
         for y0, band in P.predict_tiled(
-            model, image, tile=tile or DEFAULT_TILE, overlap=overlap, stride=stride, tiles_per_batch=tiles_per_batch
+            model,
+            image,
+            tile=tile or DEFAULT_TILE,
+            overlap=overlap,
+            stride=stride,
+            tiles_per_batch=tiles_per_batch,
+            tta=tta,
         ):
             if probabilities and probs is None:
                 probs = np.empty((h, w, band.shape[-1]), dtype=np.float32)
@@ -122,9 +131,9 @@ def segment_image(
                 probs[y0 : y0 + len(band)] = band
         return (mask, probs) if probabilities else mask
     if probabilities:
-        mask, probs = P.predict_batch(model, [image], stride=stride, head="mask+probabilities")[0]
+        mask, probs = P.predict_batch(model, [image], stride=stride, head="mask+probabilities", tta=tta)[0]
         return mask, probs
-    return P.predict_batch(model, [image], stride=stride, head="mask")[0]
+    return P.predict_batch(model, [image], stride=stride, head="mask", tta=tta)[0]
 
 
 # --------------------------------------------------------------------------- folders
@@ -205,7 +214,9 @@ def segment_folder(
         items, report, tile=tile, max_untiled_pixels=max_untiled_pixels, max_pixels=opts.max_pixels
     )
     try:
-        _run_with_progress(FolderRun(report, model, meta, out_dir, opts.overwrite), small, large, opts, tile, progress)
+        run = FolderRun(report, model, meta, out_dir, opts.overwrite)
+        run.tta = opts.tta
+        _run_with_progress(run, small, large, opts, tile, progress)
     finally:
         report.seconds = time.perf_counter() - start
         report.failed.sort(key=lambda f: f["input"])

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from suite.common.io.images import DEFAULT_MAX_PIXELS
 from suite.common.options import check, option
 
+#: Test-time augmentation modes (``suite.unet.predict.TTA_MODES``, repeated here to stay Keras-free).
+TTA_MODES = ("none", "flip")
 #: Where a folder run can run: this process, or an Apache Beam RunInference pipeline.
 RUNNERS = ("local", "beam")
 #: Images with more pixels than this are tiled even without ``tile`` (about 1448 x 1448;
@@ -45,6 +47,12 @@ class SegmentOptions:
     )
     probabilities: bool = option(
         False, "Also write <stem>.npy: (H, W, C) float16 class probabilities.", flag="--probabilities"
+    )
+    tta: str = option(
+        "none",
+        "Test-time augmentation: flip averages the class probabilities of each image and its "
+        "horizontal mirror (twice the model calls).",
+        choices=TTA_MODES,
     )
     batch_size: int = option(8, "Images of similar size per model call.", low=1, high=1024)
     tile: int | None = option(

@@ -718,7 +718,16 @@ def phase_callbacks(run: Run, ph: Phase) -> list:
             cbs.append(cb.TimeCosine(budget, ph.lr, begin=min(budget.elapsed(), ph.deadline), end=ph.deadline))
     cbs += [cb.LogLearningRate(), run.ckpt]
     if opts.patience:
-        cbs.append(keras.callbacks.EarlyStopping(monitor="val_miou", mode="max", patience=opts.patience))
+        t_fit = run.t_fit
+        cbs.append(
+            cb.BudgetEarlyStopping(
+                monitor="val_miou",
+                patience=opts.patience,
+                budget=opts.time_budget,
+                min_fraction=opts.early_stop_after,
+                clock=lambda: time.monotonic() - t_fit,
+            )
+        )
     cbs.append(keras.callbacks.CSVLogger(str(paths.csv), append=True))
     cbs.append(cb.CurvesPlot(paths.csv, paths.curves, is_chief=run.cluster.is_chief))
     if opts.tensorboard and run.cluster.is_chief:
