@@ -36,6 +36,24 @@ def test_feature_dtype_is_float32_without_bf16_instructions(monkeypatch):
     assert feature_dtype(None) == "float32"
 
 
+@pytest.mark.parametrize("bf16", [True, False])
+def test_feature_and_transformer_dtypes_share_one_rule_and_differ_only_in_the_fallback(monkeypatch, bf16):
+    import suite.common.device as device
+    from suite.common.device import auto_bf16_dtype
+    from suite.style.fast import transformer_dtype
+
+    monkeypatch.setattr(device, "cpu_has_bf16", lambda: bf16)
+    monkeypatch.setattr(device, "gpu_names", lambda: [])
+    for mp in (None, True, False):
+        assert feature_dtype(mp) == auto_bf16_dtype(mp, "float32")
+        assert transformer_dtype(mp) == auto_bf16_dtype(mp, None)
+    applies = bf16 and keras.backend.backend() == "tensorflow"
+    assert auto_bf16_dtype(None, "x") == (BF16_POLICY if applies else "x")
+    assert auto_bf16_dtype(False, None) == "float32"
+    monkeypatch.setattr(device, "gpu_names", lambda: ["/GPU:0"])
+    assert auto_bf16_dtype(None, None) is None  # no bfloat16 while a GPU is in use, without a mixed policy
+
+
 def test_with_dtype_policy_keeps_weights_and_preprocessing_and_casts_the_convolutions():
     from suite.common.nn.layers import ImagePreprocessing
 
