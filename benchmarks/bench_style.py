@@ -4,6 +4,8 @@
     flock /tmp/suite-heavy.lock .venv/bin/python benchmarks/bench_style.py --flops    # FLOP efficiency
     flock /tmp/suite-heavy.lock .venv/bin/python benchmarks/bench_style.py --memory --sizes 1024 2048
                                                                                # peak memory by size
+    flock /tmp/suite-heavy.lock .venv/bin/python benchmarks/bench_style.py --overhead --sizes 256 512
+                                                                               # optimizer overhead
 
 Time-to-quality (default): in one process, on the same content/style at 256 px,
 
@@ -326,6 +328,138 @@ def flop_efficiency(args):
     print(f"efficiency = {useful / dt / peak:.2f} (goal >= 0.85)")
 
 
+def _bare_loop(step):
+    """``run(x, n, lr, *args) -> (x, loss)``: ``n`` evaluations of ``step`` in one compiled ``fori_loop``.
+
+    The least an optimizer can do between evaluations (a clipped gradient step, so that every evaluation
+    depends on the last and none can be hoisted out of the loop): the reference of ``--overhead``.
+    """
+    from keras import ops
+
+    def run(x, n, lr, *args):
+        def body(i, carry):
+            x, _ = carry
+            loss, _, g = step(x, *args)
+            return ops.clip(x - lr * g, 0.0, 255.0), loss
+
+        return ops.fori_loop(0, n, body, (x, ops.convert_to_tensor(np.float32(0.0))))
+
+    return run
+
+
+def optimizer_overhead(args):
+    """Per-evaluation time of each optimizer over the bare compiled loss-and-gradient, one process per call.
+
+    At each ``--sizes`` (square, the astronaut photo and the mosaic, the suite's default objective and
+    feature precision, one scale): ``--evaluations`` evaluations of
+
+    * bare: the on-device loss-and-gradient in one compiled ``fori_loop`` (:func:`_bare_loop`);
+    * lbfgs: the on-device L-BFGS (:func:`suite.style.optimize.lbfgs`, default corrections, no callback:
+      one compiled call; its line-search evaluations count as evaluations);
+    * adam: the on-device Adam (:func:`suite.style.optimize.adam`, one compiled call);
+    * lbfgsb: scipy's L-BFGS-B on the host (:func:`suite.style.optimize.lbfgsb_scipy`, default
+      corrections; each evaluation copies the image out and the gradient back);
+    * calls (with ``--with-calls``): the same compiled loss-and-gradient called once per evaluation from
+      Python (tensors kept on the device), for comparison.
+
+    Each is compiled and run once first, then timed ``--rounds`` times in interleaved order; the
+    per-evaluation time is the best round's. Ratios are to bare, measured in the same process.
+    """
+    from keras import ops
+
+    from suite.common.io.images import load_image
+    from suite.style.grad import compile_loop, to_backend
+    from suite.style.optimize import adam, adam_loop, lbfgs, lbfgs_loop, lbfgsb_scipy
+    from suite.style.transfer import StyleTransfer, resize_image
+
+    photo, art = load_image(args.content), load_image(args.style)
+    n = args.evaluations
+    summary = []
+
+    def measure(size):
+        content = np.clip(resize_image(photo, size, size), 0, 255)
+        st = StyleTransfer(
+            art, backbone="vgg16", weights="embedded", size=size, scales=(1.0,), iterations=1, quiet=True
+        )
+        vg = st._objective()
+        feats = st._features(content)
+        targets = to_backend({k: feats[k] for k in st.content_layers})
+        extra = (targets, to_backend(st.style_targets(size)), [1.0], None)
+        x0 = content[None].astype(np.float32)
+        o = st.options
+        bare = compile_loop(_bare_loop(vg.on_device))
+        lr = ops.convert_to_tensor(np.float32(1e-3))
+        init, run = lbfgs_loop(vg.on_device, x0.shape, o.corrections)
+        lb_loops = compile_loop(init), compile_loop(run)
+        adam_run = compile_loop(adam_loop(vg.on_device))
+        seen = {}
+
+        def t_bare(k):
+            out = bare(ops.convert_to_tensor(x0), ops.convert_to_tensor(np.int32(k)), lr, *extra)
+            float(ops.convert_to_numpy(out[1]))
+            return k
+
+        def t_calls(k):
+            x = ops.convert_to_tensor(x0)
+            for _ in range(k):
+                loss, _, g = vg.on_device(x, *extra)
+            float(ops.convert_to_numpy(loss))
+            return k
+
+        def t_lbfgs(k):
+            _, _, _, info = lbfgs(vg.on_device, x0, k, None, o.step_size, o.corrections, loops=lb_loops, args=extra)
+            seen["lbfgs"] = info
+            return info["evaluations"]
+
+        def t_adam(k):
+            adam(vg.on_device, x0, k, None, o.learning_rate, o.beta_1, o.beta_2, o.epsilon, loop=adam_run, args=extra)
+            return k
+
+        def t_scipy(k):
+            count = [0]
+
+            def f(xx):
+                count[0] += 1
+                return vg(xx, *extra)
+
+            lbfgsb_scipy(f, x0, k, None, o.parametrization, o.step_size, o.corrections)
+            return count[0]
+
+        contestants = {"bare": t_bare, "lbfgs": t_lbfgs, "adam": t_adam, "lbfgsb": t_scipy}
+        if args.with_calls:
+            contestants["calls"] = t_calls
+        for fn in contestants.values():  # compile (and trace) each once
+            fn(3)
+        best = {name: float("inf") for name in contestants}
+        for r in range(args.rounds):
+            order = list(contestants) if r % 2 == 0 else list(reversed(contestants))
+            for name in order:
+                t = time.perf_counter()
+                evals = contestants[name](n)
+                best[name] = min(best[name], (time.perf_counter() - t) / evals)
+        base = best["bare"]
+        print(
+            f"{size} px ({st.feature_precision} features, {n} evaluations x {args.rounds} rounds, "
+            f"load {open('/proc/loadavg').read().split()[0]}): bare {base * 1e3:.0f} ms/evaluation",
+            flush=True,
+        )
+        for name in [c for c in contestants if c != "bare"]:
+            ratio = best[name] / base
+            summary.append((size, name, ratio))
+            print(
+                f"  {name:7s} {best[name] * 1e3:7.0f} ms/evaluation  ratio {ratio:.3f}  overhead {100 * (ratio - 1):+.1f}%"
+                + (f"  (L-BFGS: {seen['lbfgs']})" if name == "lbfgs" else ""),
+                flush=True,
+            )
+
+    for size in args.sizes:
+        measure(size)
+    print("goal: each optimizer's overhead over bare <= 5% on CPU")
+    for size, name, ratio in summary:
+        if name != "calls":
+            print(f"  {size} px {name:7s} {100 * (ratio - 1):+.1f}% -> {'met' if ratio <= 1.05 else 'NOT met'}")
+
+
 def _rss_bytes(pid="self"):
     """Current resident set size of a process (Linux ``/proc``), in bytes; 0 if it is gone."""
     try:
@@ -398,6 +532,7 @@ def _memory_child(args):
         "corrections": st.corrections,
         "parametrization": st.parametrization,
         "optimizer": st.optimizer,
+        "feature_dtype": result.feature_dtype,
     }
     print("RESULT " + json.dumps(out), flush=True)
 
@@ -405,18 +540,21 @@ def _memory_child(args):
 def peak_memory(args):
     """Peak resident memory and wall time of the user's stylize path, one child process per size.
 
-    Each size runs the defaults (L-BFGS-B with its default corrections, scales
-    0.5 then 1, embedded VGG16, a real photo and artwork) with
-    ``--coarse-evaluations`` at half size and ``--final-evaluations`` at full
-    size; the default for the latter is corrections + 5, so L-BFGS's history
-    (``corrections`` pairs of float64 vectors the size of the image) is full
-    when the peak is read. The peak is the child's ``ru_maxrss``. The parent
+    Each size runs today's defaults (the default optimizer with its default
+    corrections, the default feature precision, the default scales, embedded
+    VGG16, a real photo and artwork) with ``--coarse-evaluations`` at each
+    coarser scale and ``--final-evaluations`` at full size; the default for the
+    latter is corrections + 5, so L-BFGS's history (``corrections`` pairs of
+    vectors the size of the image: float32 on the device for ``lbfgs``, float64
+    on the host for ``lbfgsb``) is full when the peak is read. The summary
+    names the optimizer, corrections and feature precision that ran. The peak is the child's ``ru_maxrss``. The parent
     watches the child's RSS and the machine's free memory and kills the child
     before it can push the shared machine into swap or the OOM killer.
     """
     from suite.style.transfer import DEFAULTS, StyleTransfer  # noqa: F401  (fail early if the suite is broken)
 
     limit = args.memory_limit_gib * 2**30
+    final = args.final_evaluations if args.final_evaluations is not None else DEFAULTS["corrections"] + 5
     rows = []
     for size in args.sizes:
         cmd = [
@@ -432,7 +570,7 @@ def peak_memory(args):
             "--coarse-evaluations",
             str(args.coarse_evaluations),
             "--final-evaluations",
-            str(args.final_evaluations),
+            str(final),
         ]
         print(f"{size} px: running {' '.join(cmd[1:])}", flush=True)
         t = time.perf_counter()
@@ -477,9 +615,15 @@ def peak_memory(args):
             flush=True,
         )
     print()
+    ran = next((r for _, peak, _, r in rows if peak is not None), None)
+    what = (
+        f"optimizer {ran['optimizer']}, {ran['corrections']} corrections, {ran['feature_dtype']} features"
+        if ran
+        else f"optimizer {DEFAULTS['optimizer']}"
+    )
     print(
-        f"Peak memory of stylize (embedded VGG16, L-BFGS-B, {args.coarse_evaluations} evaluations at half size + "
-        f"{args.final_evaluations} at full size, {Path(args.content).name} + {Path(args.style).name}):"
+        f"Peak memory of stylize (embedded VGG16, {what}, {args.coarse_evaluations} evaluations at each coarser "
+        f"scale + {final} at full size, {Path(args.content).name} + {Path(args.style).name}):"
     )
     for size, peak, dt, result in rows:
         if peak is None:
@@ -487,11 +631,12 @@ def peak_memory(args):
         else:
             (h, w) = result["sizes"][-1]
             print(f"  {size:5d} px ({w}x{h}): peak RSS {peak / 2**30:6.2f} GiB, wall {dt:6.0f} s")
-    at_1024 = next((peak for size, peak, _, _ in rows if size == 1024 and peak is not None), None)
-    if at_1024 is not None:
-        print(
-            f"goal: peak at 1024 px under 8 GiB: {at_1024 / 2**30:.2f} GiB -> {'met' if at_1024 < 8 * 2**30 else 'NOT met'}"
-        )
+    for goal_size in (1024, 2048):
+        at = next((peak for size, peak, _, _ in rows if size == goal_size and peak is not None), None)
+        if at is not None:
+            print(
+                f"goal: peak at {goal_size} px under 8 GiB: {at / 2**30:.2f} GiB -> {'met' if at < 8 * 2**30 else 'NOT met'}"
+            )
     done = [size for size, peak, _, _ in rows if peak is not None and peak < 24 * 2**30]
     if done:
         print(f"largest size measured that finished within 24 GiB: {max(done)} px")
@@ -509,13 +654,17 @@ def main():
     p.add_argument("--also", default="", help="JSON list of extra StyleTransfer overrides to run in the same process")
     p.add_argument("--flops", action="store_true", help="measure FLOP efficiency instead")
     p.add_argument("--memory", action="store_true", help="measure peak memory instead")
+    p.add_argument("--overhead", action="store_true", help="per-evaluation overhead of each optimizer instead")
+    p.add_argument("--evaluations", type=int, default=20, help="--overhead: evaluations per timed run")
+    p.add_argument("--rounds", type=int, default=2, help="--overhead: timed runs of each (best kept)")
+    p.add_argument("--with-calls", action="store_true", help="--overhead: also time one Python call per evaluation")
     p.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048], help="--memory: long sides to run")
     p.add_argument("--coarse-evaluations", type=int, default=5, help="--memory: evaluations at half size")
     p.add_argument(
         "--final-evaluations",
         type=int,
-        default=25,
-        help="--memory: evaluations at full size (default: 20 corrections + 5, a full L-BFGS history)",
+        default=None,
+        help="--memory: evaluations at full size (default: the default corrections + 5, a full L-BFGS history)",
     )
     p.add_argument("--memory-limit-gib", type=float, default=20.0, help="--memory: kill a child whose RSS passes this")
     p.add_argument(
@@ -532,6 +681,8 @@ def main():
         flop_efficiency(args)
     elif args.memory:
         peak_memory(args)
+    elif args.overhead:
+        optimizer_overhead(args)
     else:
         time_to_quality(args)
 
