@@ -4,6 +4,8 @@
     flock /tmp/suite-heavy.lock .venv/bin/python benchmarks/bench_style.py --flops    # FLOP efficiency
     flock /tmp/suite-heavy.lock .venv/bin/python benchmarks/bench_style.py --memory --sizes 1024 2048
                                                                                # peak memory by size
+    flock /tmp/suite-heavy.lock .venv/bin/python benchmarks/bench_style.py --overhead --sizes 256 512
+                                                                               # optimizer overhead
 
 Time-to-quality (default): in one process, on the same content/style at 256 px,
 
@@ -277,20 +279,14 @@ def conv_flops(extractor, h, w):
     return total
 
 
-def flop_efficiency(args):
-    """Per-evaluation FLOP rate of the suite's loss-and-gradient vs the machine's measured conv peak."""
+def conv_peak(dtype="float32"):
+    """The best rate (FLOP/s) of a few large 3x3 convs (the shapes VGG is made of) in ``dtype``, forward only."""
     import tensorflow as tf
 
-    from suite.style.extractor import build_style_extractor
-    from suite.style.transfer import StyleTransfer
-
-    size = args.size
-    extractor = build_style_extractor("vgg16", "embedded", quiet=True)  # the suite's default layers
-    # Peak: the best of a few large 3x3 convs (the shapes VGG is made of), forward only, timed after warm-up.
     peak = 0.0
     for hw, cin, cout in ((128, 128, 128), (64, 256, 256), (32, 512, 512)):
-        x = tf.random.normal((1, hw, hw, cin))
-        k = tf.random.normal((3, 3, cin, cout))
+        x = tf.cast(tf.random.normal((1, hw, hw, cin)), dtype)
+        k = tf.cast(tf.random.normal((3, 3, cin, cout)), dtype)
         f = tf.function(lambda a, b: tf.nn.conv2d(a, b, 1, "SAME"))
         f(x, k)
         reps = 20
@@ -300,8 +296,24 @@ def flop_efficiency(args):
         _ = y.numpy()
         dt = (time.perf_counter() - t) / reps
         peak = max(peak, 2 * hw * hw * 9 * cin * cout / dt)
+    return peak
+
+
+def flop_efficiency(args):
+    """Per-evaluation FLOP rate of the suite's loss-and-gradient vs the machine's measured conv peak.
+
+    The peak is measured in the precision the evaluation's convolutions run in (bfloat16 by default on a
+    CPU with bfloat16 instructions) and, for reference, in float32.
+    """
+    from suite.style.extractor import build_style_extractor
+    from suite.style.transfer import StyleTransfer
+
+    size = args.size
+    extractor = build_style_extractor("vgg16", "embedded", quiet=True)  # the suite's default layers
     content = np.random.default_rng(0).uniform(0, 255, (size, size, 3)).astype(np.float32)
     st = StyleTransfer(content, size=size, scales=(1.0,), iterations=1, extractor=extractor)
+    precision = st.feature_precision
+    peaks = {d: conv_peak(d) for d in dict.fromkeys([precision, "float32"])}
     vg = st._objective()
     from suite.style.grad import to_backend
 
@@ -319,11 +331,147 @@ def flop_efficiency(args):
     # needed (the tape watches only the pixels), so one evaluation is 2x the forward convs. Gram,
     # pooling and loss FLOPs are left out: they are the overhead this figure is about.
     useful = 2 * fwd
-    print(f"conv peak (best of 3 VGG-shaped convs): {peak / 1e9:.1f} GFLOP/s")
+    for d, peak in peaks.items():
+        print(f"conv peak in {d} (best of 3 VGG-shaped convs): {peak / 1e9:.1f} GFLOP/s")
     print(
-        f"suite loss+gradient at {size} px: {dt * 1e3:.0f} ms, conv FLOPs {useful / 1e9:.1f} G -> {useful / dt / 1e9:.1f} GFLOP/s"
+        f"suite loss+gradient at {size} px ({precision} convolutions): {dt * 1e3:.0f} ms, conv FLOPs "
+        f"{useful / 1e9:.1f} G -> {useful / dt / 1e9:.1f} GFLOP/s"
     )
-    print(f"efficiency = {useful / dt / peak:.2f} (goal >= 0.85)")
+    print(f"efficiency = {useful / dt / peaks[precision]:.2f} of the {precision} peak (goal >= 0.85)")
+    if precision != "float32":
+        print(f"           ({useful / dt / peaks['float32']:.2f} of the float32 peak)")
+
+
+def _bare_loop(step):
+    """``run(x, n, lr, *args) -> (x, loss)``: ``n`` evaluations of ``step`` in one compiled ``fori_loop``.
+
+    The least an optimizer can do between evaluations (a clipped gradient step, so that every evaluation
+    depends on the last and none can be hoisted out of the loop): the reference of ``--overhead``.
+    """
+    from keras import ops
+
+    def run(x, n, lr, *args):
+        def body(i, carry):
+            x, _ = carry
+            loss, _, g = step(x, *args)
+            return ops.clip(x - lr * g, 0.0, 255.0), loss
+
+        return ops.fori_loop(0, n, body, (x, ops.convert_to_tensor(np.float32(0.0))))
+
+    return run
+
+
+def optimizer_overhead(args):
+    """Per-evaluation time of each optimizer over the bare compiled loss-and-gradient, one process per call.
+
+    At each ``--sizes`` (square, the astronaut photo and the mosaic, the suite's default objective and
+    feature precision, one scale): ``--evaluations`` evaluations of
+
+    * bare: the on-device loss-and-gradient in one compiled ``fori_loop`` (:func:`_bare_loop`);
+    * lbfgs: the on-device L-BFGS (:func:`suite.style.optimize.lbfgs`, default corrections, no callback:
+      one compiled call; its line-search evaluations count as evaluations);
+    * adam: the on-device Adam (:func:`suite.style.optimize.adam`, one compiled call);
+    * lbfgsb: scipy's L-BFGS-B on the host (:func:`suite.style.optimize.lbfgsb_scipy`, default
+      corrections; each evaluation copies the image out and the gradient back);
+    * calls (with ``--with-calls``): the same compiled loss-and-gradient called once per evaluation from
+      Python (tensors kept on the device), for comparison.
+
+    Each is compiled and run once first, then timed ``--rounds`` times in interleaved order; the
+    per-evaluation time is the best round's. Ratios are to bare, measured in the same process.
+    """
+    from keras import ops
+
+    from suite.common.io.images import load_image
+    from suite.style.grad import compile_loop, to_backend
+    from suite.style.optimize import adam, adam_loop, lbfgs, lbfgs_loop, lbfgsb_scipy
+    from suite.style.transfer import StyleTransfer, resize_image
+
+    photo, art = load_image(args.content), load_image(args.style)
+    n = args.evaluations
+    summary = []
+
+    def measure(size):
+        content = np.clip(resize_image(photo, size, size), 0, 255)
+        st = StyleTransfer(
+            art, backbone="vgg16", weights="embedded", size=size, scales=(1.0,), iterations=1, quiet=True
+        )
+        vg = st._objective()
+        feats = st._features(content)
+        targets = to_backend({k: feats[k] for k in st.content_layers})
+        extra = (targets, to_backend(st.style_targets(size)), [1.0], None)
+        x0 = content[None].astype(np.float32)
+        o = st.options
+        bare = compile_loop(_bare_loop(vg.on_device))
+        lr = ops.convert_to_tensor(np.float32(1e-3))
+        init, run = lbfgs_loop(vg.on_device, x0.shape, o.corrections)
+        lb_loops = compile_loop(init), compile_loop(run)
+        adam_run = compile_loop(adam_loop(vg.on_device))
+        seen = {}
+
+        def t_bare(k):
+            out = bare(ops.convert_to_tensor(x0), ops.convert_to_tensor(np.int32(k)), lr, *extra)
+            float(ops.convert_to_numpy(out[1]))
+            return k
+
+        def t_calls(k):
+            x = ops.convert_to_tensor(x0)
+            for _ in range(k):
+                loss, _, g = vg.on_device(x, *extra)
+            float(ops.convert_to_numpy(loss))
+            return k
+
+        def t_lbfgs(k):
+            _, _, _, info = lbfgs(vg.on_device, x0, k, None, o.step_size, o.corrections, loops=lb_loops, args=extra)
+            seen["lbfgs"] = info
+            return info["evaluations"]
+
+        def t_adam(k):
+            adam(vg.on_device, x0, k, None, o.learning_rate, o.beta_1, o.beta_2, o.epsilon, loop=adam_run, args=extra)
+            return k
+
+        def t_scipy(k):
+            count = [0]
+
+            def f(xx):
+                count[0] += 1
+                return vg(xx, *extra)
+
+            lbfgsb_scipy(f, x0, k, None, o.parametrization, o.step_size, o.corrections)
+            return count[0]
+
+        contestants = {"bare": t_bare, "lbfgs": t_lbfgs, "adam": t_adam, "lbfgsb": t_scipy}
+        if args.with_calls:
+            contestants["calls"] = t_calls
+        for fn in contestants.values():  # compile (and trace) each once
+            fn(3)
+        best = {name: float("inf") for name in contestants}
+        for r in range(args.rounds):
+            order = list(contestants) if r % 2 == 0 else list(reversed(contestants))
+            for name in order:
+                t = time.perf_counter()
+                evals = contestants[name](n)
+                best[name] = min(best[name], (time.perf_counter() - t) / evals)
+        base = best["bare"]
+        print(
+            f"{size} px ({st.feature_precision} features, {n} evaluations x {args.rounds} rounds, "
+            f"load {open('/proc/loadavg').read().split()[0]}): bare {base * 1e3:.0f} ms/evaluation",
+            flush=True,
+        )
+        for name in [c for c in contestants if c != "bare"]:
+            ratio = best[name] / base
+            summary.append((size, name, ratio))
+            print(
+                f"  {name:7s} {best[name] * 1e3:7.0f} ms/evaluation  ratio {ratio:.3f}  overhead {100 * (ratio - 1):+.1f}%"
+                + (f"  (L-BFGS: {seen['lbfgs']})" if name == "lbfgs" else ""),
+                flush=True,
+            )
+
+    for size in args.sizes:
+        measure(size)
+    print("goal: each optimizer's overhead over bare <= 5% on CPU")
+    for size, name, ratio in summary:
+        if name != "calls":
+            print(f"  {size} px {name:7s} {100 * (ratio - 1):+.1f}% -> {'met' if ratio <= 1.05 else 'NOT met'}")
 
 
 def _rss_bytes(pid="self"):
@@ -398,6 +546,7 @@ def _memory_child(args):
         "corrections": st.corrections,
         "parametrization": st.parametrization,
         "optimizer": st.optimizer,
+        "feature_dtype": result.feature_dtype,
     }
     print("RESULT " + json.dumps(out), flush=True)
 
@@ -405,18 +554,21 @@ def _memory_child(args):
 def peak_memory(args):
     """Peak resident memory and wall time of the user's stylize path, one child process per size.
 
-    Each size runs the defaults (L-BFGS-B with its default corrections, scales
-    0.5 then 1, embedded VGG16, a real photo and artwork) with
-    ``--coarse-evaluations`` at half size and ``--final-evaluations`` at full
-    size; the default for the latter is corrections + 5, so L-BFGS's history
-    (``corrections`` pairs of float64 vectors the size of the image) is full
-    when the peak is read. The peak is the child's ``ru_maxrss``. The parent
+    Each size runs today's defaults (the default optimizer with its default
+    corrections, the default feature precision, the default scales, embedded
+    VGG16, a real photo and artwork) with ``--coarse-evaluations`` at each
+    coarser scale and ``--final-evaluations`` at full size; the default for the
+    latter is corrections + 5, so L-BFGS's history (``corrections`` pairs of
+    vectors the size of the image: float32 on the device for ``lbfgs``, float64
+    on the host for ``lbfgsb``) is full when the peak is read. The summary
+    names the optimizer, corrections and feature precision that ran. The peak is the child's ``ru_maxrss``. The parent
     watches the child's RSS and the machine's free memory and kills the child
     before it can push the shared machine into swap or the OOM killer.
     """
     from suite.style.transfer import DEFAULTS, StyleTransfer  # noqa: F401  (fail early if the suite is broken)
 
     limit = args.memory_limit_gib * 2**30
+    final = args.final_evaluations if args.final_evaluations is not None else DEFAULTS["corrections"] + 5
     rows = []
     for size in args.sizes:
         cmd = [
@@ -432,7 +584,7 @@ def peak_memory(args):
             "--coarse-evaluations",
             str(args.coarse_evaluations),
             "--final-evaluations",
-            str(args.final_evaluations),
+            str(final),
         ]
         print(f"{size} px: running {' '.join(cmd[1:])}", flush=True)
         t = time.perf_counter()
@@ -477,9 +629,15 @@ def peak_memory(args):
             flush=True,
         )
     print()
+    ran = next((r for _, peak, _, r in rows if peak is not None), None)
+    what = (
+        f"optimizer {ran['optimizer']}, {ran['corrections']} corrections, {ran['feature_dtype']} features"
+        if ran
+        else f"optimizer {DEFAULTS['optimizer']}"
+    )
     print(
-        f"Peak memory of stylize (embedded VGG16, L-BFGS-B, {args.coarse_evaluations} evaluations at half size + "
-        f"{args.final_evaluations} at full size, {Path(args.content).name} + {Path(args.style).name}):"
+        f"Peak memory of stylize (embedded VGG16, {what}, {args.coarse_evaluations} evaluations at each coarser "
+        f"scale + {final} at full size, {Path(args.content).name} + {Path(args.style).name}):"
     )
     for size, peak, dt, result in rows:
         if peak is None:
@@ -487,11 +645,12 @@ def peak_memory(args):
         else:
             (h, w) = result["sizes"][-1]
             print(f"  {size:5d} px ({w}x{h}): peak RSS {peak / 2**30:6.2f} GiB, wall {dt:6.0f} s")
-    at_1024 = next((peak for size, peak, _, _ in rows if size == 1024 and peak is not None), None)
-    if at_1024 is not None:
-        print(
-            f"goal: peak at 1024 px under 8 GiB: {at_1024 / 2**30:.2f} GiB -> {'met' if at_1024 < 8 * 2**30 else 'NOT met'}"
-        )
+    for goal_size in (1024, 2048):
+        at = next((peak for size, peak, _, _ in rows if size == goal_size and peak is not None), None)
+        if at is not None:
+            print(
+                f"goal: peak at {goal_size} px under 8 GiB: {at / 2**30:.2f} GiB -> {'met' if at < 8 * 2**30 else 'NOT met'}"
+            )
     done = [size for size, peak, _, _ in rows if peak is not None and peak < 24 * 2**30]
     if done:
         print(f"largest size measured that finished within 24 GiB: {max(done)} px")
@@ -509,13 +668,17 @@ def main():
     p.add_argument("--also", default="", help="JSON list of extra StyleTransfer overrides to run in the same process")
     p.add_argument("--flops", action="store_true", help="measure FLOP efficiency instead")
     p.add_argument("--memory", action="store_true", help="measure peak memory instead")
+    p.add_argument("--overhead", action="store_true", help="per-evaluation overhead of each optimizer instead")
+    p.add_argument("--evaluations", type=int, default=20, help="--overhead: evaluations per timed run")
+    p.add_argument("--rounds", type=int, default=2, help="--overhead: timed runs of each (best kept)")
+    p.add_argument("--with-calls", action="store_true", help="--overhead: also time one Python call per evaluation")
     p.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048], help="--memory: long sides to run")
     p.add_argument("--coarse-evaluations", type=int, default=5, help="--memory: evaluations at half size")
     p.add_argument(
         "--final-evaluations",
         type=int,
-        default=25,
-        help="--memory: evaluations at full size (default: 20 corrections + 5, a full L-BFGS history)",
+        default=None,
+        help="--memory: evaluations at full size (default: the default corrections + 5, a full L-BFGS history)",
     )
     p.add_argument("--memory-limit-gib", type=float, default=20.0, help="--memory: kill a child whose RSS passes this")
     p.add_argument(
@@ -532,6 +695,8 @@ def main():
         flop_efficiency(args)
     elif args.memory:
         peak_memory(args)
+    elif args.overhead:
+        optimizer_overhead(args)
     else:
         time_to_quality(args)
 

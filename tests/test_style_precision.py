@@ -36,6 +36,24 @@ def test_feature_dtype_is_float32_without_bf16_instructions(monkeypatch):
     assert feature_dtype(None) == "float32"
 
 
+@pytest.mark.parametrize("bf16", [True, False])
+def test_feature_and_transformer_dtypes_share_one_rule_and_differ_only_in_the_fallback(monkeypatch, bf16):
+    import suite.common.device as device
+    from suite.common.device import auto_bf16_dtype
+    from suite.style.fast import transformer_dtype
+
+    monkeypatch.setattr(device, "cpu_has_bf16", lambda: bf16)
+    monkeypatch.setattr(device, "gpu_names", lambda: [])
+    for mp in (None, True, False):
+        assert feature_dtype(mp) == auto_bf16_dtype(mp, "float32")
+        assert transformer_dtype(mp) == auto_bf16_dtype(mp, None)
+    applies = bf16 and keras.backend.backend() == "tensorflow"
+    assert auto_bf16_dtype(None, "x") == (BF16_POLICY if applies else "x")
+    assert auto_bf16_dtype(False, None) == "float32"
+    monkeypatch.setattr(device, "gpu_names", lambda: ["/GPU:0"])
+    assert auto_bf16_dtype(None, None) is None  # no bfloat16 while a GPU is in use, without a mixed policy
+
+
 def test_with_dtype_policy_keeps_weights_and_preprocessing_and_casts_the_convolutions():
     from suite.common.nn.layers import ImagePreprocessing
 
@@ -76,3 +94,64 @@ def test_bfloat16_objective_is_finite_and_close_to_float32(bf16_cpu):
     result = StyleTransfer(style, mixed_precision=True, iterations=[8], **kw).transfer(content)
     assert result.image.dtype == np.float32
     assert np.isfinite(result.losses["total"]) and result.losses["total"] < b16["total"]
+
+
+def _run_suite(*args, cwd):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run(
+        [sys.executable, "-m", "suite", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+def test_the_sidecar_and_json_record_the_feature_precision_read_back_in_a_fresh_process(tmp_path):
+    """`suite stylize` (a process of its own, which picks the precision as users get it) records the feature
+    network's precision in --json and in the sidecar, and a new process reads the same back."""
+    import json
+    import sys
+
+    from PIL import Image
+
+    from suite.common.device import cpu_has_bf16, gpu_names
+
+    rng = np.random.default_rng(0)
+    for name in ("photo.png", "art.png"):
+        Image.fromarray(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)).save(tmp_path / name)
+    tiny = ["--size", "32", "--scales", "1", "--iterations", "2", "--backbone", "vgg16", "--weights", "none"]
+    auto = "bfloat16" if cpu_has_bf16() and keras.backend.backend() == "tensorflow" and not gpu_names() else "float32"
+    for flag, expected in (([], auto), (["--no-mixed-precision"], "float32")):
+        out = tmp_path / f"out_{expected}.png"
+        r = _run_suite(
+            "stylize",
+            "photo.png",
+            "--style",
+            "art.png",
+            "-o",
+            out.name,
+            "--json",
+            "--no-progress",
+            *tiny,
+            *flag,
+            cwd=tmp_path,
+        )
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["feature_dtype"] == expected
+        reader = (
+            "import json, sys; s = json.load(open(sys.argv[1])); "
+            "print(json.dumps([s['feature_dtype'], s['losses_note'], sorted(s['losses'])]))"
+        )
+        import subprocess
+
+        back = subprocess.run(
+            [sys.executable, "-c", reader, str(out) + ".json"], capture_output=True, text=True, timeout=60
+        )
+        assert back.returncode == 0, back.stderr
+        dtype, note, terms = json.loads(back.stdout)
+        assert dtype == expected
+        assert f"{expected} feature network" in note and "as optimized" in note
+        assert terms == ["content", "style", "total", "tv"]

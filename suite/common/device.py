@@ -130,6 +130,36 @@ def cpu_has_bf16() -> bool:
     return False
 
 
+#: The mixed policy of bfloat16 compute with float32 variables (oneDNN's bfloat16 kernels on such a CPU).
+BF16_POLICY = "mixed_bfloat16"
+
+
+def auto_bf16_dtype(mixed_precision: bool | None, fallback: str | None) -> str | None:
+    """The dtype policy of a network that runs in bfloat16 where that is known to pay.
+
+    The rule shared by the Gatys feature network and the feed-forward
+    transformer: ``False`` (``--no-mixed-precision``): ``"float32"``. Otherwise
+    a global mixed policy already set (``--mixed-precision``: float16 on a GPU)
+    wins; else :data:`BF16_POLICY` under TensorFlow on a CPU with bfloat16
+    instructions and no GPU in use; else ``fallback``.
+
+    Args:
+        mixed_precision: ``True``, ``False`` or ``None`` (auto).
+        fallback: What to return when bfloat16 does not apply (``"float32"``, or
+            ``None`` for "the layer's default policy").
+    """
+    import keras
+
+    if mixed_precision is False:
+        return "float32"
+    policy = keras.mixed_precision.global_policy().name
+    if policy.startswith("mixed_"):
+        return policy
+    if cpu_has_bf16() and keras.backend.backend() == "tensorflow" and not gpu_names():
+        return BF16_POLICY
+    return fallback
+
+
 def setup_device(
     device: str = "auto", mixed_precision: bool | None = False, auto_on_cpu: bool = False, announce_auto: bool = True
 ) -> str:

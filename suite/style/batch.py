@@ -198,12 +198,23 @@ def split_existing(pairs, overwrite: bool, report, say) -> list:
     return todo
 
 
+def losses_note(feature_dtype: str) -> str:
+    """What a Gatys result's ``losses`` are: the objective as optimized, with the network that ran."""
+    return (
+        f"the objective as optimized: the image's features from the {feature_dtype} feature network, "
+        "the targets (photo features, style Grams) from the float32 one"
+    )
+
+
 def gatys_sidecar(st, result) -> dict:
-    """What a Gatys result's JSON sidecar records about the run: size, options, losses, timing, scales."""
+    """What a Gatys result's JSON sidecar records about the run: size, options, the feature network's
+    precision, losses (:func:`losses_note`), timing, scales."""
     return {
         "output_size": [int(result.image.shape[1]), int(result.image.shape[0])],
         "options": st.get_options(),
+        "feature_dtype": result.feature_dtype,
         "losses": result.losses,
+        "losses_note": losses_note(result.feature_dtype),
         "seconds": round(result.seconds, 2),
         "evaluations": result.evaluations,
         "scale_sizes": [[w, h] for h, w in result.sizes],
@@ -506,7 +517,10 @@ def stylize_paths(
 
     style_images = [load_image(s, max_pixels=max_pixels) for s in styles]
     mask_images = [load_image(m, max_pixels=max_pixels).mean(axis=-1) / 255.0 for m in masks] if masks else None
-    photos = _GatysPhotos(gatys_engine(style_images, **options), masks, mask_images, region_masks, save_every)
+    engine = gatys_engine(style_images, **options)
+    # --json says which precision the optimization ran in (as each sidecar does).
+    report.info["feature_dtype"] = engine.feature_precision
+    photos = _GatysPhotos(engine, masks, mask_images, region_masks, save_every)
     return _run_photos(
         photos,
         todo,

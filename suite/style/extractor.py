@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from suite.common.device import BF16_POLICY, auto_bf16_dtype  # noqa: F401 (BF16_POLICY re-exported)
 from suite.common.log import note
 
 DEFAULT_STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
@@ -73,10 +74,6 @@ def build_style_extractor(
     return extractor
 
 
-#: The dtype policy of the feature network's convolutions on a CPU with bfloat16 instructions.
-BF16_POLICY = "mixed_bfloat16"
-
-
 def feature_dtype(mixed_precision: bool | None = None) -> str:
     """The dtype policy of the Gatys loss-and-gradient's feature network.
 
@@ -85,19 +82,9 @@ def feature_dtype(mixed_precision: bool | None = None) -> str:
     loss-and-gradient evaluation at 128-512 px on 2 cores; see docs/style.md),
     else the global policy. ``True``: the global mixed policy (``--mixed-precision``:
     float16 on a GPU) or bfloat16 on such a CPU. ``False``: float32.
+    (:func:`suite.common.device.auto_bf16_dtype` with a float32 fallback.)
     """
-    import keras
-
-    from suite.common.device import cpu_has_bf16, gpu_names
-
-    if mixed_precision is False:
-        return "float32"
-    policy = keras.mixed_precision.global_policy().name
-    if policy.startswith("mixed_"):
-        return policy
-    if cpu_has_bf16() and keras.backend.backend() == "tensorflow" and not gpu_names():
-        return BF16_POLICY
-    return "float32"
+    return auto_bf16_dtype(mixed_precision, "float32")
 
 
 def with_dtype_policy(extractor, policy: str):

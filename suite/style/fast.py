@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from suite.common.device import auto_bf16_dtype
 from suite.common.io.images import (
     as_rgb_array,
     as_rgb_arrays,
@@ -40,30 +41,17 @@ from suite.style.presets import (  # noqa: F401
     parse_preset,
 )
 
-#: The dtype policy of the transformer's convolutions on a CPU with bfloat16 instructions.
-BF16_POLICY = "mixed_bfloat16"
-
 
 def transformer_dtype(mixed_precision: bool | None = None) -> str | None:
     """The dtype policy for the transformer's convolutions (:func:`suite.style.fast_models.build_style_transformer`).
 
     ``None`` (auto): bfloat16 under TensorFlow on a CPU with bfloat16 instructions and no GPU in use
     (about 0.8x the network's time of float32 on 2 cores, at 47 dB PSNR to it; see docs/fast_style.md),
-    else float32. ``True``: the global mixed policy (``--mixed-precision``: float16 on a GPU) or
-    bfloat16 on such a CPU. ``False``: float32.
+    else the layers' default (``None``: the global float32 policy). ``True``: the global mixed policy
+    (``--mixed-precision``: float16 on a GPU) or bfloat16 on such a CPU. ``False``: float32.
+    (:func:`suite.common.device.auto_bf16_dtype` with a ``None`` fallback.)
     """
-    import keras
-
-    from suite.common.device import cpu_has_bf16, gpu_names
-
-    if mixed_precision is False:
-        return "float32"
-    policy = keras.mixed_precision.global_policy().name
-    if policy.startswith("mixed_"):
-        return policy
-    if cpu_has_bf16() and keras.backend.backend() == "tensorflow" and not gpu_names():
-        return BF16_POLICY
-    return None
+    return auto_bf16_dtype(mixed_precision, None)
 
 
 #: The transformer's smallest useful side: two stride-2 convolutions with reflect padding need 2 px at the bottom.

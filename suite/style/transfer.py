@@ -67,6 +67,9 @@ class StyleResult:
         seconds: Wall time of the optimization.
         evaluations: Loss-and-gradient evaluations per scale.
         sizes: ``(h, w)`` of each scale.
+        feature_dtype: The compute dtype of the feature network inside the
+            optimized objective (``"bfloat16"``, ``"float16"`` or ``"float32"``):
+            ``losses`` are that objective's, as optimized.
     """
 
     image: np.ndarray
@@ -74,6 +77,7 @@ class StyleResult:
     seconds: float
     evaluations: list = field(default_factory=list)
     sizes: list = field(default_factory=list)
+    feature_dtype: str = "float32"
 
 
 def _check_styles(styles) -> list[np.ndarray]:
@@ -190,6 +194,17 @@ class StyleTransfer:
         that stood in for VGG19).
         """
         return {**as_dict(self.options), "blend": self.blend, "backbone": self.backbone_description}
+
+    @property
+    def feature_precision(self) -> str:
+        """The compute dtype of the feature network the optimization runs (``"bfloat16"`` on a CPU with
+        bfloat16 instructions by default, else ``"float32"``; ``"float16"`` under ``mixed_float16``).
+        The targets (photo features, style Grams) come from the float32 network either way."""
+        import keras
+
+        from suite.style.extractor import feature_dtype
+
+        return keras.DTypePolicy(feature_dtype(self.mixed_precision)).compute_dtype
 
     # ------------------------------------------------------------ the compiled objective
     def _objective(self):
@@ -321,7 +336,12 @@ class StyleTransfer:
             image = transfer_luminance(image, resize_image(content, *image.shape[:2]))
         losses = {k: float(v) for k, v in final_terms.items()}
         return StyleResult(
-            image=image.astype(np.float32), losses=losses, seconds=seconds, evaluations=list(o.iterations), sizes=sizes
+            image=image.astype(np.float32),
+            losses=losses,
+            seconds=seconds,
+            evaluations=list(o.iterations),
+            sizes=sizes,
+            feature_dtype=self.feature_precision,
         )
 
     def _checked_inputs(self, content, masks):
