@@ -379,6 +379,53 @@ def test_smoother_keeps_still_parts_and_takes_moving_ones_fresh():
     assert off(frame1, np.full_like(frame0, 7.0)).mean() == 7.0
 
 
+def _gradient_with_square(i, w=160, h=120, step=8):
+    """A still colour gradient (no texture) with a white square moving ``step`` px a frame across it."""
+    y, x = np.mgrid[0:h, 0:w]
+    img = np.zeros((h, w, 3), np.float32)
+    img[..., 0], img[..., 1], img[..., 2] = x * 255 // (w - 1), y * 255 // (h - 1), 80
+    img[h // 3 : h // 3 + 30, 20 + i * step : 50 + i * step] = 255
+    return img
+
+
+def test_an_object_crossing_a_still_gradient_is_not_taken_for_a_pan():
+    """The camera stays still when only an object moves, even on a background without texture.
+
+    A grey shift along the gradient's level lines that follows the square explains the frame almost as well in
+    the mean as no motion: it used to win, and the smoother then smeared the still background along with it.
+    """
+    from suite.style.temporal import TemporalSmoother
+
+    sm = TemporalSmoother(weight=0.7)
+    styled = np.random.default_rng(0).uniform(0, 255, (120, 160, 3)).astype(np.float32)  # strokes: texture
+    out0 = sm(_gradient_with_square(0), styled)
+    for i in range(1, 6):
+        assert sm.shift_to_current(_gradient_with_square(i)) == (0.0, 0.0)
+    sm.reset()
+    sm(_gradient_with_square(0), styled)
+    out1 = sm(_gradient_with_square(1), styled + 10.0)
+    # The still bottom strip: 70% of the previous result in place, nothing moved in from the side.
+    np.testing.assert_allclose(out1[90:, :], 0.7 * out0[90:, :] + 0.3 * (styled[90:, :] + 10.0), atol=1e-3)
+
+
+def test_a_pan_with_an_object_crossing_it_is_still_found():
+    from scipy.ndimage import gaussian_filter
+
+    from suite.style.temporal import TemporalSmoother, shift_image
+
+    rng = np.random.default_rng(1)
+    scene = np.stack([gaussian_filter(rng.random((140, 200)), 2) * 900 - 330 for _ in range(3)], -1)
+    scene = np.clip(scene, 0, 255).astype(np.float32)
+    sm = TemporalSmoother()
+    for i in range(4):
+        frame, _ = shift_image(scene, 0.0, 3.0 * i)  # the camera pans 3 px a frame
+        frame = frame.copy()
+        frame[40:70, 10 + 12 * i : 40 + 12 * i] = 255.0  # a square crossing it faster
+        shift = sm.shift_to_current(frame)
+        if i:
+            assert shift is not None and abs(shift[0]) < 0.3 and abs(shift[1] - 3.0) < 0.3, shift
+
+
 @pytest.fixture(scope="module")
 def random_engine():
     """The fast method with random weights: shapes, order and smoothing do not depend on trained weights."""

@@ -8,7 +8,10 @@ after undoing the camera's global motion:
 
 1. the global translation between consecutive input frames is found by phase
    correlation on a small grey copy (one ``(dy, dx)`` per frame, sub-pixel: a
-   pan, a drift, a shaking hand; no dense flow field);
+   pan, a drift, a shaking hand; no dense flow field), and kept only when it
+   explains the frame's colours clearly better than a still camera (the
+   median over pixels, so an object moving over a still, even textureless,
+   background is not taken for a pan);
 2. the previous input and result are shifted by it;
 3. a pixel's confidence is high where the input barely changed after that
    shift (``|input - shifted previous input|`` under ``threshold`` grey
@@ -170,6 +173,28 @@ def _best_shift(prev: np.ndarray, grey: np.ndarray, starts) -> tuple[float, floa
     return y + sub(err(y - 1, x), err(y, x), err(y + 1, x)), x + sub(err(y, x - 1), err(y, x), err(y, x + 1))
 
 
+def _colour_median_error(prev: np.ndarray, frame: np.ndarray, iy: int, ix: int) -> float:
+    """Median over pixels of the colour difference ``sum_c |frame - prev moved by (iy, ix)|``, where both cover.
+
+    Robust where :func:`_shift_error` is not: an object moving over a still
+    scene changes a minority of the pixels (the median ignores them), and a
+    smooth colour gradient that a grey shift along its level lines would
+    explain is not explained in colour.
+    """
+    h, w = frame.shape[:2]
+    k = max(2, round(max(h, w) / 480))
+    cur = frame[max(0, iy) : h + min(0, iy) : k, max(0, ix) : w + min(0, ix) : k]
+    old = prev[max(0, -iy) : h + min(0, -iy) : k, max(0, -ix) : w + min(0, -ix) : k]
+    return float(np.median(np.abs(cur - old).sum(axis=-1)))
+
+
+#: A camera motion is kept only when its median colour error is below this share of no motion's (and
+#: :data:`MOTION_MARGIN` grey levels under it): with no clear winner the camera is taken to be still, so a
+#: still background is never smeared along with something that moves across it.
+MOTION_GAIN = 0.8
+MOTION_MARGIN = 1.0
+
+
 def _box_blur(plane: np.ndarray, radius: int) -> np.ndarray:
     from scipy.ndimage import uniform_filter
 
@@ -236,6 +261,7 @@ class TemporalSmoother:
         self._prev_out = None
         self._prev_small = None
         self._prev_grey = None
+        self._prev_rgb = None
         self.last_shift = (0.0, 0.0)
 
     def shift_to_current(self, frame: np.ndarray) -> tuple[float, float] | None:
@@ -247,9 +273,11 @@ class TemporalSmoother:
         included (a locked-off camera with something moving stays locked
         off); the best gets a sub-pixel part from its neighbours.
         """
-        grey = _grey(frame)
+        rgb = np.asarray(frame, np.float32)
+        grey = _grey(rgb)
         small, f = _small(grey, MOTION_SIDE)
         prev, self._prev_grey = getattr(self, "_prev_grey", None), grey
+        prev_rgb, self._prev_rgb = getattr(self, "_prev_rgb", None), rgb
         prev_small, self._prev_small = self._prev_small, small
         if prev_small is None or prev_small.shape != small.shape:
             return None
@@ -259,7 +287,16 @@ class TemporalSmoother:
         if peaks[0][2] < 0.03:  # nothing in common: a cut
             return None
         starts = [(0, 0)] + [(int(round(dy / f)), int(round(dx / f))) for dy, dx, _ in peaks]
-        return _best_shift(prev, grey, starts)
+        dy, dx = _best_shift(prev, grey, starts)
+        iy, ix = int(round(dy)), int(round(dx))
+        if (iy, ix) != (0, 0) and prev_rgb is not None and prev_rgb.shape == rgb.shape:
+            # The mean grey error the search ranks by can prefer a shift that follows a moving object (or slides
+            # along a gradient's level lines) over a still camera: keep it only if it clearly explains more.
+            still = _colour_median_error(prev_rgb, rgb, 0, 0)
+            moved = _colour_median_error(prev_rgb, rgb, iy, ix)
+            if not moved < min(MOTION_GAIN * still, still - MOTION_MARGIN):
+                return 0.0, 0.0
+        return dy, dx
 
     def __call__(self, frame: np.ndarray, stylized: np.ndarray) -> np.ndarray:
         """The smoothed result for one input ``frame`` and its frame-by-frame ``stylized`` version.
