@@ -511,6 +511,23 @@ def _stylize(args):
     return CliRunner().invoke(main, ["stylize", *map(str, args), "--method", "fast", "--no-progress"])
 
 
+@pytest.mark.parametrize(
+    ("ext", "line"), [(".webm", "webm cannot hold aac audio; re-encoded as libopus"), (".gif", "GIF holds no sound")]
+)
+def test_audio_notes_are_in_json_and_sidecar(tmp_path, ext, line):
+    """An audio track re-encoded (AAC into WebM) or left out (GIF) was told on stderr only."""
+    src = make_clip(tmp_path / "in.mp4", n=3)
+    style = tmp_path / "art.png"
+    write_random_image(style, 40, 40, seed=3)
+    out = tmp_path / f"o{ext}"
+    r = _stylize([src, "--style", style, "-o", out, "--size", "32", "--json"])
+    assert r.exit_code == 0, r.output
+    notes = json.loads(r.stdout)["notes"]
+    assert len(notes) == 1 and line in notes[0] and notes[0].startswith(out.name), notes
+    assert r.stderr.count(line) == 1
+    assert json.loads(Path(str(out) + ".json").read_text())["notes"] == notes
+
+
 def test_cli_video_keeps_frames_rate_size_audio_and_window(tmp_path):
     from suite.common.io.video import probe
 

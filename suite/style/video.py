@@ -325,13 +325,18 @@ class VideoStylizer:
             bar = make_progress(transient=False)
             bar.start()
             task = bar.add_task(Path(src).name, total=total or None)
+
+        def writer_say(message):  # the writer's notes (audio re-encoded or left out) are the run's notes too
+            notes.append(message.removeprefix("note: "))
+            say(message)
+
         writer = VideoWriter(
             dst,
             info,
             start=o.start,
             duration=o.duration,
             overwrite=overwrite,
-            on_message=say,
+            on_message=writer_say,
             for_browsers=for_browsers,
         )
         decoder = threading.Thread(target=decode, name="video-decode", daemon=True)
@@ -654,7 +659,8 @@ def stylize_video_paths(
     Returns:
         A :class:`suite.common.report.RunReport`: ``done`` and ``skipped`` output paths, ``failed`` videos,
         ``info["frames"]``, the frames written (when any video was to do), and ``info["notes"]``, the clips'
-        one-line notes (a file that ends before the frames it announced), when there are any.
+        one-line notes (a file that ends before the frames it announced, audio re-encoded or left out), when
+        there are any.
     """
     import sys
 
