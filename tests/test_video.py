@@ -528,6 +528,23 @@ def test_audio_notes_are_in_json_and_sidecar(tmp_path, ext, line):
     assert json.loads(Path(str(out) + ".json").read_text())["notes"] == notes
 
 
+def test_folder_of_videos_lists_what_is_not_an_image(tmp_path):
+    """A folder's audio.m4a and notes.txt were said "skipped: not an image" but missing from --json."""
+    folder = tmp_path / "mix"
+    make_clip(folder.mkdir() or folder / "in.mp4", n=3, audio=False)
+    make_clip(tmp_path / "a.mp4", n=3)
+    (folder / "audio.m4a").write_bytes((tmp_path / "a.mp4").read_bytes())
+    (folder / "notes.txt").write_text("hello")
+    style = tmp_path / "art.png"
+    write_random_image(style, 40, 40, seed=3)
+    r = _stylize([folder, "--style", style, "-o", tmp_path / "out", "--size", "32", "--json"])
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout)
+    assert sorted(Path(p).name for p in summary["not_images"]) == ["audio.m4a", "notes.txt"], summary
+    assert summary["counts"]["not_images"] == 2 and len(summary["done"]) == 1
+    assert r.stderr.count("not an image") == 2
+
+
 def test_cli_video_keeps_frames_rate_size_audio_and_window(tmp_path):
     from suite.common.io.video import probe
 
