@@ -485,6 +485,31 @@ def test_a_truncated_clip_keeps_what_decodes_and_says_so(tmp_path, random_engine
     assert r.exit_code == 0 and "notes" not in json.loads(r.stdout) and "note" not in r.stderr, r.output
 
 
+def test_a_truncated_matroska_clip_says_so_from_its_duration(tmp_path, random_engine):
+    """Matroska gives no frame count: an MKV cut at 60% wrote 23 of 36 frames with no note (an MP4 got one)."""
+    from suite.common.io.video import probe
+    from suite.common.options import replace
+    from suite.style.options import StyleOptions
+    from suite.style.video import VideoStylizer
+
+    full = make_clip(tmp_path / "full.mkv", n=36, audio=False)
+    assert probe(full).frames == 0 and probe(full).duration == pytest.approx(3.0, abs=0.1)
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size * 6 // 10])
+    vs = VideoStylizer(method="fast", options=replace(StyleOptions(), size=16), engine=random_engine)
+    notes = []
+    result = vs.video(cut, tmp_path / "o.mkv", on_message=notes.append)
+    assert 0 < result.frames < 33 and result.truncated and result.announced == 36, result
+    line = f"cut.mkv: the file ends after {result.frames} of 36 announced frames (truncated?); {result.frames} kept"
+    assert result.notes == [line] and notes == [f"note: {line}"]
+    # The whole file, and a window of the cut one: no note.
+    assert vs.video(full, tmp_path / "f.mkv").notes == []
+    windowed = VideoStylizer(
+        method="fast", options=replace(StyleOptions(), size=16, start=0.5, duration=0.5), engine=random_engine
+    )
+    assert windowed.video(cut, tmp_path / "w.mkv").notes == []
+
+
 def test_compare_with_a_video_says_it_applies_to_photos(tmp_path):
     """--compare makes a photo's content | style | result sheet; with a clip it was silently ignored."""
     src = make_clip(tmp_path / "in.mp4", n=3, audio=False)

@@ -272,6 +272,7 @@ class VideoStylizer:
         times: deque = deque()
         failures: list = []
         written = [0]
+        shown_until = [0.0]  # where the last decoded frame ends, in seconds from the window's start
 
         def put(q, item):
             while not stop.is_set():
@@ -316,6 +317,7 @@ class VideoStylizer:
                 if failures:
                     raise failures[0]
                 times.append((item.time, item.duration))
+                shown_until[0] = item.time + (item.duration or 0.0)
                 yield item.image
 
         bar = task = None
@@ -361,6 +363,7 @@ class VideoStylizer:
                     raise failures[0]
                 if written[0] == 0:
                     raise VideoReadError(src, "no decodable frame (truncated or damaged)")
+                announced = max(announced, _frames_by_duration(info, written[0], shown_until[0], o))
                 if announced > written[0]:
                     notes.append(truncation_note(src, written[0], announced))
                     say(f"note: {notes[-1]}")
@@ -382,6 +385,19 @@ class VideoStylizer:
             announced=announced,
             notes=notes,
         )
+
+
+def _frames_by_duration(info, written: int, shown_until: float, options) -> int:
+    """The frames a whole clip's header duration announces (duration x frame rate) when the container gives
+    no frame count (Matroska, WebM) and the frames that came end more than two frames short of it (a cut file);
+    else 0. Two frames of slack absorb rounding and an audio track a little longer than the video."""
+    if options.start or options.duration is not None or info.frames or not info.duration or not info.rate:
+        return 0
+    rate = float(info.rate)
+    expected = int(round(info.duration * rate))
+    if expected - written > 2 and shown_until < info.duration - 2 / rate:
+        return expected
+    return 0
 
 
 def truncation_note(src, frames: int, announced: int) -> str:
