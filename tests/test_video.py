@@ -510,6 +510,22 @@ def test_a_truncated_matroska_clip_says_so_from_its_duration(tmp_path, random_en
     assert windowed.video(cut, tmp_path / "w.mkv").notes == []
 
 
+def test_python_api_onto_an_existing_file_says_overwrite_true(tmp_path, random_engine):
+    from suite.common.io.atomic import OutputExistsError
+    from suite.common.options import replace
+    from suite.style.options import StyleOptions
+    from suite.style.video import VideoStylizer
+
+    src = make_clip(tmp_path / "in.mp4", n=2, audio=False)
+    dst = tmp_path / "o.mp4"
+    dst.write_bytes(b"mine")
+    vs = VideoStylizer(method="fast", options=replace(StyleOptions(), size=16), engine=random_engine)
+    with pytest.raises(OutputExistsError, match=r"exists \(pass overwrite=True to replace it\)$"):
+        vs.video(src, dst)
+    assert dst.read_bytes() == b"mine"
+    assert vs.video(src, dst, overwrite=True).frames == 2
+
+
 def test_compare_with_a_video_says_it_applies_to_photos(tmp_path):
     """--compare makes a photo's content | style | result sheet; with a clip it was silently ignored."""
     src = make_clip(tmp_path / "in.mp4", n=3, audio=False)

@@ -250,6 +250,10 @@ class VideoStylizer:
         o = self.options
         say = on_message or (lambda m: None)
         t0 = time.perf_counter()
+        if not overwrite and Path(dst).exists():  # said in the Python API's words (the CLI skips it earlier)
+            from suite.common.io.atomic import OutputExistsError
+
+            raise OutputExistsError(dst, hint="pass overwrite=True to replace it")
         info = probe(src)
         if max_pixels is not None and info.width * info.height > max_pixels:
             raise VideoReadError(
