@@ -513,12 +513,14 @@ def test_other_hosts_and_cross_site_posts_are_refused(app, client):
 
 
 # ---------------------------------------------------------------- clips (the `video` extra, PyAV)
-def _clip(path, n=16, w=64, h=48, fps=12) -> Path:
+def _clip(path, n=16, w=64, h=48, fps=12, rotation=None) -> Path:
     """A tiny H.264 clip of moving noise (as tests/test_video.py makes them), without sound."""
     av = pytest.importorskip("av")
     out = av.open(str(path), "w")
     v = out.add_stream("libx264", rate=fps)
     v.width, v.height, v.pix_fmt = w, h, "yuv420p"
+    if rotation is not None:
+        v.set_display_rotation(rotation)
     base = (np.random.default_rng(0).random((h, w + n, 3)) * 255).astype(np.uint8)
     for i in range(n):
         for p in v.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(base[:, i : i + w]), format="rgb24")):
@@ -549,6 +551,14 @@ def test_clip_upload_catalog_and_first_frame_thumbnail(served, tmp_path):
         t = client.get(f"/api/thumb/{fid}")
         assert t.status_code == 200 and t.mimetype == "image/jpeg"
         assert Image.open(io.BytesIO(t.data)).size == (64, 48)
+
+
+def test_a_rotated_clip_upload_reports_the_size_as_shown(served, tmp_path):
+    """A phone clip whose display matrix turns it 90 degrees reported its stored 64x48, not the 48x64 shown."""
+    client = _clip_app(served, tmp_path).test_client()
+    for rotation, size in ((90, (48, 64)), (270, (48, 64)), (180, (64, 48))):
+        r = _upload(client, _clip(tmp_path / f"r{rotation}.mp4", rotation=rotation).read_bytes(), "phone.mp4")
+        assert r.status_code == 201 and (r.json["width"], r.json["height"]) == size, (rotation, r.json)
 
 
 def test_clips_over_a_limit_damaged_or_without_pyav_are_refused(served, tmp_path, monkeypatch):

@@ -532,6 +532,47 @@ def test_a_truncated_clip_keeps_what_decodes_and_says_so(tmp_path, random_engine
     assert r.exit_code == 0 and "notes" not in json.loads(r.stdout) and "note" not in r.stderr, r.output
 
 
+def test_a_truncated_matroska_clip_says_so_from_its_duration(tmp_path, random_engine):
+    """Matroska gives no frame count: an MKV cut at 60% wrote 23 of 36 frames with no note (an MP4 got one)."""
+    from suite.common.io.video import probe
+    from suite.common.options import replace
+    from suite.style.options import StyleOptions
+    from suite.style.video import VideoStylizer
+
+    full = make_clip(tmp_path / "full.mkv", n=36, audio=False)
+    assert probe(full).frames == 0 and probe(full).duration == pytest.approx(3.0, abs=0.1)
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size * 6 // 10])
+    vs = VideoStylizer(method="fast", options=replace(StyleOptions(), size=16), engine=random_engine)
+    notes = []
+    result = vs.video(cut, tmp_path / "o.mkv", on_message=notes.append)
+    assert 0 < result.frames < 33 and result.truncated and result.announced == 36, result
+    line = f"cut.mkv: the file ends after {result.frames} of 36 announced frames (truncated?); {result.frames} kept"
+    assert result.notes == [line] and notes == [f"note: {line}"]
+    # The whole file, and a window of the cut one: no note.
+    assert vs.video(full, tmp_path / "f.mkv").notes == []
+    windowed = VideoStylizer(
+        method="fast", options=replace(StyleOptions(), size=16, start=0.5, duration=0.5), engine=random_engine
+    )
+    assert windowed.video(cut, tmp_path / "w.mkv").notes == []
+
+
+def test_python_api_onto_an_existing_file_says_overwrite_true(tmp_path, random_engine):
+    from suite.common.io.atomic import OutputExistsError
+    from suite.common.options import replace
+    from suite.style.options import StyleOptions
+    from suite.style.video import VideoStylizer
+
+    src = make_clip(tmp_path / "in.mp4", n=2, audio=False)
+    dst = tmp_path / "o.mp4"
+    dst.write_bytes(b"mine")
+    vs = VideoStylizer(method="fast", options=replace(StyleOptions(), size=16), engine=random_engine)
+    with pytest.raises(OutputExistsError, match=r"exists \(pass overwrite=True to replace it\)$"):
+        vs.video(src, dst)
+    assert dst.read_bytes() == b"mine"
+    assert vs.video(src, dst, overwrite=True).frames == 2
+
+
 def test_compare_with_a_video_says_it_applies_to_photos(tmp_path):
     """--compare makes a photo's content | style | result sheet; with a clip it was silently ignored."""
     src = make_clip(tmp_path / "in.mp4", n=3, audio=False)
@@ -556,6 +597,40 @@ def _stylize(args):
     from suite.cli import main
 
     return CliRunner().invoke(main, ["stylize", *map(str, args), "--method", "fast", "--no-progress"])
+
+
+@pytest.mark.parametrize(
+    ("ext", "line"), [(".webm", "webm cannot hold aac audio; re-encoded as libopus"), (".gif", "GIF holds no sound")]
+)
+def test_audio_notes_are_in_json_and_sidecar(tmp_path, ext, line):
+    """An audio track re-encoded (AAC into WebM) or left out (GIF) was told on stderr only."""
+    src = make_clip(tmp_path / "in.mp4", n=3)
+    style = tmp_path / "art.png"
+    write_random_image(style, 40, 40, seed=3)
+    out = tmp_path / f"o{ext}"
+    r = _stylize([src, "--style", style, "-o", out, "--size", "32", "--json"])
+    assert r.exit_code == 0, r.output
+    notes = json.loads(r.stdout)["notes"]
+    assert len(notes) == 1 and line in notes[0] and notes[0].startswith(out.name), notes
+    assert r.stderr.count(line) == 1
+    assert json.loads(Path(str(out) + ".json").read_text())["notes"] == notes
+
+
+def test_folder_of_videos_lists_what_is_not_an_image(tmp_path):
+    """A folder's audio.m4a and notes.txt were said "skipped: not an image" but missing from --json."""
+    folder = tmp_path / "mix"
+    make_clip(folder.mkdir() or folder / "in.mp4", n=3, audio=False)
+    make_clip(tmp_path / "a.mp4", n=3)
+    (folder / "audio.m4a").write_bytes((tmp_path / "a.mp4").read_bytes())
+    (folder / "notes.txt").write_text("hello")
+    style = tmp_path / "art.png"
+    write_random_image(style, 40, 40, seed=3)
+    r = _stylize([folder, "--style", style, "-o", tmp_path / "out", "--size", "32", "--json"])
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout)
+    assert sorted(Path(p).name for p in summary["not_images"]) == ["audio.m4a", "notes.txt"], summary
+    assert summary["counts"]["not_images"] == 2 and len(summary["done"]) == 1
+    assert r.stderr.count("not an image") == 2
 
 
 def test_cli_video_keeps_frames_rate_size_audio_and_window(tmp_path):

@@ -370,10 +370,12 @@ class ServedFiles:
             path.unlink(missing_ok=True)
             raise
         self._keep(token, path, name, "clip")
+        # The size as shown: a phone clip's display matrix turns its stored 160x120 frames to 120x160.
+        w, h = (info.height, info.width) if info.rotation % 180 == 90 else (info.width, info.height)
         return {
             **Entry(f"u/{token}", name, "upload", "clip").to_dict(),
-            "width": int(info.width),
-            "height": int(info.height),
+            "width": int(w),
+            "height": int(h),
             "frames": int(info.frames),
             "seconds": round(float(info.duration), 2),
             "fps": round(float(info.rate), 3),

@@ -171,6 +171,7 @@ def _plan_work(
             raise ValueError(f"no images found in {', '.join(folders)}")
     prepare_output_folders(pairs)
     for p in skipped_files:
+        report.not_images.append(str(p))  # --json's not_images and counts.not_images, as the line says
         say(f"skipped {p}: not an image")
     return split_existing(pairs, overwrite, report, say)
 

@@ -250,6 +250,10 @@ class VideoStylizer:
         o = self.options
         say = on_message or (lambda m: None)
         t0 = time.perf_counter()
+        if not overwrite and Path(dst).exists():  # said in the Python API's words (the CLI skips it earlier)
+            from suite.common.io.atomic import OutputExistsError
+
+            raise OutputExistsError(dst, hint="pass overwrite=True to replace it")
         info = probe(src)
         if max_pixels is not None and info.width * info.height > max_pixels:
             raise VideoReadError(
@@ -272,6 +276,7 @@ class VideoStylizer:
         times: deque = deque()
         failures: list = []
         written = [0]
+        shown_until = [0.0]  # where the last decoded frame ends, in seconds from the window's start
 
         def put(q, item):
             while not stop.is_set():
@@ -316,6 +321,7 @@ class VideoStylizer:
                 if failures:
                     raise failures[0]
                 times.append((item.time, item.duration))
+                shown_until[0] = item.time + (item.duration or 0.0)
                 yield item.image
 
         bar = task = None
@@ -325,13 +331,18 @@ class VideoStylizer:
             bar = make_progress(transient=False)
             bar.start()
             task = bar.add_task(Path(src).name, total=total or None)
+
+        def writer_say(message):  # the writer's notes (audio re-encoded or left out) are the run's notes too
+            notes.append(message.removeprefix("note: "))
+            say(message)
+
         writer = VideoWriter(
             dst,
             info,
             start=o.start,
             duration=o.duration,
             overwrite=overwrite,
-            on_message=say,
+            on_message=writer_say,
             for_browsers=for_browsers,
         )
         decoder = threading.Thread(target=decode, name="video-decode", daemon=True)
@@ -356,6 +367,7 @@ class VideoStylizer:
                     raise failures[0]
                 if written[0] == 0:
                     raise VideoReadError(src, "no decodable frame (truncated or damaged)")
+                announced = max(announced, _frames_by_duration(info, written[0], shown_until[0], o))
                 if announced > written[0]:
                     notes.append(truncation_note(src, written[0], announced))
                     say(f"note: {notes[-1]}")
@@ -377,6 +389,19 @@ class VideoStylizer:
             announced=announced,
             notes=notes,
         )
+
+
+def _frames_by_duration(info, written: int, shown_until: float, options) -> int:
+    """The frames a whole clip's header duration announces (duration x frame rate) when the container gives
+    no frame count (Matroska, WebM) and the frames that came end more than two frames short of it (a cut file);
+    else 0. Two frames of slack absorb rounding and an audio track a little longer than the video."""
+    if options.start or options.duration is not None or info.frames or not info.duration or not info.rate:
+        return 0
+    rate = float(info.rate)
+    expected = int(round(info.duration * rate))
+    if expected - written > 2 and shown_until < info.duration - 2 / rate:
+        return expected
+    return 0
 
 
 def truncation_note(src, frames: int, announced: int) -> str:
@@ -654,7 +679,8 @@ def stylize_video_paths(
     Returns:
         A :class:`suite.common.report.RunReport`: ``done`` and ``skipped`` output paths, ``failed`` videos,
         ``info["frames"]``, the frames written (when any video was to do), and ``info["notes"]``, the clips'
-        one-line notes (a file that ends before the frames it announced), when there are any.
+        one-line notes (a file that ends before the frames it announced, audio re-encoded or left out), when
+        there are any.
     """
     import sys
 

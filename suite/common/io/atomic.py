@@ -20,9 +20,9 @@ from pathlib import Path
 class OutputExistsError(FileExistsError):
     """An output file exists and overwriting was not requested."""
 
-    def __init__(self, path):
+    def __init__(self, path, hint: str = "use --overwrite to replace it"):
         self.path = Path(path)
-        super().__init__(f"{self.path} exists (use --overwrite to replace it)")
+        super().__init__(f"{self.path} exists ({hint})")
 
 
 class OutputFolderError(PermissionError):
