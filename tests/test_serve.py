@@ -704,22 +704,10 @@ def test_cancelling_a_clip_job_stops_between_frames(served, tmp_path, monkeypatc
 
 def _timed_clip(path, times, w=64, h=48, faststart=False) -> Path:
     """An H.264 clip whose frames are shown at ``times`` seconds (a 1 ms clock: variable frame rates)."""
-    from fractions import Fraction
+    pytest.importorskip("av")  # before importing the video tests, which need it at import
+    from tests.test_video import make_timed_clip
 
-    av = pytest.importorskip("av")
-    out = av.open(str(path), "w", options={"movflags": "faststart"} if faststart else {})
-    v = out.add_stream("libx264", rate=round(len(times) / max(times[-1], 1e-3)))
-    v.width, v.height, v.pix_fmt = w, h, "yuv420p"
-    v.codec_context.time_base = Fraction(1, 1000)
-    for i, t in enumerate(times):
-        f = av.VideoFrame.from_ndarray(np.random.default_rng(i).integers(0, 255, (h, w, 3), dtype=np.uint8), "rgb24")
-        f.pts, f.time_base = round(t * 1000), Fraction(1, 1000)
-        for p in v.encode(f):
-            out.mux(p)
-    for p in v.encode(None):
-        out.mux(p)
-    out.close()
-    return Path(path)
+    return Path(make_timed_clip(path, times, w=w, h=h, faststart=faststart))
 
 
 def _frame_times(path):

@@ -156,12 +156,12 @@ def test_odd_sizes_keep_their_size_and_browsers_get_4_2_0(tmp_path):
     assert (w.codec, w.pix_fmt) == ("libx264", "yuv420p")  # even sides stay H.264 4:2:0
 
 
-def make_timed_clip(path, times, vcodec="libx264", audio=None, w=64, h=48):
+def make_timed_clip(path, times, vcodec="libx264", audio=None, w=64, h=48, faststart=False):
     """A clip whose frames are shown at ``times`` (seconds, in a 1 ms clock: variable rates, a start offset),
-    with ``audio`` ("libopus" or "aac", one second of a tone) or none."""
+    with ``audio`` ("libopus" or "aac", one second of a tone) or none; ``faststart``: the MP4 index first."""
     from fractions import Fraction
 
-    out = av.open(str(path), "w")
+    out = av.open(str(path), "w", options={"movflags": "faststart"} if faststart else {})
     v = out.add_stream(vcodec, rate=round(len(times) / max(times[-1], 1e-3)))
     v.width, v.height, v.pix_fmt = w, h, "yuv420p"
     v.codec_context.time_base = Fraction(1, 1000)
